@@ -1,0 +1,1 @@
+"""The GraphQL API: Strawberry types at the edge, translating to the pure core."""

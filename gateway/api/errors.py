@@ -1,0 +1,108 @@
+"""Typed errors: expected failures are data, returned in result unions."""
+
+from __future__ import annotations
+
+import enum
+
+import strawberry
+
+from gateway import pricing
+
+
+@strawberry.enum(description="Machine-readable error codes.")
+class ErrorCode(enum.Enum):
+    AUTHENTICATION_REQUIRED = "AUTHENTICATION_REQUIRED"
+    UNKNOWN_PLAN = "UNKNOWN_PLAN"
+    PLAN_NOT_PURCHASABLE = "PLAN_NOT_PURCHASABLE"
+    PLAN_NOT_ADJUSTABLE = "PLAN_NOT_ADJUSTABLE"
+    INVALID_VOLUME = "INVALID_VOLUME"
+    UNKNOWN_COUNTRY = "UNKNOWN_COUNTRY"
+    UNKNOWN_MESSAGE_TYPE = "UNKNOWN_MESSAGE_TYPE"
+    INVALID_VAT_ID = "INVALID_VAT_ID"
+    TEXT_TOO_LONG = "TEXT_TOO_LONG"
+    RENEWAL_PENDING = "RENEWAL_PENDING"
+
+
+@strawberry.interface(description="An expected failure: what went wrong and which input caused it.")
+class UserError:
+    code: ErrorCode
+    message: str
+    field: list[str] = strawberry.field(description="Path of the offending input field; empty if none.")
+
+
+@strawberry.type(description="No valid API key was sent: send `Authorization: Bearer <key>`.")
+class AuthenticationRequired(UserError):
+    pass
+
+
+@strawberry.type
+class UnknownPlan(UserError):
+    plan_code: str
+
+
+@strawberry.type(description="The plan is sold by quote: use requestCustomQuote or contact sales.")
+class PlanNotPurchasable(UserError):
+    plan_code: str
+    sales_contact: str
+
+
+@strawberry.type(description="The plan has fixed limits (the Free plan).")
+class PlanNotAdjustable(UserError):
+    plan_code: str
+
+
+@strawberry.type(description="A volume is negative, out of the slider's range or off its step.")
+class InvalidVolume(UserError):
+    value: int
+    min: int | None
+    max: int | None
+    step: int | None
+
+
+@strawberry.type
+class UnknownCountry(UserError):
+    country: str
+
+
+@strawberry.type(description="Unknown message type, or one not offered to the destination.")
+class UnknownMessageType(UserError):
+    message_type: str
+
+
+@strawberry.type(description="The VAT ID fails the offline format or checksum check.")
+class InvalidVatId(UserError):
+    vat_id: str
+
+
+@strawberry.type
+class TextTooLong(UserError):
+    length: int
+    max_length: int
+
+
+@strawberry.type(description="The current period has ended and its renewal has not run yet.")
+class RenewalPending(UserError):
+    period_end: str
+
+
+def authentication_required(context_has_credentials: bool) -> AuthenticationRequired:
+    message = ("the API key is not valid" if context_has_credentials
+               else "this needs a workspace API key: send Authorization: Bearer <key>")
+    return AuthenticationRequired(code=ErrorCode.AUTHENTICATION_REQUIRED, message=message, field=[])
+
+
+def from_pricing_error(error: pricing.PricingError) -> UserError:
+    """Translate a pricing-core error into its GraphQL type."""
+    field = list(error.field)
+    if isinstance(error, pricing.PlanNotPurchasable):
+        return PlanNotPurchasable(code=ErrorCode.PLAN_NOT_PURCHASABLE, message=str(error), field=field,
+                                  plan_code=error.plan.code, sales_contact=error.sales_contact)
+    if isinstance(error, pricing.PlanNotAdjustable):
+        return PlanNotAdjustable(code=ErrorCode.PLAN_NOT_ADJUSTABLE, message=str(error), field=field,
+                                 plan_code=error.plan.code)
+    if isinstance(error, pricing.InvalidVolume):
+        option = error.option
+        return InvalidVolume(code=ErrorCode.INVALID_VOLUME, message=str(error), field=field,
+                             value=error.value, min=option.min if option else None,
+                             max=option.max if option else None, step=option.step if option else None)
+    raise TypeError(f"no GraphQL type for {type(error).__name__}")  # a bug: every core error maps

@@ -1,0 +1,312 @@
+"""The GraphQL schema: queries and mutations, each translating to the pure core."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+
+from gateway import catalog as cat
+from gateway import pricing, sms
+from gateway.api import errors as e
+from gateway.api import types as t
+from gateway.api.context import Context
+from gateway.db import Workspace as WorkspaceRow
+from gateway.providers import Channel, CustomerKind, InvalidTaxId, TaxCustomer
+from gateway.workspaces import subscription_of
+
+Info = strawberry.Info[Context, None]
+logger = logging.getLogger("gateway.api")
+
+QUOTE_TTL = timedelta(minutes=30)
+MAX_SAMPLE_TEXT = 1600  # ten concatenated GSM-7 parts and then some; longer texts are not SMS
+EMAIL_TYPE = t.MessageType(code="EMAIL", name="Email", channel=Channel.EMAIL,
+                           credit_kind=cat.CreditKind.EMAIL, segmented=False)
+
+# ------------------------------------------------------------------ inputs
+
+
+@strawberry.input(description="The billing details that decide the tax treatment.")
+class BillingDetailsInput:
+    customer_type: t.CustomerType
+    country: str = strawberry.field(description="ISO 3166-1 alpha-2 code, e.g. DE.")
+    vat_id: str | None = None
+
+
+@strawberry.input
+class QuoteInput:
+    plan_code: str
+    email_credits: int | None = strawberry.field(
+        default=None, description="Monthly email limit; left out: the current one on the same plan, else the default.")
+    messaging_credits: int | None = strawberry.field(
+        default=None, description="Monthly SMS/WhatsApp credit limit; left out as for emailCredits.")
+    billing_details: BillingDetailsInput | None = strawberry.field(
+        default=None, description="Tax is computed from these; left out: tax is not calculated.")
+
+
+@strawberry.input
+class EstimateInput:
+    credits: int = strawberry.field(description="Messaging credits (Email credits for EMAIL) to spend.")
+    message_type: str = strawberry.field(description="A code from `messageTypes`, e.g. SMS or EMAIL.")
+    country: str | None = strawberry.field(default=None, description="Destination; required except for EMAIL.")
+    sample_text: str | None = strawberry.field(default=None, description="SMS only: priced per segment.")
+
+
+# ------------------------------------------------------------------ results
+
+SelectPlanResult = Annotated[t.PlanSelection | e.UnknownPlan, strawberry.union("SelectPlanResult")]
+QuoteResult = Annotated[
+    t.Quote | e.UnknownPlan | e.PlanNotPurchasable | e.PlanNotAdjustable | e.InvalidVolume
+    | e.UnknownCountry | e.InvalidVatId | e.AuthenticationRequired | e.RenewalPending,
+    strawberry.union("QuoteResult"),
+]
+EstimateResult = Annotated[
+    t.Estimate | e.UnknownCountry | e.UnknownMessageType | e.InvalidVolume | e.TextTooLong,
+    strawberry.union("EstimateResult"),
+]
+
+
+@strawberry.type(description="The caller's workspace.")
+class Workspace:
+    id: str
+    name: str
+    plan: t.Plan
+    email_credits: int
+    messaging_credits: int
+    period: t.Period
+    allowances: list[t.Allowance]
+    actions: list[t.PlanAction] = strawberry.field(description="Plan actions open on the Billing page.")
+    payment_methods: list[t.PaymentMethod]
+
+
+WorkspaceResult = Annotated[Workspace | e.AuthenticationRequired, strawberry.union("WorkspaceResult")]
+
+
+def _plan(info: Info, plan: cat.Plan) -> t.Plan:
+    return t.Plan.of(plan, info.context.gateway.catalog.currency)
+
+
+def _unknown_plan(code: str) -> e.UnknownPlan:
+    return e.UnknownPlan(code=e.ErrorCode.UNKNOWN_PLAN, message=f"there is no plan {code!r}",
+                         field=["planCode"], plan_code=code)
+
+
+def _current_workspace(info: Info) -> WorkspaceRow | None:
+    ctx = info.context
+    if ctx.workspace_id is None:
+        return None
+    return ctx.session.get(WorkspaceRow, ctx.workspace_id)
+
+
+def _customer(info: Info, details: BillingDetailsInput | None,
+              path: str) -> TaxCustomer | e.UnknownCountry | None:
+    if details is None:
+        return None
+    country = details.country.strip().upper()
+    if country not in info.context.gateway.countries:
+        return e.UnknownCountry(code=e.ErrorCode.UNKNOWN_COUNTRY, message=f"unknown country {details.country!r}",
+                                field=[path, "country"], country=details.country)
+    vat_id = details.vat_id.strip() if details.vat_id and details.vat_id.strip() else None
+    return TaxCustomer(CustomerKind(details.customer_type.value), country, vat_id)
+
+
+# ------------------------------------------------------------------ queries
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The plans of the catalog, lowest tier first.")
+    def plans(self, info: Info) -> list[t.Plan]:
+        return [_plan(info, plan) for plan in info.context.gateway.catalog.plans]
+
+    @strawberry.field(description="The workspace of the API key sent as a bearer token.")
+    def workspace(self, info: Info) -> WorkspaceResult:
+        row = _current_workspace(info)
+        if row is None:
+            return e.authentication_required(info.context.credentials_given)
+        gateway = info.context.gateway
+        subscription = subscription_of(row, gateway.catalog, info.context.now)
+        plan = subscription.configuration.plan
+        if plan.is_free:
+            actions = [t.PlanAction.UPGRADE_PLAN]
+        elif plan.adjustable:
+            actions = [t.PlanAction.CUSTOMIZE_CURRENT_PLAN, t.PlanAction.CHANGE_PLAN]
+        else:
+            actions = [t.PlanAction.CHANGE_PLAN]
+        allowances = [t.Allowance(kind=kind, limit=subscription.configuration.limit(kind))
+                      for kind in cat.CreditKind if plan.option(kind) is not None]
+        return Workspace(
+            id=row.id, name=row.name, plan=_plan(info, plan),
+            email_credits=row.email_credits, messaging_credits=row.messaging_credits,
+            period=t.Period(start=subscription.period_start, end=subscription.period_end),
+            allowances=allowances, actions=actions,
+            payment_methods=[t.PaymentMethod(code=m.code, label=m.label)
+                             for m in gateway.registry.payment_methods.values()],
+        )
+
+    @strawberry.field(description="Message types the Message Calculator can price, Email first.")
+    def message_types(self, info: Info) -> list[t.MessageType]:
+        return info.context.gateway.message_types
+
+    @strawberry.field(description="Destination countries with messaging rates.")
+    def destinations(self, info: Info) -> list[t.Destination]:
+        return [t.Destination(country=d.country, name=d.name) for d in info.context.gateway.rates.destinations()]
+
+    @strawberry.field(description="The plugins loaded at start-up.")
+    def plugins(self, info: Info) -> list[t.Plugin]:
+        return [t.Plugin(name=p.name, distribution=p.distribution, version=p.version, module=p.module,
+                         provides=list(p.provides)) for p in info.context.gateway.registry.plugins]
+
+
+# ---------------------------------------------------------------- mutations
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Open Customize Plan: what can be set for a plan, and where sliders start.")
+    def select_plan(self, info: Info, plan_code: str) -> SelectPlanResult:
+        gateway = info.context.gateway
+        plan = gateway.catalog.plan(plan_code)
+        if plan is None:
+            return _unknown_plan(plan_code)
+        row = _current_workspace(info)
+        subscription = subscription_of(row, gateway.catalog, info.context.now) if row is not None else None
+        current = subscription.configuration if subscription else None
+        start = (current if current is not None and current.plan.code == plan.code
+                 else pricing.Configuration(plan, plan.default_limit(cat.CreditKind.EMAIL),
+                                            plan.default_limit(cat.CreditKind.MESSAGING)))
+        change = effective_at = None
+        if subscription is not None and plan.purchasable:
+            change, now_part, _ = pricing.classify(subscription.configuration, start)
+            if change is not pricing.ChangeKind.NONE:
+                effective_at = info.context.now if now_part is not None else subscription.period_end
+        return t.PlanSelection(
+            plan=_plan(info, plan), adjustable=plan.adjustable, requires_quote=not plan.purchasable,
+            sales_contact=gateway.catalog.sales_contact if not plan.purchasable else None,
+            email_credits=start.email_credits, messaging_credits=start.messaging_credits,
+            change=change, effective_at=effective_at,
+        )
+
+    @strawberry.mutation(description="Price a plan change: the live Order Preview. Writes nothing.")
+    def quote(self, info: Info, input: QuoteInput) -> QuoteResult:
+        ctx = info.context
+        gateway = ctx.gateway
+        row = _current_workspace(info)
+        if row is None:
+            return e.authentication_required(ctx.credentials_given)
+        plan = gateway.catalog.plan(input.plan_code)
+        if plan is None:
+            return _unknown_plan(input.plan_code)
+        customer = _customer(info, input.billing_details, "billingDetails")
+        if isinstance(customer, e.UnknownCountry):
+            return customer
+        subscription = subscription_of(row, gateway.catalog, ctx.now)
+        if not ctx.now < subscription.period_end:
+            return e.RenewalPending(code=e.ErrorCode.RENEWAL_PENDING, field=[],
+                                    message="the current period has ended; its renewal runs first",
+                                    period_end=subscription.period_end.isoformat())
+        try:
+            target = pricing.configure(plan, gateway.catalog, subscription.configuration,
+                                       input.email_credits, input.messaging_credits)
+            order = pricing.price_order(subscription, target, ctx.now, customer=customer, tax=gateway.tax,
+                                        seller_country=gateway.settings.seller_country)
+        except pricing.PricingError as error:
+            return e.from_pricing_error(error)
+        except InvalidTaxId as error:
+            return e.InvalidVatId(code=e.ErrorCode.INVALID_VAT_ID, message=str(error),
+                                  field=["billingDetails", "vatId"], vat_id=error.tax_id)
+        return _quote(info, order)
+
+    @strawberry.mutation(description="Message Calculator: how many messages the credits buy.")
+    def estimate(self, info: Info, input: EstimateInput) -> EstimateResult:
+        gateway = info.context.gateway
+        if input.credits < 0:
+            return e.InvalidVolume(code=e.ErrorCode.INVALID_VOLUME, message="credits must not be negative",
+                                   field=["credits"], value=input.credits, min=0, max=None, step=None)
+        text = input.sample_text
+        if text is not None and len(text) > MAX_SAMPLE_TEXT:
+            return e.TextTooLong(code=e.ErrorCode.TEXT_TOO_LONG, field=["sampleText"],
+                                 message=f"sample texts are limited to {MAX_SAMPLE_TEXT} characters",
+                                 length=len(text), max_length=MAX_SAMPLE_TEXT)
+        code = input.message_type.strip().upper()
+        message_type = gateway.message_types_by_code.get(code)
+        if message_type is None:
+            return e.UnknownMessageType(code=e.ErrorCode.UNKNOWN_MESSAGE_TYPE, field=["messageType"],
+                                        message=f"unknown message type {input.message_type!r}",
+                                        message_type=input.message_type)
+        if message_type.channel is Channel.EMAIL:
+            return _estimate(input.credits, message_type, None, Decimal(1), None)
+        country = (input.country or "").strip().upper()
+        destination = gateway.destinations_by_country.get(country)
+        if destination is None:
+            return e.UnknownCountry(code=e.ErrorCode.UNKNOWN_COUNTRY, field=["country"],
+                                    message=f"no messaging rates for destination {input.country!r}",
+                                    country=input.country or "")
+        rate = gateway.rates.credits_per_message(country, code)
+        if rate is None:
+            return e.UnknownMessageType(code=e.ErrorCode.UNKNOWN_MESSAGE_TYPE, field=["messageType"],
+                                        message=f"{message_type.name} is not offered to {destination.name}",
+                                        message_type=input.message_type)
+        segments = sms.count_segments(text) if message_type.segmented and text is not None else None
+        return _estimate(input.credits, message_type, destination, rate, segments)
+
+
+def _estimate(credits: int, message_type: t.MessageType, destination: t.Destination | None,
+              rate: Decimal, segments: sms.SmsSegments | None) -> t.Estimate:
+    parts = segments.segments if segments is not None else 1
+    cost = rate * parts
+    messages = int(credits // cost) if cost > 0 else None
+    return t.Estimate(
+        message_type=message_type, destination=destination, credits=credits,
+        credit_kind=message_type.credit_kind, credits_per_message=cost, segments=parts,
+        encoding=segments.encoding if segments else None, characters=segments.characters if segments else None,
+        messages=messages, credits_left=credits - cost * messages if messages is not None else None,
+    )
+
+
+def _quote(info: Info, order: pricing.PricedOrder) -> t.Quote:
+    now = info.context.now
+    return t.Quote(
+        kind=order.kind, plan=_plan(info, order.target.plan), email_credits=order.target.email_credits,
+        messaging_credits=order.target.messaging_credits,
+        monthly_lines=[t.OrderLine.of(line) for line in order.monthly_lines],
+        monthly_subtotal=t.Money.of(order.monthly_subtotal),
+        changes=[t.PlanChange(timing=c.timing, effective_at=c.effective_at, plan=_plan(info, c.configuration.plan),
+                              email_credits=c.configuration.email_credits,
+                              messaging_credits=c.configuration.messaging_credits) for c in order.changes],
+        due_now=t.Charge.of(order.due_now), due_at_renewal=t.Charge.of(order.due_at_renewal),
+        renewal_at=order.renewal_at, period_start=order.period_start, period_end=order.period_end,
+        proration=t.Proration(days_left=order.proration_days[0], days_in_period=order.proration_days[1])
+        if order.proration_days else None,
+        computed_at=now, expires_at=now + QUOTE_TTL,
+    )
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Mask unexpected exceptions only (logging them); validation errors stay readable.
+
+    Expected failures never raise: they are returned as typed errors in unions.
+    """
+    original = error.original_error
+    if not error.path or original is None or isinstance(original, GraphQLError):
+        return False  # raised before execution: about the request, safe to show
+    logger.error("unexpected error at %s", ".".join(map(str, error.path or ())), exc_info=original)
+    return True
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query, mutation=Mutation,
+        types=[e.AuthenticationRequired],
+        extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256),
+                    lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error.")],
+    )
+
+
+def print_sdl() -> str:
+    return build_schema().as_str() + "\n"

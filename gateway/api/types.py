@@ -1,0 +1,255 @@
+"""GraphQL object types: thin views over the core's frozen values."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+
+import strawberry
+
+from gateway import catalog as cat
+from gateway import pricing, providers, sms
+from gateway.money import Money as CoreMoney
+
+
+@strawberry.type(description="An exact amount of money. `amount` is a decimal string, never a float.")
+class Money:
+    amount: Decimal
+    currency: str
+
+    @classmethod
+    def of(cls, money: CoreMoney) -> Money:
+        return cls(amount=money.amount, currency=money.currency)
+
+
+CreditKind = strawberry.enum(cat.CreditKind, description="The kinds of monthly credits a plan grants.")
+Channel = strawberry.enum(providers.Channel, description="Messaging channels.")
+ChangeKind = strawberry.enum(pricing.ChangeKind, description=(
+    "How a plan change applies. NEW_PERIOD: from a free plan, a paid period starts now. UPGRADE: "
+    "applied now, prorated. DOWNGRADE: scheduled for the next period, nothing due now. SPLIT: the "
+    "raised limits apply now (prorated), the reduced ones at the next period."))
+Timing = strawberry.enum(pricing.Timing)
+LineKind = strawberry.enum(pricing.LineKind)
+TaxTreatment = strawberry.enum(providers.TaxTreatment)
+CustomerType = strawberry.enum(providers.CustomerKind, name="CustomerType")
+
+
+@strawberry.type(description="A graduated price tier: each credit is priced by the tier it falls in.")
+class PriceTier:
+    from_credits: int = strawberry.field(description="First credit of the tier (1-based, inclusive).")
+    up_to: int | None = strawberry.field(description="Last credit of the tier; null: no end.")
+    unit_price: Money = strawberry.field(description="Price per credit; may have sub-cent precision.")
+
+
+@strawberry.type(description="A credit limit of a plan and its slider.")
+class CreditOption:
+    kind: CreditKind
+    included: int = strawberry.field(description="Credits covered by the plan's base price.")
+    min: int
+    max: int
+    step: int
+    default: int
+    adjustable: bool
+    tiers: list[PriceTier]
+
+    @classmethod
+    def of(cls, option: cat.CreditOption, currency: str) -> CreditOption:
+        tiers, lower = [], option.included
+        for tier in option.tiers:
+            tiers.append(PriceTier(from_credits=lower + 1, up_to=tier.up_to,
+                                   unit_price=Money(amount=tier.unit_price, currency=currency)))
+            lower = tier.up_to or lower
+        return cls(kind=option.kind, included=option.included, min=option.min, max=option.max,
+                   step=option.step, default=option.default, adjustable=option.adjustable, tiers=tiers)
+
+
+@strawberry.type
+class Plan:
+    code: str
+    name: str
+    description: str
+    tier: int = strawberry.field(description="Order from lowest to highest; moving down is a downgrade.")
+    channels: list[Channel]
+    base_price: Money | None = strawberry.field(description="Monthly base price; null for quote-only plans.")
+    purchasable: bool
+    adjustable: bool
+    requires_quote: bool = strawberry.field(description="True for plans sold by quote (Custom).")
+    email_credits: CreditOption | None
+    messaging_credits: CreditOption | None
+
+    @classmethod
+    def of(cls, plan: cat.Plan, currency: str) -> Plan:
+        email = plan.option(cat.CreditKind.EMAIL)
+        messaging = plan.option(cat.CreditKind.MESSAGING)
+        return cls(
+            code=plan.code, name=plan.name, description=plan.description, tier=plan.tier,
+            channels=list(plan.channels),
+            base_price=Money.of(plan.base_price) if plan.base_price is not None else None,
+            purchasable=plan.purchasable, adjustable=plan.adjustable, requires_quote=not plan.purchasable,
+            email_credits=CreditOption.of(email, currency) if email else None,
+            messaging_credits=CreditOption.of(messaging, currency) if messaging else None,
+        )
+
+
+@strawberry.type
+class OrderLine:
+    kind: LineKind
+    description: str
+    quantity: int
+    unit_price: Money | None
+    amount: Money
+    credit_kind: CreditKind | None
+
+    @classmethod
+    def of(cls, line: pricing.Line) -> OrderLine:
+        return cls(kind=line.kind, description=line.description, quantity=line.quantity,
+                   unit_price=Money.of(line.unit_price) if line.unit_price else None,
+                   amount=Money.of(line.amount), credit_kind=line.credit_kind)
+
+
+@strawberry.type(description="One tax, computed once on its whole taxable base.")
+class TaxLine:
+    name: str
+    jurisdiction: str
+    rate: Decimal = strawberry.field(description="As a fraction: 0.19 for 19 %.")
+    base: Money
+    amount: Money
+    treatment: TaxTreatment
+    note: str | None
+
+    @classmethod
+    def of(cls, line: providers.TaxLine) -> TaxLine:
+        return cls(name=line.name, jurisdiction=line.jurisdiction, rate=line.rate, base=Money.of(line.base),
+                   amount=Money.of(line.amount), treatment=line.treatment, note=line.note)
+
+
+@strawberry.type(description="Lines charged together, with their tax.")
+class Charge:
+    lines: list[OrderLine]
+    subtotal: Money
+    tax_lines: list[TaxLine]
+    tax: Money
+    total: Money
+    tax_calculated: bool = strawberry.field(
+        description="False when no billing details were given: tax is then not included in `total`.")
+
+    @classmethod
+    def of(cls, charge: pricing.Charge) -> Charge:
+        return cls(lines=[OrderLine.of(line) for line in charge.lines], subtotal=Money.of(charge.subtotal),
+                   tax_lines=[TaxLine.of(t) for t in charge.tax_lines], tax=Money.of(charge.tax),
+                   total=Money.of(charge.total), tax_calculated=charge.tax_calculated)
+
+
+@strawberry.type(description="A configuration that takes effect at a given time.")
+class PlanChange:
+    timing: Timing
+    effective_at: datetime
+    plan: Plan
+    email_credits: int
+    messaging_credits: int
+
+
+@strawberry.type
+class Proration:
+    days_left: int
+    days_in_period: int
+
+
+@strawberry.type(description="The Order Preview: what the change costs now and at renewal, and when each part applies.")
+class Quote:
+    kind: ChangeKind
+    plan: Plan
+    email_credits: int
+    messaging_credits: int
+    monthly_lines: list[OrderLine] = strawberry.field(description="The target configuration's monthly price.")
+    monthly_subtotal: Money
+    changes: list[PlanChange]
+    due_now: Charge
+    due_at_renewal: Charge
+    renewal_at: datetime
+    period_start: datetime
+    period_end: datetime
+    proration: Proration | None
+    computed_at: datetime
+    expires_at: datetime = strawberry.field(description="Checkout refuses this quote's total after this time.")
+
+
+@strawberry.type
+class PlanSelection:
+    plan: Plan
+    adjustable: bool
+    requires_quote: bool
+    sales_contact: str | None = strawberry.field(description="Set when the plan is sold by quote.")
+    email_credits: int = strawberry.field(description="Where the email slider starts.")
+    messaging_credits: int = strawberry.field(description="Where the messaging slider starts.")
+    change: ChangeKind | None = strawberry.field(
+        description="For an authenticated workspace: how choosing this plan at the slider start applies.")
+    effective_at: datetime | None = strawberry.field(
+        description="For an authenticated workspace: when the plan itself would take effect.")
+
+
+@strawberry.enum(description="The plan actions the Billing page offers.")
+class PlanAction(enum.Enum):
+    UPGRADE_PLAN = "UPGRADE_PLAN"
+    CUSTOMIZE_CURRENT_PLAN = "CUSTOMIZE_CURRENT_PLAN"
+    CHANGE_PLAN = "CHANGE_PLAN"
+
+
+@strawberry.type
+class Period:
+    start: datetime
+    end: datetime
+
+
+@strawberry.type(description="A credit allowance for the current period (unused credits do not roll over).")
+class Allowance:
+    kind: CreditKind
+    limit: int
+
+
+@strawberry.type
+class PaymentMethod:
+    code: str
+    label: str
+
+
+@strawberry.type
+class MessageType:
+    code: str
+    name: str
+    channel: Channel
+    credit_kind: CreditKind
+    segmented: bool = strawberry.field(description="True for SMS: long texts are sent and priced as parts.")
+
+
+@strawberry.type
+class Destination:
+    country: str
+    name: str
+
+
+SmsEncoding = strawberry.enum(sms.SmsEncoding, description="How an SMS text is encoded.")
+
+
+@strawberry.type(description="How many messages the given credits buy.")
+class Estimate:
+    message_type: MessageType
+    destination: Destination | None
+    credits: int
+    credit_kind: CreditKind
+    credits_per_message: Decimal = strawberry.field(description="For one whole message, all segments.")
+    segments: int
+    encoding: SmsEncoding | None
+    characters: int | None
+    messages: int | None = strawberry.field(description="Whole messages; null when messages are free.")
+    credits_left: Decimal | None
+
+
+@strawberry.type
+class Plugin:
+    name: str
+    distribution: str | None
+    version: str | None
+    module: str
+    provides: list[str]

@@ -1,0 +1,82 @@
+"""The gateway: everything loaded once at start-up, shared by every request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import strawberry
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from gateway.api import types as t
+from gateway.api.schema import EMAIL_TYPE, build_schema
+from gateway.catalog import Catalog, CreditKind, load_catalog
+from gateway.db import create_db_engine, migrate, session_factory
+from gateway.providers import Channel, RateProvider, TaxCalculator
+from gateway.registry import Registry, load_plugins
+from gateway.settings import Settings
+
+COUNTRIES = Path(__file__).parent / "data" / "countries.tsv"
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _load_countries() -> frozenset[str]:
+    lines = COUNTRIES.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.split("\t", 1)[0] for line in lines if line and not line.startswith("#"))
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    catalog: Catalog
+    registry: Registry
+    tax: TaxCalculator
+    rates: RateProvider
+    engine: Engine
+    sessions: sessionmaker
+    schema: strawberry.Schema
+    clock: Callable[[], datetime] = utc_now
+    countries: frozenset[str] = field(default_factory=_load_countries)
+    # Derived once from the rate provider: the calculator's lookups are dict hits.
+    message_types: list[t.MessageType] = field(default_factory=list)
+    message_types_by_code: dict[str, t.MessageType] = field(default_factory=dict)
+    destinations_by_country: dict[str, t.Destination] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.message_types = [EMAIL_TYPE] + [
+            t.MessageType(code=m.code, name=m.name, channel=m.channel,
+                          credit_kind=CreditKind.EMAIL if m.channel is Channel.EMAIL else CreditKind.MESSAGING,
+                          segmented=m.segmented)
+            for m in self.rates.message_types()
+        ]
+        self.message_types_by_code = {m.code: m for m in self.message_types}
+        self.destinations_by_country = {d.country: t.Destination(country=d.country, name=d.name)
+                                        for d in self.rates.destinations()}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_gateway(settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now,
+                  run_migrations: bool = True) -> Gateway:
+    """Load the catalog and plugins, connect the database and build the schema.
+
+    Raises CatalogError, PluginError or SettingsError with a message meant for
+    the operator when something is wrong; nothing is half-started.
+    """
+    settings = settings or Settings.from_env()
+    catalog = load_catalog(settings.catalog_path)
+    registry = load_plugins(settings.disabled_plugins)
+    tax = registry.select("tax_calculator", settings.tax_calculator)
+    rates = registry.select("rate_provider", settings.rate_provider)
+    engine = create_db_engine(settings.database_url)
+    if run_migrations:
+        migrate(engine)
+    return Gateway(settings=settings, catalog=catalog, registry=registry, tax=tax, rates=rates,
+                   engine=engine, sessions=session_factory(engine), schema=build_schema(), clock=clock)

@@ -1,0 +1,153 @@
+"""The ``billing-gateway`` command: serve, operate and export the schema."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from sqlalchemy import select
+
+from gateway.catalog import CatalogError
+from gateway.registry import PluginError
+from gateway.settings import Settings, SettingsError
+
+DEMO_WORKSPACE = "Demo workspace"
+
+
+def _gateway(args: argparse.Namespace, **kwargs):  # noqa: ANN202 - returns Gateway
+    from gateway.app import build_gateway
+
+    overrides = {"database_url": args.database_url} if getattr(args, "database_url", None) else {}
+    return build_gateway(Settings.from_env(**overrides), **kwargs)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.http import create_app
+
+    gateway = _gateway(args)
+    if args.demo:
+        key, created = ensure_demo_workspace(gateway)
+        print(f"Demo workspace {'created' if created else 'found'}: {DEMO_WORKSPACE}")
+        print(f"Demo API key (new on every start, shown once): {key}")
+    print(f"GraphQL and GraphiQL: http://{args.host}:{args.port}/graphql", flush=True)
+    uvicorn.run(create_app(gateway), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def ensure_demo_workspace(gateway) -> tuple[str, bool]:  # noqa: ANN001
+    """Find or create the demo workspace and issue it a fresh API key."""
+    from gateway.db import Workspace
+    from gateway.workspaces import create_workspace, issue_api_key
+
+    now = gateway.clock()
+    with gateway.sessions.begin() as session:
+        workspace = session.scalar(select(Workspace).where(Workspace.name == DEMO_WORKSPACE))
+        created = workspace is None
+        if workspace is None:
+            workspace = create_workspace(session, gateway.catalog, DEMO_WORKSPACE, now)
+        key = issue_api_key(session, workspace.id, now, name="demo")
+    return key.secret, created
+
+
+def cmd_create_workspace(args: argparse.Namespace) -> int:
+    from gateway.workspaces import create_workspace, issue_api_key
+
+    gateway = _gateway(args)
+    now = gateway.clock()
+    try:
+        with gateway.sessions.begin() as session:
+            workspace = create_workspace(session, gateway.catalog, args.name, now, plan_code=args.plan,
+                                         email_credits=args.email_credits,
+                                         messaging_credits=args.messaging_credits)
+            key = issue_api_key(session, workspace.id, now, name="cli")
+    except ValueError as error:  # unknown plan, or a limit the plan does not accept
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"workspace: {workspace.id}")
+    print(f"plan: {workspace.plan_code}")
+    print(f"api key: {key.secret}")
+    return 0
+
+
+def cmd_create_key(args: argparse.Namespace) -> int:
+    from gateway.db import Workspace
+    from gateway.workspaces import issue_api_key
+
+    gateway = _gateway(args)
+    with gateway.sessions.begin() as session:
+        if session.get(Workspace, args.workspace) is None:
+            print(f"error: no workspace {args.workspace!r}", file=sys.stderr)
+            return 2
+        key = issue_api_key(session, args.workspace, gateway.clock(), name=args.name)
+    print(f"api key: {key.secret}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    _gateway(args)  # building the gateway runs the migrations
+    print("database is up to date")
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace) -> int:
+    from gateway.api.schema import print_sdl
+
+    sdl = print_sdl()
+    if args.output == "-":
+        sys.stdout.write(sdl)
+    else:
+        Path(args.output).write_text(sdl, encoding="utf-8")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="billing-gateway", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--database-url", help="overrides BILLING_GATEWAY_DATABASE_URL")
+        return p
+
+    serve = with_db(commands.add_parser("serve", help="run the GraphQL server"))
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--demo", action="store_true", help="create a demo workspace and print an API key")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=cmd_serve)
+
+    workspace = with_db(commands.add_parser("create-workspace", help="create a workspace and an API key"))
+    workspace.add_argument("name")
+    workspace.add_argument("--plan", help="start on this plan instead of the default (migrating customers)")
+    workspace.add_argument("--email-credits", type=int)
+    workspace.add_argument("--messaging-credits", type=int)
+    workspace.set_defaults(func=cmd_create_workspace)
+
+    key = with_db(commands.add_parser("create-key", help="issue another API key for a workspace"))
+    key.add_argument("workspace", help="workspace id")
+    key.add_argument("--name", default="cli")
+    key.set_defaults(func=cmd_create_key)
+
+    migrate = with_db(commands.add_parser("migrate", help="bring the database schema up to date"))
+    migrate.set_defaults(func=cmd_migrate)
+
+    export = commands.add_parser("export-schema", help="print the GraphQL SDL")
+    export.add_argument("--output", "-o", default="-")
+    export.set_defaults(func=cmd_export_schema)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CatalogError, PluginError, SettingsError) as error:
+        print(f"billing-gateway: cannot start: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""Exact money: a Decimal amount bound to a currency.
+
+Amounts may carry more precision than the currency's minor unit while a price is
+being computed (a unit price of 0.0008 EUR per credit is legal); ``rounded()``
+brings them to the minor unit with ROUND_HALF_UP, which is the only rounding rule
+the gateway uses. Floats are refused everywhere, and so is mixing currencies.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Iterable, Sequence
+
+# ISO 4217 minor-unit exponents for the currencies a catalog may use.
+CURRENCY_EXPONENTS: dict[str, int] = {
+    "EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "SEK": 2, "NOK": 2, "DKK": 2,
+    "PLN": 2, "CZK": 2, "HUF": 2, "RON": 2, "BGN": 2, "ISK": 0, "CAD": 2,
+    "AUD": 2, "NZD": 2, "JPY": 0, "KRW": 0, "BHD": 3, "KWD": 3, "TND": 3,
+}
+_QUANTA = {code: Decimal(1).scaleb(-exp) for code, exp in CURRENCY_EXPONENTS.items()}
+
+
+class CurrencyMismatch(ValueError):
+    """Two amounts in different currencies were combined."""
+
+
+class UnknownCurrency(ValueError):
+    """A currency code the gateway has no minor unit for."""
+
+
+def _to_decimal(value: object) -> Decimal:
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        result = Decimal(value)
+    else:
+        raise TypeError(f"money amounts must be Decimal, int or str, not {type(value).__name__}")
+    if not result.is_finite():
+        raise ValueError(f"money amounts must be finite, not {result}")
+    return result
+
+
+class Money:
+    """An exact amount in one currency. Immutable and hashable."""
+
+    __slots__ = ("amount", "currency")
+    amount: Decimal
+    currency: str
+
+    def __init__(self, amount: Decimal | int | str, currency: str) -> None:
+        if currency not in _QUANTA:
+            raise UnknownCurrency(f"unknown currency {currency!r}")
+        object.__setattr__(self, "amount", _to_decimal(amount))
+        object.__setattr__(self, "currency", currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(Decimal(0), currency)
+
+    @classmethod
+    def from_minor_units(cls, units: int, currency: str) -> Money:
+        if not isinstance(units, int) or isinstance(units, bool):
+            raise TypeError("minor units must be an int")
+        exponent = cls._exponent(currency)
+        return cls(Decimal(units).scaleb(-exponent), currency)
+
+    @staticmethod
+    def _exponent(currency: str) -> int:
+        try:
+            return CURRENCY_EXPONENTS[currency]
+        except KeyError:
+            raise UnknownCurrency(f"unknown currency {currency!r}") from None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Money is immutable")
+
+    def __reduce__(self) -> tuple[type[Money], tuple[Decimal, str]]:
+        return (Money, (self.amount, self.currency))
+
+    # -- rounding ---------------------------------------------------------
+    def rounded(self) -> Money:
+        """This amount rounded half-up to the currency's minor unit."""
+        return Money(self.amount.quantize(_QUANTA[self.currency], ROUND_HALF_UP), self.currency)
+
+    @property
+    def is_rounded(self) -> bool:
+        return self.amount == self.amount.quantize(_QUANTA[self.currency], ROUND_HALF_UP)
+
+    @property
+    def minor_units(self) -> int:
+        """The amount as an integer count of minor units; it must already be rounded."""
+        if not self.is_rounded:
+            raise ValueError(f"{self} has more precision than its minor unit; round it first")
+        return int(self.amount.scaleb(CURRENCY_EXPONENTS[self.currency]))
+
+    # -- arithmetic -------------------------------------------------------
+    def _check(self, other: object) -> Money:
+        if not isinstance(other, Money):
+            raise TypeError(f"cannot combine Money with {type(other).__name__}")
+        if other.currency != self.currency:
+            raise CurrencyMismatch(f"cannot combine {self.currency} with {other.currency}")
+        return other
+
+    def __add__(self, other: Money) -> Money:
+        return Money(self.amount + self._check(other).amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        return Money(self.amount - self._check(other).amount, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.amount, self.currency)
+
+    def __mul__(self, factor: Decimal | int) -> Money:
+        if isinstance(factor, (Money, float, bool)) or not isinstance(factor, (int, Decimal)):
+            raise TypeError(f"Money can only be multiplied by an int or Decimal, not {type(factor).__name__}")
+        return Money(self.amount * factor, self.currency)
+
+    __rmul__ = __mul__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Money):
+            return NotImplemented
+        return self.currency == other.currency and self.amount == other.amount
+
+    def __hash__(self) -> int:
+        return hash((self.amount, self.currency))
+
+    def __lt__(self, other: Money) -> bool:
+        return self.amount < self._check(other).amount
+
+    def __le__(self, other: Money) -> bool:
+        return self.amount <= self._check(other).amount
+
+    def __gt__(self, other: Money) -> bool:
+        return self.amount > self._check(other).amount
+
+    def __ge__(self, other: Money) -> bool:
+        return self.amount >= self._check(other).amount
+
+    def __bool__(self) -> bool:
+        return bool(self.amount)
+
+    def __repr__(self) -> str:
+        return f"Money('{self.amount}', '{self.currency}')"
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"
+
+    # -- allocation -------------------------------------------------------
+    def allocate(self, ratios: Sequence[int | Decimal]) -> list[Money]:
+        """Split a rounded amount by ``ratios`` so that the parts add up exactly.
+
+        Largest-remainder method over minor units; ties go to the earlier part,
+        so 10.00 split three ways is 3.34 + 3.33 + 3.33.
+        """
+        if not ratios:
+            raise ValueError("allocate needs at least one ratio")
+        weights = [_to_decimal(r) for r in ratios]
+        if any(w < 0 for w in weights):
+            raise ValueError("allocation ratios must not be negative")
+        total_weight = sum(weights, Decimal(0))
+        if total_weight == 0:
+            raise ValueError("allocation ratios must not all be zero")
+        units = self.minor_units
+        sign = -1 if units < 0 else 1
+        units = abs(units)
+        exact = [Decimal(units) * w / total_weight for w in weights]
+        parts = [int(x) for x in exact]  # floor: all values are non-negative
+        leftover = units - sum(parts)
+        by_remainder = sorted(range(len(parts)), key=lambda i: (-(exact[i] - parts[i]), i))
+        for i in by_remainder[:leftover]:
+            parts[i] += 1
+        return [Money.from_minor_units(sign * p, self.currency) for p in parts]
+
+
+def money_sum(amounts: Iterable[Money], currency: str) -> Money:
+    """Sum amounts of one currency; the empty sum is zero in ``currency``."""
+    total = Decimal(0)
+    for amount in amounts:
+        if amount.currency != currency:
+            raise CurrencyMismatch(f"cannot add {amount.currency} to a {currency} total")
+        total += amount.amount
+    return Money(total, currency)

@@ -1,0 +1,55 @@
+"""Settings, read from ``BILLING_GATEWAY_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+PREFIX = "BILLING_GATEWAY_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the gateway cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///billing-gateway.db"
+    catalog_path: Path | None = None  # None: the bundled catalog
+    disabled_plugins: frozenset[str] = field(default_factory=frozenset)
+    seller_country: str = "DE"  # where the seller is established, for VAT
+    tax_calculator: str | None = None  # None: the only one loaded
+    rate_provider: str | None = None  # None: the only one loaded
+    graphiql: bool = True
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(PREFIX + name)
+            return value.strip() if value is not None and value.strip() else None
+
+        values: dict[str, object] = {}
+        if (url := get("DATABASE_URL")) is not None:
+            values["database_url"] = url
+        if (catalog := get("CATALOG")) is not None:
+            values["catalog_path"] = Path(catalog)
+        if (disabled := get("DISABLED_PLUGINS")) is not None:
+            values["disabled_plugins"] = frozenset(p.strip() for p in disabled.split(",") if p.strip())
+        if (country := get("SELLER_COUNTRY")) is not None:
+            if len(country) != 2 or not country.isalpha():
+                raise SettingsError(f"{PREFIX}SELLER_COUNTRY must be a two-letter country code, not {country!r}")
+            values["seller_country"] = country.upper()
+        if (tax := get("TAX_CALCULATOR")) is not None:
+            values["tax_calculator"] = tax
+        if (rates := get("RATE_PROVIDER")) is not None:
+            values["rate_provider"] = rates
+        if (graphiql := get("GRAPHIQL")) is not None:
+            if graphiql.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise SettingsError(f"{PREFIX}GRAPHIQL must be true or false, not {graphiql!r}")
+            values["graphiql"] = graphiql.lower() in ("1", "true", "yes", "on")
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
