@@ -54,6 +54,7 @@ def ensure_demo_workspace(gateway) -> tuple[str, bool]:  # noqa: ANN001
 
 
 def cmd_create_workspace(args: argparse.Namespace) -> int:
+    from gateway.pricing import PricingError
     from gateway.workspaces import create_workspace, issue_api_key
 
     gateway = _gateway(args)
@@ -64,7 +65,7 @@ def cmd_create_workspace(args: argparse.Namespace) -> int:
                                          email_credits=args.email_credits,
                                          messaging_credits=args.messaging_credits)
             key = issue_api_key(session, workspace.id, now, name="cli")
-    except ValueError as error:  # unknown plan, or a limit the plan does not accept
+    except (ValueError, PricingError) as error:  # unknown plan, or limits the plan does not accept
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"workspace: {workspace.id}")

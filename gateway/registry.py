@@ -103,7 +103,7 @@ def load_plugins(disabled: Iterable[str] = (), group: str = hookspecs.ENTRY_POIN
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin_name!r} implements an unknown hook: {exc}") from exc
+        raise PluginError(f"plugin {pm.get_name(exc.plugin)!r} implements an unknown hook: {exc}") from exc
 
     registry = Registry()
     provides: dict[str, list[str]] = {name: [] for name in infos}

@@ -1,0 +1,224 @@
+"""Plugin discovery: built-ins and partners load the same way, through entry points."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import textwrap
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from gateway import hookspecs
+from gateway.app import build_gateway
+from gateway.http import create_app
+from gateway.registry import PluginError, load_plugins
+
+ROOT = Path(__file__).parent.parent
+BUILT_INS = {
+    "messaging_rates": ("billing-gateway-messaging-rates", ["rate_provider:default"]),
+    "payment_balance": ("billing-gateway-payment-balance", ["payment_method:balance"]),
+    "payment_card": ("billing-gateway-payment-card", ["payment_method:card"]),
+    "tax_vat": ("billing-gateway-tax-vat", ["tax_calculator:vat"]),
+}
+
+
+def make_distribution(path: Path, name: str, module: str, source: str, version: str = "1.2.3",
+                      entry_point: str | None = None) -> None:
+    """Lay out an installed distribution (dist-info + module) the way pip would."""
+    dist_info = path / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (dist_info / "entry_points.txt").write_text(f"[billing_gateway]\n{entry_point or module} = {module}\n")
+    (path / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+PARTNER_RATES = """
+    from decimal import Decimal
+    from gateway.hookspecs import hookimpl
+    from gateway.providers import Channel, Destination, MessageType
+
+    class PartnerRates:
+        code = "partner"
+
+        def message_types(self):
+            return [MessageType("SMS", "SMS", Channel.SMS, segmented=True)]
+
+        def destinations(self):
+            return [Destination("IS", "Iceland")]
+
+        def credits_per_message(self, country, message_type):
+            return Decimal("2.5") if (country, message_type) == ("IS", "SMS") else None
+
+    @hookimpl
+    def register_rate_providers(register):
+        register(PartnerRates())
+"""
+
+
+def test_plugins_query_lists_the_built_ins_with_distribution_and_version(graphql):
+    plugins = graphql("{ plugins { name distribution version module provides } }")["plugins"]
+    assert {p["name"]: (p["distribution"], p["provides"]) for p in plugins} == BUILT_INS
+    assert all(p["version"] == "0.1.0" for p in plugins)
+    assert {p["module"] for p in plugins} == {f"billing_gateway_{name}" for name in BUILT_INS}
+
+
+def test_a_partner_distribution_is_discovered_and_used(tmp_path, monkeypatch, settings, clock):
+    make_distribution(tmp_path, "partner-rates", "partner_rates", PARTNER_RATES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    gateway = build_gateway(dataclasses.replace(settings, rate_provider="partner"), clock=clock,
+                            run_migrations=False)
+    try:
+        with TestClient(create_app(gateway)) as client:
+            body = client.post("/graphql", json={"query": """
+                { plugins { name distribution version provides } destinations { country } }
+            """}).json()
+            assert {"name": "partner_rates", "distribution": "partner-rates", "version": "1.2.3",
+                    "provides": ["rate_provider:partner"]} in body["data"]["plugins"]
+            assert body["data"]["destinations"] == [{"country": "IS"}]
+            estimate = client.post("/graphql", json={"query": """mutation {
+                estimate(input: {credits: 100, messageType: "SMS", country: "IS"}) {
+                    ... on Estimate { creditsPerMessage messages } } }"""}).json()
+            assert estimate["data"]["estimate"] == {"creditsPerMessage": "2.5", "messages": 40}
+    finally:
+        gateway.close()
+
+
+def test_two_rate_providers_need_a_setting_to_choose(tmp_path, monkeypatch, settings):
+    make_distribution(tmp_path, "partner-rates", "partner_rates", PARTNER_RATES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError, match=r"2 rate providers are loaded \(\['default', 'partner'\]\)"):
+        build_gateway(settings, run_migrations=False)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("import not_a_module_anywhere\n",
+     r"plugin 'broken' \(broken-plugin 1.2.3\) failed to import: ModuleNotFoundError"),
+    ("raise RuntimeError('boom')\n", r"plugin 'broken' \(broken-plugin 1.2.3\) failed to import: RuntimeError: boom"),
+    ("""
+     from gateway.hookspecs import hookimpl
+
+     @hookimpl
+     def register_rate_providers(register, extra):
+         pass
+     """, r"plugin 'broken' \(broken-plugin 1.2.3\) breaks the hook contract"),
+    ("""
+     from gateway.hookspecs import hookimpl
+
+     @hookimpl
+     def register_refund_policies(register):
+         pass
+     """, r"plugin 'broken' implements an unknown hook"),
+    ("""
+     from gateway.hookspecs import hookimpl
+
+     class Half:
+         code = "half"
+
+     @hookimpl
+     def register_tax_calculators(register):
+         register(Half())
+     """, r"plugin 'broken' registered tax_calculator 'half' that does not satisfy TaxCalculator: missing calculate"),
+    ("""
+     from gateway.hookspecs import hookimpl
+
+     class NoCode:
+         label = "x"
+
+     @hookimpl
+     def register_payment_methods(register):
+         register(NoCode())
+     """, r"plugin 'broken' registered a payment_method without a string `code`"),
+    ("""
+     from gateway.hookspecs import hookimpl
+
+     class Balance:
+         code = "balance"
+         label = "Another balance"
+
+     @hookimpl
+     def register_payment_methods(register):
+         register(Balance())
+     """, r"payment_method 'balance', which is already taken"),
+    ("""
+     from gateway.hookspecs import hookimpl
+
+     @hookimpl
+     def register_event_listeners(register):
+         raise KeyError("config")
+     """, r"plugin 'broken' failed in register_event_listeners: KeyError"),
+])
+def test_a_broken_plugin_stops_start_up_naming_it(tmp_path, monkeypatch, source, message):
+    module = f"broken_{abs(hash(source))}"  # a fresh module name: imports are cached per name
+    make_distribution(tmp_path, "broken-plugin", module, source, entry_point="broken")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError, match=message):
+        load_plugins()
+    # ... unless the operator disabled it.
+    registry = load_plugins(disabled={"broken"})
+    assert "broken" not in {p.name for p in registry.plugins}
+
+
+def test_a_disabled_built_in_is_not_loaded():
+    registry = load_plugins(disabled={"payment_card"})
+    assert set(registry.payment_methods) == {"balance"}
+    assert "payment_card" not in {p.name for p in registry.plugins}
+
+
+def test_the_core_never_imports_a_plugin():
+    """gateway/ reaches plugins only through entry points, like a partner's package."""
+    plugin_modules = {f"billing_gateway_{p.name}" for p in (ROOT / "plugins").iterdir() if p.is_dir()}
+    offenders = []
+    for path in (ROOT / "gateway").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top in plugin_modules or top == "plugins":
+                    offenders.append(f"{path.relative_to(ROOT)}: {name}")
+    assert len(plugin_modules) == 4
+    assert offenders == []
+
+
+def test_every_hook_is_documented_and_tested():
+    """Each hookspec has a docstring, a README entry and a test that names it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    tests = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("test_*.py")
+                      if p.name != "test_plugins.py")
+    specs = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+             if hasattr(fn, "billing_gateway_spec")]
+    assert sorted(specs) == ["register_event_listeners", "register_payment_methods",
+                             "register_rate_providers", "register_tax_calculators"]
+    for name in specs:
+        assert (getattr(hookspecs, name).__doc__ or "").strip(), f"{name} has no docstring"
+        assert f"`{name}" in readme, f"{name} is not documented in README.md"
+        assert name in tests or name in (ROOT / "tests" / "test_plugins.py").read_text().split(
+            "def test_every_hook_is_documented_and_tested")[0], f"no test uses {name}"
+
+
+def test_an_event_listener_registers_through_register_event_listeners(tmp_path, monkeypatch):
+    make_distribution(tmp_path, "audit-log", "audit_log", """
+        from gateway.hookspecs import hookimpl
+
+        class AuditLog:
+            code = "audit"
+            def __init__(self):
+                self.seen = []
+            def handle(self, event):
+                self.seen.append(event)
+
+        @hookimpl
+        def register_event_listeners(register):
+            register(AuditLog())
+    """)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = load_plugins()
+    assert list(registry.event_listeners) == ["audit"]
+    assert {"name": "audit_log", "provides": ("event_listener:audit",)}.items() <= dataclasses.asdict(
+        next(p for p in registry.plugins if p.name == "audit_log")).items()
