@@ -77,6 +77,10 @@ def build_gateway(settings: Settings | None = None, *, clock: Callable[[], datet
     rates = registry.select("rate_provider", settings.rate_provider)
     engine = create_db_engine(settings.database_url)
     if run_migrations:
-        migrate(engine)
+        try:
+            migrate(engine)
+        except BaseException:
+            engine.dispose()
+            raise
     return Gateway(settings=settings, catalog=catalog, registry=registry, tax=tax, rates=rates,
                    engine=engine, sessions=session_factory(engine), schema=build_schema(), clock=clock)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from sqlalchemy import select
 
@@ -13,14 +14,23 @@ from gateway.catalog import CatalogError
 from gateway.registry import PluginError
 from gateway.settings import Settings, SettingsError
 
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
 DEMO_WORKSPACE = "Demo workspace"
 
 
-def _gateway(args: argparse.Namespace, **kwargs):  # noqa: ANN202 - returns Gateway
+@contextmanager
+def _gateway(args: argparse.Namespace) -> Iterator[Gateway]:
+    """The gateway for one command; its connections are closed when the command ends."""
     from gateway.app import build_gateway
 
     overrides = {"database_url": args.database_url} if getattr(args, "database_url", None) else {}
-    return build_gateway(Settings.from_env(**overrides), **kwargs)
+    gateway = build_gateway(Settings.from_env(**overrides))
+    try:
+        yield gateway
+    finally:
+        gateway.close()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -28,17 +38,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from gateway.http import create_app
 
-    gateway = _gateway(args)
-    if args.demo:
-        key, created = ensure_demo_workspace(gateway)
-        print(f"Demo workspace {'created' if created else 'found'}: {DEMO_WORKSPACE}")
-        print(f"Demo API key (new on every start, shown once): {key}")
-    print(f"GraphQL and GraphiQL: http://{args.host}:{args.port}/graphql", flush=True)
-    uvicorn.run(create_app(gateway), host=args.host, port=args.port, log_level=args.log_level)
+    with _gateway(args) as gateway:
+        if args.demo:
+            key, created = ensure_demo_workspace(gateway)
+            print(f"Demo workspace {'created' if created else 'found'}: {DEMO_WORKSPACE}")
+            print(f"Demo API key (new on every start, shown once): {key}")
+        print(f"GraphQL and GraphiQL: http://{args.host}:{args.port}/graphql", flush=True)
+        uvicorn.run(create_app(gateway), host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 
-def ensure_demo_workspace(gateway) -> tuple[str, bool]:  # noqa: ANN001
+def ensure_demo_workspace(gateway: Gateway) -> tuple[str, bool]:
     """Find or create the demo workspace and issue it a fresh API key."""
     from gateway.db import Workspace
     from gateway.workspaces import create_workspace, issue_api_key
@@ -57,17 +67,17 @@ def cmd_create_workspace(args: argparse.Namespace) -> int:
     from gateway.pricing import PricingError
     from gateway.workspaces import create_workspace, issue_api_key
 
-    gateway = _gateway(args)
-    now = gateway.clock()
-    try:
-        with gateway.sessions.begin() as session:
-            workspace = create_workspace(session, gateway.catalog, args.name, now, plan_code=args.plan,
-                                         email_credits=args.email_credits,
-                                         messaging_credits=args.messaging_credits)
-            key = issue_api_key(session, workspace.id, now, name="cli")
-    except (ValueError, PricingError) as error:  # unknown plan, or limits the plan does not accept
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    with _gateway(args) as gateway:
+        now = gateway.clock()
+        try:
+            with gateway.sessions.begin() as session:
+                workspace = create_workspace(session, gateway.catalog, args.name, now, plan_code=args.plan,
+                                             email_credits=args.email_credits,
+                                             messaging_credits=args.messaging_credits)
+                key = issue_api_key(session, workspace.id, now, name="cli")
+        except (ValueError, PricingError) as error:  # unknown plan, or limits the plan does not accept
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     print(f"workspace: {workspace.id}")
     print(f"plan: {workspace.plan_code}")
     print(f"api key: {key.secret}")
@@ -78,8 +88,7 @@ def cmd_create_key(args: argparse.Namespace) -> int:
     from gateway.db import Workspace
     from gateway.workspaces import issue_api_key
 
-    gateway = _gateway(args)
-    with gateway.sessions.begin() as session:
+    with _gateway(args) as gateway, gateway.sessions.begin() as session:
         if session.get(Workspace, args.workspace) is None:
             print(f"error: no workspace {args.workspace!r}", file=sys.stderr)
             return 2
@@ -89,7 +98,8 @@ def cmd_create_key(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    _gateway(args)  # building the gateway runs the migrations
+    with _gateway(args):  # building the gateway runs the migrations
+        pass
     print("database is up to date")
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 from bisect import bisect_right
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from os import PathLike
@@ -130,6 +131,7 @@ def _parse_row(where: str, country: str, rate_text: str, date_text: str) -> tupl
     return country, rate, valid_from
 
 
+@lru_cache(maxsize=4096)  # quotes re-check the same ID on every slider move; valid results are cached
 def normalize_vat_id(tax_id: str, country: str) -> str:
     """The compact VAT ID (with its prefix, e.g. ``EL094259216``) of a customer billed in ``country``.
 
