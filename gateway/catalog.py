@@ -10,9 +10,10 @@ import enum
 import re
 import tomllib
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from gateway.money import CURRENCY_EXPONENTS, Money
 from gateway.providers import Channel
@@ -56,6 +57,42 @@ class CreditOption:
         return self.min <= value <= self.max and (value - self.min) % self.step == 0
 
 
+class CreditOptions(Mapping[CreditKind, CreditOption]):
+    """A plan's credit options by kind: a read-only, hashable mapping in catalog order.
+
+    Plans are shared by every request and used as cache keys, so they must be
+    truly immutable (a dict inside a frozen dataclass is not).
+    """
+
+    __slots__ = ("_items", "_index")
+
+    def __init__(self, items: Mapping[CreditKind, CreditOption] | Iterable[tuple[CreditKind, CreditOption]] = (),
+                 ) -> None:
+        pairs = tuple(items.items()) if isinstance(items, Mapping) else tuple(items)
+        self._items = pairs
+        self._index = dict(pairs)
+
+    def __getitem__(self, kind: CreditKind) -> CreditOption:
+        return self._index[kind]
+
+    def __iter__(self) -> Iterator[CreditKind]:
+        return (kind for kind, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CreditOptions):
+            return self._items == other._items
+        return super().__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __repr__(self) -> str:
+        return f"CreditOptions({self._index!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     code: str
@@ -68,11 +105,19 @@ class Plan:
     adjustable: bool
     credits: Mapping[CreditKind, CreditOption]
 
-    @property
-    def is_free(self) -> bool:
-        return self.base_price is not None and not self.base_price.amount and not any(
-            tier.unit_price for option in self.credits.values() for tier in option.tiers
-        )
+    is_free: bool = dataclass_field(init=False, repr=False, compare=False)  # nothing in it costs anything
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.credits, CreditOptions):
+            object.__setattr__(self, "credits", CreditOptions(self.credits))
+        free = self.base_price is not None and not self.base_price.amount and not any(
+            tier.unit_price for option in self.credits.values() for tier in option.tiers)
+        object.__setattr__(self, "is_free", free)
+
+    def __hash__(self) -> int:
+        # Consistent with the generated __eq__ (equal plans share these fields) and
+        # cheap, since plans key the pricing caches.
+        return hash((self.code, self.tier))
 
     def option(self, kind: CreditKind) -> CreditOption | None:
         return self.credits.get(kind)
@@ -210,9 +255,12 @@ def _parse_plan(source: str, index: int, raw: Mapping[str, Any], currency: str) 
     purchasable = r.get("purchasable", bool, True)
     adjustable = r.get("adjustable", bool)
     price = r.decimal("base_price", optional=not purchasable)
-    if price is not None and price != price.quantize(Decimal(1).scaleb(-CURRENCY_EXPONENTS[currency])):
-        raise r.fail("base_price", f"{price} has more decimals than {currency} allows")
     base_price = Money(price, currency) if price is not None else None
+    if base_price is not None and not base_price.is_rounded:
+        raise r.fail("base_price", f"{price} has more decimals than {currency} allows")
+    if base_price is not None:
+        # "15" and "15.00" are the same price; store it with the currency's decimals so it reads alike.
+        base_price = base_price.rounded()
     raw_credits = r.get("credits", dict, {})
     credits: dict[CreditKind, CreditOption] = {}
     for key, table in raw_credits.items():
@@ -224,11 +272,14 @@ def _parse_plan(source: str, index: int, raw: Mapping[str, Any], currency: str) 
         if not isinstance(table, dict):
             raise r.fail(f"credits.{key}", "must be a table")
         credits[kind] = _parse_credits(source, where, kind, table, adjustable)
+    if CreditKind.EMAIL in credits and Channel.EMAIL not in channels:
+        raise r.fail("credits.email", "the plan has no email channel")
     if CreditKind.MESSAGING in credits and not {Channel.SMS, Channel.WHATSAPP} & set(channels):
         raise r.fail("credits.messaging", "the plan has no SMS or WhatsApp channel")
     if adjustable and not any(o.adjustable for o in credits.values()):
         raise r.fail("adjustable", "is true but no credit limit has a range (min < max)")
-    return Plan(code, name, description, tier, channels, base_price, purchasable, adjustable, credits)
+    return Plan(code, name, description, tier, channels, base_price, purchasable, adjustable,
+                CreditOptions(credits))
 
 
 def _parse_credits(source: str, plan_where: str, kind: CreditKind, table: Mapping[str, Any],

@@ -8,7 +8,8 @@ the gateway uses. Floats are refused everywhere, and so is mixing currencies.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from math import lcm
 from typing import Iterable, Sequence
 
 # ISO 4217 minor-unit exponents for the currencies a catalog may use.
@@ -18,6 +19,9 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     "AUD": 2, "NZD": 2, "JPY": 0, "KRW": 0, "BHD": 3, "KWD": 3, "TND": 3,
 }
 _QUANTA = {code: Decimal(1).scaleb(-exp) for code, exp in CURRENCY_EXPONENTS.items()}
+# Rounding and minor-unit conversion must never lose digits to the thread's
+# context precision (28 digits by default), so they run in an unbounded context.
+_EXACT = Context(prec=MAX_PREC, rounding=ROUND_HALF_UP, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 class CurrencyMismatch(ValueError):
@@ -34,7 +38,10 @@ def _to_decimal(value: object) -> Decimal:
     elif isinstance(value, int) and not isinstance(value, bool):
         result = Decimal(value)
     elif isinstance(value, str):
-        result = Decimal(value)
+        try:
+            result = Decimal(value)
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal amount") from None
     else:
         raise TypeError(f"money amounts must be Decimal, int or str, not {type(value).__name__}")
     if not result.is_finite():
@@ -57,14 +64,17 @@ class Money:
 
     @classmethod
     def zero(cls, currency: str) -> Money:
-        return cls(Decimal(0), currency)
+        cls._exponent(currency)
+        return _make(_ZERO, currency)
 
     @classmethod
     def from_minor_units(cls, units: int, currency: str) -> Money:
-        if not isinstance(units, int) or isinstance(units, bool):
+        if type(units) is not int and (not isinstance(units, int) or isinstance(units, bool)):
             raise TypeError("minor units must be an int")
-        exponent = cls._exponent(currency)
-        return cls(Decimal(units).scaleb(-exponent), currency)
+        exponent = CURRENCY_EXPONENTS.get(currency)
+        if exponent is None:
+            raise UnknownCurrency(f"unknown currency {currency!r}")
+        return _make(Decimal(units).scaleb(-exponent, _EXACT), currency)
 
     @staticmethod
     def _exponent(currency: str) -> int:
@@ -76,24 +86,29 @@ class Money:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Money is immutable")
 
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Money is immutable")
+
     def __reduce__(self) -> tuple[type[Money], tuple[Decimal, str]]:
         return (Money, (self.amount, self.currency))
 
     # -- rounding ---------------------------------------------------------
     def rounded(self) -> Money:
         """This amount rounded half-up to the currency's minor unit."""
-        return Money(self.amount.quantize(_QUANTA[self.currency], ROUND_HALF_UP), self.currency)
+        return _make(self.amount.quantize(_QUANTA[self.currency], ROUND_HALF_UP, _EXACT), self.currency)
 
     @property
     def is_rounded(self) -> bool:
-        return self.amount == self.amount.quantize(_QUANTA[self.currency], ROUND_HALF_UP)
+        return self.amount == self.amount.quantize(_QUANTA[self.currency], ROUND_HALF_UP, _EXACT)
 
     @property
     def minor_units(self) -> int:
         """The amount as an integer count of minor units; it must already be rounded."""
-        if not self.is_rounded:
+        scaled = self.amount.scaleb(CURRENCY_EXPONENTS[self.currency], _EXACT)
+        units = int(scaled)
+        if units != scaled:
             raise ValueError(f"{self} has more precision than its minor unit; round it first")
-        return int(self.amount.scaleb(CURRENCY_EXPONENTS[self.currency]))
+        return units
 
     # -- arithmetic -------------------------------------------------------
     def _check(self, other: object) -> Money:
@@ -103,19 +118,24 @@ class Money:
             raise CurrencyMismatch(f"cannot combine {self.currency} with {other.currency}")
         return other
 
+    # Results of arithmetic on two validated amounts are finite Decimals in a known
+    # currency, so they skip the constructor's checks (this runs on every slider move).
     def __add__(self, other: Money) -> Money:
-        return Money(self.amount + self._check(other).amount, self.currency)
+        return _make(self.amount + self._check(other).amount, self.currency)
 
     def __sub__(self, other: Money) -> Money:
-        return Money(self.amount - self._check(other).amount, self.currency)
+        return _make(self.amount - self._check(other).amount, self.currency)
 
     def __neg__(self) -> Money:
-        return Money(-self.amount, self.currency)
+        return _make(-self.amount, self.currency)
 
     def __mul__(self, factor: Decimal | int) -> Money:
         if isinstance(factor, (Money, float, bool)) or not isinstance(factor, (int, Decimal)):
             raise TypeError(f"Money can only be multiplied by an int or Decimal, not {type(factor).__name__}")
-        return Money(self.amount * factor, self.currency)
+        result = self.amount * factor
+        if not result.is_finite():
+            raise ValueError(f"money amounts must be finite, not {result}")
+        return _make(result, self.currency)
 
     __rmul__ = __mul__
 
@@ -160,26 +180,54 @@ class Money:
         weights = [_to_decimal(r) for r in ratios]
         if any(w < 0 for w in weights):
             raise ValueError("allocation ratios must not be negative")
-        total_weight = sum(weights, Decimal(0))
-        if total_weight == 0:
+        if not any(weights):
             raise ValueError("allocation ratios must not all be zero")
         units = self.minor_units
         sign = -1 if units < 0 else 1
         units = abs(units)
-        exact = [Decimal(units) * w / total_weight for w in weights]
-        parts = [int(x) for x in exact]  # floor: all values are non-negative
-        leftover = units - sum(parts)
-        by_remainder = sorted(range(len(parts)), key=lambda i: (-(exact[i] - parts[i]), i))
+        # Exact integer arithmetic: Decimal division would round at the context
+        # precision, which could misplace a unit for extreme ratios.
+        fractions = [w.as_integer_ratio() for w in weights]
+        denominator = lcm(*(d for _, d in fractions))
+        scaled = [n * (denominator // d) for n, d in fractions]
+        total = sum(scaled)
+        parts: list[int] = []
+        remainders: list[int] = []
+        for weight in scaled:
+            part, remainder = divmod(units * weight, total)
+            parts.append(part)
+            remainders.append(remainder)
+        leftover = units - sum(parts)  # 0 <= leftover < len(parts)
+        by_remainder = sorted(range(len(parts)), key=lambda i: (-remainders[i], i))
         for i in by_remainder[:leftover]:
             parts[i] += 1
         return [Money.from_minor_units(sign * p, self.currency) for p in parts]
 
 
+_ZERO = Decimal(0)
+_new = object.__new__
+_set_amount = Money.amount.__set__  # type: ignore[attr-defined]  # the slot descriptors
+_set_currency = Money.currency.__set__  # type: ignore[attr-defined]
+
+
+def _make(amount: Decimal, currency: str) -> Money:
+    """A Money from a finite Decimal and a known currency, without re-validating them.
+
+    Only for amounts computed inside this module from validated Money values.
+    """
+    money = _new(Money)
+    _set_amount(money, amount)
+    _set_currency(money, currency)
+    return money
+
+
 def money_sum(amounts: Iterable[Money], currency: str) -> Money:
     """Sum amounts of one currency; the empty sum is zero in ``currency``."""
-    total = Decimal(0)
+    if currency not in _QUANTA:
+        raise UnknownCurrency(f"unknown currency {currency!r}")
+    total = _ZERO
     for amount in amounts:
         if amount.currency != currency:
             raise CurrencyMismatch(f"cannot add {amount.currency} to a {currency} total")
         total += amount.amount
-    return Money(total, currency)
+    return _make(total, currency)

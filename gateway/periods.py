@@ -19,12 +19,18 @@ def add_months(anchor: datetime, months: int) -> datetime:
 
 
 def period_containing(anchor: datetime, now: datetime) -> tuple[datetime, datetime]:
-    """The monthly period (start, end) of an anchor that contains ``now``."""
+    """The monthly period [start, end) of an anchor that contains ``now``.
+
+    ``now`` may be in another time zone than the anchor: months are counted on
+    the anchor's calendar.
+    """
     if now < anchor:
         raise ValueError("now is before the period anchor")
+    if anchor.tzinfo is not None and now.tzinfo is not None:
+        now = now.astimezone(anchor.tzinfo)
     months = (now.year - anchor.year) * 12 + (now.month - anchor.month)
-    start = add_months(anchor, months)
-    if start > now:
+    while months > 0 and add_months(anchor, months) > now:
         months -= 1
-        start = add_months(anchor, months)
-    return start, add_months(anchor, months + 1)
+    while add_months(anchor, months + 1) <= now:
+        months += 1
+    return add_months(anchor, months), add_months(anchor, months + 1)

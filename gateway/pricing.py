@@ -21,13 +21,13 @@ Timing rules (see DESIGN.md, "Timing of plan changes"):
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Callable, Sequence
 
 from gateway.catalog import Catalog, CreditKind, CreditOption, Plan
-from gateway.money import Money
+from gateway.money import Money, money_sum
 from gateway.periods import add_months
 from gateway.providers import TaxCalculator, TaxCustomer, TaxLine, TaxRequest
 
@@ -41,6 +41,14 @@ class Configuration:
     plan: Plan
     email_credits: int
     messaging_credits: int
+    # Configurations key the pricing caches: hash once, not on every lookup.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.plan, self.email_credits, self.messaging_credits)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def limit(self, kind: CreditKind) -> int:
         return self.email_credits if kind is CreditKind.EMAIL else self.messaging_credits
@@ -151,7 +159,10 @@ class Line:
 
 @dataclass(frozen=True, slots=True)
 class Charge:
-    """Lines charged together on one date, with their tax computed once per rate."""
+    """Lines charged together on one date, with their tax computed once per rate.
+
+    A charge without lines (a downgrade's due-now) has no tax lines either.
+    """
 
     lines: tuple[Line, ...]
     subtotal: Money
@@ -203,8 +214,13 @@ def _count(n: int) -> str:
     return f"{n:,}"
 
 
+@functools.lru_cache(maxsize=4096)
 def price_configuration(config: Configuration) -> tuple[tuple[Line, ...], Money]:
-    """The monthly lines of a configuration and their subtotal."""
+    """The monthly lines of a configuration and their subtotal.
+
+    Cached: a configuration is a frozen value (its plan included), and one quote
+    prices the same few configurations several times, on every slider move.
+    """
     plan = config.plan
     assert plan.base_price is not None, "only purchasable plans are priced"
     currency = plan.base_price.currency
@@ -227,7 +243,7 @@ def price_configuration(config: Configuration) -> tuple[tuple[Line, ...], Money]
                 ))
                 subtotal += amount.amount
             lower = upper
-    return tuple(lines), Money(subtotal, currency)
+    return tuple(lines), Money(subtotal, currency).rounded()
 
 
 def prorate(amount: Money, days_left: int, period_days: int) -> Money:
@@ -239,6 +255,7 @@ def prorate(amount: Money, days_left: int, period_days: int) -> Money:
     return Money.from_minor_units(quotient if units >= 0 else -quotient, amount.currency)
 
 
+@functools.lru_cache(maxsize=4096)
 def describe(config: Configuration) -> str:
     parts = [f"{_count(config.email_credits)} email"]
     if config.plan.option(CreditKind.MESSAGING) is not None:
@@ -250,12 +267,22 @@ TaxFunction = Callable[[TaxRequest], Sequence[TaxLine]]
 
 
 def _charge(lines: Sequence[Line], currency: str, customer: TaxCustomer | None,
-            tax: TaxCalculator | None, seller_country: str, on: datetime) -> Charge:
-    subtotal = Money(sum((line.amount.amount for line in lines), Decimal(0)), currency)
+            tax: TaxCalculator | None, seller_country: str, on: datetime,
+            subtotal: Money | None = None) -> Charge:
+    if subtotal is None:
+        # Line amounts are rounded, so is their sum; rounded() only fixes the
+        # exponent, so that an empty charge reads 0.00 like any other.
+        subtotal = money_sum((line.amount for line in lines), currency).rounded()
     if customer is None or tax is None:
-        return Charge(tuple(lines), subtotal, (), Money.zero(currency), subtotal, False)
+        return Charge(tuple(lines), subtotal, (), Money.zero(currency).rounded(), subtotal, False)
+    if not lines:  # nothing is charged, so there is nothing to tax (and no invoice to explain)
+        return Charge((), subtotal, (), subtotal, subtotal, True)
     tax_lines = tuple(tax.calculate(TaxRequest(seller_country, customer, subtotal, on.date())))
-    tax_total = Money(sum((t.amount.amount for t in tax_lines), Decimal(0)), currency)
+    for line in tax_lines:
+        if line.amount.currency != currency or not line.amount.is_rounded:
+            raise ValueError(f"tax calculator {tax.code!r} returned {line.amount} for a {currency} order; "
+                             "tax amounts must be rounded to the minor unit, in the order's currency")
+    tax_total = money_sum((t.amount for t in tax_lines), currency).rounded()
     return Charge(tuple(lines), subtotal, tax_lines, tax_total, subtotal + tax_total, True)
 
 
@@ -300,9 +327,10 @@ def price_order(current: Subscription, target: Configuration, now: datetime, *,
     period_start, period_end = current.period_start, current.period_end
     proration_days = None
     due_lines: tuple[Line, ...] = ()
+    due_subtotal: Money | None = None
     if kind is ChangeKind.NEW_PERIOD:
         period_start, period_end = now, add_months(now, 1)
-        due_lines = monthly_lines
+        due_lines, due_subtotal = monthly_lines, monthly_subtotal
     elif now_part is not None:
         days_left = (period_end.date() - now.date()).days
         period_days = (period_end.date() - period_start.date()).days
@@ -311,13 +339,14 @@ def price_order(current: Subscription, target: Configuration, now: datetime, *,
         new_subtotal = monthly_subtotal if now_part == target else price_configuration(now_part)[1]
         old_subtotal = price_configuration(current.configuration)[1]
         span = f"{days_left} of {period_days} days"
+        remaining = prorate(new_subtotal, days_left, period_days)
+        unused = -prorate(old_subtotal, days_left, period_days)
         due_lines = (
-            Line(LineKind.REMAINING_TIME, f"Remaining time on {describe(now_part)}, {span}",
-                 prorate(new_subtotal, days_left, period_days)),
-            Line(LineKind.UNUSED_TIME, f"Unused time on {describe(current.configuration)}, {span}",
-                 -prorate(old_subtotal, days_left, period_days)),
+            Line(LineKind.REMAINING_TIME, f"Remaining time on {describe(now_part)}, {span}", remaining),
+            Line(LineKind.UNUSED_TIME, f"Unused time on {describe(current.configuration)}, {span}", unused),
         )
-    due_now = _charge(due_lines, currency, customer, tax, seller_country, now)
+        due_subtotal = remaining + unused
+    due_now = _charge(due_lines, currency, customer, tax, seller_country, now, due_subtotal)
 
     changes = []
     if now_part is not None:
@@ -325,7 +354,11 @@ def price_order(current: Subscription, target: Configuration, now: datetime, *,
     if scheduled is not None:
         changes.append(Change(Timing.AT_RENEWAL, period_end, scheduled))
     renewal_config = scheduled or now_part or current.configuration
-    renewal_lines = price_configuration(renewal_config)[0] if not renewal_config.plan.is_free else ()
-    due_at_renewal = _charge(renewal_lines, currency, customer, tax, seller_country, period_end)
+    if renewal_config.plan.is_free:
+        due_at_renewal = _charge((), currency, customer, tax, seller_country, period_end)
+    else:
+        renewal_lines, renewal_subtotal = price_configuration(renewal_config)
+        due_at_renewal = _charge(renewal_lines, currency, customer, tax, seller_country, period_end,
+                                 renewal_subtotal)
     return PricedOrder(kind, target, monthly_lines, monthly_subtotal, tuple(changes), due_now,
                        period_start, period_end, period_end, due_at_renewal, proration_days)
