@@ -1,11 +1,15 @@
 """GraphQL over HTTP (https://graphql.github.io/graphql-over-http/) on Starlette.
 
-* POST with ``application/json`` runs any operation; GET runs queries only
-  (a mutation over GET is 405).
+* POST with ``application/json`` runs queries and mutations; GET (and HEAD)
+  runs queries only (a mutation over GET is 405 with ``Allow: POST``).
+  Subscriptions are served over WebSocket, never over plain HTTP.
+* A body that is not a GraphQL-over-HTTP request (not JSON, no string ``query``,
+  non-object ``variables``) is 400 whatever the media type.
 * ``Accept`` chooses the response media type: ``application/graphql-response+json``
   (the default when Accept is missing) answers 400 for requests that could not
-  be executed (unparsable, invalid, bad variables); ``application/json`` keeps
-  200 for every well-formed request, as legacy clients expect. 406 otherwise.
+  be executed (unparsable, invalid, bad variables, no operation to select);
+  ``application/json`` keeps 200 for those, as legacy clients expect. 406 when
+  neither is acceptable.
 * A browser asking for HTML at ``/graphql`` gets GraphiQL (unless disabled).
 
 Operations run in a worker thread with a per-request :class:`Context`, so a
@@ -15,16 +19,18 @@ slow database call never blocks the event loop.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 import anyio.to_thread
-from strawberry.types.graphql import OperationType
+from graphql import GraphQLError, OperationDefinitionNode, parse
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
-from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from gateway.api.context import Context
 from gateway.app import Gateway
@@ -80,7 +86,7 @@ def _params_from_get(request: Request) -> dict[str, Any]:
     if "variables" in request.query_params:
         try:
             params["variables"] = json.loads(request.query_params["variables"])
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise _Reject(400, "`variables` is not valid JSON") from None
     return params
 
@@ -89,12 +95,15 @@ async def _params_from_post(request: Request) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != JSON:
         raise _Reject(415, f"POST bodies must be {JSON}")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise _Reject(413, f"request bodies are limited to {MAX_BODY} bytes")  # before reading it
     body = await request.body()
     if len(body) > MAX_BODY:
         raise _Reject(413, f"request bodies are limited to {MAX_BODY} bytes")
     try:
         params = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise _Reject(400, "the request body is not valid JSON") from None
     if not isinstance(params, dict):
         raise _Reject(400, "the request body must be a JSON object")
@@ -109,7 +118,77 @@ def _check_params(params: dict[str, Any]) -> tuple[str, dict[str, Any] | None, s
         raise _Reject(400, "`variables` must be an object")
     if operation is not None and not isinstance(operation, str):
         raise _Reject(400, "`operationName` must be a string")
+    if _has_lone_surrogate((query, variables, operation)):
+        # JSON can escape half a UTF-16 pair ("\ud800"); such a string cannot be
+        # encoded as UTF-8, so it could be neither echoed in a response nor stored.
+        raise _Reject(400, "strings must be valid Unicode: unpaired surrogate escape in the request")
     return query, variables, operation
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether any string (or object key) in a decoded JSON value holds a lone surrogate.
+
+    Iterative, so deeply nested variables cannot exhaust the stack.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return False
+
+
+CACHED_DOCUMENT = 20_000  # characters; longer documents are parsed every time, not kept in memory
+
+
+def _operations(query: str) -> tuple[tuple[str | None, OperationType], ...] | None:
+    """The (name, type) of each operation in a document; None if it does not parse.
+
+    Cached for ordinary documents: the Order Preview sends the same one on every
+    slider move.
+    """
+    return _cached_operations(query) if len(query) <= CACHED_DOCUMENT else _parse_operations(query)
+
+
+def _parse_operations(query: str) -> tuple[tuple[str | None, OperationType], ...] | None:
+    try:
+        document = parse(query, no_location=True)
+    except (GraphQLError, RecursionError):
+        return None  # strawberry reports the syntax error
+    return tuple((d.name.value if d.name else None, OperationType(d.operation.value))
+                 for d in document.definitions if isinstance(d, OperationDefinitionNode))
+
+
+_cached_operations = lru_cache(maxsize=256)(_parse_operations)
+
+
+def _operation_type(query: str, operation: str | None) -> OperationType | None:
+    """The type of the operation a request selects (GetOperation in the GraphQL spec).
+
+    Raises a 400 ``_Reject`` when no operation can be selected; None when the
+    document does not parse (execution reports that).
+    """
+    operations = _operations(query)
+    if operations is None:
+        return None
+    if operation is None:
+        if not operations:
+            raise _Reject(400, "the document contains no operation")
+        if len(operations) > 1:
+            raise _Reject(400, "the document contains several operations: send `operationName`")
+        return operations[0][1]
+    for name, kind in operations:
+        if name == operation:
+            return kind
+    raise _Reject(400, f"the document has no operation named {operation!r}")
 
 
 def _bearer_token(request: Request) -> str | None:
@@ -125,8 +204,9 @@ class GraphQLEndpoint:
         self.gateway = gateway
 
     async def handle(self, request: Request) -> Response:
+        reads = request.method in ("GET", "HEAD")  # HEAD is a GET without the body
         wants_html = "text/html" in request.headers.get("accept", "")
-        if request.method == "GET" and wants_html and "query" not in request.query_params:
+        if reads and wants_html and "query" not in request.query_params:
             if not self.gateway.settings.graphiql:
                 return Response("GraphiQL is disabled", status_code=404)
             return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
@@ -135,17 +215,21 @@ class GraphQLEndpoint:
         except _Reject as reject:
             return _response(_error_payload(reject.message), reject.status, JSON)
         try:
-            if request.method == "GET":
-                params = _params_from_get(request)
-            else:
-                params = await _params_from_post(request)
+            params = _params_from_get(request) if reads else await _params_from_post(request)
             query, variables, operation = _check_params(params)
-        except _Reject as reject:
-            status = reject.status if (media == GRAPHQL_RESPONSE or reject.status != 400) else 400
-            return _response(_error_payload(reject.message), status, media, reject.headers)
+        except _Reject as reject:  # not a well-formed GraphQL-over-HTTP request: 4xx for both media
+            return _response(_error_payload(reject.message), reject.status, media, reject.headers)
+        try:
+            kind = _operation_type(query, operation)
+        except _Reject as reject:  # a GraphQL request error, like a validation error
+            return _response(_error_payload(reject.message), _request_error_status(media), media)
+        if kind is OperationType.MUTATION and reads:
+            return _response(_error_payload("mutations must be sent with POST"), 405, media, {"Allow": "POST"})
+        if kind is OperationType.SUBSCRIPTION:
+            return _response(_error_payload("subscriptions are served over WebSocket (graphql-transport-ws), "
+                                            "not over plain HTTP"), _request_error_status(media), media)
         token = _bearer_token(request)
-        allowed = ({OperationType.QUERY} if request.method == "GET"
-                   else {OperationType.QUERY, OperationType.MUTATION})
+        allowed = ({OperationType.QUERY} if reads else {OperationType.QUERY, OperationType.MUTATION})
         return await anyio.to_thread.run_sync(self._execute, query, variables, operation, token, allowed, media)
 
     def _execute(self, query: str, variables: dict[str, Any] | None, operation: str | None,
@@ -157,8 +241,11 @@ class GraphQLEndpoint:
             result = self.gateway.schema.execute_sync(
                 query, variable_values=variables, context_value=context, operation_name=operation,
                 allowed_operation_types=allowed)
-        except InvalidOperationTypeError:
+        except InvalidOperationTypeError:  # kept as a safety net: handle() answers these first
             return _response(_error_payload("mutations must be sent with POST"), 405, media, {"Allow": "POST"})
+        except CannotGetOperationTypeError:
+            return _response(_error_payload("no operation to run in the document"),
+                             _request_error_status(media), media)
         finally:
             context.close()
         payload: dict[str, Any] = {}
@@ -170,8 +257,14 @@ class GraphQLEndpoint:
             payload["data"] = result.data
         if result.extensions:
             payload["extensions"] = result.extensions
-        status = 200 if executed or media == JSON else 400
+        status = 200 if executed else _request_error_status(media)
         return _response(payload, status, media)
+
+
+def _request_error_status(media: str) -> int:
+    """A GraphQL request error (unparsable, invalid, no operation to run) is 400 with
+    graphql-response+json; legacy application/json clients get 200."""
+    return 400 if media == GRAPHQL_RESPONSE else 200
 
 
 def create_app(gateway: Gateway) -> Starlette:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.types import ExecutionContext
 
 from gateway import catalog as cat
 from gateway import pricing, sms
@@ -25,6 +26,7 @@ logger = logging.getLogger("gateway.api")
 
 QUOTE_TTL = timedelta(minutes=30)
 MAX_SAMPLE_TEXT = 1600  # ten concatenated GSM-7 parts and then some; longer texts are not SMS
+MAX_VAT_ID = 32  # the longest EU VAT ID has 14 characters; room for blanks, dots and dashes
 EMAIL_TYPE = t.MessageType(code="EMAIL", name="Email", channel=Channel.EMAIL,
                            credit_kind=cat.CreditKind.EMAIL, segmented=False)
 
@@ -59,7 +61,9 @@ class EstimateInput:
 
 # ------------------------------------------------------------------ results
 
-SelectPlanResult = Annotated[t.PlanSelection | e.UnknownPlan, strawberry.union("SelectPlanResult")]
+SelectPlanResult = Annotated[
+    t.PlanSelection | e.UnknownPlan | e.RenewalPending, strawberry.union("SelectPlanResult"),
+]
 QuoteResult = Annotated[
     t.Quote | e.UnknownPlan | e.PlanNotPurchasable | e.PlanNotAdjustable | e.InvalidVolume
     | e.UnknownCountry | e.InvalidVatId | e.AuthenticationRequired | e.RenewalPending,
@@ -103,15 +107,32 @@ def _current_workspace(info: Info) -> WorkspaceRow | None:
     return ctx.session.get(WorkspaceRow, ctx.workspace_id)
 
 
+def _code(raw: str | None) -> str:
+    """A country or message-type code as clients may type it: surrounding blanks and
+    lower case are forgiven. Only ASCII is upper-cased, so that look-alikes such as
+    "ſms" or the ligature "ﬆ" (whose upper case is ASCII) never match a code."""
+    stripped = (raw or "").strip()
+    return stripped.upper() if stripped.isascii() else stripped
+
+
+def _renewal_pending(period_end: datetime) -> e.RenewalPending:
+    return e.RenewalPending(code=e.ErrorCode.RENEWAL_PENDING, field=[],
+                            message="the current period has ended; its renewal runs first",
+                            period_end=period_end.isoformat())
+
+
 def _customer(info: Info, details: BillingDetailsInput | None,
-              path: str) -> TaxCustomer | e.UnknownCountry | None:
+              path: str) -> TaxCustomer | e.UnknownCountry | e.InvalidVatId | None:
     if details is None:
         return None
-    country = details.country.strip().upper()
+    country = _code(details.country)
     if country not in info.context.gateway.countries:
         return e.UnknownCountry(code=e.ErrorCode.UNKNOWN_COUNTRY, message=f"unknown country {details.country!r}",
                                 field=[path, "country"], country=details.country)
     vat_id = details.vat_id.strip() if details.vat_id and details.vat_id.strip() else None
+    if vat_id is not None and len(vat_id) > MAX_VAT_ID:  # never hand absurd input to a tax plugin
+        return e.InvalidVatId(code=e.ErrorCode.INVALID_VAT_ID, field=[path, "vatId"], vat_id=details.vat_id,
+                              message=f"a VAT ID has at most {MAX_VAT_ID} characters, not {len(vat_id)}")
     return TaxCustomer(CustomerKind(details.customer_type.value), country, vat_id)
 
 
@@ -176,6 +197,8 @@ class Mutation:
             return _unknown_plan(plan_code)
         row = _current_workspace(info)
         subscription = subscription_of(row, gateway.catalog, info.context.now) if row is not None else None
+        if subscription is not None and not info.context.now < subscription.period_end:
+            return _renewal_pending(subscription.period_end)  # no honest effective date before renewal
         current = subscription.configuration if subscription else None
         start = (current if current is not None and current.plan.code == plan.code
                  else pricing.Configuration(plan, plan.default_limit(cat.CreditKind.EMAIL),
@@ -203,13 +226,11 @@ class Mutation:
         if plan is None:
             return _unknown_plan(input.plan_code)
         customer = _customer(info, input.billing_details, "billingDetails")
-        if isinstance(customer, e.UnknownCountry):
+        if isinstance(customer, e.UserError):
             return customer
         subscription = subscription_of(row, gateway.catalog, ctx.now)
         if not ctx.now < subscription.period_end:
-            return e.RenewalPending(code=e.ErrorCode.RENEWAL_PENDING, field=[],
-                                    message="the current period has ended; its renewal runs first",
-                                    period_end=subscription.period_end.isoformat())
+            return _renewal_pending(subscription.period_end)
         try:
             target = pricing.configure(plan, gateway.catalog, subscription.configuration,
                                        input.email_credits, input.messaging_credits)
@@ -233,7 +254,7 @@ class Mutation:
             return e.TextTooLong(code=e.ErrorCode.TEXT_TOO_LONG, field=["sampleText"],
                                  message=f"sample texts are limited to {MAX_SAMPLE_TEXT} characters",
                                  length=len(text), max_length=MAX_SAMPLE_TEXT)
-        code = input.message_type.strip().upper()
+        code = _code(input.message_type)
         message_type = gateway.message_types_by_code.get(code)
         if message_type is None:
             return e.UnknownMessageType(code=e.ErrorCode.UNKNOWN_MESSAGE_TYPE, field=["messageType"],
@@ -241,7 +262,11 @@ class Mutation:
                                         message_type=input.message_type)
         if message_type.channel is Channel.EMAIL:
             return _estimate(input.credits, message_type, None, Decimal(1), None)
-        country = (input.country or "").strip().upper()
+        country = _code(input.country)
+        if not country:
+            return e.UnknownCountry(code=e.ErrorCode.UNKNOWN_COUNTRY, field=["country"],
+                                    message=f"{message_type.name} needs a destination country",
+                                    country=input.country or "")
         destination = gateway.destinations_by_country.get(country)
         if destination is None:
             return e.UnknownCountry(code=e.ErrorCode.UNKNOWN_COUNTRY, field=["country"],
@@ -287,20 +312,34 @@ def _quote(info: Info, order: pricing.PricedOrder) -> t.Quote:
     )
 
 
+def _unexpected(error: GraphQLError) -> bool:
+    """An exception the code did not mean to raise (a bug or an outage), as opposed to
+    a request error (syntax, validation, variable coercion) caused by the client."""
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)
+
+
 def _should_mask(error: GraphQLError) -> bool:
-    """Mask unexpected exceptions only (logging them); validation errors stay readable.
+    """Mask unexpected exceptions only; validation errors stay readable.
 
     Expected failures never raise: they are returned as typed errors in unions.
     """
-    original = error.original_error
-    if not error.path or original is None or isinstance(original, GraphQLError):
-        return False  # raised before execution: about the request, safe to show
-    logger.error("unexpected error at %s", ".".join(map(str, error.path or ())), exc_info=original)
-    return True
+    return bool(error.path) and _unexpected(error)  # without a path: about the request, safe to show
+
+
+class _Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        """Log unexpected exceptions once, with their traceback; request errors are the
+        client's and only noise in the server log (strawberry logs every error)."""
+        for error in errors:
+            if _unexpected(error):
+                logger.error("unexpected error at %s", ".".join(map(str, error.path or ())) or "(request)",
+                             exc_info=error.original_error)
 
 
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    return _Schema(
         query=Query, mutation=Mutation,
         types=[e.AuthenticationRequired],
         extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256),

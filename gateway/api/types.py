@@ -20,7 +20,10 @@ class Money:
 
     @classmethod
     def of(cls, money: CoreMoney) -> Money:
-        return cls(amount=money.amount, currency=money.currency)
+        """Whole minor units always show them ("0.00", not "0"; never "-0.00");
+        sub-minor prices (a per-credit 0.0015) keep their digits."""
+        amount = money.rounded().amount if money.is_rounded else money.amount
+        return cls(amount=amount.copy_abs() if amount.is_zero() else amount, currency=money.currency)
 
 
 CreditKind = strawberry.enum(cat.CreditKind, description="The kinds of monthly credits a plan grants.")
