@@ -8,12 +8,14 @@ checks that they match these models.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import (DateTime, ForeignKey, Integer, String, TypeDecorator, create_engine, event)
+from sqlalchemy import (JSON, BigInteger, DateTime, ForeignKey, Integer, Numeric, String, TypeDecorator,
+                        UniqueConstraint, create_engine, event)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -57,6 +59,205 @@ class Workspace(Base):
     period_anchor: Mapped[datetime] = mapped_column(UTCDateTime())
     period_start: Mapped[datetime] = mapped_column(UTCDateTime())
     period_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")  # or past_due
+    currency: Mapped[str] = mapped_column(String(3), default="EUR", server_default="EUR")
+    # Cached sum of the ledger, updated in the same transaction as each entry.
+    balance_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    event_sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # last outbox sequence
+    renewal_payment: Mapped[str | None] = mapped_column(String(64), nullable=True)  # "balance" | "card:<id>"
+
+
+class BillingDetails(Base):
+    __tablename__ = "billing_details"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    customer_type: Mapped[str] = mapped_column(String(16))  # person | company
+    name: Mapped[str] = mapped_column(String(200))
+    company_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    address_line1: Mapped[str] = mapped_column(String(200))
+    address_line2: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    city: Mapped[str] = mapped_column(String(100))
+    postal_code: Mapped[str] = mapped_column(String(20))
+    region: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    country: Mapped[str] = mapped_column(String(2))
+    vat_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    email: Mapped[str] = mapped_column(String(254))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LedgerEntry(Base):
+    """An append-only entry of a workspace's prepaid balance; the balance is their sum."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # top_up | charge | refund | adjustment
+    amount_minor: Mapped[int] = mapped_column(BigInteger)  # signed: charges are negative
+    currency: Mapped[str] = mapped_column(String(3))
+    balance_after_minor: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    description: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Card(Base):
+    """A saved card: the processor's token and what a person needs to recognise it. Never the number."""
+
+    __tablename__ = "cards"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    token: Mapped[str] = mapped_column(String(128))
+    brand: Mapped[str] = mapped_column(String(32))
+    last4: Mapped[str] = mapped_column(String(4))
+    exp_month: Mapped[int] = mapped_column(Integer)
+    exp_year: Mapped[int] = mapped_column(Integer)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # checkout | top_up | renewal
+    method: Mapped[str] = mapped_column(String(32))  # payment method code
+    card_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))  # succeeded | failed | requires_action | canceled
+    failure_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    failure_message: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reference: Mapped[str | None] = mapped_column(String(128), nullable=True)  # processor or ledger reference
+    pending: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # what to apply on confirmation
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # checkout | renewal
+    status: Mapped[str] = mapped_column(String(16))  # paid | open
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    currency: Mapped[str] = mapped_column(String(3))
+    subtotal_minor: Mapped[int] = mapped_column(BigInteger)
+    tax_minor: Mapped[int] = mapped_column(BigInteger)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    tax_lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    billing: Mapped[dict[str, Any]] = mapped_column(JSON)  # the billing details as invoiced
+    payment_id: Mapped[str | None] = mapped_column(ForeignKey("payments.id"), nullable=True)
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ScheduledChange(Base):
+    """The configuration a workspace moves to at the end of its current period."""
+
+    __tablename__ = "scheduled_changes"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    plan_code: Mapped[str] = mapped_column(String(32))
+    email_credits: Mapped[int] = mapped_column(Integer)
+    messaging_credits: Mapped[int] = mapped_column(Integer)
+    effective_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OutboxEvent(Base):
+    """An event written in the same transaction as the change it reports."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (UniqueConstraint("workspace_id", "sequence", name="uq_outbox_workspace_sequence"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(32))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # in_progress | completed
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime] = mapped_column(UTCDateTime())  # an abandoned claim may be retaken after
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class UsageCounter(Base):
+    """Credits used per workspace, period and credit kind (unused credits do not roll over)."""
+
+    __tablename__ = "usage_counters"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # email | messaging
+    used: Mapped[Decimal] = mapped_column(Numeric(20, 4))
+
+
+class UsageRecord(Base):
+    __tablename__ = "usage_records"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(16))
+    message_type: Mapped[str] = mapped_column(String(32))
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    credits: Mapped[Decimal] = mapped_column(Numeric(20, 4))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Renewal(Base):
+    """One row per workspace and period start: renewing the same period twice does nothing."""
+
+    __tablename__ = "renewals"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # renewed | free | payment_failed
+    invoice_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CustomQuoteRequest(Base):
+    __tablename__ = "custom_quote_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    contact_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    company: Mapped[str] = mapped_column(String(200))
+    expected_email_credits: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    expected_messaging_credits: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    message: Mapped[str] = mapped_column(String(4000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Counter(Base):
+    """Named gap-free counters (invoice numbers), incremented under the row's lock."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class ApiKey(Base):

@@ -43,6 +43,7 @@ def create_workspace(session: Session, catalog: Catalog, name: str, now: datetim
         id=secrets.token_hex(16), name=name, created_at=now, plan_code=plan.code,
         email_credits=config.email_credits, messaging_credits=config.messaging_credits,
         period_anchor=now, period_start=now, period_end=add_months(now, 1),
+        status="active", currency=catalog.currency, balance_minor=0, event_sequence=0,
     )
     session.add(workspace)
     session.flush()

@@ -20,3 +20,21 @@ def test_migrations_match_the_models(gateway):
     with gateway.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
+
+
+def test_migrations_go_down_and_up_again(tmp_path):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from gateway.db import alembic_config, create_db_engine, migrate
+
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'roundtrip.db'}")
+    try:
+        migrate(engine)
+        tables = set(inspect(engine).get_table_names())
+        command.downgrade(alembic_config(engine), "base")
+        assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+        migrate(engine)
+        assert set(inspect(engine).get_table_names()) == tables
+    finally:
+        engine.dispose()
