@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 
 QUOTE = """mutation Q($input: QuoteInput!) { quote(input: $input) { __typename
   ... on Quote { kind dueNow { total { amount } } dueAtRenewal { total { amount } } }
