@@ -62,6 +62,20 @@ class Money:
         object.__setattr__(self, "amount", _to_decimal(amount))
         object.__setattr__(self, "currency", currency)
 
+    @staticmethod
+    def _of(amount: Decimal, currency: str) -> Money:
+        """A Money from a finite Decimal and a known currency, without validating them again.
+
+        Internal to the gateway core (money, pricing): only for amounts computed from
+        already validated values (Money arithmetic, catalog prices). Everything else
+        goes through the strict constructor, which refuses floats, NaN and unknown
+        currencies.
+        """
+        money = _new(Money)
+        _set_amount(money, amount)
+        _set_currency(money, currency)
+        return money
+
     @classmethod
     def zero(cls, currency: str) -> Money:
         cls._exponent(currency)
@@ -95,7 +109,30 @@ class Money:
     # -- rounding ---------------------------------------------------------
     def rounded(self) -> Money:
         """This amount rounded half-up to the currency's minor unit."""
-        return _make(self.amount.quantize(_QUANTA[self.currency], ROUND_HALF_UP, _EXACT), self.currency)
+        currency = self.currency
+        money = _new(Money)
+        _set_amount(money, self.amount.quantize(_QUANTA[currency], ROUND_HALF_UP, _EXACT))
+        _set_currency(money, currency)
+        return money
+
+    def times_rounded(self, factor: Decimal | int) -> Money:
+        """``(self * factor).rounded()`` in one step: the product, rounded half-up to the minor unit.
+
+        For a tax or a line amount (a rate or a quantity times a price) without the
+        intermediate unrounded Money.
+        """
+        kind = factor.__class__
+        if kind is not Decimal and kind is not int and (
+                isinstance(factor, (Money, float, bool)) or not isinstance(factor, (int, Decimal))):
+            raise TypeError(f"Money can only be multiplied by an int or Decimal, not {type(factor).__name__}")
+        product = self.amount * factor
+        if not product.is_finite():
+            raise ValueError(f"money amounts must be finite, not {product}")
+        currency = self.currency
+        money = _new(Money)
+        _set_amount(money, product.quantize(_QUANTA[currency], ROUND_HALF_UP, _EXACT))
+        _set_currency(money, currency)
+        return money
 
     @property
     def is_rounded(self) -> bool:
@@ -120,11 +157,16 @@ class Money:
 
     # Results of arithmetic on two validated amounts are finite Decimals in a known
     # currency, so they skip the constructor's checks (this runs on every slider move).
+    # The common case, two Money of one currency, is checked inline; _check raises.
     def __add__(self, other: Money) -> Money:
-        return _make(self.amount + self._check(other).amount, self.currency)
+        if other.__class__ is not Money or other.currency != self.currency:
+            self._check(other)
+        return _make(self.amount + other.amount, self.currency)
 
     def __sub__(self, other: Money) -> Money:
-        return _make(self.amount - self._check(other).amount, self.currency)
+        if other.__class__ is not Money or other.currency != self.currency:
+            self._check(other)
+        return _make(self.amount - other.amount, self.currency)
 
     def __neg__(self) -> Money:
         return _make(-self.amount, self.currency)
@@ -210,15 +252,7 @@ _set_amount = Money.amount.__set__  # type: ignore[attr-defined]  # the slot des
 _set_currency = Money.currency.__set__  # type: ignore[attr-defined]
 
 
-def _make(amount: Decimal, currency: str) -> Money:
-    """A Money from a finite Decimal and a known currency, without re-validating them.
-
-    Only for amounts computed inside this module from validated Money values.
-    """
-    money = _new(Money)
-    _set_amount(money, amount)
-    _set_currency(money, currency)
-    return money
+_make = Money._of  # the trusted constructor, as a plain function for this module
 
 
 def money_sum(amounts: Iterable[Money], currency: str) -> Money:

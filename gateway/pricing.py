@@ -23,13 +23,14 @@ from __future__ import annotations
 import enum
 import functools
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Callable, Sequence
+from datetime import date, datetime
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+from typing import Callable, NamedTuple, Sequence
 
 from gateway.catalog import Catalog, CreditKind, CreditOption, Plan
-from gateway.money import Money, money_sum
+from gateway.money import CURRENCY_EXPONENTS, Money
 from gateway.periods import add_months
-from gateway.providers import TaxCalculator, TaxCustomer, TaxLine, TaxRequest
+from gateway.providers import TaxCalculator, TaxCustomer, TaxLine, TaxRequest, same_type_equality
 
 # ------------------------------------------------------------------- inputs
 
@@ -49,6 +50,17 @@ class Configuration:
 
     def __hash__(self) -> int:
         return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        # The generated __eq__, with the cached hashes compared first: configurations
+        # of different plans or limits then differ without comparing the plans field by field.
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self is other or (
+            self._hash == other._hash  # type: ignore[attr-defined]
+            and self.email_credits == other.email_credits  # type: ignore[attr-defined]
+            and self.messaging_credits == other.messaging_credits  # type: ignore[attr-defined]
+            and self.plan == other.plan)  # type: ignore[attr-defined]
 
     def limit(self, kind: CreditKind) -> int:
         return self.email_credits if kind is CreditKind.EMAIL else self.messaging_credits
@@ -147,8 +159,16 @@ class LineKind(enum.Enum):
     UNUSED_TIME = "unused_time"  # prorated credit for the configuration it replaces
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+# The outputs are built on every slider move, so they are NamedTuples: immutable
+# and typed like frozen dataclasses, several times cheaper to construct. Like
+# dataclasses they are equal only to values of their own type (see
+# gateway.providers.same_type_equality), but they are still tuples: they unpack,
+# iterate and index, which callers must not rely on (use the attributes), and
+# dataclasses.replace/asdict do not apply to them.
+
+
+@same_type_equality
+class Line(NamedTuple):
     kind: LineKind
     description: str
     amount: Money  # rounded to the minor unit
@@ -157,8 +177,8 @@ class Line:
     credit_kind: CreditKind | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Charge:
+@same_type_equality
+class Charge(NamedTuple):
     """Lines charged together on one date, with their tax computed once per rate.
 
     A charge without lines (a downgrade's due-now) has no tax lines either.
@@ -185,15 +205,15 @@ class Timing(enum.Enum):
     AT_RENEWAL = "at_renewal"
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+@same_type_equality
+class Change(NamedTuple):
     timing: Timing
     effective_at: datetime
     configuration: Configuration
 
 
-@dataclass(frozen=True, slots=True)
-class PricedOrder:
+@same_type_equality
+class PricedOrder(NamedTuple):
     kind: ChangeKind
     target: Configuration
     monthly_lines: tuple[Line, ...]  # what the target configuration costs per month
@@ -209,9 +229,54 @@ class PricedOrder:
 
 # ------------------------------------------------------------------ pricing
 
+# The enum members of the quote path, bound once: on Python 3.11 each access such
+# as ChangeKind.UPGRADE goes through the enum metaclass and costs about 60 ns.
+_EMAIL = CreditKind.EMAIL
+_BASE, _CREDITS = LineKind.BASE, LineKind.CREDITS
+_REMAINING_TIME, _UNUSED_TIME = LineKind.REMAINING_TIME, LineKind.UNUSED_TIME
+_NONE, _NEW_PERIOD, _SPLIT = ChangeKind.NONE, ChangeKind.NEW_PERIOD, ChangeKind.SPLIT
+_UPGRADE, _DOWNGRADE = ChangeKind.UPGRADE, ChangeKind.DOWNGRADE
+_IMMEDIATE, _AT_RENEWAL = Timing.IMMEDIATE, Timing.AT_RENEWAL
 
-def _count(n: int) -> str:
-    return f"{n:,}"
+
+class _Tier(NamedTuple):
+    lower: int  # the credits below the tier: the included ones, or where the previous tier ends
+    up_to: int | None
+    unit_price: Decimal
+    unit: Money  # unit_price in the plan's currency, as printed on the line
+    label: str  # the line's description up to the upper bound: "Email credits 5,001–"
+
+
+class _PlanTerms(NamedTuple):
+    currency: str
+    base_line: Line
+    credits: tuple[tuple[CreditKind, tuple[_Tier, ...]], ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _plan_terms(plan: Plan) -> _PlanTerms:
+    """What pricing reads from a plan, prepared once per plan.
+
+    It depends on the plan only (a frozen catalog value), never on the slider
+    values, so every configuration of the plan shares it. The unit prices go
+    through the strict Money constructor here, once.
+    """
+    base_price = plan.base_price
+    assert base_price is not None, "only purchasable plans are priced"
+    currency = base_price.currency
+    credits = []
+    for kind, option in plan.credits.items():
+        tiers = []
+        lower = option.included
+        for tier in option.tiers:
+            label = f"{kind.value.capitalize()} credits {lower + 1:,}–"
+            tiers.append(_Tier(lower, tier.up_to, tier.unit_price, Money(tier.unit_price, currency), label))
+            if tier.up_to is None:
+                break  # no credit is beyond a tier without an end
+            lower = tier.up_to
+        credits.append((kind, tuple(tiers)))
+    base_line = Line(_BASE, f"{plan.name} plan, monthly base price", base_price)
+    return _PlanTerms(currency, base_line, tuple(credits))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -221,93 +286,132 @@ def price_configuration(config: Configuration) -> tuple[tuple[Line, ...], Money]
     Cached: a configuration is a frozen value (its plan included), and one quote
     prices the same few configurations several times, on every slider move.
     """
-    plan = config.plan
-    assert plan.base_price is not None, "only purchasable plans are priced"
-    currency = plan.base_price.currency
-    lines = [Line(LineKind.BASE, f"{plan.name} plan, monthly base price", plan.base_price)]
-    subtotal = plan.base_price.amount
-    for kind, option in plan.credits.items():
-        limit = config.limit(kind)
-        lower = option.included
-        for tier in option.tiers:
+    terms = _plan_terms(config.plan)
+    base_line = terms.base_line
+    lines = [base_line]
+    subtotal = base_line.amount.amount
+    for kind, tiers in terms.credits:
+        limit = config.email_credits if kind is _EMAIL else config.messaging_credits
+        for lower, up_to, unit_price, unit, label in tiers:  # each credit is priced by the tier it falls in
             if limit <= lower:
                 break
-            upper = limit if tier.up_to is None else min(limit, tier.up_to)
+            upper = limit if up_to is None or limit < up_to else up_to
             units = upper - lower
-            if units > 0 and tier.unit_price:
-                amount = Money(units * tier.unit_price, currency).rounded()
-                lines.append(Line(
-                    LineKind.CREDITS,
-                    f"{kind.value.capitalize()} credits {_count(lower + 1)}–{_count(upper)}",
-                    amount, units, Money(tier.unit_price, currency), kind,
-                ))
+            if units > 0 and unit_price:
+                amount = unit.times_rounded(units)
+                lines.append(Line(_CREDITS, f"{label}{upper:,}", amount, units, unit, kind))
                 subtotal += amount.amount
-            lower = upper
-    return tuple(lines), Money(subtotal, currency).rounded()
+    return tuple(lines), Money._of(subtotal, terms.currency).rounded()
 
 
 def prorate(amount: Money, days_left: int, period_days: int) -> Money:
-    """``amount × days_left / period_days``, rounded half-up exactly on minor units."""
-    units = amount.rounded().minor_units * days_left
+    """``amount × days_left / period_days``, rounded half-up exactly on minor units.
+
+    The amount is rounded to its minor unit first.
+    """
+    currency = amount.currency
+    return Money._of(_prorated(amount.rounded().amount, CURRENCY_EXPONENTS[currency], days_left, period_days),
+                     currency)
+
+
+# Scaling by a power of ten is exact in this context, whatever the number of digits
+# (as in gateway.money): proration must not lose digits to the thread's context.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
+def _prorated(value: Decimal, exponent: int, days_left: int, period_days: int) -> Decimal:
+    """``value × days_left / period_days``, half-up in exact integer arithmetic on minor
+    units. ``value`` must be rounded to the minor unit, 10^-exponent."""
+    units = int(value.scaleb(exponent, _EXACT)) * days_left
     quotient, remainder = divmod(abs(units), period_days)
     if 2 * remainder >= period_days:
         quotient += 1
-    return Money.from_minor_units(quotient if units >= 0 else -quotient, amount.currency)
+    return Decimal(quotient if units >= 0 else -quotient).scaleb(-exponent, _EXACT)
 
 
 @functools.lru_cache(maxsize=4096)
 def describe(config: Configuration) -> str:
-    parts = [f"{_count(config.email_credits)} email"]
-    if config.plan.option(CreditKind.MESSAGING) is not None:
-        parts.append(f"{_count(config.messaging_credits)} messaging")
-    return f"{config.plan.name} ({', '.join(parts)} credits)"
+    plan = config.plan
+    if plan.option(CreditKind.MESSAGING) is None:
+        return f"{plan.name} ({config.email_credits:,} email credits)"
+    return f"{plan.name} ({config.email_credits:,} email, {config.messaging_credits:,} messaging credits)"
 
 
 TaxFunction = Callable[[TaxRequest], Sequence[TaxLine]]
 
 
-def _charge(lines: Sequence[Line], currency: str, customer: TaxCustomer | None,
-            tax: TaxCalculator | None, seller_country: str, on: datetime,
-            subtotal: Money | None = None) -> Charge:
-    if subtotal is None:
-        # Line amounts are rounded, so is their sum; rounded() only fixes the
-        # exponent, so that an empty charge reads 0.00 like any other.
-        subtotal = money_sum((line.amount for line in lines), currency).rounded()
+@functools.cache
+def _zero(currency: str) -> Money:
+    """0.00 in ``currency`` (a Money is immutable, so one is shared)."""
+    return Money.zero(currency).rounded()
+
+
+def _charge(lines: tuple[Line, ...], subtotal: Money, currency: str, customer: TaxCustomer | None,
+            tax: TaxCalculator | None, seller_country: str, on: date) -> Charge:
     if customer is None or tax is None:
-        return Charge(tuple(lines), subtotal, (), Money.zero(currency).rounded(), subtotal, False)
+        return Charge(lines, subtotal, (), _zero(currency), subtotal, False)
     if not lines:  # nothing is charged, so there is nothing to tax (and no invoice to explain)
         return Charge((), subtotal, (), subtotal, subtotal, True)
-    tax_lines = tuple(tax.calculate(TaxRequest(seller_country, customer, subtotal, on.date())))
-    for line in tax_lines:
-        if line.amount.currency != currency or not line.amount.is_rounded:
-            raise ValueError(f"tax calculator {tax.code!r} returned {line.amount} for a {currency} order; "
-                             "tax amounts must be rounded to the minor unit, in the order's currency")
-    tax_total = money_sum((t.amount for t in tax_lines), currency).rounded()
-    return Charge(tuple(lines), subtotal, tax_lines, tax_total, subtotal + tax_total, True)
+    tax_lines = tax.calculate(TaxRequest(seller_country, customer, subtotal, on))
+    if tax_lines.__class__ is not tuple:
+        tax_lines = tuple(tax_lines)
+    if len(tax_lines) == 1 and (amount := tax_lines[0].amount).currency == currency and (
+            amount.amount.same_quantum(_QUANTA[currency])):
+        # The usual case: one tax line whose amount has the minor unit's exponent, so it
+        # is rounded and reads like every other amount (0.00, not 0): it is the tax as it stands.
+        tax_total = amount
+    else:
+        tax_amount = _ZERO
+        for line in tax_lines:
+            amount = line.amount
+            if amount.currency != currency or not amount.is_rounded:
+                raise ValueError(f"tax calculator {tax.code!r} returned {amount} for a {currency} order; "
+                                 "tax amounts must be rounded to the minor unit, in the order's currency")
+            tax_amount += amount.amount
+        # The amounts are rounded, so is their sum; rounded() only fixes the exponent (0.00, not 0).
+        tax_total = Money._of(tax_amount, currency).rounded()
+    return Charge(lines, subtotal, tax_lines, tax_total, subtotal + tax_total, True)
+
+
+_ZERO = Decimal(0)
+_QUANTA = {currency: Decimal(1).scaleb(-exponent) for currency, exponent in CURRENCY_EXPONENTS.items()}
 
 
 def classify(current: Configuration, target: Configuration) -> tuple[ChangeKind, Configuration | None,
                                                                         Configuration | None]:
     """Split a change into (kind, applied now, scheduled for renewal)."""
+    kind, now_part, scheduled, _ = _classify(current, target, None)
+    return kind, now_part, scheduled
+
+
+def _classify(current: Configuration, target: Configuration, target_subtotal: Money | None,
+              ) -> tuple[ChangeKind, Configuration | None, Configuration | None, Money | None]:
+    """:func:`classify`, given the target's monthly subtotal if known, and also returning
+    the current configuration's monthly subtotal when it had to price it."""
     if current == target:
-        return ChangeKind.NONE, None, None
-    if current.plan.is_free:
-        if target.plan.is_free:
-            return ChangeKind.DOWNGRADE, None, target
-        return ChangeKind.NEW_PERIOD, target, None
-    if current.plan.code == target.plan.code:
-        kinds = (CreditKind.EMAIL, CreditKind.MESSAGING)
-        raised = any(target.limit(k) > current.limit(k) for k in kinds)
-        lowered = any(target.limit(k) < current.limit(k) for k in kinds)
+        return _NONE, None, None, None
+    current_plan, target_plan = current.plan, target.plan
+    if current_plan.is_free:
+        if target_plan.is_free:
+            return _DOWNGRADE, None, target, None
+        return _NEW_PERIOD, target, None, None
+    if current_plan.code == target_plan.code:
+        email, messaging = current.email_credits, current.messaging_credits
+        new_email, new_messaging = target.email_credits, target.messaging_credits
+        raised = new_email > email or new_messaging > messaging
+        lowered = new_email < email or new_messaging < messaging
         if raised and lowered:
-            now_part = Configuration(target.plan, max(current.email_credits, target.email_credits),
-                                     max(current.messaging_credits, target.messaging_credits))
-            return ChangeKind.SPLIT, now_part, target
-        return (ChangeKind.UPGRADE, target, None) if raised else (ChangeKind.DOWNGRADE, None, target)
-    if (not target.plan.is_free and target.plan.tier > current.plan.tier
-            and price_configuration(target)[1] >= price_configuration(current)[1]):
-        return ChangeKind.UPGRADE, target, None
-    return ChangeKind.DOWNGRADE, None, target
+            now_part = Configuration(target_plan, max(email, new_email), max(messaging, new_messaging))
+            return _SPLIT, now_part, target, None
+        return (_UPGRADE, target, None, None) if raised else (_DOWNGRADE, None, target, None)
+    if not target_plan.is_free and target_plan.tier > current_plan.tier:
+        if target_subtotal is None:
+            target_subtotal = price_configuration(target)[1]
+        current_subtotal = price_configuration(current)[1]
+        if target_subtotal >= current_subtotal:
+            return _UPGRADE, target, None, current_subtotal
+        return _DOWNGRADE, None, target, current_subtotal
+    return _DOWNGRADE, None, target, None
 
 
 def price_order(current: Subscription, target: Configuration, now: datetime, *,
@@ -319,46 +423,77 @@ def price_order(current: Subscription, target: Configuration, now: datetime, *,
     for ``customer``; without billing details the charges say tax was not
     calculated rather than guessing.
     """
-    if not current.period_start <= now < current.period_end:
-        raise ValueError("now must fall inside the current period")
-    kind, now_part, scheduled = classify(current.configuration, target)
-    monthly_lines, monthly_subtotal = price_configuration(target)
-    currency = monthly_subtotal.currency
     period_start, period_end = current.period_start, current.period_end
+    if not period_start <= now < period_end:
+        raise ValueError("now must fall inside the current period")
+    current_config = current.configuration
+    monthly_lines, monthly_subtotal = price_configuration(target)
+    kind, now_part, scheduled, current_subtotal = _classify(current_config, target, monthly_subtotal)
+    currency = monthly_subtotal.currency
     proration_days = None
-    due_lines: tuple[Line, ...] = ()
-    due_subtotal: Money | None = None
-    if kind is ChangeKind.NEW_PERIOD:
+    now_date = now.date()
+    if kind is _NEW_PERIOD:
         period_start, period_end = now, add_months(now, 1)
-        due_lines, due_subtotal = monthly_lines, monthly_subtotal
+        due_now = _charge(monthly_lines, monthly_subtotal, currency, customer, tax, seller_country, now_date)
     elif now_part is not None:
-        days_left = (period_end.date() - now.date()).days
-        period_days = (period_end.date() - period_start.date()).days
-        days_left = max(0, min(days_left, period_days))
+        # Whole calendar days, counted on the dates (toordinal() is the date part's day number).
+        end_day = period_end.toordinal()
+        period_days = end_day - period_start.toordinal()
+        days_left = end_day - now.toordinal()
+        if days_left > period_days:
+            days_left = period_days
+        if days_left < 0:
+            days_left = 0
         proration_days = (days_left, period_days)
-        new_subtotal = monthly_subtotal if now_part == target else price_configuration(now_part)[1]
-        old_subtotal = price_configuration(current.configuration)[1]
+        new_subtotal = monthly_subtotal if now_part is target else price_configuration(now_part)[1]
+        if current_subtotal is None:
+            current_subtotal = price_configuration(current_config)[1]
         span = f"{days_left} of {period_days} days"
-        remaining = prorate(new_subtotal, days_left, period_days)
-        unused = -prorate(old_subtotal, days_left, period_days)
+        # prorate(), without rounding again: monthly subtotals are rounded.
+        exponent = CURRENCY_EXPONENTS[currency]
+        remaining = Money._of(_prorated(new_subtotal.amount, exponent, days_left, period_days), currency)
+        old_currency = current_subtotal.currency
+        unused = Money._of(-_prorated(current_subtotal.amount, CURRENCY_EXPONENTS[old_currency], days_left,
+                                      period_days), old_currency)
         due_lines = (
-            Line(LineKind.REMAINING_TIME, f"Remaining time on {describe(now_part)}, {span}", remaining),
-            Line(LineKind.UNUSED_TIME, f"Unused time on {describe(current.configuration)}, {span}", unused),
+            Line(_REMAINING_TIME, f"Remaining time on {describe(now_part)}, {span}", remaining),
+            Line(_UNUSED_TIME, f"Unused time on {describe(current_config)}, {span}", unused),
         )
-        due_subtotal = remaining + unused
-    due_now = _charge(due_lines, currency, customer, tax, seller_country, now, due_subtotal)
-
-    changes = []
-    if now_part is not None:
-        changes.append(Change(Timing.IMMEDIATE, now, now_part))
-    if scheduled is not None:
-        changes.append(Change(Timing.AT_RENEWAL, period_end, scheduled))
-    renewal_config = scheduled or now_part or current.configuration
-    if renewal_config.plan.is_free:
-        due_at_renewal = _charge((), currency, customer, tax, seller_country, period_end)
+        due_now = _charge(due_lines, remaining + unused, currency, customer, tax, seller_country, now_date)
     else:
-        renewal_lines, renewal_subtotal = price_configuration(renewal_config)
-        due_at_renewal = _charge(renewal_lines, currency, customer, tax, seller_country, period_end,
-                                 renewal_subtotal)
-    return PricedOrder(kind, target, monthly_lines, monthly_subtotal, tuple(changes), due_now,
+        # Line amounts are rounded, so is their (empty) sum; rounded() makes it read 0.00.
+        due_now = _charge((), _zero(currency), currency, customer, tax, seller_country, now_date)
+
+    if now_part is None:
+        changes: tuple[Change, ...] = () if scheduled is None else (
+            Change(_AT_RENEWAL, period_end, scheduled),)
+        renewal_config = current_config if scheduled is None else scheduled
+    elif scheduled is None:
+        changes = (Change(_IMMEDIATE, now, now_part),)
+        renewal_config = now_part
+    else:
+        changes = (Change(_IMMEDIATE, now, now_part), Change(_AT_RENEWAL, period_end, scheduled))
+        renewal_config = scheduled
+    if renewal_config.plan.is_free:
+        due_at_renewal = _charge((), _zero(currency), currency, customer, tax, seller_country,
+                                 period_end.date())
+    else:
+        if renewal_config is target:
+            renewal_lines, renewal_subtotal = monthly_lines, monthly_subtotal
+        else:
+            renewal_lines, renewal_subtotal = price_configuration(renewal_config)
+        due_at_renewal = _charge(renewal_lines, renewal_subtotal, currency, customer, tax, seller_country,
+                                 period_end.date())
+    return PricedOrder(kind, target, monthly_lines, monthly_subtotal, changes, due_now,
                        period_start, period_end, period_end, due_at_renewal, proration_days)
+
+
+def renewal_charge(config: Configuration, *, customer: TaxCustomer | None, tax: TaxCalculator | None,
+                   seller_country: str, on: datetime) -> Charge:
+    """What renewing ``config`` costs at ``on``: its monthly lines with the tax in force then."""
+    currency = config.plan.base_price.currency if config.plan.base_price is not None else "EUR"
+    if config.plan.is_free:
+        zero = Money.zero(currency).rounded()
+        return _charge((), zero, currency, customer, tax, seller_country, on.date())
+    lines, subtotal = price_configuration(config)
+    return _charge(lines, subtotal, currency, customer, tax, seller_country, on.date())

@@ -1,8 +1,9 @@
 """The values and interfaces that cross the plugin boundary.
 
-Plugins never see ORM rows, GraphQL objects or dicts: they get frozen
-dataclasses and enums from this module, and hand back provider objects that
-satisfy one of the protocols below. Hook specifications live in
+Plugins never see ORM rows, GraphQL objects or dicts: they get immutable,
+typed values (frozen dataclasses, and named tuples for the two values of the
+per-quote tax call) and enums from this module, and hand back provider objects
+that satisfy one of the protocols below. Hook specifications live in
 :mod:`gateway.hookspecs`.
 """
 
@@ -12,9 +13,45 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Mapping, NamedTuple, Protocol, Sequence, TypeVar, runtime_checkable
 
 from gateway.money import Money
+
+# ------------------------------------------------------------ value tuples
+
+_Record = TypeVar("_Record", bound=tuple)  # type: ignore[type-arg]
+
+
+def same_type_equality(cls: type[_Record]) -> type[_Record]:
+    """Make a NamedTuple compare like a frozen dataclass: equal only to the same type.
+
+    Values created on every quote (tax requests and lines here, the priced
+    order's parts in :mod:`gateway.pricing`) are NamedTuples rather than frozen
+    dataclasses: immutable and typed like them, but several times cheaper to
+    construct. The pitfall of a tuple is that it is one: by default it would
+    equal a plain tuple, or another NamedTuple, holding the same fields. This
+    restores the dataclass behaviour for ``==`` and ``!=`` (``hash`` stays the
+    tuple's, which is consistent with it). The rest is still tuple behaviour,
+    so code must not rely on it: values unpack, iterate, index, have a
+    ``len()`` and order like tuples, and ``dataclasses.replace``/``asdict``
+    do not apply (``_replace``/``_asdict`` do).
+    """
+
+    def __eq__(self: tuple, other: object) -> bool:  # type: ignore[type-arg]
+        if other.__class__ is self.__class__:
+            return tuple.__eq__(self, other)  # type: ignore[arg-type]
+        # False, not NotImplemented, for other tuples: tuple.__eq__ would call them equal.
+        return False if isinstance(other, tuple) else NotImplemented
+
+    def __ne__(self: tuple, other: object) -> bool:  # type: ignore[type-arg]
+        equal = __eq__(self, other)
+        return equal if equal is NotImplemented else not equal
+
+    cls.__eq__ = __eq__  # type: ignore[assignment,method-assign]
+    cls.__ne__ = __ne__  # type: ignore[assignment,method-assign]
+    cls.__hash__ = tuple.__hash__  # type: ignore[assignment,method-assign]
+    return cls
+
 
 # --------------------------------------------------------------------- tax
 
@@ -39,9 +76,12 @@ class TaxTreatment(enum.Enum):
     OUT_OF_SCOPE = "out_of_scope"  # the supply is outside this tax's territory
 
 
-@dataclass(frozen=True, slots=True)
-class TaxRequest:
-    """Tax for one taxable base, on one date (the invoice or renewal date)."""
+@same_type_equality
+class TaxRequest(NamedTuple):
+    """Tax for one taxable base, on one date (the invoice or renewal date).
+
+    Immutable; a NamedTuple (see :func:`same_type_equality`) since each quote builds two.
+    """
 
     seller_country: str
     customer: TaxCustomer
@@ -49,9 +89,12 @@ class TaxRequest:
     on: date
 
 
-@dataclass(frozen=True, slots=True)
-class TaxLine:
-    """One tax, computed once on its whole taxable base."""
+@same_type_equality
+class TaxLine(NamedTuple):
+    """One tax, computed once on its whole taxable base.
+
+    Immutable; a NamedTuple (see :func:`same_type_equality`) since each quote builds two.
+    """
 
     name: str  # "VAT 19% (DE)"
     jurisdiction: str  # country code whose rate applies

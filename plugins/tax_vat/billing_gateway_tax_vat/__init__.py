@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from decimal import Decimal
+from functools import lru_cache
 from importlib.resources import as_file, files
 from os import PathLike
 from pathlib import Path
@@ -64,6 +65,7 @@ REVERSE_CHARGE_NOTE = (
 OUT_OF_SCOPE_NOTE = "Outside the scope of EU VAT"
 
 _ZERO = Decimal(0)
+_STANDARD = TaxTreatment.STANDARD  # bound once: enum member access is slow on Python 3.11
 
 
 class EuVatCalculator:
@@ -84,44 +86,47 @@ class EuVatCalculator:
         return self._rates
 
     def calculate(self, request: TaxRequest) -> list[TaxLine]:
-        seller = request.seller_country.upper()
+        # Called twice per quote, on every slider move: country codes are looked up
+        # as given first and upper-cased only when that fails (member-state codes
+        # are upper case, so the result is the same).
+        seller = request.seller_country
         if seller not in MEMBER_STATES:
-            raise ValueError(
-                f"seller country {request.seller_country!r} is not an EU member state; "
-                "the tax_vat plugin only handles EU sellers"
-            )
+            seller = seller.upper()
+            if seller not in MEMBER_STATES:
+                raise ValueError(
+                    f"seller country {request.seller_country!r} is not an EU member state; "
+                    "the tax_vat plugin only handles EU sellers"
+                )
         customer = request.customer
-        country = customer.country.upper()
+        country = customer.country
         base = request.taxable_base
         if country not in MEMBER_STATES:
-            return [_line(country, _ZERO, base, TaxTreatment.OUT_OF_SCOPE, OUT_OF_SCOPE_NOTE)]
+            country = country.upper()
+            if country not in MEMBER_STATES:
+                return [_line(country, _ZERO, base, TaxTreatment.OUT_OF_SCOPE, OUT_OF_SCOPE_NOTE)]
 
-        vat_id = None
-        if customer.tax_id is not None and customer.tax_id.strip():
-            vat_id = normalize_vat_id(customer.tax_id, country)  # raises InvalidTaxId
-
-        if customer.kind is CustomerKind.COMPANY and vat_id is not None and country != seller:
-            note = REVERSE_CHARGE_NOTE.format(vat_id=vat_id)
-            return [_line(country, _ZERO, base, TaxTreatment.REVERSE_CHARGE, note)]
+        tax_id = customer.tax_id
+        if tax_id is not None and tax_id.strip():
+            vat_id = normalize_vat_id(tax_id, country)  # raises InvalidTaxId, for persons too
+            if customer.kind is CustomerKind.COMPANY and country != seller:
+                note = REVERSE_CHARGE_NOTE.format(vat_id=vat_id)
+                return [_line(country, _ZERO, base, TaxTreatment.REVERSE_CHARGE, note)]
         # Domestic sale, consumer, or company without VAT ID: the customer's
         # country is the place of supply (and equals the seller's when domestic).
         rate = self._rates.rate(country, request.on)
-        return [_line(country, rate, base, TaxTreatment.STANDARD, None)]
+        return [_line(country, rate, base, _STANDARD, None)]
 
 
 def _line(country: str, rate: Decimal, base: Money, treatment: TaxTreatment, note: str | None) -> TaxLine:
-    amount = (base * rate).rounded()
+    amount = base.times_rounded(rate)  # one half-up rounding, on the whole base
     if not amount.amount:
         amount = Money.zero(base.currency).rounded()  # no "-0.00" on refunds
-    return TaxLine(
-        name=f"VAT {_percent(rate)}% ({country})",
-        jurisdiction=country,
-        rate=rate,
-        base=base,
-        amount=amount,
-        treatment=treatment,
-        note=note,
-    )
+    return TaxLine(_name(country, rate), country, rate, base, amount, treatment, note)
+
+
+@lru_cache(maxsize=1024)  # a few rates per country: the label is built once per (country, rate)
+def _name(country: str, rate: Decimal) -> str:
+    return f"VAT {_percent(rate)}% ({country})"
 
 
 def _percent(rate: Decimal) -> str:
