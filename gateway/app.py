@@ -14,7 +14,7 @@ from sqlalchemy.orm import sessionmaker
 from gateway.api import types as t
 from gateway.api.schema import EMAIL_TYPE, build_schema
 from gateway.catalog import Catalog, CreditKind, load_catalog
-from gateway.db import create_db_engine, migrate, session_factory
+from gateway.db import create_db_engine, migrate, session_factory, write_session_factory
 from gateway.providers import Channel, RateProvider, TaxCalculator
 from gateway.registry import Registry, load_plugins
 from gateway.settings import Settings
@@ -39,7 +39,8 @@ class Gateway:
     tax: TaxCalculator
     rates: RateProvider
     engine: Engine
-    sessions: sessionmaker
+    sessions: sessionmaker  # reads
+    write_sessions: sessionmaker  # money and subscription changes: take locks when they begin
     schema: strawberry.Schema
     clock: Callable[[], datetime] = utc_now
     countries: frozenset[str] = field(default_factory=_load_countries)
@@ -83,4 +84,5 @@ def build_gateway(settings: Settings | None = None, *, clock: Callable[[], datet
             engine.dispose()
             raise
     return Gateway(settings=settings, catalog=catalog, registry=registry, tax=tax, rates=rates,
-                   engine=engine, sessions=session_factory(engine), schema=build_schema(), clock=clock)
+                   engine=engine, sessions=session_factory(engine),
+                   write_sessions=write_session_factory(engine), schema=build_schema(), clock=clock)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
@@ -104,6 +105,38 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _instant(text: str) -> datetime:
+    """An ISO 8601 instant for --now; without an offset it is taken as UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {text!r}") from None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def cmd_renew(args: argparse.Namespace) -> int:
+    """Renew every workspace whose period has ended; exit 1 if any renewal hit an unexpected error.
+
+    A declined renewal payment is not an error of the command: the workspace is past due
+    and the line says so.
+    """
+    from gateway.renewal import RenewalStatus, renew_due
+
+    with _gateway(args) as gateway:
+        now = args.now or gateway.clock()
+        print(f"renewing periods that ended by {now.isoformat()}")
+        results = renew_due(gateway, now)
+    for result in results:
+        print(result.describe())
+    counts = {status: sum(r.status is status for r in results) for status in RenewalStatus}
+    if not results:
+        print("nothing to renew")
+    else:
+        print(", ".join(f"{count} {status.value.replace('_', ' ')}"
+                        for status, count in counts.items() if count))
+    return 1 if counts[RenewalStatus.ERROR] else 0
+
+
 def cmd_export_schema(args: argparse.Namespace) -> int:
     from gateway.api.schema import print_sdl
 
@@ -144,6 +177,12 @@ def parser() -> argparse.ArgumentParser:
 
     migrate = with_db(commands.add_parser("migrate", help="bring the database schema up to date"))
     migrate.set_defaults(func=cmd_migrate)
+
+    renew = with_db(commands.add_parser(
+        "renew", help="renew every workspace whose period has ended (charge, invoice, reset credits)"))
+    renew.add_argument("--now", type=_instant, help="renew as of this ISO 8601 instant instead of the clock "
+                                                    "(catching up, tests); without an offset: UTC")
+    renew.set_defaults(func=cmd_renew)
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.add_argument("--output", "-o", default="-")

@@ -68,20 +68,22 @@ class Workspace(Base):
 
 
 class BillingDetails(Base):
+    """The billing details as last saved; completeness is checked at checkout."""
+
     __tablename__ = "billing_details"
 
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
-    customer_type: Mapped[str] = mapped_column(String(16))  # person | company
-    name: Mapped[str] = mapped_column(String(200))
+    customer_type: Mapped[str | None] = mapped_column(String(16), nullable=True)  # person | company
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     company_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    address_line1: Mapped[str] = mapped_column(String(200))
+    address_line1: Mapped[str | None] = mapped_column(String(200), nullable=True)
     address_line2: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    city: Mapped[str] = mapped_column(String(100))
-    postal_code: Mapped[str] = mapped_column(String(20))
+    city: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    postal_code: Mapped[str | None] = mapped_column(String(20), nullable=True)
     region: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    country: Mapped[str] = mapped_column(String(2))
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)
     vat_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    email: Mapped[str] = mapped_column(String(254))
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -280,18 +282,30 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+WRITE_LOCK = "billing_gateway_write_lock"
+
+
 def create_db_engine(url: str) -> Engine:
+    """An engine for ``url``. On SQLite the gateway issues BEGIN itself, so that a
+    writing transaction (see :func:`write_session_factory`) takes the database's
+    write lock up front (BEGIN IMMEDIATE) instead of failing on upgrade later."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # no implicit BEGIN from the driver
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection: Any) -> None:
+            immediate = connection.get_execution_options().get(WRITE_LOCK)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -299,6 +313,15 @@ def create_db_engine(url: str) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def write_session_factory(engine: Engine) -> sessionmaker:
+    """Sessions for transactions that move money or change a subscription.
+
+    On SQLite they take the write lock when they begin; on PostgreSQL they lock
+    the rows they change (``SELECT ... FOR UPDATE``, see ``lock_workspace``).
+    """
+    return sessionmaker(engine.execution_options(**{WRITE_LOCK: True}), expire_on_commit=False)
 
 
 def alembic_config(engine: Engine) -> Config:

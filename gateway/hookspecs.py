@@ -22,7 +22,8 @@ from typing import Callable
 
 import pluggy
 
-from gateway.providers import EventListener, PaymentMethod, RateProvider, TaxCalculator
+from gateway.payments import PaymentMethod
+from gateway.providers import EventListener, RateProvider, TaxCalculator
 
 PROJECT_NAME = "billing_gateway"
 ENTRY_POINT_GROUP = "billing_gateway"
@@ -36,8 +37,10 @@ def register_payment_methods(register: Callable[[PaymentMethod], None]) -> None:
     """Register the payment methods this plugin offers at checkout.
 
     Called once at start-up. Call ``register`` with one object per method; each
-    must satisfy :class:`gateway.providers.PaymentMethod` and have a ``code``
-    no other plugin uses.
+    must satisfy :class:`gateway.payments.PaymentMethod` (card methods also
+    :class:`gateway.payments.CardPaymentMethod`) and have a ``code`` no other
+    plugin uses. ``charge`` runs inside the checkout's database transaction with
+    the workspace locked; a FAILED result must not have moved any money.
     """
 
 

@@ -14,14 +14,22 @@
 
 Operations run in a worker thread with a per-request :class:`Context`, so a
 slow database call never blocks the event loop.
+
+The app's lifespan also runs renewals every ``BILLING_GATEWAY_RENEWAL_INTERVAL``
+seconds (0 disables it), in a worker thread. Every replica may run it: the
+workspace locks and the one-row-per-period renewal record make a second run for the
+same period do nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from functools import lru_cache
-from typing import Any
+from typing import Any, AsyncIterator, Awaitable, Callable
 
+import anyio
 import anyio.to_thread
 from graphql import GraphQLError, OperationDefinitionNode, parse
 from starlette.applications import Starlette
@@ -34,7 +42,10 @@ from strawberry.types.graphql import OperationType
 
 from gateway.api.context import Context
 from gateway.app import Gateway
+from gateway.renewal import RenewalStatus, renew_due
 from gateway.workspaces import authenticate
+
+logger = logging.getLogger("gateway.http")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -267,8 +278,40 @@ def _request_error_status(media: str) -> int:
     return 400 if media == GRAPHQL_RESPONSE else 200
 
 
+def renew(gateway: Gateway) -> None:
+    """One renewal run, reported to the log."""
+    for result in renew_due(gateway, gateway.clock()):
+        level = {RenewalStatus.ERROR: logging.ERROR, RenewalStatus.PAYMENT_FAILED: logging.WARNING,
+                 RenewalStatus.ALREADY_RENEWED: logging.WARNING}.get(result.status, logging.INFO)
+        logger.log(level, "renewal: %s", result.describe())
+
+
+async def run_periodically(work: Callable[[], object], interval: float, *,
+                           sleep: Callable[[float], Awaitable[object]] = anyio.sleep) -> None:
+    """Call ``work`` in a worker thread every ``interval`` seconds until cancelled.
+
+    An error is logged and the loop goes on: the next run retries. The first run
+    waits one interval, so a freshly started server (or a test client) is left alone.
+    """
+    while True:
+        await sleep(interval)
+        try:
+            await anyio.to_thread.run_sync(work)
+        except Exception:
+            logger.exception("periodic task failed; the next run is in %s seconds", interval)
+
+
 def create_app(gateway: Gateway) -> Starlette:
     endpoint = GraphQLEndpoint(gateway)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tasks:
+            interval = gateway.settings.renewal_interval
+            if interval > 0:
+                tasks.start_soon(run_periodically, lambda: renew(gateway), interval)
+            yield
+            tasks.cancel_scope.cancel()  # a renewal in progress finishes its transaction first
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -276,6 +319,6 @@ def create_app(gateway: Gateway) -> Starlette:
     app = Starlette(routes=[
         Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
         Route("/health", health, methods=["GET"]),
-    ])
+    ], lifespan=lifespan)
     app.state.gateway = gateway
     return app

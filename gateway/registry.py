@@ -15,7 +15,8 @@ from typing import Any, Callable, Iterable
 import pluggy
 
 from gateway import hookspecs
-from gateway.providers import EventListener, PaymentMethod, RateProvider, TaxCalculator
+from gateway.payments import CardPaymentMethod, PaymentKind, PaymentMethod
+from gateway.providers import EventListener, RateProvider, TaxCalculator
 
 
 class PluginError(RuntimeError):
@@ -33,7 +34,7 @@ class PluginInfo:
 
 # hook name -> (provider kind, protocol, attributes beyond `code` that it must have)
 _HOOKS: dict[str, tuple[str, type, tuple[str, ...]]] = {
-    "register_payment_methods": ("payment_method", PaymentMethod, ("label",)),
+    "register_payment_methods": ("payment_method", PaymentMethod, ("label", "kind", "charge", "confirm", "refund")),
     "register_tax_calculators": ("tax_calculator", TaxCalculator, ("calculate",)),
     "register_rate_providers": ("rate_provider", RateProvider,
                                 ("message_types", "destinations", "credits_per_message")),
@@ -128,15 +129,19 @@ def _registrar(registry: Registry, plugin: str, kind: str, protocol: type, metho
         code = getattr(provider, "code", None)
         if not isinstance(code, str) or not code:
             raise PluginError(f"plugin {plugin!r} registered a {kind} without a string `code`")
+        providers = registry._by_kind(kind)
+        if code in providers:
+            raise PluginError(f"plugin {plugin!r} registered {kind} {code!r}, which is already taken")
         missing = [m for m in methods if not hasattr(provider, m)]
         if missing or not isinstance(provider, protocol):
             raise PluginError(f"plugin {plugin!r} registered {kind} {code!r} that does not satisfy "
                               f"{protocol.__name__}: missing {', '.join(missing) or 'a required attribute'}")
-        if kind == "payment_method" and not isinstance(provider.label, str):
-            raise PluginError(f"plugin {plugin!r} registered {kind} {code!r} whose `label` is not a string")
-        providers = registry._by_kind(kind)
-        if code in providers:
-            raise PluginError(f"plugin {plugin!r} registered {kind} {code!r}, which is already taken")
+        if kind == "payment_method":
+            if not isinstance(provider.label, str) or not isinstance(provider.kind, PaymentKind):
+                raise PluginError(f"plugin {plugin!r} registered {kind} {code!r} whose `label` is not a string "
+                                  "or whose `kind` is not a PaymentKind")
+            if provider.kind is PaymentKind.CARD and not isinstance(provider, CardPaymentMethod):
+                raise PluginError(f"plugin {plugin!r} registered card payment method {code!r} without `tokenize`")
         providers[code] = provider
         provides[plugin].append(f"{kind}:{code}")
     return register

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Mapping
 
@@ -23,6 +24,9 @@ class Settings:
     tax_calculator: str | None = None  # None: the only one loaded
     rate_provider: str | None = None  # None: the only one loaded
     graphiql: bool = True
+    renewal_interval: float = 300.0  # seconds between the server's renewal runs; 0: no periodic task
+    top_up_min: Decimal = Decimal("5.00")  # in the catalog currency
+    top_up_max: Decimal = Decimal("10000.00")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -51,5 +55,23 @@ class Settings:
             if graphiql.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
                 raise SettingsError(f"{PREFIX}GRAPHIQL must be true or false, not {graphiql!r}")
             values["graphiql"] = graphiql.lower() in ("1", "true", "yes", "on")
+        for name in ("TOP_UP_MIN", "TOP_UP_MAX"):
+            if (raw := get(name)) is not None:
+                try:
+                    amount = Decimal(raw)
+                except InvalidOperation:
+                    amount = Decimal(-1)
+                if not amount.is_finite() or amount <= 0:
+                    raise SettingsError(f"{PREFIX}{name} must be a positive amount, not {raw!r}")
+                values[name.lower()] = amount
+        if (interval := get("RENEWAL_INTERVAL")) is not None:
+            try:
+                seconds = float(interval)
+            except ValueError:
+                seconds = -1.0
+            if not 0 <= seconds < float("inf"):
+                raise SettingsError(f"{PREFIX}RENEWAL_INTERVAL must be a number of seconds (0 disables the "
+                                    f"periodic renewal), not {interval!r}")
+            values["renewal_interval"] = seconds
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -133,10 +133,16 @@ def test_two_rate_providers_need_a_setting_to_choose(tmp_path, monkeypatch, sett
      """, r"plugin 'broken' registered a payment_method without a string `code`"),
     ("""
      from gateway.hookspecs import hookimpl
+     from gateway.payments import PaymentKind
 
      class Balance:
          code = "balance"
          label = "Another balance"
+         kind = PaymentKind.BALANCE
+
+         def charge(self, request, ledger): ...
+         def confirm(self, reference, challenge_response): ...
+         def refund(self, reference, amount, ledger): ...
 
      @hookimpl
      def register_payment_methods(register):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+from decimal import Decimal
 
 import strawberry
 
 from gateway import pricing
+from gateway.api import types as t
 
 
 @strawberry.enum(description="Machine-readable error codes.")
@@ -21,6 +23,33 @@ class ErrorCode(enum.Enum):
     INVALID_VAT_ID = "INVALID_VAT_ID"
     TEXT_TOO_LONG = "TEXT_TOO_LONG"
     RENEWAL_PENDING = "RENEWAL_PENDING"
+    # checkout, cards and top-ups
+    BILLING_DETAILS_INCOMPLETE = "BILLING_DETAILS_INCOMPLETE"
+    QUOTE_EXPIRED = "QUOTE_EXPIRED"
+    QUOTE_CHANGED = "QUOTE_CHANGED"
+    NOTHING_TO_CHANGE = "NOTHING_TO_CHANGE"
+    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
+    PAYMENT_DECLINED = "PAYMENT_DECLINED"
+    PAYMENT_ACTION_REQUIRED = "PAYMENT_ACTION_REQUIRED"
+    UNKNOWN_PAYMENT_METHOD = "UNKNOWN_PAYMENT_METHOD"
+    UNKNOWN_PAYMENT = "UNKNOWN_PAYMENT"
+    UNKNOWN_CARD = "UNKNOWN_CARD"
+    CARD_REQUIRED = "CARD_REQUIRED"
+    CARD_INVALID_NUMBER = "CARD_INVALID_NUMBER"
+    CARD_INVALID_EXPIRY = "CARD_INVALID_EXPIRY"
+    CARD_EXPIRED_CARD = "CARD_EXPIRED_CARD"
+    CARD_INVALID_CVC = "CARD_INVALID_CVC"
+    INVALID_AMOUNT = "INVALID_AMOUNT"
+    ORDER_SUPERSEDED = "ORDER_SUPERSEDED"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    IDEMPOTENCY_KEY_IN_PROGRESS = "IDEMPOTENCY_KEY_IN_PROGRESS"
+    INVALID_IDEMPOTENCY_KEY = "INVALID_IDEMPOTENCY_KEY"
+    # billing details, usage, scheduled changes, custom quotes
+    INVALID_BILLING_DETAILS = "INVALID_BILLING_DETAILS"
+    ALLOWANCE_EXCEEDED = "ALLOWANCE_EXCEEDED"
+    CHANNEL_NOT_IN_PLAN = "CHANNEL_NOT_IN_PLAN"
+    NO_SCHEDULED_CHANGE = "NO_SCHEDULED_CHANGE"
+    INVALID_QUOTE_REQUEST = "INVALID_QUOTE_REQUEST"
 
 
 @strawberry.interface(description="An expected failure: what went wrong and which input caused it.")
@@ -106,3 +135,50 @@ def from_pricing_error(error: pricing.PricingError) -> UserError:
                              value=error.value, min=option.min if option else None,
                              max=option.max if option else None, step=option.step if option else None)
     raise TypeError(f"no GraphQL type for {type(error).__name__}")  # a bug: every core error maps
+
+
+# ------------------------------------------ billing details, usage, scheduled changes, custom quotes
+
+
+@strawberry.type(description="One bad input field and what is wrong with it.")
+class InputProblem:
+    field: list[str] = strawberry.field(description="Path of the field in the input, e.g. [\"vatId\"].")
+    message: str
+
+
+@strawberry.type(description="Some billing details are invalid; `problems` lists each. Nothing was saved.")
+class InvalidBillingDetails(UserError):
+    problems: list[InputProblem]
+
+
+@strawberry.type(description="The usage would go past this period's allowance. Nothing was counted.")
+class AllowanceExceeded(UserError):
+    kind: t.CreditKind
+    used: Decimal = strawberry.field(description="Credits already used this period.")
+    included: int = strawberry.field(description="This period's limit.")
+    requested: Decimal = strawberry.field(description="Credits the refused request would have used.")
+    remaining: Decimal
+
+
+@strawberry.type(description="The plan grants no credits for this channel (SMS or WhatsApp on an email "
+                             "plan).")
+class ChannelNotInPlan(UserError):
+    plan_code: str
+    message_type: str
+
+
+@strawberry.type(description="The workspace has no scheduled change to cancel.")
+class NoScheduledChange(UserError):
+    pass
+
+
+@strawberry.type(description="Some fields of the quote request are invalid; `problems` lists each. Nothing "
+                             "was saved.")
+class InvalidQuoteRequest(UserError):
+    problems: list[InputProblem]
+
+
+@strawberry.type(description="The idempotency key is malformed, was used for a different request, or the "
+                             "first request with it is still running. Nothing was done.")
+class IdempotencyKeyRejected(UserError):
+    pass

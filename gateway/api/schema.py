@@ -10,21 +10,25 @@ from typing import Annotated
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from gateway import catalog as cat
-from gateway import pricing, sms
+from gateway import billing_details, pricing, sms
 from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.context import Context
-from gateway.db import Workspace as WorkspaceRow
+from gateway.api.common import (Info, current_workspace, normalise_code, plan_of, quote_of, renewal_pending,
+                                unknown_plan)
+from gateway.api.billing import BillingMutation
+from gateway.api.payments import PaymentsMutation
+from gateway.api.workspace import Workspace, WorkspaceResult
+from gateway.db import BillingDetails as BillingDetailsRow
 from gateway.providers import Channel, CustomerKind, InvalidTaxId, TaxCustomer
 from gateway.workspaces import subscription_of
 
-Info = strawberry.Info[Context, None]
 logger = logging.getLogger("gateway.api")
 
-QUOTE_TTL = timedelta(minutes=30)
 MAX_SAMPLE_TEXT = 1600  # ten concatenated GSM-7 parts and then some; longer texts are not SMS
 MAX_VAT_ID = 32  # the longest EU VAT ID has 14 characters; room for blanks, dots and dashes
 EMAIL_TYPE = t.MessageType(code="EMAIL", name="Email", channel=Channel.EMAIL,
@@ -75,57 +79,13 @@ EstimateResult = Annotated[
 ]
 
 
-@strawberry.type(description="The caller's workspace.")
-class Workspace:
-    id: str
-    name: str
-    plan: t.Plan
-    email_credits: int
-    messaging_credits: int
-    period: t.Period
-    allowances: list[t.Allowance]
-    actions: list[t.PlanAction] = strawberry.field(description="Plan actions open on the Billing page.")
-    payment_methods: list[t.PaymentMethod]
-
-
-WorkspaceResult = Annotated[Workspace | e.AuthenticationRequired, strawberry.union("WorkspaceResult")]
-
-
-def _plan(info: Info, plan: cat.Plan) -> t.Plan:
-    return t.Plan.of(plan, info.context.gateway.catalog.currency)
-
-
-def _unknown_plan(code: str) -> e.UnknownPlan:
-    return e.UnknownPlan(code=e.ErrorCode.UNKNOWN_PLAN, message=f"there is no plan {code!r}",
-                         field=["planCode"], plan_code=code)
-
-
-def _current_workspace(info: Info) -> WorkspaceRow | None:
-    ctx = info.context
-    if ctx.workspace_id is None:
-        return None
-    return ctx.session.get(WorkspaceRow, ctx.workspace_id)
-
-
-def _code(raw: str | None) -> str:
-    """A country or message-type code as clients may type it: surrounding blanks and
-    lower case are forgiven. Only ASCII is upper-cased, so that look-alikes such as
-    "ſms" or the ligature "ﬆ" (whose upper case is ASCII) never match a code."""
-    stripped = (raw or "").strip()
-    return stripped.upper() if stripped.isascii() else stripped
-
-
-def _renewal_pending(period_end: datetime) -> e.RenewalPending:
-    return e.RenewalPending(code=e.ErrorCode.RENEWAL_PENDING, field=[],
-                            message="the current period has ended; its renewal runs first",
-                            period_end=period_end.isoformat())
 
 
 def _customer(info: Info, details: BillingDetailsInput | None,
               path: str) -> TaxCustomer | e.UnknownCountry | e.InvalidVatId | None:
     if details is None:
         return None
-    country = _code(details.country)
+    country = normalise_code(details.country)
     if country not in info.context.gateway.countries:
         return e.UnknownCountry(code=e.ErrorCode.UNKNOWN_COUNTRY, message=f"unknown country {details.country!r}",
                                 field=[path, "country"], country=details.country)
@@ -140,35 +100,17 @@ def _customer(info: Info, details: BillingDetailsInput | None,
 
 
 @strawberry.type
-class Query:
+class CoreQuery:
     @strawberry.field(description="The plans of the catalog, lowest tier first.")
     def plans(self, info: Info) -> list[t.Plan]:
-        return [_plan(info, plan) for plan in info.context.gateway.catalog.plans]
+        return [plan_of(info, plan) for plan in info.context.gateway.catalog.plans]
 
     @strawberry.field(description="The workspace of the API key sent as a bearer token.")
     def workspace(self, info: Info) -> WorkspaceResult:
-        row = _current_workspace(info)
+        row = current_workspace(info)
         if row is None:
             return e.authentication_required(info.context.credentials_given)
-        gateway = info.context.gateway
-        subscription = subscription_of(row, gateway.catalog, info.context.now)
-        plan = subscription.configuration.plan
-        if plan.is_free:
-            actions = [t.PlanAction.UPGRADE_PLAN]
-        elif plan.adjustable:
-            actions = [t.PlanAction.CUSTOMIZE_CURRENT_PLAN, t.PlanAction.CHANGE_PLAN]
-        else:
-            actions = [t.PlanAction.CHANGE_PLAN]
-        allowances = [t.Allowance(kind=kind, limit=subscription.configuration.limit(kind))
-                      for kind in cat.CreditKind if plan.option(kind) is not None]
-        return Workspace(
-            id=row.id, name=row.name, plan=_plan(info, plan),
-            email_credits=row.email_credits, messaging_credits=row.messaging_credits,
-            period=t.Period(start=subscription.period_start, end=subscription.period_end),
-            allowances=allowances, actions=actions,
-            payment_methods=[t.PaymentMethod(code=m.code, label=m.label)
-                             for m in gateway.registry.payment_methods.values()],
-        )
+        return Workspace.of(info, row)
 
     @strawberry.field(description="Message types the Message Calculator can price, Email first.")
     def message_types(self, info: Info) -> list[t.MessageType]:
@@ -188,17 +130,17 @@ class Query:
 
 
 @strawberry.type
-class Mutation:
+class CoreMutation:
     @strawberry.mutation(description="Open Customize Plan: what can be set for a plan, and where sliders start.")
     def select_plan(self, info: Info, plan_code: str) -> SelectPlanResult:
         gateway = info.context.gateway
         plan = gateway.catalog.plan(plan_code)
         if plan is None:
-            return _unknown_plan(plan_code)
-        row = _current_workspace(info)
+            return unknown_plan(plan_code)
+        row = current_workspace(info)
         subscription = subscription_of(row, gateway.catalog, info.context.now) if row is not None else None
         if subscription is not None and not info.context.now < subscription.period_end:
-            return _renewal_pending(subscription.period_end)  # no honest effective date before renewal
+            return renewal_pending(subscription.period_end)  # no honest effective date before renewal
         current = subscription.configuration if subscription else None
         start = (current if current is not None and current.plan.code == plan.code
                  else pricing.Configuration(plan, plan.default_limit(cat.CreditKind.EMAIL),
@@ -209,7 +151,7 @@ class Mutation:
             if change is not pricing.ChangeKind.NONE:
                 effective_at = info.context.now if now_part is not None else subscription.period_end
         return t.PlanSelection(
-            plan=_plan(info, plan), adjustable=plan.adjustable, requires_quote=not plan.purchasable,
+            plan=plan_of(info, plan), adjustable=plan.adjustable, requires_quote=not plan.purchasable,
             sales_contact=gateway.catalog.sales_contact if not plan.purchasable else None,
             email_credits=start.email_credits, messaging_credits=start.messaging_credits,
             change=change, effective_at=effective_at,
@@ -219,18 +161,21 @@ class Mutation:
     def quote(self, info: Info, input: QuoteInput) -> QuoteResult:
         ctx = info.context
         gateway = ctx.gateway
-        row = _current_workspace(info)
+        row = current_workspace(info)
         if row is None:
             return e.authentication_required(ctx.credentials_given)
         plan = gateway.catalog.plan(input.plan_code)
         if plan is None:
-            return _unknown_plan(input.plan_code)
-        customer = _customer(info, input.billing_details, "billingDetails")
-        if isinstance(customer, e.UserError):
-            return customer
+            return unknown_plan(input.plan_code)
+        if input.billing_details is not None:
+            customer = _customer(info, input.billing_details, "billingDetails")
+            if isinstance(customer, e.UserError):
+                return customer
+        else:  # the saved billing details, as checkout will use them
+            customer = billing_details.tax_customer(ctx.session.get(BillingDetailsRow, row.id))
         subscription = subscription_of(row, gateway.catalog, ctx.now)
         if not ctx.now < subscription.period_end:
-            return _renewal_pending(subscription.period_end)
+            return renewal_pending(subscription.period_end)
         try:
             target = pricing.configure(plan, gateway.catalog, subscription.configuration,
                                        input.email_credits, input.messaging_credits)
@@ -241,7 +186,7 @@ class Mutation:
         except InvalidTaxId as error:
             return e.InvalidVatId(code=e.ErrorCode.INVALID_VAT_ID, message=str(error),
                                   field=["billingDetails", "vatId"], vat_id=error.tax_id)
-        return _quote(info, order)
+        return quote_of(info, order, row)
 
     @strawberry.mutation(description="Message Calculator: how many messages the credits buy.")
     def estimate(self, info: Info, input: EstimateInput) -> EstimateResult:
@@ -254,7 +199,7 @@ class Mutation:
             return e.TextTooLong(code=e.ErrorCode.TEXT_TOO_LONG, field=["sampleText"],
                                  message=f"sample texts are limited to {MAX_SAMPLE_TEXT} characters",
                                  length=len(text), max_length=MAX_SAMPLE_TEXT)
-        code = _code(input.message_type)
+        code = normalise_code(input.message_type)
         message_type = gateway.message_types_by_code.get(code)
         if message_type is None:
             return e.UnknownMessageType(code=e.ErrorCode.UNKNOWN_MESSAGE_TYPE, field=["messageType"],
@@ -262,7 +207,7 @@ class Mutation:
                                         message_type=input.message_type)
         if message_type.channel is Channel.EMAIL:
             return _estimate(input.credits, message_type, None, Decimal(1), None)
-        country = _code(input.country)
+        country = normalise_code(input.country)
         if not country:
             return e.UnknownCountry(code=e.ErrorCode.UNKNOWN_COUNTRY, field=["country"],
                                     message=f"{message_type.name} needs a destination country",
@@ -294,24 +239,6 @@ def _estimate(credits: int, message_type: t.MessageType, destination: t.Destinat
     )
 
 
-def _quote(info: Info, order: pricing.PricedOrder) -> t.Quote:
-    now = info.context.now
-    return t.Quote(
-        kind=order.kind, plan=_plan(info, order.target.plan), email_credits=order.target.email_credits,
-        messaging_credits=order.target.messaging_credits,
-        monthly_lines=[t.OrderLine.of(line) for line in order.monthly_lines],
-        monthly_subtotal=t.Money.of(order.monthly_subtotal),
-        changes=[t.PlanChange(timing=c.timing, effective_at=c.effective_at, plan=_plan(info, c.configuration.plan),
-                              email_credits=c.configuration.email_credits,
-                              messaging_credits=c.configuration.messaging_credits) for c in order.changes],
-        due_now=t.Charge.of(order.due_now), due_at_renewal=t.Charge.of(order.due_at_renewal),
-        renewal_at=order.renewal_at, period_start=order.period_start, period_end=order.period_end,
-        proration=t.Proration(days_left=order.proration_days[0], days_in_period=order.proration_days[1])
-        if order.proration_days else None,
-        computed_at=now, expires_at=now + QUOTE_TTL,
-    )
-
-
 def _unexpected(error: GraphQLError) -> bool:
     """An exception the code did not mean to raise (a bug or an outage), as opposed to
     a request error (syntax, validation, variable coercion) caused by the client."""
@@ -339,8 +266,10 @@ class _Schema(strawberry.Schema):
 
 
 def build_schema() -> strawberry.Schema:
+    query = merge_types("Query", (CoreQuery,))
+    mutation = merge_types("Mutation", (CoreMutation, PaymentsMutation, BillingMutation))
     return _Schema(
-        query=Query, mutation=Mutation,
+        query=query, mutation=mutation,
         types=[e.AuthenticationRequired],
         extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256),
                     lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error.")],

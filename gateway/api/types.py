@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import strawberry
+from strawberry.scalars import JSON
 
 from gateway import catalog as cat
 from gateway import pricing, providers, sms
@@ -159,6 +160,13 @@ class Proration:
     days_in_period: int
 
 
+@strawberry.type(description="The balance now and after paying what is due now from it.")
+class BalancePreview:
+    now: Money
+    after_purchase: Money
+    sufficient: bool
+
+
 @strawberry.type(description="The Order Preview: what the change costs now and at renewal, and when each part applies.")
 class Quote:
     kind: ChangeKind
@@ -176,6 +184,7 @@ class Quote:
     proration: Proration | None
     computed_at: datetime
     expires_at: datetime = strawberry.field(description="Checkout refuses this quote's total after this time.")
+    balance: BalancePreview = strawberry.field(description="For paying with My balance.")
 
 
 @strawberry.type
@@ -256,3 +265,107 @@ class Plugin:
     version: str | None
     module: str
     provides: list[str]
+
+
+# ------------------------------------------------------------------ billing
+
+
+@strawberry.enum
+class WorkspaceStatus(enum.Enum):
+    ACTIVE = "active"
+    PAST_DUE = "past_due"  # the last renewal payment failed; an open invoice is waiting
+
+
+@strawberry.type
+class BillingDetails:
+    customer_type: CustomerType | None
+    name: str | None
+    company_name: str | None
+    address_line1: str | None
+    address_line2: str | None
+    city: str | None
+    postal_code: str | None
+    region: str | None
+    country: str | None
+    vat_id: str | None
+    email: str | None
+    missing_fields: list[str] = strawberry.field(description="What checkout still needs, as input field names.")
+
+
+@strawberry.type(description="A saved card: never its number, only what identifies it to a person.")
+class SavedCard:
+    id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    fingerprint: str
+    is_renewal_method: bool
+
+
+@strawberry.type(description="A change waiting for the end of the period, and what the renewal will cost.")
+class ScheduledChange:
+    plan: Plan
+    email_credits: int
+    messaging_credits: int
+    effective_at: datetime
+    due_at_renewal: Charge
+
+
+@strawberry.type
+class InvoiceLine:
+    kind: str
+    description: str
+    quantity: int
+    unit_price: Money | None
+    amount: Money
+
+
+@strawberry.type
+class InvoiceTaxLine:
+    name: str
+    jurisdiction: str
+    rate: Decimal
+    base: Money
+    amount: Money
+    treatment: TaxTreatment
+    note: str | None
+
+
+@strawberry.enum
+class InvoiceStatus(enum.Enum):
+    PAID = "paid"
+    OPEN = "open"  # not paid yet: a failed renewal
+
+
+@strawberry.type
+class Invoice:
+    id: str
+    number: str
+    kind: str = strawberry.field(description="checkout or renewal")
+    status: InvoiceStatus
+    issued_at: datetime
+    lines: list[InvoiceLine]
+    tax_lines: list[InvoiceTaxLine]
+    subtotal: Money
+    tax: Money
+    total: Money
+    payment_method: str | None = strawberry.field(description="e.g. \"balance\" or \"card visa •••• 4242\".")
+    period_start: datetime | None
+    period_end: datetime | None
+    billing_details: JSON = strawberry.field(description="The billing details as invoiced.")
+
+
+@strawberry.type
+class CreditUsage:
+    kind: CreditKind
+    used: Decimal
+    included: int = strawberry.field(description="This period's limit; unused credits do not roll over.")
+    remaining: Decimal
+
+
+@strawberry.type(description="The plan-and-usage widget.")
+class Usage:
+    period_start: datetime
+    period_end: datetime
+    credits: list[CreditUsage]

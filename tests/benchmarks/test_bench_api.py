@@ -39,7 +39,7 @@ def test_quote_mutation_in_process(benchmark, gateway, make_workspace, clock):
         assert result.errors is None, result.errors
         return result.data
 
-    benchmark.group = "omnichannel quote"
+    benchmark.group = "pricing core: Email → Omnichannel quote"  # beside the plain computation
     data = benchmark(run)
     quote = data["quote"]
     assert quote["kind"] == "UPGRADE"

@@ -1,0 +1,70 @@
+"""Helpers shared by the API modules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from gateway import catalog as cat
+from gateway import pricing
+from gateway.api import errors as e
+from gateway.api import types as t
+from gateway.api.context import Context
+from gateway.checkout import QUOTE_TTL
+from gateway.db import Workspace as WorkspaceRow
+from gateway.money import Money
+
+Info = strawberry.Info[Context, None]
+
+
+def plan_of(info: Info, plan: cat.Plan) -> t.Plan:
+    return t.Plan.of(plan, info.context.gateway.catalog.currency)
+
+
+def unknown_plan(code: str) -> e.UnknownPlan:
+    return e.UnknownPlan(code=e.ErrorCode.UNKNOWN_PLAN, message=f"there is no plan {code!r}",
+                         field=["planCode"], plan_code=code)
+
+
+def current_workspace(info: Info) -> WorkspaceRow | None:
+    ctx = info.context
+    if ctx.workspace_id is None:
+        return None
+    return ctx.session.get(WorkspaceRow, ctx.workspace_id)
+
+
+def normalise_code(raw: str | None) -> str:
+    """A country or message-type code as clients may type it: surrounding blanks and
+    lower case are forgiven. Only ASCII is upper-cased, so that look-alikes such as
+    "ſms" or the ligature "ﬆ" (whose upper case is ASCII) never match a code."""
+    stripped = (raw or "").strip()
+    return stripped.upper() if stripped.isascii() else stripped
+
+
+def renewal_pending(period_end: datetime) -> e.RenewalPending:
+    return e.RenewalPending(code=e.ErrorCode.RENEWAL_PENDING, field=[],
+                            message="the current period has ended; its renewal runs first",
+                            period_end=period_end.isoformat())
+
+
+def quote_of(info: Info, order: pricing.PricedOrder, workspace: WorkspaceRow) -> t.Quote:
+    """The Order Preview of a priced order, with the balance now and after paying by balance."""
+    now = info.context.now
+    balance = Money.from_minor_units(workspace.balance_minor, workspace.currency)
+    return t.Quote(
+        kind=order.kind, plan=plan_of(info, order.target.plan), email_credits=order.target.email_credits,
+        messaging_credits=order.target.messaging_credits,
+        monthly_lines=[t.OrderLine.of(line) for line in order.monthly_lines],
+        monthly_subtotal=t.Money.of(order.monthly_subtotal),
+        changes=[t.PlanChange(timing=c.timing, effective_at=c.effective_at, plan=plan_of(info, c.configuration.plan),
+                              email_credits=c.configuration.email_credits,
+                              messaging_credits=c.configuration.messaging_credits) for c in order.changes],
+        due_now=t.Charge.of(order.due_now), due_at_renewal=t.Charge.of(order.due_at_renewal),
+        renewal_at=order.renewal_at, period_start=order.period_start, period_end=order.period_end,
+        proration=t.Proration(days_left=order.proration_days[0], days_in_period=order.proration_days[1])
+        if order.proration_days else None,
+        computed_at=now, expires_at=now + QUOTE_TTL,
+        balance=t.BalancePreview(now=t.Money.of(balance), after_purchase=t.Money.of(balance - order.due_now.total),
+                                 sufficient=balance >= order.due_now.total),
+    )

@@ -1,0 +1,177 @@
+"""Saved cards and balance top-ups (paid by card)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Union
+
+from sqlalchemy.orm import Session
+
+from gateway.charging import credit_top_up, stored_card, take_payment
+from gateway.checkout import (ActionRequired, PaymentChoice, PaymentFailed, Rejected, card_snapshot, run_idempotent,
+                              save_card)
+from gateway import idempotency
+from gateway.db import Card, Payment, Workspace
+from gateway.ledger import SqlLedger
+from gateway.locks import lock_workspace
+from gateway.money import CURRENCY_EXPONENTS, Money
+from gateway.payments import (CardDetails, CardError, CardPaymentMethod, FailureCode, LedgerEntryKind, PaymentKind,
+                              PaymentStatus, StoredCard)
+
+
+def card_method(gateway: Any) -> CardPaymentMethod | None:
+    """The card payment method: the one with code "card", else the only card-kind one."""
+    methods = gateway.registry.payment_methods
+    if "card" in methods and methods["card"].kind is PaymentKind.CARD:
+        return methods["card"]
+    cards = [m for m in methods.values() if m.kind is PaymentKind.CARD]
+    return cards[0] if len(cards) == 1 else None
+
+
+# ------------------------------------------------------------------ cards
+
+
+@dataclass(frozen=True)
+class CardAdded:
+    card_id: str
+
+
+def add_card(gateway: Any, workspace_id: str, card: CardDetails, idempotency_key: str,
+             use_for_renewal: bool = False) -> CardAdded | Rejected:
+    now = gateway.clock()
+    fingerprint = {"card": [card.number[-4:], card.exp_month, card.exp_year], "renewal": use_for_renewal}
+    return run_idempotent(
+        gateway, workspace_id, idempotency_key, "add_card", fingerprint, now,
+        lambda: _add_card(gateway, workspace_id, card, idempotency_key, use_for_renewal, now),
+        lambda outcome: {"type": "card_added", "card_id": outcome.card_id},
+        lambda response: CardAdded(response["card_id"]), (CardAdded,))
+
+
+def _add_card(gateway: Any, workspace_id: str, card: CardDetails, key: str, use_for_renewal: bool,
+              now: datetime) -> CardAdded | Rejected:
+    method = card_method(gateway)
+    if method is None:
+        return Rejected("UNKNOWN_PAYMENT_METHOD", "no card payment method is installed")
+    try:
+        token = method.tokenize(card, now.date())  # before any lock: may call a processor
+    except CardError as error:
+        return Rejected(f"CARD_{error.code.name}", error.message, ("card", error.field), error=error)
+    with gateway.write_sessions.begin() as session:
+        workspace = lock_workspace(session, workspace_id)
+        assert workspace is not None
+        row = save_card(session, workspace, token, now)  # the same card saved before is not saved twice
+        if use_for_renewal or workspace.renewal_payment is None:
+            workspace.renewal_payment = f"card:{row.id}"
+        outcome = CardAdded(row.id)
+        idempotency.complete(session, workspace_id, key, {"type": "card_added", "card_id": row.id})
+        return outcome
+
+
+def remove_card(gateway: Any, workspace_id: str, card_id: str) -> bool:
+    now = gateway.clock()
+    with gateway.write_sessions.begin() as session:
+        workspace = lock_workspace(session, workspace_id)
+        row = session.get(Card, card_id)
+        if workspace is None or row is None or row.workspace_id != workspace_id or row.removed_at is not None:
+            return False
+        row.removed_at = now
+        if workspace.renewal_payment == f"card:{card_id}":
+            workspace.renewal_payment = None
+        return True
+
+
+# ------------------------------------------------------------------ top-up
+
+
+@dataclass(frozen=True)
+class ToppedUp:
+    payment_id: str
+    amount: Money
+
+
+TopUpOutcome = Union[ToppedUp, PaymentFailed, ActionRequired, Rejected]
+
+
+def top_up(gateway: Any, workspace_id: str, amount: Decimal, payment: PaymentChoice,
+           idempotency_key: str) -> TopUpOutcome:
+    now = gateway.clock()
+    fingerprint = {"amount": str(amount), "payment": payment.fingerprint()}
+
+    def to_response(outcome: Any) -> dict[str, Any]:
+        if isinstance(outcome, ToppedUp):
+            return {"type": "topped_up", "payment_id": outcome.payment_id, "amount": str(outcome.amount.amount),
+                    "currency": outcome.amount.currency}
+        if isinstance(outcome, PaymentFailed):
+            return {"type": "payment_failed", "payment_id": outcome.payment_id, "failure": outcome.failure.value,
+                    "message": outcome.message}
+        return {"type": "action_required", "payment_id": outcome.payment_id, "next_action": outcome.next_action}
+
+    def from_response(response: dict[str, Any]) -> TopUpOutcome:
+        if response["type"] == "topped_up":
+            return ToppedUp(response["payment_id"], Money(response["amount"], response["currency"]))
+        if response["type"] == "payment_failed":
+            return PaymentFailed(response["payment_id"], FailureCode(response["failure"]), response["message"])
+        return ActionRequired(response["payment_id"], response["next_action"])
+
+    def work() -> TopUpOutcome:
+        outcome = _top_up(gateway, workspace_id, amount, payment, idempotency_key, now, to_response)
+        return outcome
+
+    return run_idempotent(gateway, workspace_id, idempotency_key, "top_up", fingerprint, now, work, to_response,
+                          from_response, (ToppedUp, PaymentFailed, ActionRequired))
+
+
+def _top_up(gateway: Any, workspace_id: str, amount: Decimal, choice: PaymentChoice, key: str, now: datetime,
+            to_response: Any) -> TopUpOutcome:
+    settings = gateway.settings
+    currency = gateway.catalog.currency
+    exponent = CURRENCY_EXPONENTS[currency]
+    # Finite and in range first: quantizing Infinity, a NaN or 1E+30 raises.
+    if not amount.is_finite() or not settings.top_up_min <= amount <= settings.top_up_max:
+        return Rejected("INVALID_AMOUNT", f"top-ups must be between {settings.top_up_min} and "
+                        f"{settings.top_up_max} {currency}", ("amount",))
+    if amount != amount.quantize(Decimal(1).scaleb(-exponent)):
+        return Rejected("INVALID_AMOUNT", f"amounts in {currency} have at most {exponent} decimals", ("amount",))
+    method = card_method(gateway)
+    if method is None or (choice.method not in ("card", method.code)):
+        return Rejected("UNKNOWN_PAYMENT_METHOD", "top-ups are paid by card", ("paymentMethod", "method"))
+    money = Money(amount, currency)
+    token: StoredCard | None = None
+    if choice.card_id is None:
+        if choice.new_card is None:
+            return Rejected("CARD_REQUIRED", "choose a saved card or enter a new one", ("paymentMethod",))
+        try:
+            token = method.tokenize(choice.new_card, now.date())
+        except CardError as error:
+            return Rejected(f"CARD_{error.code.name}", error.message, ("paymentMethod", "newCard", error.field),
+                            error=error)
+    with gateway.write_sessions.begin() as session:
+        workspace = lock_workspace(session, workspace_id)
+        assert workspace is not None
+        card_row = None
+        if choice.card_id is not None:
+            card_row = session.get(Card, choice.card_id)
+            if card_row is None or card_row.workspace_id != workspace_id or card_row.removed_at is not None:
+                return Rejected("UNKNOWN_CARD", f"no saved card {choice.card_id!r}", ("paymentMethod", "cardId"))
+            token = stored_card(card_row)
+        taken = take_payment(session, workspace, method, money, purpose="top_up",
+                             description=f"Balance top-up of {money}", idempotency_key=f"top_up:{workspace_id}:{key}",
+                             now=now, card=token, card_id=card_row.id if card_row else None)
+        if taken.result.status is PaymentStatus.FAILED:
+            outcome: TopUpOutcome = PaymentFailed(taken.payment.id, taken.result.failure or
+                                                  FailureCode.PROCESSING_ERROR, taken.result.message or "declined")
+        else:
+            to_save = token if card_row is None and choice.save_card else None
+            if taken.result.status is PaymentStatus.REQUIRES_ACTION:  # the card is saved once authenticated
+                taken.payment.pending = {"purpose": "top_up", "save_card": card_snapshot(to_save)}
+                outcome = ActionRequired(taken.payment.id, taken.result.next_action or "")
+            else:
+                if to_save is not None:
+                    card_row = save_card(session, workspace, to_save, now)
+                    taken.payment.card_id = card_row.id
+                credit_top_up(session, workspace, taken.payment, now)
+                outcome = ToppedUp(taken.payment.id, money)
+        idempotency.complete(session, workspace_id, key, to_response(outcome))
+        return outcome
