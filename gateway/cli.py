@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -45,7 +46,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"Demo workspace {'created' if created else 'found'}: {DEMO_WORKSPACE}")
             print(f"Demo API key (new on every start, shown once): {key}")
         print(f"GraphQL and GraphiQL: http://{args.host}:{args.port}/graphql", flush=True)
-        uvicorn.run(create_app(gateway), host=args.host, port=args.port, log_level=args.log_level)
+        logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s %(message)s")
+        # uvicorn's own access log prints query strings; gateway.http.AccessLog does not.
+        uvicorn.run(create_app(gateway), host=args.host, port=args.port, log_level=args.log_level,
+                    access_log=False)
     return 0
 
 
