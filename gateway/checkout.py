@@ -45,11 +45,36 @@ class PaymentChoice:
     new_card: CardDetails | None = None
     save_card: bool = False
 
-    def fingerprint(self) -> dict[str, Any]:
-        """What identifies the choice for idempotency; never the card number or CVC."""
+    def fingerprint(self, token: StoredCard | None = None) -> dict[str, Any]:
+        """What identifies the choice for idempotency; never the card number or CVC.
+
+        A new card is identified by ``token``'s fingerprint (the processor's, the same for the
+        same number), so that another card with the same last four digits and expiry is
+        another input; without a token (not a card method), by what the customer typed but
+        the number and CVC.
+        """
         card = self.new_card
-        return {"method": self.method, "card_id": self.card_id, "save_card": self.save_card,
-                "new_card": None if card is None else [card.number[-4:], card.exp_month, card.exp_year]}
+        new_card = (None if card is None else card_fingerprint(token) if token is not None
+                    else [card.number[-4:], card.exp_month, card.exp_year])
+        return {"method": self.method, "card_id": self.card_id, "save_card": self.save_card, "new_card": new_card}
+
+
+def card_fingerprint(token: StoredCard) -> list[Any]:
+    """A tokenized card as idempotency fingerprints see it."""
+    return [token.fingerprint, token.exp_month, token.exp_year]
+
+
+def tokenize(method: PaymentMethod | None, choice: PaymentChoice, today: Any,
+             path: tuple[str, ...] = ("paymentMethod", "newCard")) -> StoredCard | Rejected | None:
+    """The new card of ``choice`` tokenized by ``method`` if it is a card method, before the
+    request claims its idempotency key; None when there is no new card to tokenize."""
+    if choice.card_id is not None or choice.new_card is None or method is None or method.kind is not PaymentKind.CARD:
+        return None
+    assert isinstance(method, CardPaymentMethod)
+    try:
+        return method.tokenize(choice.new_card, today)
+    except CardError as error:
+        return Rejected(f"CARD_{error.code.name}", error.message, (*path, error.field), error=error)
 
 
 @dataclass(frozen=True)
@@ -62,10 +87,10 @@ class CheckoutRequest:
     payment: PaymentChoice
     idempotency_key: str
 
-    def fingerprint(self) -> dict[str, Any]:
+    def fingerprint(self, token: StoredCard | None = None) -> dict[str, Any]:
         return {"plan": self.plan_code, "email": self.email_credits, "messaging": self.messaging_credits,
                 "total": str(self.expected_total), "expires": self.quote_expires_at.isoformat(),
-                "payment": self.payment.fingerprint()}
+                "payment": self.payment.fingerprint(token)}
 
 
 # ------------------------------------------------------------------ outcomes
@@ -168,16 +193,21 @@ def run_idempotent(gateway: Any, workspace_id: str, key: str, operation: str, fi
 
 def checkout(gateway: Any, workspace_id: str, request: CheckoutRequest) -> Outcome:
     now = gateway.clock()
-    return run_idempotent(gateway, workspace_id, request.idempotency_key, "checkout", request.fingerprint(), now,
-                          lambda: _checkout(gateway, workspace_id, request, now), _to_response, _from_response,
-                          STORED)
+    # A new card is tokenized first (outside any lock): its fingerprint tells one card from another.
+    token = tokenize(gateway.registry.payment_methods.get(request.payment.method), request.payment, now.date())
+    if isinstance(token, Rejected):
+        return token
+    return run_idempotent(gateway, workspace_id, request.idempotency_key, "checkout", request.fingerprint(token),
+                          now, lambda: _checkout(gateway, workspace_id, request, now, token), _to_response,
+                          _from_response, STORED)
 
 
-def _checkout(gateway: Any, workspace_id: str, request: CheckoutRequest, now: datetime) -> Outcome:
+def _checkout(gateway: Any, workspace_id: str, request: CheckoutRequest, now: datetime,
+              token: StoredCard | None) -> Outcome:
     with gateway.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None, "authenticated workspaces exist"
-        outcome = _priced_checkout(gateway, session, workspace, request, now)
+        outcome = _priced_checkout(gateway, session, workspace, request, now, token)
         if isinstance(outcome, STORED):
             idempotency.complete(session, workspace_id, request.idempotency_key, _to_response(outcome))
         else:  # refusals happen before anything is written
@@ -186,7 +216,7 @@ def _checkout(gateway: Any, workspace_id: str, request: CheckoutRequest, now: da
 
 
 def _priced_checkout(gateway: Any, session: Session, workspace: Workspace, request: CheckoutRequest,
-                     now: datetime) -> Outcome:
+                     now: datetime, token: StoredCard | None) -> Outcome:
     catalog = gateway.catalog
     plan = catalog.plan(request.plan_code)
     if plan is None:
@@ -226,7 +256,7 @@ def _priced_checkout(gateway: Any, session: Session, workspace: Workspace, reque
         if method is None:
             return Rejected("UNKNOWN_PAYMENT_METHOD", f"no payment method {request.payment.method!r}",
                             ("paymentMethod", "method"))
-        card = _card(session, workspace, method, request.payment, now)
+        card = _card(session, workspace, method, request.payment, token)
         if isinstance(card, Rejected):
             return card
         card_value, card_row = card
@@ -256,8 +286,9 @@ def _priced_checkout(gateway: Any, session: Session, workspace: Workspace, reque
 
 
 def _card(session: Session, workspace: Workspace, method: PaymentMethod, choice: PaymentChoice,
-          now: datetime) -> tuple[StoredCard | None, Card | None] | Rejected:
-    """The card to charge (and its saved row, if any) for a card method."""
+          token: StoredCard | None) -> tuple[StoredCard | None, Card | None] | Rejected:
+    """The card to charge (and its saved row, if any) for a card method; ``token`` is the
+    new card, tokenized already (see :func:`tokenize`)."""
     if method.kind is not PaymentKind.CARD:
         return None, None
     if choice.card_id is not None:
@@ -267,12 +298,7 @@ def _card(session: Session, workspace: Workspace, method: PaymentMethod, choice:
         return stored_card(row), row
     if choice.new_card is None:
         return Rejected("CARD_REQUIRED", "choose a saved card or enter a new one", ("paymentMethod",))
-    assert isinstance(method, CardPaymentMethod)
-    try:
-        token = method.tokenize(choice.new_card, now.date())
-    except CardError as error:
-        return Rejected(f"CARD_{error.code.name}", error.message, ("paymentMethod", "newCard", error.field),
-                        error=error)
+    assert token is not None, "a new card for a card method is tokenized before checkout starts"
     return token, None  # saved only once the payment went through
 
 

@@ -10,14 +10,14 @@ from typing import Any, Union
 from sqlalchemy.orm import Session
 
 from gateway.charging import credit_top_up, stored_card, take_payment
-from gateway.checkout import (ActionRequired, PaymentChoice, PaymentFailed, Rejected, card_snapshot, run_idempotent,
-                              save_card)
+from gateway.checkout import (ActionRequired, PaymentChoice, PaymentFailed, Rejected, card_fingerprint, card_snapshot,
+                              run_idempotent, save_card, tokenize)
 from gateway import idempotency
 from gateway.db import Card, Payment, Workspace
 from gateway.ledger import SqlLedger
 from gateway.locks import lock_workspace
 from gateway.money import CURRENCY_EXPONENTS, Money
-from gateway.payments import (CardDetails, CardError, CardPaymentMethod, FailureCode, LedgerEntryKind, PaymentKind,
+from gateway.payments import (CardDetails, CardPaymentMethod, FailureCode, LedgerEntryKind, PaymentKind,
                               PaymentStatus, StoredCard)
 
 
@@ -41,23 +41,25 @@ class CardAdded:
 def add_card(gateway: Any, workspace_id: str, card: CardDetails, idempotency_key: str,
              use_for_renewal: bool = False) -> CardAdded | Rejected:
     now = gateway.clock()
-    fingerprint = {"card": [card.number[-4:], card.exp_month, card.exp_year], "renewal": use_for_renewal}
+    method = card_method(gateway)
+    if method is None:
+        return Rejected("UNKNOWN_PAYMENT_METHOD", "no card payment method is installed")
+    # Tokenized before the key is claimed (and outside any lock: it may call a processor), so
+    # that the processor's fingerprint tells this card from another with the same last digits.
+    token = tokenize(method, PaymentChoice(method.code, new_card=card), now.date(), ("card",))
+    if isinstance(token, Rejected):
+        return token
+    assert token is not None
+    fingerprint = {"card": card_fingerprint(token), "renewal": use_for_renewal}
     return run_idempotent(
         gateway, workspace_id, idempotency_key, "add_card", fingerprint, now,
-        lambda: _add_card(gateway, workspace_id, card, idempotency_key, use_for_renewal, now),
+        lambda: _add_card(gateway, workspace_id, token, idempotency_key, use_for_renewal, now),
         lambda outcome: {"type": "card_added", "card_id": outcome.card_id},
         lambda response: CardAdded(response["card_id"]), (CardAdded,))
 
 
-def _add_card(gateway: Any, workspace_id: str, card: CardDetails, key: str, use_for_renewal: bool,
+def _add_card(gateway: Any, workspace_id: str, token: StoredCard, key: str, use_for_renewal: bool,
               now: datetime) -> CardAdded | Rejected:
-    method = card_method(gateway)
-    if method is None:
-        return Rejected("UNKNOWN_PAYMENT_METHOD", "no card payment method is installed")
-    try:
-        token = method.tokenize(card, now.date())  # before any lock: may call a processor
-    except CardError as error:
-        return Rejected(f"CARD_{error.code.name}", error.message, ("card", error.field), error=error)
     with gateway.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None
@@ -97,7 +99,12 @@ TopUpOutcome = Union[ToppedUp, PaymentFailed, ActionRequired, Rejected]
 def top_up(gateway: Any, workspace_id: str, amount: Decimal, payment: PaymentChoice,
            idempotency_key: str) -> TopUpOutcome:
     now = gateway.clock()
-    fingerprint = {"amount": str(amount), "payment": payment.fingerprint()}
+    method = card_method(gateway)
+    token = tokenize(method, payment, now.date()) if method is not None and payment.method in (
+        "card", method.code) else None  # first, as for checkout: the fingerprint tells cards apart
+    if isinstance(token, Rejected):
+        return token
+    fingerprint = {"amount": str(amount), "payment": payment.fingerprint(token)}
 
     def to_response(outcome: Any) -> dict[str, Any]:
         if isinstance(outcome, ToppedUp):
@@ -116,15 +123,14 @@ def top_up(gateway: Any, workspace_id: str, amount: Decimal, payment: PaymentCho
         return ActionRequired(response["payment_id"], response["next_action"])
 
     def work() -> TopUpOutcome:
-        outcome = _top_up(gateway, workspace_id, amount, payment, idempotency_key, now, to_response)
-        return outcome
+        return _top_up(gateway, workspace_id, amount, payment, token, idempotency_key, now, to_response)
 
     return run_idempotent(gateway, workspace_id, idempotency_key, "top_up", fingerprint, now, work, to_response,
                           from_response, (ToppedUp, PaymentFailed, ActionRequired))
 
 
-def _top_up(gateway: Any, workspace_id: str, amount: Decimal, choice: PaymentChoice, key: str, now: datetime,
-            to_response: Any) -> TopUpOutcome:
+def _top_up(gateway: Any, workspace_id: str, amount: Decimal, choice: PaymentChoice, token: StoredCard | None,
+            key: str, now: datetime, to_response: Any) -> TopUpOutcome:
     settings = gateway.settings
     currency = gateway.catalog.currency
     exponent = CURRENCY_EXPONENTS[currency]
@@ -138,15 +144,10 @@ def _top_up(gateway: Any, workspace_id: str, amount: Decimal, choice: PaymentCho
     if method is None or (choice.method not in ("card", method.code)):
         return Rejected("UNKNOWN_PAYMENT_METHOD", "top-ups are paid by card", ("paymentMethod", "method"))
     money = Money(amount, currency)
-    token: StoredCard | None = None
     if choice.card_id is None:
         if choice.new_card is None:
             return Rejected("CARD_REQUIRED", "choose a saved card or enter a new one", ("paymentMethod",))
-        try:
-            token = method.tokenize(choice.new_card, now.date())
-        except CardError as error:
-            return Rejected(f"CARD_{error.code.name}", error.message, ("paymentMethod", "newCard", error.field),
-                            error=error)
+        assert token is not None, "a new card is tokenized before the top-up starts"
     with gateway.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None

@@ -1,0 +1,449 @@
+"""Idempotency keys on checkout, topUpBalance and addCard: a retry replays the first
+result and never charges twice, also when the retries run at the same time; the same
+key with a different input is refused; a refused request releases its key; keys are
+kept 24 hours.
+
+Free -> Omnichannel at its defaults costs 95.00 + 19 % VAT = 113.05 (a German consumer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from gateway import checkout as co
+from gateway import idempotency
+from gateway.db import Base, Card, IdempotencyKey, Invoice, LedgerEntry, OutboxEvent, Payment
+from gateway.http import create_app
+from gateway.ledger import ledger_sum
+
+GERMAN_PERSON = {"customerType": "PERSON", "name": "Erika Mustermann", "addressLine1": "Heidestraße 17",
+                 "city": "Köln", "postalCode": "51147", "country": "DE", "email": "erika@example.de"}
+VISA = "4242424242424242"
+
+UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
+  __typename } }"""
+QUOTE = """mutation($input: QuoteInput!) { quote(input: $input) {
+  ... on Quote { emailCredits messagingCredits dueNow { total { amount } } expiresAt } } }"""
+CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) { __typename
+  ... on UserError { code field }
+  ... on CheckoutSuccess { kind workspace { plan { code } balance { amount } } invoice { id number }
+                           payment { id status } }
+  ... on PaymentDeclined { paymentId declineCode }
+  ... on PaymentActionRequired { paymentId nextAction }
+  ... on InsufficientBalance { shortfall { amount } }
+  ... on QuoteChanged { quote { dueNow { total { amount } } expiresAt } } } }"""
+TOP_UP = """mutation($input: TopUpInput!) { topUpBalance(input: $input) { __typename
+  ... on UserError { code field }
+  ... on TopUpSuccess { amount { amount } payment { id status } }
+  ... on PaymentDeclined { paymentId declineCode } } }"""
+ADD_CARD = """mutation($input: AddCardInput!) { addCard(input: $input) { __typename
+  ... on CardAdded { card { id last4 expMonth expYear } } ... on UserError { code field } } }"""
+
+
+def card(number: str = VISA, month: int = 12, year: int = 2030, cvc: str = "739") -> dict:
+    return {"number": number, "expMonth": month, "expYear": year, "cvc": cvc}
+
+
+def snapshot(gateway) -> dict[str, list[str]]:
+    with gateway.engine.connect() as connection:
+        return {table.name: sorted(map(repr, connection.execute(table.select()).all()))
+                for table in Base.metadata.sorted_tables}
+
+
+def count(gateway, model, member) -> int:
+    with gateway.sessions() as session:
+        return len(session.scalars(select(model).where(model.workspace_id == member.id)).all())
+
+
+def balance(gateway, member) -> int:
+    with gateway.sessions() as session:
+        return ledger_sum(session, member.id)
+
+
+@pytest.fixture
+def member(graphql, make_workspace):
+    member = make_workspace("Acme")
+    assert graphql(UPDATE_DETAILS, {"input": GERMAN_PERSON}, key=member.key)["updateBillingDetails"] == {
+        "__typename": "BillingDetails"}
+    return member
+
+
+@pytest.fixture
+def offer(graphql, member) -> dict:
+    return graphql(QUOTE, {"input": {"planCode": "omnichannel"}}, key=member.key)["quote"]
+
+
+def checkout_input(offer: dict, key: str = "order-1", **fields) -> dict:
+    return {"planCode": "omnichannel", "expectedTotal": offer["dueNow"]["total"]["amount"],
+            "quoteExpiresAt": offer["expiresAt"], "paymentMethod": {"method": "balance"}, "idempotencyKey": key,
+            **fields}
+
+
+def top_up_input(amount: str = "150.00", key: str = "top-up-1", **payment) -> dict:
+    return {"amount": amount, "paymentMethod": {"method": "card", "newCard": card(), **payment},
+            "idempotencyKey": key}
+
+
+@pytest.fixture
+def checkout(graphql, member):
+    def run(input_: dict, who=None) -> dict:
+        return graphql(CHECKOUT, {"input": input_}, key=(who or member).key)["checkout"]
+    return run
+
+
+@pytest.fixture
+def top_up(graphql, member):
+    def run(input_: dict, who=None) -> dict:
+        return graphql(TOP_UP, {"input": input_}, key=(who or member).key)["topUpBalance"]
+    return run
+
+
+@pytest.fixture
+def funded(top_up, member):
+    assert top_up(top_up_input(key="fund"))["__typename"] == "TopUpSuccess"
+    return member
+
+
+# ------------------------------------------------------------------ checkout
+
+
+def test_a_retried_checkout_replays_the_first_result_and_charges_once(gateway, checkout, funded, offer):
+    first = checkout(checkout_input(offer))
+    assert first["__typename"] == "CheckoutSuccess"
+    events = count(gateway, OutboxEvent, funded)
+
+    again = checkout(checkout_input(offer))
+
+    assert again == first
+    assert count(gateway, Payment, funded) == 2  # the funding top-up and one checkout
+    assert count(gateway, Invoice, funded) == 1
+    assert count(gateway, LedgerEntry, funded) == 2  # the top-up and one charge
+    assert count(gateway, OutboxEvent, funded) == events
+    assert balance(gateway, funded) == 15000 - 11305
+
+
+def test_the_same_key_with_another_input_is_refused(gateway, checkout, funded, offer):
+    first = checkout(checkout_input(offer))
+    before = snapshot(gateway)
+
+    for change in ({"planCode": "email", "expectedTotal": "17.85"}, {"emailCredits": 25000},
+                   {"paymentMethod": {"method": "card", "newCard": card()}}):
+        refused = checkout(checkout_input(offer, **change))
+        assert (refused["__typename"], refused["code"], refused["field"]) == (
+            "PaymentRejected", "IDEMPOTENCY_KEY_REUSED", ["idempotencyKey"])
+
+    assert snapshot(gateway) == before
+    assert checkout(checkout_input(offer)) == first
+
+
+def test_a_key_belongs_to_its_workspace(gateway, graphql, checkout, top_up, funded, offer, make_workspace):
+    other = make_workspace("Other")
+    graphql(UPDATE_DETAILS, {"input": GERMAN_PERSON}, key=other.key)
+    assert top_up(top_up_input(key="fund"), other)["__typename"] == "TopUpSuccess"
+    mine = checkout(checkout_input(offer, key="shared"))
+    theirs = checkout(checkout_input(offer, key="shared"), other)
+    assert mine["__typename"] == theirs["__typename"] == "CheckoutSuccess"
+    assert mine["payment"]["id"] != theirs["payment"]["id"]
+
+
+def test_a_declined_checkout_replays_the_decline(gateway, checkout, member, offer):
+    declined_card = {"method": "card", "newCard": card("4000000000000002")}
+    first = checkout(checkout_input(offer, paymentMethod=declined_card))
+    assert (first["__typename"], first["declineCode"]) == ("PaymentDeclined", "card_declined")
+
+    again = checkout(checkout_input(offer, paymentMethod=declined_card))
+
+    assert again == first
+    assert count(gateway, Payment, member) == 1
+    assert count(gateway, OutboxEvent, member) == 1
+    # Another card needs another key: this one is spent on the decline.
+    other_card = {"method": "card", "newCard": card()}
+    reused = checkout(checkout_input(offer, paymentMethod=other_card))
+    assert reused["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert checkout(checkout_input(offer, key="order-2", paymentMethod=other_card))["__typename"] == \
+        "CheckoutSuccess"
+
+
+def test_a_refused_checkout_releases_its_key(gateway, checkout, funded, offer):
+    wrong = checkout(checkout_input(offer, expectedTotal="100.00"))
+    assert wrong["code"] == "QUOTE_CHANGED"
+    with gateway.sessions() as session:
+        assert session.scalars(select(IdempotencyKey).where(IdempotencyKey.key == "order-1")).all() == []
+
+    corrected = checkout(checkout_input(offer, expectedTotal=wrong["quote"]["dueNow"]["total"]["amount"]))
+
+    assert corrected["__typename"] == "CheckoutSuccess"
+
+
+def test_insufficient_balance_releases_the_key_for_after_the_top_up(gateway, checkout, top_up, member, offer):
+    short = checkout(checkout_input(offer))
+    assert (short["__typename"], short["shortfall"]) == ("InsufficientBalance", {"amount": "113.05"})
+    assert top_up(top_up_input())["__typename"] == "TopUpSuccess"
+
+    assert checkout(checkout_input(offer))["__typename"] == "CheckoutSuccess"
+    assert balance(gateway, member) == 15000 - 11305
+
+
+def test_a_pending_3ds_checkout_replays_the_action(gateway, checkout, member, offer):
+    three_ds = {"method": "card", "newCard": card("4000002760003184")}
+    first = checkout(checkout_input(offer, paymentMethod=three_ds))
+    assert first["__typename"] == "PaymentActionRequired"
+    assert checkout(checkout_input(offer, paymentMethod=three_ds)) == first
+    assert count(gateway, Payment, member) == 1
+
+
+def test_a_checkout_is_replayed_for_24_hours(gateway, clock, checkout, funded, offer):
+    first = checkout(checkout_input(offer))
+    clock.advance(hours=23, minutes=59)  # the quote expired long ago, the answer stands
+    assert checkout(checkout_input(offer)) == first
+    assert count(gateway, Payment, funded) == 2
+    with gateway.sessions() as session:
+        key = session.get(IdempotencyKey, (funded.id, "order-1"))
+        assert key.expires_at - key.created_at == timedelta(hours=24)
+
+
+def test_after_24_hours_the_key_is_new_again(gateway, clock, checkout, funded, offer):
+    assert checkout(checkout_input(offer))["__typename"] == "CheckoutSuccess"
+    clock.advance(hours=24)
+    # Not replayed but run afresh: the workspace already has the plan.
+    refused = checkout(checkout_input(offer))
+    assert (refused["__typename"], refused["code"]) == ("PaymentRejected", "NOTHING_TO_CHANGE")
+    assert count(gateway, Payment, funded) == 2
+
+
+@pytest.mark.parametrize("key", [
+    pytest.param("6f1c1b0e-2b8e-4c47-9b55-3f0d2c1a7e11", id="uuid"),
+    pytest.param("k" * 255, id="longest"),
+])
+def test_long_keys_work_on_every_database(gateway, checkout, top_up, member, offer, key):
+    """The key reaches the payment method (and the ledger's 64-character reference) in a bounded form."""
+    assert top_up(top_up_input(key="t" + key[1:]))["__typename"] == "TopUpSuccess"
+    first = checkout(checkout_input(offer, key=key))
+    assert first["__typename"] == "CheckoutSuccess"
+    assert checkout(checkout_input(offer, key=key)) == first
+    assert balance(gateway, member) == 15000 - 11305
+
+
+@pytest.mark.parametrize("key", ["", "   ", "k" * 256, "tab\there"])
+def test_malformed_keys_are_refused(gateway, checkout, top_up, graphql, member, offer, key):
+    before = snapshot(gateway)
+    for result in (checkout(checkout_input(offer, key=key)), top_up(top_up_input(key=key)),
+                   graphql(ADD_CARD, {"input": {"card": card(), "idempotencyKey": key}}, key=member.key)["addCard"]):
+        assert (result["__typename"], result["code"], result["field"]) == (
+            "PaymentRejected", "INVALID_IDEMPOTENCY_KEY", ["idempotencyKey"])
+    assert snapshot(gateway) == before
+
+
+# ------------------------------------------------------------------ top-up and addCard
+
+
+def test_a_retried_top_up_charges_once(gateway, top_up, member):
+    first = top_up(top_up_input())
+    assert first["__typename"] == "TopUpSuccess"
+    assert top_up(top_up_input()) == first
+    assert count(gateway, Payment, member) == 1
+    assert count(gateway, LedgerEntry, member) == 1
+    assert balance(gateway, member) == 15000
+
+    before = snapshot(gateway)
+    for changed in (top_up_input("150.01"), top_up_input(saveCard=True), top_up_input(newCard=card(month=11))):
+        refused = top_up(changed)
+        assert (refused["__typename"], refused["code"], refused["field"]) == (
+            "PaymentRejected", "IDEMPOTENCY_KEY_REUSED", ["idempotencyKey"])
+    assert snapshot(gateway) == before
+
+
+def test_a_declined_top_up_replays_the_decline(gateway, top_up, member):
+    first = top_up(top_up_input(newCard=card("4000000000009995")))
+    assert (first["__typename"], first["declineCode"]) == ("PaymentDeclined", "insufficient_funds")
+    assert top_up(top_up_input(newCard=card("4000000000009995"))) == first
+    assert count(gateway, Payment, member) == 1
+    assert balance(gateway, member) == 0
+
+
+def test_a_refused_top_up_releases_its_key(gateway, top_up, member):
+    refused = top_up(top_up_input("4.99"))
+    assert refused["code"] == "INVALID_AMOUNT"
+    assert top_up(top_up_input("5.00"))["__typename"] == "TopUpSuccess"
+
+
+def test_top_up_keys_are_kept_24_hours(gateway, clock, top_up, member):
+    first = top_up(top_up_input())
+    clock.advance(hours=23)
+    assert top_up(top_up_input()) == first
+    assert count(gateway, Payment, member) == 1
+    clock.advance(hours=1)  # 24 hours after the first: the key has expired and is used afresh
+    second = top_up(top_up_input())
+    assert second["__typename"] == "TopUpSuccess" and second["payment"]["id"] != first["payment"]["id"]
+    assert balance(gateway, member) == 30000
+
+
+def test_a_retried_add_card_saves_once(gateway, graphql, member):
+    add = {"card": card(), "idempotencyKey": "card-1"}
+    first = graphql(ADD_CARD, {"input": add}, key=member.key)["addCard"]
+    assert first["__typename"] == "CardAdded"
+    assert graphql(ADD_CARD, {"input": add}, key=member.key)["addCard"] == first
+    assert count(gateway, Card, member) == 1
+
+    before = snapshot(gateway)
+    for changed in ({"card": card("5555555555554444")}, {"card": card(month=11)}, {"useForRenewal": True}):
+        refused = graphql(ADD_CARD, {"input": {**add, **changed}}, key=member.key)["addCard"]
+        assert (refused["__typename"], refused["code"], refused["field"]) == (
+            "PaymentRejected", "IDEMPOTENCY_KEY_REUSED", ["idempotencyKey"])
+    assert snapshot(gateway) == before
+
+
+# Another valid card with the same last four digits and expiry as 4242 4242 4242 4242.
+LOOKALIKE = "4000000000024242"
+
+
+def test_another_card_with_the_same_last_digits_is_another_input(gateway, graphql, checkout, top_up, funded,
+                                                                  offer):
+    add = {"card": card(), "idempotencyKey": "card"}
+    assert graphql(ADD_CARD, {"input": add}, key=funded.key)["addCard"]["__typename"] == "CardAdded"
+    assert top_up(top_up_input(key="top-up"))["__typename"] == "TopUpSuccess"
+    by_card = {"method": "card", "newCard": card()}
+    assert checkout(checkout_input(offer, key="order", paymentMethod=by_card))["__typename"] == "CheckoutSuccess"
+    before = snapshot(gateway)
+
+    refused = [
+        graphql(ADD_CARD, {"input": {**add, "card": card(LOOKALIKE)}}, key=funded.key)["addCard"],
+        top_up(top_up_input(key="top-up", newCard=card(LOOKALIKE))),
+        checkout(checkout_input(offer, key="order", paymentMethod={**by_card, "newCard": card(LOOKALIKE)})),
+    ]
+
+    assert [(r["__typename"], r["code"]) for r in refused] == [
+        ("PaymentRejected", "IDEMPOTENCY_KEY_REUSED")] * 3
+    assert snapshot(gateway) == before
+    # The same card with another CVC is the same input: replayed.
+    replay = graphql(ADD_CARD, {"input": {**add, "card": card(cvc="582")}}, key=funded.key)["addCard"]
+    assert replay["__typename"] == "CardAdded"
+
+
+def test_a_refused_add_card_releases_its_key(gateway, graphql, member):
+    bad = graphql(ADD_CARD, {"input": {"card": card("4242424242424241"), "idempotencyKey": "k"}},
+                  key=member.key)["addCard"]
+    assert (bad["code"], bad["field"]) == ("CARD_INVALID_NUMBER", ["card", "number"])
+    good = graphql(ADD_CARD, {"input": {"card": card(), "idempotencyKey": "k"}}, key=member.key)["addCard"]
+    assert good["__typename"] == "CardAdded"
+
+
+def test_keys_are_per_operation(gateway, graphql, checkout, top_up, funded, offer):
+    assert checkout(checkout_input(offer, key="same"))["__typename"] == "CheckoutSuccess"
+    refused = top_up(top_up_input(key="same"))
+    assert refused["code"] == "IDEMPOTENCY_KEY_REUSED"
+
+
+# ------------------------------------------------------------------ concurrent retries
+
+
+def _race(gateway, count_: int, run) -> list[Any]:
+    """Run ``run(client)`` in ``count_`` threads at once, each with its own HTTP client."""
+    app = create_app(gateway)  # one app; its lifespan is the test's own client's concern
+    barrier = threading.Barrier(count_)
+    results: list[Any] = [None] * count_
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            with contextlib.closing(TestClient(app)) as client:  # not entered: no second lifespan
+                barrier.wait(timeout=10)
+                results[index] = run(client)
+        except BaseException as error:  # reported below, with the others
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count_)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    return results
+
+
+def _post(client, member, query: str, input_: dict) -> dict:
+    response = client.post("/graphql", json={"query": query, "variables": {"input": input_}},
+                           headers={"Authorization": f"Bearer {member.key}"})
+    body = response.json()
+    assert response.status_code == 200 and "errors" not in body, body
+    return body["data"]
+
+
+def test_concurrent_checkouts_with_one_key_charge_once(gateway, funded, offer):
+    input_ = checkout_input(offer, key="double-click")
+
+    results = _race(gateway, 8, lambda client: _post(client, funded, CHECKOUT, input_)["checkout"])
+
+    assert results[0]["__typename"] == "CheckoutSuccess"
+    assert all(result == results[0] for result in results), results
+    assert count(gateway, Payment, funded) == 2  # the funding top-up and one checkout
+    assert count(gateway, Invoice, funded) == 1
+    assert count(gateway, LedgerEntry, funded) == 2
+    assert balance(gateway, funded) == 15000 - 11305
+    print(f"\nconcurrent checkouts with one key: 8 requests, 1 charge of 113.05, "
+          f"invoice {results[0]['invoice']['number']}")
+
+
+def test_concurrent_top_ups_with_one_key_charge_once(gateway, member):
+    input_ = top_up_input("75.00", key="double-click")
+
+    results = _race(gateway, 8, lambda client: _post(client, member, TOP_UP, input_)["topUpBalance"])
+
+    assert results[0]["__typename"] == "TopUpSuccess"
+    assert all(result == results[0] for result in results), results
+    assert count(gateway, Payment, member) == 1
+    assert balance(gateway, member) == 7500
+
+
+def test_concurrent_add_cards_with_one_key_save_once(gateway, member):
+    input_ = {"card": card(), "idempotencyKey": "double-click"}
+
+    results = _race(gateway, 6, lambda client: _post(client, member, ADD_CARD, input_)["addCard"])
+
+    assert results[0]["__typename"] == "CardAdded"
+    assert all(result == results[0] for result in results), results
+    assert count(gateway, Card, member) == 1
+    assert count(gateway, OutboxEvent, member) == 1
+
+
+def test_concurrent_service_calls_with_one_key_charge_once(gateway, funded, offer):
+    """The same race straight through the checkout service, with no HTTP layer in between."""
+    request = co.CheckoutRequest("omnichannel", None, None, Decimal(offer["dueNow"]["total"]["amount"]),
+                                 datetime.fromisoformat(offer["expiresAt"]), co.PaymentChoice("balance"), "svc")
+    barrier = threading.Barrier(6)
+    outcomes: list[Any] = []
+
+    def worker() -> None:
+        barrier.wait(timeout=10)
+        outcomes.append(co.checkout(gateway, funded.id, request))
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(outcomes) == 6
+    assert isinstance(outcomes[0], co.Completed)
+    assert all(outcome == outcomes[0] for outcome in outcomes)
+    assert count(gateway, Invoice, funded) == 1
+    assert balance(gateway, funded) == 15000 - 11305
+
+
+def test_a_request_still_running_makes_a_retry_wait_then_give_up(gateway, funded):
+    """A claim that is in progress (its request still running) is not taken over."""
+    now = gateway.clock()
+    fingerprint = idempotency.request_hash("top_up", {"x": 1})
+    assert idempotency.claim(gateway.write_sessions, funded.id, "busy", "top_up", fingerprint, now) is None
+    with pytest.raises(idempotency.IdempotencyKeyInProgress):
+        idempotency.claim(gateway.write_sessions, funded.id, "busy", "top_up", fingerprint, now, wait=0.1)
+    # Once its claim is two minutes old, the request is taken to have died: the key can be taken over.
+    later = now + idempotency.CLAIM_TIMEOUT
+    assert idempotency.claim(gateway.write_sessions, funded.id, "busy", "top_up", fingerprint, later) is None
