@@ -15,9 +15,11 @@ from gateway.api import types as t
 from gateway.api.schema import EMAIL_TYPE, build_schema
 from gateway.catalog import Catalog, CreditKind, load_catalog
 from gateway.db import create_db_engine, migrate, session_factory, write_session_factory
+from gateway.notify import Notifier
 from gateway.providers import Channel, RateProvider, TaxCalculator
 from gateway.registry import Registry, load_plugins
 from gateway.settings import Settings
+from gateway.webhooks import attach_event_listeners
 
 COUNTRIES = Path(__file__).parent / "data" / "countries.tsv"
 
@@ -48,8 +50,12 @@ class Gateway:
     message_types: list[t.MessageType] = field(default_factory=list)
     message_types_by_code: dict[str, t.MessageType] = field(default_factory=dict)
     destinations_by_country: dict[str, t.Destination] = field(default_factory=dict)
+    # Wakes subscribers (and other outbox readers) when events commit; run by the server's lifespan.
+    notifier: Notifier = field(init=False)
 
     def __post_init__(self) -> None:
+        self.notifier = Notifier(self.settings.database_url)
+        attach_event_listeners(self)  # emit queues a delivery per registered event listener
         self.message_types = [EMAIL_TYPE] + [
             t.MessageType(code=m.code, name=m.name, channel=m.channel,
                           credit_kind=CreditKind.EMAIL if m.channel is Channel.EMAIL else CreditKind.MESSAGING,

@@ -141,6 +141,49 @@ def cmd_renew(args: argparse.Namespace) -> int:
     return 1 if counts[RenewalStatus.ERROR] else 0
 
 
+def cmd_deliveries_list(args: argparse.Namespace) -> int:
+    """Pending and failed deliveries (webhooks and event listeners), oldest first."""
+    from gateway.webhooks import list_deliveries
+
+    statuses = args.status or ["pending", "failed"]
+    with _gateway(args) as gateway, gateway.sessions() as session:
+        lines = list_deliveries(session, statuses, args.limit)
+    if not lines:
+        print(f"no {' or '.join(statuses)} deliveries")
+    for line in lines:
+        due = line.next_attempt_at.isoformat() if line.next_attempt_at and line.status == "pending" else "-"
+        last = (f"{line.last_status_code} " if line.last_status_code else "") + (line.last_error or "")
+        print(f"{line.id}  {line.status:<9} attempts {line.attempts:<2}  next {due}  {line.event_type} "
+              f"#{line.sequence} of {line.workspace_id}  -> {line.target}"
+              + (f"  last: {last}" if last else ""))
+    return 0
+
+
+def cmd_deliveries_replay(args: argparse.Namespace) -> int:
+    """Reset failed (or named) deliveries to pending, due now, with a fresh retry schedule."""
+    from gateway.webhooks import replay
+
+    if not args.failed and not args.id:
+        print("error: say what to replay: --failed, --id ID, or both", file=sys.stderr)
+        return 2
+    with _gateway(args) as gateway, gateway.write_sessions.begin() as session:
+        count = replay(session, gateway.clock(), failed=args.failed, ids=args.id or ())
+    print(f"{count} deliver{'y' if count == 1 else 'ies'} queued again, due now "
+          "(`billing-gateway deliveries run` or the server sends them)")
+    return 0
+
+
+def cmd_deliveries_run(args: argparse.Namespace) -> int:
+    """Send what is due once (cron, tests); exit 0 whatever the receivers answered."""
+    from gateway.webhooks import deliver_due
+
+    with _gateway(args) as gateway:
+        counts = deliver_due(gateway, args.now or gateway.clock(), args.limit)
+    print(f"{counts.claimed} due: {counts.delivered} delivered, {counts.retrying} to retry, "
+          f"{counts.failed} failed")
+    return 0
+
+
 def cmd_export_schema(args: argparse.Namespace) -> int:
     from gateway.api.schema import print_sdl
 
@@ -187,6 +230,23 @@ def parser() -> argparse.ArgumentParser:
     renew.add_argument("--now", type=_instant, help="renew as of this ISO 8601 instant instead of the clock "
                                                     "(catching up, tests); without an offset: UTC")
     renew.set_defaults(func=cmd_renew)
+
+    deliveries = commands.add_parser("deliveries", help="webhook and event-listener deliveries")
+    delivery_commands = deliveries.add_subparsers(dest="deliveries_command", required=True)
+    listing = with_db(delivery_commands.add_parser("list", help="list pending and failed deliveries"))
+    listing.add_argument("--status", action="append", choices=["pending", "failed", "delivered"],
+                         help="only these (repeatable); default: pending and failed")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(func=cmd_deliveries_list)
+    replaying = with_db(delivery_commands.add_parser(
+        "replay", help="queue deliveries again, due now, with a fresh retry schedule"))
+    replaying.add_argument("--failed", action="store_true", help="every failed delivery")
+    replaying.add_argument("--id", action="append", help="this delivery, whatever its status (repeatable)")
+    replaying.set_defaults(func=cmd_deliveries_replay)
+    running = with_db(delivery_commands.add_parser("run", help="send the deliveries that are due, once"))
+    running.add_argument("--limit", type=int, default=100)
+    running.add_argument("--now", type=_instant, help="as of this ISO 8601 instant instead of the clock")
+    running.set_defaults(func=cmd_deliveries_run)
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.add_argument("--output", "-o", default="-")

@@ -2,7 +2,8 @@
 
 * POST with ``application/json`` runs queries and mutations; GET (and HEAD)
   runs queries only (a mutation over GET is 405 with ``Allow: POST``).
-  Subscriptions are served over WebSocket, never over plain HTTP.
+  Subscriptions are served over WebSocket, never over plain HTTP: graphql-transport-ws
+  on the same path (see :mod:`gateway.api.subscriptions`).
 * A body that is not a GraphQL-over-HTTP request (not JSON, no string ``query``,
   non-object ``variables``) is 400 whatever the media type.
 * ``Accept`` chooses the response media type: ``application/graphql-response+json``
@@ -18,7 +19,11 @@ slow database call never blocks the event loop.
 The app's lifespan also runs renewals every ``BILLING_GATEWAY_RENEWAL_INTERVAL``
 seconds (0 disables it), in a worker thread. Every replica may run it: the
 workspace locks and the one-row-per-period renewal record make a second run for the
-same period do nothing.
+same period do nothing. It runs the event notifier too (:mod:`gateway.notify`), which wakes
+subscribers when events commit, here or, on PostgreSQL, on another replica.
+It also runs the delivery worker (webhooks and in-process event listeners, see
+:mod:`gateway.webhooks`) every ``BILLING_GATEWAY_DELIVERY_INTERVAL`` seconds (0 disables it),
+woken early by the notifier; every replica may run it (deliveries are claimed with row locks).
 """
 
 from __future__ import annotations
@@ -37,14 +42,16 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
 from gateway.api.context import Context
+from gateway.api.subscriptions import SubscriptionServer
 from gateway.app import Gateway
 from gateway.renewal import RenewalStatus, renew_due
+from gateway.webhooks import DeliveryWorker
 from gateway.workspaces import authenticate
 
 logger = logging.getLogger("gateway.http")
@@ -339,13 +346,17 @@ class AccessLog:
 
 def create_app(gateway: Gateway) -> Starlette:
     endpoint = GraphQLEndpoint(gateway)
+    deliveries = DeliveryWorker(gateway, gateway.settings.delivery_interval)  # webhooks and event listeners
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tasks:
+            await tasks.start(gateway.notifier.run)
             interval = gateway.settings.renewal_interval
             if interval > 0:
                 tasks.start_soon(run_periodically, lambda: renew(gateway), interval)
+            if deliveries.interval > 0:
+                tasks.start_soon(deliveries.run)
             yield
             tasks.cancel_scope.cancel()  # a renewal in progress finishes its transaction first
 
@@ -354,7 +365,9 @@ def create_app(gateway: Gateway) -> Starlette:
 
     app = Starlette(routes=[
         Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", SubscriptionServer(gateway)),
         Route("/health", health, methods=["GET"]),
     ], lifespan=lifespan, middleware=[Middleware(AccessLog)])
     app.state.gateway = gateway
+    app.state.delivery_worker = deliveries  # .wake() delivers at once
     return app

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gateway import notify
 from gateway.db import OutboxEvent, Workspace
 
 
@@ -31,7 +32,7 @@ class EventType(enum.Enum):
     CARD_ADDED = "card.added"
 
 
-PAYLOAD_VERSION = 1  # bump per type when a payload changes incompatibly; documented in README
+PAYLOAD_VERSION = 1  # bump per type when a payload changes incompatibly; documented in gateway/events.py
 
 
 def emit(session: Session, workspace: Workspace, type: EventType, payload: dict[str, Any],
@@ -41,4 +42,8 @@ def emit(session: Session, workspace: Workspace, type: EventType, payload: dict[
     event = OutboxEvent(id=secrets.token_hex(16), workspace_id=workspace.id, sequence=workspace.event_sequence,
                         type=type.value, version=PAYLOAD_VERSION, payload=payload, occurred_at=now)
     session.add(event)
+    notify.announce(session, workspace.id)  # wakes readers on commit (NOTIFY on PostgreSQL); not on rollback
+    from gateway.webhooks import enqueue_deliveries  # here: gateway.webhooks imports this module
+
+    enqueue_deliveries(session, event)  # webhooks and in-process listeners, in this same transaction
     return event

@@ -289,9 +289,15 @@ class _Payer:
 
 
 def _payer(gateway: Gateway, session: Session, workspace: Workspace) -> _Payer | _Failure:
-    """The method (and saved card) that pays the renewal: ``workspace.renewal_payment``."""
+    """The method (and saved card) that pays the renewal: ``workspace.renewal_payment``.
+
+    A workspace that never chose one (it paid its checkout with a card it did not
+    save) renews from its balance, the one method that needs nothing stored.
+    """
     choice = workspace.renewal_payment
     methods = gateway.registry.payment_methods
+    if choice is None and "balance" in methods:
+        choice = "balance"
     if choice == "balance":
         method = methods.get("balance")
         if method is None:

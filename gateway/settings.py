@@ -25,6 +25,8 @@ class Settings:
     rate_provider: str | None = None  # None: the only one loaded
     graphiql: bool = True
     renewal_interval: float = 300.0  # seconds between the server's renewal runs; 0: no periodic task
+    delivery_interval: float = 1.0  # seconds between the server's webhook/listener delivery runs; 0: none
+    webhook_timeout: float = 10.0  # seconds for one webhook request, from connecting to the answer
     top_up_min: Decimal = Decimal("5.00")  # in the catalog currency
     top_up_max: Decimal = Decimal("10000.00")
 
@@ -64,14 +66,25 @@ class Settings:
                 if not amount.is_finite() or amount <= 0:
                     raise SettingsError(f"{PREFIX}{name} must be a positive amount, not {raw!r}")
                 values[name.lower()] = amount
-        if (interval := get("RENEWAL_INTERVAL")) is not None:
-            try:
-                seconds = float(interval)
-            except ValueError:
-                seconds = -1.0
-            if not 0 <= seconds < float("inf"):
-                raise SettingsError(f"{PREFIX}RENEWAL_INTERVAL must be a number of seconds (0 disables the "
-                                    f"periodic renewal), not {interval!r}")
-            values["renewal_interval"] = seconds
+        for name, field, low_open, high, meaning in (
+            ("RENEWAL_INTERVAL", "renewal_interval", False, None, "0 disables the periodic renewal"),
+            ("DELIVERY_INTERVAL", "delivery_interval", False, None, "0 disables the server's delivery worker"),
+            ("WEBHOOK_TIMEOUT", "webhook_timeout", True, 300.0, "above 0 and at most 300"),
+        ):
+            if (raw := get(name)) is not None:
+                values[field] = _seconds(name, raw, low_open, high, meaning)
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _seconds(name: str, raw: str, zero_excluded: bool, high: float | None, meaning: str) -> float:
+    """A number of seconds from a setting, or a SettingsError that says what is allowed."""
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    low_ok = seconds > 0 if zero_excluded else seconds >= 0
+    high_ok = seconds <= high if high is not None else seconds < float("inf")
+    if not (low_ok and high_ok):
+        raise SettingsError(f"{PREFIX}{name} must be a number of seconds ({meaning}), not {raw!r}")
+    return seconds

@@ -207,11 +207,11 @@ def funded(graphql, free):
 
 # Free -> Omnichannel at its defaults (20,000 email, 5,000 messaging credits).
 OMNI_LINES = [
-    {"kind": "base", "description": "Omnichannel plan, monthly base price", "quantity": 1, "unitPrice": None,
+    {"kind": "BASE", "description": "Omnichannel plan, monthly base price", "quantity": 1, "unitPrice": None,
      "amount": eur("39.00")},
-    {"kind": "credits", "description": "Email credits 5,001–20,000", "quantity": 15000,
+    {"kind": "CREDITS", "description": "Email credits 5,001–20,000", "quantity": 15000,
      "unitPrice": eur("0.0012"), "amount": eur("18.00")},  # 15,000 x 0.0012
-    {"kind": "credits", "description": "Messaging credits 1,001–5,000", "quantity": 4000,
+    {"kind": "CREDITS", "description": "Messaging credits 1,001–5,000", "quantity": 4000,
      "unitPrice": eur("0.0095"), "amount": eur("38.00")},  # 4,000 x 0.0095
 ]  # 95.00; VAT 19 % = 18.05; 113.05
 OMNI_VAT = {"name": "VAT 19% (DE)", "jurisdiction": "DE", "rate": "0.19", "base": eur("95.00"),
@@ -235,7 +235,7 @@ def test_free_to_omnichannel_paid_by_balance(graphql, gateway, clock, free):
     assert offer["changes"] == [{"timing": "IMMEDIATE", "effectiveAt": iso(now), "plan": {"code": "omnichannel"},
                                  "emailCredits": 20000, "messagingCredits": 5000}]
     assert offer["dueNow"] == {
-        "lines": [{**line, "kind": line["kind"].upper(),
+        "lines": [{**line,
                    "unitPrice": {"amount": line["unitPrice"]["amount"]} if line["unitPrice"] else None,
                    "amount": {"amount": line["amount"]["amount"]}} for line in OMNI_LINES],
         "subtotal": {"amount": "95.00"}, "tax": {"amount": "18.05"}, "total": eur("113.05"),

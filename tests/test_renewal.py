@@ -400,8 +400,22 @@ def test_a_3ds_card_cannot_renew_off_session(gateway, graphql, make_workspace):
     assert workspace_row(gateway, member).status == "past_due"
 
 
+def test_a_workspace_without_a_renewal_method_renews_from_its_balance(gateway, graphql, make_workspace):
+    member = make_workspace("Acme", plan_code="email", email_credits=10000)
+    top_up(gateway, member, "100.00")
+    billing(graphql, member)
+    pay_renewals_with(gateway, member, None)  # e.g. it paid its checkout with a card it did not save
+
+    [result] = renew_due(gateway, BOUNDARY)
+
+    assert result.status is RenewalStatus.RENEWED
+    [payment] = rows(gateway, Payment, member)
+    assert (payment.method, payment.status, payment.purpose) == ("balance", "succeeded", "renewal")
+    # Email 10,000: 15.00 + 5,000 × 0.0015 = 22.50, + 19 % VAT 4.28 = 26.78
+    assert payment.amount_minor == 2678 and workspace_row(gateway, member).balance_minor == 10000 - 2678
+
+
 @pytest.mark.parametrize("setup, reason", [
-    ("no method", "no_payment_method"),
     ("removed card", "no_payment_method"),
     ("no details", "billing_details_incomplete"),
     ("incomplete details", "billing_details_incomplete"),

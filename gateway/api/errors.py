@@ -50,6 +50,13 @@ class ErrorCode(enum.Enum):
     CHANNEL_NOT_IN_PLAN = "CHANNEL_NOT_IN_PLAN"
     NO_SCHEDULED_CHANGE = "NO_SCHEDULED_CHANGE"
     INVALID_QUOTE_REQUEST = "INVALID_QUOTE_REQUEST"
+    # webhooks
+    INVALID_WEBHOOK_URL = "INVALID_WEBHOOK_URL"
+    UNKNOWN_EVENT_TYPE = "UNKNOWN_EVENT_TYPE"
+    UNKNOWN_WEBHOOK_ENDPOINT = "UNKNOWN_WEBHOOK_ENDPOINT"
+    WEBHOOK_ENDPOINT_DISABLED = "WEBHOOK_ENDPOINT_DISABLED"
+    WEBHOOK_ENDPOINT_LIMIT_REACHED = "WEBHOOK_ENDPOINT_LIMIT_REACHED"
+    UNKNOWN_EVENT = "UNKNOWN_EVENT"
 
 
 @strawberry.interface(description="An expected failure: what went wrong and which input caused it.")
@@ -182,3 +189,38 @@ class InvalidQuoteRequest(UserError):
                              "first request with it is still running. Nothing was done.")
 class IdempotencyKeyRejected(UserError):
     pass
+
+
+# ------------------------------------------------------------------ webhooks
+
+
+@strawberry.type(description="Webhook URLs are http or https, ASCII, without credentials, at most 2000 "
+                             "characters. Nothing was saved.")
+class InvalidWebhookUrl(UserError):
+    url: str
+
+
+@strawberry.type(description="Not an event type; `validEventTypes` lists them. Nothing was saved.")
+class UnknownEventType(UserError):
+    event_type: str
+    valid_event_types: list[str]
+
+
+@strawberry.type(description="The workspace has no webhook endpoint with this id.")
+class UnknownWebhookEndpoint(UserError):
+    endpoint_id: str
+
+
+@strawberry.type(description="The webhook endpoint is disabled: enable it with updateWebhookEndpoint first.")
+class WebhookEndpointDisabled(UserError):
+    endpoint_id: str
+
+
+@strawberry.type(description="The workspace has as many webhook endpoints as allowed; delete one first.")
+class WebhookEndpointLimitReached(UserError):
+    limit: int
+
+
+@strawberry.type(description="The workspace has no event with this id.")
+class UnknownEvent(UserError):
+    event_id: str

@@ -22,6 +22,8 @@ from gateway.api.common import (Info, current_workspace, normalise_code, plan_of
                                 unknown_plan)
 from gateway.api.billing import BillingMutation
 from gateway.api.payments import PaymentsMutation
+from gateway.api.subscriptions import Subscription
+from gateway.api.webhooks import WebhooksMutation, WebhooksQuery
 from gateway.api.workspace import Workspace, WorkspaceResult
 from gateway.db import BillingDetails as BillingDetailsRow
 from gateway.providers import Channel, CustomerKind, InvalidTaxId, TaxCustomer
@@ -266,10 +268,10 @@ class _Schema(strawberry.Schema):
 
 
 def build_schema() -> strawberry.Schema:
-    query = merge_types("Query", (CoreQuery,))
-    mutation = merge_types("Mutation", (CoreMutation, PaymentsMutation, BillingMutation))
+    query = merge_types("Query", (CoreQuery, WebhooksQuery))
+    mutation = merge_types("Mutation", (CoreMutation, PaymentsMutation, BillingMutation, WebhooksMutation))
     return _Schema(
-        query=query, mutation=mutation,
+        query=query, mutation=mutation, subscription=Subscription,
         types=[e.AuthenticationRequired],
         extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256),
                     lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error.")],

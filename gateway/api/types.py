@@ -314,7 +314,7 @@ class ScheduledChange:
 
 @strawberry.type
 class InvoiceLine:
-    kind: str
+    kind: LineKind
     description: str
     quantity: int
     unit_price: Money | None

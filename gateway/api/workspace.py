@@ -143,7 +143,7 @@ def invoice_of(info: Info, row: Invoice) -> t.Invoice:
                 method = f"card {card.brand} •••• {card.last4}"
     return t.Invoice(
         id=row.id, number=row.number, kind=row.kind, status=t.InvoiceStatus(row.status), issued_at=row.issued_at,
-        lines=[t.InvoiceLine(kind=line["kind"], description=line["description"], quantity=line["quantity"],
+        lines=[t.InvoiceLine(kind=t.LineKind(line["kind"]), description=line["description"], quantity=line["quantity"],
                              unit_price=_money(line.get("unit_price"), currency),
                              amount=t.Money(amount=Decimal(line["amount"]), currency=currency))
                for line in row.lines],

@@ -1,0 +1,191 @@
+"""GraphQL subscriptions over WebSocket (graphql-transport-ws) at ``/graphql``.
+
+* Authentication: the workspace API key in ``connection_init``'s payload, as
+  ``{"authorization": "Bearer <key>"}`` or ``{"apiKey": "<key>"}``. A missing or wrong
+  key closes the socket with 4403 Forbidden; ``connection_ack`` carries the workspace id.
+* ``events(types, afterSequence)`` streams the caller's workspace's events;
+  ``planChanged(afterSequence)`` only the plan changes (applied, scheduled, cancelled).
+* Resumable: with ``afterSequence`` (the last sequence the client saw) the stream first
+  replays every event after it from the outbox, in order, then continues live, with no
+  gap and no duplicate. Without it the stream starts after the latest event.
+* Only subscriptions run over the socket; queries and mutations go over HTTP.
+
+Each stream tracks the last sequence it sent and, whenever the notifier says its
+workspace may have new events (or every ``poll_interval`` seconds regardless), reads
+the outbox past it in a worker thread with a short-lived session. The outbox is the
+source of truth: the wake-ups carry no data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, AsyncGenerator, Iterable
+
+import anyio.to_thread
+import strawberry
+from graphql import GraphQLError
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.scalars import JSON
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.graphql import OperationType
+
+from gateway import events as ev
+from gateway.providers import Event as EventValue
+from gateway.workspaces import authenticate
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+BATCH = 500  # events read from the outbox at a time
+
+
+@dataclass
+class SubscriptionContext:
+    """What subscription resolvers receive: set up by ``connection_init``."""
+
+    gateway: Gateway
+    workspace_id: str | None = None
+    connection_params: dict[str, Any] = field(default_factory=dict)
+
+
+Info = strawberry.Info[SubscriptionContext, None]
+
+
+@strawberry.type(description="A committed billing event of the caller's workspace. Payloads per type and "
+                             "version: docs/events.md.")
+class Event:
+    id: strawberry.ID = strawberry.field(description="Unique; use it to drop a duplicate delivery.")
+    type: str = strawberry.field(description="e.g. plan_change.applied, checkout.completed.")
+    workspace_id: strawberry.ID
+    sequence: int = strawberry.field(description="1, 2, 3, ... per workspace, without gaps, in commit order. "
+                                                 "Pass the last one seen as afterSequence to resume.")
+    occurred_at: datetime
+    version: int = strawberry.field(description="Version of this type's payload.")
+    payload: JSON
+
+    @classmethod
+    def of(cls, event: EventValue) -> Event:
+        return cls(id=strawberry.ID(event.id), type=event.type,
+                   workspace_id=strawberry.ID(event.workspace_id), sequence=event.sequence,
+                   occurred_at=event.occurred_at, version=event.version,
+                   payload=dict(event.payload))
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description="The workspace's events, optionally only some types. With "
+                                         "afterSequence: first every event after it, then live ones.")
+    async def events(self, info: Info, types: list[str] | None = None,
+                     after_sequence: int | None = None) -> AsyncGenerator[Event, None]:
+        if types is not None:
+            if not types:
+                raise GraphQLError("`types` must name at least one event type; leave it out for all")
+            if unknown := sorted(set(types) - ev.EVENT_TYPES):
+                raise GraphQLError(f"unknown event types: {', '.join(map(repr, unknown))}; known: "
+                                   f"{', '.join(sorted(ev.EVENT_TYPES))}")
+        async for event in _stream(info, frozenset(types) if types is not None else None, after_sequence):
+            yield event
+
+    @strawberry.subscription(description="Plan changes of the workspace: applied, scheduled and cancelled. "
+                                         "With afterSequence: first every one after it, then live ones.")
+    async def plan_changed(self, info: Info,
+                           after_sequence: int | None = None) -> AsyncGenerator[Event, None]:
+        async for event in _stream(info, ev.PLAN_CHANGE_TYPES, after_sequence):
+            yield event
+
+
+async def _stream(info: Info, types: frozenset[str] | None, after: int | None) -> AsyncGenerator[Event, None]:
+    context = info.context
+    gateway, workspace_id = context.gateway, context.workspace_id
+    if workspace_id is None:  # connection_init authenticates before any subscribe: a safety net
+        raise GraphQLError("send the workspace API key in connection_init first")
+    if after is not None and after < 0:
+        raise GraphQLError("afterSequence must not be negative")
+    notifier = gateway.notifier
+    with notifier.listen(workspace_id) as wake:  # before reading: nothing committed from now on is missed
+        latest = await anyio.to_thread.run_sync(_last_sequence, gateway, workspace_id)
+        if after is not None and after > latest:
+            raise GraphQLError(f"afterSequence {after} is ahead of the workspace's latest event, {latest}")
+        last = latest if after is None else after
+        while True:
+            wake.clear()
+            batch = await anyio.to_thread.run_sync(_read, gateway, workspace_id, last, types)
+            for event in batch:
+                last = event.sequence
+                yield Event.of(event)
+            if len(batch) < BATCH:
+                await wake.wait(notifier.poll_interval)
+
+
+def _last_sequence(gateway: Gateway, workspace_id: str) -> int:
+    with gateway.sessions() as session:
+        return ev.last_sequence(session, workspace_id)
+
+
+def _read(gateway: Gateway, workspace_id: str, after: int, types: Iterable[str] | None) -> list[EventValue]:
+    with gateway.sessions() as session:
+        return ev.read_events(session, workspace_id, after, types=types, limit=BATCH)
+
+
+# ------------------------------------------------------------------ transport
+
+
+def _api_key(params: dict[str, Any]) -> str | None:
+    """The key from ``{"authorization": "Bearer <key>"}`` (any case) or ``{"apiKey": "<key>"}``."""
+    for name, value in params.items():
+        if name.lower() == "authorization" and isinstance(value, str):
+            scheme, _, token = value.strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    key = params.get("apiKey")
+    return key.strip() if isinstance(key, str) and key.strip() else None
+
+
+class _SubscriptionsOnly:
+    """The schema as the socket sees it: subscriptions run; a query or mutation gets an error."""
+
+    def __init__(self, schema: strawberry.Schema) -> None:
+        self._schema = schema
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._schema, name)
+
+    async def stream(self, query: str | None, variable_values: dict[str, Any] | None = None,
+                     context_value: Any | None = None, root_value: Any | None = None,
+                     operation_name: str | None = None, operation_extensions: dict[str, Any] | None = None,
+                     allowed_operation_types: Any = None) -> Any:
+        return await self._schema.stream(query, variable_values=variable_values, context_value=context_value,
+                                         root_value=root_value, operation_name=operation_name,
+                                         operation_extensions=operation_extensions,
+                                         allowed_operation_types=(OperationType.SUBSCRIPTION,))
+
+
+class SubscriptionServer(GraphQL):
+    """The ASGI app behind ``WebSocketRoute("/graphql")``: graphql-transport-ws only."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        # Pages on any origin may connect: the credential is the key a page sends in
+        # connection_init, never a cookie the browser adds by itself, so another site's page
+        # gains nothing by opening a socket.
+        super().__init__(_SubscriptionsOnly(gateway.schema), graphql_ide=None,  # type: ignore[arg-type]
+                         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), allowed_origins=("*",),
+                         connection_init_wait_timeout=timedelta(seconds=10))
+        self.gateway = gateway
+
+    async def get_context(self, request: Any, response: Any) -> SubscriptionContext:  # type: ignore[override]
+        return SubscriptionContext(gateway=self.gateway)
+
+    async def on_ws_connect(  # type: ignore[override]
+            self, context: SubscriptionContext) -> dict[str, object]:
+        key = _api_key(context.connection_params or {})
+        workspace_id = await anyio.to_thread.run_sync(self._authenticate, key) if key else None
+        if workspace_id is None:
+            raise ConnectionRejectionError({"message": "a valid workspace API key is required"})
+        context.workspace_id = workspace_id
+        return {"workspaceId": workspace_id}
+
+    def _authenticate(self, key: str) -> str | None:
+        with self.gateway.sessions() as session:
+            return authenticate(session, key)

@@ -1,0 +1,519 @@
+"""GraphQL subscriptions over graphql-transport-ws, against the real server.
+
+The app runs under uvicorn on 127.0.0.1 (a free port) in a thread, on the test
+database; changes are made over HTTP and subscribers speak graphql-transport-ws
+with the ``websockets`` client. The notifier's safety poll is set to a minute, so an
+event that arrives within a few seconds was delivered by a wake-up, not by polling.
+Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import anyio
+import anyio.to_thread
+import httpx2 as httpx
+import pytest
+import uvicorn
+from sqlalchemy import insert, update
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from gateway import events as ev
+from gateway.db import OutboxEvent, Workspace
+from gateway.http import create_app
+from gateway.locks import lock_workspace
+from gateway.outbox import PAYLOAD_VERSION, EventType, emit
+
+PROTOCOL = "graphql-transport-ws"
+WAIT = 5.0  # seconds: the longest any expected message may take
+QUIET = 0.5  # seconds: how long "nothing arrives" is watched
+ROOT = Path(__file__).resolve().parent.parent
+
+GERMAN_PERSON = {"customerType": "PERSON", "name": "Erika Mustermann", "addressLine1": "Heidestraße 17",
+                 "city": "Köln", "postalCode": "51147", "country": "DE", "email": "erika@example.de"}
+VISA = {"number": "4242424242424242", "expMonth": 12, "expYear": 2030, "cvc": "739"}
+
+UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
+  __typename ... on BillingDetails { missingFields } } }"""
+TOP_UP = """mutation($input: TopUpInput!) { topUpBalance(input: $input) { __typename
+  ... on TopUpSuccess { balance { amount } payment { id } } ... on UserError { code message } } }"""
+QUOTE = """mutation($input: QuoteInput!) { quote(input: $input) { __typename
+  ... on Quote { emailCredits messagingCredits expiresAt dueNow { total { amount } } }
+  ... on UserError { code message } } }"""
+CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) { __typename
+  ... on CheckoutSuccess { kind } ... on UserError { code message } } }"""
+CANCEL = "mutation { cancelScheduledChange { __typename } }"
+
+EVENTS = """subscription($types: [String!], $after: Int) { events(types: $types, afterSequence: $after) {
+  id type workspaceId sequence occurredAt version payload } }"""
+PLAN_CHANGED = """subscription($after: Int) {
+  planChanged(afterSequence: $after) { id type workspaceId sequence occurredAt version payload } }"""
+
+
+# ------------------------------------------------------------------ the server
+
+
+class Server:
+    """The app under uvicorn on 127.0.0.1, in a thread of this process."""
+
+    def __init__(self, gateway: Any) -> None:
+        config = uvicorn.Config(create_app(gateway), host="127.0.0.1", port=0, log_level="warning",
+                                lifespan="on", ws="websockets-sansio")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
+        self.port = 0
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        ready = threading.Event()
+        while not self.server.started:  # waits for lifespan start-up and the bound socket
+            assert self.thread.is_alive(), "the server did not start"
+            ready.wait(0.01)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+        assert not self.thread.is_alive(), "the server did not stop"
+
+
+@pytest.fixture
+def server(gateway) -> Iterator[Server]:
+    gateway.notifier.poll_interval = 60.0  # delivery in these tests comes from wake-ups
+    with Server(gateway) as running:
+        yield running
+
+
+@pytest.fixture
+def http(server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=WAIT * 2) as client:
+        yield client
+
+
+def run(http: httpx.Client, member, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    response = http.post("/graphql", json={"query": query, "variables": variables},
+                         headers={"Authorization": f"Bearer {member.key}"})
+    body = response.json()
+    assert response.status_code == 200 and "errors" not in body, body
+    return body["data"]
+
+
+# ------------------------------------------------------------------ subscribers
+
+
+class Subscriber:
+    """A graphql-transport-ws client of one workspace."""
+
+    def __init__(self, ws: ClientConnection, params: dict[str, Any] | None) -> None:
+        self.ws = ws
+        assert self.ws.subprotocol == PROTOCOL
+        self.send({"type": "connection_init", "payload": params or {}})
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.ws.send(json.dumps(message))
+
+    def receive(self, timeout: float = WAIT) -> dict[str, Any]:
+        return json.loads(self.ws.recv(timeout=timeout))
+
+    def ack(self) -> dict[str, Any]:
+        message = self.receive()
+        assert message["type"] == "connection_ack", message
+        return message.get("payload") or {}
+
+    def subscribe(self, query: str, variables: dict[str, Any] | None = None, id: str = "1") -> None:
+        self.send({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}})
+
+    def next(self, id: str = "1", timeout: float = WAIT) -> dict[str, Any]:
+        """The next event of subscription ``id``."""
+        message = self.receive(timeout)
+        assert message.get("id") == id and message["type"] == "next", message
+        assert "errors" not in message["payload"], message
+        data = message["payload"]["data"]
+        return next(iter(data.values()))
+
+    def events(self, count: int, id: str = "1") -> list[dict[str, Any]]:
+        return [self.next(id) for _ in range(count)]
+
+    def quiet(self, seconds: float = QUIET) -> None:
+        """Nothing arrives for ``seconds``."""
+        with pytest.raises(TimeoutError):
+            message = self.receive(timeout=seconds)
+            pytest.fail(f"unexpected message: {message}")
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def open_socket(server: Server) -> ClientConnection:
+    return connect(f"ws://127.0.0.1:{server.port}/graphql", subprotocols=[PROTOCOL], open_timeout=WAIT,
+                   close_timeout=WAIT)
+
+
+@pytest.fixture
+def connect_as(server) -> Iterator[Any]:
+    """Open a subscriber, as a workspace (its key in connection_init) or with given ``params``."""
+    with contextlib.ExitStack() as sockets:
+        def open_(member=None, params: dict[str, Any] | None = None) -> Subscriber:
+            ws = sockets.enter_context(open_socket(server))
+            return Subscriber(ws, params if params is not None else {"authorization": f"Bearer {member.key}"})
+
+        yield open_
+
+
+def subscribed(connect_as, member, query: str = EVENTS,
+               variables: dict[str, Any] | None = None) -> Subscriber:
+    """A subscriber of ``member``'s workspace, acknowledged and subscribed.
+
+    Subscribing is asynchronous (graphql-transport-ws has no "subscribed" message): a
+    stream without ``after`` starts after whatever is latest when the server gets to it.
+    Tests that need every event pass ``after``; see :func:`wait_until_live` otherwise.
+    """
+    subscriber = connect_as(member)
+    assert subscriber.ack() == {"workspaceId": member.id}
+    subscriber.subscribe(query, variables)
+    return subscriber
+
+
+def wait_until_live(gateway, subscriber: Subscriber, member, attempts: int = 20) -> list[int]:
+    """Commit marker events until the live stream delivers one; the sequences it delivered.
+
+    A marker committed before the stream read the latest sequence is rightly not sent.
+    """
+    committed: list[int] = []
+    for _ in range(attempts):
+        committed.append(commit_event(gateway, member, {"marker": True}))
+        try:
+            first = subscriber.next(timeout=QUIET)
+        except TimeoutError:
+            continue
+        received = [first["sequence"]] + [subscriber.next()["sequence"]
+                                          for _ in range(committed[-1] - first["sequence"])]
+        assert received == list(range(first["sequence"], committed[-1] + 1))  # contiguous from the first
+        return received
+    pytest.fail("the live stream never started")
+
+
+def commit_event(gateway, member, payload: dict[str, Any] | None = None, *,
+                 type: EventType = EventType.CARD_ADDED) -> int:
+    """Write one event the way the gateway does: locked workspace, same transaction."""
+    with gateway.write_sessions() as session, session.begin():
+        workspace = lock_workspace(session, member.id)
+        event = emit(session, workspace, type, payload or {}, gateway.clock())
+    return event.sequence
+
+
+# ------------------------------------------------------------------ the flows
+
+
+def top_up(http, member, amount: str, key: str) -> dict[str, Any]:
+    result = run(http, member, TOP_UP, {"input": {"amount": amount, "idempotencyKey": key,
+                                                  "paymentMethod": {"method": "card", "newCard": VISA}}})
+    assert result["topUpBalance"]["__typename"] == "TopUpSuccess", result
+    return result["topUpBalance"]
+
+
+def checkout(http, member, plan: str, key: str, **sliders: int) -> None:
+    quote = run(http, member, QUOTE, {"input": {"planCode": plan, **sliders}})["quote"]
+    assert quote["__typename"] == "Quote", quote
+    done = run(http, member, CHECKOUT, {"input": {
+        "planCode": plan, "emailCredits": quote["emailCredits"],
+        "messagingCredits": quote["messagingCredits"],
+        "expectedTotal": quote["dueNow"]["total"]["amount"], "quoteExpiresAt": quote["expiresAt"],
+        "paymentMethod": {"method": "balance"}, "idempotencyKey": key}})["checkout"]
+    assert done["__typename"] == "CheckoutSuccess", done
+
+
+def upgrade(http, member) -> None:
+    """Free → Omnichannel paid from the balance: a top-up, then the checkout."""
+    details = run(http, member, UPDATE_DETAILS, {"input": GERMAN_PERSON})["updateBillingDetails"]
+    assert details == {"__typename": "BillingDetails", "missingFields": []}
+    top_up(http, member, "300.00", "top-up-1")
+    checkout(http, member, "omnichannel", "checkout-1")
+
+
+def assert_documented(event: dict[str, Any]) -> None:
+    extra, missing = ev.undocumented(event["type"], event["payload"])
+    assert not extra and not missing, (event["type"], extra, missing)
+    assert event["version"] == ev.PAYLOADS[event["type"]].version
+
+
+# ------------------------------------------------------------------ tests
+
+
+def test_a_subscriber_sees_the_events_of_a_checkout_in_order(server, http, connect_as, make_workspace):
+    member = make_workspace("Acme")
+    details = run(http, member, UPDATE_DETAILS, {"input": GERMAN_PERSON})["updateBillingDetails"]
+    assert details == {"__typename": "BillingDetails", "missingFields": []}  # writes no event
+    subscriber = subscribed(connect_as, member, variables={"after": 0})  # no event yet: 0 is the latest
+    top_up(http, member, "300.00", "top-up-1")
+    first = subscriber.next()
+    assert (first["type"], first["sequence"]) == ("balance.topped_up", 1)
+
+    checkout(http, member, "omnichannel", "checkout-1")
+    received = subscriber.events(2)
+    print("\nsubscriber output during a checkout:")
+    for event in [first, *received]:
+        print(json.dumps({"type": "next", "id": "1", "payload": {"data": {"events": event}}}))
+    assert [(e["sequence"], e["type"]) for e in received] == [(2, "plan_change.applied"),
+                                                               (3, "checkout.completed")]
+    for event in [first, *received]:
+        assert event["workspaceId"] == member.id and event["occurredAt"].startswith("2026-11-10T09:30:00")
+        assert_documented(event)
+    assert received[0]["payload"]["to"] == {"plan": "omnichannel", "email_credits": 20000,
+                                            "messaging_credits": 5000}
+    completed = received[1]["payload"]
+    assert completed["kind"] == "new_period" and completed["payment_method"] == "balance"
+    assert len({e["id"] for e in [first, *received]}) == 3
+    subscriber.quiet()
+
+
+@pytest.mark.parametrize("params", [{"apiKey": "{key}"}, {"Authorization": "bearer {key}"}])
+def test_the_key_may_be_sent_as_api_key_or_authorization(server, connect_as, make_workspace, params):
+    member = make_workspace()
+    subscriber = connect_as(params={name: value.format(key=member.key) for name, value in params.items()})
+    assert subscriber.ack() == {"workspaceId": member.id}
+
+
+@pytest.mark.parametrize("params", [
+    pytest.param({}, id="no key"),
+    pytest.param({"authorization": "Bearer bg_000000000000_wrong"}, id="wrong key"),
+    pytest.param({"authorization": "Basic dXNlcjpwdw=="}, id="not a bearer token"),
+    pytest.param({"apiKey": 42}, id="not a string"),
+])
+def test_a_missing_or_wrong_key_is_refused_with_4403(server, connect_as, make_workspace, params):
+    make_workspace()
+    subscriber = connect_as(params=params)
+    with pytest.raises(ConnectionClosed) as closed:
+        subscriber.receive()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+def test_subscribing_before_connection_init_is_refused(server, make_workspace):
+    with open_socket(server) as ws:
+        ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": EVENTS}}))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=WAIT)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+def test_the_types_filter(server, http, gateway, connect_as, make_workspace):
+    member = make_workspace()
+    subscriber = subscribed(connect_as, member, variables={"types": ["checkout.completed", "card.added"],
+                                                           "after": 0})
+    upgrade(http, member)
+    event = subscriber.next()
+    assert (event["type"], event["sequence"]) == ("checkout.completed", 3)  # 1 top-up, 2 plan change
+    subscriber.quiet()
+    assert commit_event(gateway, member) == 4
+    assert subscriber.next()["sequence"] == 4
+
+
+def test_unknown_types_are_an_error(server, connect_as, make_workspace):
+    member = make_workspace()
+    subscriber = subscribed(connect_as, member, variables={"types": ["checkout.completed", "checkout.done"]})
+    message = subscriber.receive()
+    assert message["type"] == "next" and message["payload"]["data"] is None, message
+    assert "unknown event types: 'checkout.done'" in message["payload"]["errors"][0]["message"]
+
+
+def test_plan_changed_streams_only_plan_changes(server, http, gateway, connect_as, make_workspace):
+    member = make_workspace()
+    subscriber = subscribed(connect_as, member, PLAN_CHANGED, {"after": 0})  # from the start: no race
+    upgrade(http, member)  # 1 top-up, 2 applied, 3 checkout completed
+    checkout(http, member, "email", "downgrade", emailCredits=10000)  # 4 scheduled, 5 checkout completed
+    assert run(http, member, CANCEL)["cancelScheduledChange"]["__typename"] == "Workspace"  # 6 cancelled
+    received = subscriber.events(3)
+    assert [(e["sequence"], e["type"]) for e in received] == [
+        (2, "plan_change.applied"), (4, "plan_change.scheduled"), (6, "plan_change.cancelled")]
+    for event in received:
+        assert_documented(event)
+    assert received[1]["payload"] == {"plan": "email", "email_credits": 10000, "messaging_credits": 0,
+                                      "effective_at": "2026-12-10T09:30:00+00:00"}
+    subscriber.quiet()
+
+
+def test_resuming_replays_what_was_missed_then_continues_live(server, http, gateway, connect_as,
+                                                              make_workspace):
+    member = make_workspace()
+    first = subscribed(connect_as, member, variables={"after": 0})
+    commit_event(gateway, member, {"n": 1})
+    assert first.next()["sequence"] == 1
+    first.close()
+    upgrade(http, member)  # 2, 3, 4 while nobody listens
+    commit_event(gateway, member, {"n": 5})
+
+    resumed = subscribed(connect_as, member, variables={"after": 1})
+    replayed = resumed.events(4)
+    assert [e["sequence"] for e in replayed] == [2, 3, 4, 5]
+    assert [e["type"] for e in replayed] == ["balance.topped_up", "plan_change.applied", "checkout.completed",
+                                             "card.added"]
+    for n in range(6, 9):  # then live, one at a time, each exactly once
+        assert commit_event(gateway, member, {"n": n}) == n
+        assert resumed.next()["sequence"] == n
+    resumed.quiet()
+
+    everything = subscribed(connect_as, member, variables={"after": 0})
+    assert [e["sequence"] for e in everything.events(8)] == list(range(1, 9))
+    everything.quiet()
+
+
+def test_resuming_while_events_keep_coming_has_no_gap_and_no_duplicate(server, gateway, connect_as,
+                                                                        make_workspace):
+    member = make_workspace()
+    for n in range(1, 4):
+        commit_event(gateway, member, {"n": n})
+    done = threading.Event()
+
+    def write() -> None:  # events committed while the subscription replays and goes live
+        for n in range(4, 41):
+            commit_event(gateway, member, {"n": n})
+        done.set()
+
+    writer = threading.Thread(target=write)
+    subscriber = subscribed(connect_as, member, variables={"after": 2})
+    writer.start()
+    try:
+        sequences = [e["sequence"] for e in subscriber.events(38)]
+    finally:
+        writer.join(timeout=30)
+    assert done.is_set()
+    assert sequences == list(range(3, 41))
+    subscriber.quiet()
+
+
+def test_without_after_sequence_the_stream_starts_after_the_latest_event(server, gateway, connect_as,
+                                                                         make_workspace):
+    member = make_workspace()
+    for n in range(1, 4):
+        commit_event(gateway, member, {"n": n})
+    subscriber = subscribed(connect_as, member)
+    live = wait_until_live(gateway, subscriber, member)
+    assert live[0] >= 4  # 1-3 are not replayed
+    assert commit_event(gateway, member) == live[-1] + 1
+    assert subscriber.next()["sequence"] == live[-1] + 1
+    subscriber.quiet()
+
+
+def test_after_sequence_ahead_of_the_latest_event_is_an_error(server, gateway, connect_as, make_workspace):
+    member = make_workspace()
+    commit_event(gateway, member)
+    subscriber = subscribed(connect_as, member, variables={"after": 2})
+    message = subscriber.receive()
+    assert message["type"] == "next" and "ahead of the workspace's latest event, 1" in \
+        message["payload"]["errors"][0]["message"], message
+
+
+def test_a_subscriber_never_sees_another_workspace_s_events(server, http, gateway, connect_as,
+                                                             make_workspace):
+    ours, theirs = make_workspace("Ours"), make_workspace("Theirs")
+    subscriber = subscribed(connect_as, ours, variables={"after": 0})
+    spy = subscribed(connect_as, theirs, variables={"after": 0})
+    upgrade(http, theirs)
+    assert [e["workspaceId"] for e in spy.events(3)] == [theirs.id] * 3
+    subscriber.quiet()
+    commit_event(gateway, ours)
+    event = subscriber.next()
+    assert (event["workspaceId"], event["sequence"]) == (ours.id, 1)
+    subscriber.quiet()
+    spy.quiet()
+
+
+def test_a_rolled_back_change_sends_nothing(server, gateway, connect_as, make_workspace):
+    member = make_workspace()
+    subscriber = subscribed(connect_as, member, variables={"after": 0})
+    with gateway.write_sessions() as session:
+        session.begin()
+        workspace = lock_workspace(session, member.id)
+        emit(session, workspace, EventType.CARD_ADDED, {"rolled": "back"}, gateway.clock())
+        session.flush()
+        session.rollback()
+    subscriber.quiet()
+    assert commit_event(gateway, member, {"committed": True}) == 1  # the rolled-back one took no number
+    event = subscriber.next()
+    assert (event["sequence"], event["payload"]) == (1, {"committed": True})
+    subscriber.quiet()
+
+
+def test_a_lost_notification_only_delays_delivery(server, gateway, connect_as, make_workspace):
+    """An outbox row written without any wake-up (no session hook, no NOTIFY) is found by the poll."""
+    member = make_workspace()
+    gateway.notifier.poll_interval = 0.2
+    subscriber = subscribed(connect_as, member, variables={"after": 0})
+    assert commit_event(gateway, member) == 1
+    assert subscriber.next()["sequence"] == 1
+    with gateway.engine.begin() as connection:
+        connection.execute(update(Workspace).where(Workspace.id == member.id).values(event_sequence=2))
+        connection.execute(insert(OutboxEvent).values(
+            id="f" * 32, workspace_id=member.id, sequence=2, type="card.added", version=PAYLOAD_VERSION,
+            payload={"silent": True}, occurred_at=gateway.clock()))
+    event = subscriber.next()
+    assert (event["id"], event["sequence"]) == ("f" * 32, 2)
+
+
+def test_queries_and_mutations_are_not_run_over_the_socket(server, gateway, connect_as, make_workspace):
+    member = make_workspace()
+    subscriber = connect_as(member)
+    subscriber.ack()
+    subscriber.subscribe("{ plans { code } }")
+    message = subscriber.receive()
+    assert message["type"] == "error" and message["id"] == "1", message
+    subscriber.subscribe(EVENTS, {"after": 0}, id="2")  # the connection is still usable
+    sequence = commit_event(gateway, member)
+    assert subscriber.next("2")["sequence"] == sequence
+
+
+# ------------------------------------------------------------------ the notifier and the documentation
+
+
+def test_the_notifier_calls_back_on_commit_and_never_on_rollback(gateway, make_workspace):
+    """The hook a worker (webhook delivery) uses: ``notifier.on_event(callback)``."""
+    rolled_back, first, last = make_workspace("Rolled back"), make_workspace("First"), make_workspace("Last")
+    calls: list[str | None] = []
+
+    def roll_back() -> None:
+        with gateway.write_sessions() as session:
+            session.begin()
+            emit(session, lock_workspace(session, rolled_back.id), EventType.CARD_ADDED, {}, gateway.clock())
+            session.flush()
+            session.rollback()
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(gateway.notifier.run)
+            woken = anyio.Event()
+
+            def callback(workspace_id: str | None) -> None:
+                calls.append(workspace_id)
+                if workspace_id == last.id:
+                    woken.set()
+
+            remove = gateway.notifier.on_event(callback)
+            await anyio.to_thread.run_sync(roll_back)
+            await anyio.to_thread.run_sync(commit_event, gateway, first)
+            await anyio.to_thread.run_sync(commit_event, gateway, last)
+            with anyio.fail_after(WAIT):
+                await woken.wait()
+            remove()
+            tasks.cancel_scope.cancel()
+
+    anyio.run(main)
+    # On PostgreSQL the NOTIFY wakes a second time after the commit's own wake-up: harmless.
+    assert calls[0] == first.id and set(calls) == {first.id, last.id}, calls
+
+
+def test_every_event_type_is_documented_at_the_version_written():
+    assert set(ev.PAYLOADS) == {t.value for t in EventType}
+    assert {p.version for p in ev.PAYLOADS.values()} == {PAYLOAD_VERSION}
+
+
+def test_docs_events_md_is_generated_from_the_payload_table():
+    assert (ROOT / "docs" / "events.md").read_text(encoding="utf-8") == ev.reference(), \
+        "regenerate: python -c 'from gateway.events import reference; print(reference(), end=\"\")' " \
+        "> docs/events.md"
