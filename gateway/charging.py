@@ -4,7 +4,6 @@ transaction (which holds the workspace's lock)."""
 from __future__ import annotations
 
 import hashlib
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,13 +32,6 @@ def payment_key(purpose: str, idempotency_key: str) -> str:
     if len(idempotency_key) <= MAX_PAYMENT_KEY:
         return idempotency_key
     return f"{purpose[:16]}:{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}"
-
-
-def bounded_key(key: str) -> str:
-    """A payment's idempotency key for processors and ledger references: stable for the
-    same logical key, and short (client keys may be 255 characters long)."""
-    purpose = key.split(":", 1)[0][:16]
-    return f"{purpose}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
 
 
 def stored_card(card: Card) -> StoredCard:

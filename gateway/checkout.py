@@ -166,28 +166,6 @@ def _from_response(response: dict[str, Any]) -> Outcome:
     return ActionRequired(response["payment_id"], response["next_action"])
 
 
-def run_idempotent(gateway: Any, workspace_id: str, key: str, operation: str, fingerprint: dict[str, Any],
-                   now: datetime, work: Callable[[], Any], to_response: Callable[[Any], dict[str, Any]],
-                   from_response: Callable[[dict[str, Any]], Any], stored: tuple[type, ...]) -> Any:
-    """Run ``work`` once per idempotency key: replay a stored outcome, refuse a reused key.
-
-    ``work`` must store its outcome with :func:`idempotency.complete` in its own
-    transaction when the outcome is one of ``stored``.
-    """
-    replay = idempotency.claim(gateway.write_sessions, workspace_id, key, operation,
-                               idempotency.request_hash(operation, fingerprint), now)
-    if replay is not None:
-        return from_response(replay)
-    try:
-        outcome = work()
-    except BaseException:
-        idempotency.release(gateway.write_sessions, workspace_id, key)
-        raise
-    if not isinstance(outcome, stored):
-        idempotency.release(gateway.write_sessions, workspace_id, key)
-    return outcome
-
-
 # ------------------------------------------------------------------ checkout
 
 
@@ -197,9 +175,10 @@ def checkout(gateway: Any, workspace_id: str, request: CheckoutRequest) -> Outco
     token = tokenize(gateway.registry.payment_methods.get(request.payment.method), request.payment, now.date())
     if isinstance(token, Rejected):
         return token
-    return run_idempotent(gateway, workspace_id, request.idempotency_key, "checkout", request.fingerprint(token),
-                          now, lambda: _checkout(gateway, workspace_id, request, now, token), _to_response,
-                          _from_response, STORED)
+    return idempotency.run_once(gateway.write_sessions, workspace_id, request.idempotency_key, "checkout",
+                                request.fingerprint(token), now,
+                                lambda: _checkout(gateway, workspace_id, request, now, token),
+                                _to_response, _from_response, STORED)
 
 
 def _checkout(gateway: Any, workspace_id: str, request: CheckoutRequest, now: datetime,

@@ -102,6 +102,18 @@ def cmd_create_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_revoke_key(args: argparse.Namespace) -> int:
+    from gateway.workspaces import revoke_api_key
+
+    with _gateway(args) as gateway, gateway.sessions.begin() as session:
+        revoked = revoke_api_key(session, args.key, gateway.clock())
+    if revoked is None:
+        print(f"error: no active API key {args.key!r}", file=sys.stderr)
+        return 2
+    print(f"revoked key {revoked}")
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     with _gateway(args):  # building the gateway runs the migrations
         pass
@@ -221,6 +233,10 @@ def parser() -> argparse.ArgumentParser:
     key.add_argument("workspace", help="workspace id")
     key.add_argument("--name", default="cli")
     key.set_defaults(func=cmd_create_key)
+
+    revoke = with_db(commands.add_parser("revoke-key", help="revoke an API key: the whole key or its prefix"))
+    revoke.add_argument("key", help="the key (bgw_<prefix>_...) or its 12-character prefix")
+    revoke.set_defaults(func=cmd_revoke_key)
 
     migrate = with_db(commands.add_parser("migrate", help="bring the database schema up to date"))
     migrate.set_defaults(func=cmd_migrate)

@@ -43,13 +43,16 @@ def confirm_payment(gateway: Any, workspace_id: str, payment_id: str,
                 return ToppedUp(payment.id, amount)
             invoice_id = session.scalar(_invoice_of_payment(payment.id))
             return Completed(pricing.ChangeKind(payment.pending["order"]["kind"]), invoice_id, payment.id)
-        if payment.status == "refunded":
+        if payment.status in ("refunded", "refund_failed"):
             return Rejected("ORDER_SUPERSEDED", payment.failure_message or "refunded", ("paymentId",))
         if payment.status != PaymentStatus.REQUIRES_ACTION.value:
             return PaymentFailed(payment.id, FailureCode(payment.failure_code or "processing_error"),
                                  payment.failure_message or "the payment failed")
         now = gateway.clock()
-        method = gateway.registry.payment_methods[payment.method]
+        method = gateway.registry.payment_methods.get(payment.method)
+        if method is None:
+            return Rejected("UNKNOWN_PAYMENT_METHOD", f"the payment method {payment.method!r} is not installed",
+                            ("paymentId",))
         result = method.confirm(payment.reference, challenge_response)
         payment.updated_at = now
         if result.status is not PaymentStatus.SUCCEEDED:
@@ -70,8 +73,16 @@ def confirm_payment(gateway: Any, workspace_id: str, payment_id: str,
         order = _reprice_pending(gateway, session, workspace, payment)
         if order is None:
             refund = method.refund(payment.reference, amount, SqlLedger(session, workspace, now))
-            payment.status = "refunded" if refund.status is PaymentStatus.SUCCEEDED else payment.status
-            payment.failure_message = "the subscription changed before the payment was confirmed; refunded"
+            refunded = refund.status is PaymentStatus.SUCCEEDED
+            # Never left "succeeded": that would read as a completed checkout on the next confirm.
+            payment.status = "refunded" if refunded else "refund_failed"
+            payment.failure_message = ("the subscription changed before the payment was confirmed; " +
+                                       ("refunded" if refunded else "the refund failed and needs an operator"))
+            if not refunded:
+                emit(session, workspace, EventType.PAYMENT_FAILED, {
+                    "payment_id": payment.id, "purpose": payment.purpose, "method": payment.method,
+                    "amount": str(amount.amount), "currency": payment.currency, "failure_code": "refund_failed",
+                    "message": payment.failure_message}, now)
             return Rejected("ORDER_SUPERSEDED", payment.failure_message, ("paymentId",))
         details = session.get(BillingDetails, workspace.id)
         card_row = session.get(Card, payment.card_id) if payment.card_id else None

@@ -50,6 +50,7 @@ from strawberry.types.graphql import OperationType
 from gateway.api.context import Context
 from gateway.api.subscriptions import SubscriptionServer
 from gateway.app import Gateway
+from gateway.idempotency import purge_expired
 from gateway.renewal import RenewalStatus, renew_due
 from gateway.webhooks import DeliveryWorker
 from gateway.workspaces import authenticate
@@ -288,8 +289,13 @@ def _request_error_status(media: str) -> int:
 
 
 def renew(gateway: Gateway) -> None:
-    """One renewal run, reported to the log."""
-    for result in renew_due(gateway, gateway.clock()):
+    """One renewal run, reported to the log; expired idempotency keys are purged on the way."""
+    now = gateway.clock()
+    with gateway.write_sessions.begin() as session:
+        purged = purge_expired(session, now)
+    if purged:
+        logger.info("purged %d expired idempotency keys", purged)
+    for result in renew_due(gateway, now):
         level = {RenewalStatus.ERROR: logging.ERROR, RenewalStatus.PAYMENT_FAILED: logging.WARNING,
                  RenewalStatus.ALREADY_RENEWED: logging.WARNING}.get(result.status, logging.INFO)
         logger.log(level, "renewal: %s", result.describe())

@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -34,6 +34,11 @@ class IdempotencyKeyReused(Exception):
 
 class IdempotencyKeyInProgress(Exception):
     """Another request with this key is still running (and did not finish in time)."""
+
+
+class AlreadyCompleted(Exception):
+    """The key was completed by another request while this one worked (it had taken over a
+    claim it thought abandoned). Raised inside the work transaction, so it rolls back."""
 
 
 def request_hash(operation: str, payload: dict[str, Any]) -> str:
@@ -79,20 +84,59 @@ def claim(sessions: sessionmaker, workspace_id: str, key: str, operation: str, f
 
 
 def complete(session: Session, workspace_id: str, key: str, response: dict[str, Any]) -> None:
-    """Store the response, inside the transaction that did the work."""
-    row = session.get(IdempotencyKey, (workspace_id, key), with_for_update=True)
+    """Store the response, inside the transaction that did the work.
+
+    Raises :class:`AlreadyCompleted` (rolling the work back) if another request
+    completed the key first: a key's work commits once, whatever the timing.
+    """
+    row = session.get(IdempotencyKey, (workspace_id, key), with_for_update=True, populate_existing=True)
     if row is None:  # cannot happen while the claim is held; refuse to lose the record silently
         raise RuntimeError(f"idempotency key {key!r} lost its claim")
+    if row.status == "completed":
+        raise AlreadyCompleted(key)
     row.status = "completed"
     row.response = response
 
 
-def release(sessions: sessionmaker, workspace_id: str, key: str) -> None:
-    """Give up a claim whose request changed nothing, so the key can be used again."""
+def release(sessions: sessionmaker, workspace_id: str, key: str) -> dict[str, Any] | None:
+    """Give up a claim whose request changed nothing, so the key can be used again.
+
+    If another request completed the key meanwhile, its response is returned instead.
+    """
     with sessions.begin() as session:
-        session.execute(delete(IdempotencyKey).where(
-            IdempotencyKey.workspace_id == workspace_id, IdempotencyKey.key == key,
-            IdempotencyKey.status == "in_progress"))
+        row = session.get(IdempotencyKey, (workspace_id, key), with_for_update=True)
+        if row is None:
+            return None
+        if row.status == "completed":
+            return row.response
+        session.delete(row)
+        return None
+
+
+def run_once(sessions: sessionmaker, workspace_id: str, key: str, operation: str, fingerprint: dict[str, Any],
+             now: datetime, work: Callable[[], Any], to_response: Callable[[Any], dict[str, Any]],
+             from_response: Callable[[dict[str, Any]], Any], stored: tuple[type, ...]) -> Any:
+    """Run ``work`` once per idempotency key: replay a stored outcome, refuse a reused key.
+
+    ``work`` stores its outcome with :func:`complete` inside its own transaction when the
+    outcome is one of ``stored``; other outcomes (refusals that changed nothing) release
+    the key. Whatever the timing, the answer is the one outcome that committed.
+    """
+    replay = claim(sessions, workspace_id, key, operation, request_hash(operation, fingerprint), now)
+    if replay is not None:
+        return from_response(replay)
+    try:
+        outcome = work()
+    except AlreadyCompleted:
+        outcome = None
+    except BaseException:
+        release(sessions, workspace_id, key)
+        raise
+    if outcome is None or not isinstance(outcome, stored):
+        first = release(sessions, workspace_id, key)
+        if first is not None:
+            return from_response(first)
+    return outcome
 
 
 def purge_expired(session: Session, now: datetime) -> int:

@@ -6,12 +6,11 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.db import Counter, Invoice
-from gateway.money import Money
 from gateway.pricing import Charge, Line
 
 
@@ -55,14 +54,6 @@ def create_invoice(session: Session, *, workspace_id: str, kind: str, status: st
     return invoice
 
 
-def mark_paid(session: Session, invoice_id: str, payment_id: str) -> None:
-    session.execute(update(Invoice).where(Invoice.id == invoice_id).values(status="paid", payment_id=payment_id))
-
-
 def open_invoices(session: Session, workspace_id: str) -> list[Invoice]:
     return list(session.scalars(select(Invoice).where(Invoice.workspace_id == workspace_id,
                                                       Invoice.status == "open").order_by(Invoice.issued_at)))
-
-
-def total_of(invoice: Invoice) -> Money:
-    return Money.from_minor_units(invoice.total_minor, invoice.currency)

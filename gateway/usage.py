@@ -268,15 +268,10 @@ def record_usage(gateway: Gateway, workspace_id: str, request: UsageRequest, now
     key = request.idempotency_key
     if key is None:
         return _record(gateway, workspace_id, priced, now, None)
-    replay = idempotency.claim(gateway.write_sessions, workspace_id, key, OPERATION,
-                               idempotency.request_hash(OPERATION, request.fingerprint()), now)
-    if replay is not None:
-        return Recorded.from_response(replay)
-    try:
-        return _record(gateway, workspace_id, priced, now, key)
-    except BaseException:  # nothing was counted: the key may be used again
-        idempotency.release(gateway.write_sessions, workspace_id, key)
-        raise
+    # Refusals raise (nothing was counted), which releases the key for another try.
+    return idempotency.run_once(gateway.write_sessions, workspace_id, key, OPERATION, request.fingerprint(), now,
+                                lambda: _record(gateway, workspace_id, priced, now, key),
+                                Recorded.to_response, Recorded.from_response, (Recorded,))
 
 
 def _record(gateway: Gateway, workspace_id: str, priced: PricedUsage, now: datetime,

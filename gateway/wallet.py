@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from gateway.charging import credit_top_up, stored_card, take_payment
 from gateway.checkout import (ActionRequired, PaymentChoice, PaymentFailed, Rejected, card_fingerprint, card_snapshot,
-                              run_idempotent, save_card, tokenize)
+                              save_card, tokenize)
 from gateway import idempotency
 from gateway.db import Card, Payment, Workspace
 from gateway.ledger import SqlLedger
@@ -51,8 +51,8 @@ def add_card(gateway: Any, workspace_id: str, card: CardDetails, idempotency_key
         return token
     assert token is not None
     fingerprint = {"card": card_fingerprint(token), "renewal": use_for_renewal}
-    return run_idempotent(
-        gateway, workspace_id, idempotency_key, "add_card", fingerprint, now,
+    return idempotency.run_once(
+        gateway.write_sessions, workspace_id, idempotency_key, "add_card", fingerprint, now,
         lambda: _add_card(gateway, workspace_id, token, idempotency_key, use_for_renewal, now),
         lambda outcome: {"type": "card_added", "card_id": outcome.card_id},
         lambda response: CardAdded(response["card_id"]), (CardAdded,))
@@ -125,8 +125,8 @@ def top_up(gateway: Any, workspace_id: str, amount: Decimal, payment: PaymentCho
     def work() -> TopUpOutcome:
         return _top_up(gateway, workspace_id, amount, payment, token, idempotency_key, now, to_response)
 
-    return run_idempotent(gateway, workspace_id, idempotency_key, "top_up", fingerprint, now, work, to_response,
-                          from_response, (ToppedUp, PaymentFailed, ActionRequired))
+    return idempotency.run_once(gateway.write_sessions, workspace_id, idempotency_key, "top_up", fingerprint, now,
+                                work, to_response, from_response, (ToppedUp, PaymentFailed, ActionRequired))
 
 
 def _top_up(gateway: Any, workspace_id: str, amount: Decimal, choice: PaymentChoice, token: StoredCard | None,

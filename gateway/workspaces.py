@@ -73,6 +73,17 @@ def authenticate(session: Session, token: str) -> str | None:
     return key.workspace_id
 
 
+def revoke_api_key(session: Session, key_or_prefix: str, now: datetime) -> str | None:
+    """Revoke a key given whole or by its prefix; the prefix revoked, or None if none was active."""
+    parts = key_or_prefix.split("_", 2)
+    prefix = parts[1] if len(parts) == 3 and parts[0] == KEY_PREFIX else key_or_prefix
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)))
+    if key is None:
+        return None
+    key.revoked_at = now
+    return key.prefix
+
+
 def subscription_of(workspace: Workspace, catalog: Catalog, now: datetime) -> Subscription:
     """The workspace's subscription as the pricing core sees it at ``now``.
 

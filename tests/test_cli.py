@@ -31,6 +31,18 @@ def test_create_workspace_prints_a_key_that_works(cli_env, capsys, graphql):
     assert graphql("{ workspace { ... on Workspace { id } } }", key=second)["workspace"]["id"] == workspace_id
 
 
+def test_revoke_key_stops_it_working(cli_env, capsys, graphql, make_workspace):
+    member = make_workspace()
+    assert graphql("{ workspace { __typename } }", key=member.key)["workspace"]["__typename"] == "Workspace"
+    prefix = member.key.split("_")[1]
+    assert main(["revoke-key", prefix]) == 0
+    assert f"revoked key {prefix}" in capsys.readouterr().out
+    answer = graphql("{ workspace { ... on UserError { code message } } }", key=member.key)["workspace"]
+    assert answer == {"code": "AUTHENTICATION_REQUIRED", "message": "the API key is not valid"}
+    assert main(["revoke-key", member.key]) == 2  # already revoked
+    assert "no active API key" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, message", [
     (["create-workspace", "Acme", "--plan", "platinum"], "unknown plan 'platinum'"),
     (["create-workspace", "Acme", "--plan", "email", "--email-credits", "7"], "email credits must be between"),

@@ -447,3 +447,45 @@ def test_a_request_still_running_makes_a_retry_wait_then_give_up(gateway, funded
     # Once its claim is two minutes old, the request is taken to have died: the key can be taken over.
     later = now + idempotency.CLAIM_TIMEOUT
     assert idempotency.claim(gateway.write_sessions, funded.id, "busy", "top_up", fingerprint, later) is None
+
+
+def test_a_request_that_took_over_a_stale_claim_never_moves_money_twice(gateway, make_workspace, clock):
+    """A stalls past the claim timeout; B takes the key over and completes it; when A's work
+    finally reaches its commit it must roll back, not credit the top-up a second time."""
+    from gateway import wallet
+    from gateway.payments import CardDetails
+
+    member = make_workspace("Stalled")
+    choice = co.PaymentChoice("card", new_card=CardDetails("4242424242424242", 12, 2030, "123"))
+    key = "stale-claim"
+    token = co.tokenize(gateway.registry.payment_methods["card"], choice, clock.now.date())
+    fingerprint = idempotency.request_hash("top_up", {"amount": "50.00", "payment": choice.fingerprint(token)})
+    assert idempotency.claim(gateway.write_sessions, member.id, key, "top_up", fingerprint, clock.now) is None  # A
+
+    clock.advance(minutes=3)  # A looks abandoned
+    first = wallet.top_up(gateway, member.id, Decimal("50.00"), choice, key)  # B takes over and completes
+    assert isinstance(first, wallet.ToppedUp)
+
+    with pytest.raises(idempotency.AlreadyCompleted):  # A's work, late: its transaction rolls back
+        wallet._top_up(gateway, member.id, Decimal("50.00"), choice, token, key, clock.now,
+                       lambda outcome: {"type": "topped_up", "payment_id": outcome.payment_id,
+                                        "amount": "50.00", "currency": "EUR"})
+    with gateway.sessions() as session:
+        assert ledger_sum(session, member.id) == 5000
+        assert len(session.scalars(select(Payment).where(Payment.workspace_id == member.id)).all()) == 1
+    # and a retry of A through the public path replays B's answer
+    again = wallet.top_up(gateway, member.id, Decimal("50.00"), choice, key)
+    assert again == first
+
+
+def test_the_periodic_run_purges_keys_older_than_their_ttl(gateway, make_workspace, clock):
+    from gateway.http import renew
+
+    member = make_workspace("Purge")
+    assert idempotency.claim(gateway.write_sessions, member.id, "old", "top_up", "h", clock.now) is None
+    clock.advance(hours=2)
+    assert idempotency.claim(gateway.write_sessions, member.id, "young", "top_up", "h", clock.now) is None
+    clock.advance(hours=22, minutes=30)  # "old" is 24.5 h old, "young" 22.5 h
+    renew(gateway)
+    with gateway.sessions() as session:
+        assert session.scalars(select(IdempotencyKey.key)).all() == ["young"]

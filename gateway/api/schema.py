@@ -9,7 +9,8 @@ from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.extensions import (MaskErrors, MaxTokensLimiter, ParserCache, QueryDepthLimiter,
+                                   ValidationCache)
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -267,13 +268,21 @@ class _Schema(strawberry.Schema):
                              exc_info=error.original_error)
 
 
+# Bounds on documents, so validating a hostile one stays cheap (introspection is not counted
+# towards the depth). The deepest document the Billing pages need is about 6 levels.
+MAX_TOKENS = 5000
+MAX_DEPTH = 12
+
+
 def build_schema() -> strawberry.Schema:
     query = merge_types("Query", (CoreQuery, WebhooksQuery))
     mutation = merge_types("Mutation", (CoreMutation, PaymentsMutation, BillingMutation, WebhooksMutation))
     return _Schema(
         query=query, mutation=mutation, subscription=Subscription,
         types=[e.AuthenticationRequired],
-        extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256),
+        extensions=[lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+                    lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+                    lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256),
                     lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error.")],
     )
 

@@ -19,6 +19,7 @@ from gateway.db import BillingDetails as BillingDetailsRow
 from gateway.db import Card, Invoice, Payment, ScheduledChange, UsageCounter
 from gateway.db import Workspace as WorkspaceRow
 from gateway.money import Money
+from gateway.providers import InvalidTaxId
 from gateway.workspaces import subscription_of
 
 
@@ -104,8 +105,12 @@ class Workspace:
             return None
         config = pricing.Configuration(plan, row.email_credits, row.messaging_credits)
         customer = details.tax_customer(info.context.session.get(BillingDetailsRow, self.row.id))
-        charge = pricing.renewal_charge(config, customer=customer, tax=gateway.tax,
-                                        seller_country=gateway.settings.seller_country, on=row.effective_at)
+        try:
+            charge = pricing.renewal_charge(config, customer=customer, tax=gateway.tax,
+                                            seller_country=gateway.settings.seller_country, on=row.effective_at)
+        except InvalidTaxId:  # the saved VAT ID no longer checks out: show the price, tax not yet known
+            charge = pricing.renewal_charge(config, customer=None, tax=None,
+                                            seller_country=gateway.settings.seller_country, on=row.effective_at)
         return t.ScheduledChange(plan=plan_of(info, plan), email_credits=row.email_credits,
                                  messaging_credits=row.messaging_credits, effective_at=row.effective_at,
                                  due_at_renewal=t.Charge.of(charge))
