@@ -15,10 +15,11 @@ from gateway.api import types as t
 from gateway.api.schema import EMAIL_TYPE, build_schema
 from gateway.catalog import Catalog, CreditKind, load_catalog
 from gateway.db import create_db_engine, migrate, session_factory, write_session_factory
+from gateway.money import Money
 from gateway.notify import Notifier
-from gateway.providers import Channel, RateProvider, TaxCalculator
+from gateway.providers import Channel, CustomerKind, RateProvider, TaxCalculator, TaxCustomer, TaxRequest
 from gateway.registry import Registry, load_plugins
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
 from gateway.webhooks import attach_event_listeners
 
 COUNTRIES = Path(__file__).parent / "data" / "countries.tsv"
@@ -70,6 +71,17 @@ class Gateway:
         self.engine.dispose()
 
 
+def _check_seller_country(tax: TaxCalculator, seller_country: str, currency: str, now: datetime) -> None:
+    """Ask the tax calculator once, at start-up, whether it can tax for this seller, so a
+    wrong setting stops the gateway instead of failing every quote."""
+    customer = TaxCustomer(CustomerKind.PERSON, seller_country)
+    try:
+        tax.calculate(TaxRequest(seller_country, customer, Money.zero(currency).rounded(), now.date()))
+    except Exception as error:  # a plugin's own error type: report it with the setting to change
+        raise SettingsError(f"the tax calculator {tax.code!r} cannot tax for seller country "
+                            f"{seller_country!r} (BILLING_GATEWAY_SELLER_COUNTRY): {error}") from error
+
+
 def build_gateway(settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now,
                   run_migrations: bool = True) -> Gateway:
     """Load the catalog and plugins, connect the database and build the schema.
@@ -81,6 +93,7 @@ def build_gateway(settings: Settings | None = None, *, clock: Callable[[], datet
     catalog = load_catalog(settings.catalog_path)
     registry = load_plugins(settings.disabled_plugins)
     tax = registry.select("tax_calculator", settings.tax_calculator)
+    _check_seller_country(tax, settings.seller_country, catalog.currency, clock())
     rates = registry.select("rate_provider", settings.rate_provider)
     engine = create_db_engine(settings.database_url)
     if run_migrations:

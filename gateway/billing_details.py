@@ -38,7 +38,7 @@ class InvalidBillingDetails(ValueError):
 
 
 def update(session: Session, workspace_id: str, changes: dict[str, Any], *, countries: frozenset[str],
-           tax: TaxCalculator, seller_country: str, now: datetime) -> BillingDetails:
+           tax: TaxCalculator, seller_country: str, now: datetime, currency: str = "EUR") -> BillingDetails:
     """Apply ``changes`` (snake_case field -> value; None clears an optional field).
 
     Every value is checked before anything is written; one bad field refuses the
@@ -72,7 +72,7 @@ def update(session: Session, workspace_id: str, changes: dict[str, Any], *, coun
         customer = TaxCustomer(CustomerKind(merged.get("customer_type") or "company"), merged["country"],
                                merged["vat_id"])
         try:
-            tax.calculate(TaxRequest(seller_country, customer, Money.zero("EUR"), now.date()))
+            tax.calculate(TaxRequest(seller_country, customer, Money.zero(currency), now.date()))
         except InvalidTaxId as error:
             problems.append(FieldProblem("vatId", error.reason))
     if problems:

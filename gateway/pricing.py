@@ -491,7 +491,9 @@ def price_order(current: Subscription, target: Configuration, now: datetime, *,
 def renewal_charge(config: Configuration, *, customer: TaxCustomer | None, tax: TaxCalculator | None,
                    seller_country: str, on: datetime) -> Charge:
     """What renewing ``config`` costs at ``on``: its monthly lines with the tax in force then."""
-    currency = config.plan.base_price.currency if config.plan.base_price is not None else "EUR"
+    if config.plan.base_price is None:
+        raise ValueError(f"the {config.plan.name} plan is sold by quote and has no renewal price")
+    currency = config.plan.base_price.currency
     if config.plan.is_free:
         zero = Money.zero(currency).rounded()
         return _charge((), zero, currency, customer, tax, seller_country, on.date())

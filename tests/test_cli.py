@@ -77,3 +77,10 @@ def test_a_disabled_tax_plugin_is_an_explicit_start_up_error(cli_env, capsys, mo
     monkeypatch.setenv("BILLING_GATEWAY_DISABLED_PLUGINS", "tax_vat")
     assert main(["migrate"]) == 2
     assert "0 tax calculators are loaded" in capsys.readouterr().err
+
+
+def test_a_seller_country_the_tax_calculator_cannot_serve_stops_start_up(cli_env, capsys, monkeypatch):
+    monkeypatch.setenv("BILLING_GATEWAY_SELLER_COUNTRY", "US")
+    assert main(["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot tax for seller country 'US' (BILLING_GATEWAY_SELLER_COUNTRY)" in err

@@ -218,7 +218,7 @@ class BillingMutation:
                 try:
                     saved = details.update(session, row.id, changes, countries=gateway.countries,
                                            tax=gateway.tax, seller_country=gateway.settings.seller_country,
-                                           now=ctx.now)
+                                           now=ctx.now, currency=gateway.catalog.currency)
                 except details.InvalidBillingDetails as error:
                     raise _Refused(problems + error.problems) from None
                 if problems:

@@ -174,7 +174,7 @@ def _payment_info(info: Info, payment: Payment, workspace: WorkspaceRow) -> Paym
                        card=saved_card(card, workspace) if card is not None else None)
 
 
-def _rejected(outcome: co.Rejected, prefix: list[str]) -> e.UserError:
+def _rejected(outcome: co.Rejected, plan_code: str = "") -> e.UserError:
     error = outcome.error
     from gateway import pricing
     from gateway.providers import InvalidTaxId
@@ -186,14 +186,11 @@ def _rejected(outcome: co.Rejected, prefix: list[str]) -> e.UserError:
                               vat_id=error.tax_id)
     if outcome.code == "UNKNOWN_PLAN":
         return e.UnknownPlan(code=e.ErrorCode.UNKNOWN_PLAN, message=outcome.message, field=list(outcome.field),
-                             plan_code=outcome.message.split("'")[1] if "'" in outcome.message else "")
+                             plan_code=plan_code)
     if outcome.code == "BILLING_DETAILS_INCOMPLETE":
         return BillingDetailsIncomplete(code=e.ErrorCode.BILLING_DETAILS_INCOMPLETE, message=outcome.message,
                                         field=list(outcome.field), missing_fields=list(outcome.missing))
-    field = list(outcome.field)
-    if field and field[0] == "paymentMethod":
-        field = prefix + field
-    return PaymentRejected(code=e.ErrorCode[outcome.code], message=outcome.message, field=field)
+    return PaymentRejected(code=e.ErrorCode[outcome.code], message=outcome.message, field=list(outcome.field))
 
 
 def _idempotency_error(error: Exception, path: list[str]) -> PaymentRejected:
@@ -275,7 +272,7 @@ class PaymentsMutation:
             return QuoteChanged(code=code, message=message,
                                 field=["quoteExpiresAt"] if outcome.expired else ["expectedTotal"],
                                 quote=quote_of(info, outcome.order, fresh), expected_total=input.expected_total)
-        return _rejected(outcome, [])
+        return _rejected(outcome, input.plan_code)
 
     @strawberry.mutation(description="Finish a payment that answered PaymentActionRequired (3-D Secure).")
     def confirm_payment(self, info: Info, payment_id: strawberry.ID,
@@ -292,7 +289,7 @@ class PaymentsMutation:
         if isinstance(outcome, co.PaymentFailed):
             return _declined(outcome)
         assert isinstance(outcome, co.Rejected)
-        return _rejected(outcome, [])
+        return _rejected(outcome)
 
     @strawberry.mutation(description="Add money to My balance, paid by card. Idempotent per key.")
     def top_up_balance(self, info: Info, input: TopUpInput) -> TopUpResult:
@@ -313,7 +310,7 @@ class PaymentsMutation:
             return _declined(outcome)
         if isinstance(outcome, co.ActionRequired):
             return _action(outcome)
-        return _rejected(outcome, [])
+        return _rejected(outcome)
 
     @strawberry.mutation(description="Save a card for checkout and renewals. Only a token and what identifies "
                                      "the card to a person are stored. Idempotent per key.")
@@ -330,7 +327,7 @@ class PaymentsMutation:
         except (idempotency.IdempotencyKeyReused, idempotency.IdempotencyKeyInProgress) as error:
             return _idempotency_error(error, ["idempotencyKey"])
         if isinstance(outcome, co.Rejected):
-            return _rejected(outcome, [])
+            return _rejected(outcome)
         session = info.context.session
         card = session.get(Card, outcome.card_id)
         workspace = session.get(WorkspaceRow, row.id)

@@ -121,7 +121,7 @@ class CoreQuery:
 
     @strawberry.field(description="Destination countries with messaging rates.")
     def destinations(self, info: Info) -> list[t.Destination]:
-        return [t.Destination(country=d.country, name=d.name) for d in info.context.gateway.rates.destinations()]
+        return list(info.context.gateway.destinations_by_country.values())  # built once, in the provider's order
 
     @strawberry.field(description="The plugins loaded at start-up.")
     def plugins(self, info: Info) -> list[t.Plugin]:
