@@ -342,6 +342,7 @@ def apply_order(session: Session, workspace: Workspace, order: pricing.PricedOrd
                 card_row: Card | None, details: BillingDetails | None, now: datetime, *,
                 target_description: str) -> str | None:
     """Apply what was paid for: the immediate part now, the rest scheduled; invoice and events."""
+    credits_reset = False
     for change in order.changes:
         config = change.configuration
         if change.timing is pricing.Timing.IMMEDIATE:
@@ -351,10 +352,16 @@ def apply_order(session: Session, workspace: Workspace, order: pricing.PricedOrd
             if order.kind is pricing.ChangeKind.NEW_PERIOD:
                 workspace.period_anchor = workspace.period_start = order.period_start
                 workspace.period_end = order.period_end
+                credits_reset = True
             emit(session, workspace, EventType.PLAN_CHANGE_APPLIED, {
                 "from": before, "to": _config_payload(config.plan.code, config.email_credits,
                                                       config.messaging_credits),
                 "effective_at": change.effective_at.isoformat(), "reason": "checkout"}, now)
+    if credits_reset:  # a new paid period starts with fresh allowances, as at renewal
+        emit(session, workspace, EventType.CREDITS_RESET, {
+            "period_start": workspace.period_start.isoformat(), "period_end": workspace.period_end.isoformat(),
+            "plan": workspace.plan_code, "email_credits": workspace.email_credits,
+            "messaging_credits": workspace.messaging_credits}, now)
     scheduled = next((c for c in order.changes if c.timing is pricing.Timing.AT_RENEWAL), None)
     existing = session.get(ScheduledChange, workspace.id)
     if existing is not None:

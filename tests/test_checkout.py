@@ -285,13 +285,16 @@ def test_free_to_omnichannel_paid_by_balance(graphql, gateway, clock, free):
             "from": {"plan": "free", "email_credits": 1000, "messaging_credits": 0},
             "to": {"plan": "omnichannel", "email_credits": 20000, "messaging_credits": 5000},
             "effective_at": iso(now), "reason": "checkout"}),
-        (3, "checkout.completed", {
+        (3, "credits.reset", {  # a new paid period starts with fresh allowances
+            "period_start": iso(now), "period_end": iso(now.replace(month=now.month + 1)), "plan": "omnichannel",
+            "email_credits": 20000, "messaging_credits": 5000}),
+        (4, "checkout.completed", {
             "kind": "new_period", "order": "Omnichannel (20,000 email, 5,000 messaging credits)",
             "total": "113.05", "currency": "EUR", "invoice_id": invoice["id"], "invoice_number": "INV-2026-000001",
             "payment_id": payment["id"], "payment_method": "balance"}),
     ]
     with gateway.sessions() as session:
-        assert session.get(Workspace, free.id).event_sequence == 3
+        assert session.get(Workspace, free.id).event_sequence == 4
 
 
 # ------------------------------------------------------------------ paid plans: up, down, split
@@ -740,12 +743,13 @@ def test_3ds_checkout_applies_once_authenticated(graphql, gateway, free):
         "INV-2026-000001", {"amount": "113.05"}, "card visa •••• 3184")
     assert done["payment"] == {"id": pending["paymentId"], "method": "card", "status": "succeeded",
                                "card": {"last4": "3184", "isRenewalMethod": True}}
-    assert [t for _, t, _ in events(gateway, free)] == ["card.added", "plan_change.applied", "checkout.completed"]
+    assert [t for _, t, _ in events(gateway, free)] == ["card.added", "plan_change.applied", "credits.reset",
+                                                        "checkout.completed"]
 
     again = graphql(CONFIRM, {"id": pending["paymentId"], "answer": "authenticated"}, key=free.key)["confirmPayment"]
     assert again == done
     assert len(rows(gateway, Invoice, free)) == 1 and len(rows(gateway, Payment, free)) == 1
-    assert len(events(gateway, free)) == 3
+    assert len(events(gateway, free)) == 4
     # Replaying the checkout gives the pending payment again, not a second charge.
     replay = checkout(graphql, free, "omnichannel", offer,
                       payment={"method": "card", "newCard": card(THREE_DS), "saveCard": True})

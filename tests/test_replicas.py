@@ -204,9 +204,9 @@ def test_a_subscriber_on_a_receives_within_a_second_what_happens_through_b(repli
             "expectedTotal": offer["dueNow"]["total"]["amount"],
             "quoteExpiresAt": offer["expiresAt"], "paymentMethod": {"method": "balance"},
             "idempotencyKey": "checkout"}})["__typename"] == "CheckoutSuccess"
-        received = [receiver.next() for _ in range(3)]
+        received = [receiver.next() for _ in range(4)]
         assert [(e["sequence"], e["type"]) for _, e in received] == [
-            (1, "balance.topped_up"), (2, "plan_change.applied"), (3, "checkout.completed")]
+            (1, "balance.topped_up"), (2, "plan_change.applied"), (3, "credits.reset"), (4, "checkout.completed")]
         assert {e["workspaceId"] for _, e in received} == {workspace_id}
         print(f"\ncheckout through B → checkout.completed on A: {(received[-1][0] - sent) * 1000:.1f} ms")
         assert received[-1][0] - sent < LIMIT
@@ -220,7 +220,7 @@ def test_a_subscriber_on_a_receives_within_a_second_what_happens_through_b(repli
                         )["__typename"] == "TopUpSuccess"
             answered = time.perf_counter()
             arrived, event = receiver.next()
-            assert (event["sequence"], event["type"]) == (4 + n, "balance.topped_up")
+            assert (event["sequence"], event["type"]) == (5 + n, "balance.topped_up")
             latencies.append(arrived - sent)
             after_response.append(arrived - answered)
         ws.close()

@@ -257,20 +257,22 @@ def test_a_subscriber_sees_the_events_of_a_checkout_in_order(server, http, conne
     assert (first["type"], first["sequence"]) == ("balance.topped_up", 1)
 
     checkout(http, member, "omnichannel", "checkout-1")
-    received = subscriber.events(2)
+    received = subscriber.events(3)
     print("\nsubscriber output during a checkout:")
     for event in [first, *received]:
         print(json.dumps({"type": "next", "id": "1", "payload": {"data": {"events": event}}}))
     assert [(e["sequence"], e["type"]) for e in received] == [(2, "plan_change.applied"),
-                                                               (3, "checkout.completed")]
+                                                               (3, "credits.reset"),
+                                                               (4, "checkout.completed")]
     for event in [first, *received]:
         assert event["workspaceId"] == member.id and event["occurredAt"].startswith("2026-11-10T09:30:00")
         assert_documented(event)
     assert received[0]["payload"]["to"] == {"plan": "omnichannel", "email_credits": 20000,
                                             "messaging_credits": 5000}
-    completed = received[1]["payload"]
+    assert received[1]["payload"]["email_credits"] == 20000  # the reset to the new limits
+    completed = received[2]["payload"]
     assert completed["kind"] == "new_period" and completed["payment_method"] == "balance"
-    assert len({e["id"] for e in [first, *received]}) == 3
+    assert len({e["id"] for e in [first, *received]}) == 4
     subscriber.quiet()
 
 
@@ -309,10 +311,10 @@ def test_the_types_filter(server, http, gateway, connect_as, make_workspace):
                                                            "after": 0})
     upgrade(http, member)
     event = subscriber.next()
-    assert (event["type"], event["sequence"]) == ("checkout.completed", 3)  # 1 top-up, 2 plan change
+    assert (event["type"], event["sequence"]) == ("checkout.completed", 4)  # 1 top-up, 2 plan change, 3 reset
     subscriber.quiet()
-    assert commit_event(gateway, member) == 4
-    assert subscriber.next()["sequence"] == 4
+    assert commit_event(gateway, member) == 5
+    assert subscriber.next()["sequence"] == 5
 
 
 def test_unknown_types_are_an_error(server, connect_as, make_workspace):
@@ -326,12 +328,12 @@ def test_unknown_types_are_an_error(server, connect_as, make_workspace):
 def test_plan_changed_streams_only_plan_changes(server, http, gateway, connect_as, make_workspace):
     member = make_workspace()
     subscriber = subscribed(connect_as, member, PLAN_CHANGED, {"after": 0})  # from the start: no race
-    upgrade(http, member)  # 1 top-up, 2 applied, 3 checkout completed
-    checkout(http, member, "email", "downgrade", emailCredits=10000)  # 4 scheduled, 5 checkout completed
-    assert run(http, member, CANCEL)["cancelScheduledChange"]["__typename"] == "Workspace"  # 6 cancelled
+    upgrade(http, member)  # 1 top-up, 2 applied, 3 credits reset, 4 checkout completed
+    checkout(http, member, "email", "downgrade", emailCredits=10000)  # 5 scheduled, 6 checkout completed
+    assert run(http, member, CANCEL)["cancelScheduledChange"]["__typename"] == "Workspace"  # 7 cancelled
     received = subscriber.events(3)
     assert [(e["sequence"], e["type"]) for e in received] == [
-        (2, "plan_change.applied"), (4, "plan_change.scheduled"), (6, "plan_change.cancelled")]
+        (2, "plan_change.applied"), (5, "plan_change.scheduled"), (7, "plan_change.cancelled")]
     for event in received:
         assert_documented(event)
     assert received[1]["payload"] == {"plan": "email", "email_credits": 10000, "messaging_credits": 0,
@@ -346,21 +348,21 @@ def test_resuming_replays_what_was_missed_then_continues_live(server, http, gate
     commit_event(gateway, member, {"n": 1})
     assert first.next()["sequence"] == 1
     first.close()
-    upgrade(http, member)  # 2, 3, 4 while nobody listens
-    commit_event(gateway, member, {"n": 5})
+    upgrade(http, member)  # 2, 3, 4, 5 while nobody listens
+    commit_event(gateway, member, {"n": 6})
 
     resumed = subscribed(connect_as, member, variables={"after": 1})
-    replayed = resumed.events(4)
-    assert [e["sequence"] for e in replayed] == [2, 3, 4, 5]
-    assert [e["type"] for e in replayed] == ["balance.topped_up", "plan_change.applied", "checkout.completed",
-                                             "card.added"]
-    for n in range(6, 9):  # then live, one at a time, each exactly once
+    replayed = resumed.events(5)
+    assert [e["sequence"] for e in replayed] == [2, 3, 4, 5, 6]
+    assert [e["type"] for e in replayed] == ["balance.topped_up", "plan_change.applied", "credits.reset",
+                                             "checkout.completed", "card.added"]
+    for n in range(7, 10):  # then live, one at a time, each exactly once
         assert commit_event(gateway, member, {"n": n}) == n
         assert resumed.next()["sequence"] == n
     resumed.quiet()
 
     everything = subscribed(connect_as, member, variables={"after": 0})
-    assert [e["sequence"] for e in everything.events(8)] == list(range(1, 9))
+    assert [e["sequence"] for e in everything.events(9)] == list(range(1, 10))
     everything.quiet()
 
 
@@ -416,7 +418,7 @@ def test_a_subscriber_never_sees_another_workspace_s_events(server, http, gatewa
     subscriber = subscribed(connect_as, ours, variables={"after": 0})
     spy = subscribed(connect_as, theirs, variables={"after": 0})
     upgrade(http, theirs)
-    assert [e["workspaceId"] for e in spy.events(3)] == [theirs.id] * 3
+    assert [e["workspaceId"] for e in spy.events(4)] == [theirs.id] * 4
     subscriber.quiet()
     commit_event(gateway, ours)
     event = subscriber.next()
