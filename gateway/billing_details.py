@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from gateway.db import BillingDetails
-from gateway.providers import CustomerKind, InvalidTaxId, TaxCalculator, TaxCustomer, TaxRequest
 from gateway.money import Money
+from gateway.problems import FieldProblem, InvalidInput
+from gateway.providers import CustomerKind, InvalidTaxId, TaxCalculator, TaxCustomer, TaxRequest
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 LIMITS = {"name": 200, "company_name": 200, "address_line1": 200, "address_line2": 200, "city": 100,
@@ -25,16 +25,8 @@ def api_name(field: str) -> str:
     return API_NAMES.get(field, field)
 
 
-@dataclass(frozen=True)
-class FieldProblem:
-    field: str  # the API (camelCase) name
-    message: str
-
-
-class InvalidBillingDetails(ValueError):
-    def __init__(self, problems: list[FieldProblem]) -> None:
-        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
-        self.problems = problems
+class InvalidBillingDetails(InvalidInput):
+    """A billing details update with invalid fields."""
 
 
 def update(session: Session, workspace_id: str, changes: dict[str, Any], *, countries: frozenset[str],

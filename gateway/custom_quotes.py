@@ -17,6 +17,7 @@ from gateway.billing_details import EMAIL
 from gateway.db import CustomQuoteRequest
 from gateway.locks import lock_workspace
 from gateway.outbox import EventType, emit
+from gateway.problems import FieldProblem, InvalidInput
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -37,16 +38,8 @@ class QuoteRequest:
     message: str | None = None
 
 
-@dataclass(frozen=True)
-class Problem:
-    field: str  # the API (camelCase) name
-    message: str
-
-
-class InvalidQuoteRequest(ValueError):
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
-        self.problems = problems
+class InvalidQuoteRequest(InvalidInput):
+    """A custom quote request with invalid fields."""
 
 
 @dataclass(frozen=True)
@@ -60,37 +53,37 @@ def has_control_characters(text: str, allowed: str = "") -> bool:
     return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
 
 
-def _line(value: str, field: str, limit: int, problems: list[Problem]) -> str:
+def _line(value: str, field: str, limit: int, problems: list[FieldProblem]) -> str:
     """A one-line field: blanks collapsed; required, at most ``limit`` characters."""
     if has_control_characters(value):
-        problems.append(Problem(field, "must not contain control characters"))
+        problems.append(FieldProblem(field, "must not contain control characters"))
         return value
     cleaned = " ".join(value.split())
     if not cleaned:
-        problems.append(Problem(field, "is required"))
+        problems.append(FieldProblem(field, "is required"))
     elif len(cleaned) > limit:
-        problems.append(Problem(field, f"must be at most {limit} characters"))
+        problems.append(FieldProblem(field, f"must be at most {limit} characters"))
     return cleaned
 
 
 def validate(request: QuoteRequest) -> QuoteRequest:
     """The request cleaned up, or :class:`InvalidQuoteRequest` listing every problem."""
-    problems: list[Problem] = []
+    problems: list[FieldProblem] = []
     name = _line(request.contact_name, "contactName", MAX_NAME, problems)
     email = _line(request.email, "email", MAX_EMAIL, problems)
     if email and not any(p.field == "email" for p in problems) and not EMAIL.match(email):
-        problems.append(Problem("email", "is not an email address"))
+        problems.append(FieldProblem("email", "is not an email address"))
     company = _line(request.company, "company", MAX_NAME, problems)
     for field, volume in (("expectedEmailCredits", request.expected_email_credits),
                           ("expectedMessagingCredits", request.expected_messaging_credits)):
         if volume is not None and not 0 <= volume <= MAX_VOLUME:
-            problems.append(Problem(field, f"must be between 0 and {MAX_VOLUME:,}"))
+            problems.append(FieldProblem(field, f"must be between 0 and {MAX_VOLUME:,}"))
     message = request.message.strip() if request.message is not None else None
     if message is not None:
         if has_control_characters(message, allowed="\n\r\t"):
-            problems.append(Problem("message", "must not contain control characters other than line breaks"))
+            problems.append(FieldProblem("message", "must not contain control characters other than line breaks"))
         elif len(message) > MAX_MESSAGE:
-            problems.append(Problem("message", f"must be at most {MAX_MESSAGE} characters"))
+            problems.append(FieldProblem("message", f"must be at most {MAX_MESSAGE} characters"))
     if problems:
         raise InvalidQuoteRequest(problems)
     return QuoteRequest(name, email, company, request.expected_email_credits,

@@ -21,6 +21,7 @@ from gateway.api.common import Info, current_workspace, renewal_pending
 from gateway.api.workspace import Workspace
 from gateway.db import BillingDetails as BillingDetailsRow
 from gateway.db import Workspace as WorkspaceRow
+from gateway.problems import FieldProblem
 from gateway.providers import CustomerKind
 
 # ------------------------------------------------------------------ inputs
@@ -180,7 +181,7 @@ def _bad_idempotency_key(key: str) -> e.IdempotencyKeyRejected | None:
 class _Refused(Exception):
     """Rolls the billing-details transaction back."""
 
-    def __init__(self, problems: list[details.FieldProblem]) -> None:
+    def __init__(self, problems: list[FieldProblem]) -> None:
         self.problems = problems
 
 
@@ -198,7 +199,7 @@ class BillingMutation:
         row = current_workspace(info)
         if row is None:
             return e.authentication_required(ctx.credentials_given)
-        problems: list[details.FieldProblem] = []
+        problems: list[FieldProblem] = []
         changes: dict[str, Any] = {}
         for name in _DETAIL_FIELDS:
             value = getattr(input, name)
@@ -207,7 +208,7 @@ class BillingMutation:
             if isinstance(value, CustomerKind):
                 value = value.value
             elif isinstance(value, str) and custom_quotes.has_control_characters(value):
-                problems.append(details.FieldProblem(details.api_name(name),
+                problems.append(FieldProblem(details.api_name(name),
                                                      "must not contain control characters"))
                 continue
             changes[name] = value
