@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,8 +27,8 @@ from gateway.invoices import create_invoice
 from gateway.ledger import SqlLedger
 from gateway.locks import lock_workspace
 from gateway.money import Money
-from gateway.outbox import EventType, emit
-from gateway.payments import (CardDetails, CardError, CardPaymentMethod, FailureCode, LedgerEntryKind, PaymentKind,
+from gateway.outbox import EventType, config_payload, emit
+from gateway.payments import (CardDetails, CardError, CardPaymentMethod, FailureCode, PaymentKind,
                               PaymentMethod, PaymentStatus, StoredCard)
 from gateway.providers import InvalidTaxId
 from gateway.workspaces import subscription_of
@@ -316,12 +316,9 @@ def save_pending_card(session: Session, workspace: Workspace, payment: Payment, 
     return row
 
 
-def _config_payload(plan_code: str, email: int, messaging: int) -> dict[str, Any]:
-    return {"plan": plan_code, "email_credits": email, "messaging_credits": messaging}
-
 
 def base_snapshot(workspace: Workspace) -> dict[str, Any]:
-    return {**_config_payload(workspace.plan_code, workspace.email_credits, workspace.messaging_credits),
+    return {**config_payload(workspace.plan_code, workspace.email_credits, workspace.messaging_credits),
             "period_start": workspace.period_start.isoformat()}
 
 
@@ -330,10 +327,10 @@ def _order_snapshot(order: pricing.PricedOrder) -> dict[str, Any]:
     return {
         "kind": order.kind.value,
         "changes": [{"timing": c.timing.value, "effective_at": c.effective_at.isoformat(),
-                     **_config_payload(c.configuration.plan.code, c.configuration.email_credits,
+                     **config_payload(c.configuration.plan.code, c.configuration.email_credits,
                                        c.configuration.messaging_credits)} for c in order.changes],
         "period_start": order.period_start.isoformat(), "period_end": order.period_end.isoformat(),
-        "target": _config_payload(order.target.plan.code, order.target.email_credits,
+        "target": config_payload(order.target.plan.code, order.target.email_credits,
                                   order.target.messaging_credits),
     }
 
@@ -346,7 +343,7 @@ def apply_order(session: Session, workspace: Workspace, order: pricing.PricedOrd
     for change in order.changes:
         config = change.configuration
         if change.timing is pricing.Timing.IMMEDIATE:
-            before = _config_payload(workspace.plan_code, workspace.email_credits, workspace.messaging_credits)
+            before = config_payload(workspace.plan_code, workspace.email_credits, workspace.messaging_credits)
             workspace.plan_code = config.plan.code
             workspace.email_credits, workspace.messaging_credits = config.email_credits, config.messaging_credits
             if order.kind is pricing.ChangeKind.NEW_PERIOD:
@@ -354,7 +351,7 @@ def apply_order(session: Session, workspace: Workspace, order: pricing.PricedOrd
                 workspace.period_end = order.period_end
                 credits_reset = True
             emit(session, workspace, EventType.PLAN_CHANGE_APPLIED, {
-                "from": before, "to": _config_payload(config.plan.code, config.email_credits,
+                "from": before, "to": config_payload(config.plan.code, config.email_credits,
                                                       config.messaging_credits),
                 "effective_at": change.effective_at.isoformat(), "reason": "checkout"}, now)
     if credits_reset:  # a new paid period starts with fresh allowances, as at renewal
@@ -367,7 +364,7 @@ def apply_order(session: Session, workspace: Workspace, order: pricing.PricedOrd
     if existing is not None:
         session.delete(existing)
         emit(session, workspace, EventType.PLAN_CHANGE_CANCELLED, {
-            **_config_payload(existing.plan_code, existing.email_credits, existing.messaging_credits),
+            **config_payload(existing.plan_code, existing.email_credits, existing.messaging_credits),
             "effective_at": existing.effective_at.isoformat(), "reason": "superseded by a new order"}, now)
         session.flush()
     if scheduled is not None:
@@ -376,7 +373,7 @@ def apply_order(session: Session, workspace: Workspace, order: pricing.PricedOrd
                                     email_credits=config.email_credits, messaging_credits=config.messaging_credits,
                                     effective_at=scheduled.effective_at, created_at=now))
         emit(session, workspace, EventType.PLAN_CHANGE_SCHEDULED, {
-            **_config_payload(config.plan.code, config.email_credits, config.messaging_credits),
+            **config_payload(config.plan.code, config.email_credits, config.messaging_credits),
             "effective_at": scheduled.effective_at.isoformat()}, now)
     invoice = None
     if payment is not None:

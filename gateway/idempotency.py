@@ -41,6 +41,13 @@ class AlreadyCompleted(Exception):
     claim it thought abandoned). Raised inside the work transaction, so it rolls back."""
 
 
+def key_problem(key: str) -> str | None:
+    """Why a client's idempotency key is unusable, or None if it is fine."""
+    if not key.strip() or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        return f"idempotency keys are 1 to {MAX_KEY_LENGTH} printable characters"
+    return None
+
+
 def request_hash(operation: str, payload: dict[str, Any]) -> str:
     canonical = json.dumps([operation, payload], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

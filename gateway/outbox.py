@@ -47,3 +47,8 @@ def emit(session: Session, workspace: Workspace, type: EventType, payload: dict[
 
     enqueue_deliveries(session, event)  # webhooks and in-process listeners, in this same transaction
     return event
+
+
+def config_payload(plan_code: str, email: int, messaging: int) -> dict[str, Any]:
+    """A plan configuration as event payloads spell it."""
+    return {"plan": plan_code, "email_credits": email, "messaging_credits": messaging}

@@ -170,15 +170,7 @@ class RateProvider(Protocol):
         ...
 
 
-# ----------------------------------------------------------------- payment
-
-
-@runtime_checkable
-class PaymentMethod(Protocol):
-    """A way to pay offered at checkout (the prepaid balance, cards, ...)."""
-
-    code: str  # stable identifier used in the API, e.g. "balance"
-    label: str  # what the Checkout page shows, e.g. "My balance"
+# Payment methods' values and protocols are in gateway.payments.
 
 
 # ------------------------------------------------------------------ events
@@ -204,3 +196,11 @@ class EventListener(Protocol):
     code: str
 
     def handle(self, event: Event) -> None: ...
+
+
+def normalise_code(raw: str | None) -> str:
+    """A country or message-type code as clients may type it: surrounding blanks and
+    lower case are forgiven. Only ASCII is upper-cased, so that look-alikes such as
+    "ſms" or the ligature "ﬆ" (whose upper case is ASCII) never match a code."""
+    stripped = (raw or "").strip()
+    return stripped.upper() if stripped.isascii() else stripped

@@ -49,7 +49,7 @@ from gateway.db import BillingDetails, Card, Invoice, Renewal, ScheduledChange, 
 from gateway.invoices import create_invoice, open_invoices
 from gateway.locks import lock_workspace
 from gateway.money import Money
-from gateway.outbox import EventType, emit
+from gateway.outbox import EventType, config_payload, emit
 from gateway.payments import PaymentMethod, PaymentStatus, StoredCard
 from gateway.periods import period_containing
 from gateway.providers import InvalidTaxId
@@ -193,12 +193,12 @@ def _apply_scheduled_change(gateway: Gateway, session: Session, workspace: Works
         logger.error("workspace %s: the scheduled change to plan %r cannot apply, the catalog no longer has "
                      "the plan; kept for an operator", workspace.id, change.plan_code)
         return False
-    before = _config_payload(workspace.plan_code, workspace.email_credits, workspace.messaging_credits)
+    before = config_payload(workspace.plan_code, workspace.email_credits, workspace.messaging_credits)
     workspace.plan_code = change.plan_code
     workspace.email_credits, workspace.messaging_credits = change.email_credits, change.messaging_credits
     emit(session, workspace, EventType.PLAN_CHANGE_APPLIED, {
         "from": before,
-        "to": _config_payload(change.plan_code, change.email_credits, change.messaging_credits),
+        "to": config_payload(change.plan_code, change.email_credits, change.messaging_credits),
         "effective_at": boundary.isoformat(), "reason": "renewal"}, now)
     session.delete(change)
     return True
@@ -254,7 +254,7 @@ def _charge_renewal(gateway: Gateway, session: Session, workspace: Workspace, re
     renewal.invoice_id = invoice.id
     payload = {
         "period_start": period_start.isoformat(), "period_end": period_end.isoformat(),
-        **_config_payload(config.plan.code, config.email_credits, config.messaging_credits),
+        **config_payload(config.plan.code, config.email_credits, config.messaging_credits),
         "total": str(amount.amount), "currency": amount.currency, "tax_calculated": charge.tax_calculated,
         "invoice_id": invoice.id, "invoice_number": invoice.number,
         "payment_id": payment.id if payment else None, "payment_method": payment.method if payment else None,
@@ -327,9 +327,6 @@ def _other_open_invoices(session: Session, workspace: Workspace, invoice: Invoic
     return any(row.id != invoice.id for row in open_invoices(session, workspace.id))
 
 
-def _config_payload(plan_code: str, email: int, messaging: int) -> dict[str, Any]:
-    return {"plan": plan_code, "email_credits": email, "messaging_credits": messaging}
-
 
 # ------------------------------------------------------------ scheduled change
 
@@ -355,6 +352,6 @@ def cancel_scheduled_change(gateway: Gateway, workspace_id: str, now: datetime) 
                                     change.effective_at)
         session.delete(change)
         emit(session, workspace, EventType.PLAN_CHANGE_CANCELLED, {
-            **_config_payload(change.plan_code, change.email_credits, change.messaging_credits),
+            **config_payload(change.plan_code, change.email_credits, change.messaging_credits),
             "effective_at": change.effective_at.isoformat(), "reason": "cancelled by the customer"}, now)
         return cancelled

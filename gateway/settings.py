@@ -66,13 +66,13 @@ class Settings:
                 if not amount.is_finite() or amount <= 0:
                     raise SettingsError(f"{PREFIX}{name} must be a positive amount, not {raw!r}")
                 values[name.lower()] = amount
-        for name, field, low_open, high, meaning in (
+        for name, attribute, low_open, high, meaning in (
             ("RENEWAL_INTERVAL", "renewal_interval", False, None, "0 disables the periodic renewal"),
             ("DELIVERY_INTERVAL", "delivery_interval", False, None, "0 disables the server's delivery worker"),
             ("WEBHOOK_TIMEOUT", "webhook_timeout", True, 300.0, "above 0 and at most 300"),
         ):
             if (raw := get(name)) is not None:
-                values[field] = _seconds(name, raw, low_open, high, meaning)
+                values[attribute] = _seconds(name, raw, low_open, high, meaning)
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

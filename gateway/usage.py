@@ -32,7 +32,7 @@ from gateway import idempotency
 from gateway.catalog import CreditKind
 from gateway.db import UsageCounter, UsageRecord, Workspace
 from gateway.locks import lock_workspace
-from gateway.providers import Channel
+from gateway.providers import Channel, normalise_code
 from gateway.renewal import renew_workspace
 from gateway.sms import count_segments
 from gateway.workspaces import subscription_of
@@ -205,12 +205,6 @@ class Recorded:
 # ------------------------------------------------------------------ pricing
 
 
-def _code(raw: str | None) -> str:
-    """Blanks and lower case forgiven; only ASCII is upper-cased (no look-alike codes)."""
-    stripped = (raw or "").strip()
-    return stripped.upper() if stripped.isascii() else stripped
-
-
 def _plain(value: Decimal) -> str:
     """A credit count without trailing zeros or an exponent: 12.5, 1000."""
     return f"{value.normalize():f}"
@@ -223,14 +217,14 @@ def price(gateway: Gateway, request: UsageRequest) -> PricedUsage:
     text = request.sample_text
     if text is not None and len(text) > MAX_SAMPLE_TEXT:
         raise SampleTextTooLong(len(text))
-    code = _code(request.message_type)
+    code = normalise_code(request.message_type)
     message_type = gateway.message_types_by_code.get(code)
     if message_type is None:
         raise UnknownMessageType(request.message_type, f"unknown message type {request.message_type!r}")
     if message_type.channel is Channel.EMAIL:
         return PricedUsage(code, CreditKind.EMAIL, Channel.EMAIL, None, request.quantity, 1, Decimal(1),
                            Decimal(request.quantity))
-    country = _code(request.country)
+    country = normalise_code(request.country)
     if not country:
         raise UnknownDestination(request.country or "", f"{message_type.name} needs a destination country")
     destination = gateway.destinations_by_country.get(country)

@@ -7,17 +7,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Union
 
-from sqlalchemy.orm import Session
-
+from gateway import idempotency
 from gateway.charging import credit_top_up, stored_card, take_payment
 from gateway.checkout import (ActionRequired, PaymentChoice, PaymentFailed, Rejected, card_fingerprint, card_snapshot,
                               save_card, tokenize)
-from gateway import idempotency
-from gateway.db import Card, Payment, Workspace
-from gateway.ledger import SqlLedger
+from gateway.db import Card
 from gateway.locks import lock_workspace
 from gateway.money import CURRENCY_EXPONENTS, Money
-from gateway.payments import (CardDetails, CardPaymentMethod, FailureCode, LedgerEntryKind, PaymentKind,
+from gateway.payments import (CardDetails, CardPaymentMethod, FailureCode, PaymentKind,
                               PaymentStatus, StoredCard)
 
 

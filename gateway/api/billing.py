@@ -171,10 +171,9 @@ def _usage_error(error: usage.UsageError) -> e.UserError:
 
 
 def _bad_idempotency_key(key: str) -> e.IdempotencyKeyRejected | None:
-    limit = idempotency.MAX_KEY_LENGTH
-    if not key.strip() or len(key) > limit or not key.isprintable():
+    if (problem := idempotency.key_problem(key)) is not None:
         return e.IdempotencyKeyRejected(code=e.ErrorCode.INVALID_IDEMPOTENCY_KEY, field=["idempotencyKey"],
-                                        message=f"idempotency keys are 1 to {limit} printable characters")
+                                        message=problem)
     return None
 
 

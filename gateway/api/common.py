@@ -34,14 +34,6 @@ def current_workspace(info: Info) -> WorkspaceRow | None:
     return ctx.session.get(WorkspaceRow, ctx.workspace_id)
 
 
-def normalise_code(raw: str | None) -> str:
-    """A country or message-type code as clients may type it: surrounding blanks and
-    lower case are forgiven. Only ASCII is upper-cased, so that look-alikes such as
-    "ſms" or the ligature "ﬆ" (whose upper case is ASCII) never match a code."""
-    stripped = (raw or "").strip()
-    return stripped.upper() if stripped.isascii() else stripped
-
-
 def renewal_pending(period_end: datetime) -> e.RenewalPending:
     return e.RenewalPending(code=e.ErrorCode.RENEWAL_PENDING, field=[],
                             message="the current period has ended; its renewal runs first",

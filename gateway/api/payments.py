@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any, Callable
 
 import strawberry
 
@@ -157,14 +157,30 @@ AddCardResult = Annotated[CardAdded | PaymentRejected | e.AuthenticationRequired
 RemoveCardResult = Annotated[Workspace | PaymentRejected | e.AuthenticationRequired,
                              strawberry.union("RemoveCardResult")]
 
-MAX_KEY = idempotency.MAX_KEY_LENGTH
+def _keyed(info: Info, key: str, call: Callable[[str], Any]) -> tuple[Any, e.UserError | None]:
+    """Authenticate and check the idempotency key, then run ``call(workspace_id)``, which
+    works in transactions of its own. Returns (outcome, None) or (None, the typed error)."""
+    row = current_workspace(info)
+    if row is None:
+        return None, e.authentication_required(info.context.credentials_given)
+    if (problem := idempotency.key_problem(key)) is not None:
+        return None, PaymentRejected(code=e.ErrorCode.INVALID_IDEMPOTENCY_KEY, field=["idempotencyKey"],
+                                     message=problem)
+    info.context.close()  # don't hold a read transaction open while the work runs
+    try:
+        return call(row.id), None
+    except (idempotency.IdempotencyKeyReused, idempotency.IdempotencyKeyInProgress) as error:
+        return None, _idempotency_error(error, ["idempotencyKey"])
 
 
-def _bad_key(key: str, path: list[str]) -> PaymentRejected | None:
-    if not key.strip() or len(key) > MAX_KEY or not key.isprintable():
-        return PaymentRejected(code=e.ErrorCode.INVALID_IDEMPOTENCY_KEY, field=path,
-                               message=f"idempotency keys are 1 to {MAX_KEY} printable characters")
-    return None
+def _payment_failure(outcome: Any) -> e.UserError:
+    """The typed error of a payment that did not go through, or of a refused request."""
+    if isinstance(outcome, co.PaymentFailed):
+        return _declined(outcome)
+    if isinstance(outcome, co.ActionRequired):
+        return _action(outcome)
+    assert isinstance(outcome, co.Rejected), outcome
+    return _rejected(outcome)
 
 
 def _payment_info(info: Info, payment: Payment, workspace: WorkspaceRow) -> PaymentInfo:
@@ -239,25 +255,15 @@ class PaymentsMutation:
         "Checkout Now: re-prices the confirmed quote and, if its total still holds, charges it, applies or "
         "schedules the change, records the invoice and the events, in one transaction. Idempotent per key."))
     def checkout(self, info: Info, input: CheckoutInput) -> CheckoutResult:
-        row = current_workspace(info)
-        if row is None:
-            return e.authentication_required(info.context.credentials_given)
-        if (bad := _bad_key(input.idempotency_key, ["idempotencyKey"])) is not None:
-            return bad
         request = co.CheckoutRequest(input.plan_code, input.email_credits, input.messaging_credits,
                                      input.expected_total, input.quote_expires_at, input.payment_method.choice(),
                                      input.idempotency_key)
-        info.context.close()  # the checkout runs in its own transaction; don't hold a read one open
-        try:
-            outcome = co.checkout(info.context.gateway, row.id, request)
-        except (idempotency.IdempotencyKeyReused, idempotency.IdempotencyKeyInProgress) as error:
-            return _idempotency_error(error, ["idempotencyKey"])
+        outcome, error = _keyed(info, input.idempotency_key,
+                                lambda workspace_id: co.checkout(info.context.gateway, workspace_id, request))
+        if error is not None:
+            return error
         if isinstance(outcome, co.Completed):
             return _success(info, outcome)
-        if isinstance(outcome, co.PaymentFailed):
-            return _declined(outcome)
-        if isinstance(outcome, co.ActionRequired):
-            return _action(outcome)
         if isinstance(outcome, co.InsufficientBalance):
             return InsufficientBalance(
                 code=e.ErrorCode.INSUFFICIENT_BALANCE, field=["paymentMethod"],
@@ -268,11 +274,14 @@ class PaymentsMutation:
             code = e.ErrorCode.QUOTE_EXPIRED if outcome.expired else e.ErrorCode.QUOTE_CHANGED
             message = ("the quote expired; confirm the new one" if outcome.expired else
                        f"the total is now {outcome.order.due_now.total}; confirm the new quote")
-            fresh = info.context.session.get(WorkspaceRow, row.id)
+            fresh = current_workspace(info)
+            assert fresh is not None
             return QuoteChanged(code=code, message=message,
                                 field=["quoteExpiresAt"] if outcome.expired else ["expectedTotal"],
                                 quote=quote_of(info, outcome.order, fresh), expected_total=input.expected_total)
-        return _rejected(outcome, input.plan_code)
+        if isinstance(outcome, co.Rejected):
+            return _rejected(outcome, input.plan_code)
+        return _payment_failure(outcome)
 
     @strawberry.mutation(description="Finish a payment that answered PaymentActionRequired (3-D Secure).")
     def confirm_payment(self, info: Info, payment_id: strawberry.ID,
@@ -293,45 +302,26 @@ class PaymentsMutation:
 
     @strawberry.mutation(description="Add money to My balance, paid by card. Idempotent per key.")
     def top_up_balance(self, info: Info, input: TopUpInput) -> TopUpResult:
-        row = current_workspace(info)
-        if row is None:
-            return e.authentication_required(info.context.credentials_given)
-        if (bad := _bad_key(input.idempotency_key, ["idempotencyKey"])) is not None:
-            return bad
-        info.context.close()
-        try:
-            outcome = wallet.top_up(info.context.gateway, row.id, input.amount, input.payment_method.choice(),
-                                    input.idempotency_key)
-        except (idempotency.IdempotencyKeyReused, idempotency.IdempotencyKeyInProgress) as error:
-            return _idempotency_error(error, ["idempotencyKey"])
+        outcome, error = _keyed(info, input.idempotency_key, lambda workspace_id: wallet.top_up(
+            info.context.gateway, workspace_id, input.amount, input.payment_method.choice(), input.idempotency_key))
+        if error is not None:
+            return error
         if isinstance(outcome, wallet.ToppedUp):
             return _topped_up(info, outcome)
-        if isinstance(outcome, co.PaymentFailed):
-            return _declined(outcome)
-        if isinstance(outcome, co.ActionRequired):
-            return _action(outcome)
-        return _rejected(outcome)
+        return _payment_failure(outcome)
 
     @strawberry.mutation(description="Save a card for checkout and renewals. Only a token and what identifies "
                                      "the card to a person are stored. Idempotent per key.")
     def add_card(self, info: Info, input: AddCardInput) -> AddCardResult:
-        row = current_workspace(info)
-        if row is None:
-            return e.authentication_required(info.context.credentials_given)
-        if (bad := _bad_key(input.idempotency_key, ["idempotencyKey"])) is not None:
-            return bad
-        info.context.close()
-        try:
-            outcome = wallet.add_card(info.context.gateway, row.id, input.card.details(), input.idempotency_key,
-                                      input.use_for_renewal)
-        except (idempotency.IdempotencyKeyReused, idempotency.IdempotencyKeyInProgress) as error:
-            return _idempotency_error(error, ["idempotencyKey"])
+        outcome, error = _keyed(info, input.idempotency_key, lambda workspace_id: wallet.add_card(
+            info.context.gateway, workspace_id, input.card.details(), input.idempotency_key, input.use_for_renewal))
+        if error is not None:
+            return error
         if isinstance(outcome, co.Rejected):
             return _rejected(outcome)
-        session = info.context.session
-        card = session.get(Card, outcome.card_id)
-        workspace = session.get(WorkspaceRow, row.id)
-        return CardAdded(card=saved_card(card, workspace))
+        workspace = current_workspace(info)
+        assert workspace is not None
+        return CardAdded(card=saved_card(info.context.session.get(Card, outcome.card_id), workspace))
 
     @strawberry.mutation(description="Remove a saved card.")
     def remove_card(self, info: Info, card_id: strawberry.ID) -> RemoveCardResult:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
 
@@ -15,11 +14,10 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from gateway import catalog as cat
-from gateway import billing_details, pricing, sms
+from gateway import billing_details, pricing, sms, usage
 from gateway.api import errors as e
 from gateway.api import types as t
-from gateway.api.context import Context
-from gateway.api.common import (Info, current_workspace, normalise_code, plan_of, quote_of, renewal_pending,
+from gateway.api.common import (Info, current_workspace, plan_of, quote_of, renewal_pending,
                                 unknown_plan)
 from gateway.api.billing import BillingMutation
 from gateway.api.payments import PaymentsMutation
@@ -27,12 +25,11 @@ from gateway.api.subscriptions import Subscription
 from gateway.api.webhooks import WebhooksMutation, WebhooksQuery
 from gateway.api.workspace import Workspace, WorkspaceResult
 from gateway.db import BillingDetails as BillingDetailsRow
-from gateway.providers import Channel, CustomerKind, InvalidTaxId, TaxCustomer
+from gateway.providers import Channel, CustomerKind, InvalidTaxId, TaxCustomer, normalise_code
 from gateway.workspaces import subscription_of
 
 logger = logging.getLogger("gateway.api")
 
-MAX_SAMPLE_TEXT = 1600  # ten concatenated GSM-7 parts and then some; longer texts are not SMS
 MAX_VAT_ID = 32  # the longest EU VAT ID has 14 characters; room for blanks, dots and dashes
 EMAIL_TYPE = t.MessageType(code="EMAIL", name="Email", channel=Channel.EMAIL,
                            credit_kind=cat.CreditKind.EMAIL, segmented=False)
@@ -198,10 +195,10 @@ class CoreMutation:
             return e.InvalidVolume(code=e.ErrorCode.INVALID_VOLUME, message="credits must not be negative",
                                    field=["credits"], value=input.credits, min=0, max=None, step=None)
         text = input.sample_text
-        if text is not None and len(text) > MAX_SAMPLE_TEXT:
+        if text is not None and len(text) > usage.MAX_SAMPLE_TEXT:
             return e.TextTooLong(code=e.ErrorCode.TEXT_TOO_LONG, field=["sampleText"],
-                                 message=f"sample texts are limited to {MAX_SAMPLE_TEXT} characters",
-                                 length=len(text), max_length=MAX_SAMPLE_TEXT)
+                                 message=f"sample texts are limited to {usage.MAX_SAMPLE_TEXT} characters",
+                                 length=len(text), max_length=usage.MAX_SAMPLE_TEXT)
         code = normalise_code(input.message_type)
         message_type = gateway.message_types_by_code.get(code)
         if message_type is None:
