@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import strawberry
 from sqlalchemy.engine import Engine
@@ -26,7 +26,7 @@ COUNTRIES = Path(__file__).parent / "data" / "countries.tsv"
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _load_countries() -> frozenset[str]:
@@ -58,14 +58,19 @@ class Gateway:
         self.notifier = Notifier(self.settings.database_url)
         attach_event_listeners(self)  # emit queues a delivery per registered event listener
         self.message_types = [EMAIL_TYPE] + [
-            t.MessageType(code=m.code, name=m.name, channel=m.channel,
-                          credit_kind=CreditKind.EMAIL if m.channel is Channel.EMAIL else CreditKind.MESSAGING,
-                          segmented=m.segmented)
+            t.MessageType(
+                code=m.code,
+                name=m.name,
+                channel=m.channel,
+                credit_kind=CreditKind.EMAIL if m.channel is Channel.EMAIL else CreditKind.MESSAGING,
+                segmented=m.segmented,
+            )
             for m in self.rates.message_types()
         ]
         self.message_types_by_code = {m.code: m for m in self.message_types}
-        self.destinations_by_country = {d.country: t.Destination(country=d.country, name=d.name)
-                                        for d in self.rates.destinations()}
+        self.destinations_by_country = {
+            d.country: t.Destination(country=d.country, name=d.name) for d in self.rates.destinations()
+        }
 
     def close(self) -> None:
         self.engine.dispose()
@@ -78,12 +83,15 @@ def _check_seller_country(tax: TaxCalculator, seller_country: str, currency: str
     try:
         tax.calculate(TaxRequest(seller_country, customer, Money.zero(currency).rounded(), now.date()))
     except Exception as error:  # a plugin's own error type: report it with the setting to change
-        raise SettingsError(f"the tax calculator {tax.code!r} cannot tax for seller country "
-                            f"{seller_country!r} (BILLING_GATEWAY_SELLER_COUNTRY): {error}") from error
+        raise SettingsError(
+            f"the tax calculator {tax.code!r} cannot tax for seller country "
+            f"{seller_country!r} (BILLING_GATEWAY_SELLER_COUNTRY): {error}"
+        ) from error
 
 
-def build_gateway(settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now,
-                  run_migrations: bool = True) -> Gateway:
+def build_gateway(
+    settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now, run_migrations: bool = True
+) -> Gateway:
     """Load the catalog and plugins, connect the database and build the schema.
 
     Raises CatalogError, PluginError or SettingsError with a message meant for
@@ -102,6 +110,15 @@ def build_gateway(settings: Settings | None = None, *, clock: Callable[[], datet
         except BaseException:
             engine.dispose()
             raise
-    return Gateway(settings=settings, catalog=catalog, registry=registry, tax=tax, rates=rates,
-                   engine=engine, sessions=session_factory(engine),
-                   write_sessions=write_session_factory(engine), schema=build_schema(), clock=clock)
+    return Gateway(
+        settings=settings,
+        catalog=catalog,
+        registry=registry,
+        tax=tax,
+        rates=rates,
+        engine=engine,
+        sessions=session_factory(engine),
+        write_sessions=write_session_factory(engine),
+        schema=build_schema(),
+        clock=clock,
+    )

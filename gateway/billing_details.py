@@ -14,11 +14,26 @@ from gateway.problems import FieldProblem, InvalidInput
 from gateway.providers import CustomerKind, InvalidTaxId, TaxCalculator, TaxCustomer, TaxRequest
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-LIMITS = {"name": 200, "company_name": 200, "address_line1": 200, "address_line2": 200, "city": 100,
-          "postal_code": 20, "region": 100, "email": 254, "vat_id": 32}
+LIMITS = {
+    "name": 200,
+    "company_name": 200,
+    "address_line1": 200,
+    "address_line2": 200,
+    "city": 100,
+    "postal_code": 20,
+    "region": 100,
+    "email": 254,
+    "vat_id": 32,
+}
 REQUIRED = ("customer_type", "name", "address_line1", "city", "postal_code", "country", "email")
-API_NAMES = {"customer_type": "customerType", "company_name": "companyName", "address_line1": "addressLine1",
-             "address_line2": "addressLine2", "postal_code": "postalCode", "vat_id": "vatId"}
+API_NAMES = {
+    "customer_type": "customerType",
+    "company_name": "companyName",
+    "address_line1": "addressLine1",
+    "address_line2": "addressLine2",
+    "postal_code": "postalCode",
+    "vat_id": "vatId",
+}
 
 
 def api_name(field: str) -> str:
@@ -29,16 +44,28 @@ class InvalidBillingDetails(InvalidInput):
     """A billing details update with invalid fields."""
 
 
-def update(session: Session, workspace_id: str, changes: dict[str, Any], *, countries: frozenset[str],
-           tax: TaxCalculator, seller_country: str, now: datetime, currency: str = "EUR") -> BillingDetails:
+def update(
+    session: Session,
+    workspace_id: str,
+    changes: dict[str, Any],
+    *,
+    countries: frozenset[str],
+    tax: TaxCalculator,
+    seller_country: str,
+    now: datetime,
+    currency: str = "EUR",
+) -> BillingDetails:
     """Apply ``changes`` (snake_case field -> value; None clears an optional field).
 
     Every value is checked before anything is written; one bad field refuses the
     whole update. The VAT ID is checked against the resulting country.
     """
     row = session.get(BillingDetails, workspace_id, with_for_update=True)
-    current = {c: getattr(row, c) for c in REQUIRED + ("company_name", "address_line2", "region", "vat_id")} \
-        if row else {}
+    current = (
+        {c: getattr(row, c) for c in (*REQUIRED, "company_name", "address_line2", "region", "vat_id")}
+        if row
+        else {}
+    )
     cleaned: dict[str, Any] = {}
     problems: list[FieldProblem] = []
     for field, value in changes.items():
@@ -61,8 +88,9 @@ def update(session: Session, workspace_id: str, changes: dict[str, Any], *, coun
         cleaned[field] = value
     merged = {**current, **cleaned}
     if merged.get("vat_id") and merged.get("country") and "vat_id" not in {p.field for p in problems}:
-        customer = TaxCustomer(CustomerKind(merged.get("customer_type") or "company"), merged["country"],
-                               merged["vat_id"])
+        customer = TaxCustomer(
+            CustomerKind(merged.get("customer_type") or "company"), merged["country"], merged["vat_id"]
+        )
         try:
             tax.calculate(TaxRequest(seller_country, customer, Money.zero(currency), now.date()))
         except InvalidTaxId as error:
@@ -96,4 +124,4 @@ def tax_customer(row: BillingDetails | None) -> TaxCustomer | None:
 
 def snapshot(row: BillingDetails) -> dict[str, Any]:
     """The details as printed on an invoice."""
-    return {c: getattr(row, c) for c in REQUIRED + ("company_name", "address_line2", "region", "vat_id")}
+    return {c: getattr(row, c) for c in (*REQUIRED, "company_name", "address_line2", "region", "vat_id")}

@@ -9,11 +9,12 @@ from __future__ import annotations
 import enum
 import re
 import tomllib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from gateway.money import CURRENCY_EXPONENTS, Money
 from gateway.providers import Channel
@@ -64,10 +65,12 @@ class CreditOptions(Mapping[CreditKind, CreditOption]):
     truly immutable (a dict inside a frozen dataclass is not).
     """
 
-    __slots__ = ("_items", "_index")
+    __slots__ = ("_index", "_items")
 
-    def __init__(self, items: Mapping[CreditKind, CreditOption] | Iterable[tuple[CreditKind, CreditOption]] = (),
-                 ) -> None:
+    def __init__(
+        self,
+        items: Mapping[CreditKind, CreditOption] | Iterable[tuple[CreditKind, CreditOption]] = (),
+    ) -> None:
         pairs = tuple(items.items()) if isinstance(items, Mapping) else tuple(items)
         self._items = pairs
         self._index = dict(pairs)
@@ -110,8 +113,11 @@ class Plan:
     def __post_init__(self) -> None:
         if not isinstance(self.credits, CreditOptions):
             object.__setattr__(self, "credits", CreditOptions(self.credits))
-        free = self.base_price is not None and not self.base_price.amount and not any(
-            tier.unit_price for option in self.credits.values() for tier in option.tiers)
+        free = (
+            self.base_price is not None
+            and not self.base_price.amount
+            and not any(tier.unit_price for option in self.credits.values() for tier in option.tiers)
+        )
         object.__setattr__(self, "is_free", free)
 
     def __hash__(self) -> int:
@@ -238,8 +244,19 @@ def _parse_plan(source: str, index: int, raw: Mapping[str, Any], currency: str) 
     code = raw.get("code")
     where = f"plan {code!r}" if isinstance(code, str) else f"plan #{index + 1}"
     r = _Reader(source, where, raw)
-    r.unknown_fields({"code", "name", "tier", "description", "channels", "base_price", "purchasable",
-                      "adjustable", "credits"})
+    r.unknown_fields(
+        {
+            "code",
+            "name",
+            "tier",
+            "description",
+            "channels",
+            "base_price",
+            "purchasable",
+            "adjustable",
+            "credits",
+        }
+    )
     code = r.get("code", str)
     if not _CODE.match(code):
         raise r.fail("code", f"{code!r} must be a short lower-case identifier")
@@ -250,8 +267,9 @@ def _parse_plan(source: str, index: int, raw: Mapping[str, Any], currency: str) 
     try:
         channels = tuple(Channel(c) for c in channel_names)
     except ValueError:
-        raise r.fail("channels", f"{channel_names!r}: each must be one of "
-                                 f"{[c.value for c in Channel]}") from None
+        raise r.fail(
+            "channels", f"{channel_names!r}: each must be one of {[c.value for c in Channel]}"
+        ) from None
     purchasable = r.get("purchasable", bool, True)
     adjustable = r.get("adjustable", bool)
     price = r.decimal("base_price", optional=not purchasable)
@@ -267,8 +285,9 @@ def _parse_plan(source: str, index: int, raw: Mapping[str, Any], currency: str) 
         try:
             kind = CreditKind(key)
         except ValueError:
-            raise r.fail(f"credits.{key}", f"unknown credit kind; use one of "
-                                           f"{[k.value for k in CreditKind]}") from None
+            raise r.fail(
+                f"credits.{key}", f"unknown credit kind; use one of {[k.value for k in CreditKind]}"
+            ) from None
         if not isinstance(table, dict):
             raise r.fail(f"credits.{key}", "must be a table")
         credits[kind] = _parse_credits(source, where, kind, table, adjustable)
@@ -278,12 +297,14 @@ def _parse_plan(source: str, index: int, raw: Mapping[str, Any], currency: str) 
         raise r.fail("credits.messaging", "the plan has no SMS or WhatsApp channel")
     if adjustable and not any(o.adjustable for o in credits.values()):
         raise r.fail("adjustable", "is true but no credit limit has a range (min < max)")
-    return Plan(code, name, description, tier, channels, base_price, purchasable, adjustable,
-                CreditOptions(credits))
+    return Plan(
+        code, name, description, tier, channels, base_price, purchasable, adjustable, CreditOptions(credits)
+    )
 
 
-def _parse_credits(source: str, plan_where: str, kind: CreditKind, table: Mapping[str, Any],
-                   adjustable: bool) -> CreditOption:
+def _parse_credits(
+    source: str, plan_where: str, kind: CreditKind, table: Mapping[str, Any], adjustable: bool
+) -> CreditOption:
     prefix = f"credits.{kind.value}"
     r = _Reader(source, plan_where, {f"{prefix}.{k}": v for k, v in table.items()})
     r.unknown_fields({f"{prefix}.{k}" for k in ("included", "min", "max", "step", "default", "tiers")})

@@ -13,10 +13,15 @@ from sqlalchemy.orm import Session
 from gateway.db import Card, Payment, Workspace
 from gateway.ledger import SqlLedger
 from gateway.money import Money
-from gateway.payments import (ChargeRequest, LedgerEntryKind, PaymentMethod, PaymentResult, PaymentStatus,
-                              StoredCard)
 from gateway.outbox import EventType, emit
-
+from gateway.payments import (
+    ChargeRequest,
+    LedgerEntryKind,
+    PaymentMethod,
+    PaymentResult,
+    PaymentStatus,
+    StoredCard,
+)
 
 MAX_PAYMENT_KEY = 64  # the balance method keeps the key as its ledger entry's reference (64 characters)
 
@@ -44,9 +49,19 @@ class Taken:
     result: PaymentResult
 
 
-def take_payment(session: Session, workspace: Workspace, method: PaymentMethod, amount: Money, *,
-                 purpose: str, description: str, idempotency_key: str, now: datetime,
-                 card: StoredCard | None = None, card_id: str | None = None) -> Taken:
+def take_payment(
+    session: Session,
+    workspace: Workspace,
+    method: PaymentMethod,
+    amount: Money,
+    *,
+    purpose: str,
+    description: str,
+    idempotency_key: str,
+    now: datetime,
+    card: StoredCard | None = None,
+    card_id: str | None = None,
+) -> Taken:
     """Charge ``amount`` and record the payment, whatever its outcome.
 
     A FAILED payment also gets a ``payment.failed`` event. Nothing else changes:
@@ -56,24 +71,56 @@ def take_payment(session: Session, workspace: Workspace, method: PaymentMethod, 
     key = payment_key(purpose, idempotency_key)
     result = method.charge(ChargeRequest(workspace.id, amount, description, key, card), ledger)
     payment = Payment(
-        id=secrets.token_hex(16), workspace_id=workspace.id, purpose=purpose, method=method.code, card_id=card_id,
-        amount_minor=amount.minor_units, currency=amount.currency, status=result.status.value,
+        id=secrets.token_hex(16),
+        workspace_id=workspace.id,
+        purpose=purpose,
+        method=method.code,
+        card_id=card_id,
+        amount_minor=amount.minor_units,
+        currency=amount.currency,
+        status=result.status.value,
         failure_code=result.failure.value if result.failure else None,
-        failure_message=(result.message or "")[:200] or None, reference=result.reference, pending=None,
-        created_at=now, updated_at=now)
+        failure_message=(result.message or "")[:200] or None,
+        reference=result.reference,
+        pending=None,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(payment)
     if result.status is PaymentStatus.FAILED:
-        emit(session, workspace, EventType.PAYMENT_FAILED, {
-            "payment_id": payment.id, "purpose": purpose, "amount": str(amount.amount), "currency": amount.currency,
-            "method": method.code, "failure_code": payment.failure_code, "message": payment.failure_message,
-        }, now)
+        emit(
+            session,
+            workspace,
+            EventType.PAYMENT_FAILED,
+            {
+                "payment_id": payment.id,
+                "purpose": purpose,
+                "amount": str(amount.amount),
+                "currency": amount.currency,
+                "method": method.code,
+                "failure_code": payment.failure_code,
+                "message": payment.failure_message,
+            },
+            now,
+        )
     return Taken(payment, result)
 
 
 def credit_top_up(session: Session, workspace: Workspace, payment: Payment, now: datetime) -> None:
     """Add a paid top-up to the ledger, with its event."""
     amount = Money.from_minor_units(payment.amount_minor, payment.currency)
-    SqlLedger(session, workspace, now).append(LedgerEntryKind.TOP_UP, amount, payment.id, f"Top-up by {payment.method}")
-    emit(session, workspace, EventType.BALANCE_TOPPED_UP, {
-        "payment_id": payment.id, "amount": str(amount.amount), "currency": amount.currency,
-        "balance": str(Money.from_minor_units(workspace.balance_minor, workspace.currency).amount)}, now)
+    SqlLedger(session, workspace, now).append(
+        LedgerEntryKind.TOP_UP, amount, payment.id, f"Top-up by {payment.method}"
+    )
+    emit(
+        session,
+        workspace,
+        EventType.BALANCE_TOPPED_UP,
+        {
+            "payment_id": payment.id,
+            "amount": str(amount.amount),
+            "currency": amount.currency,
+            "balance": str(Money.from_minor_units(workspace.balance_minor, workspace.currency).amount),
+        },
+        now,
+    )

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,8 +28,16 @@ from gateway.ledger import SqlLedger
 from gateway.locks import lock_workspace
 from gateway.money import Money
 from gateway.outbox import EventType, config_payload, emit
-from gateway.payments import (CardDetails, CardError, CardPaymentMethod, FailureCode, PaymentKind,
-                              PaymentMethod, PaymentStatus, StoredCard)
+from gateway.payments import (
+    CardDetails,
+    CardError,
+    CardPaymentMethod,
+    FailureCode,
+    PaymentKind,
+    PaymentMethod,
+    PaymentStatus,
+    StoredCard,
+)
 from gateway.providers import InvalidTaxId
 from gateway.workspaces import subscription_of
 
@@ -54,9 +62,19 @@ class PaymentChoice:
         the number and CVC.
         """
         card = self.new_card
-        new_card = (None if card is None else card_fingerprint(token) if token is not None
-                    else [card.number[-4:], card.exp_month, card.exp_year])
-        return {"method": self.method, "card_id": self.card_id, "save_card": self.save_card, "new_card": new_card}
+        new_card = (
+            None
+            if card is None
+            else card_fingerprint(token)
+            if token is not None
+            else [card.number[-4:], card.exp_month, card.exp_year]
+        )
+        return {
+            "method": self.method,
+            "card_id": self.card_id,
+            "save_card": self.save_card,
+            "new_card": new_card,
+        }
 
 
 def card_fingerprint(token: StoredCard) -> list[Any]:
@@ -64,11 +82,20 @@ def card_fingerprint(token: StoredCard) -> list[Any]:
     return [token.fingerprint, token.exp_month, token.exp_year]
 
 
-def tokenize(method: PaymentMethod | None, choice: PaymentChoice, today: Any,
-             path: tuple[str, ...] = ("paymentMethod", "newCard")) -> StoredCard | Rejected | None:
+def tokenize(
+    method: PaymentMethod | None,
+    choice: PaymentChoice,
+    today: Any,
+    path: tuple[str, ...] = ("paymentMethod", "newCard"),
+) -> StoredCard | Rejected | None:
     """The new card of ``choice`` tokenized by ``method`` if it is a card method, before the
     request claims its idempotency key; None when there is no new card to tokenize."""
-    if choice.card_id is not None or choice.new_card is None or method is None or method.kind is not PaymentKind.CARD:
+    if (
+        choice.card_id is not None
+        or choice.new_card is None
+        or method is None
+        or method.kind is not PaymentKind.CARD
+    ):
         return None
     assert isinstance(method, CardPaymentMethod)
     try:
@@ -88,9 +115,14 @@ class CheckoutRequest:
     idempotency_key: str
 
     def fingerprint(self, token: StoredCard | None = None) -> dict[str, Any]:
-        return {"plan": self.plan_code, "email": self.email_credits, "messaging": self.messaging_credits,
-                "total": str(self.expected_total), "expires": self.quote_expires_at.isoformat(),
-                "payment": self.payment.fingerprint(token)}
+        return {
+            "plan": self.plan_code,
+            "email": self.email_credits,
+            "messaging": self.messaging_credits,
+            "total": str(self.expected_total),
+            "expires": self.quote_expires_at.isoformat(),
+            "payment": self.payment.fingerprint(token),
+        }
 
 
 # ------------------------------------------------------------------ outcomes
@@ -143,17 +175,25 @@ class Rejected:
     error: Exception | None = None
 
 
-Outcome = Union[Completed, PaymentFailed, ActionRequired, QuoteMismatch, InsufficientBalance, Rejected]
+Outcome = Completed | PaymentFailed | ActionRequired | QuoteMismatch | InsufficientBalance | Rejected
 STORED = (Completed, PaymentFailed, ActionRequired)  # outcomes kept on the idempotency key
 
 
 def _to_response(outcome: Outcome) -> dict[str, Any]:
     if isinstance(outcome, Completed):
-        return {"type": "completed", "kind": outcome.kind.value, "invoice_id": outcome.invoice_id,
-                "payment_id": outcome.payment_id}
+        return {
+            "type": "completed",
+            "kind": outcome.kind.value,
+            "invoice_id": outcome.invoice_id,
+            "payment_id": outcome.payment_id,
+        }
     if isinstance(outcome, PaymentFailed):
-        return {"type": "payment_failed", "payment_id": outcome.payment_id, "failure": outcome.failure.value,
-                "message": outcome.message}
+        return {
+            "type": "payment_failed",
+            "payment_id": outcome.payment_id,
+            "failure": outcome.failure.value,
+            "message": outcome.message,
+        }
     assert isinstance(outcome, ActionRequired)
     return {"type": "action_required", "payment_id": outcome.payment_id, "next_action": outcome.next_action}
 
@@ -172,17 +212,28 @@ def _from_response(response: dict[str, Any]) -> Outcome:
 def checkout(gateway: Any, workspace_id: str, request: CheckoutRequest) -> Outcome:
     now = gateway.clock()
     # A new card is tokenized first (outside any lock): its fingerprint tells one card from another.
-    token = tokenize(gateway.registry.payment_methods.get(request.payment.method), request.payment, now.date())
+    token = tokenize(
+        gateway.registry.payment_methods.get(request.payment.method), request.payment, now.date()
+    )
     if isinstance(token, Rejected):
         return token
-    return idempotency.run_once(gateway.write_sessions, workspace_id, request.idempotency_key, "checkout",
-                                request.fingerprint(token), now,
-                                lambda: _checkout(gateway, workspace_id, request, now, token),
-                                _to_response, _from_response, STORED)
+    return idempotency.run_once(
+        gateway.write_sessions,
+        workspace_id,
+        request.idempotency_key,
+        "checkout",
+        request.fingerprint(token),
+        now,
+        lambda: _checkout(gateway, workspace_id, request, now, token),
+        _to_response,
+        _from_response,
+        STORED,
+    )
 
 
-def _checkout(gateway: Any, workspace_id: str, request: CheckoutRequest, now: datetime,
-              token: StoredCard | None) -> Outcome:
+def _checkout(
+    gateway: Any, workspace_id: str, request: CheckoutRequest, now: datetime, token: StoredCard | None
+) -> Outcome:
     with gateway.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None, "authenticated workspaces exist"
@@ -194,8 +245,14 @@ def _checkout(gateway: Any, workspace_id: str, request: CheckoutRequest, now: da
         return outcome
 
 
-def _priced_checkout(gateway: Any, session: Session, workspace: Workspace, request: CheckoutRequest,
-                     now: datetime, token: StoredCard | None) -> Outcome:
+def _priced_checkout(
+    gateway: Any,
+    session: Session,
+    workspace: Workspace,
+    request: CheckoutRequest,
+    now: datetime,
+    token: StoredCard | None,
+) -> Outcome:
     catalog = gateway.catalog
     plan = catalog.plan(request.plan_code)
     if plan is None:
@@ -203,16 +260,27 @@ def _priced_checkout(gateway: Any, session: Session, workspace: Workspace, reque
     details = session.get(BillingDetails, workspace.id)
     missing = billing_details.missing_fields(details)
     if missing:
-        return Rejected("BILLING_DETAILS_INCOMPLETE", "checkout needs complete billing details: missing "
-                        + ", ".join(missing), ("billingDetails",), tuple(missing))
+        return Rejected(
+            "BILLING_DETAILS_INCOMPLETE",
+            "checkout needs complete billing details: missing " + ", ".join(missing),
+            ("billingDetails",),
+            tuple(missing),
+        )
     subscription = subscription_of(workspace, catalog, now)
     if now >= subscription.period_end:
         return Rejected("RENEWAL_PENDING", "the current period has ended; its renewal runs first")
     try:
-        target = pricing.configure(plan, catalog, subscription.configuration, request.email_credits,
-                                   request.messaging_credits)
-        order = pricing.price_order(subscription, target, now, customer=billing_details.tax_customer(details),
-                                    tax=gateway.tax, seller_country=gateway.settings.seller_country)
+        target = pricing.configure(
+            plan, catalog, subscription.configuration, request.email_credits, request.messaging_credits
+        )
+        order = pricing.price_order(
+            subscription,
+            target,
+            now,
+            customer=billing_details.tax_customer(details),
+            tax=gateway.tax,
+            seller_country=gateway.settings.seller_country,
+        )
     except pricing.PricingError as error:
         return Rejected(error.code, str(error), error.field, error=error)
     except InvalidTaxId as error:
@@ -221,7 +289,7 @@ def _priced_checkout(gateway: Any, session: Session, workspace: Workspace, reque
         return Rejected("NOTHING_TO_CHANGE", "the workspace already has this plan and these limits")
     expires = request.quote_expires_at
     if expires.tzinfo is None:  # an ISO time without an offset: the quote's times are UTC
-        expires = expires.replace(tzinfo=timezone.utc)
+        expires = expires.replace(tzinfo=UTC)
     if not (now <= expires <= now + QUOTE_TTL):
         return QuoteMismatch(True, order)
     amount = order.due_now.total
@@ -233,8 +301,11 @@ def _priced_checkout(gateway: Any, session: Session, workspace: Workspace, reque
     if amount:
         method = gateway.registry.payment_methods.get(request.payment.method)
         if method is None:
-            return Rejected("UNKNOWN_PAYMENT_METHOD", f"no payment method {request.payment.method!r}",
-                            ("paymentMethod", "method"))
+            return Rejected(
+                "UNKNOWN_PAYMENT_METHOD",
+                f"no payment method {request.payment.method!r}",
+                ("paymentMethod", "method"),
+            )
         card = _card(session, workspace, method, request.payment, token)
         if isinstance(card, Rejected):
             return card
@@ -243,29 +314,56 @@ def _priced_checkout(gateway: Any, session: Session, workspace: Workspace, reque
             balance = SqlLedger(session, workspace, now).balance()
             if balance < amount:
                 return InsufficientBalance(balance, amount)
-        taken = take_payment(session, workspace, method, amount, purpose="checkout",
-                             description=f"{pricing.describe(target)}: {order.kind.value}",
-                             idempotency_key=f"checkout:{workspace.id}:{request.idempotency_key}", now=now,
-                             card=card_value, card_id=card_row.id if card_row is not None else None)
+        taken = take_payment(
+            session,
+            workspace,
+            method,
+            amount,
+            purpose="checkout",
+            description=f"{pricing.describe(target)}: {order.kind.value}",
+            idempotency_key=f"checkout:{workspace.id}:{request.idempotency_key}",
+            now=now,
+            card=card_value,
+            card_id=card_row.id if card_row is not None else None,
+        )
         payment = taken.payment
         if taken.result.status is PaymentStatus.FAILED:  # a declined new card is not saved
-            return PaymentFailed(payment.id, taken.result.failure or FailureCode.PROCESSING_ERROR,
-                                 taken.result.message or "the payment failed")
+            return PaymentFailed(
+                payment.id,
+                taken.result.failure or FailureCode.PROCESSING_ERROR,
+                taken.result.message or "the payment failed",
+            )
         to_save = card_value if card_row is None and request.payment.save_card else None
         if taken.result.status is PaymentStatus.REQUIRES_ACTION:  # the card is saved once authenticated
-            payment.pending = {"order": _order_snapshot(order), "base": base_snapshot(workspace),
-                               "save_card": card_snapshot(to_save)}
+            payment.pending = {
+                "order": _order_snapshot(order),
+                "base": base_snapshot(workspace),
+                "save_card": card_snapshot(to_save),
+            }
             return ActionRequired(payment.id, taken.result.next_action or "")
         if to_save is not None:
             card_row = save_card(session, workspace, to_save, now)
             payment.card_id = card_row.id
-    invoice_id = apply_order(session, workspace, order, payment, card_row, details, now,
-                             target_description=pricing.describe(target))
+    invoice_id = apply_order(
+        session,
+        workspace,
+        order,
+        payment,
+        card_row,
+        details,
+        now,
+        target_description=pricing.describe(target),
+    )
     return Completed(order.kind, invoice_id, payment.id if payment else None)
 
 
-def _card(session: Session, workspace: Workspace, method: PaymentMethod, choice: PaymentChoice,
-          token: StoredCard | None) -> tuple[StoredCard | None, Card | None] | Rejected:
+def _card(
+    session: Session,
+    workspace: Workspace,
+    method: PaymentMethod,
+    choice: PaymentChoice,
+    token: StoredCard | None,
+) -> tuple[StoredCard | None, Card | None] | Rejected:
     """The card to charge (and its saved row, if any) for a card method; ``token`` is the
     new card, tokenized already (see :func:`tokenize`)."""
     if method.kind is not PaymentKind.CARD:
@@ -284,16 +382,40 @@ def _card(session: Session, workspace: Workspace, method: PaymentMethod, choice:
 def save_card(session: Session, workspace: Workspace, card: StoredCard, now: datetime) -> Card:
     """Save ``card`` for the workspace (whose row the caller has locked), with a ``card.added``
     event; the same card (fingerprint and expiry) already saved is returned as it is."""
-    same = session.scalar(select(Card).where(
-        Card.workspace_id == workspace.id, Card.fingerprint == card.fingerprint, Card.exp_month == card.exp_month,
-        Card.exp_year == card.exp_year, Card.removed_at.is_(None)).order_by(Card.created_at, Card.id).limit(1))
+    same = session.scalar(
+        select(Card)
+        .where(
+            Card.workspace_id == workspace.id,
+            Card.fingerprint == card.fingerprint,
+            Card.exp_month == card.exp_month,
+            Card.exp_year == card.exp_year,
+            Card.removed_at.is_(None),
+        )
+        .order_by(Card.created_at, Card.id)
+        .limit(1)
+    )
     if same is not None:
         return same
-    row = Card(id=secrets.token_hex(16), workspace_id=workspace.id, token=card.token, brand=card.brand,
-               last4=card.last4, exp_month=card.exp_month, exp_year=card.exp_year, fingerprint=card.fingerprint,
-               created_at=now, removed_at=None)
+    row = Card(
+        id=secrets.token_hex(16),
+        workspace_id=workspace.id,
+        token=card.token,
+        brand=card.brand,
+        last4=card.last4,
+        exp_month=card.exp_month,
+        exp_year=card.exp_year,
+        fingerprint=card.fingerprint,
+        created_at=now,
+        removed_at=None,
+    )
     session.add(row)
-    emit(session, workspace, EventType.CARD_ADDED, {"card_id": row.id, "brand": row.brand, "last4": row.last4}, now)
+    emit(
+        session,
+        workspace,
+        EventType.CARD_ADDED,
+        {"card_id": row.id, "brand": row.brand, "last4": row.last4},
+        now,
+    )
     return row
 
 
@@ -302,8 +424,14 @@ def card_snapshot(card: StoredCard | None) -> dict[str, Any] | None:
     identifies the card to a person, never its number or CVC."""
     if card is None:
         return None
-    return {"token": card.token, "brand": card.brand, "last4": card.last4, "exp_month": card.exp_month,
-            "exp_year": card.exp_year, "fingerprint": card.fingerprint}
+    return {
+        "token": card.token,
+        "brand": card.brand,
+        "last4": card.last4,
+        "exp_month": card.exp_month,
+        "exp_year": card.exp_year,
+        "fingerprint": card.fingerprint,
+    }
 
 
 def save_pending_card(session: Session, workspace: Workspace, payment: Payment, now: datetime) -> Card | None:
@@ -316,28 +444,48 @@ def save_pending_card(session: Session, workspace: Workspace, payment: Payment, 
     return row
 
 
-
 def base_snapshot(workspace: Workspace) -> dict[str, Any]:
-    return {**config_payload(workspace.plan_code, workspace.email_credits, workspace.messaging_credits),
-            "period_start": workspace.period_start.isoformat()}
+    return {
+        **config_payload(workspace.plan_code, workspace.email_credits, workspace.messaging_credits),
+        "period_start": workspace.period_start.isoformat(),
+    }
 
 
 def _order_snapshot(order: pricing.PricedOrder) -> dict[str, Any]:
     """Enough of a priced order to apply it later exactly as it was paid (3-D Secure)."""
     return {
         "kind": order.kind.value,
-        "changes": [{"timing": c.timing.value, "effective_at": c.effective_at.isoformat(),
-                     **config_payload(c.configuration.plan.code, c.configuration.email_credits,
-                                       c.configuration.messaging_credits)} for c in order.changes],
-        "period_start": order.period_start.isoformat(), "period_end": order.period_end.isoformat(),
-        "target": config_payload(order.target.plan.code, order.target.email_credits,
-                                  order.target.messaging_credits),
+        "changes": [
+            {
+                "timing": c.timing.value,
+                "effective_at": c.effective_at.isoformat(),
+                **config_payload(
+                    c.configuration.plan.code,
+                    c.configuration.email_credits,
+                    c.configuration.messaging_credits,
+                ),
+            }
+            for c in order.changes
+        ],
+        "period_start": order.period_start.isoformat(),
+        "period_end": order.period_end.isoformat(),
+        "target": config_payload(
+            order.target.plan.code, order.target.email_credits, order.target.messaging_credits
+        ),
     }
 
 
-def apply_order(session: Session, workspace: Workspace, order: pricing.PricedOrder, payment: Payment | None,
-                card_row: Card | None, details: BillingDetails | None, now: datetime, *,
-                target_description: str) -> str | None:
+def apply_order(
+    session: Session,
+    workspace: Workspace,
+    order: pricing.PricedOrder,
+    payment: Payment | None,
+    card_row: Card | None,
+    details: BillingDetails | None,
+    now: datetime,
+    *,
+    target_description: str,
+) -> str | None:
     """Apply what was paid for: the immediate part now, the rest scheduled; invoice and events."""
     credits_reset = False
     for change in order.changes:
@@ -345,48 +493,111 @@ def apply_order(session: Session, workspace: Workspace, order: pricing.PricedOrd
         if change.timing is pricing.Timing.IMMEDIATE:
             before = config_payload(workspace.plan_code, workspace.email_credits, workspace.messaging_credits)
             workspace.plan_code = config.plan.code
-            workspace.email_credits, workspace.messaging_credits = config.email_credits, config.messaging_credits
+            workspace.email_credits, workspace.messaging_credits = (
+                config.email_credits,
+                config.messaging_credits,
+            )
             if order.kind is pricing.ChangeKind.NEW_PERIOD:
                 workspace.period_anchor = workspace.period_start = order.period_start
                 workspace.period_end = order.period_end
                 credits_reset = True
-            emit(session, workspace, EventType.PLAN_CHANGE_APPLIED, {
-                "from": before, "to": config_payload(config.plan.code, config.email_credits,
-                                                      config.messaging_credits),
-                "effective_at": change.effective_at.isoformat(), "reason": "checkout"}, now)
+            emit(
+                session,
+                workspace,
+                EventType.PLAN_CHANGE_APPLIED,
+                {
+                    "from": before,
+                    "to": config_payload(config.plan.code, config.email_credits, config.messaging_credits),
+                    "effective_at": change.effective_at.isoformat(),
+                    "reason": "checkout",
+                },
+                now,
+            )
     if credits_reset:  # a new paid period starts with fresh allowances, as at renewal
-        emit(session, workspace, EventType.CREDITS_RESET, {
-            "period_start": workspace.period_start.isoformat(), "period_end": workspace.period_end.isoformat(),
-            "plan": workspace.plan_code, "email_credits": workspace.email_credits,
-            "messaging_credits": workspace.messaging_credits}, now)
+        emit(
+            session,
+            workspace,
+            EventType.CREDITS_RESET,
+            {
+                "period_start": workspace.period_start.isoformat(),
+                "period_end": workspace.period_end.isoformat(),
+                "plan": workspace.plan_code,
+                "email_credits": workspace.email_credits,
+                "messaging_credits": workspace.messaging_credits,
+            },
+            now,
+        )
     scheduled = next((c for c in order.changes if c.timing is pricing.Timing.AT_RENEWAL), None)
     existing = session.get(ScheduledChange, workspace.id)
     if existing is not None:
         session.delete(existing)
-        emit(session, workspace, EventType.PLAN_CHANGE_CANCELLED, {
-            **config_payload(existing.plan_code, existing.email_credits, existing.messaging_credits),
-            "effective_at": existing.effective_at.isoformat(), "reason": "superseded by a new order"}, now)
+        emit(
+            session,
+            workspace,
+            EventType.PLAN_CHANGE_CANCELLED,
+            {
+                **config_payload(existing.plan_code, existing.email_credits, existing.messaging_credits),
+                "effective_at": existing.effective_at.isoformat(),
+                "reason": "superseded by a new order",
+            },
+            now,
+        )
         session.flush()
     if scheduled is not None:
         config = scheduled.configuration
-        session.add(ScheduledChange(workspace_id=workspace.id, plan_code=config.plan.code,
-                                    email_credits=config.email_credits, messaging_credits=config.messaging_credits,
-                                    effective_at=scheduled.effective_at, created_at=now))
-        emit(session, workspace, EventType.PLAN_CHANGE_SCHEDULED, {
-            **config_payload(config.plan.code, config.email_credits, config.messaging_credits),
-            "effective_at": scheduled.effective_at.isoformat()}, now)
+        session.add(
+            ScheduledChange(
+                workspace_id=workspace.id,
+                plan_code=config.plan.code,
+                email_credits=config.email_credits,
+                messaging_credits=config.messaging_credits,
+                effective_at=scheduled.effective_at,
+                created_at=now,
+            )
+        )
+        emit(
+            session,
+            workspace,
+            EventType.PLAN_CHANGE_SCHEDULED,
+            {
+                **config_payload(config.plan.code, config.email_credits, config.messaging_credits),
+                "effective_at": scheduled.effective_at.isoformat(),
+            },
+            now,
+        )
     invoice = None
     if payment is not None:
-        invoice = create_invoice(session, workspace_id=workspace.id, kind="checkout", status="paid",
-                                 charge=order.due_now, billing=billing_details.snapshot(details) if details else {},
-                                 payment_id=payment.id, now=now, period_start=order.period_start,
-                                 period_end=order.period_end)
-        workspace.renewal_payment = "balance" if payment.method == "balance" else (
-            f"card:{card_row.id}" if card_row is not None else workspace.renewal_payment)
-    emit(session, workspace, EventType.CHECKOUT_COMPLETED, {
-        "kind": order.kind.value, "order": target_description,
-        "total": str(order.due_now.total.amount), "currency": order.due_now.total.currency,
-        "invoice_id": invoice.id if invoice else None, "invoice_number": invoice.number if invoice else None,
-        "payment_id": payment.id if payment else None,
-        "payment_method": payment.method if payment else None}, now)
+        invoice = create_invoice(
+            session,
+            workspace_id=workspace.id,
+            kind="checkout",
+            status="paid",
+            charge=order.due_now,
+            billing=billing_details.snapshot(details) if details else {},
+            payment_id=payment.id,
+            now=now,
+            period_start=order.period_start,
+            period_end=order.period_end,
+        )
+        workspace.renewal_payment = (
+            "balance"
+            if payment.method == "balance"
+            else (f"card:{card_row.id}" if card_row is not None else workspace.renewal_payment)
+        )
+    emit(
+        session,
+        workspace,
+        EventType.CHECKOUT_COMPLETED,
+        {
+            "kind": order.kind.value,
+            "order": target_description,
+            "total": str(order.due_now.total.amount),
+            "currency": order.due_now.total.currency,
+            "invoice_id": invoice.id if invoice else None,
+            "invoice_number": invoice.number if invoice else None,
+            "payment_id": payment.id if payment else None,
+            "payment_method": payment.method if payment else None,
+        },
+        now,
+    )
     return invoice.id if invoice else None

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -48,8 +49,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"GraphQL and GraphiQL: http://{args.host}:{args.port}/graphql", flush=True)
         logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s %(message)s")
         # uvicorn's own access log prints query strings; gateway.http.AccessLog does not.
-        uvicorn.run(create_app(gateway), host=args.host, port=args.port, log_level=args.log_level,
-                    access_log=False)
+        uvicorn.run(
+            create_app(gateway), host=args.host, port=args.port, log_level=args.log_level, access_log=False
+        )
     return 0
 
 
@@ -76,9 +78,15 @@ def cmd_create_workspace(args: argparse.Namespace) -> int:
         now = gateway.clock()
         try:
             with gateway.sessions.begin() as session:
-                workspace = create_workspace(session, gateway.catalog, args.name, now, plan_code=args.plan,
-                                             email_credits=args.email_credits,
-                                             messaging_credits=args.messaging_credits)
+                workspace = create_workspace(
+                    session,
+                    gateway.catalog,
+                    args.name,
+                    now,
+                    plan_code=args.plan,
+                    email_credits=args.email_credits,
+                    messaging_credits=args.messaging_credits,
+                )
                 key = issue_api_key(session, workspace.id, now, name="cli")
         except (ValueError, PricingError) as error:  # unknown plan, or limits the plan does not accept
             print(f"error: {error}", file=sys.stderr)
@@ -127,7 +135,7 @@ def _instant(text: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {text!r}") from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def cmd_renew(args: argparse.Namespace) -> int:
@@ -148,8 +156,11 @@ def cmd_renew(args: argparse.Namespace) -> int:
     if not results:
         print("nothing to renew")
     else:
-        print(", ".join(f"{count} {status.value.replace('_', ' ')}"
-                        for status, count in counts.items() if count))
+        print(
+            ", ".join(
+                f"{count} {status.value.replace('_', ' ')}" for status, count in counts.items() if count
+            )
+        )
     return 1 if counts[RenewalStatus.ERROR] else 0
 
 
@@ -165,9 +176,10 @@ def cmd_deliveries_list(args: argparse.Namespace) -> int:
     for line in lines:
         due = line.next_attempt_at.isoformat() if line.next_attempt_at and line.status == "pending" else "-"
         last = (f"{line.last_status_code} " if line.last_status_code else "") + (line.last_error or "")
-        print(f"{line.id}  {line.status:<9} attempts {line.attempts:<2}  next {due}  {line.event_type} "
-              f"#{line.sequence} of {line.workspace_id}  -> {line.target}"
-              + (f"  last: {last}" if last else ""))
+        print(
+            f"{line.id}  {line.status:<9} attempts {line.attempts:<2}  next {due}  {line.event_type} "
+            f"#{line.sequence} of {line.workspace_id}  -> {line.target}" + (f"  last: {last}" if last else "")
+        )
     return 0
 
 
@@ -180,8 +192,10 @@ def cmd_deliveries_replay(args: argparse.Namespace) -> int:
         return 2
     with _gateway(args) as gateway, gateway.write_sessions.begin() as session:
         count = replay(session, gateway.clock(), failed=args.failed, ids=args.id or ())
-    print(f"{count} deliver{'y' if count == 1 else 'ies'} queued again, due now "
-          "(`billing-gateway deliveries run` or the server sends them)")
+    print(
+        f"{count} deliver{'y' if count == 1 else 'ies'} queued again, due now "
+        "(`billing-gateway deliveries run` or the server sends them)"
+    )
     return 0
 
 
@@ -191,8 +205,10 @@ def cmd_deliveries_run(args: argparse.Namespace) -> int:
 
     with _gateway(args) as gateway:
         counts = deliver_due(gateway, args.now or gateway.clock(), args.limit)
-    print(f"{counts.claimed} due: {counts.delivered} delivered, {counts.retrying} to retry, "
-          f"{counts.failed} failed")
+    print(
+        f"{counts.claimed} due: {counts.delivered} delivered, {counts.retrying} to retry, "
+        f"{counts.failed} failed"
+    )
     return 0
 
 
@@ -241,21 +257,35 @@ def parser() -> argparse.ArgumentParser:
     migrate = with_db(commands.add_parser("migrate", help="bring the database schema up to date"))
     migrate.set_defaults(func=cmd_migrate)
 
-    renew = with_db(commands.add_parser(
-        "renew", help="renew every workspace whose period has ended (charge, invoice, reset credits)"))
-    renew.add_argument("--now", type=_instant, help="renew as of this ISO 8601 instant instead of the clock "
-                                                    "(catching up, tests); without an offset: UTC")
+    renew = with_db(
+        commands.add_parser(
+            "renew", help="renew every workspace whose period has ended (charge, invoice, reset credits)"
+        )
+    )
+    renew.add_argument(
+        "--now",
+        type=_instant,
+        help="renew as of this ISO 8601 instant instead of the clock "
+        "(catching up, tests); without an offset: UTC",
+    )
     renew.set_defaults(func=cmd_renew)
 
     deliveries = commands.add_parser("deliveries", help="webhook and event-listener deliveries")
     delivery_commands = deliveries.add_subparsers(dest="deliveries_command", required=True)
     listing = with_db(delivery_commands.add_parser("list", help="list pending and failed deliveries"))
-    listing.add_argument("--status", action="append", choices=["pending", "failed", "delivered"],
-                         help="only these (repeatable); default: pending and failed")
+    listing.add_argument(
+        "--status",
+        action="append",
+        choices=["pending", "failed", "delivered"],
+        help="only these (repeatable); default: pending and failed",
+    )
     listing.add_argument("--limit", type=int, default=100)
     listing.set_defaults(func=cmd_deliveries_list)
-    replaying = with_db(delivery_commands.add_parser(
-        "replay", help="queue deliveries again, due now, with a fresh retry schedule"))
+    replaying = with_db(
+        delivery_commands.add_parser(
+            "replay", help="queue deliveries again, due now, with a fresh retry schedule"
+        )
+    )
     replaying.add_argument("--failed", action="store_true", help="every failed delivery")
     replaying.add_argument("--id", action="append", help="this delivery, whatever its status (repeatable)")
     replaying.set_defaults(func=cmd_deliveries_replay)

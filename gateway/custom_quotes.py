@@ -74,24 +74,35 @@ def validate(request: QuoteRequest) -> QuoteRequest:
     if email and not any(p.field == "email" for p in problems) and not EMAIL.match(email):
         problems.append(FieldProblem("email", "is not an email address"))
     company = _line(request.company, "company", MAX_NAME, problems)
-    for field, volume in (("expectedEmailCredits", request.expected_email_credits),
-                          ("expectedMessagingCredits", request.expected_messaging_credits)):
+    for field, volume in (
+        ("expectedEmailCredits", request.expected_email_credits),
+        ("expectedMessagingCredits", request.expected_messaging_credits),
+    ):
         if volume is not None and not 0 <= volume <= MAX_VOLUME:
             problems.append(FieldProblem(field, f"must be between 0 and {MAX_VOLUME:,}"))
     message = request.message.strip() if request.message is not None else None
     if message is not None:
         if has_control_characters(message, allowed="\n\r\t"):
-            problems.append(FieldProblem("message", "must not contain control characters other than line breaks"))
+            problems.append(
+                FieldProblem("message", "must not contain control characters other than line breaks")
+            )
         elif len(message) > MAX_MESSAGE:
             problems.append(FieldProblem("message", f"must be at most {MAX_MESSAGE} characters"))
     if problems:
         raise InvalidQuoteRequest(problems)
-    return QuoteRequest(name, email, company, request.expected_email_credits,
-                        request.expected_messaging_credits, message or None)
+    return QuoteRequest(
+        name,
+        email,
+        company,
+        request.expected_email_credits,
+        request.expected_messaging_credits,
+        message or None,
+    )
 
 
-def request_custom_quote(gateway: Gateway, workspace_id: str, request: QuoteRequest,
-                         now: datetime) -> Requested:
+def request_custom_quote(
+    gateway: Gateway, workspace_id: str, request: QuoteRequest, now: datetime
+) -> Requested:
     """Record the request and emit ``custom_quote.requested`` in one transaction."""
     request = validate(request)
     with gateway.write_sessions.begin() as session:
@@ -99,16 +110,31 @@ def request_custom_quote(gateway: Gateway, workspace_id: str, request: QuoteRequ
         if workspace is None:
             raise LookupError(f"no workspace {workspace_id!r}")
         row = CustomQuoteRequest(
-            id=secrets.token_hex(16), workspace_id=workspace_id, contact_name=request.contact_name,
-            email=request.email, company=request.company,
+            id=secrets.token_hex(16),
+            workspace_id=workspace_id,
+            contact_name=request.contact_name,
+            email=request.email,
+            company=request.company,
             expected_email_credits=request.expected_email_credits,
-            expected_messaging_credits=request.expected_messaging_credits, message=request.message or "",
-            created_at=now)
+            expected_messaging_credits=request.expected_messaging_credits,
+            message=request.message or "",
+            created_at=now,
+        )
         session.add(row)
-        emit(session, workspace, EventType.CUSTOM_QUOTE_REQUESTED, {
-            "request_id": row.id, "contact_name": row.contact_name, "email": row.email,
-            "company": row.company,
-            "expected_email_credits": row.expected_email_credits,
-            "expected_messaging_credits": row.expected_messaging_credits, "message": row.message,
-            "current_plan": workspace.plan_code}, now)
+        emit(
+            session,
+            workspace,
+            EventType.CUSTOM_QUOTE_REQUESTED,
+            {
+                "request_id": row.id,
+                "contact_name": row.contact_name,
+                "email": row.email,
+                "company": row.company,
+                "expected_email_credits": row.expected_email_credits,
+                "expected_messaging_credits": row.expected_messaging_credits,
+                "message": row.message,
+                "current_plan": workspace.plan_code,
+            },
+            now,
+        )
     return Requested(row.id, gateway.catalog.sales_contact)

@@ -7,15 +7,29 @@ checks that they match these models.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer,
-                        Numeric, String, TypeDecorator, UniqueConstraint, create_engine, event)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
@@ -33,13 +47,13 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -63,7 +77,9 @@ class Workspace(Base):
     currency: Mapped[str] = mapped_column(String(3), default="EUR", server_default="EUR")
     # Cached sum of the ledger, updated in the same transaction as each entry.
     balance_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
-    event_sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # last outbox sequence
+    event_sequence: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0"
+    )  # last outbox sequence
     renewal_payment: Mapped[str | None] = mapped_column(String(64), nullable=True)  # "balance" | "card:<id>"
 
 
@@ -72,7 +88,9 @@ class BillingDetails(Base):
 
     __tablename__ = "billing_details"
 
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
     customer_type: Mapped[str | None] = mapped_column(String(16), nullable=True)  # person | company
     name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     company_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -134,7 +152,9 @@ class Payment(Base):
     failure_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     failure_message: Mapped[str | None] = mapped_column(String(200), nullable=True)
     reference: Mapped[str | None] = mapped_column(String(128), nullable=True)  # processor or ledger reference
-    pending: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # what to apply on confirmation
+    pending: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, nullable=True
+    )  # what to apply on confirmation
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -165,7 +185,9 @@ class ScheduledChange(Base):
 
     __tablename__ = "scheduled_changes"
 
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
     plan_code: Mapped[str] = mapped_column(String(32))
     email_credits: Mapped[int] = mapped_column(Integer)
     messaging_credits: Mapped[int] = mapped_column(Integer)
@@ -191,7 +213,9 @@ class OutboxEvent(Base):
 class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
 
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     operation: Mapped[str] = mapped_column(String(32))
     request_hash: Mapped[str] = mapped_column(String(64))
@@ -207,7 +231,9 @@ class UsageCounter(Base):
 
     __tablename__ = "usage_counters"
 
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
     period_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # email | messaging
     used: Mapped[Decimal] = mapped_column(Numeric(20, 4))
@@ -232,7 +258,9 @@ class Renewal(Base):
 
     __tablename__ = "renewals"
 
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
     period_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))  # renewed | free | payment_failed
     invoice_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -302,8 +330,9 @@ class Delivery(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     event_id: Mapped[str] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"), index=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
-    endpoint_id: Mapped[str | None] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
-                                                    nullable=True, index=True)
+    endpoint_id: Mapped[str | None] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=True, index=True
+    )
     listener: Mapped[str | None] = mapped_column(String(64), nullable=True)  # an event listener's code
     status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed (gave up)
     attempts: Mapped[int] = mapped_column(Integer)  # since it was (re)queued

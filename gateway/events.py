@@ -16,8 +16,9 @@ changing one bumps the version of that type.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -26,8 +27,13 @@ from gateway.db import OutboxEvent
 from gateway.outbox import EventType
 from gateway.providers import Event
 
-PLAN_CHANGE_TYPES = frozenset({EventType.PLAN_CHANGE_APPLIED.value, EventType.PLAN_CHANGE_SCHEDULED.value,
-                               EventType.PLAN_CHANGE_CANCELLED.value})
+PLAN_CHANGE_TYPES = frozenset(
+    {
+        EventType.PLAN_CHANGE_APPLIED.value,
+        EventType.PLAN_CHANGE_SCHEDULED.value,
+        EventType.PLAN_CHANGE_CANCELLED.value,
+    }
+)
 EVENT_TYPES = frozenset(t.value for t in EventType)
 
 
@@ -53,7 +59,7 @@ class Payload:
 
 
 _CONFIGURATION = "`{plan, email_credits, messaging_credits}`"
-_AMOUNT = "decimal string in the currency's major unit, e.g. \"39.00\""
+_AMOUNT = 'decimal string in the currency\'s major unit, e.g. "39.00"'
 _INSTANT = "ISO 8601 instant in UTC"
 
 
@@ -62,105 +68,196 @@ def _plan(name: str = "plan") -> Field:
 
 
 def _configuration(subject: str) -> tuple[Field, ...]:
-    return (_plan(), Field("email_credits", "integer", f"monthly Email credit limit {subject}"),
-            Field("messaging_credits", "integer", f"monthly SMS/WhatsApp credit limit {subject}"))
+    return (
+        _plan(),
+        Field("email_credits", "integer", f"monthly Email credit limit {subject}"),
+        Field("messaging_credits", "integer", f"monthly SMS/WhatsApp credit limit {subject}"),
+    )
 
 
 def _period() -> tuple[Field, ...]:
-    return (Field("period_start", "string", f"start of the new period ({_INSTANT})"),
-            Field("period_end", "string", f"end of the new period ({_INSTANT})"))
+    return (
+        Field("period_start", "string", f"start of the new period ({_INSTANT})"),
+        Field("period_end", "string", f"end of the new period ({_INSTANT})"),
+    )
 
 
 _RENEWAL = (
-    *_period(), *_configuration("renewed"),
+    *_period(),
+    *_configuration("renewed"),
     Field("total", "string", f"amount charged for the period, tax included ({_AMOUNT})"),
     Field("currency", "string", "ISO 4217 code"),
     Field("tax_calculated", "boolean", "whether VAT could be computed from the billing details"),
     Field("invoice_id", "string", "the renewal invoice"),
     Field("invoice_number", "string", "its number"),
-    Field("payment_id", "string | null",
-          "the payment attempted; null when none was (nothing due, no method)"),
+    Field(
+        "payment_id", "string | null", "the payment attempted; null when none was (nothing due, no method)"
+    ),
     Field("payment_method", "string | null", "its method code: balance, card, ..."),
 )
 
-PAYLOADS: dict[str, Payload] = {p.type.value: p for p in (
-    Payload(EventType.PLAN_CHANGE_SCHEDULED, 1, "A change was scheduled for the start of the next period "
-            "(a downgrade, or the lower half of a split).", (
+PAYLOADS: dict[str, Payload] = {
+    p.type.value: p
+    for p in (
+        Payload(
+            EventType.PLAN_CHANGE_SCHEDULED,
+            1,
+            "A change was scheduled for the start of the next period "
+            "(a downgrade, or the lower half of a split).",
+            (
                 *_configuration("from then on"),
-                Field("effective_at", "string", f"when it applies: the next renewal ({_INSTANT})"))),
-    Payload(EventType.PLAN_CHANGE_APPLIED, 1, "The workspace's plan or limits changed: at checkout (an "
-            "upgrade or a new paid period) or at renewal (a scheduled change).", (
+                Field("effective_at", "string", f"when it applies: the next renewal ({_INSTANT})"),
+            ),
+        ),
+        Payload(
+            EventType.PLAN_CHANGE_APPLIED,
+            1,
+            "The workspace's plan or limits changed: at checkout (an "
+            "upgrade or a new paid period) or at renewal (a scheduled change).",
+            (
                 Field("from", "object", f"the configuration before, {_CONFIGURATION}"),
                 Field("to", "object", f"the configuration after, {_CONFIGURATION}"),
                 Field("effective_at", "string", _INSTANT),
-                Field("reason", "string", "`checkout` or `renewal`"))),
-    Payload(EventType.PLAN_CHANGE_CANCELLED, 1, "A scheduled change will not happen: cancelled by the "
-            "customer or superseded by a new order.", (
+                Field("reason", "string", "`checkout` or `renewal`"),
+            ),
+        ),
+        Payload(
+            EventType.PLAN_CHANGE_CANCELLED,
+            1,
+            "A scheduled change will not happen: cancelled by the customer or superseded by a new order.",
+            (
                 *_configuration("that was scheduled"),
                 Field("effective_at", "string", f"when it would have applied ({_INSTANT})"),
-                Field("reason", "string", "`cancelled by the customer` or `superseded by a new order`"))),
-    Payload(EventType.CHECKOUT_COMPLETED, 1, "A checkout went through (paid, or nothing was due).", (
-        Field("kind", "string", "new_period, upgrade, downgrade or split"),
-        Field("order", "string", "what was ordered, as shown to people"),
-        Field("total", "string", f"amount charged now, tax included ({_AMOUNT})"),
-        Field("currency", "string", "ISO 4217 code"),
-        Field("invoice_id", "string | null", "null when nothing was due now"),
-        Field("invoice_number", "string | null", "null when nothing was due now"),
-        Field("payment_id", "string | null", "null when nothing was due now"),
-        Field("payment_method", "string | null", "balance, card, ...; null when nothing was due now"))),
-    Payload(EventType.PAYMENT_FAILED, 1, "A payment was declined or failed; nothing else changed.", (
-        Field("payment_id", "string", "the failed payment"),
-        Field("purpose", "string", "checkout, top_up or renewal"),
-        Field("amount", "string", _AMOUNT),
-        Field("currency", "string", "ISO 4217 code"),
-        Field("method", "string", "payment method code: balance, card, ..."),
-        Field("failure_code", "string | null", "card_declined, insufficient_funds, expired_card, "
-              "incorrect_cvc, processing_error, authentication_failed, insufficient_balance, ..."),
-        Field("message", "string | null", "a sentence for people"))),
-    Payload(EventType.BALANCE_TOPPED_UP, 1, "The prepaid balance was topped up (paid by card).", (
-        Field("payment_id", "string", "the card payment"),
-        Field("amount", "string", f"amount added ({_AMOUNT})"),
-        Field("currency", "string", "ISO 4217 code"),
-        Field("balance", "string", f"the balance after the top-up ({_AMOUNT})"))),
-    Payload(EventType.CARD_ADDED, 1, "A card was saved (never its number or CVC).", (
-        Field("card_id", "string", "the saved card"),
-        Field("brand", "string", "visa, mastercard, ..."),
-        Field("last4", "string", "its last four digits"))),
-    Payload(EventType.CREDITS_RESET, 1, "A new period started: the allowances were reset to the limits "
-            "(unused credits do not roll over).", (*_period(), *_configuration("for the new period"))),
-    Payload(EventType.RENEWAL_COMPLETED, 1, "A period was renewed and paid (or nothing was due).", _RENEWAL),
-    Payload(EventType.RENEWAL_FAILED, 1, "A renewal could not be paid: the workspace is past due, with an "
-            "open invoice; service continues.", (
+                Field("reason", "string", "`cancelled by the customer` or `superseded by a new order`"),
+            ),
+        ),
+        Payload(
+            EventType.CHECKOUT_COMPLETED,
+            1,
+            "A checkout went through (paid, or nothing was due).",
+            (
+                Field("kind", "string", "new_period, upgrade, downgrade or split"),
+                Field("order", "string", "what was ordered, as shown to people"),
+                Field("total", "string", f"amount charged now, tax included ({_AMOUNT})"),
+                Field("currency", "string", "ISO 4217 code"),
+                Field("invoice_id", "string | null", "null when nothing was due now"),
+                Field("invoice_number", "string | null", "null when nothing was due now"),
+                Field("payment_id", "string | null", "null when nothing was due now"),
+                Field("payment_method", "string | null", "balance, card, ...; null when nothing was due now"),
+            ),
+        ),
+        Payload(
+            EventType.PAYMENT_FAILED,
+            1,
+            "A payment was declined or failed; nothing else changed.",
+            (
+                Field("payment_id", "string", "the failed payment"),
+                Field("purpose", "string", "checkout, top_up or renewal"),
+                Field("amount", "string", _AMOUNT),
+                Field("currency", "string", "ISO 4217 code"),
+                Field("method", "string", "payment method code: balance, card, ..."),
+                Field(
+                    "failure_code",
+                    "string | null",
+                    "card_declined, insufficient_funds, expired_card, "
+                    "incorrect_cvc, processing_error, authentication_failed, insufficient_balance, ...",
+                ),
+                Field("message", "string | null", "a sentence for people"),
+            ),
+        ),
+        Payload(
+            EventType.BALANCE_TOPPED_UP,
+            1,
+            "The prepaid balance was topped up (paid by card).",
+            (
+                Field("payment_id", "string", "the card payment"),
+                Field("amount", "string", f"amount added ({_AMOUNT})"),
+                Field("currency", "string", "ISO 4217 code"),
+                Field("balance", "string", f"the balance after the top-up ({_AMOUNT})"),
+            ),
+        ),
+        Payload(
+            EventType.CARD_ADDED,
+            1,
+            "A card was saved (never its number or CVC).",
+            (
+                Field("card_id", "string", "the saved card"),
+                Field("brand", "string", "visa, mastercard, ..."),
+                Field("last4", "string", "its last four digits"),
+            ),
+        ),
+        Payload(
+            EventType.CREDITS_RESET,
+            1,
+            "A new period started: the allowances were reset to the limits "
+            "(unused credits do not roll over).",
+            (*_period(), *_configuration("for the new period")),
+        ),
+        Payload(
+            EventType.RENEWAL_COMPLETED, 1, "A period was renewed and paid (or nothing was due).", _RENEWAL
+        ),
+        Payload(
+            EventType.RENEWAL_FAILED,
+            1,
+            "A renewal could not be paid: the workspace is past due, with an "
+            "open invoice; service continues.",
+            (
                 *_RENEWAL,
-                Field("reason", "string", "a payment failure code, or no_payment_method, "
-                      "payment_method_unavailable, billing_details_incomplete, invalid_vat_id, "
-                      "authentication_required"),
+                Field(
+                    "reason",
+                    "string",
+                    "a payment failure code, or no_payment_method, "
+                    "payment_method_unavailable, billing_details_incomplete, invalid_vat_id, "
+                    "authentication_required",
+                ),
                 Field("message", "string", "a sentence for people"),
-                Field("status", "string", "the workspace's status: `past_due`"))),
-    Payload(EventType.CUSTOM_QUOTE_REQUESTED, 1, "A request for a Custom plan quote was recorded.", (
-        Field("request_id", "string", "the recorded request"),
-        Field("contact_name", "string", "who asked"),
-        Field("email", "string", "where sales should answer"),
-        Field("company", "string", "their company"),
-        Field("expected_email_credits", "integer | null", "monthly Email volume they expect"),
-        Field("expected_messaging_credits", "integer | null", "monthly SMS/WhatsApp credits they expect"),
-        Field("message", "string", "their message"),
-        Field("current_plan", "string", "plan code of the workspace when it asked"))),
-)}
+                Field("status", "string", "the workspace's status: `past_due`"),
+            ),
+        ),
+        Payload(
+            EventType.CUSTOM_QUOTE_REQUESTED,
+            1,
+            "A request for a Custom plan quote was recorded.",
+            (
+                Field("request_id", "string", "the recorded request"),
+                Field("contact_name", "string", "who asked"),
+                Field("email", "string", "where sales should answer"),
+                Field("company", "string", "their company"),
+                Field("expected_email_credits", "integer | null", "monthly Email volume they expect"),
+                Field(
+                    "expected_messaging_credits", "integer | null", "monthly SMS/WhatsApp credits they expect"
+                ),
+                Field("message", "string", "their message"),
+                Field("current_plan", "string", "plan code of the workspace when it asked"),
+            ),
+        ),
+    )
+}
 
 
 def event_of(row: OutboxEvent) -> Event:
     """The event an outbox row records, as integrators and plugins receive it."""
-    return Event(id=row.id, type=row.type, workspace_id=row.workspace_id, sequence=row.sequence,
-                 occurred_at=row.occurred_at, payload=dict(row.payload), version=row.version)
+    return Event(
+        id=row.id,
+        type=row.type,
+        workspace_id=row.workspace_id,
+        sequence=row.sequence,
+        occurred_at=row.occurred_at,
+        payload=dict(row.payload),
+        version=row.version,
+    )
 
 
-def read_events(session: Session, workspace_id: str, after: int, *, types: Iterable[str] | None = None,
-                limit: int = 500) -> list[Event]:
+def read_events(
+    session: Session, workspace_id: str, after: int, *, types: Iterable[str] | None = None, limit: int = 500
+) -> list[Event]:
     """The workspace's committed events with a sequence above ``after``, in order, at most ``limit``."""
-    statement = (select(OutboxEvent)
-                 .where(OutboxEvent.workspace_id == workspace_id, OutboxEvent.sequence > after)
-                 .order_by(OutboxEvent.sequence).limit(limit))
+    statement = (
+        select(OutboxEvent)
+        .where(OutboxEvent.workspace_id == workspace_id, OutboxEvent.sequence > after)
+        .order_by(OutboxEvent.sequence)
+        .limit(limit)
+    )
     if types is not None:
         statement = statement.where(OutboxEvent.type.in_(sorted(types)))
     return [event_of(row) for row in session.scalars(statement)]
@@ -168,8 +265,14 @@ def read_events(session: Session, workspace_id: str, after: int, *, types: Itera
 
 def last_sequence(session: Session, workspace_id: str) -> int:
     """The sequence of the workspace's latest committed event; 0 before its first."""
-    return session.scalar(select(func.coalesce(func.max(OutboxEvent.sequence), 0))
-                          .where(OutboxEvent.workspace_id == workspace_id)) or 0
+    return (
+        session.scalar(
+            select(func.coalesce(func.max(OutboxEvent.sequence), 0)).where(
+                OutboxEvent.workspace_id == workspace_id
+            )
+        )
+        or 0
+    )
 
 
 def undocumented(type: str, payload: Mapping[str, Any]) -> tuple[set[str], set[str]]:
@@ -205,17 +308,26 @@ def reference() -> str:
         "| `version` | integer | version of this type's payload |",
         "| `payload` | object | the type's fields, below |",
         "",
-        "Amounts are decimal strings in the currency's major unit (`\"39.00\"`), never floats. Within a",
+        'Amounts are decimal strings in the currency\'s major unit (`"39.00"`), never floats. Within a',
         "version a payload may gain fields, so ignore the ones you do not know; removing or changing a",
         "field bumps the type's version.",
         "",
         "| Type | Version | When |",
         "|------|---------|------|",
     ]
-    out += [f"| [`{p.type.value}`](#{p.type.value.replace('.', '')}) | {p.version} | {p.summary} |"
-            for p in PAYLOADS.values()]
+    out += [
+        f"| [`{p.type.value}`](#{p.type.value.replace('.', '')}) | {p.version} | {p.summary} |"
+        for p in PAYLOADS.values()
+    ]
     for p in PAYLOADS.values():
-        out += ["", f"## {p.type.value}", "", f"Version {p.version}. {p.summary}", "",
-                "| Field | Type | Meaning |", "|-------|------|---------|"]
+        out += [
+            "",
+            f"## {p.type.value}",
+            "",
+            f"Version {p.version}. {p.summary}",
+            "",
+            "| Field | Type | Meaning |",
+            "|-------|------|---------|",
+        ]
         out += [f"| `{f.name}` | {f.type} | {f.description} |" for f in p.fields]
     return "\n".join(out) + "\n"

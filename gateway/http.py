@@ -32,16 +32,17 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import lru_cache
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import anyio
 import anyio.to_thread
 from graphql import GraphQLError, OperationDefinitionNode, parse
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -92,7 +93,9 @@ def _negotiate(accept: str | None) -> str:
     raise _Reject(406, f"cannot answer with any of: {accept}; accept {GRAPHQL_RESPONSE} or {JSON}")
 
 
-def _response(payload: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None) -> Response:
+def _response(
+    payload: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None
+) -> Response:
     return JSONResponse(payload, status_code=status, media_type=f"{media}; charset=utf-8", headers=headers)
 
 
@@ -184,8 +187,11 @@ def _parse_operations(query: str) -> tuple[tuple[str | None, OperationType], ...
         document = parse(query, no_location=True)
     except (GraphQLError, RecursionError):
         return None  # strawberry reports the syntax error
-    return tuple((d.name.value if d.name else None, OperationType(d.operation.value))
-                 for d in document.definitions if isinstance(d, OperationDefinitionNode))
+    return tuple(
+        (d.name.value if d.name else None, OperationType(d.operation.value))
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+    )
 
 
 _cached_operations = lru_cache(maxsize=256)(_parse_operations)
@@ -245,28 +251,51 @@ class GraphQLEndpoint:
         except _Reject as reject:  # a GraphQL request error, like a validation error
             return _response(_error_payload(reject.message), _request_error_status(media), media)
         if kind is OperationType.MUTATION and reads:
-            return _response(_error_payload("mutations must be sent with POST"), 405, media, {"Allow": "POST"})
+            return _response(
+                _error_payload("mutations must be sent with POST"), 405, media, {"Allow": "POST"}
+            )
         if kind is OperationType.SUBSCRIPTION:
-            return _response(_error_payload("subscriptions are served over WebSocket (graphql-transport-ws), "
-                                            "not over plain HTTP"), _request_error_status(media), media)
+            return _response(
+                _error_payload(
+                    "subscriptions are served over WebSocket (graphql-transport-ws), not over plain HTTP"
+                ),
+                _request_error_status(media),
+                media,
+            )
         token = _bearer_token(request)
-        allowed = ({OperationType.QUERY} if reads else {OperationType.QUERY, OperationType.MUTATION})
-        return await anyio.to_thread.run_sync(self._execute, query, variables, operation, token, allowed, media)
+        allowed = {OperationType.QUERY} if reads else {OperationType.QUERY, OperationType.MUTATION}
+        return await anyio.to_thread.run_sync(
+            self._execute, query, variables, operation, token, allowed, media
+        )
 
-    def _execute(self, query: str, variables: dict[str, Any] | None, operation: str | None,
-                 token: str | None, allowed: set[OperationType], media: str) -> Response:
+    def _execute(
+        self,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation: str | None,
+        token: str | None,
+        allowed: set[OperationType],
+        media: str,
+    ) -> Response:
         context = Context(gateway=self.gateway, now=self.gateway.clock(), credentials_given=token is not None)
         try:
             if token:
                 context.workspace_id = authenticate(context.session, token)
             result = self.gateway.schema.execute_sync(
-                query, variable_values=variables, context_value=context, operation_name=operation,
-                allowed_operation_types=allowed)
+                query,
+                variable_values=variables,
+                context_value=context,
+                operation_name=operation,
+                allowed_operation_types=allowed,
+            )
         except InvalidOperationTypeError:  # kept as a safety net: handle() answers these first
-            return _response(_error_payload("mutations must be sent with POST"), 405, media, {"Allow": "POST"})
+            return _response(
+                _error_payload("mutations must be sent with POST"), 405, media, {"Allow": "POST"}
+            )
         except CannotGetOperationTypeError:
-            return _response(_error_payload("no operation to run in the document"),
-                             _request_error_status(media), media)
+            return _response(
+                _error_payload("no operation to run in the document"), _request_error_status(media), media
+            )
         finally:
             context.close()
         payload: dict[str, Any] = {}
@@ -296,13 +325,17 @@ def renew(gateway: Gateway) -> None:
     if purged:
         logger.info("purged %d expired idempotency keys", purged)
     for result in renew_due(gateway, now):
-        level = {RenewalStatus.ERROR: logging.ERROR, RenewalStatus.PAYMENT_FAILED: logging.WARNING,
-                 RenewalStatus.ALREADY_RENEWED: logging.WARNING}.get(result.status, logging.INFO)
+        level = {
+            RenewalStatus.ERROR: logging.ERROR,
+            RenewalStatus.PAYMENT_FAILED: logging.WARNING,
+            RenewalStatus.ALREADY_RENEWED: logging.WARNING,
+        }.get(result.status, logging.INFO)
         logger.log(level, "renewal: %s", result.describe())
 
 
-async def run_periodically(work: Callable[[], object], interval: float, *,
-                           sleep: Callable[[float], Awaitable[object]] = anyio.sleep) -> None:
+async def run_periodically(
+    work: Callable[[], object], interval: float, *, sleep: Callable[[float], Awaitable[object]] = anyio.sleep
+) -> None:
     """Call ``work`` in a worker thread every ``interval`` seconds until cancelled.
 
     An error is logged and the loop goes on: the next run retries. The first run
@@ -346,8 +379,14 @@ class AccessLog:
             await self.app(scope, receive, send_wrapper)
         finally:
             client = scope.get("client") or ("-", 0)
-            access_logger.info('%s "%s %s" %d %.1fms', client[0], scope["method"], scope["path"], status,
-                               (time.perf_counter() - started) * 1000)
+            access_logger.info(
+                '%s "%s %s" %d %.1fms',
+                client[0],
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
 
 
 def create_app(gateway: Gateway) -> Starlette:
@@ -369,11 +408,15 @@ def create_app(gateway: Gateway) -> Starlette:
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    app = Starlette(routes=[
-        Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
-        WebSocketRoute("/graphql", SubscriptionServer(gateway)),
-        Route("/health", health, methods=["GET"]),
-    ], lifespan=lifespan, middleware=[Middleware(AccessLog)])
+    app = Starlette(
+        routes=[
+            Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", SubscriptionServer(gateway)),
+            Route("/health", health, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+        middleware=[Middleware(AccessLog)],
+    )
     app.state.gateway = gateway
     app.state.delivery_worker = deliveries  # .wake() delivers at once
     return app

@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -53,8 +54,15 @@ def request_hash(operation: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim(sessions: sessionmaker, workspace_id: str, key: str, operation: str, fingerprint: str,
-          now: datetime, wait: float = WAIT_SECONDS) -> dict[str, Any] | None:
+def claim(
+    sessions: sessionmaker,
+    workspace_id: str,
+    key: str,
+    operation: str,
+    fingerprint: str,
+    now: datetime,
+    wait: float = WAIT_SECONDS,
+) -> dict[str, Any] | None:
     """Own ``key`` for this request (None) or get the stored response of the first one."""
     deadline = time.monotonic() + wait
     while True:
@@ -70,14 +78,24 @@ def claim(sessions: sessionmaker, workspace_id: str, key: str, operation: str, f
                     session.flush()
                     row = None
                 if row is None:
-                    session.add(IdempotencyKey(
-                        workspace_id=workspace_id, key=key, operation=operation, request_hash=fingerprint,
-                        status="in_progress", response=None, created_at=now,
-                        locked_until=now + CLAIM_TIMEOUT, expires_at=now + KEY_TTL))
+                    session.add(
+                        IdempotencyKey(
+                            workspace_id=workspace_id,
+                            key=key,
+                            operation=operation,
+                            request_hash=fingerprint,
+                            status="in_progress",
+                            response=None,
+                            created_at=now,
+                            locked_until=now + CLAIM_TIMEOUT,
+                            expires_at=now + KEY_TTL,
+                        )
+                    )
                     return None
                 if row.operation != operation or row.request_hash != fingerprint:
                     raise IdempotencyKeyReused(
-                        f"idempotency key {key!r} was used for a different {row.operation} request")
+                        f"idempotency key {key!r} was used for a different {row.operation} request"
+                    )
                 if row.status == "completed":
                     return row.response
                 if row.locked_until <= now:  # the first request died mid-way: take over
@@ -120,9 +138,18 @@ def release(sessions: sessionmaker, workspace_id: str, key: str) -> dict[str, An
         return None
 
 
-def run_once(sessions: sessionmaker, workspace_id: str, key: str, operation: str, fingerprint: dict[str, Any],
-             now: datetime, work: Callable[[], Any], to_response: Callable[[Any], dict[str, Any]],
-             from_response: Callable[[dict[str, Any]], Any], stored: tuple[type, ...]) -> Any:
+def run_once(
+    sessions: sessionmaker,
+    workspace_id: str,
+    key: str,
+    operation: str,
+    fingerprint: dict[str, Any],
+    now: datetime,
+    work: Callable[[], Any],
+    to_response: Callable[[Any], dict[str, Any]],
+    from_response: Callable[[dict[str, Any]], Any],
+    stored: tuple[type, ...],
+) -> Any:
     """Run ``work`` once per idempotency key: replay a stored outcome, refuse a reused key.
 
     ``work`` stores its outcome with :func:`complete` inside its own transaction when the

@@ -34,9 +34,17 @@ class SqlLedger:
         after = self.workspace.balance_minor + units
         if after < 0:
             raise NegativeBalance(f"{kind.value} of {amount} would take the balance below zero")
-        entry = LedgerEntry(id=secrets.token_hex(16), workspace_id=self.workspace.id, kind=kind.value,
-                            amount_minor=units, currency=self.currency, balance_after_minor=after,
-                            reference=reference, description=description[:200], created_at=self.now)
+        entry = LedgerEntry(
+            id=secrets.token_hex(16),
+            workspace_id=self.workspace.id,
+            kind=kind.value,
+            amount_minor=units,
+            currency=self.currency,
+            balance_after_minor=after,
+            reference=reference,
+            description=description[:200],
+            created_at=self.now,
+        )
         self.session.add(entry)
         self.workspace.balance_minor = after
         return entry.id
@@ -44,6 +52,9 @@ class SqlLedger:
 
 def ledger_sum(session: Session, workspace_id: str) -> int:
     """The balance recomputed from the entries, in minor units (for reconciliation)."""
-    total = session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
-                           .where(LedgerEntry.workspace_id == workspace_id))
+    total = session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
+            LedgerEntry.workspace_id == workspace_id
+        )
+    )
     return int(total or 0)

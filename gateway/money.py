@@ -8,15 +8,33 @@ the gateway uses. Floats are refused everywhere, and so is mixing currencies.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from math import lcm
-from typing import Iterable, Sequence
 
 # ISO 4217 minor-unit exponents for the currencies a catalog may use.
 CURRENCY_EXPONENTS: dict[str, int] = {
-    "EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "SEK": 2, "NOK": 2, "DKK": 2,
-    "PLN": 2, "CZK": 2, "HUF": 2, "RON": 2, "BGN": 2, "ISK": 0, "CAD": 2,
-    "AUD": 2, "NZD": 2, "JPY": 0, "KRW": 0, "BHD": 3, "KWD": 3, "TND": 3,
+    "EUR": 2,
+    "USD": 2,
+    "GBP": 2,
+    "CHF": 2,
+    "SEK": 2,
+    "NOK": 2,
+    "DKK": 2,
+    "PLN": 2,
+    "CZK": 2,
+    "HUF": 2,
+    "RON": 2,
+    "BGN": 2,
+    "ISK": 0,
+    "CAD": 2,
+    "AUD": 2,
+    "NZD": 2,
+    "JPY": 0,
+    "KRW": 0,
+    "BHD": 3,
+    "KWD": 3,
+    "TND": 3,
 }
 _QUANTA = {code: Decimal(1).scaleb(-exp) for code, exp in CURRENCY_EXPONENTS.items()}
 # Rounding and minor-unit conversion must never lose digits to the thread's
@@ -122,8 +140,11 @@ class Money:
         intermediate unrounded Money.
         """
         kind = factor.__class__
-        if kind is not Decimal and kind is not int and (
-                isinstance(factor, (Money, float, bool)) or not isinstance(factor, (int, Decimal))):
+        if (
+            kind is not Decimal
+            and kind is not int
+            and (isinstance(factor, (Money, float, bool)) or not isinstance(factor, (int, Decimal)))
+        ):
             raise TypeError(f"Money can only be multiplied by an int or Decimal, not {type(factor).__name__}")
         product = self.amount * factor
         if not product.is_finite():

@@ -36,7 +36,8 @@ import contextlib
 import functools
 import logging
 import threading
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -168,8 +169,14 @@ class Notifier:
     Several apps (each with its own loop) may share one notifier.
     """
 
-    def __init__(self, database_url: str, *, poll_interval: float = POLL_INTERVAL,
-                 reconnect_delay: float = 1.0, health_interval: float = 30.0) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        poll_interval: float = POLL_INTERVAL,
+        reconnect_delay: float = 1.0,
+        health_interval: float = 30.0,
+    ) -> None:
         self.database_url = normalise_url(database_url)
         self.key = _key(self.database_url)
         self.postgres = make_url(self.database_url).get_backend_name() == "postgresql"
@@ -216,6 +223,7 @@ class Notifier:
         def remove() -> None:
             with self._lock, contextlib.suppress(ValueError):
                 self._callbacks.remove(entry)
+
         return remove
 
     # ------------------------------------------------------------------- wake
@@ -225,13 +233,17 @@ class Notifier:
         ids = frozenset(workspace_ids)
         everyone = None in ids
         with self._lock:
-            listeners = [listener for workspace_id, group in self._listeners.items()
-                         if everyone or workspace_id is None or workspace_id in ids for listener in group]
+            listeners = [
+                listener
+                for workspace_id, group in self._listeners.items()
+                if everyone or workspace_id is None or workspace_id in ids
+                for listener in group
+            ]
             callbacks = list(self._callbacks)
         for listener in listeners:
             listener.set()
         for loop, callback in callbacks:
-            for workspace_id in ((None,) if everyone else ids):
+            for workspace_id in (None,) if everyone else ids:
                 _call_on(loop, self._call, callback, workspace_id)
 
     @staticmethod
@@ -273,8 +285,15 @@ class Notifier:
         while True:
             try:
                 connection = await psycopg.AsyncConnection.connect(
-                    conninfo, autocommit=True, connect_timeout=10, application_name=APPLICATION_NAME,
-                    keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
+                    conninfo,
+                    autocommit=True,
+                    connect_timeout=10,
+                    application_name=APPLICATION_NAME,
+                    keepalives=1,
+                    keepalives_idle=30,
+                    keepalives_interval=10,
+                    keepalives_count=3,
+                )
             except (psycopg.Error, OSError) as error:
                 logger.warning("cannot LISTEN for events (%s); retrying in %.0f s", error, delay)
             else:

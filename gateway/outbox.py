@@ -35,12 +35,20 @@ class EventType(enum.Enum):
 PAYLOAD_VERSION = 1  # bump per type when a payload changes incompatibly; documented in gateway/events.py
 
 
-def emit(session: Session, workspace: Workspace, type: EventType, payload: dict[str, Any],
-         now: datetime) -> OutboxEvent:
+def emit(
+    session: Session, workspace: Workspace, type: EventType, payload: dict[str, Any], now: datetime
+) -> OutboxEvent:
     """Append an event for ``workspace`` (whose row the caller has locked)."""
     workspace.event_sequence += 1
-    event = OutboxEvent(id=secrets.token_hex(16), workspace_id=workspace.id, sequence=workspace.event_sequence,
-                        type=type.value, version=PAYLOAD_VERSION, payload=payload, occurred_at=now)
+    event = OutboxEvent(
+        id=secrets.token_hex(16),
+        workspace_id=workspace.id,
+        sequence=workspace.event_sequence,
+        type=type.value,
+        version=PAYLOAD_VERSION,
+        payload=payload,
+        occurred_at=now,
+    )
     session.add(event)
     notify.announce(session, workspace.id)  # wakes readers on commit (NOTIFY on PostgreSQL); not on rollback
     from gateway.webhooks import enqueue_deliveries  # here: gateway.webhooks imports this module

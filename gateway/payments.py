@@ -55,7 +55,9 @@ class CardDetails:
     holder_name: str | None = None
 
     def __repr__(self) -> str:
-        return f"CardDetails(number='…{self.number[-4:]}', exp={self.exp_month:02d}/{self.exp_year}, cvc='***')"
+        return (
+            f"CardDetails(number='…{self.number[-4:]}', exp={self.exp_month:02d}/{self.exp_year}, cvc='***')"
+        )
 
     __str__ = __repr__
 

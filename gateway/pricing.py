@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import enum
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple
 
 from gateway.catalog import Catalog, CreditKind, CreditOption, Plan
 from gateway.money import CURRENCY_EXPONENTS, Money
@@ -60,7 +61,8 @@ class Configuration:
             self._hash == other._hash  # type: ignore[attr-defined]
             and self.email_credits == other.email_credits  # type: ignore[attr-defined]
             and self.messaging_credits == other.messaging_credits  # type: ignore[attr-defined]
-            and self.plan == other.plan)  # type: ignore[attr-defined]
+            and self.plan == other.plan
+        )  # type: ignore[attr-defined]
 
     def limit(self, kind: CreditKind) -> int:
         return self.email_credits if kind is CreditKind.EMAIL else self.messaging_credits
@@ -112,8 +114,10 @@ class InvalidVolume(PricingError):
         if option is None:
             message = f"the {plan.name} plan has no {kind.value} credits"
         else:
-            message = (f"{kind.value} credits must be between {option.min} and {option.max} "
-                       f"in steps of {option.step}, not {value}")
+            message = (
+                f"{kind.value} credits must be between {option.min} and {option.max} "
+                f"in steps of {option.step}, not {value}"
+            )
         super().__init__(message)
         self.plan, self.kind, self.value, self.option = plan, kind, value, option
         self.field = (_FIELD_NAMES[kind],)
@@ -122,8 +126,13 @@ class InvalidVolume(PricingError):
 _FIELD_NAMES = {CreditKind.EMAIL: "emailCredits", CreditKind.MESSAGING: "messagingCredits"}
 
 
-def configure(plan: Plan, catalog: Catalog, current: Configuration | None,
-              email_credits: int | None, messaging_credits: int | None) -> Configuration:
+def configure(
+    plan: Plan,
+    catalog: Catalog,
+    current: Configuration | None,
+    email_credits: int | None,
+    messaging_credits: int | None,
+) -> Configuration:
     """Validate slider values for ``plan`` and return the configuration.
 
     A value left out keeps the current limit when staying on the same plan and
@@ -310,8 +319,9 @@ def prorate(amount: Money, days_left: int, period_days: int) -> Money:
     The amount is rounded to its minor unit first.
     """
     currency = amount.currency
-    return Money._of(_prorated(amount.rounded().amount, CURRENCY_EXPONENTS[currency], days_left, period_days),
-                     currency)
+    return Money._of(
+        _prorated(amount.rounded().amount, CURRENCY_EXPONENTS[currency], days_left, period_days), currency
+    )
 
 
 # Scaling by a power of ten is exact in this context, whatever the number of digits
@@ -346,8 +356,15 @@ def _zero(currency: str) -> Money:
     return Money.zero(currency).rounded()
 
 
-def _charge(lines: tuple[Line, ...], subtotal: Money, currency: str, customer: TaxCustomer | None,
-            tax: TaxCalculator | None, seller_country: str, on: date) -> Charge:
+def _charge(
+    lines: tuple[Line, ...],
+    subtotal: Money,
+    currency: str,
+    customer: TaxCustomer | None,
+    tax: TaxCalculator | None,
+    seller_country: str,
+    on: date,
+) -> Charge:
     if customer is None or tax is None:
         return Charge(lines, subtotal, (), _zero(currency), subtotal, False)
     if not lines:  # nothing is charged, so there is nothing to tax (and no invoice to explain)
@@ -355,8 +372,11 @@ def _charge(lines: tuple[Line, ...], subtotal: Money, currency: str, customer: T
     tax_lines = tax.calculate(TaxRequest(seller_country, customer, subtotal, on))
     if tax_lines.__class__ is not tuple:
         tax_lines = tuple(tax_lines)
-    if len(tax_lines) == 1 and (amount := tax_lines[0].amount).currency == currency and (
-            amount.amount.same_quantum(_QUANTA[currency])):
+    if (
+        len(tax_lines) == 1
+        and (amount := tax_lines[0].amount).currency == currency
+        and (amount.amount.same_quantum(_QUANTA[currency]))
+    ):
         # The usual case: one tax line whose amount has the minor unit's exponent, so it
         # is rounded and reads like every other amount (0.00, not 0): it is the tax as it stands.
         tax_total = amount
@@ -365,8 +385,10 @@ def _charge(lines: tuple[Line, ...], subtotal: Money, currency: str, customer: T
         for line in tax_lines:
             amount = line.amount
             if amount.currency != currency or not amount.is_rounded:
-                raise ValueError(f"tax calculator {tax.code!r} returned {amount} for a {currency} order; "
-                                 "tax amounts must be rounded to the minor unit, in the order's currency")
+                raise ValueError(
+                    f"tax calculator {tax.code!r} returned {amount} for a {currency} order; "
+                    "tax amounts must be rounded to the minor unit, in the order's currency"
+                )
             tax_amount += amount.amount
         # The amounts are rounded, so is their sum; rounded() only fixes the exponent (0.00, not 0).
         tax_total = Money._of(tax_amount, currency).rounded()
@@ -377,15 +399,19 @@ _ZERO = Decimal(0)
 _QUANTA = {currency: Decimal(1).scaleb(-exponent) for currency, exponent in CURRENCY_EXPONENTS.items()}
 
 
-def classify(current: Configuration, target: Configuration) -> tuple[ChangeKind, Configuration | None,
-                                                                        Configuration | None]:
+def classify(
+    current: Configuration, target: Configuration
+) -> tuple[ChangeKind, Configuration | None, Configuration | None]:
     """Split a change into (kind, applied now, scheduled for renewal)."""
     kind, now_part, scheduled, _ = _classify(current, target, None)
     return kind, now_part, scheduled
 
 
-def _classify(current: Configuration, target: Configuration, target_subtotal: Money | None,
-              ) -> tuple[ChangeKind, Configuration | None, Configuration | None, Money | None]:
+def _classify(
+    current: Configuration,
+    target: Configuration,
+    target_subtotal: Money | None,
+) -> tuple[ChangeKind, Configuration | None, Configuration | None, Money | None]:
     """:func:`classify`, given the target's monthly subtotal if known, and also returning
     the current configuration's monthly subtotal when it had to price it."""
     if current == target:
@@ -414,9 +440,15 @@ def _classify(current: Configuration, target: Configuration, target_subtotal: Mo
     return _DOWNGRADE, None, target, None
 
 
-def price_order(current: Subscription, target: Configuration, now: datetime, *,
-                customer: TaxCustomer | None, tax: TaxCalculator | None,
-                seller_country: str) -> PricedOrder:
+def price_order(
+    current: Subscription,
+    target: Configuration,
+    now: datetime,
+    *,
+    customer: TaxCustomer | None,
+    tax: TaxCalculator | None,
+    seller_country: str,
+) -> PricedOrder:
     """Price moving ``current`` to ``target`` at ``now``.
 
     ``now`` must fall inside the current period. Tax lines come from ``tax``
@@ -453,8 +485,10 @@ def price_order(current: Subscription, target: Configuration, now: datetime, *,
         exponent = CURRENCY_EXPONENTS[currency]
         remaining = Money._of(_prorated(new_subtotal.amount, exponent, days_left, period_days), currency)
         old_currency = current_subtotal.currency
-        unused = Money._of(-_prorated(current_subtotal.amount, CURRENCY_EXPONENTS[old_currency], days_left,
-                                      period_days), old_currency)
+        unused = Money._of(
+            -_prorated(current_subtotal.amount, CURRENCY_EXPONENTS[old_currency], days_left, period_days),
+            old_currency,
+        )
         due_lines = (
             Line(_REMAINING_TIME, f"Remaining time on {describe(now_part)}, {span}", remaining),
             Line(_UNUSED_TIME, f"Unused time on {describe(current_config)}, {span}", unused),
@@ -465,8 +499,9 @@ def price_order(current: Subscription, target: Configuration, now: datetime, *,
         due_now = _charge((), _zero(currency), currency, customer, tax, seller_country, now_date)
 
     if now_part is None:
-        changes: tuple[Change, ...] = () if scheduled is None else (
-            Change(_AT_RENEWAL, period_end, scheduled),)
+        changes: tuple[Change, ...] = (
+            () if scheduled is None else (Change(_AT_RENEWAL, period_end, scheduled),)
+        )
         renewal_config = current_config if scheduled is None else scheduled
     elif scheduled is None:
         changes = (Change(_IMMEDIATE, now, now_part),)
@@ -475,21 +510,40 @@ def price_order(current: Subscription, target: Configuration, now: datetime, *,
         changes = (Change(_IMMEDIATE, now, now_part), Change(_AT_RENEWAL, period_end, scheduled))
         renewal_config = scheduled
     if renewal_config.plan.is_free:
-        due_at_renewal = _charge((), _zero(currency), currency, customer, tax, seller_country,
-                                 period_end.date())
+        due_at_renewal = _charge(
+            (), _zero(currency), currency, customer, tax, seller_country, period_end.date()
+        )
     else:
         if renewal_config is target:
             renewal_lines, renewal_subtotal = monthly_lines, monthly_subtotal
         else:
             renewal_lines, renewal_subtotal = price_configuration(renewal_config)
-        due_at_renewal = _charge(renewal_lines, renewal_subtotal, currency, customer, tax, seller_country,
-                                 period_end.date())
-    return PricedOrder(kind, target, monthly_lines, monthly_subtotal, changes, due_now,
-                       period_start, period_end, period_end, due_at_renewal, proration_days)
+        due_at_renewal = _charge(
+            renewal_lines, renewal_subtotal, currency, customer, tax, seller_country, period_end.date()
+        )
+    return PricedOrder(
+        kind,
+        target,
+        monthly_lines,
+        monthly_subtotal,
+        changes,
+        due_now,
+        period_start,
+        period_end,
+        period_end,
+        due_at_renewal,
+        proration_days,
+    )
 
 
-def renewal_charge(config: Configuration, *, customer: TaxCustomer | None, tax: TaxCalculator | None,
-                   seller_country: str, on: datetime) -> Charge:
+def renewal_charge(
+    config: Configuration,
+    *,
+    customer: TaxCustomer | None,
+    tax: TaxCalculator | None,
+    seller_country: str,
+    on: datetime,
+) -> Charge:
     """What renewing ``config`` costs at ``on``: its monthly lines with the tax in force then."""
     if config.plan.base_price is None:
         raise ValueError(f"the {config.plan.name} plan is sold by quote and has no renewal price")

@@ -10,10 +10,11 @@ that satisfy one of the protocols below. Hook specifications live in
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Mapping, NamedTuple, Protocol, Sequence, TypeVar, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from gateway.money import Money
 

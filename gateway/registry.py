@@ -8,9 +8,10 @@ it, unless the operator disabled it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pluggy
 
@@ -34,10 +35,17 @@ class PluginInfo:
 
 # hook name -> (provider kind, protocol, attributes beyond `code` that it must have)
 _HOOKS: dict[str, tuple[str, type, tuple[str, ...]]] = {
-    "register_payment_methods": ("payment_method", PaymentMethod, ("label", "kind", "charge", "confirm", "refund")),
+    "register_payment_methods": (
+        "payment_method",
+        PaymentMethod,
+        ("label", "kind", "charge", "confirm", "refund"),
+    ),
     "register_tax_calculators": ("tax_calculator", TaxCalculator, ("calculate",)),
-    "register_rate_providers": ("rate_provider", RateProvider,
-                                ("message_types", "destinations", "credits_per_message")),
+    "register_rate_providers": (
+        "rate_provider",
+        RateProvider,
+        ("message_types", "destinations", "credits_per_message"),
+    ),
     "register_event_listeners": ("event_listener", EventListener, ("handle",)),
 }
 
@@ -65,12 +73,16 @@ class Registry:
         providers = self._by_kind(kind)
         if code is not None:
             if code not in providers:
-                raise PluginError(f"no {kind.replace('_', ' ')} named {code!r} is loaded "
-                                  f"(loaded: {sorted(providers) or 'none'})")
+                raise PluginError(
+                    f"no {kind.replace('_', ' ')} named {code!r} is loaded "
+                    f"(loaded: {sorted(providers) or 'none'})"
+                )
             return providers[code]
         if len(providers) != 1:
-            raise PluginError(f"{len(providers)} {kind.replace('_', ' ')}s are loaded "
-                              f"({sorted(providers) or 'none'}); name one in the settings")
+            raise PluginError(
+                f"{len(providers)} {kind.replace('_', ' ')}s are loaded "
+                f"({sorted(providers) or 'none'}); name one in the settings"
+            )
         return next(iter(providers.values()))
 
 
@@ -116,15 +128,22 @@ def load_plugins(disabled: Iterable[str] = (), group: str = hookspecs.ENTRY_POIN
             except PluginError:
                 raise
             except Exception as exc:
-                raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook_name}: "
-                                  f"{type(exc).__name__}: {exc}") from exc
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}"
+                ) from exc
     for name, (dist, version, module) in infos.items():
         registry.plugins.append(PluginInfo(name, dist, version, module, tuple(provides[name])))
     return registry
 
 
-def _registrar(registry: Registry, plugin: str, kind: str, protocol: type, methods: tuple[str, ...],
-               provides: dict[str, list[str]]) -> Callable[[Any], None]:
+def _registrar(
+    registry: Registry,
+    plugin: str,
+    kind: str,
+    protocol: type,
+    methods: tuple[str, ...],
+    provides: dict[str, list[str]],
+) -> Callable[[Any], None]:
     def register(provider: Any) -> None:
         code = getattr(provider, "code", None)
         if not isinstance(code, str) or not code:
@@ -134,14 +153,21 @@ def _registrar(registry: Registry, plugin: str, kind: str, protocol: type, metho
             raise PluginError(f"plugin {plugin!r} registered {kind} {code!r}, which is already taken")
         missing = [m for m in methods if not hasattr(provider, m)]
         if missing or not isinstance(provider, protocol):
-            raise PluginError(f"plugin {plugin!r} registered {kind} {code!r} that does not satisfy "
-                              f"{protocol.__name__}: missing {', '.join(missing) or 'a required attribute'}")
+            raise PluginError(
+                f"plugin {plugin!r} registered {kind} {code!r} that does not satisfy "
+                f"{protocol.__name__}: missing {', '.join(missing) or 'a required attribute'}"
+            )
         if kind == "payment_method":
             if not isinstance(provider.label, str) or not isinstance(provider.kind, PaymentKind):
-                raise PluginError(f"plugin {plugin!r} registered {kind} {code!r} whose `label` is not a string "
-                                  "or whose `kind` is not a PaymentKind")
+                raise PluginError(
+                    f"plugin {plugin!r} registered {kind} {code!r} whose `label` is not a string "
+                    "or whose `kind` is not a PaymentKind"
+                )
             if provider.kind is PaymentKind.CARD and not isinstance(provider, CardPaymentMethod):
-                raise PluginError(f"plugin {plugin!r} registered card payment method {code!r} without `tokenize`")
+                raise PluginError(
+                    f"plugin {plugin!r} registered card payment method {code!r} without `tokenize`"
+                )
         providers[code] = provider
         provides[plugin].append(f"{kind}:{code}")
+
     return register

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Mapping
 
 PREFIX = "BILLING_GATEWAY_"
 
@@ -47,7 +47,9 @@ class Settings:
             values["disabled_plugins"] = frozenset(p.strip() for p in disabled.split(",") if p.strip())
         if (country := get("SELLER_COUNTRY")) is not None:
             if len(country) != 2 or not country.isalpha():
-                raise SettingsError(f"{PREFIX}SELLER_COUNTRY must be a two-letter country code, not {country!r}")
+                raise SettingsError(
+                    f"{PREFIX}SELLER_COUNTRY must be a two-letter country code, not {country!r}"
+                )
             values["seller_country"] = country.upper()
         if (tax := get("TAX_CALCULATOR")) is not None:
             values["tax_calculator"] = tax
@@ -68,7 +70,13 @@ class Settings:
                 values[name.lower()] = amount
         for name, attribute, low_open, high, meaning in (
             ("RENEWAL_INTERVAL", "renewal_interval", False, None, "0 disables the periodic renewal"),
-            ("DELIVERY_INTERVAL", "delivery_interval", False, None, "0 disables the server's delivery worker"),
+            (
+                "DELIVERY_INTERVAL",
+                "delivery_interval",
+                False,
+                None,
+                "0 disables the server's delivery worker",
+            ),
             ("WEBHOOK_TIMEOUT", "webhook_timeout", True, 300.0, "above 0 and at most 300"),
         ):
             if (raw := get(name)) is not None:

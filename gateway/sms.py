@@ -28,8 +28,8 @@ never be lower than what the carrier will bill.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 __all__ = [
     "GSM7_BASIC",

@@ -99,8 +99,10 @@ class NotInPlan(UsageError):
     field = ("messageType",)
 
     def __init__(self, plan_code: str, plan_name: str, message_type: str, channel: Channel) -> None:
-        super().__init__(f"the {plan_name} plan does not include {channel.value} messages: "
-                         "change to a plan with SMS/WhatsApp credits")
+        super().__init__(
+            f"the {plan_name} plan does not include {channel.value} messages: "
+            "change to a plan with SMS/WhatsApp credits"
+        )
         self.plan_code, self.message_type, self.channel = plan_code, message_type, channel
 
 
@@ -110,8 +112,10 @@ class AllowanceExceeded(UsageError):
 
     def __init__(self, kind: CreditKind, used: Decimal, included: int, requested: Decimal) -> None:
         remaining = max(Decimal(included) - used, Decimal(0))
-        super().__init__(f"{_plain(requested)} {kind.value} credits requested, {_plain(remaining)} of "
-                         f"{included:,} left this period; nothing was counted")
+        super().__init__(
+            f"{_plain(requested)} {kind.value} credits requested, {_plain(remaining)} of "
+            f"{included:,} left this period; nothing was counted"
+        )
         self.kind, self.used, self.included, self.requested = kind, used, included, requested
         self.remaining = remaining
 
@@ -136,8 +140,12 @@ class UsageRequest:
     idempotency_key: str | None = None
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"message_type": self.message_type, "country": self.country, "quantity": self.quantity,
-                "sample_text": self.sample_text}
+        return {
+            "message_type": self.message_type,
+            "country": self.country,
+            "quantity": self.quantity,
+            "sample_text": self.sample_text,
+        }
 
 
 @dataclass(frozen=True)
@@ -180,12 +188,23 @@ class Recorded:
         u, p = self.usage, self.period
         return {
             "record_id": self.record_id,
-            "usage": {"message_type": u.message_type, "kind": u.kind.value, "channel": u.channel.value,
-                      "country": u.country, "quantity": u.quantity, "segments": u.segments,
-                      "credits_per_message": str(u.credits_per_message), "credits": str(u.credits)},
-            "period": {"start": p.period_start.isoformat(), "end": p.period_end.isoformat(),
-                       "credits": [{"kind": c.kind.value, "used": str(c.used), "included": c.included}
-                                   for c in p.credits]},
+            "usage": {
+                "message_type": u.message_type,
+                "kind": u.kind.value,
+                "channel": u.channel.value,
+                "country": u.country,
+                "quantity": u.quantity,
+                "segments": u.segments,
+                "credits_per_message": str(u.credits_per_message),
+                "credits": str(u.credits),
+            },
+            "period": {
+                "start": p.period_start.isoformat(),
+                "end": p.period_end.isoformat(),
+                "credits": [
+                    {"kind": c.kind.value, "used": str(c.used), "included": c.included} for c in p.credits
+                ],
+            },
         }
 
     @classmethod
@@ -193,12 +212,24 @@ class Recorded:
         u, p = response["usage"], response["period"]
         return cls(
             record_id=response["record_id"],
-            usage=PricedUsage(u["message_type"], CreditKind(u["kind"]), Channel(u["channel"]), u["country"],
-                              u["quantity"], u["segments"], Decimal(u["credits_per_message"]),
-                              Decimal(u["credits"])),
-            period=PeriodUsage(datetime.fromisoformat(p["start"]), datetime.fromisoformat(p["end"]),
-                               tuple(CreditUsage(CreditKind(c["kind"]), Decimal(c["used"]), c["included"])
-                                     for c in p["credits"])),
+            usage=PricedUsage(
+                u["message_type"],
+                CreditKind(u["kind"]),
+                Channel(u["channel"]),
+                u["country"],
+                u["quantity"],
+                u["segments"],
+                Decimal(u["credits_per_message"]),
+                Decimal(u["credits"]),
+            ),
+            period=PeriodUsage(
+                datetime.fromisoformat(p["start"]),
+                datetime.fromisoformat(p["end"]),
+                tuple(
+                    CreditUsage(CreditKind(c["kind"]), Decimal(c["used"]), c["included"])
+                    for c in p["credits"]
+                ),
+            ),
         )
 
 
@@ -222,25 +253,43 @@ def price(gateway: Gateway, request: UsageRequest) -> PricedUsage:
     if message_type is None:
         raise UnknownMessageType(request.message_type, f"unknown message type {request.message_type!r}")
     if message_type.channel is Channel.EMAIL:
-        return PricedUsage(code, CreditKind.EMAIL, Channel.EMAIL, None, request.quantity, 1, Decimal(1),
-                           Decimal(request.quantity))
+        return PricedUsage(
+            code,
+            CreditKind.EMAIL,
+            Channel.EMAIL,
+            None,
+            request.quantity,
+            1,
+            Decimal(1),
+            Decimal(request.quantity),
+        )
     country = normalise_code(request.country)
     if not country:
         raise UnknownDestination(request.country or "", f"{message_type.name} needs a destination country")
     destination = gateway.destinations_by_country.get(country)
     if destination is None:
-        raise UnknownDestination(request.country or "",
-                                 f"no messaging rates for destination {request.country!r}")
+        raise UnknownDestination(
+            request.country or "", f"no messaging rates for destination {request.country!r}"
+        )
     rate = gateway.rates.credits_per_message(country, code)
     if rate is None:
-        raise UnknownMessageType(request.message_type,
-                                 f"{message_type.name} is not offered to {destination.name}")
+        raise UnknownMessageType(
+            request.message_type, f"{message_type.name} is not offered to {destination.name}"
+        )
     segments = count_segments(text).segments if message_type.segmented and text is not None else 1
     per_message = rate * segments
     # Counters keep four decimals; a finer rate is rounded up, never in the sender's favour.
     credits = (per_message * request.quantity).quantize(CREDIT_QUANTUM, rounding=ROUND_CEILING)
-    return PricedUsage(code, message_type.credit_kind, message_type.channel, country, request.quantity,
-                       segments, per_message, credits)
+    return PricedUsage(
+        code,
+        message_type.credit_kind,
+        message_type.channel,
+        country,
+        request.quantity,
+        segments,
+        per_message,
+        credits,
+    )
 
 
 # ------------------------------------------------------------------ recording
@@ -263,13 +312,23 @@ def record_usage(gateway: Gateway, workspace_id: str, request: UsageRequest, now
     if key is None:
         return _record(gateway, workspace_id, priced, now, None)
     # Refusals raise (nothing was counted), which releases the key for another try.
-    return idempotency.run_once(gateway.write_sessions, workspace_id, key, OPERATION, request.fingerprint(), now,
-                                lambda: _record(gateway, workspace_id, priced, now, key),
-                                Recorded.to_response, Recorded.from_response, (Recorded,))
+    return idempotency.run_once(
+        gateway.write_sessions,
+        workspace_id,
+        key,
+        OPERATION,
+        request.fingerprint(),
+        now,
+        lambda: _record(gateway, workspace_id, priced, now, key),
+        Recorded.to_response,
+        Recorded.from_response,
+        (Recorded,),
+    )
 
 
-def _record(gateway: Gateway, workspace_id: str, priced: PricedUsage, now: datetime,
-            key: str | None) -> Recorded:
+def _record(
+    gateway: Gateway, workspace_id: str, priced: PricedUsage, now: datetime, key: str | None
+) -> Recorded:
     with gateway.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         if workspace is None:
@@ -288,31 +347,51 @@ def _record(gateway: Gateway, workspace_id: str, priced: PricedUsage, now: datet
         if used + priced.credits > included:
             raise AllowanceExceeded(priced.kind, normal(used), included, priced.credits)
         if counter is None:
-            counter = UsageCounter(workspace_id=workspace_id, period_start=subscription.period_start,
-                                   kind=priced.kind.value, used=priced.credits)
+            counter = UsageCounter(
+                workspace_id=workspace_id,
+                period_start=subscription.period_start,
+                kind=priced.kind.value,
+                used=priced.credits,
+            )
             session.add(counter)
             counters[priced.kind] = counter
         else:
             counter.used = used + priced.credits
-        record = UsageRecord(id=secrets.token_hex(16), workspace_id=workspace_id,
-                             period_start=subscription.period_start, kind=priced.kind.value,
-                             message_type=priced.message_type, country=priced.country,
-                             quantity=priced.quantity, credits=priced.credits, occurred_at=now)
+        record = UsageRecord(
+            id=secrets.token_hex(16),
+            workspace_id=workspace_id,
+            period_start=subscription.period_start,
+            kind=priced.kind.value,
+            message_type=priced.message_type,
+            country=priced.country,
+            quantity=priced.quantity,
+            credits=priced.credits,
+            occurred_at=now,
+        )
         session.add(record)
-        period = PeriodUsage(subscription.period_start, subscription.period_end, tuple(
-            CreditUsage(kind, normal(counters[kind].used) if kind in counters else Decimal(0),
-                        config.limit(kind))
-            for kind in CreditKind if plan.option(kind) is not None))
+        period = PeriodUsage(
+            subscription.period_start,
+            subscription.period_end,
+            tuple(
+                CreditUsage(
+                    kind, normal(counters[kind].used) if kind in counters else Decimal(0), config.limit(kind)
+                )
+                for kind in CreditKind
+                if plan.option(kind) is not None
+            ),
+        )
         recorded = Recorded(record.id, priced, period)
         if key is not None:
             idempotency.complete(session, workspace_id, key, recorded.to_response())
         return recorded
 
 
-def _counters(session: Session, workspace_id: str, period_start: datetime, *,
-              lock: bool) -> dict[CreditKind, UsageCounter]:
-    statement = select(UsageCounter).where(UsageCounter.workspace_id == workspace_id,
-                                           UsageCounter.period_start == period_start)
+def _counters(
+    session: Session, workspace_id: str, period_start: datetime, *, lock: bool
+) -> dict[CreditKind, UsageCounter]:
+    statement = select(UsageCounter).where(
+        UsageCounter.workspace_id == workspace_id, UsageCounter.period_start == period_start
+    )
     if lock:
         statement = statement.with_for_update()
     return {CreditKind(row.kind): row for row in session.scalars(statement)}

@@ -5,17 +5,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 
 from gateway import idempotency
 from gateway.charging import credit_top_up, stored_card, take_payment
-from gateway.checkout import (ActionRequired, PaymentChoice, PaymentFailed, Rejected, card_fingerprint, card_snapshot,
-                              save_card, tokenize)
+from gateway.checkout import (
+    ActionRequired,
+    PaymentChoice,
+    PaymentFailed,
+    Rejected,
+    card_fingerprint,
+    card_snapshot,
+    save_card,
+    tokenize,
+)
 from gateway.db import Card
 from gateway.locks import lock_workspace
 from gateway.money import CURRENCY_EXPONENTS, Money
-from gateway.payments import (CardDetails, CardPaymentMethod, FailureCode, PaymentKind,
-                              PaymentStatus, StoredCard)
+from gateway.payments import (
+    CardDetails,
+    CardPaymentMethod,
+    FailureCode,
+    PaymentKind,
+    PaymentStatus,
+    StoredCard,
+)
 
 
 def card_method(gateway: Any) -> CardPaymentMethod | None:
@@ -35,8 +49,9 @@ class CardAdded:
     card_id: str
 
 
-def add_card(gateway: Any, workspace_id: str, card: CardDetails, idempotency_key: str,
-             use_for_renewal: bool = False) -> CardAdded | Rejected:
+def add_card(
+    gateway: Any, workspace_id: str, card: CardDetails, idempotency_key: str, use_for_renewal: bool = False
+) -> CardAdded | Rejected:
     now = gateway.clock()
     method = card_method(gateway)
     if method is None:
@@ -49,14 +64,22 @@ def add_card(gateway: Any, workspace_id: str, card: CardDetails, idempotency_key
     assert token is not None
     fingerprint = {"card": card_fingerprint(token), "renewal": use_for_renewal}
     return idempotency.run_once(
-        gateway.write_sessions, workspace_id, idempotency_key, "add_card", fingerprint, now,
+        gateway.write_sessions,
+        workspace_id,
+        idempotency_key,
+        "add_card",
+        fingerprint,
+        now,
         lambda: _add_card(gateway, workspace_id, token, idempotency_key, use_for_renewal, now),
         lambda outcome: {"type": "card_added", "card_id": outcome.card_id},
-        lambda response: CardAdded(response["card_id"]), (CardAdded,))
+        lambda response: CardAdded(response["card_id"]),
+        (CardAdded,),
+    )
 
 
-def _add_card(gateway: Any, workspace_id: str, token: StoredCard, key: str, use_for_renewal: bool,
-              now: datetime) -> CardAdded | Rejected:
+def _add_card(
+    gateway: Any, workspace_id: str, token: StoredCard, key: str, use_for_renewal: bool, now: datetime
+) -> CardAdded | Rejected:
     with gateway.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None
@@ -90,53 +113,94 @@ class ToppedUp:
     amount: Money
 
 
-TopUpOutcome = Union[ToppedUp, PaymentFailed, ActionRequired, Rejected]
+TopUpOutcome = ToppedUp | PaymentFailed | ActionRequired | Rejected
 
 
-def top_up(gateway: Any, workspace_id: str, amount: Decimal, payment: PaymentChoice,
-           idempotency_key: str) -> TopUpOutcome:
+def top_up(
+    gateway: Any, workspace_id: str, amount: Decimal, payment: PaymentChoice, idempotency_key: str
+) -> TopUpOutcome:
     now = gateway.clock()
     method = card_method(gateway)
-    token = tokenize(method, payment, now.date()) if method is not None and payment.method in (
-        "card", method.code) else None  # first, as for checkout: the fingerprint tells cards apart
+    token = (
+        tokenize(method, payment, now.date())
+        if method is not None and payment.method in ("card", method.code)
+        else None
+    )  # first, as for checkout: the fingerprint tells cards apart
     if isinstance(token, Rejected):
         return token
     fingerprint = {"amount": str(amount), "payment": payment.fingerprint(token)}
 
     def to_response(outcome: Any) -> dict[str, Any]:
         if isinstance(outcome, ToppedUp):
-            return {"type": "topped_up", "payment_id": outcome.payment_id, "amount": str(outcome.amount.amount),
-                    "currency": outcome.amount.currency}
+            return {
+                "type": "topped_up",
+                "payment_id": outcome.payment_id,
+                "amount": str(outcome.amount.amount),
+                "currency": outcome.amount.currency,
+            }
         if isinstance(outcome, PaymentFailed):
-            return {"type": "payment_failed", "payment_id": outcome.payment_id, "failure": outcome.failure.value,
-                    "message": outcome.message}
-        return {"type": "action_required", "payment_id": outcome.payment_id, "next_action": outcome.next_action}
+            return {
+                "type": "payment_failed",
+                "payment_id": outcome.payment_id,
+                "failure": outcome.failure.value,
+                "message": outcome.message,
+            }
+        return {
+            "type": "action_required",
+            "payment_id": outcome.payment_id,
+            "next_action": outcome.next_action,
+        }
 
     def from_response(response: dict[str, Any]) -> TopUpOutcome:
         if response["type"] == "topped_up":
             return ToppedUp(response["payment_id"], Money(response["amount"], response["currency"]))
         if response["type"] == "payment_failed":
-            return PaymentFailed(response["payment_id"], FailureCode(response["failure"]), response["message"])
+            return PaymentFailed(
+                response["payment_id"], FailureCode(response["failure"]), response["message"]
+            )
         return ActionRequired(response["payment_id"], response["next_action"])
 
     def work() -> TopUpOutcome:
         return _top_up(gateway, workspace_id, amount, payment, token, idempotency_key, now, to_response)
 
-    return idempotency.run_once(gateway.write_sessions, workspace_id, idempotency_key, "top_up", fingerprint, now,
-                                work, to_response, from_response, (ToppedUp, PaymentFailed, ActionRequired))
+    return idempotency.run_once(
+        gateway.write_sessions,
+        workspace_id,
+        idempotency_key,
+        "top_up",
+        fingerprint,
+        now,
+        work,
+        to_response,
+        from_response,
+        (ToppedUp, PaymentFailed, ActionRequired),
+    )
 
 
-def _top_up(gateway: Any, workspace_id: str, amount: Decimal, choice: PaymentChoice, token: StoredCard | None,
-            key: str, now: datetime, to_response: Any) -> TopUpOutcome:
+def _top_up(
+    gateway: Any,
+    workspace_id: str,
+    amount: Decimal,
+    choice: PaymentChoice,
+    token: StoredCard | None,
+    key: str,
+    now: datetime,
+    to_response: Any,
+) -> TopUpOutcome:
     settings = gateway.settings
     currency = gateway.catalog.currency
     exponent = CURRENCY_EXPONENTS[currency]
     # Finite and in range first: quantizing Infinity, a NaN or 1E+30 raises.
     if not amount.is_finite() or not settings.top_up_min <= amount <= settings.top_up_max:
-        return Rejected("INVALID_AMOUNT", f"top-ups must be between {settings.top_up_min} and "
-                        f"{settings.top_up_max} {currency}", ("amount",))
+        return Rejected(
+            "INVALID_AMOUNT",
+            f"top-ups must be between {settings.top_up_min} and {settings.top_up_max} {currency}",
+            ("amount",),
+        )
     if amount != amount.quantize(Decimal(1).scaleb(-exponent)):
-        return Rejected("INVALID_AMOUNT", f"amounts in {currency} have at most {exponent} decimals", ("amount",))
+        return Rejected(
+            "INVALID_AMOUNT", f"amounts in {currency} have at most {exponent} decimals", ("amount",)
+        )
     method = card_method(gateway)
     if method is None or (choice.method not in ("card", method.code)):
         return Rejected("UNKNOWN_PAYMENT_METHOD", "top-ups are paid by card", ("paymentMethod", "method"))
@@ -152,14 +216,28 @@ def _top_up(gateway: Any, workspace_id: str, amount: Decimal, choice: PaymentCho
         if choice.card_id is not None:
             card_row = session.get(Card, choice.card_id)
             if card_row is None or card_row.workspace_id != workspace_id or card_row.removed_at is not None:
-                return Rejected("UNKNOWN_CARD", f"no saved card {choice.card_id!r}", ("paymentMethod", "cardId"))
+                return Rejected(
+                    "UNKNOWN_CARD", f"no saved card {choice.card_id!r}", ("paymentMethod", "cardId")
+                )
             token = stored_card(card_row)
-        taken = take_payment(session, workspace, method, money, purpose="top_up",
-                             description=f"Balance top-up of {money}", idempotency_key=f"top_up:{workspace_id}:{key}",
-                             now=now, card=token, card_id=card_row.id if card_row else None)
+        taken = take_payment(
+            session,
+            workspace,
+            method,
+            money,
+            purpose="top_up",
+            description=f"Balance top-up of {money}",
+            idempotency_key=f"top_up:{workspace_id}:{key}",
+            now=now,
+            card=token,
+            card_id=card_row.id if card_row else None,
+        )
         if taken.result.status is PaymentStatus.FAILED:
-            outcome: TopUpOutcome = PaymentFailed(taken.payment.id, taken.result.failure or
-                                                  FailureCode.PROCESSING_ERROR, taken.result.message or "declined")
+            outcome: TopUpOutcome = PaymentFailed(
+                taken.payment.id,
+                taken.result.failure or FailureCode.PROCESSING_ERROR,
+                taken.result.message or "declined",
+            )
         else:
             to_save = token if card_row is None and choice.save_card else None
             if taken.result.status is PaymentStatus.REQUIRES_ACTION:  # the card is saved once authenticated

@@ -31,6 +31,7 @@ Every attempt is logged in ``delivery_attempts`` (time, status, duration, respon
 from __future__ import annotations
 
 import base64
+import contextlib
 import enum
 import http.client
 import json
@@ -41,10 +42,11 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -65,8 +67,10 @@ logger = logging.getLogger("gateway.webhooks")
 # The wait after the 1st, 2nd, ... failed attempt; after the last one the delivery is failed.
 # 12 attempts over about 2.9 days, each wait ±JITTER so that a recovering receiver is not hit by
 # every retry at once.
-RETRY_SCHEDULE: tuple[timedelta, ...] = tuple(timedelta(seconds=s) for s in (
-    5, 30, 2 * 60, 10 * 60, 30 * 60, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600, 24 * 3600))
+RETRY_SCHEDULE: tuple[timedelta, ...] = tuple(
+    timedelta(seconds=s)
+    for s in (5, 30, 2 * 60, 10 * 60, 30 * 60, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600, 24 * 3600)
+)
 MAX_ATTEMPTS = len(RETRY_SCHEDULE) + 1
 JITTER = 0.2
 CONCURRENCY = 8  # requests (or listener queues) in flight per deliver_due call
@@ -78,7 +82,7 @@ SECRET_BYTES = 32
 USER_AGENT = "billing-gateway-webhooks/1"
 
 
-class DeliveryStatus(str, enum.Enum):
+class DeliveryStatus(enum.StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"  # gave up, or the endpoint answered 410 Gone
@@ -103,11 +107,20 @@ def attach_event_listeners(gateway: Gateway) -> None:
         maker.configure(info={**maker.kw.get("info", {}), LISTENERS_KEY: gateway.registry.event_listeners})
 
 
-def _new_delivery(event: OutboxEvent, now: datetime, *, endpoint_id: str | None = None,
-                  listener: str | None = None) -> Delivery:
-    return Delivery(id=secrets.token_hex(16), event=event, workspace_id=event.workspace_id,
-                    endpoint_id=endpoint_id, listener=listener, status=DeliveryStatus.PENDING.value,
-                    attempts=0, next_attempt_at=now, created_at=now)
+def _new_delivery(
+    event: OutboxEvent, now: datetime, *, endpoint_id: str | None = None, listener: str | None = None
+) -> Delivery:
+    return Delivery(
+        id=secrets.token_hex(16),
+        event=event,
+        workspace_id=event.workspace_id,
+        endpoint_id=endpoint_id,
+        listener=listener,
+        status=DeliveryStatus.PENDING.value,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
 
 
 def subscribes(event_types: Sequence[str], event_type: str) -> bool:
@@ -124,9 +137,13 @@ def enqueue_deliveries(session: Session, event: OutboxEvent) -> list[Delivery]:
         endpoints = session.execute(
             select(WebhookEndpoint.id, WebhookEndpoint.event_types)
             .where(WebhookEndpoint.workspace_id == event.workspace_id, WebhookEndpoint.enabled == true())
-            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)).all()
-    rows = [_new_delivery(event, event.occurred_at, endpoint_id=endpoint_id)
-            for endpoint_id, types in endpoints if subscribes(types, event.type)]
+            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+        ).all()
+    rows = [
+        _new_delivery(event, event.occurred_at, endpoint_id=endpoint_id)
+        for endpoint_id, types in endpoints
+        if subscribes(types, event.type)
+    ]
     rows += [_new_delivery(event, event.occurred_at, listener=code) for code in sorted(listeners)]
     session.add_all(rows)
     return rows
@@ -157,8 +174,10 @@ class UnknownEventType(WebhookError):
     code = "UNKNOWN_EVENT_TYPE"
 
     def __init__(self, event_type: str, index: int) -> None:
-        super().__init__(f"unknown event type {event_type!r}; valid: {', '.join(event_type_names())}",
-                         ("eventTypes", str(index)))
+        super().__init__(
+            f"unknown event type {event_type!r}; valid: {', '.join(event_type_names())}",
+            ("eventTypes", str(index)),
+        )
         self.event_type = event_type
 
 
@@ -200,8 +219,9 @@ def validate_url(url: str) -> str:
     if not text or len(text) > MAX_URL:
         raise InvalidWebhookUrl(url, f"a URL has 1 to {MAX_URL} characters")
     if not text.isascii() or any(c.isspace() or not c.isprintable() for c in text):
-        raise InvalidWebhookUrl(url, "use an ASCII URL without spaces (punycode xn-- for international "
-                                     "names)")
+        raise InvalidWebhookUrl(
+            url, "use an ASCII URL without spaces (punycode xn-- for international names)"
+        )
     try:
         parts = urlsplit(text)
         parts.port  # noqa: B018 (raises ValueError for a port out of range)
@@ -235,8 +255,13 @@ def new_secret() -> str:
 
 
 def endpoints_of(session: Session, workspace_id: str) -> list[WebhookEndpoint]:
-    return list(session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.workspace_id == workspace_id)
-                                .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)))
+    return list(
+        session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.workspace_id == workspace_id)
+            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+        )
+    )
 
 
 def endpoint_of(session: Session, workspace_id: str, endpoint_id: str, field: str = "id") -> WebhookEndpoint:
@@ -246,24 +271,41 @@ def endpoint_of(session: Session, workspace_id: str, endpoint_id: str, field: st
     return row
 
 
-def create_endpoint(session: Session, workspace_id: str, url: str, event_types: Iterable[str],
-                    now: datetime) -> WebhookEndpoint:
+def create_endpoint(
+    session: Session, workspace_id: str, url: str, event_types: Iterable[str], now: datetime
+) -> WebhookEndpoint:
     url, types = validate_url(url), validate_event_types(event_types)
-    count = session.scalar(select(func.count()).select_from(WebhookEndpoint)
-                           .where(WebhookEndpoint.workspace_id == workspace_id))
+    count = session.scalar(
+        select(func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.workspace_id == workspace_id)
+    )
     if (count or 0) >= MAX_ENDPOINTS:
         raise EndpointLimitReached()
-    row = WebhookEndpoint(id=secrets.token_hex(16), workspace_id=workspace_id, url=url, event_types=types,
-                          secret=new_secret(), enabled=True, disabled_reason=None, created_at=now,
-                          updated_at=now)
+    row = WebhookEndpoint(
+        id=secrets.token_hex(16),
+        workspace_id=workspace_id,
+        url=url,
+        event_types=types,
+        secret=new_secret(),
+        enabled=True,
+        disabled_reason=None,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(row)
     session.flush()
     return row
 
 
-def update_endpoint(session: Session, workspace_id: str, endpoint_id: str, now: datetime, *,
-                    url: str | None = None, event_types: Iterable[str] | None = None,
-                    enabled: bool | None = None) -> WebhookEndpoint:
+def update_endpoint(
+    session: Session,
+    workspace_id: str,
+    endpoint_id: str,
+    now: datetime,
+    *,
+    url: str | None = None,
+    event_types: Iterable[str] | None = None,
+    enabled: bool | None = None,
+) -> WebhookEndpoint:
     """Change what is given (None: unchanged). Enabling clears the reason it was disabled and
     resumes its pending deliveries; disabling pauses them (events meanwhile are not queued)."""
     row = endpoint_of(session, workspace_id, endpoint_id)
@@ -297,8 +339,9 @@ def delete_endpoint(session: Session, workspace_id: str, endpoint_id: str) -> No
     session.flush()
 
 
-def redeliver(session: Session, workspace_id: str, event_id: str, endpoint_id: str | None,
-              now: datetime) -> list[Delivery]:
+def redeliver(
+    session: Session, workspace_id: str, event_id: str, endpoint_id: str | None, now: datetime
+) -> list[Delivery]:
     """Queue the event again, due now: to ``endpoint_id`` (whatever types it subscribes to), or to
     every enabled endpoint subscribed to its type. Receivers see the same ``webhook-id``."""
     event = session.get(OutboxEvent, event_id)
@@ -310,8 +353,11 @@ def redeliver(session: Session, workspace_id: str, event_id: str, endpoint_id: s
             raise EndpointDisabled(endpoint_id)
         targets = [endpoint]
     else:
-        targets = [e for e in endpoints_of(session, workspace_id)
-                   if e.enabled and subscribes(e.event_types, event.type)]
+        targets = [
+            e
+            for e in endpoints_of(session, workspace_id)
+            if e.enabled and subscribes(e.event_types, event.type)
+        ]
     rows = [_new_delivery(event, now, endpoint_id=target.id) for target in targets]
     session.add_all(rows)
     session.flush()
@@ -320,18 +366,23 @@ def redeliver(session: Session, workspace_id: str, event_id: str, endpoint_id: s
 
 def recent_deliveries(session: Session, endpoint_id: str, limit: int) -> list[tuple[Delivery, OutboxEvent]]:
     rows = session.execute(
-        select(Delivery, OutboxEvent).join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
+        select(Delivery, OutboxEvent)
+        .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
         .where(Delivery.endpoint_id == endpoint_id)
-        .order_by(Delivery.created_at.desc(), OutboxEvent.sequence.desc(), Delivery.id).limit(limit)).all()
+        .order_by(Delivery.created_at.desc(), OutboxEvent.sequence.desc(), Delivery.id)
+        .limit(limit)
+    ).all()
     return [(d, e) for d, e in rows]
 
 
 def attempts_of(session: Session, delivery_ids: Sequence[str]) -> dict[str, list[DeliveryAttempt]]:
     found: dict[str, list[DeliveryAttempt]] = {i: [] for i in delivery_ids}
     if delivery_ids:
-        for attempt in session.scalars(select(DeliveryAttempt)
-                                       .where(DeliveryAttempt.delivery_id.in_(delivery_ids))
-                                       .order_by(DeliveryAttempt.attempted_at, DeliveryAttempt.id)):
+        for attempt in session.scalars(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.delivery_id.in_(delivery_ids))
+            .order_by(DeliveryAttempt.attempted_at, DeliveryAttempt.id)
+        ):
             found[attempt.delivery_id].append(attempt)
     return found
 
@@ -360,10 +411,23 @@ def list_deliveries(session: Session, statuses: Sequence[str], limit: int = 100)
         .outerjoin(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
         .where(Delivery.status.in_(statuses))
         .order_by(Delivery.created_at, Delivery.workspace_id, OutboxEvent.sequence, Delivery.id)
-        .limit(limit)).all()
-    return [DeliveryLine(d.id, d.status, url if d.endpoint_id else f"listener:{d.listener}", d.workspace_id,
-                         type_, sequence, d.attempts, d.next_attempt_at, d.last_status_code, d.last_error)
-            for d, type_, sequence, url in rows]
+        .limit(limit)
+    ).all()
+    return [
+        DeliveryLine(
+            d.id,
+            d.status,
+            url if d.endpoint_id else f"listener:{d.listener}",
+            d.workspace_id,
+            type_,
+            sequence,
+            d.attempts,
+            d.next_attempt_at,
+            d.last_status_code,
+            d.last_error,
+        )
+        for d, type_, sequence, url in rows
+    ]
 
 
 def replay(session: Session, now: datetime, *, failed: bool = False, ids: Sequence[str] = ()) -> int:
@@ -380,7 +444,8 @@ def replay(session: Session, now: datetime, *, failed: bool = False, ids: Sequen
         update(Delivery)
         .where(or_(*chosen), or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now))
         .values(status=DeliveryStatus.PENDING.value, attempts=0, next_attempt_at=now, locked_until=None)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount
 
 
@@ -397,8 +462,9 @@ class DeliveryCounts:
     superseded: int = 0  # a late result after the lease ran out: logged, the newer claim decides
 
     def __add__(self, other: DeliveryCounts) -> DeliveryCounts:
-        return DeliveryCounts(**{f.name: getattr(self, f.name) + getattr(other, f.name)
-                                 for f in fields(self)})
+        return DeliveryCounts(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        )
 
 
 @dataclass(frozen=True)
@@ -433,27 +499,40 @@ def _due(now: datetime, listener_codes: Sequence[str]) -> Any:
     routed = WebhookEndpoint.enabled == true()
     if listener_codes:
         routed = or_(routed, Delivery.listener.in_(list(listener_codes)))
-    return (select(Delivery, OutboxEvent, WebhookEndpoint)
-            .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
-            .outerjoin(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
-            .where(Delivery.status == DeliveryStatus.PENDING.value, Delivery.next_attempt_at <= now, routed))
+    return (
+        select(Delivery, OutboxEvent, WebhookEndpoint)
+        .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
+        .outerjoin(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
+        .where(Delivery.status == DeliveryStatus.PENDING.value, Delivery.next_attempt_at <= now, routed)
+    )
 
 
 def _event_of(row: OutboxEvent) -> Event:
-    return Event(id=row.id, type=row.type, workspace_id=row.workspace_id, sequence=row.sequence,
-                 occurred_at=row.occurred_at, payload=dict(row.payload), version=row.version)
+    return Event(
+        id=row.id,
+        type=row.type,
+        workspace_id=row.workspace_id,
+        sequence=row.sequence,
+        occurred_at=row.occurred_at,
+        payload=dict(row.payload),
+        version=row.version,
+    )
 
 
-def _claim(gateway: Gateway, now: datetime, limit: int, lease: timedelta,
-           listener_codes: Sequence[str]) -> list[_Claim]:
+def _claim(
+    gateway: Gateway, now: datetime, limit: int, lease: timedelta, listener_codes: Sequence[str]
+) -> list[_Claim]:
     with gateway.sessions() as session:  # usually nothing is due: look before taking a write lock
         if session.execute(_due(now, listener_codes).limit(1)).first() is None:
             return []
     lease_end = now + lease
     with gateway.write_sessions.begin() as session:
         rows = session.execute(
-            _due(now, listener_codes).order_by(Delivery.next_attempt_at, OutboxEvent.sequence, Delivery.id)
-            .limit(limit).with_for_update(skip_locked=True, of=Delivery)).all()
+            _due(now, listener_codes)
+            .order_by(Delivery.next_attempt_at, OutboxEvent.sequence, Delivery.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=Delivery)
+        ).all()
         chosen = [(d, e, w) for d, e, w in rows if d.endpoint_id is not None]
         queues: dict[tuple[str, str], list[tuple[Delivery, OutboxEvent]]] = {}
         for d, e, _ in rows:
@@ -465,10 +544,15 @@ def _claim(gateway: Gateway, now: datetime, limit: int, lease: timedelta,
             blocker = session.execute(
                 select(OutboxEvent.sequence, Delivery.next_attempt_at, Delivery.locked_until)
                 .join(Delivery, Delivery.event_id == OutboxEvent.id)
-                .where(Delivery.workspace_id == workspace_id, Delivery.listener == code,
-                       Delivery.status == DeliveryStatus.PENDING.value,
-                       Delivery.id.not_in([d.id for d, _ in members]))
-                .order_by(OutboxEvent.sequence).limit(1)).first()
+                .where(
+                    Delivery.workspace_id == workspace_id,
+                    Delivery.listener == code,
+                    Delivery.status == DeliveryStatus.PENDING.value,
+                    Delivery.id.not_in([d.id for d, _ in members]),
+                )
+                .order_by(OutboxEvent.sequence)
+                .limit(1)
+            ).first()
             for delivery, event in sorted(members, key=lambda m: m[1].sequence):
                 if blocker is None or event.sequence < blocker.sequence:
                     chosen.append((delivery, event, None))
@@ -477,16 +561,33 @@ def _claim(gateway: Gateway, now: datetime, limit: int, lease: timedelta,
         claims = []
         for delivery, event, endpoint in chosen:
             delivery.locked_until = delivery.next_attempt_at = lease_end
-            claims.append(_Claim(delivery.id, lease_end, _event_of(event), delivery.endpoint_id,
-                                 endpoint.url if endpoint else None, endpoint.secret if endpoint else None,
-                                 delivery.listener))
+            claims.append(
+                _Claim(
+                    delivery.id,
+                    lease_end,
+                    _event_of(event),
+                    delivery.endpoint_id,
+                    endpoint.url if endpoint else None,
+                    endpoint.secret if endpoint else None,
+                    delivery.listener,
+                )
+            )
     return claims
 
 
 def webhook_body(event: Event) -> str:
-    return json.dumps({"id": event.id, "type": event.type, "workspace_id": event.workspace_id,
-                       "sequence": event.sequence, "occurred_at": event.occurred_at.isoformat(),
-                       "version": event.version, "data": dict(event.payload)}, separators=(",", ":"))
+    return json.dumps(
+        {
+            "id": event.id,
+            "type": event.type,
+            "workspace_id": event.workspace_id,
+            "sequence": event.sequence,
+            "occurred_at": event.occurred_at.isoformat(),
+            "version": event.version,
+            "data": dict(event.payload),
+        },
+        separators=(",", ":"),
+    )
 
 
 def signed_headers(secret: str, msg_id: str, body: str, timestamp: datetime) -> dict[str, str]:
@@ -509,17 +610,16 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> _
     parts = urlsplit(url)
     https = parts.scheme.lower() == "https"
     connection = (http.client.HTTPSConnection if https else http.client.HTTPConnection)(
-        parts.hostname or "", parts.port, timeout=timeout)
+        parts.hostname or "", parts.port, timeout=timeout
+    )
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     started = time.monotonic()
 
     def shut_down() -> None:
         sock = connection.sock
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     timer = threading.Timer(timeout, shut_down)
     timer.daemon = True
@@ -531,8 +631,11 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> _
         status = response.status
     except (OSError, http.client.HTTPException) as error:
         elapsed = time.monotonic() - started
-        message = (f"timed out after {timeout:g}s" if elapsed >= timeout or isinstance(error, TimeoutError)
-                   else f"{type(error).__name__}: {error}")
+        message = (
+            f"timed out after {timeout:g}s"
+            if elapsed >= timeout or isinstance(error, TimeoutError)
+            else f"{type(error).__name__}: {error}"
+        )
         return _Result(ok=False, error=message[:EXCERPT], duration_ms=round(elapsed * 1000))
     finally:
         timer.cancel()
@@ -541,14 +644,20 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> _
     excerpt = raw.decode("utf-8", errors="replace")[:EXCERPT] or None
     if 200 <= status < 300:
         return _Result(ok=True, status_code=status, excerpt=excerpt, duration_ms=duration)
-    return _Result(ok=False, status_code=status, excerpt=excerpt, duration_ms=duration, gone=status == 410,
-                   error="410 Gone: endpoint disabled" if status == 410 else f"HTTP {status}")
+    return _Result(
+        ok=False,
+        status_code=status,
+        excerpt=excerpt,
+        duration_ms=duration,
+        gone=status == 410,
+        error="410 Gone: endpoint disabled" if status == 410 else f"HTTP {status}",
+    )
 
 
 def _send(claim: _Claim, timeout: float) -> _Result:
     body = webhook_body(claim.event)
     assert claim.url is not None and claim.secret is not None
-    headers = signed_headers(claim.secret, claim.event.id, body, datetime.now(timezone.utc))
+    headers = signed_headers(claim.secret, claim.event.id, body, datetime.now(UTC))
     return post(claim.url, body.encode("utf-8"), headers, timeout)
 
 
@@ -559,38 +668,68 @@ def _call(listener: EventListener | None, claim: _Claim) -> _Result:
     try:
         listener.handle(claim.event)
     except Exception as error:
-        logger.warning("event listener %r failed on event %s (%s #%d)", claim.listener, claim.event.id,
-                       claim.event.type, claim.event.sequence, exc_info=True)
-        return _Result(ok=False, error=f"{type(error).__name__}: {error}"[:EXCERPT],
-                       duration_ms=round((time.monotonic() - started) * 1000))
+        logger.warning(
+            "event listener %r failed on event %s (%s #%d)",
+            claim.listener,
+            claim.event.id,
+            claim.event.type,
+            claim.event.sequence,
+            exc_info=True,
+        )
+        return _Result(
+            ok=False,
+            error=f"{type(error).__name__}: {error}"[:EXCERPT],
+            duration_ms=round((time.monotonic() - started) * 1000),
+        )
     return _Result(ok=True, duration_ms=round((time.monotonic() - started) * 1000))
 
 
-def _finish(gateway: Gateway, claim: _Claim, result: _Result, at: datetime,
-            rng: random.Random) -> DeliveryCounts:
+def _finish(
+    gateway: Gateway, claim: _Claim, result: _Result, at: datetime, rng: random.Random
+) -> DeliveryCounts:
     """Log the attempt and, if the claim still holds its lease, move the delivery on."""
     with gateway.write_sessions.begin() as session:
         counts = _record(session, claim, result, at, rng)
         if claim.listener is not None and (counts.delivered or counts.failed):
             # The next events of this listener's queue were waiting for this one: due now.
-            session.execute(update(Delivery).where(
-                Delivery.workspace_id == claim.event.workspace_id, Delivery.listener == claim.listener,
-                Delivery.status == DeliveryStatus.PENDING.value, Delivery.locked_until.is_(None),
-                Delivery.next_attempt_at > at).values(next_attempt_at=at)
-                .execution_options(synchronize_session=False))
+            session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.workspace_id == claim.event.workspace_id,
+                    Delivery.listener == claim.listener,
+                    Delivery.status == DeliveryStatus.PENDING.value,
+                    Delivery.locked_until.is_(None),
+                    Delivery.next_attempt_at > at,
+                )
+                .values(next_attempt_at=at)
+                .execution_options(synchronize_session=False)
+            )
         return counts
 
 
-def _record(session: Session, claim: _Claim, result: _Result, at: datetime,
-            rng: random.Random) -> DeliveryCounts:
+def _record(
+    session: Session, claim: _Claim, result: _Result, at: datetime, rng: random.Random
+) -> DeliveryCounts:
     """Log the attempt and, if the claim still holds its lease, move the delivery on."""
-    row = session.execute(select(Delivery).where(Delivery.id == claim.delivery_id).with_for_update()
-                          .execution_options(populate_existing=True)).scalar_one_or_none()
+    row = session.execute(
+        select(Delivery)
+        .where(Delivery.id == claim.delivery_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
     if row is None:  # its endpoint was deleted meanwhile
         return DeliveryCounts(superseded=1)
-    session.add(DeliveryAttempt(id=secrets.token_hex(16), delivery_id=row.id, attempted_at=at,
-                                status_code=result.status_code, duration_ms=result.duration_ms,
-                                response_excerpt=result.excerpt, error=result.error))
+    session.add(
+        DeliveryAttempt(
+            id=secrets.token_hex(16),
+            delivery_id=row.id,
+            attempted_at=at,
+            status_code=result.status_code,
+            duration_ms=result.duration_ms,
+            response_excerpt=result.excerpt,
+            error=result.error,
+        )
+    )
     if row.status != DeliveryStatus.PENDING.value or row.locked_until != claim.lease:
         logger.warning("delivery %s: result after its lease ran out; another worker took it over", row.id)
         return DeliveryCounts(superseded=1)
@@ -613,8 +752,9 @@ def _record(session: Session, claim: _Claim, result: _Result, at: datetime,
     delay = retry_delay(row.attempts, rng)
     if delay is None:
         row.status, row.next_attempt_at = DeliveryStatus.FAILED.value, None
-        logger.warning("delivery %s of event %s failed %d times: given up", row.id, row.event_id,
-                       row.attempts)
+        logger.warning(
+            "delivery %s of event %s failed %d times: given up", row.id, row.event_id, row.attempts
+        )
         return DeliveryCounts(failed=1)
     row.next_attempt_at = at + delay
     return DeliveryCounts(retrying=1)
@@ -626,18 +766,31 @@ def _release(gateway: Gateway, failed: _Claim, behind: Sequence[_Claim], at: dat
         return DeliveryCounts()
     with gateway.write_sessions.begin() as session:
         head = session.get(Delivery, failed.delivery_id)
-        retrying = head is not None and head.status == DeliveryStatus.PENDING.value and head.locked_until is None
+        retrying = (
+            head is not None and head.status == DeliveryStatus.PENDING.value and head.locked_until is None
+        )
         until = head.next_attempt_at if retrying and head.next_attempt_at is not None else at
-        session.execute(update(Delivery).where(Delivery.id.in_([c.delivery_id for c in behind]),
-                                               Delivery.locked_until == failed.lease)  # one batch, one lease
-                        .values(locked_until=None, next_attempt_at=until)
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id.in_([c.delivery_id for c in behind]), Delivery.locked_until == failed.lease
+            )  # one batch, one lease
+            .values(locked_until=None, next_attempt_at=until)
+            .execution_options(synchronize_session=False)
+        )
     return DeliveryCounts(released=len(behind))
 
 
-def deliver_due(gateway: Gateway, now: datetime | None = None, limit: int = 100, *,
-                timeout: float | None = None, rng: random.Random | None = None,
-                concurrency: int = CONCURRENCY, lease: timedelta | None = None) -> DeliveryCounts:
+def deliver_due(
+    gateway: Gateway,
+    now: datetime | None = None,
+    limit: int = 100,
+    *,
+    timeout: float | None = None,
+    rng: random.Random | None = None,
+    concurrency: int = CONCURRENCY,
+    lease: timedelta | None = None,
+) -> DeliveryCounts:
     """Deliver up to ``limit`` deliveries due at ``now``; safe to run in several workers at once.
 
     ``timeout``: seconds per webhook request (default: the setting). ``rng``: for the jitter.
@@ -667,7 +820,7 @@ def deliver_due(gateway: Gateway, now: datetime | None = None, limit: int = 100,
             result = _call(listeners.get(claim.listener or ""), claim)
             counts += _finish(gateway, claim, result, at(), rng)
             if not result.ok:
-                return counts + _release(gateway, claim, claims[index + 1:], at())
+                return counts + _release(gateway, claim, claims[index + 1 :], at())
         return counts
 
     def guarded(work: Callable[[Any], DeliveryCounts], arg: Any) -> DeliveryCounts:
@@ -684,8 +837,9 @@ def deliver_due(gateway: Gateway, now: datetime | None = None, limit: int = 100,
     tasks: list[tuple[Callable[[Any], DeliveryCounts], Any]] = [(webhook, c) for c in claims if c.endpoint_id]
     tasks += [(queue, members) for members in queues.values()]
     total = DeliveryCounts(claimed=len(claims))
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(tasks)),
-                            thread_name_prefix="webhook-delivery") as pool:
+    with ThreadPoolExecutor(
+        max_workers=min(concurrency, len(tasks)), thread_name_prefix="webhook-delivery"
+    ) as pool:
         for counts in pool.map(lambda task: guarded(*task), tasks):
             total += counts
     return total
@@ -713,8 +867,12 @@ class DeliveryWorker:
     def run_once(self) -> DeliveryCounts:
         counts = deliver_due(self.gateway, self.gateway.clock(), self.limit)
         if counts.claimed:
-            logger.info("deliveries: %d delivered, %d retrying, %d failed", counts.delivered, counts.retrying,
-                        counts.failed)
+            logger.info(
+                "deliveries: %d delivered, %d retrying, %d failed",
+                counts.delivered,
+                counts.retrying,
+                counts.failed,
+            )
         return counts
 
     async def run(self) -> None:
@@ -724,8 +882,9 @@ class DeliveryWorker:
         waiting = anyio.CapacityLimiter(1)  # the idle wait has a thread of its own, not one of the requests'
         try:
             while True:
-                await anyio.to_thread.run_sync(self._woken.wait, self.interval, limiter=waiting,
-                                               abandon_on_cancel=True)
+                await anyio.to_thread.run_sync(
+                    self._woken.wait, self.interval, limiter=waiting, abandon_on_cancel=True
+                )
                 self._woken.clear()
                 try:
                     counts = await anyio.to_thread.run_sync(self.run_once)

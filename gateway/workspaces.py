@@ -30,9 +30,16 @@ class IssuedKey:
     secret: str  # the whole key; shown once, never stored
 
 
-def create_workspace(session: Session, catalog: Catalog, name: str, now: datetime, *,
-                     plan_code: str | None = None, email_credits: int | None = None,
-                     messaging_credits: int | None = None) -> Workspace:
+def create_workspace(
+    session: Session,
+    catalog: Catalog,
+    name: str,
+    now: datetime,
+    *,
+    plan_code: str | None = None,
+    email_credits: int | None = None,
+    messaging_credits: int | None = None,
+) -> Workspace:
     """A new workspace on the catalog's default plan, or on ``plan_code`` (operators
     moving an existing customer), with a period starting ``now``."""
     plan = catalog.default_plan if plan_code is None else catalog.plan(plan_code)
@@ -40,10 +47,19 @@ def create_workspace(session: Session, catalog: Catalog, name: str, now: datetim
         raise ValueError(f"unknown plan {plan_code!r}")
     config = configure(plan, catalog, None, email_credits, messaging_credits)
     workspace = Workspace(
-        id=secrets.token_hex(16), name=name, created_at=now, plan_code=plan.code,
-        email_credits=config.email_credits, messaging_credits=config.messaging_credits,
-        period_anchor=now, period_start=now, period_end=add_months(now, 1),
-        status="active", currency=catalog.currency, balance_minor=0, event_sequence=0,
+        id=secrets.token_hex(16),
+        name=name,
+        created_at=now,
+        plan_code=plan.code,
+        email_credits=config.email_credits,
+        messaging_credits=config.messaging_credits,
+        period_anchor=now,
+        period_start=now,
+        period_end=add_months(now, 1),
+        status="active",
+        currency=catalog.currency,
+        balance_minor=0,
+        event_sequence=0,
     )
     session.add(workspace)
     session.flush()
@@ -53,8 +69,14 @@ def create_workspace(session: Session, catalog: Catalog, name: str, now: datetim
 def issue_api_key(session: Session, workspace_id: str, now: datetime, name: str = "default") -> IssuedKey:
     prefix = secrets.token_hex(6)
     secret = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
-    key = ApiKey(id=secrets.token_hex(16), workspace_id=workspace_id, prefix=prefix,
-                 key_hash=_hash(secret), name=name, created_at=now)
+    key = ApiKey(
+        id=secrets.token_hex(16),
+        workspace_id=workspace_id,
+        prefix=prefix,
+        key_hash=_hash(secret),
+        name=name,
+        created_at=now,
+    )
     session.add(key)
     session.flush()
     return IssuedKey(key.id, prefix, secret)
@@ -92,8 +114,9 @@ def subscription_of(workspace: Workspace, catalog: Catalog, now: datetime) -> Su
     """
     plan = catalog.plan(workspace.plan_code)
     if plan is None:
-        raise LookupError(f"workspace {workspace.id} is on plan {workspace.plan_code!r}, "
-                          "which the catalog no longer has")
+        raise LookupError(
+            f"workspace {workspace.id} is on plan {workspace.plan_code!r}, which the catalog no longer has"
+        )
     config = Configuration(plan, workspace.email_credits, workspace.messaging_credits)
     start, end = workspace.period_start, workspace.period_end
     if plan.is_free and not start <= now < end:

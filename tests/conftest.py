@@ -4,9 +4,10 @@ a gateway with a controllable clock, and a GraphQL client over real HTTP handlin
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -19,7 +20,7 @@ from gateway.settings import Settings
 from gateway.workspaces import create_workspace, issue_api_key
 
 TEST_DATABASE_URL = "BILLING_GATEWAY_TEST_DATABASE_URL"
-START = datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc)
+START = datetime(2026, 11, 10, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +92,7 @@ def make_workspace(gateway: Gateway) -> Callable[..., Member]:
             workspace = create_workspace(session, gateway.catalog, name, gateway.clock(), **plan)
             key = issue_api_key(session, workspace.id, gateway.clock())
         return Member(workspace.id, key.secret)
+
     return make
 
 

@@ -42,19 +42,29 @@ def snapshot(engine) -> dict[str, list]:
 def keys(make_workspace):
     return {
         "free": make_workspace("Free Ltd").key,
-        "omni": make_workspace("Omni Ltd", plan_code="omnichannel", email_credits=50000,
-                               messaging_credits=10000).key,
+        "omni": make_workspace(
+            "Omni Ltd", plan_code="omnichannel", email_credits=50000, messaging_credits=10000
+        ).key,
     }
 
 
-def check(client, gateway, caplog, query: str, variables: object, expected, key: str | None = None,
-          root: str | None = None) -> None:
+def check(
+    client,
+    gateway,
+    caplog,
+    query: str,
+    variables: object,
+    expected,
+    key: str | None = None,
+    root: str | None = None,
+) -> None:
     before = snapshot(gateway.engine)
     headers = {"Accept": GRAPHQL_RESPONSE, "Content-Type": "application/json"}
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    response = client.post("/graphql", content=json.dumps({"query": query, "variables": variables}),
-                           headers=headers)
+    response = client.post(
+        "/graphql", content=json.dumps({"query": query, "variables": variables}), headers=headers
+    )
     assert response.status_code != 500
     assert "Internal error." not in response.text and "Traceback" not in response.text
     body = response.json()
@@ -194,38 +204,65 @@ def test_quote_garbage(client, gateway, caplog, keys, who, input, expected):
     check(client, gateway, caplog, QUOTE, {"input": input}, expected, key=keys[who], root="quote")
 
 
-@pytest.mark.parametrize("variables", [
-    None, {}, {"input": None}, {"input": "omnichannel"}, {"input": 1}, {"input": []}, {"input": [{"planCode": OMNI}]},
-    {"input": True}, {"inputs": {"planCode": OMNI}},
-])
+@pytest.mark.parametrize(
+    "variables",
+    [
+        None,
+        {},
+        {"input": None},
+        {"input": "omnichannel"},
+        {"input": 1},
+        {"input": []},
+        {"input": [{"planCode": OMNI}]},
+        {"input": True},
+        {"inputs": {"planCode": OMNI}},
+    ],
+)
 def test_quote_input_of_the_wrong_shape(client, gateway, caplog, keys, variables):
     check(client, gateway, caplog, QUOTE, variables, INVALID, key=keys["omni"])
 
 
 def test_quote_garbage_without_a_key_asks_for_one(client, gateway, caplog):
-    check(client, gateway, caplog, QUOTE, {"input": {"planCode": OMNI, "emailCredits": -1}},
-          typed("AUTHENTICATION_REQUIRED"), root="quote")
+    check(
+        client,
+        gateway,
+        caplog,
+        QUOTE,
+        {"input": {"planCode": OMNI, "emailCredits": -1}},
+        typed("AUTHENTICATION_REQUIRED"),
+        root="quote",
+    )
 
 
-@pytest.mark.parametrize(("literal", "expected"), [
-    ('{planCode: "omnichannel", emailCredits: -5}', typed("INVALID_VOLUME", "emailCredits")),
-    ('{planCode: "omnichannel", emailCredits: 1.5}', INVALID),
-    ('{planCode: "omnichannel", emailCredits: 99999999999}', INVALID),
-    ('{planCode: "omnichannel", emailCredits: "20000"}', INVALID),
-    ('{planCode: "omnichannel", emailCredits: null}', None),  # null for an optional field: the default
-    ('{planCode: omnichannel}', INVALID),
-    ('{planCode: null}', INVALID),
-    ('{planCode: "omnichannel", billingDetails: {customerType: ALIEN, country: "DE"}}', INVALID),
-    ('{planCode: "omnichannel", billingDetails: {customerType: "PERSON", country: "DE"}}', INVALID),
-    ('{planCode: "omnichannel", billingDetails: {customerType: PERSON, country: DE}}', INVALID),
-    ('{planCode: "omnichannel", billingDetails: {customerType: PERSON, country: "DE", vatId: 1}}', INVALID),
-    ('"omnichannel"', INVALID),
-    ('null', INVALID),
-])
+@pytest.mark.parametrize(
+    ("literal", "expected"),
+    [
+        ('{planCode: "omnichannel", emailCredits: -5}', typed("INVALID_VOLUME", "emailCredits")),
+        ('{planCode: "omnichannel", emailCredits: 1.5}', INVALID),
+        ('{planCode: "omnichannel", emailCredits: 99999999999}', INVALID),
+        ('{planCode: "omnichannel", emailCredits: "20000"}', INVALID),
+        ('{planCode: "omnichannel", emailCredits: null}', None),  # null for an optional field: the default
+        ("{planCode: omnichannel}", INVALID),
+        ("{planCode: null}", INVALID),
+        ('{planCode: "omnichannel", billingDetails: {customerType: ALIEN, country: "DE"}}', INVALID),
+        ('{planCode: "omnichannel", billingDetails: {customerType: "PERSON", country: "DE"}}', INVALID),
+        ('{planCode: "omnichannel", billingDetails: {customerType: PERSON, country: DE}}', INVALID),
+        (
+            '{planCode: "omnichannel", billingDetails: {customerType: PERSON, country: "DE", vatId: 1}}',
+            INVALID,
+        ),
+        ('"omnichannel"', INVALID),
+        ("null", INVALID),
+    ],
+)
 def test_quote_garbage_in_literals(client, gateway, caplog, keys, literal, expected):
-    query = f"mutation {{ quote(input: {literal}) {{ __typename ... on UserError {{ code field message }} }} }}"
+    query = (
+        f"mutation {{ quote(input: {literal}) {{ __typename ... on UserError {{ code field message }} }} }}"
+    )
     if expected is None:  # a valid request: answered with a quote
-        response = client.post("/graphql", json={"query": query}, headers={"Authorization": f"Bearer {keys['omni']}"})
+        response = client.post(
+            "/graphql", json={"query": query}, headers={"Authorization": f"Bearer {keys['omni']}"}
+        )
         assert response.json() == {"data": {"quote": {"__typename": "Quote"}}}
         return
     check(client, gateway, caplog, query, None, expected, key=keys["omni"], root="quote")
@@ -261,9 +298,18 @@ ESTIMATE_CASES = [
     ({**SMS_DE, "messageType": "WHATSAPP"}, typed("UNKNOWN_MESSAGE_TYPE", "messageType")),
     ({**SMS_DE, "messageType": "x" * 10_000}, typed("UNKNOWN_MESSAGE_TYPE", "messageType")),
     ({**SMS_DE, "messageType": "SMS\u0000"}, typed("UNKNOWN_MESSAGE_TYPE", "messageType")),
-    ({"credits": 10, "messageType": "WHATSAPP_MARKETING", "country": "CN"}, typed("UNKNOWN_MESSAGE_TYPE", "messageType")),
-    ({"credits": 10, "messageType": "WHATSAPP_UTILITY", "country": "CN"}, typed("UNKNOWN_MESSAGE_TYPE", "messageType")),
-    ({"credits": 10, "messageType": "WHATSAPP_AUTHENTICATION", "country": "CN"}, typed("UNKNOWN_MESSAGE_TYPE", "messageType")),
+    (
+        {"credits": 10, "messageType": "WHATSAPP_MARKETING", "country": "CN"},
+        typed("UNKNOWN_MESSAGE_TYPE", "messageType"),
+    ),
+    (
+        {"credits": 10, "messageType": "WHATSAPP_UTILITY", "country": "CN"},
+        typed("UNKNOWN_MESSAGE_TYPE", "messageType"),
+    ),
+    (
+        {"credits": 10, "messageType": "WHATSAPP_AUTHENTICATION", "country": "CN"},
+        typed("UNKNOWN_MESSAGE_TYPE", "messageType"),
+    ),
     ({**SMS_DE, "messageType": None}, INVALID),
     ({**SMS_DE, "messageType": 1}, INVALID),
     ({**SMS_DE, "messageType": ["SMS"]}, INVALID),
@@ -285,7 +331,10 @@ ESTIMATE_CASES = [
     ({**SMS_DE, "sampleText": "a" * 10_000}, typed("TEXT_TOO_LONG", "sampleText")),
     ({**SMS_DE, "sampleText": "😀" * 10_000}, typed("TEXT_TOO_LONG", "sampleText")),
     ({**SMS_DE, "sampleText": "a" * 1601}, typed("TEXT_TOO_LONG", "sampleText")),
-    ({"credits": 1, "messageType": "EMAIL", "sampleText": "a" * 10_000}, typed("TEXT_TOO_LONG", "sampleText")),
+    (
+        {"credits": 1, "messageType": "EMAIL", "sampleText": "a" * 10_000},
+        typed("TEXT_TOO_LONG", "sampleText"),
+    ),
     ({**SMS_DE, "sampleText": 161}, INVALID),
     ({**SMS_DE, "sampleText": ["hi"]}, INVALID),
     # shapes
@@ -297,19 +346,33 @@ ESTIMATE_CASES = [
 @pytest.mark.parametrize(("input", "expected"), ESTIMATE_CASES)
 @pytest.mark.parametrize("who", [None, "omni"])
 def test_estimate_garbage(client, gateway, caplog, keys, who, input, expected):
-    check(client, gateway, caplog, ESTIMATE, {"input": input}, expected,
-          key=keys[who] if who else None, root="estimate")
+    check(
+        client,
+        gateway,
+        caplog,
+        ESTIMATE,
+        {"input": input},
+        expected,
+        key=keys[who] if who else None,
+        root="estimate",
+    )
 
 
-@pytest.mark.parametrize("variables", [None, {"input": None}, {"input": "SMS"}, {"input": [SMS_DE]}, {"input": 0}])
+@pytest.mark.parametrize(
+    "variables", [None, {"input": None}, {"input": "SMS"}, {"input": [SMS_DE]}, {"input": 0}]
+)
 def test_estimate_input_of_the_wrong_shape(client, gateway, caplog, variables):
     check(client, gateway, caplog, ESTIMATE, variables, INVALID)
 
 
-@pytest.mark.parametrize("text_", ["a" * 1600, "😀" * 800, "\u0000" * 100, "\r\n\t" * 300, "\u202e" + "x" * 50])
+@pytest.mark.parametrize(
+    "text_", ["a" * 1600, "😀" * 800, "\u0000" * 100, "\r\n\t" * 300, "\u202e" + "x" * 50]
+)
 def test_estimate_odd_but_acceptable_texts(client, gateway, caplog, text_):
     before = snapshot(gateway.engine)
-    response = client.post("/graphql", json={"query": ESTIMATE, "variables": {"input": {**SMS_DE, "sampleText": text_}}})
+    response = client.post(
+        "/graphql", json={"query": ESTIMATE, "variables": {"input": {**SMS_DE, "sampleText": text_}}}
+    )
     assert response.json() == {"data": {"estimate": {"__typename": "Estimate"}}}
     assert snapshot(gateway.engine) == before
 
@@ -317,36 +380,51 @@ def test_estimate_odd_but_acceptable_texts(client, gateway, caplog, text_):
 # --------------------------------------------------------------------- selectPlan
 
 
-@pytest.mark.parametrize(("variables", "expected"), [
-    ({"code": ""}, typed("UNKNOWN_PLAN", "planCode")),
-    ({"code": "FREE"}, typed("UNKNOWN_PLAN", "planCode")),
-    ({"code": "free "}, typed("UNKNOWN_PLAN", "planCode")),
-    ({"code": "x" * 10_000}, typed("UNKNOWN_PLAN", "planCode")),
-    ({"code": "\u0000"}, typed("UNKNOWN_PLAN", "planCode")),
-    ({"code": "../../etc/passwd"}, typed("UNKNOWN_PLAN", "planCode")),
-    ({"code": None}, INVALID),
-    ({"code": 1}, INVALID),
-    ({"code": ["free"]}, INVALID),
-    ({"code": {"planCode": "free"}}, INVALID),
-    ({"code": True}, INVALID),
-    ({}, INVALID),
-    (None, INVALID),
-])
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"code": ""}, typed("UNKNOWN_PLAN", "planCode")),
+        ({"code": "FREE"}, typed("UNKNOWN_PLAN", "planCode")),
+        ({"code": "free "}, typed("UNKNOWN_PLAN", "planCode")),
+        ({"code": "x" * 10_000}, typed("UNKNOWN_PLAN", "planCode")),
+        ({"code": "\u0000"}, typed("UNKNOWN_PLAN", "planCode")),
+        ({"code": "../../etc/passwd"}, typed("UNKNOWN_PLAN", "planCode")),
+        ({"code": None}, INVALID),
+        ({"code": 1}, INVALID),
+        ({"code": ["free"]}, INVALID),
+        ({"code": {"planCode": "free"}}, INVALID),
+        ({"code": True}, INVALID),
+        ({}, INVALID),
+        (None, INVALID),
+    ],
+)
 @pytest.mark.parametrize("who", [None, "free", "omni"])
 def test_select_plan_garbage(client, gateway, caplog, keys, who, variables, expected):
-    check(client, gateway, caplog, SELECT, variables, expected, key=keys[who] if who else None, root="selectPlan")
+    check(
+        client,
+        gateway,
+        caplog,
+        SELECT,
+        variables,
+        expected,
+        key=keys[who] if who else None,
+        root="selectPlan",
+    )
 
 
-@pytest.mark.parametrize("query", [
-    "mutation { selectPlan { __typename } }",
-    "mutation { selectPlan(planCode: null) { __typename } }",
-    "mutation { selectPlan(planCode: free) { __typename } }",
-    "mutation { selectPlan(planCode: 5) { __typename } }",
-    'mutation { selectPlan(planCode: "free", emailCredits: 5) { __typename } }',
-    'mutation { selectPlan(planCode: ["free"]) { __typename } }',
-    'mutation { selectPlan(planCode: "free") }',
-    'mutation { selectPlan(planCode: "free") { code } }',
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "mutation { selectPlan { __typename } }",
+        "mutation { selectPlan(planCode: null) { __typename } }",
+        "mutation { selectPlan(planCode: free) { __typename } }",
+        "mutation { selectPlan(planCode: 5) { __typename } }",
+        'mutation { selectPlan(planCode: "free", emailCredits: 5) { __typename } }',
+        'mutation { selectPlan(planCode: ["free"]) { __typename } }',
+        'mutation { selectPlan(planCode: "free") }',
+        'mutation { selectPlan(planCode: "free") { code } }',
+    ],
+)
 def test_select_plan_malformed_documents(client, gateway, caplog, keys, query):
     check(client, gateway, caplog, query, None, INVALID, key=keys["omni"])
 
@@ -354,19 +432,22 @@ def test_select_plan_malformed_documents(client, gateway, caplog, keys, query):
 # -------------------------------------------------------------- queries with no args
 
 
-@pytest.mark.parametrize("query", [
-    '{ workspace(id: "someone-else") { __typename } }',
-    "{ workspace }",
-    "{ workspace { id } }",  # a union: fields need fragments
-    "{ plans(first: 1) { code } }",
-    '{ plans(code: "free") { code } }',
-    "{ plans { code basePrice } }",
-    '{ messageTypes(country: "DE") { code } }',
-    "{ destinations(first: -1) { country } }",
-    '{ plugins(name: "x") { name } }',
-    "{ plans { code: name } plans { code } }",  # one response name for two fields
-    "query($n: Int = \"x\") { plans { code } }",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        '{ workspace(id: "someone-else") { __typename } }',
+        "{ workspace }",
+        "{ workspace { id } }",  # a union: fields need fragments
+        "{ plans(first: 1) { code } }",
+        '{ plans(code: "free") { code } }',
+        "{ plans { code basePrice } }",
+        '{ messageTypes(country: "DE") { code } }',
+        "{ destinations(first: -1) { country } }",
+        '{ plugins(name: "x") { name } }',
+        "{ plans { code: name } plans { code } }",  # one response name for two fields
+        'query($n: Int = "x") { plans { code } }',
+    ],
+)
 @pytest.mark.parametrize("who", [None, "omni"])
 def test_query_garbage(client, gateway, caplog, keys, who, query):
     check(client, gateway, caplog, query, None, INVALID, key=keys[who] if who else None)
@@ -375,13 +456,27 @@ def test_query_garbage(client, gateway, caplog, keys, who, query):
 @pytest.mark.parametrize("who", [None, "free"])
 def test_workspace_without_a_valid_key_is_typed(client, gateway, caplog, keys, who):
     authorization = keys[who][:-1] if who else None
-    check(client, gateway, caplog, WORKSPACE, None, typed("AUTHENTICATION_REQUIRED"),
-          key=authorization, root="workspace")
+    check(
+        client,
+        gateway,
+        caplog,
+        WORKSPACE,
+        None,
+        typed("AUTHENTICATION_REQUIRED"),
+        key=authorization,
+        root="workspace",
+    )
 
 
-@pytest.mark.parametrize("variables", [
-    {"unused": 1}, {"input": {"deep": [[[[[[[[[[{"x": None}]]]]]]]]]]}}, {"": None}, {"x" * 10_000: "y" * 10_000},
-])
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"unused": 1},
+        {"input": {"deep": [[[[[[[[[[{"x": None}]]]]]]]]]]}},
+        {"": None},
+        {"x" * 10_000: "y" * 10_000},
+    ],
+)
 def test_unused_variables_are_ignored(client, gateway, keys, variables):
     response = client.post("/graphql", json={"query": "{ plans { code } }", "variables": variables})
     assert response.status_code == 200

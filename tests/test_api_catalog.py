@@ -38,43 +38,105 @@ def tier(start: int, up_to: int | None, price: str) -> dict:
 
 EXPECTED_PLANS = [
     {
-        "code": "free", "name": "Free", "description": "Use the product with basic limits.", "tier": 0,
-        "channels": ["EMAIL"], "purchasable": True, "adjustable": False, "requiresQuote": False,
+        "code": "free",
+        "name": "Free",
+        "description": "Use the product with basic limits.",
+        "tier": 0,
+        "channels": ["EMAIL"],
+        "purchasable": True,
+        "adjustable": False,
+        "requiresQuote": False,
         "basePrice": eur("0.00"),
-        "emailCredits": {"kind": "EMAIL", "included": 1000, "min": 1000, "max": 1000, "step": 1,
-                         "default": 1000, "adjustable": False, "tiers": []},
+        "emailCredits": {
+            "kind": "EMAIL",
+            "included": 1000,
+            "min": 1000,
+            "max": 1000,
+            "step": 1,
+            "default": 1000,
+            "adjustable": False,
+            "tiers": [],
+        },
         "messagingCredits": None,
     },
     {
-        "code": "email", "name": "Email", "description": "For teams whose primary channel is email.", "tier": 1,
-        "channels": ["EMAIL"], "purchasable": True, "adjustable": True, "requiresQuote": False,
+        "code": "email",
+        "name": "Email",
+        "description": "For teams whose primary channel is email.",
+        "tier": 1,
+        "channels": ["EMAIL"],
+        "purchasable": True,
+        "adjustable": True,
+        "requiresQuote": False,
         "basePrice": eur("15.00"),
-        "emailCredits": {"kind": "EMAIL", "included": 5000, "min": 5000, "max": 500000, "step": 5000,
-                         "default": 10000, "adjustable": True,
-                         "tiers": [tier(5001, 50000, "0.0015"), tier(50001, 200000, "0.0010"),
-                                   tier(200001, None, "0.0007")]},
+        "emailCredits": {
+            "kind": "EMAIL",
+            "included": 5000,
+            "min": 5000,
+            "max": 500000,
+            "step": 5000,
+            "default": 10000,
+            "adjustable": True,
+            "tiers": [
+                tier(5001, 50000, "0.0015"),
+                tier(50001, 200000, "0.0010"),
+                tier(200001, None, "0.0007"),
+            ],
+        },
         "messagingCredits": None,
     },
     {
-        "code": "omnichannel", "name": "Omnichannel",
-        "description": "Email, SMS and WhatsApp in one workspace, with cross-channel automations.", "tier": 2,
-        "channels": ["EMAIL", "SMS", "WHATSAPP"], "purchasable": True, "adjustable": True,
-        "requiresQuote": False, "basePrice": eur("39.00"),
-        "emailCredits": {"kind": "EMAIL", "included": 5000, "min": 5000, "max": 1000000, "step": 5000,
-                         "default": 20000, "adjustable": True,
-                         "tiers": [tier(5001, 50000, "0.0012"), tier(50001, 250000, "0.0009"),
-                                   tier(250001, None, "0.0006")]},
-        "messagingCredits": {"kind": "MESSAGING", "included": 1000, "min": 1000, "max": 500000, "step": 1000,
-                             "default": 5000, "adjustable": True,
-                             "tiers": [tier(1001, 20000, "0.0095"), tier(20001, 100000, "0.0090"),
-                                       tier(100001, None, "0.0085")]},
+        "code": "omnichannel",
+        "name": "Omnichannel",
+        "description": "Email, SMS and WhatsApp in one workspace, with cross-channel automations.",
+        "tier": 2,
+        "channels": ["EMAIL", "SMS", "WHATSAPP"],
+        "purchasable": True,
+        "adjustable": True,
+        "requiresQuote": False,
+        "basePrice": eur("39.00"),
+        "emailCredits": {
+            "kind": "EMAIL",
+            "included": 5000,
+            "min": 5000,
+            "max": 1000000,
+            "step": 5000,
+            "default": 20000,
+            "adjustable": True,
+            "tiers": [
+                tier(5001, 50000, "0.0012"),
+                tier(50001, 250000, "0.0009"),
+                tier(250001, None, "0.0006"),
+            ],
+        },
+        "messagingCredits": {
+            "kind": "MESSAGING",
+            "included": 1000,
+            "min": 1000,
+            "max": 500000,
+            "step": 1000,
+            "default": 5000,
+            "adjustable": True,
+            "tiers": [
+                tier(1001, 20000, "0.0095"),
+                tier(20001, 100000, "0.0090"),
+                tier(100001, None, "0.0085"),
+            ],
+        },
     },
     {
-        "code": "custom", "name": "Custom",
+        "code": "custom",
+        "name": "Custom",
         "description": "Advanced or enterprise requirements: volumes, terms and support tailored with our "
-                       "sales team.",
-        "tier": 3, "channels": ["EMAIL", "SMS", "WHATSAPP"], "purchasable": False, "adjustable": False,
-        "requiresQuote": True, "basePrice": None, "emailCredits": None, "messagingCredits": None,
+        "sales team.",
+        "tier": 3,
+        "channels": ["EMAIL", "SMS", "WHATSAPP"],
+        "purchasable": False,
+        "adjustable": False,
+        "requiresQuote": True,
+        "basePrice": None,
+        "emailCredits": None,
+        "messagingCredits": None,
     },
 ]
 
@@ -92,8 +154,9 @@ def key_of(make_workspace):
     return {
         "free": make_workspace("Free Ltd").key,
         "email": make_workspace("Mail Ltd", plan_code="email", email_credits=10000).key,
-        "omnichannel": make_workspace("Omni Ltd", plan_code="omnichannel", email_credits=50000,
-                                      messaging_credits=10000).key,
+        "omnichannel": make_workspace(
+            "Omni Ltd", plan_code="omnichannel", email_credits=50000, messaging_credits=10000
+        ).key,
     }
 
 
@@ -107,8 +170,9 @@ def test_plans_lists_the_catalog_lowest_tier_first(graphql):
 def test_plans_need_no_key_and_ignore_a_wrong_one(client):
     for headers in ({}, {"Authorization": "Bearer bgw_000000000000_nope"}):
         response = client.post("/graphql", json={"query": "{ plans { code } }"}, headers=headers)
-        assert response.json() == {"data": {"plans": [{"code": c} for c in
-                                                      ("free", "email", "omnichannel", "custom")]}}
+        assert response.json() == {
+            "data": {"plans": [{"code": c} for c in ("free", "email", "omnichannel", "custom")]}
+        }
 
 
 def test_tier_boundaries_are_contiguous_and_prices_are_decimal_strings(graphql):
@@ -135,12 +199,27 @@ def test_message_types_email_first(graphql):
     assert graphql("{ messageTypes { code name channel creditKind segmented } }")["messageTypes"] == [
         {"code": "EMAIL", "name": "Email", "channel": "EMAIL", "creditKind": "EMAIL", "segmented": False},
         {"code": "SMS", "name": "SMS", "channel": "SMS", "creditKind": "MESSAGING", "segmented": True},
-        {"code": "WHATSAPP_MARKETING", "name": "WhatsApp Marketing", "channel": "WHATSAPP",
-         "creditKind": "MESSAGING", "segmented": False},
-        {"code": "WHATSAPP_UTILITY", "name": "WhatsApp Utility", "channel": "WHATSAPP",
-         "creditKind": "MESSAGING", "segmented": False},
-        {"code": "WHATSAPP_AUTHENTICATION", "name": "WhatsApp Authentication", "channel": "WHATSAPP",
-         "creditKind": "MESSAGING", "segmented": False},
+        {
+            "code": "WHATSAPP_MARKETING",
+            "name": "WhatsApp Marketing",
+            "channel": "WHATSAPP",
+            "creditKind": "MESSAGING",
+            "segmented": False,
+        },
+        {
+            "code": "WHATSAPP_UTILITY",
+            "name": "WhatsApp Utility",
+            "channel": "WHATSAPP",
+            "creditKind": "MESSAGING",
+            "segmented": False,
+        },
+        {
+            "code": "WHATSAPP_AUTHENTICATION",
+            "name": "WhatsApp Authentication",
+            "channel": "WHATSAPP",
+            "creditKind": "MESSAGING",
+            "segmented": False,
+        },
     ]
 
 
@@ -151,43 +230,89 @@ def test_destinations_sorted_by_name_with_unique_codes(graphql):
     assert names == sorted(names)
     assert len(set(codes)) == len(codes) > 50
     assert all(len(c) == 2 and c.isascii() and c.isupper() for c in codes)
-    for pair in ({"country": "DE", "name": "Germany"}, {"country": "CN", "name": "China"},
-                 {"country": "US", "name": "United States"}, {"country": "IN", "name": "India"}):
+    for pair in (
+        {"country": "DE", "name": "Germany"},
+        {"country": "CN", "name": "China"},
+        {"country": "US", "name": "United States"},
+        {"country": "IN", "name": "India"},
+    ):
         assert pair in destinations
 
 
 # ----------------------------------------------------------------------- selectPlan
 
 
-@pytest.mark.parametrize(("code", "expected"), [
-    ("free", {"plan": {"code": "free"}, "adjustable": False, "requiresQuote": False, "salesContact": None,
-              "emailCredits": 1000, "messagingCredits": 0}),
-    ("email", {"plan": {"code": "email"}, "adjustable": True, "requiresQuote": False, "salesContact": None,
-               "emailCredits": 10000, "messagingCredits": 0}),
-    ("omnichannel", {"plan": {"code": "omnichannel"}, "adjustable": True, "requiresQuote": False,
-                     "salesContact": None, "emailCredits": 20000, "messagingCredits": 5000}),
-    ("custom", {"plan": {"code": "custom"}, "adjustable": False, "requiresQuote": True,
-                "salesContact": "sales@contact.center", "emailCredits": 0, "messagingCredits": 0}),
-])
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (
+            "free",
+            {
+                "plan": {"code": "free"},
+                "adjustable": False,
+                "requiresQuote": False,
+                "salesContact": None,
+                "emailCredits": 1000,
+                "messagingCredits": 0,
+            },
+        ),
+        (
+            "email",
+            {
+                "plan": {"code": "email"},
+                "adjustable": True,
+                "requiresQuote": False,
+                "salesContact": None,
+                "emailCredits": 10000,
+                "messagingCredits": 0,
+            },
+        ),
+        (
+            "omnichannel",
+            {
+                "plan": {"code": "omnichannel"},
+                "adjustable": True,
+                "requiresQuote": False,
+                "salesContact": None,
+                "emailCredits": 20000,
+                "messagingCredits": 5000,
+            },
+        ),
+        (
+            "custom",
+            {
+                "plan": {"code": "custom"},
+                "adjustable": False,
+                "requiresQuote": True,
+                "salesContact": "sales@contact.center",
+                "emailCredits": 0,
+                "messagingCredits": 0,
+            },
+        ),
+    ],
+)
 def test_select_plan_anonymous(graphql, code, expected):
     result = graphql(SELECT, {"code": code})["selectPlan"]
     assert result == {"__typename": "PlanSelection", **expected, "change": None, "effectiveAt": None}
 
 
-@pytest.mark.parametrize(("workspace", "code", "sliders", "change", "effective_at"), [
-    # From Free: a paid plan starts a new period now; staying is no change.
-    ("free", "free", (1000, 0), "NONE", None),
-    ("free", "email", (10000, 0), "NEW_PERIOD", NOW),
-    ("free", "omnichannel", (20000, 5000), "NEW_PERIOD", NOW),
-    # A paid Email workspace: Omnichannel at its defaults costs more, so it is an upgrade now.
-    ("email", "email", (10000, 0), "NONE", None),
-    ("email", "omnichannel", (20000, 5000), "UPGRADE", NOW),
-    ("email", "free", (1000, 0), "DOWNGRADE", PERIOD_END),
-    # A paid Omnichannel workspace: its own plan starts at its current limits; lower tiers wait.
-    ("omnichannel", "omnichannel", (50000, 10000), "NONE", None),
-    ("omnichannel", "email", (10000, 0), "DOWNGRADE", PERIOD_END),
-    ("omnichannel", "free", (1000, 0), "DOWNGRADE", PERIOD_END),
-])
+@pytest.mark.parametrize(
+    ("workspace", "code", "sliders", "change", "effective_at"),
+    [
+        # From Free: a paid plan starts a new period now; staying is no change.
+        ("free", "free", (1000, 0), "NONE", None),
+        ("free", "email", (10000, 0), "NEW_PERIOD", NOW),
+        ("free", "omnichannel", (20000, 5000), "NEW_PERIOD", NOW),
+        # A paid Email workspace: Omnichannel at its defaults costs more, so it is an upgrade now.
+        ("email", "email", (10000, 0), "NONE", None),
+        ("email", "omnichannel", (20000, 5000), "UPGRADE", NOW),
+        ("email", "free", (1000, 0), "DOWNGRADE", PERIOD_END),
+        # A paid Omnichannel workspace: its own plan starts at its current limits; lower tiers wait.
+        ("omnichannel", "omnichannel", (50000, 10000), "NONE", None),
+        ("omnichannel", "email", (10000, 0), "DOWNGRADE", PERIOD_END),
+        ("omnichannel", "free", (1000, 0), "DOWNGRADE", PERIOD_END),
+    ],
+)
 def test_select_plan_authenticated(graphql, key_of, workspace, code, sliders, change, effective_at):
     result = graphql(SELECT, {"code": code}, key=key_of[workspace])["selectPlan"]
     assert result["__typename"] == "PlanSelection"
@@ -200,9 +325,17 @@ def test_select_plan_authenticated(graphql, key_of, workspace, code, sliders, ch
 @pytest.mark.parametrize("workspace", ["free", "email", "omnichannel"])
 def test_select_custom_needs_a_quote_request(graphql, key_of, workspace):
     result = graphql(SELECT, {"code": "custom"}, key=key_of[workspace])["selectPlan"]
-    assert result == {"__typename": "PlanSelection", "plan": {"code": "custom"}, "adjustable": False,
-                      "requiresQuote": True, "salesContact": "sales@contact.center", "emailCredits": 0,
-                      "messagingCredits": 0, "change": None, "effectiveAt": None}
+    assert result == {
+        "__typename": "PlanSelection",
+        "plan": {"code": "custom"},
+        "adjustable": False,
+        "requiresQuote": True,
+        "salesContact": "sales@contact.center",
+        "emailCredits": 0,
+        "messagingCredits": 0,
+        "change": None,
+        "effectiveAt": None,
+    }
 
 
 @pytest.mark.parametrize("code", ["enterprise", "", "FREE", "Omnichannel", " email", "email ", "x" * 500])
@@ -210,8 +343,13 @@ def test_select_custom_needs_a_quote_request(graphql, key_of, workspace):
 def test_select_unknown_plan(graphql, key_of, code, workspace):
     key = key_of[workspace] if workspace else None
     result = graphql(SELECT, {"code": code}, key=key)["selectPlan"]
-    assert result == {"__typename": "UnknownPlan", "code": "UNKNOWN_PLAN", "field": ["planCode"],
-                      "message": f"there is no plan {code!r}", "planCode": code}
+    assert result == {
+        "__typename": "UnknownPlan",
+        "code": "UNKNOWN_PLAN",
+        "field": ["planCode"],
+        "message": f"there is no plan {code!r}",
+        "planCode": code,
+    }
 
 
 def test_select_plan_follows_the_clock_within_the_period(graphql, key_of, clock):
@@ -225,9 +363,13 @@ def test_select_plan_follows_the_clock_within_the_period(graphql, key_of, clock)
 def test_select_plan_after_the_period_ended_waits_for_renewal(graphql, key_of, clock):
     clock.advance(days=30)  # exactly the period end of the paid workspaces
     result = graphql(SELECT, {"code": "email"}, key=key_of["omnichannel"])["selectPlan"]
-    assert result == {"__typename": "RenewalPending", "code": "RENEWAL_PENDING", "field": [],
-                      "message": "the current period has ended; its renewal runs first",
-                      "periodEnd": PERIOD_END}
+    assert result == {
+        "__typename": "RenewalPending",
+        "code": "RENEWAL_PENDING",
+        "field": [],
+        "message": "the current period has ended; its renewal runs first",
+        "periodEnd": PERIOD_END,
+    }
     # A free plan has nothing to renew: its period rolls forward.
     result = graphql(SELECT, {"code": "email"}, key=key_of["free"])["selectPlan"]
     assert (result["change"], result["effectiveAt"]) == ("NEW_PERIOD", PERIOD_END)

@@ -30,14 +30,19 @@ GERMANY = {"country": "DE", "name": "Germany"}
 def estimate(graphql):
     def run(**input: object) -> dict:
         return graphql(ESTIMATE, {"input": input})["estimate"]
+
     return run
 
 
 def numbers(result: dict) -> tuple:
     """The exact figures, credits as Decimals (their string form is not the point)."""
     left = result["creditsLeft"]
-    return (Decimal(result["creditsPerMessage"]), result["segments"], result["messages"],
-            Decimal(left) if left is not None else None)
+    return (
+        Decimal(result["creditsPerMessage"]),
+        result["segments"],
+        result["messages"],
+        Decimal(left) if left is not None else None,
+    )
 
 
 # ------------------------------------------------------------------------- email
@@ -46,10 +51,19 @@ def numbers(result: dict) -> tuple:
 @pytest.mark.parametrize("credits", [0, 1, 999, 1000, 2_147_483_647])
 def test_each_email_uses_one_credit(estimate, credits):
     result = estimate(credits=credits, messageType="EMAIL")
-    assert result == {"__typename": "Estimate", "messageType": {"code": "EMAIL"}, "destination": None,
-                      "credits": credits, "creditKind": "EMAIL", "creditsPerMessage": result["creditsPerMessage"],
-                      "segments": 1, "encoding": None, "characters": None, "messages": credits,
-                      "creditsLeft": result["creditsLeft"]}
+    assert result == {
+        "__typename": "Estimate",
+        "messageType": {"code": "EMAIL"},
+        "destination": None,
+        "credits": credits,
+        "creditKind": "EMAIL",
+        "creditsPerMessage": result["creditsPerMessage"],
+        "segments": 1,
+        "encoding": None,
+        "characters": None,
+        "messages": credits,
+        "creditsLeft": result["creditsLeft"],
+    }
     assert numbers(result) == (Decimal(1), 1, credits, Decimal(0))
 
 
@@ -62,10 +76,17 @@ def test_email_ignores_country_and_text(estimate):
 # --------------------------------------------------------------------------- SMS
 
 
-@pytest.mark.parametrize(("credits", "messages", "left"), [
-    (0, 0, "0"), (14, 0, "14"), (15, 1, "0"), (1000, 66, "10"), (1001, 66, "11"),
-    (2_147_483_647, 143_165_576, "7"),  # floor(2147483647 / 15)
-])
+@pytest.mark.parametrize(
+    ("credits", "messages", "left"),
+    [
+        (0, 0, "0"),
+        (14, 0, "14"),
+        (15, 1, "0"),
+        (1000, 66, "10"),
+        (1001, 66, "11"),
+        (2_147_483_647, 143_165_576, "7"),  # floor(2147483647 / 15)
+    ],
+)
 def test_sms_of_161_gsm_characters_is_two_segments(estimate, credits, messages, left):
     result = estimate(credits=credits, messageType="SMS", country="DE", sampleText="a" * 161)
     assert result["destination"] == GERMANY
@@ -75,21 +96,24 @@ def test_sms_of_161_gsm_characters_is_two_segments(estimate, credits, messages, 
     assert messages == credits // 15
 
 
-@pytest.mark.parametrize(("text", "encoding", "characters", "segments"), [
-    ("", "GSM_7", 0, 1),
-    ("a" * 160, "GSM_7", 160, 1),
-    ("a" * 306, "GSM_7", 306, 2),  # 2 x 153
-    ("a" * 307, "GSM_7", 307, 3),
-    ("€" * 80, "GSM_7", 160, 1),  # extension characters take two septets
-    ("€" * 81, "GSM_7", 162, 2),
-    ("Grüße aus Köln! Ça va? ÄÖÜ äöü ß £$¥ @", "GSM_7", 38, 1),
-    ("ç" * 70, "UCS_2", 70, 1),  # lower-case ç is not GSM-7
-    ("ç" * 71, "UCS_2", 71, 2),  # parts of 67
-    ("Привет " * 19, "UCS_2", 133, 2),
-    ("😀" * 35, "UCS_2", 70, 1),  # each emoji is two UTF-16 units
-    ("😀" * 36, "UCS_2", 72, 2),
-    ("x" * 1600, "GSM_7", 1600, 11),  # the longest sample text accepted
-])
+@pytest.mark.parametrize(
+    ("text", "encoding", "characters", "segments"),
+    [
+        ("", "GSM_7", 0, 1),
+        ("a" * 160, "GSM_7", 160, 1),
+        ("a" * 306, "GSM_7", 306, 2),  # 2 x 153
+        ("a" * 307, "GSM_7", 307, 3),
+        ("€" * 80, "GSM_7", 160, 1),  # extension characters take two septets
+        ("€" * 81, "GSM_7", 162, 2),
+        ("Grüße aus Köln! Ça va? ÄÖÜ äöü ß £$¥ @", "GSM_7", 38, 1),
+        ("ç" * 70, "UCS_2", 70, 1),  # lower-case ç is not GSM-7
+        ("ç" * 71, "UCS_2", 71, 2),  # parts of 67
+        ("Привет " * 19, "UCS_2", 133, 2),
+        ("😀" * 35, "UCS_2", 70, 1),  # each emoji is two UTF-16 units
+        ("😀" * 36, "UCS_2", 72, 2),
+        ("x" * 1600, "GSM_7", 1600, 11),  # the longest sample text accepted
+    ],
+)
 def test_sms_segments_by_encoding(estimate, text, encoding, characters, segments):
     result = estimate(credits=1000, messageType="SMS", country="DE", sampleText=text)
     assert (result["encoding"], result["characters"], result["segments"]) == (encoding, characters, segments)
@@ -118,11 +142,14 @@ def test_codes_are_forgiven_case_and_blanks(estimate):
 # ---------------------------------------------------------------------- WhatsApp
 
 
-@pytest.mark.parametrize(("message_type", "rate", "messages", "left"), [
-    ("WHATSAPP_MARKETING", "13.6", 73, "7.2"),  # 1000 / 13.6 = 73.5
-    ("WHATSAPP_UTILITY", "5.5", 181, "4.5"),
-    ("WHATSAPP_AUTHENTICATION", "5.5", 181, "4.5"),
-])
+@pytest.mark.parametrize(
+    ("message_type", "rate", "messages", "left"),
+    [
+        ("WHATSAPP_MARKETING", "13.6", 73, "7.2"),  # 1000 / 13.6 = 73.5
+        ("WHATSAPP_UTILITY", "5.5", 181, "4.5"),
+        ("WHATSAPP_AUTHENTICATION", "5.5", 181, "4.5"),
+    ],
+)
 def test_whatsapp_types_to_germany(estimate, message_type, rate, messages, left):
     result = estimate(credits=1000, messageType=message_type, country="DE", sampleText="ç" * 500)
     assert result["messageType"] == {"code": message_type}
@@ -140,8 +167,12 @@ def test_fractional_rates_stay_exact(estimate):
 
 def test_unknown_country(estimate):
     assert estimate(credits=1000, messageType="SMS", country="XX") == {
-        "__typename": "UnknownCountry", "code": "UNKNOWN_COUNTRY", "field": ["country"],
-        "message": "no messaging rates for destination 'XX'", "country": "XX"}
+        "__typename": "UnknownCountry",
+        "code": "UNKNOWN_COUNTRY",
+        "field": ["country"],
+        "message": "no messaging rates for destination 'XX'",
+        "country": "XX",
+    }
 
 
 @pytest.mark.parametrize("country", [None, "", "   "])
@@ -150,38 +181,67 @@ def test_messaging_needs_a_country(estimate, country):
     if country is not None:
         input["country"] = country
     assert estimate(**input) == {
-        "__typename": "UnknownCountry", "code": "UNKNOWN_COUNTRY", "field": ["country"],
-        "message": "WhatsApp Marketing needs a destination country", "country": country or ""}
+        "__typename": "UnknownCountry",
+        "code": "UNKNOWN_COUNTRY",
+        "field": ["country"],
+        "message": "WhatsApp Marketing needs a destination country",
+        "country": country or "",
+    }
 
 
 @pytest.mark.parametrize("message_type", ["FAX", "", "WHATSAPP", "SMS_", "e-mail", "ſms"])
 def test_unknown_message_type(estimate, message_type):
     assert estimate(credits=1000, messageType=message_type, country="DE") == {
-        "__typename": "UnknownMessageType", "code": "UNKNOWN_MESSAGE_TYPE", "field": ["messageType"],
-        "message": f"unknown message type {message_type!r}", "unknownType": message_type}
+        "__typename": "UnknownMessageType",
+        "code": "UNKNOWN_MESSAGE_TYPE",
+        "field": ["messageType"],
+        "message": f"unknown message type {message_type!r}",
+        "unknownType": message_type,
+    }
 
 
-@pytest.mark.parametrize("message_type", ["WHATSAPP_MARKETING", "WHATSAPP_UTILITY", "WHATSAPP_AUTHENTICATION"])
+@pytest.mark.parametrize(
+    "message_type", ["WHATSAPP_MARKETING", "WHATSAPP_UTILITY", "WHATSAPP_AUTHENTICATION"]
+)
 def test_type_not_offered_to_the_destination(estimate, message_type):
-    name = {"WHATSAPP_MARKETING": "WhatsApp Marketing", "WHATSAPP_UTILITY": "WhatsApp Utility",
-            "WHATSAPP_AUTHENTICATION": "WhatsApp Authentication"}[message_type]
+    name = {
+        "WHATSAPP_MARKETING": "WhatsApp Marketing",
+        "WHATSAPP_UTILITY": "WhatsApp Utility",
+        "WHATSAPP_AUTHENTICATION": "WhatsApp Authentication",
+    }[message_type]
     assert estimate(credits=1000, messageType=message_type, country="CN") == {
-        "__typename": "UnknownMessageType", "code": "UNKNOWN_MESSAGE_TYPE", "field": ["messageType"],
-        "message": f"{name} is not offered to China", "unknownType": message_type}
+        "__typename": "UnknownMessageType",
+        "code": "UNKNOWN_MESSAGE_TYPE",
+        "field": ["messageType"],
+        "message": f"{name} is not offered to China",
+        "unknownType": message_type,
+    }
 
 
 @pytest.mark.parametrize("credits", [-1, -15, -2_147_483_648])
 def test_negative_credits(estimate, credits):
     assert estimate(credits=credits, messageType="SMS", country="DE") == {
-        "__typename": "InvalidVolume", "code": "INVALID_VOLUME", "field": ["credits"],
-        "message": "credits must not be negative", "value": credits, "min": 0, "max": None, "step": None}
+        "__typename": "InvalidVolume",
+        "code": "INVALID_VOLUME",
+        "field": ["credits"],
+        "message": "credits must not be negative",
+        "value": credits,
+        "min": 0,
+        "max": None,
+        "step": None,
+    }
 
 
 @pytest.mark.parametrize("length", [1601, 10_000])
 def test_sample_text_too_long(estimate, length):
     assert estimate(credits=1000, messageType="SMS", country="DE", sampleText="a" * length) == {
-        "__typename": "TextTooLong", "code": "TEXT_TOO_LONG", "field": ["sampleText"],
-        "message": "sample texts are limited to 1600 characters", "length": length, "maxLength": 1600}
+        "__typename": "TextTooLong",
+        "code": "TEXT_TOO_LONG",
+        "field": ["sampleText"],
+        "message": "sample texts are limited to 1600 characters",
+        "length": length,
+        "maxLength": 1600,
+    }
 
 
 def test_estimate_needs_no_key_and_writes_nothing(estimate, gateway, make_workspace):
@@ -192,4 +252,6 @@ def test_estimate_needs_no_key_and_writes_nothing(estimate, gateway, make_worksp
     estimate(credits=1000, messageType="SMS", country="DE", sampleText="hi")
     estimate(credits=-1, messageType="SMS", country="DE")
     with gateway.engine.connect() as connection:
-        assert {t: connection.execute(text(f'SELECT COUNT(*) FROM "{t}"')).scalar_one() for t in tables} == count
+        assert {
+            t: connection.execute(text(f'SELECT COUNT(*) FROM "{t}"')).scalar_one() for t in tables
+        } == count

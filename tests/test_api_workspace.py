@@ -19,21 +19,32 @@ PERIOD = {"start": "2026-11-10T09:30:00+00:00", "end": "2026-12-10T09:30:00+00:0
 def test_free_workspace(graphql, make_workspace):
     member = make_workspace("Free Ltd")
     assert graphql(WORKSPACE, key=member.key)["workspace"] == {
-        "__typename": "Workspace", "id": member.id, "name": "Free Ltd", "plan": {"code": "free", "name": "Free"},
-        "emailCredits": 1000, "messagingCredits": 0, "period": PERIOD,
+        "__typename": "Workspace",
+        "id": member.id,
+        "name": "Free Ltd",
+        "plan": {"code": "free", "name": "Free"},
+        "emailCredits": 1000,
+        "messagingCredits": 0,
+        "period": PERIOD,
         "allowances": [{"kind": "EMAIL", "limit": 1000}],
-        "actions": ["UPGRADE_PLAN"], "paymentMethods": PAYMENT_METHODS,
+        "actions": ["UPGRADE_PLAN"],
+        "paymentMethods": PAYMENT_METHODS,
     }
 
 
 def test_omnichannel_workspace(graphql, make_workspace):
     member = make_workspace("Omni Ltd", plan_code="omnichannel", email_credits=50000, messaging_credits=10000)
     assert graphql(WORKSPACE, key=member.key)["workspace"] == {
-        "__typename": "Workspace", "id": member.id, "name": "Omni Ltd",
+        "__typename": "Workspace",
+        "id": member.id,
+        "name": "Omni Ltd",
         "plan": {"code": "omnichannel", "name": "Omnichannel"},
-        "emailCredits": 50000, "messagingCredits": 10000, "period": PERIOD,
+        "emailCredits": 50000,
+        "messagingCredits": 10000,
+        "period": PERIOD,
         "allowances": [{"kind": "EMAIL", "limit": 50000}, {"kind": "MESSAGING", "limit": 10000}],
-        "actions": ["CUSTOMIZE_CURRENT_PLAN", "CHANGE_PLAN"], "paymentMethods": PAYMENT_METHODS,
+        "actions": ["CUSTOMIZE_CURRENT_PLAN", "CHANGE_PLAN"],
+        "paymentMethods": PAYMENT_METHODS,
     }
 
 
@@ -50,10 +61,14 @@ def test_a_free_period_rolls_forward_monthly(graphql, make_workspace, clock):
     member = make_workspace()
     clock.advance(days=45)  # 2026-12-25
     assert graphql(WORKSPACE, key=member.key)["workspace"]["period"] == {
-        "start": "2026-12-10T09:30:00+00:00", "end": "2027-01-10T09:30:00+00:00"}
+        "start": "2026-12-10T09:30:00+00:00",
+        "end": "2027-01-10T09:30:00+00:00",
+    }
     clock.advance(days=400)  # 2028-01-29
     assert graphql(WORKSPACE, key=member.key)["workspace"]["period"] == {
-        "start": "2028-01-10T09:30:00+00:00", "end": "2028-02-10T09:30:00+00:00"}
+        "start": "2028-01-10T09:30:00+00:00",
+        "end": "2028-02-10T09:30:00+00:00",
+    }
 
 
 @pytest.mark.parametrize("days", [0, 1, 29])
@@ -68,7 +83,9 @@ def test_reading_the_workspace_writes_nothing(graphql, make_workspace, gateway, 
     clock.advance(days=45)  # also when a free period has rolled forward
     with gateway.engine.connect() as connection:
         tables = inspect(connection).get_table_names()
-        before = {t: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{t}"')).all())) for t in tables}
+        before = {
+            t: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{t}"')).all())) for t in tables
+        }
     for member in members:
         graphql(WORKSPACE, key=member.key)
     with gateway.engine.connect() as connection:

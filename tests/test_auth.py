@@ -21,10 +21,18 @@ QUOTE = """mutation($input: QuoteInput!) { quote(input: $input) { __typename
 SELECT = """mutation { selectPlan(planCode: "email") { __typename
   ... on PlanSelection { change effectiveAt } } }"""
 
-NO_KEY = {"__typename": "AuthenticationRequired", "code": "AUTHENTICATION_REQUIRED", "field": [],
-          "message": "this needs a workspace API key: send Authorization: Bearer <key>"}
-BAD_KEY = {"__typename": "AuthenticationRequired", "code": "AUTHENTICATION_REQUIRED", "field": [],
-           "message": "the API key is not valid"}
+NO_KEY = {
+    "__typename": "AuthenticationRequired",
+    "code": "AUTHENTICATION_REQUIRED",
+    "field": [],
+    "message": "this needs a workspace API key: send Authorization: Bearer <key>",
+}
+BAD_KEY = {
+    "__typename": "AuthenticationRequired",
+    "code": "AUTHENTICATION_REQUIRED",
+    "field": [],
+    "message": "the API key is not valid",
+}
 OMNI_QUOTE = {"input": {"planCode": "omnichannel"}}
 
 
@@ -57,10 +65,20 @@ def wrong_authorizations(key: str) -> list[str | bytes]:
         f"Bearer bgw_{'0' * 12}_{secret}",  # unknown prefix
         f"Bearer xyz_{prefix}_{secret}",  # wrong key scheme
         f"Bearer {key.upper()}",
-        "Bearer bgw__", "Bearer bgw", "Bearer ___", "Bearer " + "x" * 10_000,
+        "Bearer bgw__",
+        "Bearer bgw",
+        "Bearer ___",
+        "Bearer " + "x" * 10_000,
         f"Bearer bgw_{prefix}",
-        "Bearer", "Bearer ", "Bearer    ", "",  # no token at all
-        f"Basic {key}", f"Token {key}", key, f"Bearer: {key}", f"Bearer{key}",  # malformed header
+        "Bearer",
+        "Bearer ",
+        "Bearer    ",
+        "",  # no token at all
+        f"Basic {key}",
+        f"Token {key}",
+        key,
+        f"Bearer: {key}",
+        f"Bearer{key}",  # malformed header
         b"Bearer bgw_" + "\u00e9".encode("latin-1") * 12 + b"_x",  # non-ASCII header bytes
         b"Bearer \xff\xfe",
     ]
@@ -83,8 +101,11 @@ def test_revoked_key(client, gateway, member, clock):
         other = issue_api_key(session, member.id, clock.now, name="second")
     assert call(client, WORKSPACE, authorization=f"Bearer {member.key}")["workspace"]["id"] == member.id
     with gateway.sessions.begin() as session:
-        session.execute(update(ApiKey).where(ApiKey.key_hash == hashlib.sha256(member.key.encode()).hexdigest())
-                        .values(revoked_at=clock.now + timedelta(seconds=1)))
+        session.execute(
+            update(ApiKey)
+            .where(ApiKey.key_hash == hashlib.sha256(member.key.encode()).hexdigest())
+            .values(revoked_at=clock.now + timedelta(seconds=1))
+        )
     assert call(client, WORKSPACE, authorization=f"Bearer {member.key}")["workspace"] == BAD_KEY
     assert call(client, QUOTE, OMNI_QUOTE, authorization=f"Bearer {member.key}")["quote"] == BAD_KEY
     # The workspace's other key is unaffected.
@@ -107,11 +128,19 @@ def test_a_key_only_ever_sees_its_own_workspace(client, make_workspace):
             assert (workspace["emailCredits"], workspace["messagingCredits"]) == limits
     # Quotes price the caller's own subscription: A starts a new period, B has nothing to change.
     assert call(client, QUOTE, OMNI_QUOTE, authorization=f"Bearer {a.key}")["quote"] == {
-        "__typename": "Quote", "kind": "NEW_PERIOD", "emailCredits": 20000, "messagingCredits": 5000,
-        "dueNow": {"total": {"amount": "95.00"}}}
+        "__typename": "Quote",
+        "kind": "NEW_PERIOD",
+        "emailCredits": 20000,
+        "messagingCredits": 5000,
+        "dueNow": {"total": {"amount": "95.00"}},
+    }
     assert call(client, QUOTE, OMNI_QUOTE, authorization=f"Bearer {b.key}")["quote"] == {
-        "__typename": "Quote", "kind": "NONE", "emailCredits": 50000, "messagingCredits": 10000,
-        "dueNow": {"total": {"amount": "0.00"}}}
+        "__typename": "Quote",
+        "kind": "NONE",
+        "emailCredits": 50000,
+        "messagingCredits": 10000,
+        "dueNow": {"total": {"amount": "0.00"}},
+    }
     assert call(client, SELECT, authorization=f"Bearer {a.key}")["selectPlan"]["change"] == "NEW_PERIOD"
     assert call(client, SELECT, authorization=f"Bearer {b.key}")["selectPlan"]["change"] == "DOWNGRADE"
 

@@ -16,8 +16,15 @@ UPDATE = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(
 READ = """{ workspace { ... on Workspace { billingDetails { customerType name companyName addressLine1
   addressLine2 city postalCode region country vatId email missingFields } } } }"""
 
-PERSON = {"customerType": "PERSON", "name": "Erika Mustermann", "addressLine1": "Heidestraße 17",
-          "city": "Köln", "postalCode": "51147", "country": "DE", "email": "erika@example.de"}
+PERSON = {
+    "customerType": "PERSON",
+    "name": "Erika Mustermann",
+    "addressLine1": "Heidestraße 17",
+    "city": "Köln",
+    "postalCode": "51147",
+    "country": "DE",
+    "email": "erika@example.de",
+}
 ALL_MISSING = ["customerType", "name", "addressLine1", "city", "postalCode", "country", "email"]
 
 
@@ -46,13 +53,31 @@ def test_no_details_yet(graphql, member):
 
 def test_partial_updates_keep_what_is_left_out(graphql, member):
     first = update(graphql, member, customerType="PERSON", name="  Erika   Mustermann ", country="de")
-    assert first == {"__typename": "BillingDetails", "customerType": "PERSON", "name": "Erika Mustermann",
-                     "companyName": None, "addressLine1": None, "addressLine2": None, "city": None,
-                     "postalCode": None, "region": None, "country": "DE", "vatId": None, "email": None,
-                     "missingFields": ["addressLine1", "city", "postalCode", "email"]}
+    assert first == {
+        "__typename": "BillingDetails",
+        "customerType": "PERSON",
+        "name": "Erika Mustermann",
+        "companyName": None,
+        "addressLine1": None,
+        "addressLine2": None,
+        "city": None,
+        "postalCode": None,
+        "region": None,
+        "country": "DE",
+        "vatId": None,
+        "email": None,
+        "missingFields": ["addressLine1", "city", "postalCode", "email"],
+    }
 
-    second = update(graphql, member, addressLine1="Heidestraße 17", addressLine2="Hinterhaus", city="Köln",
-                    postalCode="51147", email="erika@example.de")
+    second = update(
+        graphql,
+        member,
+        addressLine1="Heidestraße 17",
+        addressLine2="Hinterhaus",
+        city="Köln",
+        postalCode="51147",
+        email="erika@example.de",
+    )
     assert second["missingFields"] == [] and second["name"] == "Erika Mustermann"
     assert saved(graphql, member) == {k: v for k, v in second.items() if k != "__typename"}
 
@@ -67,40 +92,47 @@ def test_a_company_needs_its_name(graphql, member):
     assert (result["missingFields"], result["vatId"]) == ([], "DE136695976")
 
 
-@pytest.mark.parametrize("vat_id, country", [("DE136695976", "DE"), ("NL004495445B01", "NL"),
-                                             ("ATU13585627", "AT")])
+@pytest.mark.parametrize(
+    ("vat_id", "country"), [("DE136695976", "DE"), ("NL004495445B01", "NL"), ("ATU13585627", "AT")]
+)
 def test_valid_vat_ids(graphql, member, vat_id, country):
-    result = update(graphql, member, **{**PERSON, "customerType": "COMPANY", "companyName": "Acme",
-                                        "country": country, "vatId": vat_id})
+    result = update(
+        graphql,
+        member,
+        **{**PERSON, "customerType": "COMPANY", "companyName": "Acme", "country": country, "vatId": vat_id},
+    )
     assert (result["__typename"], result["vatId"], result["country"]) == ("BillingDetails", vat_id, country)
 
 
-@pytest.mark.parametrize("input_, field, message", [
-    ({"country": "XX"}, "country", "unknown country 'XX'"),
-    ({"country": "Germany"}, "country", "unknown country"),
-    ({"country": "D\u0000"}, "country", "control characters"),
-    ({"email": "erika"}, "email", "is not an email address"),
-    ({"email": "erika@localhost"}, "email", "is not an email address"),
-    ({"email": "a b@example.de"}, "email", "is not an email address"),
-    ({"name": "x" * 201}, "name", "at most 200 characters"),
-    ({"companyName": "x" * 201}, "companyName", "at most 200 characters"),
-    ({"addressLine1": "x" * 201}, "addressLine1", "at most 200 characters"),
-    ({"addressLine2": "x" * 201}, "addressLine2", "at most 200 characters"),
-    ({"city": "x" * 101}, "city", "at most 100 characters"),
-    ({"postalCode": "1" * 21}, "postalCode", "at most 20 characters"),
-    ({"region": "x" * 101}, "region", "at most 100 characters"),
-    ({"vatId": "DE" + "1" * 31}, "vatId", "at most 32 characters"),
-    ({"vatId": "DE136695978"}, "vatId", ""),  # bad checksum
-    ({"vatId": "nonsense"}, "vatId", ""),
-    ({"vatId": "NL004495445B01"}, "vatId", ""),  # a Dutch VAT ID with a German address
-    ({"country": "NL", "vatId": "DE136695976"}, "vatId", ""),
-    ({"name": None}, "name", "cannot be cleared"),
-    ({"country": None}, "country", "cannot be cleared"),
-    ({"customerType": None}, "customerType", "cannot be cleared"),
-    ({"email": ""}, "email", "cannot be cleared"),
-    ({"city": "Köln\u0000"}, "city", "control characters"),
-    ({"name": "Erika\u001b[31m"}, "name", "control characters"),
-])
+@pytest.mark.parametrize(
+    ("input_", "field", "message"),
+    [
+        ({"country": "XX"}, "country", "unknown country 'XX'"),
+        ({"country": "Germany"}, "country", "unknown country"),
+        ({"country": "D\u0000"}, "country", "control characters"),
+        ({"email": "erika"}, "email", "is not an email address"),
+        ({"email": "erika@localhost"}, "email", "is not an email address"),
+        ({"email": "a b@example.de"}, "email", "is not an email address"),
+        ({"name": "x" * 201}, "name", "at most 200 characters"),
+        ({"companyName": "x" * 201}, "companyName", "at most 200 characters"),
+        ({"addressLine1": "x" * 201}, "addressLine1", "at most 200 characters"),
+        ({"addressLine2": "x" * 201}, "addressLine2", "at most 200 characters"),
+        ({"city": "x" * 101}, "city", "at most 100 characters"),
+        ({"postalCode": "1" * 21}, "postalCode", "at most 20 characters"),
+        ({"region": "x" * 101}, "region", "at most 100 characters"),
+        ({"vatId": "DE" + "1" * 31}, "vatId", "at most 32 characters"),
+        ({"vatId": "DE136695978"}, "vatId", ""),  # bad checksum
+        ({"vatId": "nonsense"}, "vatId", ""),
+        ({"vatId": "NL004495445B01"}, "vatId", ""),  # a Dutch VAT ID with a German address
+        ({"country": "NL", "vatId": "DE136695976"}, "vatId", ""),
+        ({"name": None}, "name", "cannot be cleared"),
+        ({"country": None}, "country", "cannot be cleared"),
+        ({"customerType": None}, "customerType", "cannot be cleared"),
+        ({"email": ""}, "email", "cannot be cleared"),
+        ({"city": "Köln\u0000"}, "city", "control characters"),
+        ({"name": "Erika\u001b[31m"}, "name", "control characters"),
+    ],
+)
 def test_each_invalid_field_is_refused_and_nothing_is_saved(graphql, gateway, member, input_, field, message):
     base = update(graphql, member, **PERSON)
     assert base["missingFields"] == []
@@ -151,20 +183,29 @@ def test_details_belong_to_the_workspace(graphql, member, make_workspace):
 def test_updating_needs_a_key(client, gateway, key):
     before = snapshot(gateway.engine)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    response = client.post("/graphql", json={"query": UPDATE, "variables": {"input": PERSON}},
-                           headers=headers)
+    response = client.post(
+        "/graphql", json={"query": UPDATE, "variables": {"input": PERSON}}, headers=headers
+    )
     assert response.json()["data"]["updateBillingDetails"]["code"] == "AUTHENTICATION_REQUIRED"
     assert snapshot(gateway.engine) == before
 
 
-@pytest.mark.parametrize("input_", [
-    {"customerType": "ALIEN"}, {"customerType": "person"}, {"name": 5}, {"vatId": ["DE136695976"]},
-    {"surprise": True},
-])
+@pytest.mark.parametrize(
+    "input_",
+    [
+        {"customerType": "ALIEN"},
+        {"customerType": "person"},
+        {"name": 5},
+        {"vatId": ["DE136695976"]},
+        {"surprise": True},
+    ],
+)
 def test_malformed_input_is_a_request_error(client, gateway, member, input_):
     before = snapshot(gateway.engine)
-    response = client.post("/graphql", json={"query": UPDATE, "variables": {"input": input_}},
-                           headers={"Authorization": f"Bearer {member.key}",
-                                    "Accept": "application/graphql-response+json"})
+    response = client.post(
+        "/graphql",
+        json={"query": UPDATE, "variables": {"input": input_}},
+        headers={"Authorization": f"Bearer {member.key}", "Accept": "application/graphql-response+json"},
+    )
     assert response.status_code == 400 and "data" not in response.json()
     assert snapshot(gateway.engine) == before

@@ -39,8 +39,10 @@ def card(number: str = VISA, month: int = 12, year: int = 2030, cvc: str = "739"
 
 def snapshot(gateway) -> dict[str, list[str]]:
     with gateway.engine.connect() as connection:
-        return {table.name: sorted(map(repr, connection.execute(table.select()).all()))
-                for table in Base.metadata.sorted_tables}
+        return {
+            table.name: sorted(map(repr, connection.execute(table.select()).all()))
+            for table in Base.metadata.sorted_tables
+        }
 
 
 def rows(gateway, model, member) -> list:
@@ -50,8 +52,14 @@ def rows(gateway, model, member) -> list:
 
 def events(gateway, member) -> list[tuple[int, str, dict]]:
     with gateway.sessions() as session:
-        return [(e.sequence, e.type, e.payload) for e in session.scalars(
-            select(OutboxEvent).where(OutboxEvent.workspace_id == member.id).order_by(OutboxEvent.sequence))]
+        return [
+            (e.sequence, e.type, e.payload)
+            for e in session.scalars(
+                select(OutboxEvent)
+                .where(OutboxEvent.workspace_id == member.id)
+                .order_by(OutboxEvent.sequence)
+            )
+        ]
 
 
 def reconcile(gateway, member) -> int:
@@ -69,9 +77,13 @@ def member(make_workspace):
 @pytest.fixture
 def add_card(graphql, member):
     def run(number: str = VISA, key: str = "card-1", who=None, **fields) -> dict:
-        input_ = {"card": card(number, **{k: v for k, v in fields.items() if k in ("month", "year", "cvc")}),
-                  "idempotencyKey": key, **{k: v for k, v in fields.items() if k == "useForRenewal"}}
+        input_ = {
+            "card": card(number, **{k: v for k, v in fields.items() if k in ("month", "year", "cvc")}),
+            "idempotencyKey": key,
+            **{k: v for k, v in fields.items() if k == "useForRenewal"},
+        }
         return graphql(ADD_CARD, {"input": input_}, key=(who or member).key)["addCard"]
+
     return run
 
 
@@ -79,8 +91,12 @@ def add_card(graphql, member):
 def top_up(graphql, member):
     def run(amount: str = "50.00", key: str = "top-up-1", who=None, **payment) -> dict:
         method = {"method": "card", **(payment or {"newCard": card()})}
-        return graphql(TOP_UP, {"input": {"amount": amount, "paymentMethod": method, "idempotencyKey": key}},
-                       key=(who or member).key)["topUpBalance"]
+        return graphql(
+            TOP_UP,
+            {"input": {"amount": amount, "paymentMethod": method, "idempotencyKey": key}},
+            key=(who or member).key,
+        )["topUpBalance"]
+
     return run
 
 
@@ -91,16 +107,33 @@ def test_add_card_keeps_only_what_identifies_the_card(graphql, gateway, member, 
     added = add_card()
 
     saved = added["card"]
-    assert added == {"__typename": "CardAdded", "card": {
-        "id": saved["id"], "brand": "visa", "last4": "4242", "expMonth": 12, "expYear": 2030,
-        "fingerprint": saved["fingerprint"], "isRenewalMethod": True}}  # the first card pays renewals
+    assert added == {
+        "__typename": "CardAdded",
+        "card": {
+            "id": saved["id"],
+            "brand": "visa",
+            "last4": "4242",
+            "expMonth": 12,
+            "expYear": 2030,
+            "fingerprint": saved["fingerprint"],
+            "isRenewalMethod": True,
+        },
+    }  # the first card pays renewals
     assert len(saved["fingerprint"]) == 32 and VISA not in saved["fingerprint"]
     [row] = rows(gateway, Card, member)
     assert (row.id, row.brand, row.last4, row.exp_month, row.exp_year, row.fingerprint, row.removed_at) == (
-        saved["id"], "visa", "4242", 12, 2030, saved["fingerprint"], None)
+        saved["id"],
+        "visa",
+        "4242",
+        12,
+        2030,
+        saved["fingerprint"],
+        None,
+    )
     assert row.token.startswith("tok_sandbox_succeeds_")
-    assert events(gateway, member) == [(1, "card.added", {"card_id": saved["id"], "brand": "visa",
-                                                          "last4": "4242"})]
+    assert events(gateway, member) == [
+        (1, "card.added", {"card_id": saved["id"], "brand": "visa", "last4": "4242"})
+    ]
     with gateway.sessions() as session:
         assert session.get(Workspace, member.id).renewal_payment == f"card:{saved['id']}"
 
@@ -112,8 +145,11 @@ def test_a_second_card_pays_renewals_only_if_asked(graphql, gateway, member, add
     third = add_card("378282246310005", key="card-3", cvc="7391", useForRenewal=True)["card"]
     assert (third["brand"], third["last4"], third["isRenewalMethod"]) == ("amex", "0005", True)
     listed = graphql(CARDS, key=member.key)["workspace"]["cards"]
-    assert {c["id"]: c["isRenewalMethod"] for c in listed} == {first["id"]: False, second["id"]: False,
-                                                                third["id"]: True}
+    assert {c["id"]: c["isRenewalMethod"] for c in listed} == {
+        first["id"]: False,
+        second["id"]: False,
+        third["id"]: True,
+    }
 
 
 def test_adding_the_same_card_again_returns_it(gateway, member, add_card):
@@ -130,21 +166,25 @@ def test_a_card_that_declines_later_can_still_be_saved(add_card):
     assert add_card("4000000000000341")["card"]["last4"] == "0341"
 
 
-@pytest.mark.parametrize(("fields", "code", "field"), [
-    ({"number": "4242424242424241"}, "CARD_INVALID_NUMBER", ["card", "number"]),
-    ({"number": "4242 4242 abcd 4242"}, "CARD_INVALID_NUMBER", ["card", "number"]),
-    ({"number": "4242"}, "CARD_INVALID_NUMBER", ["card", "number"]),
-    ({"expMonth": 0}, "CARD_INVALID_EXPIRY", ["card", "expMonth"]),
-    ({"expYear": 2099}, "CARD_INVALID_EXPIRY", ["card", "expYear"]),
-    ({"expMonth": 10, "expYear": 2026}, "CARD_EXPIRED_CARD", ["card", "expMonth"]),
-    ({"expYear": 2025}, "CARD_EXPIRED_CARD", ["card", "expYear"]),
-    ({"cvc": "7391"}, "CARD_INVALID_CVC", ["card", "cvc"]),
-    ({"cvc": "7a9"}, "CARD_INVALID_CVC", ["card", "cvc"]),
-])
+@pytest.mark.parametrize(
+    ("fields", "code", "field"),
+    [
+        ({"number": "4242424242424241"}, "CARD_INVALID_NUMBER", ["card", "number"]),
+        ({"number": "4242 4242 abcd 4242"}, "CARD_INVALID_NUMBER", ["card", "number"]),
+        ({"number": "4242"}, "CARD_INVALID_NUMBER", ["card", "number"]),
+        ({"expMonth": 0}, "CARD_INVALID_EXPIRY", ["card", "expMonth"]),
+        ({"expYear": 2099}, "CARD_INVALID_EXPIRY", ["card", "expYear"]),
+        ({"expMonth": 10, "expYear": 2026}, "CARD_EXPIRED_CARD", ["card", "expMonth"]),
+        ({"expYear": 2025}, "CARD_EXPIRED_CARD", ["card", "expYear"]),
+        ({"cvc": "7391"}, "CARD_INVALID_CVC", ["card", "cvc"]),
+        ({"cvc": "7a9"}, "CARD_INVALID_CVC", ["card", "cvc"]),
+    ],
+)
 def test_invalid_cards_are_refused_and_nothing_is_saved(graphql, gateway, member, fields, code, field):
     before = snapshot(gateway)
-    refused = graphql(ADD_CARD, {"input": {"card": {**card(), **fields}, "idempotencyKey": "k"}},
-                      key=member.key)["addCard"]
+    refused = graphql(
+        ADD_CARD, {"input": {"card": {**card(), **fields}, "idempotencyKey": "k"}}, key=member.key
+    )["addCard"]
     assert (refused["__typename"], refused["code"], refused["field"]) == ("PaymentRejected", code, field)
     assert "4242" not in refused["message"]  # messages name the problem, never the value
     assert snapshot(gateway) == before
@@ -165,11 +205,16 @@ def test_remove_card(graphql, gateway, member, add_card):
         assert session.get(Card, saved["id"]).removed_at is not None  # kept for the payments that used it
         assert session.get(Workspace, member.id).renewal_payment is None  # it paid renewals
     again = graphql(REMOVE_CARD, {"id": saved["id"]}, key=member.key)["removeCard"]
-    assert (again["__typename"], again["code"], again["field"]) == ("PaymentRejected", "UNKNOWN_CARD", ["cardId"])
+    assert (again["__typename"], again["code"], again["field"]) == (
+        "PaymentRejected",
+        "UNKNOWN_CARD",
+        ["cardId"],
+    )
 
 
-def test_another_workspaces_card_cannot_be_removed_or_used(graphql, gateway, member, add_card, top_up,
-                                                           make_workspace):
+def test_another_workspaces_card_cannot_be_removed_or_used(
+    graphql, gateway, member, add_card, top_up, make_workspace
+):
     other = make_workspace("Other")
     theirs = add_card(who=other)["card"]
     before = snapshot(gateway)
@@ -188,16 +233,34 @@ def test_top_up_with_a_new_card_not_saved(graphql, gateway, member, top_up):
     topped = top_up("50.00")
 
     payment_id = topped["payment"]["id"]
-    assert topped == {"__typename": "TopUpSuccess", "amount": {"amount": "50.00", "currency": "EUR"},
-                      "balance": {"amount": "50.00", "currency": "EUR"},
-                      "payment": {"id": payment_id, "method": "card", "status": "succeeded",
-                                  "amount": {"amount": "50.00", "currency": "EUR"}, "card": None}}
+    assert topped == {
+        "__typename": "TopUpSuccess",
+        "amount": {"amount": "50.00", "currency": "EUR"},
+        "balance": {"amount": "50.00", "currency": "EUR"},
+        "payment": {
+            "id": payment_id,
+            "method": "card",
+            "status": "succeeded",
+            "amount": {"amount": "50.00", "currency": "EUR"},
+            "card": None,
+        },
+    }
     assert graphql(CARDS, key=member.key)["workspace"]["cards"] == []
     [entry] = rows(gateway, LedgerEntry, member)
     assert (entry.kind, entry.amount_minor, entry.balance_after_minor, entry.reference, entry.currency) == (
-        "top_up", 5000, 5000, payment_id, "EUR")
-    assert events(gateway, member) == [(1, "balance.topped_up", {"payment_id": payment_id, "amount": "50.00",
-                                                                 "currency": "EUR", "balance": "50.00"})]
+        "top_up",
+        5000,
+        5000,
+        payment_id,
+        "EUR",
+    )
+    assert events(gateway, member) == [
+        (
+            1,
+            "balance.topped_up",
+            {"payment_id": payment_id, "amount": "50.00", "currency": "EUR", "balance": "50.00"},
+        )
+    ]
 
 
 def test_top_up_with_a_new_card_saved_then_with_the_saved_card(graphql, gateway, member, top_up):
@@ -211,45 +274,67 @@ def test_top_up_with_a_new_card_saved_then_with_the_saved_card(graphql, gateway,
     assert second["payment"]["card"] == saved
     assert second["balance"] == {"amount": "50.55", "currency": "EUR"}
     assert reconcile(gateway, member) == 5055
-    assert [t for _, t, _ in events(gateway, member)] == ["card.added", "balance.topped_up", "balance.topped_up"]
+    assert [t for _, t, _ in events(gateway, member)] == [
+        "card.added",
+        "balance.topped_up",
+        "balance.topped_up",
+    ]
 
 
-@pytest.mark.parametrize(("number", "decline"), [
-    ("4000000000000002", "card_declined"),
-    ("4000000000009995", "insufficient_funds"),
-    ("4000000000000069", "expired_card"),
-    ("4000000000000127", "incorrect_cvc"),
-    ("4000000000000119", "processing_error"),
-])
+@pytest.mark.parametrize(
+    ("number", "decline"),
+    [
+        ("4000000000000002", "card_declined"),
+        ("4000000000009995", "insufficient_funds"),
+        ("4000000000000069", "expired_card"),
+        ("4000000000000127", "incorrect_cvc"),
+        ("4000000000000119", "processing_error"),
+    ],
+)
 def test_a_declined_top_up_credits_nothing(graphql, gateway, member, top_up, number, decline):
     refused = top_up("25.00", newCard=card(number), saveCard=True)
 
     assert (refused["__typename"], refused["code"], refused["declineCode"]) == (
-        "PaymentDeclined", "PAYMENT_DECLINED", decline)
+        "PaymentDeclined",
+        "PAYMENT_DECLINED",
+        decline,
+    )
     [payment] = rows(gateway, Payment, member)
     assert (payment.id, payment.purpose, payment.status, payment.failure_code, payment.card_id) == (
-        refused["paymentId"], "top_up", "failed", decline, None)
+        refused["paymentId"],
+        "top_up",
+        "failed",
+        decline,
+        None,
+    )
     assert rows(gateway, LedgerEntry, member) == [] and rows(gateway, Card, member) == []
     assert [t for _, t, _ in events(gateway, member)] == ["payment.failed"]
     assert graphql(BALANCE, key=member.key)["workspace"]["balance"] == {"amount": "0.00", "currency": "EUR"}
 
 
-@pytest.mark.parametrize(("amount", "message"), [
-    ("4.99", "top-ups must be between 5.00 and 10000.00 EUR"),
-    ("10000.01", "top-ups must be between 5.00 and 10000.00 EUR"),
-    ("0", "top-ups must be between 5.00 and 10000.00 EUR"),
-    ("-20.00", "top-ups must be between 5.00 and 10000.00 EUR"),
-    ("Infinity", "top-ups must be between 5.00 and 10000.00 EUR"),
-    ("NaN", "top-ups must be between 5.00 and 10000.00 EUR"),
-    ("sNaN", "top-ups must be between 5.00 and 10000.00 EUR"),
-    ("1E+30", "top-ups must be between 5.00 and 10000.00 EUR"),
-    ("10.001", "amounts in EUR have at most 2 decimals"),
-])
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("4.99", "top-ups must be between 5.00 and 10000.00 EUR"),
+        ("10000.01", "top-ups must be between 5.00 and 10000.00 EUR"),
+        ("0", "top-ups must be between 5.00 and 10000.00 EUR"),
+        ("-20.00", "top-ups must be between 5.00 and 10000.00 EUR"),
+        ("Infinity", "top-ups must be between 5.00 and 10000.00 EUR"),
+        ("NaN", "top-ups must be between 5.00 and 10000.00 EUR"),
+        ("sNaN", "top-ups must be between 5.00 and 10000.00 EUR"),
+        ("1E+30", "top-ups must be between 5.00 and 10000.00 EUR"),
+        ("10.001", "amounts in EUR have at most 2 decimals"),
+    ],
+)
 def test_invalid_top_up_amounts(gateway, member, top_up, amount, message):
     before = snapshot(gateway)
     refused = top_up(amount)
     assert (refused["__typename"], refused["code"], refused["field"], refused["message"]) == (
-        "PaymentRejected", "INVALID_AMOUNT", ["amount"], message)
+        "PaymentRejected",
+        "INVALID_AMOUNT",
+        ["amount"],
+        message,
+    )
     assert snapshot(gateway) == before
 
 
@@ -260,19 +345,36 @@ def test_the_limits_are_inclusive(gateway, member, top_up):
     assert reconcile(gateway, member) == 1002510
 
 
-@pytest.mark.parametrize(("payment", "code", "field"), [
-    ({"method": "balance"}, "UNKNOWN_PAYMENT_METHOD", ["paymentMethod", "method"]),
-    ({"method": "card"}, "CARD_REQUIRED", ["paymentMethod"]),
-    ({"method": "card", "cardId": "nope"}, "UNKNOWN_CARD", ["paymentMethod", "cardId"]),
-    ({"method": "card", "newCard": card("4242424242424241")}, "CARD_INVALID_NUMBER",
-     ["paymentMethod", "newCard", "number"]),
-    ({"method": "card", "newCard": card(month=13)}, "CARD_INVALID_EXPIRY", ["paymentMethod", "newCard", "expMonth"]),
-    ({"method": "card", "newCard": card(cvc="12")}, "CARD_INVALID_CVC", ["paymentMethod", "newCard", "cvc"]),
-])
+@pytest.mark.parametrize(
+    ("payment", "code", "field"),
+    [
+        ({"method": "balance"}, "UNKNOWN_PAYMENT_METHOD", ["paymentMethod", "method"]),
+        ({"method": "card"}, "CARD_REQUIRED", ["paymentMethod"]),
+        ({"method": "card", "cardId": "nope"}, "UNKNOWN_CARD", ["paymentMethod", "cardId"]),
+        (
+            {"method": "card", "newCard": card("4242424242424241")},
+            "CARD_INVALID_NUMBER",
+            ["paymentMethod", "newCard", "number"],
+        ),
+        (
+            {"method": "card", "newCard": card(month=13)},
+            "CARD_INVALID_EXPIRY",
+            ["paymentMethod", "newCard", "expMonth"],
+        ),
+        (
+            {"method": "card", "newCard": card(cvc="12")},
+            "CARD_INVALID_CVC",
+            ["paymentMethod", "newCard", "cvc"],
+        ),
+    ],
+)
 def test_top_up_refusals_write_nothing(graphql, gateway, member, payment, code, field):
     before = snapshot(gateway)
-    refused = graphql(TOP_UP, {"input": {"amount": "50.00", "paymentMethod": payment, "idempotencyKey": "k"}},
-                      key=member.key)["topUpBalance"]
+    refused = graphql(
+        TOP_UP,
+        {"input": {"amount": "50.00", "paymentMethod": payment, "idempotencyKey": "k"}},
+        key=member.key,
+    )["topUpBalance"]
     assert (refused["__typename"], refused["code"], refused["field"]) == ("PaymentRejected", code, field)
     assert snapshot(gateway) == before
 
@@ -297,10 +399,16 @@ def test_3ds_top_up_credits_once_authenticated(graphql, gateway, member, top_up)
     assert rows(gateway, Card, member) == [] and rows(gateway, LedgerEntry, member) == []
     assert events(gateway, member) == []
 
-    done = graphql(CONFIRM, {"id": pending["paymentId"], "answer": "authenticated"}, key=member.key)["confirmPayment"]
+    done = graphql(CONFIRM, {"id": pending["paymentId"], "answer": "authenticated"}, key=member.key)[
+        "confirmPayment"
+    ]
 
-    assert done == {"__typename": "TopUpSuccess", "amount": {"amount": "40.00"}, "balance": {"amount": "40.00"},
-                    "payment": {"id": pending["paymentId"], "status": "succeeded", "card": {"last4": "3184"}}}
+    assert done == {
+        "__typename": "TopUpSuccess",
+        "amount": {"amount": "40.00"},
+        "balance": {"amount": "40.00"},
+        "payment": {"id": pending["paymentId"], "status": "succeeded", "card": {"last4": "3184"}},
+    }
     assert [c["last4"] for c in graphql(CARDS, key=member.key)["workspace"]["cards"]] == ["3184"]
     assert [t for _, t, _ in events(gateway, member)] == ["card.added", "balance.topped_up"]
     again = graphql(CONFIRM, {"id": pending["paymentId"], "answer": "authenticated"}, key=member.key)
@@ -312,10 +420,17 @@ def test_3ds_top_up_credits_once_authenticated(graphql, gateway, member, top_up)
 def test_3ds_top_up_failed_challenge_credits_nothing(graphql, gateway, member, top_up):
     pending = top_up("40.00", newCard=card(THREE_DS), saveCard=True)
 
-    declined = graphql(CONFIRM, {"id": pending["paymentId"], "answer": None}, key=member.key)["confirmPayment"]
+    declined = graphql(CONFIRM, {"id": pending["paymentId"], "answer": None}, key=member.key)[
+        "confirmPayment"
+    ]
 
-    assert declined == {"__typename": "PaymentDeclined", "code": "PAYMENT_DECLINED", "field": ["paymentMethod"],
-                        "paymentId": pending["paymentId"], "declineCode": "authentication_failed"}
+    assert declined == {
+        "__typename": "PaymentDeclined",
+        "code": "PAYMENT_DECLINED",
+        "field": ["paymentMethod"],
+        "paymentId": pending["paymentId"],
+        "declineCode": "authentication_failed",
+    }
     assert rows(gateway, Card, member) == [] and rows(gateway, LedgerEntry, member) == []
     assert [t for _, t, _ in events(gateway, member)] == ["payment.failed"]
     again = graphql(CONFIRM, {"id": pending["paymentId"], "answer": "authenticated"}, key=member.key)

@@ -11,7 +11,7 @@ period ends 2026-12-10 09:30 (30 days). Quotes expire 30 minutes after they are 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,15 +20,31 @@ from sqlalchemy import select
 from gateway.db import Base, Card, Invoice, LedgerEntry, OutboxEvent, Payment, Workspace
 from gateway.ledger import ledger_sum
 
-START = datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc)
-PERIOD_END = datetime(2026, 12, 10, 9, 30, tzinfo=timezone.utc)
+START = datetime(2026, 11, 10, 9, 30, tzinfo=UTC)
+PERIOD_END = datetime(2026, 12, 10, 9, 30, tzinfo=UTC)
 
-GERMAN_PERSON = {"customerType": "PERSON", "name": "Erika Mustermann", "addressLine1": "Heidestraße 17",
-                 "city": "Köln", "postalCode": "51147", "country": "DE", "email": "erika@example.de"}
-INVOICED_DETAILS = {"customer_type": "person", "name": "Erika Mustermann", "company_name": None,
-                    "address_line1": "Heidestraße 17", "address_line2": None, "city": "Köln",
-                    "postal_code": "51147", "region": None, "country": "DE", "vat_id": None,
-                    "email": "erika@example.de"}
+GERMAN_PERSON = {
+    "customerType": "PERSON",
+    "name": "Erika Mustermann",
+    "addressLine1": "Heidestraße 17",
+    "city": "Köln",
+    "postalCode": "51147",
+    "country": "DE",
+    "email": "erika@example.de",
+}
+INVOICED_DETAILS = {
+    "customer_type": "person",
+    "name": "Erika Mustermann",
+    "company_name": None,
+    "address_line1": "Heidestraße 17",
+    "address_line2": None,
+    "city": "Köln",
+    "postal_code": "51147",
+    "region": None,
+    "country": "DE",
+    "vat_id": None,
+    "email": "erika@example.de",
+}
 
 VISA = "4242424242424242"
 DECLINED = "4000000000000002"
@@ -110,22 +126,38 @@ def quote(graphql, member, plan: str, **sliders) -> dict:
     return result
 
 
-def checkout(graphql, member, plan: str, offer: dict | None = None, *, key: str = "checkout-1",
-             payment: dict | None = None, **fields) -> dict:
+def checkout(
+    graphql,
+    member,
+    plan: str,
+    offer: dict | None = None,
+    *,
+    key: str = "checkout-1",
+    payment: dict | None = None,
+    **fields,
+) -> dict:
     """Checkout Now with the total and expiry of ``offer`` (a quote), unless given in ``fields``."""
-    input_: dict[str, Any] = {"planCode": plan, "paymentMethod": payment or {"method": "balance"},
-                              "idempotencyKey": key}
+    input_: dict[str, Any] = {
+        "planCode": plan,
+        "paymentMethod": payment or {"method": "balance"},
+        "idempotencyKey": key,
+    }
     if offer is not None:
-        input_.update(expectedTotal=offer["dueNow"]["total"]["amount"], quoteExpiresAt=offer["expiresAt"],
-                      emailCredits=offer["emailCredits"], messagingCredits=offer["messagingCredits"])
+        input_.update(
+            expectedTotal=offer["dueNow"]["total"]["amount"],
+            quoteExpiresAt=offer["expiresAt"],
+            emailCredits=offer["emailCredits"],
+            messagingCredits=offer["messagingCredits"],
+        )
     input_.update(fields)
     return graphql(CHECKOUT, {"input": input_}, key=member.key)["checkout"]
 
 
 def top_up(graphql, member, amount: str, *, key: str = "top-up-1", **payment) -> dict:
     method = {"method": "card", "newCard": card(), **payment}
-    result = graphql(TOP_UP, {"input": {"amount": amount, "paymentMethod": method, "idempotencyKey": key}},
-                     key=member.key)["topUpBalance"]
+    result = graphql(
+        TOP_UP, {"input": {"amount": amount, "paymentMethod": method, "idempotencyKey": key}}, key=member.key
+    )["topUpBalance"]
     return result
 
 
@@ -136,8 +168,10 @@ def workspace(graphql, member) -> dict:
 def snapshot(gateway) -> dict[str, list[str]]:
     """Every row of every table, to prove that an operation wrote nothing."""
     with gateway.engine.connect() as connection:
-        return {table.name: sorted(map(repr, connection.execute(table.select()).all()))
-                for table in Base.metadata.sorted_tables}
+        return {
+            table.name: sorted(map(repr, connection.execute(table.select()).all()))
+            for table in Base.metadata.sorted_tables
+        }
 
 
 def rows(gateway, model, member) -> list:
@@ -177,8 +211,9 @@ def reconcile(gateway, member) -> int:
     with gateway.sessions() as session:
         cached = session.get(Workspace, member.id).balance_minor
         assert ledger_sum(session, member.id) == cached
-        after = session.scalars(select(LedgerEntry.balance_after_minor).where(
-            LedgerEntry.workspace_id == member.id)).all()
+        after = session.scalars(
+            select(LedgerEntry.balance_after_minor).where(LedgerEntry.workspace_id == member.id)
+        ).all()
         assert all(value >= 0 for value in after)
     return cached
 
@@ -207,15 +242,37 @@ def funded(graphql, free):
 
 # Free -> Omnichannel at its defaults (20,000 email, 5,000 messaging credits).
 OMNI_LINES = [
-    {"kind": "BASE", "description": "Omnichannel plan, monthly base price", "quantity": 1, "unitPrice": None,
-     "amount": eur("39.00")},
-    {"kind": "CREDITS", "description": "Email credits 5,001–20,000", "quantity": 15000,
-     "unitPrice": eur("0.0012"), "amount": eur("18.00")},  # 15,000 x 0.0012
-    {"kind": "CREDITS", "description": "Messaging credits 1,001–5,000", "quantity": 4000,
-     "unitPrice": eur("0.0095"), "amount": eur("38.00")},  # 4,000 x 0.0095
+    {
+        "kind": "BASE",
+        "description": "Omnichannel plan, monthly base price",
+        "quantity": 1,
+        "unitPrice": None,
+        "amount": eur("39.00"),
+    },
+    {
+        "kind": "CREDITS",
+        "description": "Email credits 5,001–20,000",
+        "quantity": 15000,
+        "unitPrice": eur("0.0012"),
+        "amount": eur("18.00"),
+    },  # 15,000 x 0.0012
+    {
+        "kind": "CREDITS",
+        "description": "Messaging credits 1,001–5,000",
+        "quantity": 4000,
+        "unitPrice": eur("0.0095"),
+        "amount": eur("38.00"),
+    },  # 4,000 x 0.0095
 ]  # 95.00; VAT 19 % = 18.05; 113.05
-OMNI_VAT = {"name": "VAT 19% (DE)", "jurisdiction": "DE", "rate": "0.19", "base": eur("95.00"),
-            "amount": eur("18.05"), "treatment": "STANDARD", "note": None}
+OMNI_VAT = {
+    "name": "VAT 19% (DE)",
+    "jurisdiction": "DE",
+    "rate": "0.19",
+    "base": eur("95.00"),
+    "amount": eur("18.05"),
+    "treatment": "STANDARD",
+    "note": None,
+}
 
 
 # ------------------------------------------------------------------ the full flow
@@ -223,24 +280,54 @@ OMNI_VAT = {"name": "VAT 19% (DE)", "jurisdiction": "DE", "rate": "0.19", "base"
 
 def test_free_to_omnichannel_paid_by_balance(graphql, gateway, clock, free):
     now = clock.advance(days=5)  # 2026-11-15 09:30: the Free period started on the 10th
-    new_end = datetime(2026, 12, 15, 9, 30, tzinfo=timezone.utc)
+    new_end = datetime(2026, 12, 15, 9, 30, tzinfo=UTC)
 
     topped = top_up(graphql, free, "150.00", key="top-up-1")
-    assert topped == {"__typename": "TopUpSuccess", "amount": eur("150.00"), "balance": eur("150.00"),
-                      "payment": {"id": topped["payment"]["id"], "method": "card", "status": "succeeded",
-                                  "amount": {"amount": "150.00"}, "card": None}}
+    assert topped == {
+        "__typename": "TopUpSuccess",
+        "amount": eur("150.00"),
+        "balance": eur("150.00"),
+        "payment": {
+            "id": topped["payment"]["id"],
+            "method": "card",
+            "status": "succeeded",
+            "amount": {"amount": "150.00"},
+            "card": None,
+        },
+    }
 
     offer = quote(graphql, free, "omnichannel")
     assert offer["kind"] == "NEW_PERIOD"
-    assert offer["changes"] == [{"timing": "IMMEDIATE", "effectiveAt": iso(now), "plan": {"code": "omnichannel"},
-                                 "emailCredits": 20000, "messagingCredits": 5000}]
+    assert offer["changes"] == [
+        {
+            "timing": "IMMEDIATE",
+            "effectiveAt": iso(now),
+            "plan": {"code": "omnichannel"},
+            "emailCredits": 20000,
+            "messagingCredits": 5000,
+        }
+    ]
     assert offer["dueNow"] == {
-        "lines": [{**line,
-                   "unitPrice": {"amount": line["unitPrice"]["amount"]} if line["unitPrice"] else None,
-                   "amount": {"amount": line["amount"]["amount"]}} for line in OMNI_LINES],
-        "subtotal": {"amount": "95.00"}, "tax": {"amount": "18.05"}, "total": eur("113.05"),
-        "taxLines": [{"name": "VAT 19% (DE)", "rate": "0.19", "base": {"amount": "95.00"},
-                      "amount": {"amount": "18.05"}}]}
+        "lines": [
+            {
+                **line,
+                "unitPrice": {"amount": line["unitPrice"]["amount"]} if line["unitPrice"] else None,
+                "amount": {"amount": line["amount"]["amount"]},
+            }
+            for line in OMNI_LINES
+        ],
+        "subtotal": {"amount": "95.00"},
+        "tax": {"amount": "18.05"},
+        "total": eur("113.05"),
+        "taxLines": [
+            {
+                "name": "VAT 19% (DE)",
+                "rate": "0.19",
+                "base": {"amount": "95.00"},
+                "amount": {"amount": "18.05"},
+            }
+        ],
+    }
     assert offer["balance"] == {"now": eur("150.00"), "afterPurchase": eur("36.95"), "sufficient": True}
     assert offer["expiresAt"] == iso(now + timedelta(minutes=30))
 
@@ -248,21 +335,47 @@ def test_free_to_omnichannel_paid_by_balance(graphql, gateway, clock, free):
 
     invoice, payment = done["invoice"], done["payment"]
     assert done == {
-        "__typename": "CheckoutSuccess", "kind": "NEW_PERIOD",
-        "workspace": {"plan": {"code": "omnichannel"}, "emailCredits": 20000, "messagingCredits": 5000,
-                      "period": {"start": iso(now), "end": iso(new_end)}, "balance": eur("36.95")},
-        "invoice": {"id": invoice["id"], "number": "INV-2026-000001", "kind": "checkout", "status": "PAID",
-                    "issuedAt": iso(now), "lines": OMNI_LINES, "taxLines": [OMNI_VAT],
-                    "subtotal": eur("95.00"), "tax": eur("18.05"), "total": eur("113.05"),
-                    "paymentMethod": "balance", "periodStart": iso(now), "periodEnd": iso(new_end),
-                    "billingDetails": INVOICED_DETAILS},
-        "payment": {"id": payment["id"], "method": "balance", "status": "succeeded", "amount": eur("113.05"),
-                    "card": None},
+        "__typename": "CheckoutSuccess",
+        "kind": "NEW_PERIOD",
+        "workspace": {
+            "plan": {"code": "omnichannel"},
+            "emailCredits": 20000,
+            "messagingCredits": 5000,
+            "period": {"start": iso(now), "end": iso(new_end)},
+            "balance": eur("36.95"),
+        },
+        "invoice": {
+            "id": invoice["id"],
+            "number": "INV-2026-000001",
+            "kind": "checkout",
+            "status": "PAID",
+            "issuedAt": iso(now),
+            "lines": OMNI_LINES,
+            "taxLines": [OMNI_VAT],
+            "subtotal": eur("95.00"),
+            "tax": eur("18.05"),
+            "total": eur("113.05"),
+            "paymentMethod": "balance",
+            "periodStart": iso(now),
+            "periodEnd": iso(new_end),
+            "billingDetails": INVOICED_DETAILS,
+        },
+        "payment": {
+            "id": payment["id"],
+            "method": "balance",
+            "status": "succeeded",
+            "amount": eur("113.05"),
+            "card": None,
+        },
     }
     seen = workspace(graphql, free)
     assert (seen["plan"], seen["period"], seen["balance"], seen["actions"], seen["invoices"]) == (
-        {"code": "omnichannel"}, {"start": iso(now), "end": iso(new_end)}, eur("36.95"),
-        ["CUSTOMIZE_CURRENT_PLAN", "CHANGE_PLAN"], [{"number": "INV-2026-000001", "total": {"amount": "113.05"}}])
+        {"code": "omnichannel"},
+        {"start": iso(now), "end": iso(new_end)},
+        eur("36.95"),
+        ["CUSTOMIZE_CURRENT_PLAN", "CHANGE_PLAN"],
+        [{"number": "INV-2026-000001", "total": {"amount": "113.05"}}],
+    )
 
     # Reconciliation: the ledger's entries sum to the balance, each one carrying the running balance.
     assert ledger(gateway, free) == [("top_up", 15000, 15000), ("charge", -11305, 3695)]
@@ -270,7 +383,8 @@ def test_free_to_omnichannel_paid_by_balance(graphql, gateway, clock, free):
     payments = rows(gateway, Payment, free)
     assert [(p.id, p.purpose, p.method, p.status, p.amount_minor) for p in payments] == [
         (topped["payment"]["id"], "top_up", "card", "succeeded", 15000),
-        (payment["id"], "checkout", "balance", "succeeded", 11305)]
+        (payment["id"], "checkout", "balance", "succeeded", 11305),
+    ]
     with gateway.sessions() as session:
         charge_entry = session.scalars(select(LedgerEntry).where(LedgerEntry.kind == "charge")).one()
         assert payments[1].reference == charge_entry.id  # the payment points at its ledger entry
@@ -279,19 +393,51 @@ def test_free_to_omnichannel_paid_by_balance(graphql, gateway, clock, free):
 
     # The events, numbered 1..n without gaps, written with the changes they report.
     assert events(gateway, free) == [
-        (1, "balance.topped_up", {"payment_id": topped["payment"]["id"], "amount": "150.00", "currency": "EUR",
-                                  "balance": "150.00"}),
-        (2, "plan_change.applied", {
-            "from": {"plan": "free", "email_credits": 1000, "messaging_credits": 0},
-            "to": {"plan": "omnichannel", "email_credits": 20000, "messaging_credits": 5000},
-            "effective_at": iso(now), "reason": "checkout"}),
-        (3, "credits.reset", {  # a new paid period starts with fresh allowances
-            "period_start": iso(now), "period_end": iso(now.replace(month=now.month + 1)), "plan": "omnichannel",
-            "email_credits": 20000, "messaging_credits": 5000}),
-        (4, "checkout.completed", {
-            "kind": "new_period", "order": "Omnichannel (20,000 email, 5,000 messaging credits)",
-            "total": "113.05", "currency": "EUR", "invoice_id": invoice["id"], "invoice_number": "INV-2026-000001",
-            "payment_id": payment["id"], "payment_method": "balance"}),
+        (
+            1,
+            "balance.topped_up",
+            {
+                "payment_id": topped["payment"]["id"],
+                "amount": "150.00",
+                "currency": "EUR",
+                "balance": "150.00",
+            },
+        ),
+        (
+            2,
+            "plan_change.applied",
+            {
+                "from": {"plan": "free", "email_credits": 1000, "messaging_credits": 0},
+                "to": {"plan": "omnichannel", "email_credits": 20000, "messaging_credits": 5000},
+                "effective_at": iso(now),
+                "reason": "checkout",
+            },
+        ),
+        (
+            3,
+            "credits.reset",
+            {  # a new paid period starts with fresh allowances
+                "period_start": iso(now),
+                "period_end": iso(now.replace(month=now.month + 1)),
+                "plan": "omnichannel",
+                "email_credits": 20000,
+                "messaging_credits": 5000,
+            },
+        ),
+        (
+            4,
+            "checkout.completed",
+            {
+                "kind": "new_period",
+                "order": "Omnichannel (20,000 email, 5,000 messaging credits)",
+                "total": "113.05",
+                "currency": "EUR",
+                "invoice_id": invoice["id"],
+                "invoice_number": "INV-2026-000001",
+                "payment_id": payment["id"],
+                "payment_method": "balance",
+            },
+        ),
     ]
     with gateway.sessions() as session:
         assert session.get(Workspace, free.id).event_sequence == 4
@@ -311,31 +457,57 @@ def test_upgrade_between_paid_plans_charges_the_prorated_difference(graphql, gat
     # 48.33 net; VAT 19 % = 9.1827 -> 9.18; 57.51 due now.
     assert offer["kind"] == "UPGRADE"
     assert offer["dueNow"]["lines"] == [
-        {"kind": "REMAINING_TIME", "description": "Remaining time on Omnichannel (20,000 email, 5,000 messaging "
-         "credits), 20 of 30 days", "quantity": 1, "unitPrice": None, "amount": {"amount": "63.33"}},
-        {"kind": "UNUSED_TIME", "description": "Unused time on Email (10,000 email credits), 20 of 30 days",
-         "quantity": 1, "unitPrice": None, "amount": {"amount": "-15.00"}}]
+        {
+            "kind": "REMAINING_TIME",
+            "description": "Remaining time on Omnichannel (20,000 email, 5,000 messaging "
+            "credits), 20 of 30 days",
+            "quantity": 1,
+            "unitPrice": None,
+            "amount": {"amount": "63.33"},
+        },
+        {
+            "kind": "UNUSED_TIME",
+            "description": "Unused time on Email (10,000 email credits), 20 of 30 days",
+            "quantity": 1,
+            "unitPrice": None,
+            "amount": {"amount": "-15.00"},
+        },
+    ]
     assert (offer["dueNow"]["subtotal"], offer["dueNow"]["tax"], offer["dueNow"]["total"]) == (
-        {"amount": "48.33"}, {"amount": "9.18"}, eur("57.51"))
+        {"amount": "48.33"},
+        {"amount": "9.18"},
+        eur("57.51"),
+    )
     assert offer["balance"] == {"now": eur("100.00"), "afterPurchase": eur("42.49"), "sufficient": True}
 
     done = checkout(graphql, member, "omnichannel", offer)
 
     assert done["__typename"] == "CheckoutSuccess" and done["kind"] == "UPGRADE"
     # The period anchor stays: the same period, now on Omnichannel.
-    assert done["workspace"] == {"plan": {"code": "omnichannel"}, "emailCredits": 20000, "messagingCredits": 5000,
-                                 "period": {"start": iso(START), "end": iso(PERIOD_END)},
-                                 "balance": eur("42.49")}
+    assert done["workspace"] == {
+        "plan": {"code": "omnichannel"},
+        "emailCredits": 20000,
+        "messagingCredits": 5000,
+        "period": {"start": iso(START), "end": iso(PERIOD_END)},
+        "balance": eur("42.49"),
+    }
     invoice = done["invoice"]
     assert [line["amount"]["amount"] for line in invoice["lines"]] == ["63.33", "-15.00"]
     assert (invoice["subtotal"], invoice["tax"], invoice["total"], invoice["issuedAt"]) == (
-        eur("48.33"), eur("9.18"), eur("57.51"), iso(now))
+        eur("48.33"),
+        eur("9.18"),
+        eur("57.51"),
+        iso(now),
+    )
     assert (invoice["periodStart"], invoice["periodEnd"]) == (iso(START), iso(PERIOD_END))
     assert done["payment"]["amount"] == eur("57.51")
     assert ledger(gateway, member) == [("top_up", 10000, 10000), ("charge", -5751, 4249)]
     assert reconcile(gateway, member) == 4249
     assert [t for _, t, _ in events(gateway, member)] == [
-        "balance.topped_up", "plan_change.applied", "checkout.completed"]
+        "balance.topped_up",
+        "plan_change.applied",
+        "checkout.completed",
+    ]
 
 
 def test_upgrade_paid_by_a_new_card_saves_it_for_renewals(graphql, gateway, clock, make_workspace):
@@ -346,8 +518,9 @@ def test_upgrade_paid_by_a_new_card_saves_it_for_renewals(graphql, gateway, cloc
     # Remaining 37.50 x 20/30 = 25.00; unused -15.00; 10.00 net + 1.90 VAT.
     assert offer["dueNow"]["total"] == eur("11.90")
 
-    done = checkout(graphql, member, "email", offer,
-                    payment={"method": "card", "newCard": card(), "saveCard": True})
+    done = checkout(
+        graphql, member, "email", offer, payment={"method": "card", "newCard": card(), "saveCard": True}
+    )
 
     assert done["__typename"] == "CheckoutSuccess"
     assert done["payment"]["method"] == "card" and done["payment"]["amount"] == eur("11.90")
@@ -355,7 +528,11 @@ def test_upgrade_paid_by_a_new_card_saves_it_for_renewals(graphql, gateway, cloc
     assert done["invoice"]["paymentMethod"] == "card visa •••• 4242"
     assert [c["last4"] for c in workspace(graphql, member)["cards"]] == ["4242"]
     assert ledger(gateway, member) == []  # a card payment does not touch the balance
-    assert [t for _, t, _ in events(gateway, member)] == ["card.added", "plan_change.applied", "checkout.completed"]
+    assert [t for _, t, _ in events(gateway, member)] == [
+        "card.added",
+        "plan_change.applied",
+        "checkout.completed",
+    ]
 
 
 def test_a_card_already_saved_is_not_saved_twice(graphql, gateway, clock, make_workspace):
@@ -364,8 +541,13 @@ def test_a_card_already_saved_is_not_saved_twice(graphql, gateway, clock, make_w
     added = graphql(ADD_CARD, {"input": {"card": card(), "idempotencyKey": "add"}}, key=member.key)["addCard"]
     offer = quote(graphql, member, "email", emailCredits=15000)
 
-    done = checkout(graphql, member, "email", offer,
-                    payment={"method": "card", "newCard": card(cvc="582"), "saveCard": True})
+    done = checkout(
+        graphql,
+        member,
+        "email",
+        offer,
+        payment={"method": "card", "newCard": card(cvc="582"), "saveCard": True},
+    )
 
     assert done["payment"]["card"]["last4"] == "4242"
     assert workspace(graphql, member)["cards"] == [{"id": added["card"]["id"], "last4": "4242"}]
@@ -383,25 +565,64 @@ def test_downgrade_is_scheduled_and_charges_nothing(graphql, gateway, clock, mak
 
     done = checkout(graphql, member, "email", offer, payment={"method": "balance"})
 
-    assert done == {"__typename": "CheckoutSuccess", "kind": "DOWNGRADE", "invoice": None, "payment": None,
-                    "workspace": {"plan": {"code": "omnichannel"}, "emailCredits": 20000, "messagingCredits": 5000,
-                                  "period": {"start": iso(START), "end": iso(PERIOD_END)},
-                                  "balance": eur("0.00")}}
+    assert done == {
+        "__typename": "CheckoutSuccess",
+        "kind": "DOWNGRADE",
+        "invoice": None,
+        "payment": None,
+        "workspace": {
+            "plan": {"code": "omnichannel"},
+            "emailCredits": 20000,
+            "messagingCredits": 5000,
+            "period": {"start": iso(START), "end": iso(PERIOD_END)},
+            "balance": eur("0.00"),
+        },
+    }
     # Email at 10,000: 15.00 + 7.50 = 22.50; VAT 19 % = 4.275 -> 4.28.
     assert workspace(graphql, member)["scheduledChange"] == {
-        "plan": {"code": "email"}, "emailCredits": 10000, "messagingCredits": 0, "effectiveAt": iso(PERIOD_END),
-        "dueAtRenewal": {"lines": [{"description": "Email plan, monthly base price", "amount": {"amount": "15.00"}},
-                                   {"description": "Email credits 5,001–10,000", "amount": {"amount": "7.50"}}],
-                         "subtotal": {"amount": "22.50"}, "tax": {"amount": "4.28"}, "total": {"amount": "26.78"}}}
+        "plan": {"code": "email"},
+        "emailCredits": 10000,
+        "messagingCredits": 0,
+        "effectiveAt": iso(PERIOD_END),
+        "dueAtRenewal": {
+            "lines": [
+                {"description": "Email plan, monthly base price", "amount": {"amount": "15.00"}},
+                {"description": "Email credits 5,001–10,000", "amount": {"amount": "7.50"}},
+            ],
+            "subtotal": {"amount": "22.50"},
+            "tax": {"amount": "4.28"},
+            "total": {"amount": "26.78"},
+        },
+    }
     after = snapshot(gateway)
     assert after["payments"] == before["payments"] and after["invoices"] == before["invoices"]
     assert after["ledger_entries"] == before["ledger_entries"] == []
     assert events(gateway, member) == [
-        (1, "plan_change.scheduled", {"plan": "email", "email_credits": 10000, "messaging_credits": 0,
-                                      "effective_at": iso(PERIOD_END)}),
-        (2, "checkout.completed", {"kind": "downgrade", "order": "Email (10,000 email credits)", "total": "0.00",
-                                   "currency": "EUR", "invoice_id": None, "invoice_number": None,
-                                   "payment_id": None, "payment_method": None})]
+        (
+            1,
+            "plan_change.scheduled",
+            {
+                "plan": "email",
+                "email_credits": 10000,
+                "messaging_credits": 0,
+                "effective_at": iso(PERIOD_END),
+            },
+        ),
+        (
+            2,
+            "checkout.completed",
+            {
+                "kind": "downgrade",
+                "order": "Email (10,000 email credits)",
+                "total": "0.00",
+                "currency": "EUR",
+                "invoice_id": None,
+                "invoice_number": None,
+                "payment_id": None,
+                "payment_method": None,
+            },
+        ),
+    ]
 
 
 def test_a_later_upgrade_supersedes_the_scheduled_change(graphql, gateway, clock, make_workspace):
@@ -422,11 +643,20 @@ def test_a_later_upgrade_supersedes_the_scheduled_change(graphql, gateway, clock
     assert (done["workspace"]["emailCredits"], done["workspace"]["balance"]) == (30000, eur("42.86"))
     assert workspace(graphql, member)["scheduledChange"] is None
     assert [(s, t) for s, t, _ in events(gateway, member)] == [
-        (1, "plan_change.scheduled"), (2, "checkout.completed"), (3, "balance.topped_up"),
-        (4, "plan_change.applied"), (5, "plan_change.cancelled"), (6, "checkout.completed")]
+        (1, "plan_change.scheduled"),
+        (2, "checkout.completed"),
+        (3, "balance.topped_up"),
+        (4, "plan_change.applied"),
+        (5, "plan_change.cancelled"),
+        (6, "checkout.completed"),
+    ]
     assert events(gateway, member)[4][2] == {
-        "plan": "email", "email_credits": 10000, "messaging_credits": 0, "effective_at": iso(PERIOD_END),
-        "reason": "superseded by a new order"}
+        "plan": "email",
+        "email_credits": 10000,
+        "messaging_credits": 0,
+        "effective_at": iso(PERIOD_END),
+        "reason": "superseded by a new order",
+    }
     assert reconcile(gateway, member) == 4286
 
 
@@ -442,10 +672,21 @@ def test_split_applies_the_increase_now_and_schedules_the_reduction(graphql, gat
     # 8.00 + 1.52 VAT = 9.52. At renewal: 30,000 / 5,000 = 107.00 + 20.33 VAT = 127.33.
     assert offer["kind"] == "SPLIT"
     assert offer["changes"] == [
-        {"timing": "IMMEDIATE", "effectiveAt": iso(now), "plan": {"code": "omnichannel"}, "emailCredits": 30000,
-         "messagingCredits": 10000},
-        {"timing": "AT_RENEWAL", "effectiveAt": iso(PERIOD_END), "plan": {"code": "omnichannel"},
-         "emailCredits": 30000, "messagingCredits": 5000}]
+        {
+            "timing": "IMMEDIATE",
+            "effectiveAt": iso(now),
+            "plan": {"code": "omnichannel"},
+            "emailCredits": 30000,
+            "messagingCredits": 10000,
+        },
+        {
+            "timing": "AT_RENEWAL",
+            "effectiveAt": iso(PERIOD_END),
+            "plan": {"code": "omnichannel"},
+            "emailCredits": 30000,
+            "messagingCredits": 5000,
+        },
+    ]
     assert (offer["dueNow"]["total"], offer["dueAtRenewal"]["total"]) == (eur("9.52"), {"amount": "127.33"})
 
     done = checkout(graphql, member, "omnichannel", offer)
@@ -455,10 +696,17 @@ def test_split_applies_the_increase_now_and_schedules_the_reduction(graphql, gat
     assert done["invoice"]["total"] == eur("9.52")
     scheduled = workspace(graphql, member)["scheduledChange"]
     assert (scheduled["emailCredits"], scheduled["messagingCredits"], scheduled["effectiveAt"]) == (
-        30000, 5000, iso(PERIOD_END))
+        30000,
+        5000,
+        iso(PERIOD_END),
+    )
     assert scheduled["dueAtRenewal"]["total"] == {"amount": "127.33"}
     assert [t for _, t, _ in events(gateway, member)] == [
-        "balance.topped_up", "plan_change.applied", "plan_change.scheduled", "checkout.completed"]
+        "balance.topped_up",
+        "plan_change.applied",
+        "plan_change.scheduled",
+        "checkout.completed",
+    ]
     assert reconcile(gateway, member) == 2000 - 952
 
 
@@ -470,32 +718,89 @@ def _refusal_cases() -> list:
     too_far = iso(START + timedelta(minutes=31))
     number = ["paymentMethod", "newCard"]
     return [
-        pytest.param({"quoteExpiresAt": past}, "QuoteChanged", "QUOTE_EXPIRED", ["quoteExpiresAt"], id="expired"),
-        pytest.param({"quoteExpiresAt": too_far}, "QuoteChanged", "QUOTE_EXPIRED", ["quoteExpiresAt"],
-                     id="expiry-not-from-a-quote"),
-        pytest.param({"expectedTotal": "113.04"}, "QuoteChanged", "QUOTE_CHANGED", ["expectedTotal"],
-                     id="total-differs"),
-        pytest.param({"expectedTotal": "NaN"}, "QuoteChanged", "QUOTE_CHANGED", ["expectedTotal"], id="total-nan"),
-        pytest.param({"paymentMethod": {"method": "card", "cardId": "nope"}}, "PaymentRejected", "UNKNOWN_CARD",
-                     ["paymentMethod", "cardId"], id="unknown-saved-card"),
-        pytest.param({"paymentMethod": {"method": "card"}}, "PaymentRejected", "CARD_REQUIRED", ["paymentMethod"],
-                     id="card-method-without-a-card"),
-        pytest.param({"paymentMethod": {"method": "bitcoin"}}, "PaymentRejected", "UNKNOWN_PAYMENT_METHOD",
-                     ["paymentMethod", "method"], id="unknown-method"),
-        pytest.param({"paymentMethod": {"method": "card", "newCard": card("4242424242424241")}}, "PaymentRejected",
-                     "CARD_INVALID_NUMBER", number + ["number"], id="luhn"),
-        pytest.param({"paymentMethod": {"method": "card", "newCard": card(month=13)}}, "PaymentRejected",
-                     "CARD_INVALID_EXPIRY", number + ["expMonth"], id="expiry-month"),
-        pytest.param({"paymentMethod": {"method": "card", "newCard": card(month=10, year=2026)}},
-                     "PaymentRejected", "CARD_EXPIRED_CARD", number + ["expMonth"], id="card-expired"),
-        pytest.param({"paymentMethod": {"method": "card", "newCard": card(cvc="73")}}, "PaymentRejected",
-                     "CARD_INVALID_CVC", number + ["cvc"], id="cvc"),
+        pytest.param(
+            {"quoteExpiresAt": past}, "QuoteChanged", "QUOTE_EXPIRED", ["quoteExpiresAt"], id="expired"
+        ),
+        pytest.param(
+            {"quoteExpiresAt": too_far},
+            "QuoteChanged",
+            "QUOTE_EXPIRED",
+            ["quoteExpiresAt"],
+            id="expiry-not-from-a-quote",
+        ),
+        pytest.param(
+            {"expectedTotal": "113.04"},
+            "QuoteChanged",
+            "QUOTE_CHANGED",
+            ["expectedTotal"],
+            id="total-differs",
+        ),
+        pytest.param(
+            {"expectedTotal": "NaN"}, "QuoteChanged", "QUOTE_CHANGED", ["expectedTotal"], id="total-nan"
+        ),
+        pytest.param(
+            {"paymentMethod": {"method": "card", "cardId": "nope"}},
+            "PaymentRejected",
+            "UNKNOWN_CARD",
+            ["paymentMethod", "cardId"],
+            id="unknown-saved-card",
+        ),
+        pytest.param(
+            {"paymentMethod": {"method": "card"}},
+            "PaymentRejected",
+            "CARD_REQUIRED",
+            ["paymentMethod"],
+            id="card-method-without-a-card",
+        ),
+        pytest.param(
+            {"paymentMethod": {"method": "bitcoin"}},
+            "PaymentRejected",
+            "UNKNOWN_PAYMENT_METHOD",
+            ["paymentMethod", "method"],
+            id="unknown-method",
+        ),
+        pytest.param(
+            {"paymentMethod": {"method": "card", "newCard": card("4242424242424241")}},
+            "PaymentRejected",
+            "CARD_INVALID_NUMBER",
+            [*number, "number"],
+            id="luhn",
+        ),
+        pytest.param(
+            {"paymentMethod": {"method": "card", "newCard": card(month=13)}},
+            "PaymentRejected",
+            "CARD_INVALID_EXPIRY",
+            [*number, "expMonth"],
+            id="expiry-month",
+        ),
+        pytest.param(
+            {"paymentMethod": {"method": "card", "newCard": card(month=10, year=2026)}},
+            "PaymentRejected",
+            "CARD_EXPIRED_CARD",
+            [*number, "expMonth"],
+            id="card-expired",
+        ),
+        pytest.param(
+            {"paymentMethod": {"method": "card", "newCard": card(cvc="73")}},
+            "PaymentRejected",
+            "CARD_INVALID_CVC",
+            [*number, "cvc"],
+            id="cvc",
+        ),
         pytest.param({"planCode": "gold"}, "UnknownPlan", "UNKNOWN_PLAN", ["planCode"], id="unknown-plan"),
-        pytest.param({"planCode": "custom"}, "PlanNotPurchasable", "PLAN_NOT_PURCHASABLE", ["planCode"],
-                     id="custom"),
-        pytest.param({"planCode": "free", "emailCredits": 5000, "messagingCredits": None}, "PlanNotAdjustable",
-                     "PLAN_NOT_ADJUSTABLE", ["emailCredits"], id="free-with-volumes"),
-        pytest.param({"emailCredits": 20001}, "InvalidVolume", "INVALID_VOLUME", ["emailCredits"], id="off-step"),
+        pytest.param(
+            {"planCode": "custom"}, "PlanNotPurchasable", "PLAN_NOT_PURCHASABLE", ["planCode"], id="custom"
+        ),
+        pytest.param(
+            {"planCode": "free", "emailCredits": 5000, "messagingCredits": None},
+            "PlanNotAdjustable",
+            "PLAN_NOT_ADJUSTABLE",
+            ["emailCredits"],
+            id="free-with-volumes",
+        ),
+        pytest.param(
+            {"emailCredits": 20001}, "InvalidVolume", "INVALID_VOLUME", ["emailCredits"], id="off-step"
+        ),
     ]
 
 
@@ -521,11 +826,23 @@ def test_an_expired_quote_is_refused_with_the_new_one(graphql, gateway, clock, f
     refused = checkout(graphql, funded, "omnichannel", offer)
 
     assert refused == {
-        "__typename": "QuoteChanged", "code": "QUOTE_EXPIRED", "field": ["quoteExpiresAt"],
-        "message": "the quote expired; confirm the new one", "expectedTotal": "113.05",
-        "quote": {"kind": "NEW_PERIOD", "computedAt": iso(now), "expiresAt": iso(now + timedelta(minutes=30)),
-                  "dueNow": {"total": {"amount": "113.05"}},
-                  "balance": {"now": {"amount": "150.00"}, "afterPurchase": {"amount": "36.95"}, "sufficient": True}}}
+        "__typename": "QuoteChanged",
+        "code": "QUOTE_EXPIRED",
+        "field": ["quoteExpiresAt"],
+        "message": "the quote expired; confirm the new one",
+        "expectedTotal": "113.05",
+        "quote": {
+            "kind": "NEW_PERIOD",
+            "computedAt": iso(now),
+            "expiresAt": iso(now + timedelta(minutes=30)),
+            "dueNow": {"total": {"amount": "113.05"}},
+            "balance": {
+                "now": {"amount": "150.00"},
+                "afterPurchase": {"amount": "36.95"},
+                "sufficient": True,
+            },
+        },
+    }
     assert snapshot(gateway) == before
     renewed = {**offer, "expiresAt": refused["quote"]["expiresAt"]}
     assert checkout(graphql, funded, "omnichannel", renewed)["__typename"] == "CheckoutSuccess"
@@ -551,22 +868,39 @@ def test_a_changed_total_is_refused_with_the_new_quote(graphql, gateway, clock, 
 
     # 29 of 30 days: 95.00 x 29/30 = 91.833.. -> 91.83; 22.50 x 29/30 = 21.75; 70.08 + 13.32 VAT.
     assert (refused["__typename"], refused["code"], refused["field"], refused["expectedTotal"]) == (
-        "QuoteChanged", "QUOTE_CHANGED", ["expectedTotal"], "86.28")
+        "QuoteChanged",
+        "QUOTE_CHANGED",
+        ["expectedTotal"],
+        "86.28",
+    )
     assert refused["message"] == "the total is now 83.40 EUR; confirm the new quote"
     assert refused["quote"]["dueNow"] == {"total": {"amount": "83.40"}}
-    assert refused["quote"]["balance"] == {"now": {"amount": "100.00"}, "afterPurchase": {"amount": "16.60"},
-                                           "sufficient": True}
+    assert refused["quote"]["balance"] == {
+        "now": {"amount": "100.00"},
+        "afterPurchase": {"amount": "16.60"},
+        "sufficient": True,
+    }
     assert snapshot(gateway) == before
 
 
-@pytest.mark.parametrize(("details", "missing"), [
-    pytest.param(None, ["customerType", "name", "addressLine1", "city", "postalCode", "country", "email"],
-                 id="none"),
-    pytest.param({"customerType": "PERSON", "country": "DE", "name": "Erika"}, ["addressLine1", "city",
-                                                                                "postalCode", "email"],
-                 id="partial"),
-    pytest.param({**GERMAN_PERSON, "customerType": "COMPANY"}, ["companyName"], id="company-without-its-name"),
-])
+@pytest.mark.parametrize(
+    ("details", "missing"),
+    [
+        pytest.param(
+            None,
+            ["customerType", "name", "addressLine1", "city", "postalCode", "country", "email"],
+            id="none",
+        ),
+        pytest.param(
+            {"customerType": "PERSON", "country": "DE", "name": "Erika"},
+            ["addressLine1", "city", "postalCode", "email"],
+            id="partial",
+        ),
+        pytest.param(
+            {**GERMAN_PERSON, "customerType": "COMPANY"}, ["companyName"], id="company-without-its-name"
+        ),
+    ],
+)
 def test_incomplete_billing_details_are_listed(graphql, gateway, make_workspace, details, missing):
     member = make_workspace("Acme")
     if details is not None:
@@ -578,7 +912,11 @@ def test_incomplete_billing_details_are_listed(graphql, gateway, make_workspace,
     refused = checkout(graphql, member, "omnichannel", offer)
 
     assert (refused["__typename"], refused["code"], refused["field"], refused["missingFields"]) == (
-        "BillingDetailsIncomplete", "BILLING_DETAILS_INCOMPLETE", ["billingDetails"], missing)
+        "BillingDetailsIncomplete",
+        "BILLING_DETAILS_INCOMPLETE",
+        ["billingDetails"],
+        missing,
+    )
     assert snapshot(gateway) == before
 
 
@@ -590,9 +928,15 @@ def test_insufficient_balance_names_balance_required_and_shortfall(graphql, gate
 
     refused = checkout(graphql, free, "omnichannel", offer)
 
-    assert refused == {"__typename": "InsufficientBalance", "code": "INSUFFICIENT_BALANCE",
-                       "field": ["paymentMethod"], "message": "the balance of 100.00 EUR does not cover 113.05 EUR",
-                       "balance": eur("100.00"), "required": eur("113.05"), "shortfall": eur("13.05")}
+    assert refused == {
+        "__typename": "InsufficientBalance",
+        "code": "INSUFFICIENT_BALANCE",
+        "field": ["paymentMethod"],
+        "message": "the balance of 100.00 EUR does not cover 113.05 EUR",
+        "balance": eur("100.00"),
+        "required": eur("113.05"),
+        "shortfall": eur("13.05"),
+    }
     assert snapshot(gateway) == before
     assert reconcile(gateway, free) == 10000
 
@@ -602,14 +946,20 @@ def test_an_empty_balance_is_insufficient(graphql, gateway, free):
     before = snapshot(gateway)
     refused = checkout(graphql, free, "email", offer)
     assert (refused["balance"], refused["required"], refused["shortfall"]) == (
-        eur("0.00"), eur("17.85"), eur("17.85"))
+        eur("0.00"),
+        eur("17.85"),
+        eur("17.85"),
+    )
     assert snapshot(gateway) == before
 
 
-@pytest.mark.parametrize(("funds", "outcome", "left"), [
-    ("17.85", "CheckoutSuccess", "0.00"),  # exactly enough
-    ("17.84", "InsufficientBalance", "17.84"),  # a cent short
-])
+@pytest.mark.parametrize(
+    ("funds", "outcome", "left"),
+    [
+        ("17.85", "CheckoutSuccess", "0.00"),  # exactly enough
+        ("17.84", "InsufficientBalance", "17.84"),  # a cent short
+    ],
+)
 def test_the_balance_may_be_spent_to_the_last_cent(graphql, gateway, free, funds, outcome, left):
     assert top_up(graphql, free, funds)["__typename"] == "TopUpSuccess"
     offer = quote(graphql, free, "email", emailCredits=5000)  # 15.00 + 2.85 VAT
@@ -623,8 +973,9 @@ def test_the_balance_may_be_spent_to_the_last_cent(graphql, gateway, free, funds
 
 
 def test_checkout_with_a_saved_card(graphql, gateway, free):
-    saved = graphql(ADD_CARD, {"input": {"card": card("5555555555554444"), "idempotencyKey": "add"}},
-                    key=free.key)["addCard"]["card"]
+    saved = graphql(
+        ADD_CARD, {"input": {"card": card("5555555555554444"), "idempotencyKey": "add"}}, key=free.key
+    )["addCard"]["card"]
     offer = quote(graphql, free, "omnichannel")
     done = checkout(graphql, free, "omnichannel", offer, payment={"method": "card", "cardId": saved["id"]})
     assert done["__typename"] == "CheckoutSuccess"
@@ -640,10 +991,14 @@ def test_nothing_to_change(graphql, gateway, make_workspace):
     member = make_workspace("Mail Co", plan_code="email", email_credits=10000)
     billing(graphql, member)
     before = snapshot(gateway)
-    refused = checkout(graphql, member, "email", expectedTotal="0.00", quoteExpiresAt=iso(START),
-                       emailCredits=10000)
+    refused = checkout(
+        graphql, member, "email", expectedTotal="0.00", quoteExpiresAt=iso(START), emailCredits=10000
+    )
     assert (refused["__typename"], refused["code"], refused["field"]) == (
-        "PaymentRejected", "NOTHING_TO_CHANGE", [])
+        "PaymentRejected",
+        "NOTHING_TO_CHANGE",
+        [],
+    )
     assert snapshot(gateway) == before
 
 
@@ -651,12 +1006,17 @@ def test_a_removed_or_foreign_card_cannot_pay(graphql, gateway, funded, make_wor
     other = make_workspace("Other")
     foreign = graphql(ADD_CARD, {"input": {"card": card(), "idempotencyKey": "a"}}, key=other.key)["addCard"]
     mine = graphql(ADD_CARD, {"input": {"card": card(), "idempotencyKey": "a"}}, key=funded.key)["addCard"]
-    graphql("mutation($id: ID!) { removeCard(cardId: $id) { __typename } }", {"id": mine["card"]["id"]},
-            key=funded.key)
+    graphql(
+        "mutation($id: ID!) { removeCard(cardId: $id) { __typename } }",
+        {"id": mine["card"]["id"]},
+        key=funded.key,
+    )
     offer = quote(graphql, funded, "omnichannel")
     before = snapshot(gateway)
     for card_id in (foreign["card"]["id"], mine["card"]["id"]):
-        refused = checkout(graphql, funded, "omnichannel", offer, payment={"method": "card", "cardId": card_id})
+        refused = checkout(
+            graphql, funded, "omnichannel", offer, payment={"method": "card", "cardId": card_id}
+        )
         assert (refused["code"], refused["field"]) == ("UNKNOWN_CARD", ["paymentMethod", "cardId"])
     assert snapshot(gateway) == before
 
@@ -664,35 +1024,68 @@ def test_a_removed_or_foreign_card_cannot_pay(graphql, gateway, funded, make_wor
 def test_a_quote_time_without_an_offset_is_utc(graphql, funded):
     offer = quote(graphql, funded, "omnichannel")
     naive = offer["expiresAt"].removesuffix("+00:00")
-    assert checkout(graphql, funded, "omnichannel", offer, quoteExpiresAt=naive)["__typename"] == "CheckoutSuccess"
+    assert (
+        checkout(graphql, funded, "omnichannel", offer, quoteExpiresAt=naive)["__typename"]
+        == "CheckoutSuccess"
+    )
 
 
 # ------------------------------------------------------------------ declined cards
 
 
-@pytest.mark.parametrize(("number", "decline"), [
-    (DECLINED, "card_declined"),
-    ("4000000000009995", "insufficient_funds"),
-    ("4000000000000069", "expired_card"),
-    ("4000000000000127", "incorrect_cvc"),
-    ("4000000000000119", "processing_error"),
-])
+@pytest.mark.parametrize(
+    ("number", "decline"),
+    [
+        (DECLINED, "card_declined"),
+        ("4000000000009995", "insufficient_funds"),
+        ("4000000000000069", "expired_card"),
+        ("4000000000000127", "incorrect_cvc"),
+        ("4000000000000119", "processing_error"),
+    ],
+)
 def test_a_declined_card_changes_nothing_but_the_failed_payment(graphql, gateway, free, number, decline):
     offer = quote(graphql, free, "omnichannel")
     before = snapshot(gateway)
 
-    refused = checkout(graphql, free, "omnichannel", offer,
-                       payment={"method": "card", "newCard": card(number), "saveCard": True})
+    refused = checkout(
+        graphql,
+        free,
+        "omnichannel",
+        offer,
+        payment={"method": "card", "newCard": card(number), "saveCard": True},
+    )
 
     assert (refused["__typename"], refused["code"], refused["field"], refused["declineCode"]) == (
-        "PaymentDeclined", "PAYMENT_DECLINED", ["paymentMethod"], decline)
+        "PaymentDeclined",
+        "PAYMENT_DECLINED",
+        ["paymentMethod"],
+        decline,
+    )
     [payment] = rows(gateway, Payment, free)
-    assert (payment.id, payment.purpose, payment.method, payment.status, payment.failure_code,
-            payment.amount_minor, payment.card_id) == (
-        refused["paymentId"], "checkout", "card", "failed", decline, 11305, None)
-    assert events(gateway, free) == [(1, "payment.failed", {
-        "payment_id": payment.id, "purpose": "checkout", "amount": "113.05", "currency": "EUR", "method": "card",
-        "failure_code": decline, "message": refused["message"]})]
+    assert (
+        payment.id,
+        payment.purpose,
+        payment.method,
+        payment.status,
+        payment.failure_code,
+        payment.amount_minor,
+        payment.card_id,
+    ) == (refused["paymentId"], "checkout", "card", "failed", decline, 11305, None)
+    assert events(gateway, free) == [
+        (
+            1,
+            "payment.failed",
+            {
+                "payment_id": payment.id,
+                "purpose": "checkout",
+                "amount": "113.05",
+                "currency": "EUR",
+                "method": "card",
+                "failure_code": decline,
+                "message": refused["message"],
+            },
+        )
+    ]
     after = snapshot(gateway)
     for table in ("payments", "outbox_events", "idempotency_keys", "workspaces"):
         del before[table], after[table]
@@ -701,16 +1094,24 @@ def test_a_declined_card_changes_nothing_but_the_failed_payment(graphql, gateway
     assert (seen["plan"], seen["cards"], seen["invoices"]) == ({"code": "free"}, [], [])
     with gateway.sessions() as session:
         row = session.get(Workspace, free.id)
-        assert (row.plan_code, row.email_credits, row.period_start, row.balance_minor, row.event_sequence,
-                row.renewal_payment) == ("free", 1000, START, 0, 1, None)
+        assert (
+            row.plan_code,
+            row.email_credits,
+            row.period_start,
+            row.balance_minor,
+            row.event_sequence,
+            row.renewal_payment,
+        ) == ("free", 1000, START, 0, 1, None)
 
 
 def test_a_saved_card_that_declines(graphql, gateway, funded):
-    added = graphql(ADD_CARD, {"input": {"card": card("4000000000000341"), "idempotencyKey": "add"}},
-                    key=funded.key)["addCard"]
+    added = graphql(
+        ADD_CARD, {"input": {"card": card("4000000000000341"), "idempotencyKey": "add"}}, key=funded.key
+    )["addCard"]
     offer = quote(graphql, funded, "omnichannel")
-    refused = checkout(graphql, funded, "omnichannel", offer,
-                       payment={"method": "card", "cardId": added["card"]["id"]})
+    refused = checkout(
+        graphql, funded, "omnichannel", offer, payment={"method": "card", "cardId": added["card"]["id"]}
+    )
     assert (refused["__typename"], refused["declineCode"]) == ("PaymentDeclined", "card_declined")
     assert workspace(graphql, funded)["plan"] == {"code": "free"}
     assert [p.status for p in rows(gateway, Payment, funded) if p.purpose == "checkout"] == ["failed"]
@@ -722,11 +1123,19 @@ def test_a_saved_card_that_declines(graphql, gateway, funded):
 def test_3ds_checkout_applies_once_authenticated(graphql, gateway, free):
     offer = quote(graphql, free, "omnichannel")
 
-    pending = checkout(graphql, free, "omnichannel", offer,
-                       payment={"method": "card", "newCard": card(THREE_DS), "saveCard": True})
+    pending = checkout(
+        graphql,
+        free,
+        "omnichannel",
+        offer,
+        payment={"method": "card", "newCard": card(THREE_DS), "saveCard": True},
+    )
 
     assert (pending["__typename"], pending["code"], pending["field"]) == (
-        "PaymentActionRequired", "PAYMENT_ACTION_REQUIRED", ["paymentMethod"])
+        "PaymentActionRequired",
+        "PAYMENT_ACTION_REQUIRED",
+        ["paymentMethod"],
+    )
     assert pending["nextAction"].startswith("sandbox-3ds:")
     seen = workspace(graphql, free)
     assert (seen["plan"], seen["cards"], seen["invoices"]) == ({"code": "free"}, [], [])  # nothing yet
@@ -734,37 +1143,71 @@ def test_3ds_checkout_applies_once_authenticated(graphql, gateway, free):
     assert (payment.id, payment.status) == (pending["paymentId"], "requires_action")
     assert events(gateway, free) == []
 
-    done = graphql(CONFIRM, {"id": pending["paymentId"], "answer": "authenticated"}, key=free.key)["confirmPayment"]
+    done = graphql(CONFIRM, {"id": pending["paymentId"], "answer": "authenticated"}, key=free.key)[
+        "confirmPayment"
+    ]
 
     assert done["__typename"] == "CheckoutSuccess" and done["kind"] == "NEW_PERIOD"
-    assert done["workspace"] == {"plan": {"code": "omnichannel"}, "emailCredits": 20000, "messagingCredits": 5000,
-                                 "period": {"start": iso(START), "end": iso(PERIOD_END)}}
+    assert done["workspace"] == {
+        "plan": {"code": "omnichannel"},
+        "emailCredits": 20000,
+        "messagingCredits": 5000,
+        "period": {"start": iso(START), "end": iso(PERIOD_END)},
+    }
     assert (done["invoice"]["number"], done["invoice"]["total"], done["invoice"]["paymentMethod"]) == (
-        "INV-2026-000001", {"amount": "113.05"}, "card visa •••• 3184")
-    assert done["payment"] == {"id": pending["paymentId"], "method": "card", "status": "succeeded",
-                               "card": {"last4": "3184", "isRenewalMethod": True}}
-    assert [t for _, t, _ in events(gateway, free)] == ["card.added", "plan_change.applied", "credits.reset",
-                                                        "checkout.completed"]
+        "INV-2026-000001",
+        {"amount": "113.05"},
+        "card visa •••• 3184",
+    )
+    assert done["payment"] == {
+        "id": pending["paymentId"],
+        "method": "card",
+        "status": "succeeded",
+        "card": {"last4": "3184", "isRenewalMethod": True},
+    }
+    assert [t for _, t, _ in events(gateway, free)] == [
+        "card.added",
+        "plan_change.applied",
+        "credits.reset",
+        "checkout.completed",
+    ]
 
-    again = graphql(CONFIRM, {"id": pending["paymentId"], "answer": "authenticated"}, key=free.key)["confirmPayment"]
+    again = graphql(CONFIRM, {"id": pending["paymentId"], "answer": "authenticated"}, key=free.key)[
+        "confirmPayment"
+    ]
     assert again == done
     assert len(rows(gateway, Invoice, free)) == 1 and len(rows(gateway, Payment, free)) == 1
     assert len(events(gateway, free)) == 4
     # Replaying the checkout gives the pending payment again, not a second charge.
-    replay = checkout(graphql, free, "omnichannel", offer,
-                      payment={"method": "card", "newCard": card(THREE_DS), "saveCard": True})
+    replay = checkout(
+        graphql,
+        free,
+        "omnichannel",
+        offer,
+        payment={"method": "card", "newCard": card(THREE_DS), "saveCard": True},
+    )
     assert replay == pending
 
 
 def test_3ds_checkout_failed_challenge_applies_nothing(graphql, gateway, free):
     offer = quote(graphql, free, "omnichannel")
-    pending = checkout(graphql, free, "omnichannel", offer,
-                       payment={"method": "card", "newCard": card(THREE_DS), "saveCard": True})
+    pending = checkout(
+        graphql,
+        free,
+        "omnichannel",
+        offer,
+        payment={"method": "card", "newCard": card(THREE_DS), "saveCard": True},
+    )
 
-    declined = graphql(CONFIRM, {"id": pending["paymentId"], "answer": "wrong"}, key=free.key)["confirmPayment"]
+    declined = graphql(CONFIRM, {"id": pending["paymentId"], "answer": "wrong"}, key=free.key)[
+        "confirmPayment"
+    ]
 
     assert (declined["__typename"], declined["paymentId"], declined["declineCode"]) == (
-        "PaymentDeclined", pending["paymentId"], "authentication_failed")
+        "PaymentDeclined",
+        pending["paymentId"],
+        "authentication_failed",
+    )
     seen = workspace(graphql, free)
     assert (seen["plan"], seen["cards"], seen["invoices"]) == ({"code": "free"}, [], [])
     assert rows(gateway, Card, free) == []  # the card asked to be saved was never authenticated
@@ -779,12 +1222,21 @@ def test_3ds_checkout_failed_challenge_applies_nothing(graphql, gateway, free):
 
 def test_3ds_payment_is_refunded_if_the_subscription_changed_meanwhile(graphql, gateway, funded):
     offer = quote(graphql, funded, "omnichannel")
-    pending = checkout(graphql, funded, "omnichannel", offer, key="by-card",
-                       payment={"method": "card", "newCard": card(THREE_DS)})
-    assert checkout(graphql, funded, "omnichannel", offer, key="by-balance")["__typename"] == "CheckoutSuccess"
+    pending = checkout(
+        graphql,
+        funded,
+        "omnichannel",
+        offer,
+        key="by-card",
+        payment={"method": "card", "newCard": card(THREE_DS)},
+    )
+    assert (
+        checkout(graphql, funded, "omnichannel", offer, key="by-balance")["__typename"] == "CheckoutSuccess"
+    )
 
-    superseded = graphql(CONFIRM, {"id": pending["paymentId"], "answer": "authenticated"},
-                         key=funded.key)["confirmPayment"]
+    superseded = graphql(CONFIRM, {"id": pending["paymentId"], "answer": "authenticated"}, key=funded.key)[
+        "confirmPayment"
+    ]
 
     assert (superseded["__typename"], superseded["code"]) == ("PaymentRejected", "ORDER_SUPERSEDED")
     with gateway.sessions() as session:
@@ -795,11 +1247,21 @@ def test_3ds_payment_is_refunded_if_the_subscription_changed_meanwhile(graphql, 
 def test_confirming_an_unknown_or_foreign_payment(graphql, gateway, free, make_workspace):
     other = make_workspace("Other")
     billing(graphql, other)
-    pending = checkout(graphql, other, "omnichannel", quote(graphql, other, "omnichannel"),
-                       payment={"method": "card", "newCard": card(THREE_DS)})
+    pending = checkout(
+        graphql,
+        other,
+        "omnichannel",
+        quote(graphql, other, "omnichannel"),
+        payment={"method": "card", "newCard": card(THREE_DS)},
+    )
     before = snapshot(gateway)
     for payment_id in ("nope", pending["paymentId"]):
-        refused = graphql(CONFIRM, {"id": payment_id, "answer": "authenticated"}, key=free.key)["confirmPayment"]
+        refused = graphql(CONFIRM, {"id": payment_id, "answer": "authenticated"}, key=free.key)[
+            "confirmPayment"
+        ]
         assert (refused["__typename"], refused["code"], refused["field"]) == (
-            "PaymentRejected", "UNKNOWN_PAYMENT", ["paymentId"])
+            "PaymentRejected",
+            "UNKNOWN_PAYMENT",
+            ["paymentId"],
+        )
     assert snapshot(gateway) == before

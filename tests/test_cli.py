@@ -15,15 +15,33 @@ def cli_env(monkeypatch, database_url, gateway):  # gateway: starts from empty t
 
 
 def test_create_workspace_prints_a_key_that_works(cli_env, capsys, graphql):
-    assert main(["create-workspace", "Acme", "--plan", "omnichannel", "--email-credits", "50000",
-                 "--messaging-credits", "20000"]) == 0
+    assert (
+        main(
+            [
+                "create-workspace",
+                "Acme",
+                "--plan",
+                "omnichannel",
+                "--email-credits",
+                "50000",
+                "--messaging-credits",
+                "20000",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     key = re.search(r"api key: (\S+)", out).group(1)
     workspace_id = re.search(r"workspace: (\S+)", out).group(1)
-    data = graphql("{ workspace { ... on Workspace { id plan { code } emailCredits messagingCredits } } }",
-                   key=key)
-    assert data["workspace"] == {"id": workspace_id, "plan": {"code": "omnichannel"},
-                                 "emailCredits": 50000, "messagingCredits": 20000}
+    data = graphql(
+        "{ workspace { ... on Workspace { id plan { code } emailCredits messagingCredits } } }", key=key
+    )
+    assert data["workspace"] == {
+        "id": workspace_id,
+        "plan": {"code": "omnichannel"},
+        "emailCredits": 50000,
+        "messagingCredits": 20000,
+    }
 
     assert main(["create-key", workspace_id]) == 0
     second = re.search(r"api key: (\S+)", capsys.readouterr().out).group(1)
@@ -43,12 +61,18 @@ def test_revoke_key_stops_it_working(cli_env, capsys, graphql, make_workspace):
     assert "no active API key" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["create-workspace", "Acme", "--plan", "platinum"], "unknown plan 'platinum'"),
-    (["create-workspace", "Acme", "--plan", "email", "--email-credits", "7"], "email credits must be between"),
-    (["create-workspace", "Acme", "--plan", "custom"], "sold by quote"),
-    (["create-key", "no-such-workspace"], "no workspace 'no-such-workspace'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["create-workspace", "Acme", "--plan", "platinum"], "unknown plan 'platinum'"),
+        (
+            ["create-workspace", "Acme", "--plan", "email", "--email-credits", "7"],
+            "email credits must be between",
+        ),
+        (["create-workspace", "Acme", "--plan", "custom"], "sold by quote"),
+        (["create-key", "no-such-workspace"], "no workspace 'no-such-workspace'"),
+    ],
+)
 def test_cli_refuses_bad_input_and_writes_nothing(cli_env, capsys, gateway, args, message):
     assert main(args) == 2
     assert message in capsys.readouterr().err
@@ -58,9 +82,11 @@ def test_cli_refuses_bad_input_and_writes_nothing(cli_env, capsys, gateway, args
 
 def test_a_broken_catalog_stops_start_up_naming_file_plan_and_field(cli_env, capsys, tmp_path, monkeypatch):
     catalog = tmp_path / "catalog.toml"
-    catalog.write_text('currency = "EUR"\ndefault_plan = "free"\nsales_contact = "s@x"\n'
-                       '[[plans]]\ncode = "free"\nname = "Free"\ntier = 0\nchannels = ["email"]\n'
-                       'base_price = 0.0\nadjustable = false\n')
+    catalog.write_text(
+        'currency = "EUR"\ndefault_plan = "free"\nsales_contact = "s@x"\n'
+        '[[plans]]\ncode = "free"\nname = "Free"\ntier = 0\nchannels = ["email"]\n'
+        "base_price = 0.0\nadjustable = false\n"
+    )
     monkeypatch.setenv("BILLING_GATEWAY_CATALOG", str(catalog))
     assert main(["migrate"]) == 2
     err = capsys.readouterr().err

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import select
 from starlette.testclient import TestClient
@@ -21,8 +22,15 @@ from gateway.db import Invoice, LedgerEntry, OutboxEvent, Payment, Workspace
 from gateway.http import create_app
 from gateway.ledger import ledger_sum
 
-GERMAN_PERSON = {"customerType": "PERSON", "name": "Erika Mustermann", "addressLine1": "Heidestraße 17",
-                 "city": "Köln", "postalCode": "51147", "country": "DE", "email": "erika@example.de"}
+GERMAN_PERSON = {
+    "customerType": "PERSON",
+    "name": "Erika Mustermann",
+    "addressLine1": "Heidestraße 17",
+    "city": "Köln",
+    "postalCode": "51147",
+    "country": "DE",
+    "email": "erika@example.de",
+}
 UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
   __typename } }"""
 LIMIT = "{ workspace { ... on Workspace { emailCredits } } }"
@@ -52,9 +60,13 @@ def race(gateway, threads: int, work: Callable[[int, Callable[..., dict]], Any])
     def worker(index: int) -> None:
         try:
             with contextlib.closing(TestClient(app)) as client:  # not entered: no second lifespan
+
                 def post(member, query: str, variables: dict | None = None) -> dict:
-                    response = client.post("/graphql", json={"query": query, "variables": variables},
-                                           headers={"Authorization": f"Bearer {member.key}"})
+                    response = client.post(
+                        "/graphql",
+                        json={"query": query, "variables": variables},
+                        headers={"Authorization": f"Bearer {member.key}"},
+                    )
                     body = response.json()
                     assert response.status_code == 200 and "errors" not in body, body
                     return body["data"]
@@ -89,21 +101,42 @@ def reconcile(gateway, member) -> int:
 def test_concurrent_checkouts_never_overspend_the_balance(graphql, gateway, make_workspace):
     member = make_workspace("Mail Co", plan_code="email", email_credits=10000)
     graphql(UPDATE_DETAILS, {"input": GERMAN_PERSON}, key=member.key)
-    funded = graphql(TOP_UP, {"input": {"amount": "30.00", "paymentMethod": {"method": "card", "newCard": VISA},
-                                        "idempotencyKey": "fund"}}, key=member.key)["topUpBalance"]
+    funded = graphql(
+        TOP_UP,
+        {
+            "input": {
+                "amount": "30.00",
+                "paymentMethod": {"method": "card", "newCard": VISA},
+                "idempotencyKey": "fund",
+            }
+        },
+        key=member.key,
+    )["topUpBalance"]
     assert funded["__typename"] == "TopUpSuccess"
 
     def buy_one_step(index: int, post) -> tuple[dict, int]:
         """Raise the limit by one step: quote, checkout; on a stale quote, quote again (bounded)."""
         for attempt in range(1, 60):
             current = post(member, LIMIT)["workspace"]["emailCredits"]
-            offer = post(member, QUOTE, {"input": {"planCode": "email", "emailCredits": current + 5000}})["quote"]
+            offer = post(member, QUOTE, {"input": {"planCode": "email", "emailCredits": current + 5000}})[
+                "quote"
+            ]
             if offer["kind"] != "UPGRADE":  # the limit rose past this target since it was read: read again
                 continue
-            result = post(member, CHECKOUT, {"input": {
-                "planCode": "email", "emailCredits": offer["emailCredits"],
-                "expectedTotal": offer["dueNow"]["total"]["amount"], "quoteExpiresAt": offer["expiresAt"],
-                "paymentMethod": {"method": "balance"}, "idempotencyKey": f"step-{index}"}})["checkout"]
+            result = post(
+                member,
+                CHECKOUT,
+                {
+                    "input": {
+                        "planCode": "email",
+                        "emailCredits": offer["emailCredits"],
+                        "expectedTotal": offer["dueNow"]["total"]["amount"],
+                        "quoteExpiresAt": offer["expiresAt"],
+                        "paymentMethod": {"method": "balance"},
+                        "idempotencyKey": f"step-{index}",
+                    }
+                },
+            )["checkout"]
             if result["__typename"] in ("CheckoutSuccess", "InsufficientBalance"):
                 return result, attempt
             # Another thread raised the limit between this thread's quote and its checkout.
@@ -118,12 +151,19 @@ def test_concurrent_checkouts_never_overspend_the_balance(graphql, gateway, make
     assert len(successes) == AFFORDABLE and len(refused) == THREADS - AFFORDABLE, outcomes
     left = FUNDS - AFFORDABLE * STEP_TOTAL  # 3.21
     for refusal in refused:
-        assert refusal == {"__typename": "InsufficientBalance", "code": "INSUFFICIENT_BALANCE",
-                           "balance": {"amount": "3.21"}, "required": {"amount": "8.93"},
-                           "shortfall": {"amount": "5.72"}}
+        assert refusal == {
+            "__typename": "InsufficientBalance",
+            "code": "INSUFFICIENT_BALANCE",
+            "balance": {"amount": "3.21"},
+            "required": {"amount": "8.93"},
+            "shortfall": {"amount": "5.72"},
+        }
     assert sorted(s["workspace"]["emailCredits"] for s in successes) == [15000, 20000, 25000]
     assert sorted(s["invoice"]["number"] for s in successes) == [
-        "INV-2026-000001", "INV-2026-000002", "INV-2026-000003"]
+        "INV-2026-000001",
+        "INV-2026-000002",
+        "INV-2026-000003",
+    ]
     assert {s["invoice"]["total"]["amount"] for s in successes} == {"8.93"}
 
     entries = ledger_rows(gateway, member)
@@ -134,24 +174,38 @@ def test_concurrent_checkouts_never_overspend_the_balance(graphql, gateway, make
     with gateway.sessions() as session:
         workspace = session.get(Workspace, member.id)
         assert (workspace.email_credits, workspace.event_sequence) == (25000, 7)
-        sequences = session.scalars(select(OutboxEvent.sequence).where(OutboxEvent.workspace_id == member.id)
-                                    .order_by(OutboxEvent.sequence)).all()
+        sequences = session.scalars(
+            select(OutboxEvent.sequence)
+            .where(OutboxEvent.workspace_id == member.id)
+            .order_by(OutboxEvent.sequence)
+        ).all()
         assert sequences == list(range(1, 8))  # gap-free
         assert len(session.scalars(select(Payment).where(Payment.purpose == "checkout")).all()) == AFFORDABLE
         assert len(session.scalars(select(Invoice)).all()) == AFFORDABLE
     attempts = sum(attempt for _, attempt in results)
-    print(f"\nconcurrency: N={THREADS} checkouts, K={AFFORDABLE} affordable; {len(successes)} succeeded, "
-          f"{len(refused)} InsufficientBalance, {attempts} checkout attempts in all; final balance "
-          f"{left / 100:.2f} EUR (ledger sum {reconcile(gateway, member)} cents); database "
-          f"{gateway.engine.dialect.name}")
+    print(
+        f"\nconcurrency: N={THREADS} checkouts, K={AFFORDABLE} affordable; {len(successes)} succeeded, "
+        f"{len(refused)} InsufficientBalance, {attempts} checkout attempts in all; final balance "
+        f"{left / 100:.2f} EUR (ledger sum {reconcile(gateway, member)} cents); database "
+        f"{gateway.engine.dialect.name}"
+    )
 
 
 def test_concurrent_top_ups_all_land(graphql, gateway, make_workspace):
     member = make_workspace("Acme")
 
     def top_up(index: int, post) -> dict:
-        return post(member, TOP_UP, {"input": {"amount": "12.34", "idempotencyKey": f"top-up-{index}",
-                                               "paymentMethod": {"method": "card", "newCard": VISA}}})["topUpBalance"]
+        return post(
+            member,
+            TOP_UP,
+            {
+                "input": {
+                    "amount": "12.34",
+                    "idempotencyKey": f"top-up-{index}",
+                    "paymentMethod": {"method": "card", "newCard": VISA},
+                }
+            },
+        )["topUpBalance"]
 
     results = race(gateway, THREADS, top_up)
 
@@ -159,11 +213,15 @@ def test_concurrent_top_ups_all_land(graphql, gateway, make_workspace):
     entries = ledger_rows(gateway, member)
     assert sorted(e.balance_after_minor for e in entries) == [1234 * i for i in range(1, THREADS + 1)]
     assert reconcile(gateway, member) == 1234 * THREADS
-    assert graphql("{ workspace { ... on Workspace { balance { amount } } } }", key=member.key)["workspace"] == {
-        "balance": {"amount": "98.72"}}
+    assert graphql("{ workspace { ... on Workspace { balance { amount } } } }", key=member.key)[
+        "workspace"
+    ] == {"balance": {"amount": "98.72"}}
     with gateway.sessions() as session:
-        sequences = session.scalars(select(OutboxEvent.sequence).where(OutboxEvent.workspace_id == member.id)
-                                    .order_by(OutboxEvent.sequence)).all()
+        sequences = session.scalars(
+            select(OutboxEvent.sequence)
+            .where(OutboxEvent.workspace_id == member.id)
+            .order_by(OutboxEvent.sequence)
+        ).all()
         assert sequences == list(range(1, THREADS + 1))
     print(f"\nconcurrency: {THREADS} top-ups of 12.34 at once; balance {1234 * THREADS / 100:.2f} EUR")
 
@@ -172,22 +230,45 @@ def test_concurrent_checkouts_of_two_workspaces_keep_their_own_books(graphql, ga
     members = [make_workspace(name, plan_code="email", email_credits=10000) for name in ("One", "Two")]
     for member in members:
         graphql(UPDATE_DETAILS, {"input": GERMAN_PERSON}, key=member.key)
-        graphql(TOP_UP, {"input": {"amount": "10.00", "paymentMethod": {"method": "card", "newCard": VISA},
-                                   "idempotencyKey": "fund"}}, key=member.key)
+        graphql(
+            TOP_UP,
+            {
+                "input": {
+                    "amount": "10.00",
+                    "paymentMethod": {"method": "card", "newCard": VISA},
+                    "idempotencyKey": "fund",
+                }
+            },
+            key=member.key,
+        )
 
     def buy(index: int, post) -> dict:
         member = members[index % 2]
         offer = post(member, QUOTE, {"input": {"planCode": "email", "emailCredits": 15000}})["quote"]
-        return post(member, CHECKOUT, {"input": {
-            "planCode": "email", "emailCredits": 15000, "expectedTotal": offer["dueNow"]["total"]["amount"],
-            "quoteExpiresAt": offer["expiresAt"], "paymentMethod": {"method": "balance"},
-            "idempotencyKey": f"buy-{index}"}})["checkout"]
+        return post(
+            member,
+            CHECKOUT,
+            {
+                "input": {
+                    "planCode": "email",
+                    "emailCredits": 15000,
+                    "expectedTotal": offer["dueNow"]["total"]["amount"],
+                    "quoteExpiresAt": offer["expiresAt"],
+                    "paymentMethod": {"method": "balance"},
+                    "idempotencyKey": f"buy-{index}",
+                }
+            },
+        )["checkout"]
 
     results = race(gateway, 4, buy)
 
     # Per workspace: one purchase, the other thread finds the limit already raised.
-    assert sorted(r["__typename"] for r in results) == ["CheckoutSuccess", "CheckoutSuccess", "PaymentRejected",
-                                                        "PaymentRejected"]
+    assert sorted(r["__typename"] for r in results) == [
+        "CheckoutSuccess",
+        "CheckoutSuccess",
+        "PaymentRejected",
+        "PaymentRejected",
+    ]
     assert sorted(r.get("code", "") for r in results) == ["", "", "NOTHING_TO_CHANGE", "NOTHING_TO_CHANGE"]
     for member in members:
         assert reconcile(gateway, member) == 1000 - STEP_TOTAL

@@ -77,9 +77,17 @@ def setup(gateway, clock, make_workspace, receiver):
         workspace = lock_workspace(session, member.id)
         events = [emit(session, workspace, EventType.BALANCE_TOPPED_UP, {"n": n}, clock()).id for n in (1, 2)]
     with gateway.write_sessions.begin() as session:
-        session.execute(update(Delivery).where(Delivery.event_id == events[0]).values(
-            status="failed", attempts=hooks.MAX_ATTEMPTS, next_attempt_at=None, last_status_code=500,
-            last_error="HTTP 500"))
+        session.execute(
+            update(Delivery)
+            .where(Delivery.event_id == events[0])
+            .values(
+                status="failed",
+                attempts=hooks.MAX_ATTEMPTS,
+                next_attempt_at=None,
+                last_status_code=500,
+                last_error="HTTP 500",
+            )
+        )
     return member, events
 
 
@@ -100,20 +108,26 @@ def test_list_shows_pending_and_failed_deliveries(cli_env, capsys, gateway, setu
     assert "next 2026-11-10T09:30:00+00:00" in lines[1]
 
     assert main(["deliveries", "list", "--status", "failed"]) == 0
-    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == [delivery_of(gateway, failed).id]
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == [
+        delivery_of(gateway, failed).id
+    ]
     assert main(["deliveries", "list", "--status", "delivered"]) == 0
     assert capsys.readouterr().out == "no delivered deliveries\n"
 
 
 def test_replay_failed_queues_them_again_and_run_sends_them(cli_env, capsys, gateway, setup, receiver):
-    member, (failed, pending) = setup
+    _member, (failed, pending) = setup
     assert main(["deliveries", "replay", "--failed"]) == 0
     assert capsys.readouterr().out.startswith("1 delivery queued again, due now")
     replayed = delivery_of(gateway, failed)
     assert (replayed.status, replayed.attempts, replayed.locked_until) == ("pending", 0, None)
 
-    later = (max(replayed.next_attempt_at, delivery_of(gateway, pending).next_attempt_at)  # the CLI's clock is real
-             + timedelta(seconds=1)).isoformat()
+    later = (
+        max(
+            replayed.next_attempt_at, delivery_of(gateway, pending).next_attempt_at
+        )  # the CLI's clock is real
+        + timedelta(seconds=1)
+    ).isoformat()
     assert main(["deliveries", "run", "--now", later]) == 0
     assert capsys.readouterr().out == "2 due: 2 delivered, 0 to retry, 0 failed\n"
     assert sorted(receiver.ids) == sorted([failed, pending])
@@ -123,8 +137,9 @@ def test_replay_failed_queues_them_again_and_run_sends_them(cli_env, capsys, gat
 
 
 def test_run_reports_failures_and_replay_by_id_resends_a_delivered_one(
-        cli_env, capsys, gateway, setup, receiver, clock):
-    member, (failed, pending) = setup
+    cli_env, capsys, gateway, setup, receiver, clock
+):
+    _member, (failed, pending) = setup
     receiver.status = 503
     assert main(["deliveries", "run", "--now", clock().isoformat()]) == 0
     assert capsys.readouterr().out == "1 due: 0 delivered, 1 to retry, 0 failed\n"

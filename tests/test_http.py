@@ -60,22 +60,25 @@ def test_missing_accept_header_answers_graphql_response_json(client):
     assert response.json() == {"data": PLAN_CODES}
 
 
-@pytest.mark.parametrize(("accept", "media"), [
-    ("", GRAPHQL_RESPONSE),
-    (GRAPHQL_RESPONSE, GRAPHQL_RESPONSE),
-    (f"{GRAPHQL_RESPONSE}, {JSON}", GRAPHQL_RESPONSE),
-    (f"{JSON};q=0.5, {GRAPHQL_RESPONSE}", GRAPHQL_RESPONSE),
-    (f"{GRAPHQL_RESPONSE};charset=utf-8", GRAPHQL_RESPONSE),
-    (JSON, JSON),
-    ("APPLICATION/JSON", JSON),
-    (f"{JSON}; charset=utf-8", JSON),
-    ("*/*", JSON),
-    ("application/*", JSON),
-    (f"{GRAPHQL_RESPONSE};q=0.2, {JSON};q=0.9", JSON),
-    (f"text/plain, {JSON}", JSON),
-    (f"{GRAPHQL_RESPONSE};q=0, */*", JSON),
-    ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", JSON),
-])
+@pytest.mark.parametrize(
+    ("accept", "media"),
+    [
+        ("", GRAPHQL_RESPONSE),
+        (GRAPHQL_RESPONSE, GRAPHQL_RESPONSE),
+        (f"{GRAPHQL_RESPONSE}, {JSON}", GRAPHQL_RESPONSE),
+        (f"{JSON};q=0.5, {GRAPHQL_RESPONSE}", GRAPHQL_RESPONSE),
+        (f"{GRAPHQL_RESPONSE};charset=utf-8", GRAPHQL_RESPONSE),
+        (JSON, JSON),
+        ("APPLICATION/JSON", JSON),
+        (f"{JSON}; charset=utf-8", JSON),
+        ("*/*", JSON),
+        ("application/*", JSON),
+        (f"{GRAPHQL_RESPONSE};q=0.2, {JSON};q=0.9", JSON),
+        (f"text/plain, {JSON}", JSON),
+        (f"{GRAPHQL_RESPONSE};q=0, */*", JSON),
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", JSON),
+    ],
+)
 def test_accept_chooses_the_response_media_type(client, accept, media):
     response = post(client, {"query": PLANS}, accept=accept)
     assert response.status_code == 200
@@ -83,10 +86,18 @@ def test_accept_chooses_the_response_media_type(client, accept, media):
     assert response.json() == {"data": PLAN_CODES}
 
 
-@pytest.mark.parametrize("accept", [
-    "text/plain", "application/xml", "text/html", "image/*", f"{JSON};q=0",
-    f"{GRAPHQL_RESPONSE};q=0, {JSON};q=0", "application/graphql",
-])
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "text/plain",
+        "application/xml",
+        "text/html",
+        "image/*",
+        f"{JSON};q=0",
+        f"{GRAPHQL_RESPONSE};q=0, {JSON};q=0",
+        "application/graphql",
+    ],
+)
 def test_unacceptable_accept_is_406(client, accept):
     response = post(client, {"query": PLANS}, accept=accept)
     assert response.status_code == 406
@@ -94,19 +105,30 @@ def test_unacceptable_accept_is_406(client, accept):
 
 
 def test_responses_are_utf8_encoded(client):
-    response = post(client, {"query": 'mutation { selectPlan(planCode: "é–€") { ... on UnknownPlan { planCode } } }'})
+    response = post(
+        client, {"query": 'mutation { selectPlan(planCode: "é–€") { ... on UnknownPlan { planCode } } }'}
+    )
     assert media_of(response).endswith("; charset=utf-8")
-    assert "é–€".encode("utf-8") in response.content
+    assert "é–€".encode() in response.content
     assert response.json() == {"data": {"selectPlan": {"planCode": "é–€"}}}
 
 
 # ------------------------------------------------------------------- bad requests
 
 
-@pytest.mark.parametrize("content_type", [
-    None, "text/plain", "application/graphql", "application/x-www-form-urlencoded",
-    "multipart/form-data; boundary=x", "application/jsonx", "application/json-patch+json", "text/json",
-])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "application/graphql",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/jsonx",
+        "application/json-patch+json",
+        "text/json",
+    ],
+)
 def test_post_with_another_content_type_is_415(client, content_type):
     headers = {"Content-Type": content_type} if content_type else {}
     response = client.post("/graphql", content=json.dumps({"query": PLANS}).encode(), headers=headers)
@@ -115,33 +137,61 @@ def test_post_with_another_content_type_is_415(client, content_type):
 
 
 def test_content_type_parameters_and_case_are_accepted(client):
-    response = client.post("/graphql", content=json.dumps({"query": PLANS}),
-                           headers={"Content-Type": "Application/JSON; charset=UTF-8"})
+    response = client.post(
+        "/graphql",
+        content=json.dumps({"query": PLANS}),
+        headers={"Content-Type": "Application/JSON; charset=UTF-8"},
+    )
     assert response.status_code == 200
     assert response.json() == {"data": PLAN_CODES}
 
 
 @pytest.mark.parametrize("media", [GRAPHQL_RESPONSE, JSON])
-@pytest.mark.parametrize("raw", [
-    b"{bad json", b"", b"null", b"[]", b'[{"query": "{ plans { code } }"}]', b'"{ plans { code } }"', b"42",
-    b"\xff\xfe\xfa", b'{"query": "{ plans { code } }"} trailing',
-    b'{"query": "{ plans { code } }", "variables": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{bad json",
+        b"",
+        b"null",
+        b"[]",
+        b'[{"query": "{ plans { code } }"}]',
+        b'"{ plans { code } }"',
+        b"42",
+        b"\xff\xfe\xfa",
+        b'{"query": "{ plans { code } }"} trailing',
+        b'{"query": "{ plans { code } }", "variables": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+)
 def test_body_that_is_not_a_json_object_is_400(client, media, raw):
     response = client.post("/graphql", content=raw, headers={"Content-Type": JSON, "Accept": media})
     assert_request_error(response, media, 400)
 
 
 @pytest.mark.parametrize("media", [GRAPHQL_RESPONSE, JSON])
-@pytest.mark.parametrize("body", [
-    {}, {"query": None}, {"query": ""}, {"query": "   \n"}, {"query": 5}, {"query": ["{ plans { code } }"]},
-    {"query": {"plans": "code"}}, {"query": True},
-    {"query": PLANS, "variables": []}, {"query": PLANS, "variables": "{}"}, {"query": PLANS, "variables": 1},
-    {"query": PLANS, "variables": [{"a": 1}]}, {"query": PLANS, "operationName": 5},
-    {"query": PLANS, "operationName": ["A"]}, {"variables": {}},
-    {"query": '{ plans { code } } # \ud800'}, {"query": PLANS, "variables": {"x": {"y": ["\udfff"]}}},
-    {"query": PLANS, "variables": {"\ud800": 1}}, {"query": PLANS, "operationName": "\ud83d"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"query": None},
+        {"query": ""},
+        {"query": "   \n"},
+        {"query": 5},
+        {"query": ["{ plans { code } }"]},
+        {"query": {"plans": "code"}},
+        {"query": True},
+        {"query": PLANS, "variables": []},
+        {"query": PLANS, "variables": "{}"},
+        {"query": PLANS, "variables": 1},
+        {"query": PLANS, "variables": [{"a": 1}]},
+        {"query": PLANS, "operationName": 5},
+        {"query": PLANS, "operationName": ["A"]},
+        {"variables": {}},
+        {"query": "{ plans { code } } # \ud800"},
+        {"query": PLANS, "variables": {"x": {"y": ["\udfff"]}}},
+        {"query": PLANS, "variables": {"\ud800": 1}},
+        {"query": PLANS, "operationName": "\ud83d"},
+    ],
+)
 def test_malformed_graphql_request_is_400(client, media, body):
     response = post(client, body, accept=media)
     assert_request_error(response, media, 400)
@@ -161,14 +211,24 @@ REQUEST_ERRORS = [
     pytest.param({"query": "{ nope }"}, id="unknown-root-field"),
     pytest.param({"query": "{ plans }"}, id="missing-selection"),
     pytest.param({"query": "query($x: Int!) { plans { code } }"}, id="unused-variable"),
-    pytest.param({"query": "mutation($c: String!) { selectPlan(planCode: $c) { __typename } }"},
-                 id="missing-variable"),
-    pytest.param({"query": "mutation($c: String!) { selectPlan(planCode: $c) { __typename } }",
-                  "variables": {"c": 5}}, id="wrong-variable-type"),
-    pytest.param({"query": "mutation($c: String!) { selectPlan(planCode: $c) { __typename } }",
-                  "variables": {"c": None}}, id="null-variable"),
-    pytest.param({"query": "query A { plans { code } } query B { messageTypes { code } }"},
-                 id="several-operations-without-name"),
+    pytest.param(
+        {"query": "mutation($c: String!) { selectPlan(planCode: $c) { __typename } }"}, id="missing-variable"
+    ),
+    pytest.param(
+        {"query": "mutation($c: String!) { selectPlan(planCode: $c) { __typename } }", "variables": {"c": 5}},
+        id="wrong-variable-type",
+    ),
+    pytest.param(
+        {
+            "query": "mutation($c: String!) { selectPlan(planCode: $c) { __typename } }",
+            "variables": {"c": None},
+        },
+        id="null-variable",
+    ),
+    pytest.param(
+        {"query": "query A { plans { code } } query B { messageTypes { code } }"},
+        id="several-operations-without-name",
+    ),
     pytest.param({"query": "query A { plans { code } }", "operationName": "B"}, id="unknown-operation-name"),
     pytest.param({"query": "{ plans { code } }", "operationName": "A"}, id="name-of-anonymous-operation"),
     pytest.param({"query": "fragment F on Query { plans { code } }"}, id="no-operation"),
@@ -200,7 +260,9 @@ def test_operation_name_selects_among_several(client):
 
 
 def test_unknown_and_null_extensions_are_ignored(client):
-    response = post(client, {"query": PLANS, "variables": None, "operationName": None, "extensions": {"x": 1}})
+    response = post(
+        client, {"query": PLANS, "variables": None, "operationName": None, "extensions": {"x": 1}}
+    )
     assert response.status_code == 200
     assert response.json() == {"data": PLAN_CODES}
 
@@ -226,8 +288,14 @@ def test_unexpected_exceptions_are_masked(client, gateway, caplog):
 
 def test_request_errors_are_not_logged_as_server_errors(client, caplog):
     post(client, {"query": "{ plans { nope } }"})
-    post(client, {"query": "mutation($n: Int!) { estimate(input: {credits: $n, messageType: \"EMAIL\"}) "
-                           "{ __typename } }", "variables": {"n": 2**31}})
+    post(
+        client,
+        {
+            "query": 'mutation($n: Int!) { estimate(input: {credits: $n, messageType: "EMAIL"}) '
+            "{ __typename } }",
+            "variables": {"n": 2**31},
+        },
+    )
     assert [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
 
 
@@ -244,8 +312,11 @@ def test_get_runs_a_query(client):
 def test_get_takes_variables_as_json_in_the_query_string(client, make_workspace):
     member = make_workspace()
     query = "query($w: Boolean!) { plans @include(if: $w) { code } messageTypes @skip(if: $w) { code } }"
-    response = client.get("/graphql", params={"query": query, "variables": json.dumps({"w": True})},
-                          headers={"Authorization": f"Bearer {member.key}"})
+    response = client.get(
+        "/graphql",
+        params={"query": query, "variables": json.dumps({"w": True})},
+        headers={"Authorization": f"Bearer {member.key}"},
+    )
     assert response.status_code == 200
     assert response.json() == {"data": PLAN_CODES}
 
@@ -258,8 +329,9 @@ def test_get_with_operation_name(client):
 
 @pytest.mark.parametrize("variables", ["{bad", "[1]", '"x"', "1", "[" * 8_000 + "]" * 8_000])
 def test_get_with_bad_variables_is_400(client, variables):
-    response = client.get("/graphql", params={"query": PLANS, "variables": variables},
-                          headers={"Accept": GRAPHQL_RESPONSE})
+    response = client.get(
+        "/graphql", params={"query": PLANS, "variables": variables}, headers={"Accept": GRAPHQL_RESPONSE}
+    )
     assert_request_error(response, GRAPHQL_RESPONSE, 400)
 
 
@@ -269,12 +341,20 @@ def test_get_without_query_is_400(client):
 
 
 @pytest.mark.parametrize("media", [GRAPHQL_RESPONSE, JSON])
-@pytest.mark.parametrize("params", [
-    {"query": SELECT},
-    {"query": "mutation M { selectPlan(planCode: \"x\") { __typename } } query Q { plans { code } }",
-     "operationName": "M"},
-    {"query": "mutation($c: String!) { selectPlan(planCode: $c) { __typename } }", "variables": '{"c": "free"}'},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"query": SELECT},
+        {
+            "query": 'mutation M { selectPlan(planCode: "x") { __typename } } query Q { plans { code } }',
+            "operationName": "M",
+        },
+        {
+            "query": "mutation($c: String!) { selectPlan(planCode: $c) { __typename } }",
+            "variables": '{"c": "free"}',
+        },
+    ],
+)
 def test_mutation_over_get_is_405_with_allow_post(client, gateway, media, params):
     response = client.get("/graphql", params=params, headers={"Accept": media})
     assert response.status_code == 405
@@ -283,7 +363,7 @@ def test_mutation_over_get_is_405_with_allow_post(client, gateway, media, params
 
 
 def test_get_may_select_the_query_of_a_document_with_a_mutation(client):
-    document = "mutation M { selectPlan(planCode: \"x\") { __typename } } query Q { plans { code } }"
+    document = 'mutation M { selectPlan(planCode: "x") { __typename } } query Q { plans { code } }'
     response = client.get("/graphql", params={"query": document, "operationName": "Q"})
     assert response.status_code == 200
     assert response.json() == {"data": PLAN_CODES}
@@ -303,7 +383,9 @@ def test_other_methods_are_405(client):
 # ------------------------------------------------------------------------- GraphiQL
 
 
-@pytest.mark.parametrize("accept", ["text/html", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"])
+@pytest.mark.parametrize(
+    "accept", ["text/html", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"]
+)
 def test_graphiql_is_served_to_browsers(client, accept):
     response = client.get("/graphql", headers={"Accept": accept})
     assert response.status_code == 200
@@ -312,8 +394,9 @@ def test_graphiql_is_served_to_browsers(client, accept):
 
 
 def test_a_browser_with_a_query_gets_json(client):
-    response = client.get("/graphql", params={"query": PLANS},
-                          headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    response = client.get(
+        "/graphql", params={"query": PLANS}, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    )
     assert response.status_code == 200
     assert response.json() == {"data": PLAN_CODES}
 

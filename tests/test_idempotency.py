@@ -24,8 +24,15 @@ from gateway.db import Base, Card, IdempotencyKey, Invoice, LedgerEntry, OutboxE
 from gateway.http import create_app
 from gateway.ledger import ledger_sum
 
-GERMAN_PERSON = {"customerType": "PERSON", "name": "Erika Mustermann", "addressLine1": "Heidestraße 17",
-                 "city": "Köln", "postalCode": "51147", "country": "DE", "email": "erika@example.de"}
+GERMAN_PERSON = {
+    "customerType": "PERSON",
+    "name": "Erika Mustermann",
+    "addressLine1": "Heidestraße 17",
+    "city": "Köln",
+    "postalCode": "51147",
+    "country": "DE",
+    "email": "erika@example.de",
+}
 VISA = "4242424242424242"
 
 UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
@@ -54,8 +61,10 @@ def card(number: str = VISA, month: int = 12, year: int = 2030, cvc: str = "739"
 
 def snapshot(gateway) -> dict[str, list[str]]:
     with gateway.engine.connect() as connection:
-        return {table.name: sorted(map(repr, connection.execute(table.select()).all()))
-                for table in Base.metadata.sorted_tables}
+        return {
+            table.name: sorted(map(repr, connection.execute(table.select()).all()))
+            for table in Base.metadata.sorted_tables
+        }
 
 
 def count(gateway, model, member) -> int:
@@ -72,7 +81,8 @@ def balance(gateway, member) -> int:
 def member(graphql, make_workspace):
     member = make_workspace("Acme")
     assert graphql(UPDATE_DETAILS, {"input": GERMAN_PERSON}, key=member.key)["updateBillingDetails"] == {
-        "__typename": "BillingDetails"}
+        "__typename": "BillingDetails"
+    }
     return member
 
 
@@ -82,20 +92,29 @@ def offer(graphql, member) -> dict:
 
 
 def checkout_input(offer: dict, key: str = "order-1", **fields) -> dict:
-    return {"planCode": "omnichannel", "expectedTotal": offer["dueNow"]["total"]["amount"],
-            "quoteExpiresAt": offer["expiresAt"], "paymentMethod": {"method": "balance"}, "idempotencyKey": key,
-            **fields}
+    return {
+        "planCode": "omnichannel",
+        "expectedTotal": offer["dueNow"]["total"]["amount"],
+        "quoteExpiresAt": offer["expiresAt"],
+        "paymentMethod": {"method": "balance"},
+        "idempotencyKey": key,
+        **fields,
+    }
 
 
 def top_up_input(amount: str = "150.00", key: str = "top-up-1", **payment) -> dict:
-    return {"amount": amount, "paymentMethod": {"method": "card", "newCard": card(), **payment},
-            "idempotencyKey": key}
+    return {
+        "amount": amount,
+        "paymentMethod": {"method": "card", "newCard": card(), **payment},
+        "idempotencyKey": key,
+    }
 
 
 @pytest.fixture
 def checkout(graphql, member):
     def run(input_: dict, who=None) -> dict:
         return graphql(CHECKOUT, {"input": input_}, key=(who or member).key)["checkout"]
+
     return run
 
 
@@ -103,6 +122,7 @@ def checkout(graphql, member):
 def top_up(graphql, member):
     def run(input_: dict, who=None) -> dict:
         return graphql(TOP_UP, {"input": input_}, key=(who or member).key)["topUpBalance"]
+
     return run
 
 
@@ -134,11 +154,17 @@ def test_the_same_key_with_another_input_is_refused(gateway, checkout, funded, o
     first = checkout(checkout_input(offer))
     before = snapshot(gateway)
 
-    for change in ({"planCode": "email", "expectedTotal": "17.85"}, {"emailCredits": 25000},
-                   {"paymentMethod": {"method": "card", "newCard": card()}}):
+    for change in (
+        {"planCode": "email", "expectedTotal": "17.85"},
+        {"emailCredits": 25000},
+        {"paymentMethod": {"method": "card", "newCard": card()}},
+    ):
         refused = checkout(checkout_input(offer, **change))
         assert (refused["__typename"], refused["code"], refused["field"]) == (
-            "PaymentRejected", "IDEMPOTENCY_KEY_REUSED", ["idempotencyKey"])
+            "PaymentRejected",
+            "IDEMPOTENCY_KEY_REUSED",
+            ["idempotencyKey"],
+        )
 
     assert snapshot(gateway) == before
     assert checkout(checkout_input(offer)) == first
@@ -168,8 +194,10 @@ def test_a_declined_checkout_replays_the_decline(gateway, checkout, member, offe
     other_card = {"method": "card", "newCard": card()}
     reused = checkout(checkout_input(offer, paymentMethod=other_card))
     assert reused["code"] == "IDEMPOTENCY_KEY_REUSED"
-    assert checkout(checkout_input(offer, key="order-2", paymentMethod=other_card))["__typename"] == \
-        "CheckoutSuccess"
+    assert (
+        checkout(checkout_input(offer, key="order-2", paymentMethod=other_card))["__typename"]
+        == "CheckoutSuccess"
+    )
 
 
 def test_a_refused_checkout_releases_its_key(gateway, checkout, funded, offer):
@@ -219,10 +247,13 @@ def test_after_24_hours_the_key_is_new_again(gateway, clock, checkout, funded, o
     assert count(gateway, Payment, funded) == 2
 
 
-@pytest.mark.parametrize("key", [
-    pytest.param("6f1c1b0e-2b8e-4c47-9b55-3f0d2c1a7e11", id="uuid"),
-    pytest.param("k" * 255, id="longest"),
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("6f1c1b0e-2b8e-4c47-9b55-3f0d2c1a7e11", id="uuid"),
+        pytest.param("k" * 255, id="longest"),
+    ],
+)
 def test_long_keys_work_on_every_database(gateway, checkout, top_up, member, offer, key):
     """The key reaches the payment method (and the ledger's 64-character reference) in a bounded form."""
     assert top_up(top_up_input(key="t" + key[1:]))["__typename"] == "TopUpSuccess"
@@ -235,10 +266,16 @@ def test_long_keys_work_on_every_database(gateway, checkout, top_up, member, off
 @pytest.mark.parametrize("key", ["", "   ", "k" * 256, "tab\there"])
 def test_malformed_keys_are_refused(gateway, checkout, top_up, graphql, member, offer, key):
     before = snapshot(gateway)
-    for result in (checkout(checkout_input(offer, key=key)), top_up(top_up_input(key=key)),
-                   graphql(ADD_CARD, {"input": {"card": card(), "idempotencyKey": key}}, key=member.key)["addCard"]):
+    for result in (
+        checkout(checkout_input(offer, key=key)),
+        top_up(top_up_input(key=key)),
+        graphql(ADD_CARD, {"input": {"card": card(), "idempotencyKey": key}}, key=member.key)["addCard"],
+    ):
         assert (result["__typename"], result["code"], result["field"]) == (
-            "PaymentRejected", "INVALID_IDEMPOTENCY_KEY", ["idempotencyKey"])
+            "PaymentRejected",
+            "INVALID_IDEMPOTENCY_KEY",
+            ["idempotencyKey"],
+        )
     assert snapshot(gateway) == before
 
 
@@ -254,10 +291,17 @@ def test_a_retried_top_up_charges_once(gateway, top_up, member):
     assert balance(gateway, member) == 15000
 
     before = snapshot(gateway)
-    for changed in (top_up_input("150.01"), top_up_input(saveCard=True), top_up_input(newCard=card(month=11))):
+    for changed in (
+        top_up_input("150.01"),
+        top_up_input(saveCard=True),
+        top_up_input(newCard=card(month=11)),
+    ):
         refused = top_up(changed)
         assert (refused["__typename"], refused["code"], refused["field"]) == (
-            "PaymentRejected", "IDEMPOTENCY_KEY_REUSED", ["idempotencyKey"])
+            "PaymentRejected",
+            "IDEMPOTENCY_KEY_REUSED",
+            ["idempotencyKey"],
+        )
     assert snapshot(gateway) == before
 
 
@@ -297,7 +341,10 @@ def test_a_retried_add_card_saves_once(gateway, graphql, member):
     for changed in ({"card": card("5555555555554444")}, {"card": card(month=11)}, {"useForRenewal": True}):
         refused = graphql(ADD_CARD, {"input": {**add, **changed}}, key=member.key)["addCard"]
         assert (refused["__typename"], refused["code"], refused["field"]) == (
-            "PaymentRejected", "IDEMPOTENCY_KEY_REUSED", ["idempotencyKey"])
+            "PaymentRejected",
+            "IDEMPOTENCY_KEY_REUSED",
+            ["idempotencyKey"],
+        )
     assert snapshot(gateway) == before
 
 
@@ -305,13 +352,16 @@ def test_a_retried_add_card_saves_once(gateway, graphql, member):
 LOOKALIKE = "4000000000024242"
 
 
-def test_another_card_with_the_same_last_digits_is_another_input(gateway, graphql, checkout, top_up, funded,
-                                                                  offer):
+def test_another_card_with_the_same_last_digits_is_another_input(
+    gateway, graphql, checkout, top_up, funded, offer
+):
     add = {"card": card(), "idempotencyKey": "card"}
     assert graphql(ADD_CARD, {"input": add}, key=funded.key)["addCard"]["__typename"] == "CardAdded"
     assert top_up(top_up_input(key="top-up"))["__typename"] == "TopUpSuccess"
     by_card = {"method": "card", "newCard": card()}
-    assert checkout(checkout_input(offer, key="order", paymentMethod=by_card))["__typename"] == "CheckoutSuccess"
+    assert (
+        checkout(checkout_input(offer, key="order", paymentMethod=by_card))["__typename"] == "CheckoutSuccess"
+    )
     before = snapshot(gateway)
 
     refused = [
@@ -321,7 +371,8 @@ def test_another_card_with_the_same_last_digits_is_another_input(gateway, graphq
     ]
 
     assert [(r["__typename"], r["code"]) for r in refused] == [
-        ("PaymentRejected", "IDEMPOTENCY_KEY_REUSED")] * 3
+        ("PaymentRejected", "IDEMPOTENCY_KEY_REUSED")
+    ] * 3
     assert snapshot(gateway) == before
     # The same card with another CVC is the same input: replayed.
     replay = graphql(ADD_CARD, {"input": {**add, "card": card(cvc="582")}}, key=funded.key)["addCard"]
@@ -329,8 +380,9 @@ def test_another_card_with_the_same_last_digits_is_another_input(gateway, graphq
 
 
 def test_a_refused_add_card_releases_its_key(gateway, graphql, member):
-    bad = graphql(ADD_CARD, {"input": {"card": card("4242424242424241"), "idempotencyKey": "k"}},
-                  key=member.key)["addCard"]
+    bad = graphql(
+        ADD_CARD, {"input": {"card": card("4242424242424241"), "idempotencyKey": "k"}}, key=member.key
+    )["addCard"]
     assert (bad["code"], bad["field"]) == ("CARD_INVALID_NUMBER", ["card", "number"])
     good = graphql(ADD_CARD, {"input": {"card": card(), "idempotencyKey": "k"}}, key=member.key)["addCard"]
     assert good["__typename"] == "CardAdded"
@@ -370,8 +422,11 @@ def _race(gateway, count_: int, run) -> list[Any]:
 
 
 def _post(client, member, query: str, input_: dict) -> dict:
-    response = client.post("/graphql", json={"query": query, "variables": {"input": input_}},
-                           headers={"Authorization": f"Bearer {member.key}"})
+    response = client.post(
+        "/graphql",
+        json={"query": query, "variables": {"input": input_}},
+        headers={"Authorization": f"Bearer {member.key}"},
+    )
     body = response.json()
     assert response.status_code == 200 and "errors" not in body, body
     return body["data"]
@@ -388,8 +443,10 @@ def test_concurrent_checkouts_with_one_key_charge_once(gateway, funded, offer):
     assert count(gateway, Invoice, funded) == 1
     assert count(gateway, LedgerEntry, funded) == 2
     assert balance(gateway, funded) == 15000 - 11305
-    print(f"\nconcurrent checkouts with one key: 8 requests, 1 charge of 113.05, "
-          f"invoice {results[0]['invoice']['number']}")
+    print(
+        f"\nconcurrent checkouts with one key: 8 requests, 1 charge of 113.05, "
+        f"invoice {results[0]['invoice']['number']}"
+    )
 
 
 def test_concurrent_top_ups_with_one_key_charge_once(gateway, member):
@@ -416,8 +473,15 @@ def test_concurrent_add_cards_with_one_key_save_once(gateway, member):
 
 def test_concurrent_service_calls_with_one_key_charge_once(gateway, funded, offer):
     """The same race straight through the checkout service, with no HTTP layer in between."""
-    request = co.CheckoutRequest("omnichannel", None, None, Decimal(offer["dueNow"]["total"]["amount"]),
-                                 datetime.fromisoformat(offer["expiresAt"]), co.PaymentChoice("balance"), "svc")
+    request = co.CheckoutRequest(
+        "omnichannel",
+        None,
+        None,
+        Decimal(offer["dueNow"]["total"]["amount"]),
+        datetime.fromisoformat(offer["expiresAt"]),
+        co.PaymentChoice("balance"),
+        "svc",
+    )
     barrier = threading.Barrier(6)
     outcomes: list[Any] = []
 
@@ -459,17 +523,33 @@ def test_a_request_that_took_over_a_stale_claim_never_moves_money_twice(gateway,
     choice = co.PaymentChoice("card", new_card=CardDetails("4242424242424242", 12, 2030, "123"))
     key = "stale-claim"
     token = co.tokenize(gateway.registry.payment_methods["card"], choice, clock.now.date())
-    fingerprint = idempotency.request_hash("top_up", {"amount": "50.00", "payment": choice.fingerprint(token)})
-    assert idempotency.claim(gateway.write_sessions, member.id, key, "top_up", fingerprint, clock.now) is None  # A
+    fingerprint = idempotency.request_hash(
+        "top_up", {"amount": "50.00", "payment": choice.fingerprint(token)}
+    )
+    assert (
+        idempotency.claim(gateway.write_sessions, member.id, key, "top_up", fingerprint, clock.now) is None
+    )  # A
 
     clock.advance(minutes=3)  # A looks abandoned
     first = wallet.top_up(gateway, member.id, Decimal("50.00"), choice, key)  # B takes over and completes
     assert isinstance(first, wallet.ToppedUp)
 
     with pytest.raises(idempotency.AlreadyCompleted):  # A's work, late: its transaction rolls back
-        wallet._top_up(gateway, member.id, Decimal("50.00"), choice, token, key, clock.now,
-                       lambda outcome: {"type": "topped_up", "payment_id": outcome.payment_id,
-                                        "amount": "50.00", "currency": "EUR"})
+        wallet._top_up(
+            gateway,
+            member.id,
+            Decimal("50.00"),
+            choice,
+            token,
+            key,
+            clock.now,
+            lambda outcome: {
+                "type": "topped_up",
+                "payment_id": outcome.payment_id,
+                "amount": "50.00",
+                "currency": "EUR",
+            },
+        )
     with gateway.sessions() as session:
         assert ledger_sum(session, member.id) == 5000
         assert len(session.scalars(select(Payment).where(Payment.workspace_id == member.id)).all()) == 1

@@ -16,8 +16,15 @@ from gateway.locks import lock_workspace
 from gateway.money import Money
 from gateway.payments import LedgerEntryKind
 
-GERMAN_PERSON = {"customerType": "PERSON", "name": "Erika Mustermann", "addressLine1": "Heidestraße 17",
-                 "city": "Köln", "postalCode": "51147", "country": "DE", "email": "erika@example.de"}
+GERMAN_PERSON = {
+    "customerType": "PERSON",
+    "name": "Erika Mustermann",
+    "addressLine1": "Heidestraße 17",
+    "city": "Köln",
+    "postalCode": "51147",
+    "country": "DE",
+    "email": "erika@example.de",
+}
 UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
   __typename } }"""
 TOP_UP = """mutation($input: TopUpInput!) { topUpBalance(input: $input) { __typename
@@ -73,15 +80,34 @@ def member(graphql, make_workspace):
 
 def buy(graphql, member, email: int, key: str) -> dict:
     offer = graphql(QUOTE, {"input": {"planCode": "email", "emailCredits": email}}, key=member.key)["quote"]
-    return graphql(CHECKOUT, {"input": {
-        "planCode": "email", "emailCredits": email, "expectedTotal": offer["dueNow"]["total"]["amount"],
-        "quoteExpiresAt": offer["expiresAt"], "paymentMethod": {"method": "balance"}, "idempotencyKey": key}},
-        key=member.key)["checkout"]
+    return graphql(
+        CHECKOUT,
+        {
+            "input": {
+                "planCode": "email",
+                "emailCredits": email,
+                "expectedTotal": offer["dueNow"]["total"]["amount"],
+                "quoteExpiresAt": offer["expiresAt"],
+                "paymentMethod": {"method": "balance"},
+                "idempotencyKey": key,
+            }
+        },
+        key=member.key,
+    )["checkout"]
 
 
 def top_up(graphql, member, amount: str, key: str, number: str = "4242424242424242") -> dict:
-    return graphql(TOP_UP, {"input": {"amount": amount, "idempotencyKey": key, "paymentMethod": {
-        "method": "card", "newCard": card(number)}}}, key=member.key)["topUpBalance"]
+    return graphql(
+        TOP_UP,
+        {
+            "input": {
+                "amount": amount,
+                "idempotencyKey": key,
+                "paymentMethod": {"method": "card", "newCard": card(number)},
+            }
+        },
+        key=member.key,
+    )["topUpBalance"]
 
 
 # ------------------------------------------------------------------ through the API
@@ -93,8 +119,10 @@ def test_the_ledger_reconciles_through_every_kind_of_movement(graphql, gateway, 
     declined = top_up(graphql, member, "99.00", "t2", "4000000000000002")  # no entry
     pending = top_up(graphql, member, "12.50", "t3", "4000002760003184")  # an entry only once confirmed
     assert reconcile(gateway, graphql, member) == 4000
-    assert graphql(CONFIRM, {"id": pending["paymentId"]}, key=member.key)["confirmPayment"]["__typename"] == \
-        "TopUpSuccess"
+    assert (
+        graphql(CONFIRM, {"id": pending["paymentId"]}, key=member.key)["confirmPayment"]["__typename"]
+        == "TopUpSuccess"
+    )
     first = buy(graphql, member, 15000, "b1")  # 7.50 + 1.43 VAT = 8.93
     clock.advance(days=12)  # 18 of 30 days left
     second = buy(graphql, member, 30000, "b2")  # (52.50 - 30.00) x 18/30 = 13.50 + 2.57 VAT = 16.07
@@ -105,31 +133,44 @@ def test_the_ledger_reconciles_through_every_kind_of_movement(graphql, gateway, 
     assert refused == {"__typename": "InsufficientBalance", "shortfall": {"amount": "250.96"}}
     chain = entries(gateway, member)
     assert [(e.kind, e.amount_minor, e.balance_after_minor) for e in chain] == [
-        ("top_up", 4000, 4000), ("top_up", 1250, 5250), ("charge", -893, 4357), ("charge", -1607, 2750)]
+        ("top_up", 4000, 4000),
+        ("top_up", 1250, 5250),
+        ("charge", -893, 4357),
+        ("charge", -1607, 2750),
+    ]
     assert reconcile(gateway, graphql, member) == 2750
     with gateway.sessions() as session:
-        payments = {p.id: p for p in session.scalars(select(Payment).where(Payment.workspace_id == member.id))}
+        payments = {
+            p.id: p for p in session.scalars(select(Payment).where(Payment.workspace_id == member.id))
+        }
     # Top-ups point at their payment; a balance payment points at its charge entry.
     assert [chain[0].reference, chain[1].reference] == [topped["payment"]["id"], pending["paymentId"]]
     assert payments[first["payment"]["id"]].reference == chain[2].id
     assert payments[second["payment"]["id"]].reference == chain[3].id
     assert all(e.currency == "EUR" for e in chain)
     assert [e.description for e in chain] == [
-        "Top-up by card", "Top-up by card", "Email (15,000 email credits): upgrade",
-        "Email (30,000 email credits): upgrade"]
+        "Top-up by card",
+        "Top-up by card",
+        "Email (15,000 email credits): upgrade",
+        "Email (30,000 email credits): upgrade",
+    ]
 
 
 def test_entries_are_never_rewritten(graphql, gateway, member):
     top_up(graphql, member, "40.00", "t1")
     buy(graphql, member, 15000, "b1")
-    before = [(e.id, e.kind, e.amount_minor, e.balance_after_minor, e.reference, e.created_at)
-              for e in entries(gateway, member)]
+    before = [
+        (e.id, e.kind, e.amount_minor, e.balance_after_minor, e.reference, e.created_at)
+        for e in entries(gateway, member)
+    ]
 
     top_up(graphql, member, "10.00", "t2")
     buy(graphql, member, 20000, "b2")
 
-    after = [(e.id, e.kind, e.amount_minor, e.balance_after_minor, e.reference, e.created_at)
-             for e in entries(gateway, member)]
+    after = [
+        (e.id, e.kind, e.amount_minor, e.balance_after_minor, e.reference, e.created_at)
+        for e in entries(gateway, member)
+    ]
     assert after[:2] == before and len(after) == 4
 
 
@@ -165,7 +206,10 @@ def test_append_keeps_the_running_balance(gateway, clock, member):
         assert ledger_sum(session, member.id) == 1749
         assert session.get(Workspace, member.id).balance_minor == 1749
     assert [(e.kind, e.amount_minor, e.balance_after_minor) for e in entries(gateway, member)] == [
-        ("top_up", 2500, 2500), ("charge", -1001, 1499), ("refund", 250, 1749)]
+        ("top_up", 2500, 2500),
+        ("charge", -1001, 1499),
+        ("refund", 250, 1749),
+    ]
 
 
 def test_the_balance_never_goes_below_zero(gateway, clock, member):

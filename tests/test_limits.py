@@ -6,8 +6,9 @@ from gateway.api.schema import MAX_DEPTH, MAX_TOKENS
 
 
 def post(client, query):
-    return client.post("/graphql", json={"query": query},
-                       headers={"Accept": "application/graphql-response+json"})
+    return client.post(
+        "/graphql", json={"query": query}, headers={"Accept": "application/graphql-response+json"}
+    )
 
 
 def test_a_document_with_too_many_tokens_is_a_request_error(client):
@@ -26,7 +27,9 @@ def test_documents_deeper_than_the_limit_are_refused(client, depth):
     response = post(client, "{ " + nested + " }")
     assert response.status_code == 400  # unknown fields anyway; the depth error is the one we look for
     messages = " ".join(error["message"] for error in response.json()["errors"])
-    refused = "exceeds maximum operation depth" in messages or "nested too deeply" in messages  # parser's own cap
+    refused = (
+        "exceeds maximum operation depth" in messages or "nested too deeply" in messages
+    )  # parser's own cap
     assert refused is (depth > MAX_DEPTH)
 
 

@@ -30,8 +30,9 @@ def settings(database_url: str) -> Settings:
 class Recorder:
     """A listener as a partner writes one; it may fail on chosen (workspace, sequence) pairs."""
 
-    def __init__(self, code: str = "audit", log: list[Event] | None = None,
-                 lock: threading.Lock | None = None) -> None:
+    def __init__(
+        self, code: str = "audit", log: list[Event] | None = None, lock: threading.Lock | None = None
+    ) -> None:
         self.code = code
         self.events: list[Event] = [] if log is None else log
         self.lock = lock or threading.Lock()
@@ -51,8 +52,10 @@ class Recorder:
 def emit_events(gateway, workspace_id: str, count: int = 1) -> list[str]:
     with gateway.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
-        return [emit(session, workspace, EventType.CREDITS_RESET, {"n": n}, gateway.clock()).id
-                for n in range(count)]
+        return [
+            emit(session, workspace, EventType.CREDITS_RESET, {"n": n}, gateway.clock()).id
+            for n in range(count)
+        ]
 
 
 def listener_deliveries(gateway) -> list[Delivery]:
@@ -92,7 +95,8 @@ def make_distribution(path: Path, name: str, module: str, source: str, version: 
 
 
 def test_a_partners_listener_gets_each_committed_event_once_in_order(
-        tmp_path, monkeypatch, settings, clock, gateway, make_workspace):
+    tmp_path, monkeypatch, settings, clock, gateway, make_workspace
+):
     make_distribution(tmp_path, "partner-audit", "partner_audit", PARTNER_LISTENER)
     monkeypatch.syspath_prepend(str(tmp_path))
     partner = build_gateway(settings, clock=clock, run_migrations=False)
@@ -110,7 +114,12 @@ def test_a_partners_listener_gets_each_committed_event_once_in_order(
         assert sequences(audit.events, acme.id) == [1, 2, 3, 4, 5, 6]
         assert sequences(audit.events, globex.id) == [1, 2, 3]
         first = next(e for e in audit.events if e.workspace_id == acme.id)
-        assert (first.type, first.payload, first.version, first.occurred_at) == ("credits.reset", {"n": 0}, 1, clock())
+        assert (first.type, first.payload, first.version, first.occurred_at) == (
+            "credits.reset",
+            {"n": 0},
+            1,
+            clock(),
+        )
         assert hooks.deliver_due(partner, clock.advance(days=5)).claimed == 0  # once
         assert len(audit.events) == 9
     finally:
@@ -166,8 +175,13 @@ def test_a_raising_listener_is_retried_and_later_events_wait_for_it(gateway, clo
     failing = [d for d in listener_deliveries(gateway) if d.attempts == 3]
     assert len(failing) == 1
     with gateway.sessions() as session:
-        log = list(session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == failing[0].id)
-                                   .order_by(DeliveryAttempt.attempted_at)))
+        log = list(
+            session.scalars(
+                select(DeliveryAttempt)
+                .where(DeliveryAttempt.delivery_id == failing[0].id)
+                .order_by(DeliveryAttempt.attempted_at)
+            )
+        )
     assert [a.error for a in log] == ["RuntimeError: audit store unavailable for #2"] * 2 + [None]
     assert all(a.status_code is None for a in log)
 
@@ -186,7 +200,8 @@ def test_another_workspaces_failure_does_not_hold_up_this_one(gateway, clock, ma
 
 
 def test_two_workers_hand_each_event_to_the_listener_once_and_in_order(
-        gateway, settings, clock, make_workspace):
+    gateway, settings, clock, make_workspace
+):
     """Two replicas with the same listener code: each event is handled by one of them, once."""
     log: list[Event] = []
     lock = threading.Lock()

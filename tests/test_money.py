@@ -23,9 +23,10 @@ def eur(amount: str) -> Money:
 
 currencies = st.sampled_from(sorted(CURRENCY_EXPONENTS))
 # Amounts with sub-minor precision, as prices carry while being computed.
-decimals = st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=6,
-                       allow_nan=False, allow_infinity=False)
-minor_units = st.integers(min_value=-10**15, max_value=10**15)
+decimals = st.decimals(
+    min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=6, allow_nan=False, allow_infinity=False
+)
+minor_units = st.integers(min_value=-(10**15), max_value=10**15)
 
 
 @st.composite
@@ -34,9 +35,12 @@ def rounded_money(draw: st.DrawFn, currency: str | None = None) -> Money:
 
 
 ratios = st.lists(
-    st.one_of(st.integers(min_value=0, max_value=10**6),
-              st.decimals(min_value=0, max_value=10**6, places=8, allow_nan=False, allow_infinity=False)),
-    min_size=1, max_size=8,
+    st.one_of(
+        st.integers(min_value=0, max_value=10**6),
+        st.decimals(min_value=0, max_value=10**6, places=8, allow_nan=False, allow_infinity=False),
+    ),
+    min_size=1,
+    max_size=8,
 ).filter(lambda rs: sum(rs) > 0)
 
 
@@ -131,8 +135,16 @@ def test_multiplication_by_int_and_decimal_is_exact() -> None:
 
 def test_mixing_currencies_raises() -> None:
     a, b = eur("1.00"), Money("1.00", "USD")
-    for op in (lambda: a + b, lambda: a - b, lambda: a < b, lambda: a <= b, lambda: a > b, lambda: a >= b,
-               lambda: money_sum([a, b], EUR), lambda: money_sum([b], EUR)):
+    for op in (
+        lambda: a + b,
+        lambda: a - b,
+        lambda: a < b,
+        lambda: a <= b,
+        lambda: a > b,
+        lambda: a >= b,
+        lambda: money_sum([a, b], EUR),
+        lambda: money_sum([b], EUR),
+    ):
         with pytest.raises(CurrencyMismatch):
             op()
     assert a != b  # equality across currencies is simply False
@@ -160,19 +172,22 @@ def test_money_sum_of_nothing_is_zero_in_the_currency() -> None:
 # ---------------------------------------------------------------- rounding
 
 
-@pytest.mark.parametrize(("amount", "currency", "expected"), [
-    ("0.005", EUR, "0.01"),
-    ("-0.005", EUR, "-0.01"),
-    ("0.0049999", EUR, "0.00"),
-    ("2.675", EUR, "2.68"),  # a float would make this 2.67
-    ("1.0050", EUR, "1.01"),
-    ("0.125", EUR, "0.13"),  # half-even would give 0.12
-    ("-0.125", EUR, "-0.13"),
-    ("2.5", "JPY", "3"),
-    ("-2.5", "JPY", "-3"),
-    ("1.4999", "JPY", "1"),
-    ("0.0005", "BHD", "0.001"),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "expected"),
+    [
+        ("0.005", EUR, "0.01"),
+        ("-0.005", EUR, "-0.01"),
+        ("0.0049999", EUR, "0.00"),
+        ("2.675", EUR, "2.68"),  # a float would make this 2.67
+        ("1.0050", EUR, "1.01"),
+        ("0.125", EUR, "0.13"),  # half-even would give 0.12
+        ("-0.125", EUR, "-0.13"),
+        ("2.5", "JPY", "3"),
+        ("-2.5", "JPY", "-3"),
+        ("1.4999", "JPY", "1"),
+        ("0.0005", "BHD", "0.001"),
+    ],
+)
 def test_rounded_is_half_up_to_the_minor_unit(amount: str, currency: str, expected: str) -> None:
     result = Money(amount, currency).rounded()
     assert result == Money(expected, currency)
@@ -191,7 +206,7 @@ def test_minor_units_needs_a_rounded_amount() -> None:
     assert Money("1234", "JPY").minor_units == 1234
     assert Money("1.234", "BHD").minor_units == 1234
     with pytest.raises(ValueError, match="round it first"):
-        eur("0.001").minor_units
+        eur("0.001").minor_units  # noqa: B018 (the property raises)
 
 
 def test_huge_amounts_are_not_truncated_by_the_decimal_context() -> None:
@@ -286,7 +301,7 @@ def test_allocation_keeps_the_total_exactly(money: Money, weights: list[int | De
     assert all(part.is_rounded and part.currency == money.currency for part in parts)
     # Each part is within one minor unit of its exact share, and zero ratios get nothing.
     total = sum(weights)
-    for part, weight in zip(parts, weights):
+    for part, weight in zip(parts, weights, strict=False):
         share = Decimal(money.minor_units) * Decimal(weight) / Decimal(total)
         assert abs(part.minor_units - share) < 1
         if weight == 0:

@@ -15,27 +15,49 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from gateway.db import Base, Card, OutboxEvent, Payment
 
-GERMAN_PERSON = {"customerType": "PERSON", "name": "Erika Mustermann", "addressLine1": "Heidestraße 17",
-                 "city": "Köln", "postalCode": "51147", "country": "DE", "email": "erika@example.de"}
+GERMAN_PERSON = {
+    "customerType": "PERSON",
+    "name": "Erika Mustermann",
+    "addressLine1": "Heidestraße 17",
+    "city": "Köln",
+    "postalCode": "51147",
+    "country": "DE",
+    "email": "erika@example.de",
+}
 
 # (number, CVC): a distinct CVC for every card used.
 ADDED = ("4242424242424242", "739")
 TOP_UP_SAVED = ("5555555555554444", "582")
 TOP_UP_NOT_SAVED = ("4000056655665556", "417")
 CHECKOUT_SAVED = ("5200828282828210", "903")
-DECLINES = [("4000000000000002", "264"), ("4000000000009995", "615"), ("4000000000000069", "358"),
-            ("4000000000000127", "871"), ("4000000000000119", "146")]
+DECLINES = [
+    ("4000000000000002", "264"),
+    ("4000000000009995", "615"),
+    ("4000000000000069", "358"),
+    ("4000000000000127", "871"),
+    ("4000000000000119", "146"),
+]
 THREE_DS = ("4000002760003184", "927")
 DECLINES_LATER = ("4000000000000341", "538")
 REFUSED = [("4242424242424241", "694"), ("6011111111111117", "8163")]  # bad Luhn; a CVC too long
-ALL_CARDS = [ADDED, TOP_UP_SAVED, TOP_UP_NOT_SAVED, CHECKOUT_SAVED, *DECLINES, THREE_DS, DECLINES_LATER, *REFUSED]
+ALL_CARDS = [
+    ADDED,
+    TOP_UP_SAVED,
+    TOP_UP_NOT_SAVED,
+    CHECKOUT_SAVED,
+    *DECLINES,
+    THREE_DS,
+    DECLINES_LATER,
+    *REFUSED,
+]
 
 UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
   __typename } }"""
@@ -62,7 +84,7 @@ def new_card(number: str, cvc: str) -> dict:
 
 
 def spellings(number: str) -> list[str]:
-    groups = [number[i:i + 4] for i in range(0, len(number), 4)]
+    groups = [number[i : i + 4] for i in range(0, len(number), 4)]
     return [number, " ".join(groups), "-".join(groups)]
 
 
@@ -76,7 +98,7 @@ def all_logs(caplog) -> Iterator[pytest.LogCaptureFixture]:
     """Every record of every logger, at DEBUG (SQLAlchemy then logs each statement and its parameters)."""
     caplog.set_level(logging.DEBUG)
     changed = []
-    for name, logger in list(logging.root.manager.loggerDict.items()):
+    for _name, logger in list(logging.root.manager.loggerDict.items()):
         if isinstance(logger, logging.Logger):
             changed.append((logger, logger.level, logger.propagate))
             logger.setLevel(logging.DEBUG)
@@ -120,75 +142,167 @@ def run_every_card_flow(graphql, make_workspace) -> tuple[list[dict], Any]:
         return next(iter(data.values()))
 
     call(UPDATE_DETAILS, {"input": GERMAN_PERSON})
-    assert call(ADD_CARD, {"input": {"card": new_card(*ADDED), "idempotencyKey": "add"}})["__typename"] == \
-        "CardAdded"
-    assert call(ADD_CARD, {"input": {"card": new_card(*DECLINES_LATER), "idempotencyKey": "add-2"}})[
-        "__typename"] == "CardAdded"
-    saved = call(TOP_UP, {"input": {"amount": "200.00", "idempotencyKey": "t1", "paymentMethod": {
-        "method": "card", "newCard": new_card(*TOP_UP_SAVED), "saveCard": True}}})
+    assert (
+        call(ADD_CARD, {"input": {"card": new_card(*ADDED), "idempotencyKey": "add"}})["__typename"]
+        == "CardAdded"
+    )
+    assert (
+        call(ADD_CARD, {"input": {"card": new_card(*DECLINES_LATER), "idempotencyKey": "add-2"}})[
+            "__typename"
+        ]
+        == "CardAdded"
+    )
+    saved = call(
+        TOP_UP,
+        {
+            "input": {
+                "amount": "200.00",
+                "idempotencyKey": "t1",
+                "paymentMethod": {"method": "card", "newCard": new_card(*TOP_UP_SAVED), "saveCard": True},
+            }
+        },
+    )
     assert saved["__typename"] == "TopUpSuccess" and saved["payment"]["card"]["last4"] == "4444"
-    assert call(TOP_UP, {"input": {"amount": "25.00", "idempotencyKey": "t2", "paymentMethod": {
-        "method": "card", "newCard": new_card(*TOP_UP_NOT_SAVED)}}})["__typename"] == "TopUpSuccess"
-    assert call(TOP_UP, {"input": {"amount": "25.00", "idempotencyKey": "t3", "paymentMethod": {
-        "method": "card", "cardId": saved["payment"]["card"]["id"]}}})["__typename"] == "TopUpSuccess"
+    assert (
+        call(
+            TOP_UP,
+            {
+                "input": {
+                    "amount": "25.00",
+                    "idempotencyKey": "t2",
+                    "paymentMethod": {"method": "card", "newCard": new_card(*TOP_UP_NOT_SAVED)},
+                }
+            },
+        )["__typename"]
+        == "TopUpSuccess"
+    )
+    assert (
+        call(
+            TOP_UP,
+            {
+                "input": {
+                    "amount": "25.00",
+                    "idempotencyKey": "t3",
+                    "paymentMethod": {"method": "card", "cardId": saved["payment"]["card"]["id"]},
+                }
+            },
+        )["__typename"]
+        == "TopUpSuccess"
+    )
     for i, (number, cvc) in enumerate(DECLINES):
-        declined = call(TOP_UP, {"input": {"amount": "10.00", "idempotencyKey": f"td{i}", "paymentMethod": {
-            "method": "card", "newCard": new_card(number, cvc), "saveCard": True}}})
+        declined = call(
+            TOP_UP,
+            {
+                "input": {
+                    "amount": "10.00",
+                    "idempotencyKey": f"td{i}",
+                    "paymentMethod": {"method": "card", "newCard": new_card(number, cvc), "saveCard": True},
+                }
+            },
+        )
         assert declined["__typename"] == "PaymentDeclined"
     for i, (number, cvc) in enumerate(REFUSED):
-        refused = call(TOP_UP, {"input": {"amount": "10.00", "idempotencyKey": f"tr{i}", "paymentMethod": {
-            "method": "card", "newCard": new_card(number, cvc)}}})
+        refused = call(
+            TOP_UP,
+            {
+                "input": {
+                    "amount": "10.00",
+                    "idempotencyKey": f"tr{i}",
+                    "paymentMethod": {"method": "card", "newCard": new_card(number, cvc)},
+                }
+            },
+        )
         assert refused["__typename"] == "PaymentRejected"
         refused = call(ADD_CARD, {"input": {"card": new_card(number, cvc), "idempotencyKey": f"ar{i}"}})
         assert refused["__typename"] == "PaymentRejected"
-    pending = call(TOP_UP, {"input": {"amount": "10.00", "idempotencyKey": "t3ds", "paymentMethod": {
-        "method": "card", "newCard": new_card(*THREE_DS), "saveCard": True}}})
+    pending = call(
+        TOP_UP,
+        {
+            "input": {
+                "amount": "10.00",
+                "idempotencyKey": "t3ds",
+                "paymentMethod": {"method": "card", "newCard": new_card(*THREE_DS), "saveCard": True},
+            }
+        },
+    )
     assert call(CONFIRM, {"id": pending["paymentId"], "answer": "nope"})["__typename"] == "PaymentDeclined"
 
     def quote(plan: str, email: int | None = None) -> dict:
         return call(QUOTE, {"plan": plan, "email": email})
 
     def checkout(plan: str, offer: dict, key: str, payment: dict) -> dict:
-        return call(CHECKOUT, {"input": {
-            "planCode": plan, "emailCredits": offer["emailCredits"],
-            "expectedTotal": offer["dueNow"]["total"]["amount"], "quoteExpiresAt": offer["expiresAt"], "paymentMethod": payment, "idempotencyKey": key}})
+        return call(
+            CHECKOUT,
+            {
+                "input": {
+                    "planCode": plan,
+                    "emailCredits": offer["emailCredits"],
+                    "expectedTotal": offer["dueNow"]["total"]["amount"],
+                    "quoteExpiresAt": offer["expiresAt"],
+                    "paymentMethod": payment,
+                    "idempotencyKey": key,
+                }
+            },
+        )
 
     offer = quote("email")
     for i, (number, cvc) in enumerate(DECLINES):
-        declined = checkout("email", offer, f"cd{i}", {"method": "card", "newCard": new_card(number, cvc),
-                                                        "saveCard": True})
+        declined = checkout(
+            "email", offer, f"cd{i}", {"method": "card", "newCard": new_card(number, cvc), "saveCard": True}
+        )
         assert declined["__typename"] == "PaymentDeclined"
     for i, (number, cvc) in enumerate(REFUSED):
-        assert checkout("email", offer, f"cr{i}", {"method": "card", "newCard": new_card(number, cvc)})[
-            "__typename"] == "PaymentRejected"
+        assert (
+            checkout("email", offer, f"cr{i}", {"method": "card", "newCard": new_card(number, cvc)})[
+                "__typename"
+            ]
+            == "PaymentRejected"
+        )
     later = call(WORKSPACE, {})["cards"]
     declines_later = next(c for c in later if c["last4"] == "0341")
-    assert checkout("email", offer, "cl", {"method": "card", "cardId": declines_later["id"]})["__typename"] == \
-        "PaymentDeclined"
-    pending = checkout("email", offer, "c3ds", {"method": "card", "newCard": new_card(*THREE_DS), "saveCard": True})
+    assert (
+        checkout("email", offer, "cl", {"method": "card", "cardId": declines_later["id"]})["__typename"]
+        == "PaymentDeclined"
+    )
+    pending = checkout(
+        "email", offer, "c3ds", {"method": "card", "newCard": new_card(*THREE_DS), "saveCard": True}
+    )
     assert pending["__typename"] == "PaymentActionRequired"
-    assert call(CONFIRM, {"id": pending["paymentId"], "answer": "authenticated"})["__typename"] == "CheckoutSuccess"
+    assert (
+        call(CONFIRM, {"id": pending["paymentId"], "answer": "authenticated"})["__typename"]
+        == "CheckoutSuccess"
+    )
     offer = quote("email", 20000)
-    done = checkout("email", offer, "c-new", {"method": "card", "newCard": new_card(*CHECKOUT_SAVED),
-                                              "saveCard": True})
+    done = checkout(
+        "email", offer, "c-new", {"method": "card", "newCard": new_card(*CHECKOUT_SAVED), "saveCard": True}
+    )
     assert done["__typename"] == "CheckoutSuccess" and done["payment"]["card"]["last4"] == "8210"
     offer = quote("omnichannel")
-    assert checkout("omnichannel", offer, "c-saved", {"method": "card", "cardId": done["payment"]["card"]["id"]})[
-        "__typename"] == "CheckoutSuccess"
+    assert (
+        checkout(
+            "omnichannel", offer, "c-saved", {"method": "card", "cardId": done["payment"]["card"]["id"]}
+        )["__typename"]
+        == "CheckoutSuccess"
+    )
     call(WORKSPACE, {})
     return answers, member
 
 
 def test_no_card_number_or_cvc_is_stored_logged_or_sent(graphql, gateway, make_workspace, all_logs):
-    answers, member = run_every_card_flow(graphql, make_workspace)
+    answers, _member = run_every_card_flow(graphql, make_workspace)
 
     stored = database_text(gateway)
     with gateway.sessions() as session:  # the flows did run
         assert session.query(Card).count() == 5 and session.query(Payment).count() == 18
     logs = [record_text(record) for record in all_logs.records]
-    assert any("INSERT INTO cards" in text for text in logs), "SQL was not logged: the scan would prove nothing"
-    sources = {"database": [v for values in stored.values() for v in values], "logs": logs,
-               "answers": [json.dumps(answer, ensure_ascii=False) for answer in answers]}
+    assert any("INSERT INTO cards" in text for text in logs), (
+        "SQL was not logged: the scan would prove nothing"
+    )
+    sources = {
+        "database": [v for values in stored.values() for v in values],
+        "logs": logs,
+        "answers": [json.dumps(answer, ensure_ascii=False) for answer in answers],
+    }
     for where, texts in sources.items():
         for number, cvc in ALL_CARDS:
             pattern = cvc_pattern(cvc)
@@ -206,8 +320,14 @@ def test_no_card_number_or_cvc_is_stored_logged_or_sent(graphql, gateway, make_w
 def test_events_carry_only_what_identifies_a_card(graphql, gateway, make_workspace):
     _, member = run_every_card_flow(graphql, make_workspace)
     with gateway.sessions() as session:
-        payloads = [(e.type, e.payload) for e in session.scalars(
-            select(OutboxEvent).where(OutboxEvent.workspace_id == member.id).order_by(OutboxEvent.sequence))]
+        payloads = [
+            (e.type, e.payload)
+            for e in session.scalars(
+                select(OutboxEvent)
+                .where(OutboxEvent.workspace_id == member.id)
+                .order_by(OutboxEvent.sequence)
+            )
+        ]
     card_events = [payload for kind, payload in payloads if kind == "card.added"]
     assert [set(p) for p in card_events] == [{"card_id", "brand", "last4"}] * len(card_events)
     assert sorted(p["last4"] for p in card_events) == ["0341", "3184", "4242", "4444", "8210"]

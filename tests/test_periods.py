@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import calendar
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -11,25 +11,28 @@ from hypothesis import strategies as st
 
 from gateway.periods import add_months, period_containing
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0, tz: timezone = UTC) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=tz)
 
 
-@pytest.mark.parametrize(("months", "expected"), [
-    (0, at(2026, 1, 31, 9, 30)),
-    (1, at(2026, 2, 28, 9, 30)),
-    (2, at(2026, 3, 31, 9, 30)),  # back to the 31st: computed from the anchor, not chained
-    (3, at(2026, 4, 30, 9, 30)),
-    (11, at(2026, 12, 31, 9, 30)),
-    (12, at(2027, 1, 31, 9, 30)),
-    (13, at(2027, 2, 28, 9, 30)),
-    (25, at(2028, 2, 29, 9, 30)),  # leap year
-    (-1, at(2025, 12, 31, 9, 30)),
-    (-11, at(2025, 2, 28, 9, 30)),
-])
+@pytest.mark.parametrize(
+    ("months", "expected"),
+    [
+        (0, at(2026, 1, 31, 9, 30)),
+        (1, at(2026, 2, 28, 9, 30)),
+        (2, at(2026, 3, 31, 9, 30)),  # back to the 31st: computed from the anchor, not chained
+        (3, at(2026, 4, 30, 9, 30)),
+        (11, at(2026, 12, 31, 9, 30)),
+        (12, at(2027, 1, 31, 9, 30)),
+        (13, at(2027, 2, 28, 9, 30)),
+        (25, at(2028, 2, 29, 9, 30)),  # leap year
+        (-1, at(2025, 12, 31, 9, 30)),
+        (-11, at(2025, 2, 28, 9, 30)),
+    ],
+)
 def test_add_months_clamps_the_day(months: int, expected: datetime) -> None:
     assert add_months(at(2026, 1, 31, 9, 30), months) == expected
 
@@ -50,15 +53,22 @@ def test_add_months_keeps_time_and_zone() -> None:
 anchor_31 = at(2026, 1, 31, 12)
 
 
-@pytest.mark.parametrize(("now", "start", "end"), [
-    (anchor_31, anchor_31, at(2026, 2, 28, 12)),  # the anchor itself starts the first period
-    (at(2026, 2, 28, 11, 59), anchor_31, at(2026, 2, 28, 12)),  # just before the end
-    (at(2026, 2, 28, 12), at(2026, 2, 28, 12), at(2026, 3, 31, 12)),  # the end starts the next: [start, end)
-    (at(2026, 3, 1), at(2026, 2, 28, 12), at(2026, 3, 31, 12)),
-    (at(2026, 3, 31, 11), at(2026, 2, 28, 12), at(2026, 3, 31, 12)),
-    (at(2026, 3, 31, 12), at(2026, 3, 31, 12), at(2026, 4, 30, 12)),
-    (at(2027, 2, 1), at(2027, 1, 31, 12), at(2027, 2, 28, 12)),
-])
+@pytest.mark.parametrize(
+    ("now", "start", "end"),
+    [
+        (anchor_31, anchor_31, at(2026, 2, 28, 12)),  # the anchor itself starts the first period
+        (at(2026, 2, 28, 11, 59), anchor_31, at(2026, 2, 28, 12)),  # just before the end
+        (
+            at(2026, 2, 28, 12),
+            at(2026, 2, 28, 12),
+            at(2026, 3, 31, 12),
+        ),  # the end starts the next: [start, end)
+        (at(2026, 3, 1), at(2026, 2, 28, 12), at(2026, 3, 31, 12)),
+        (at(2026, 3, 31, 11), at(2026, 2, 28, 12), at(2026, 3, 31, 12)),
+        (at(2026, 3, 31, 12), at(2026, 3, 31, 12), at(2026, 4, 30, 12)),
+        (at(2027, 2, 1), at(2027, 1, 31, 12), at(2027, 2, 28, 12)),
+    ],
+)
 def test_period_containing_at_boundaries(now: datetime, start: datetime, end: datetime) -> None:
     assert period_containing(anchor_31, now) == (start, end)
 
@@ -82,10 +92,14 @@ moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 
 
 
 @settings(deadline=None, max_examples=300)
-@given(anchor=moments, offset=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3000)),
-       tz_hours=st.integers(min_value=-12, max_value=14))
-def test_period_containing_contains_now_and_lies_on_the_anchor_grid(anchor: datetime, offset: timedelta,
-                                                                    tz_hours: int) -> None:
+@given(
+    anchor=moments,
+    offset=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3000)),
+    tz_hours=st.integers(min_value=-12, max_value=14),
+)
+def test_period_containing_contains_now_and_lies_on_the_anchor_grid(
+    anchor: datetime, offset: timedelta, tz_hours: int
+) -> None:
     now = (anchor + offset).astimezone(timezone(timedelta(hours=tz_hours)))
     start, end = period_containing(anchor, now)
     assert start <= now < end

@@ -25,8 +25,9 @@ BUILT_INS = {
 }
 
 
-def make_distribution(path: Path, name: str, module: str, source: str, version: str = "1.2.3",
-                      entry_point: str | None = None) -> None:
+def make_distribution(
+    path: Path, name: str, module: str, source: str, version: str = "1.2.3", entry_point: str | None = None
+) -> None:
     """Lay out an installed distribution (dist-info + module) the way pip would."""
     dist_info = path / f"{name.replace('-', '_')}-{version}.dist-info"
     dist_info.mkdir(parents=True)
@@ -68,19 +69,34 @@ def test_plugins_query_lists_the_built_ins_with_distribution_and_version(graphql
 def test_a_partner_distribution_is_discovered_and_used(tmp_path, monkeypatch, settings, clock):
     make_distribution(tmp_path, "partner-rates", "partner_rates", PARTNER_RATES)
     monkeypatch.syspath_prepend(str(tmp_path))
-    gateway = build_gateway(dataclasses.replace(settings, rate_provider="partner"), clock=clock,
-                            run_migrations=False)
+    gateway = build_gateway(
+        dataclasses.replace(settings, rate_provider="partner"), clock=clock, run_migrations=False
+    )
     try:
         with TestClient(create_app(gateway)) as client:
-            body = client.post("/graphql", json={"query": """
+            body = client.post(
+                "/graphql",
+                json={
+                    "query": """
                 { plugins { name distribution version provides } destinations { country } }
-            """}).json()
-            assert {"name": "partner_rates", "distribution": "partner-rates", "version": "1.2.3",
-                    "provides": ["rate_provider:partner"]} in body["data"]["plugins"]
+            """
+                },
+            ).json()
+            assert {
+                "name": "partner_rates",
+                "distribution": "partner-rates",
+                "version": "1.2.3",
+                "provides": ["rate_provider:partner"],
+            } in body["data"]["plugins"]
             assert body["data"]["destinations"] == [{"country": "IS"}]
-            estimate = client.post("/graphql", json={"query": """mutation {
+            estimate = client.post(
+                "/graphql",
+                json={
+                    "query": """mutation {
                 estimate(input: {credits: 100, messageType: "SMS", country: "IS"}) {
-                    ... on Estimate { creditsPerMessage messages } } }"""}).json()
+                    ... on Estimate { creditsPerMessage messages } } }"""
+                },
+            ).json()
             assert estimate["data"]["estimate"] == {"creditsPerMessage": "2.5", "messages": 40}
     finally:
         gateway.close()
@@ -93,25 +109,39 @@ def test_two_rate_providers_need_a_setting_to_choose(tmp_path, monkeypatch, sett
         build_gateway(settings, run_migrations=False)
 
 
-@pytest.mark.parametrize("source, message", [
-    ("import not_a_module_anywhere\n",
-     r"plugin 'broken' \(broken-plugin 1.2.3\) failed to import: ModuleNotFoundError"),
-    ("raise RuntimeError('boom')\n", r"plugin 'broken' \(broken-plugin 1.2.3\) failed to import: RuntimeError: boom"),
-    ("""
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            "import not_a_module_anywhere\n",
+            r"plugin 'broken' \(broken-plugin 1.2.3\) failed to import: ModuleNotFoundError",
+        ),
+        (
+            "raise RuntimeError('boom')\n",
+            r"plugin 'broken' \(broken-plugin 1.2.3\) failed to import: RuntimeError: boom",
+        ),
+        (
+            """
      from gateway.hookspecs import hookimpl
 
      @hookimpl
      def register_rate_providers(register, extra):
          pass
-     """, r"plugin 'broken' \(broken-plugin 1.2.3\) breaks the hook contract"),
-    ("""
+     """,
+            r"plugin 'broken' \(broken-plugin 1.2.3\) breaks the hook contract",
+        ),
+        (
+            """
      from gateway.hookspecs import hookimpl
 
      @hookimpl
      def register_refund_policies(register):
          pass
-     """, r"plugin 'broken' implements an unknown hook"),
-    ("""
+     """,
+            r"plugin 'broken' implements an unknown hook",
+        ),
+        (
+            """
      from gateway.hookspecs import hookimpl
 
      class Half:
@@ -120,8 +150,11 @@ def test_two_rate_providers_need_a_setting_to_choose(tmp_path, monkeypatch, sett
      @hookimpl
      def register_tax_calculators(register):
          register(Half())
-     """, r"plugin 'broken' registered tax_calculator 'half' that does not satisfy TaxCalculator: missing calculate"),
-    ("""
+     """,
+            r"plugin 'broken' registered tax_calculator 'half' that does not satisfy TaxCalculator: missing calculate",
+        ),
+        (
+            """
      from gateway.hookspecs import hookimpl
 
      class NoCode:
@@ -130,8 +163,11 @@ def test_two_rate_providers_need_a_setting_to_choose(tmp_path, monkeypatch, sett
      @hookimpl
      def register_payment_methods(register):
          register(NoCode())
-     """, r"plugin 'broken' registered a payment_method without a string `code`"),
-    ("""
+     """,
+            r"plugin 'broken' registered a payment_method without a string `code`",
+        ),
+        (
+            """
      from gateway.hookspecs import hookimpl
      from gateway.payments import PaymentKind
 
@@ -147,15 +183,21 @@ def test_two_rate_providers_need_a_setting_to_choose(tmp_path, monkeypatch, sett
      @hookimpl
      def register_payment_methods(register):
          register(Balance())
-     """, r"payment_method 'balance', which is already taken"),
-    ("""
+     """,
+            r"payment_method 'balance', which is already taken",
+        ),
+        (
+            """
      from gateway.hookspecs import hookimpl
 
      @hookimpl
      def register_event_listeners(register):
          raise KeyError("config")
-     """, r"plugin 'broken' failed in register_event_listeners: KeyError"),
-])
+     """,
+            r"plugin 'broken' failed in register_event_listeners: KeyError",
+        ),
+    ],
+)
 def test_a_broken_plugin_stops_start_up_naming_it(tmp_path, monkeypatch, source, message):
     module = f"broken_{abs(hash(source))}"  # a fresh module name: imports are cached per name
     make_distribution(tmp_path, "broken-plugin", module, source, entry_point="broken")
@@ -195,21 +237,40 @@ def test_the_core_never_imports_a_plugin():
 def test_every_hook_is_documented_and_tested():
     """Each hookspec has a docstring, a README entry and a test that names it."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    tests = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("test_*.py")
-                      if p.name != "test_plugins.py")
-    specs = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
-             if hasattr(fn, "billing_gateway_spec")]
-    assert sorted(specs) == ["register_event_listeners", "register_payment_methods",
-                             "register_rate_providers", "register_tax_calculators"]
+    tests = "\n".join(
+        p.read_text(encoding="utf-8")
+        for p in (ROOT / "tests").rglob("test_*.py")
+        if p.name != "test_plugins.py"
+    )
+    specs = [
+        name
+        for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+        if hasattr(fn, "billing_gateway_spec")
+    ]
+    assert sorted(specs) == [
+        "register_event_listeners",
+        "register_payment_methods",
+        "register_rate_providers",
+        "register_tax_calculators",
+    ]
     for name in specs:
         assert (getattr(hookspecs, name).__doc__ or "").strip(), f"{name} has no docstring"
         assert f"`{name}" in readme, f"{name} is not documented in README.md"
-        assert name in tests or name in (ROOT / "tests" / "test_plugins.py").read_text().split(
-            "def test_every_hook_is_documented_and_tested")[0], f"no test uses {name}"
+        assert (
+            name in tests
+            or name
+            in (ROOT / "tests" / "test_plugins.py")
+            .read_text()
+            .split("def test_every_hook_is_documented_and_tested")[0]
+        ), f"no test uses {name}"
 
 
 def test_an_event_listener_registers_through_register_event_listeners(tmp_path, monkeypatch):
-    make_distribution(tmp_path, "audit-log", "audit_log", """
+    make_distribution(
+        tmp_path,
+        "audit-log",
+        "audit_log",
+        """
         from gateway.hookspecs import hookimpl
 
         class AuditLog:
@@ -222,9 +283,11 @@ def test_an_event_listener_registers_through_register_event_listeners(tmp_path, 
         @hookimpl
         def register_event_listeners(register):
             register(AuditLog())
-    """)
+    """,
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     registry = load_plugins()
     assert list(registry.event_listeners) == ["audit"]
     assert {"name": "audit_log", "provides": ("event_listener:audit",)}.items() <= dataclasses.asdict(
-        next(p for p in registry.plugins if p.name == "audit_log")).items()
+        next(p for p in registry.plugins if p.name == "audit_log")
+    ).items()

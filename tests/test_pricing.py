@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import functools
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-import billing_gateway_tax_vat
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import billing_gateway_tax_vat
 from gateway.catalog import CreditKind, Plan, load_catalog, parse_catalog
 from gateway.money import Money, money_sum
 from gateway.periods import add_months
@@ -40,7 +40,7 @@ from gateway.pricing import (
 )
 from gateway.providers import CustomerKind, TaxCalculator, TaxCustomer, TaxRequest, TaxTreatment
 
-UTC = timezone.utc
+UTC = UTC
 EMAIL_KIND, MESSAGING_KIND = CreditKind.EMAIL, CreditKind.MESSAGING
 SELLER = "DE"
 
@@ -93,11 +93,23 @@ def half_up(value: Decimal | Fraction) -> Decimal:
     return Decimal(int(cents) if value >= 0 else -int(cents)).scaleb(-2)
 
 
-def order(current: Configuration, target: Configuration, now: datetime, *, start: datetime | None = None,
-          customer: TaxCustomer | None = DE_PERSON) -> PricedOrder:
+def order(
+    current: Configuration,
+    target: Configuration,
+    now: datetime,
+    *,
+    start: datetime | None = None,
+    customer: TaxCustomer | None = DE_PERSON,
+) -> PricedOrder:
     start = start or now
-    return price_order(Subscription(current, start, add_months(start, 1)), target, now,
-                       customer=customer, tax=vat() if customer else None, seller_country=SELLER)
+    return price_order(
+        Subscription(current, start, add_months(start, 1)),
+        target,
+        now,
+        customer=customer,
+        tax=vat() if customer else None,
+        seller_country=SELLER,
+    )
 
 
 # ------------------------------------------------------------------ strategies
@@ -120,15 +132,18 @@ def configurations(draw: st.DrawFn, plans: tuple[Plan, ...] = PAID_PLANS) -> Con
 FREE_CONFIG = Configuration(FREE, FREE.default_limit(EMAIL_KIND), 0)
 any_configurations = st.one_of(st.just(FREE_CONFIG), configurations())
 
-period_starts = st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31),
-                             timezones=st.just(UTC))
+period_starts = st.datetimes(
+    min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)
+)
 customers = st.sampled_from(
-    [DE_PERSON, FR_PERSON, NL_COMPANY, DE_COMPANY, US_PERSON, HU_PERSON, FI_PERSON, None])
+    [DE_PERSON, FR_PERSON, NL_COMPANY, DE_COMPANY, US_PERSON, HU_PERSON, FI_PERSON, None]
+)
 
 
 @st.composite
-def subscriptions(draw: st.DrawFn, configs: st.SearchStrategy[Configuration] = any_configurations
-                  ) -> tuple[Subscription, datetime]:
+def subscriptions(
+    draw: st.DrawFn, configs: st.SearchStrategy[Configuration] = any_configurations
+) -> tuple[Subscription, datetime]:
     """A subscription and a ``now`` inside its period."""
     start = draw(period_starts)
     end = add_months(start, 1)
@@ -168,8 +183,10 @@ def expected_kind(current: Configuration, target: Configuration) -> ChangeKind:
     if current.plan.is_free:
         return ChangeKind.DOWNGRADE if target.plan.is_free else ChangeKind.NEW_PERIOD
     if current.plan == target.plan:
-        pairs = ((current.email_credits, target.email_credits),
-                 (current.messaging_credits, target.messaging_credits))
+        pairs = (
+            (current.email_credits, target.email_credits),
+            (current.messaging_credits, target.messaging_credits),
+        )
         up, down = any(new > old for old, new in pairs), any(new < old for old, new in pairs)
         return ChangeKind.SPLIT if up and down else ChangeKind.UPGRADE if up else ChangeKind.DOWNGRADE
     higher = target.plan.tier > current.plan.tier and not target.plan.is_free
@@ -183,11 +200,13 @@ def expected_kind(current: Configuration, target: Configuration) -> ChangeKind:
 
 @settings(deadline=None, max_examples=300)
 @given(sub_now=subscriptions(), target=any_configurations, customer=customers)
-def test_every_order_keeps_its_sums_exact(sub_now: tuple[Subscription, datetime], target: Configuration,
-                                          customer: TaxCustomer | None) -> None:
+def test_every_order_keeps_its_sums_exact(
+    sub_now: tuple[Subscription, datetime], target: Configuration, customer: TaxCustomer | None
+) -> None:
     subscription, now = sub_now
-    result = price_order(subscription, target, now, customer=customer, tax=vat() if customer else None,
-                         seller_country=SELLER)
+    result = price_order(
+        subscription, target, now, customer=customer, tax=vat() if customer else None, seller_country=SELLER
+    )
     check_charge(result.due_now, customer)
     check_charge(result.due_at_renewal, customer)
     assert result.monthly_subtotal == money_sum((line.amount for line in result.monthly_lines), "EUR")
@@ -200,13 +219,15 @@ def test_every_order_keeps_its_sums_exact(sub_now: tuple[Subscription, datetime]
 @settings(deadline=None, max_examples=250)
 @given(sub_now=subscriptions(configurations()), data=st.data(), customer=customers)
 def test_changes_between_paid_configurations_follow_the_timing_rules(
-        sub_now: tuple[Subscription, datetime], data: st.DataObject, customer: TaxCustomer | None) -> None:
+    sub_now: tuple[Subscription, datetime], data: st.DataObject, customer: TaxCustomer | None
+) -> None:
     subscription, now = sub_now
     current = subscription.configuration
     # Half the time on the same plan, where splits, raises and reductions happen.
     target = data.draw(st.one_of(configurations(), configurations((current.plan,))))
-    result = price_order(subscription, target, now, customer=customer, tax=vat() if customer else None,
-                         seller_country=SELLER)
+    result = price_order(
+        subscription, target, now, customer=customer, tax=vat() if customer else None, seller_country=SELLER
+    )
     kind = result.kind
     # The period anchor stays for every change between paid configurations.
     assert (result.period_start, result.period_end) == (subscription.period_start, subscription.period_end)
@@ -226,8 +247,11 @@ def test_changes_between_paid_configurations_follow_the_timing_rules(
             assert result.changes == (Change(Timing.IMMEDIATE, now, target),)
         else:
             assert current.plan == target.plan
-            assert now_part == Configuration(target.plan, max(current.email_credits, target.email_credits),
-                                             max(current.messaging_credits, target.messaging_credits))
+            assert now_part == Configuration(
+                target.plan,
+                max(current.email_credits, target.email_credits),
+                max(current.messaging_credits, target.messaging_credits),
+            )
             assert now_part not in (current, target)
             assert result.changes[1] == Change(Timing.AT_RENEWAL, subscription.period_end, target)
             assert len(result.changes) == 2
@@ -252,10 +276,12 @@ def test_changes_between_paid_configurations_follow_the_timing_rules(
 @settings(deadline=None, max_examples=150)
 @given(sub_now=subscriptions(st.just(FREE_CONFIG)), target=configurations(), customer=customers)
 def test_from_free_a_new_period_starts_now_at_the_full_price(
-        sub_now: tuple[Subscription, datetime], target: Configuration, customer: TaxCustomer | None) -> None:
+    sub_now: tuple[Subscription, datetime], target: Configuration, customer: TaxCustomer | None
+) -> None:
     subscription, now = sub_now
-    result = price_order(subscription, target, now, customer=customer, tax=vat() if customer else None,
-                         seller_country=SELLER)
+    result = price_order(
+        subscription, target, now, customer=customer, tax=vat() if customer else None, seller_country=SELLER
+    )
     assert result.kind is ChangeKind.NEW_PERIOD
     monthly_lines, monthly = price_configuration(target)
     assert result.due_now.lines == monthly_lines == result.monthly_lines
@@ -273,11 +299,18 @@ def test_from_free_a_new_period_starts_now_at_the_full_price(
 
 @settings(deadline=None, max_examples=100)
 @given(sub_now=subscriptions(configurations()), customer=customers)
-def test_moving_to_free_is_a_downgrade_with_nothing_to_pay(sub_now: tuple[Subscription, datetime],
-                                                           customer: TaxCustomer | None) -> None:
+def test_moving_to_free_is_a_downgrade_with_nothing_to_pay(
+    sub_now: tuple[Subscription, datetime], customer: TaxCustomer | None
+) -> None:
     subscription, now = sub_now
-    result = price_order(subscription, FREE_CONFIG, now, customer=customer, tax=vat() if customer else None,
-                         seller_country=SELLER)
+    result = price_order(
+        subscription,
+        FREE_CONFIG,
+        now,
+        customer=customer,
+        tax=vat() if customer else None,
+        seller_country=SELLER,
+    )
     assert result.kind is ChangeKind.DOWNGRADE
     assert result.due_now.lines == () and result.due_now.total == eur("0")
     assert result.due_at_renewal.lines == () and result.due_at_renewal.total == eur("0")
@@ -287,18 +320,23 @@ def test_moving_to_free_is_a_downgrade_with_nothing_to_pay(sub_now: tuple[Subscr
 # -------------------------------------------------------- monthly prices
 
 
-@pytest.mark.parametrize(("p", "kind", "other"), [
-    (EMAIL, EMAIL_KIND, 0),
-    (OMNI, EMAIL_KIND, 1000), (OMNI, EMAIL_KIND, 500000),
-    (OMNI, MESSAGING_KIND, 5000), (OMNI, MESSAGING_KIND, 1000000),
-])
+@pytest.mark.parametrize(
+    ("p", "kind", "other"),
+    [
+        (EMAIL, EMAIL_KIND, 0),
+        (OMNI, EMAIL_KIND, 1000),
+        (OMNI, EMAIL_KIND, 500000),
+        (OMNI, MESSAGING_KIND, 5000),
+        (OMNI, MESSAGING_KIND, 1000000),
+    ],
+)
 def test_the_monthly_price_never_falls_as_a_volume_rises(p: Plan, kind: CreditKind, other: int) -> None:
     """Every slider position, in order: exhaustive, so no counter-example can hide between draws."""
     option = p.option(kind)
     assert option is not None
     previous = None
     for value in range(option.min, option.max + 1, option.step):
-        config = (Configuration(p, value, other) if kind is EMAIL_KIND else Configuration(p, other, value))
+        config = Configuration(p, value, other) if kind is EMAIL_KIND else Configuration(p, other, value)
         subtotal = price_configuration(config)[1]
         if previous is not None:
             assert subtotal >= previous, f"{config} costs {subtotal}, less than {previous}"
@@ -308,8 +346,10 @@ def test_the_monthly_price_never_falls_as_a_volume_rises(p: Plan, kind: CreditKi
 @settings(deadline=None, max_examples=200)
 @given(data=st.data(), p=st.sampled_from(PAID_PLANS))
 def test_monthly_price_is_monotone_in_each_limit(data: st.DataObject, p: Plan) -> None:
-    a, b = Configuration(p, data.draw(slider(p, EMAIL_KIND)), data.draw(slider(p, MESSAGING_KIND))), \
-        Configuration(p, data.draw(slider(p, EMAIL_KIND)), data.draw(slider(p, MESSAGING_KIND)))
+    a, b = (
+        Configuration(p, data.draw(slider(p, EMAIL_KIND)), data.draw(slider(p, MESSAGING_KIND))),
+        Configuration(p, data.draw(slider(p, EMAIL_KIND)), data.draw(slider(p, MESSAGING_KIND))),
+    )
     if a.email_credits <= b.email_credits and a.messaging_credits <= b.messaging_credits:
         assert price_configuration(a)[1] <= price_configuration(b)[1]
 
@@ -348,23 +388,57 @@ def test_graduated_tier_lines_sum_exactly_to_the_subtotal(config: Configuration)
 
 
 # A catalog whose per-credit prices do not land on whole cents, so each tier line must round.
-ODD_CATALOG = parse_catalog({
-    "currency": "EUR", "default_plan": "free", "sales_contact": "sales@example.com",
-    "plans": [
-        {"code": "free", "name": "Free", "tier": 0, "channels": ["email"], "base_price": "0",
-         "adjustable": False, "credits": {"email": {"included": 10}}},
-        {"code": "odd", "name": "Odd", "tier": 1, "channels": ["email", "sms"], "base_price": "9.99",
-         "adjustable": True,
-         "credits": {
-             "email": {"included": 7, "min": 7, "max": 100007, "step": 1, "tiers": [
-                 {"up_to": 1003, "unit_price": "0.00333"}, {"up_to": 50001, "unit_price": "0.0049"},
-                 {"unit_price": "0.000125"}]},
-             "messaging": {"included": 0, "min": 0, "max": 9999, "step": 3, "tiers": [
-                 {"up_to": 7, "unit_price": "0"}, {"up_to": 20, "unit_price": "0.0155"},
-                 {"unit_price": "0.00777"}]},  # the first 7 credits are free
-         }},
-    ],
-}, "odd")
+ODD_CATALOG = parse_catalog(
+    {
+        "currency": "EUR",
+        "default_plan": "free",
+        "sales_contact": "sales@example.com",
+        "plans": [
+            {
+                "code": "free",
+                "name": "Free",
+                "tier": 0,
+                "channels": ["email"],
+                "base_price": "0",
+                "adjustable": False,
+                "credits": {"email": {"included": 10}},
+            },
+            {
+                "code": "odd",
+                "name": "Odd",
+                "tier": 1,
+                "channels": ["email", "sms"],
+                "base_price": "9.99",
+                "adjustable": True,
+                "credits": {
+                    "email": {
+                        "included": 7,
+                        "min": 7,
+                        "max": 100007,
+                        "step": 1,
+                        "tiers": [
+                            {"up_to": 1003, "unit_price": "0.00333"},
+                            {"up_to": 50001, "unit_price": "0.0049"},
+                            {"unit_price": "0.000125"},
+                        ],
+                    },
+                    "messaging": {
+                        "included": 0,
+                        "min": 0,
+                        "max": 9999,
+                        "step": 3,
+                        "tiers": [
+                            {"up_to": 7, "unit_price": "0"},
+                            {"up_to": 20, "unit_price": "0.0155"},
+                            {"unit_price": "0.00777"},
+                        ],
+                    },  # the first 7 credits are free
+                },
+            },
+        ],
+    },
+    "odd",
+)
 ODD = ODD_CATALOG.plans[1]
 
 
@@ -376,15 +450,19 @@ def test_rounded_tier_lines_still_sum_exactly_with_odd_prices(email: int, messag
     assert all(line.amount.is_rounded for line in lines)
     assert subtotal == money_sum((line.amount for line in lines), "EUR")
     exact = ODD.base_price.amount + sum(  # type: ignore[union-attr]
-        n * price for rows in expected_tier_amounts(ODD, config).values() for n, price in rows)
+        n * price for rows in expected_tier_amounts(ODD, config).values() for n, price in rows
+    )
     # Each tier line rounds once, half-up: the subtotal is within half a cent per credit line.
     assert abs(subtotal.amount - exact) <= Decimal("0.005") * (len(lines) - 1)
     for line in lines[1:]:
         assert line.unit_price is not None
         assert line.amount.amount == half_up(line.quantity * line.unit_price.amount)
     for kind, rows in expected_tier_amounts(ODD, config).items():
-        priced = [(line.quantity, line.unit_price.amount) for line in lines[1:]  # type: ignore[union-attr]
-                  if line.credit_kind is kind]
+        priced = [
+            (line.quantity, line.unit_price.amount)
+            for line in lines[1:]  # type: ignore[union-attr]
+            if line.credit_kind is kind
+        ]
         assert priced == [(n, price) for n, price in rows if price]  # free tiers get no line
 
 
@@ -399,7 +477,7 @@ def test_odd_catalog_monthly_price_is_monotone() -> None:
 # ----------------------------------------------------------------- proration
 
 
-amounts = st.integers(min_value=-10**9, max_value=10**9).map(lambda u: Money.from_minor_units(u, "EUR"))
+amounts = st.integers(min_value=-(10**9), max_value=10**9).map(lambda u: Money.from_minor_units(u, "EUR"))
 period_lengths = st.integers(min_value=28, max_value=31)
 
 
@@ -415,7 +493,8 @@ def test_prorate_is_exact_half_up_and_monotone(amount: Money, period_days: int, 
     assert prorate(-amount, days, period_days) == -result  # half-up is symmetric
     if amount >= eur("0"):
         assert [prorate(amount, d, period_days) for d in range(period_days + 1)] == sorted(
-            prorate(amount, d, period_days) for d in range(period_days + 1))
+            prorate(amount, d, period_days) for d in range(period_days + 1)
+        )
         smaller = Money.from_minor_units(data.draw(st.integers(0, amount.minor_units)), "EUR")
         assert prorate(smaller, days, period_days) <= result
 
@@ -445,8 +524,17 @@ def test_omnichannel_monthly_price() -> None:
 def test_omnichannel_across_three_tiers() -> None:
     # 39 + 45,000×0.0012 + 200,000×0.0009 + 50,000×0.0006 + 19,000×0.0095 + 80,000×0.0090 + 100,000×0.0085
     _, subtotal = price_configuration(Configuration(OMNI, 300000, 200000))
-    assert subtotal == eur("39.00") + eur("54.00") + eur("180.00") + eur("30.00") + eur("180.50") + eur(
-        "720.00") + eur("850.00") == eur("2053.50")
+    assert (
+        subtotal
+        == eur("39.00")
+        + eur("54.00")
+        + eur("180.00")
+        + eur("30.00")
+        + eur("180.50")
+        + eur("720.00")
+        + eur("850.00")
+        == eur("2053.50")
+    )
 
 
 def test_plan_defaults_and_minimums() -> None:
@@ -466,7 +554,8 @@ def test_email_to_omnichannel_upgrade_with_13_of_30_days_left() -> None:
         (LineKind.UNUSED_TIME, eur("-9.75")),  # 22.50 × 13/30
     ]
     assert result.due_now.lines[0].description == (
-        "Remaining time on Omnichannel (20,000 email, 5,000 messaging credits), 13 of 30 days")
+        "Remaining time on Omnichannel (20,000 email, 5,000 messaging credits), 13 of 30 days"
+    )
     assert result.due_now.lines[1].description == "Unused time on Email (10,000 email credits), 13 of 30 days"
     assert result.due_now.subtotal == eur("31.42")
     (tax,) = result.due_now.tax_lines
@@ -484,8 +573,10 @@ def test_same_plan_split_raises_now_and_lowers_at_renewal() -> None:
     result = order(current, target, now, start=start)
     assert result.kind is ChangeKind.SPLIT
     now_part = Configuration(OMNI, 100000, 20000)
-    assert result.changes == (Change(Timing.IMMEDIATE, now, now_part),
-                              Change(Timing.AT_RENEWAL, at(2026, 12, 1), target))
+    assert result.changes == (
+        Change(Timing.IMMEDIATE, now, now_part),
+        Change(Timing.AT_RENEWAL, at(2026, 12, 1), target),
+    )
     # now part: 39 + 54 + 45 (50,000 × 0.0009) + 180.50 = 318.50; current 273.50
     assert price_configuration(now_part)[1] == eur("318.50")
     assert [line.amount for line in result.due_now.lines] == [eur("106.17"), eur("-91.17")]
@@ -520,7 +611,11 @@ def test_vat_is_computed_once_on_the_base_not_per_line() -> None:
     # while rounding each line's VAT would give 7.41 + 10.26 + 0.86 + 1.81 = 20.34.
     result = order(FREE_CONFIG, Configuration(OMNI, 55000, 2000), at(2026, 3, 1))
     assert [line.amount for line in result.due_now.lines] == [
-        eur("39.00"), eur("54.00"), eur("4.50"), eur("9.50")]
+        eur("39.00"),
+        eur("54.00"),
+        eur("4.50"),
+        eur("9.50"),
+    ]
     (tax,) = result.due_now.tax_lines
     assert tax.base == eur("107.00") and tax.amount == eur("20.33")
     assert result.due_now.total == eur("127.33")
@@ -619,20 +714,23 @@ def test_free_plan_limits_cannot_change() -> None:
     assert caught.value.kind is EMAIL_KIND
 
 
-@pytest.mark.parametrize(("p", "email", "messaging", "field"), [
-    (EMAIL, -5000, None, "emailCredits"),
-    (EMAIL, 0, None, "emailCredits"),  # below min
-    (EMAIL, 505000, None, "emailCredits"),  # above max
-    (EMAIL, 12500, None, "emailCredits"),  # off-step
-    (EMAIL, 10001, None, "emailCredits"),
-    (EMAIL, None, 1000, "messagingCredits"),  # the Email plan has no messaging credits
-    (EMAIL, None, -1, "messagingCredits"),
-    (OMNI, None, 1500, "messagingCredits"),
-    (OMNI, None, 501000, "messagingCredits"),
-    (OMNI, None, -1000, "messagingCredits"),
-    (OMNI, 1005000, None, "emailCredits"),
-    (FREE, None, 10, "messagingCredits"),
-])
+@pytest.mark.parametrize(
+    ("p", "email", "messaging", "field"),
+    [
+        (EMAIL, -5000, None, "emailCredits"),
+        (EMAIL, 0, None, "emailCredits"),  # below min
+        (EMAIL, 505000, None, "emailCredits"),  # above max
+        (EMAIL, 12500, None, "emailCredits"),  # off-step
+        (EMAIL, 10001, None, "emailCredits"),
+        (EMAIL, None, 1000, "messagingCredits"),  # the Email plan has no messaging credits
+        (EMAIL, None, -1, "messagingCredits"),
+        (OMNI, None, 1500, "messagingCredits"),
+        (OMNI, None, 501000, "messagingCredits"),
+        (OMNI, None, -1000, "messagingCredits"),
+        (OMNI, 1005000, None, "emailCredits"),
+        (FREE, None, 10, "messagingCredits"),
+    ],
+)
 def test_invalid_volumes(p: Plan, email: int | None, messaging: int | None, field: str) -> None:
     with pytest.raises(InvalidVolume) as caught:
         configure(p, CATALOG, None, email, messaging)
@@ -643,8 +741,11 @@ def test_invalid_volumes(p: Plan, email: int | None, messaging: int | None, fiel
 
 
 @settings(deadline=None, max_examples=200)
-@given(p=st.sampled_from(PAID_PLANS), email=st.integers(-10**6, 2 * 10**6),
-       messaging=st.integers(-10**4, 10**6))
+@given(
+    p=st.sampled_from(PAID_PLANS),
+    email=st.integers(-(10**6), 2 * 10**6),
+    messaging=st.integers(-(10**4), 10**6),
+)
 def test_configure_accepts_exactly_the_slider_positions(p: Plan, email: int, messaging: int) -> None:
     def valid(kind: CreditKind, value: int) -> bool:
         option = p.option(kind)

@@ -12,15 +12,23 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import inspect, select, text
 
 from gateway.cli import main
-from gateway.db import (Invoice, LedgerEntry, OutboxEvent, Payment, Renewal, ScheduledChange, UsageCounter,
-                        Workspace)
+from gateway.db import (
+    Invoice,
+    LedgerEntry,
+    OutboxEvent,
+    Payment,
+    Renewal,
+    ScheduledChange,
+    UsageCounter,
+    Workspace,
+)
 from gateway.http import run_periodically
 from gateway.ledger import SqlLedger, ledger_sum
 from gateway.locks import lock_workspace
@@ -29,8 +37,8 @@ from gateway.payments import LedgerEntryKind
 from gateway.renewal import RenewalStatus, renew_due
 from gateway.settings import Settings, SettingsError
 
-BOUNDARY = datetime(2026, 12, 10, 9, 30, tzinfo=timezone.utc)
-NEXT_END = datetime(2027, 1, 10, 9, 30, tzinfo=timezone.utc)
+BOUNDARY = datetime(2026, 12, 10, 9, 30, tzinfo=UTC)
+NEXT_END = datetime(2027, 1, 10, 9, 30, tzinfo=UTC)
 
 UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
   __typename ... on BillingDetails { missingFields } ... on UserError { code field message } } }"""
@@ -46,8 +54,15 @@ WORKSPACE = """{ workspace { ... on Workspace {
              periodStart periodEnd taxLines { name rate base { amount } amount { amount } } billingDetails }
 } } }"""
 
-GERMAN_PERSON = {"customerType": "PERSON", "name": "Erika Mustermann", "addressLine1": "Heidestraße 17",
-                 "city": "Köln", "postalCode": "51147", "country": "DE", "email": "erika@example.de"}
+GERMAN_PERSON = {
+    "customerType": "PERSON",
+    "name": "Erika Mustermann",
+    "addressLine1": "Heidestraße 17",
+    "city": "Köln",
+    "postalCode": "51147",
+    "country": "DE",
+    "email": "erika@example.de",
+}
 
 
 # ------------------------------------------------------------------ helpers
@@ -61,8 +76,9 @@ def billing(graphql, member, **details) -> None:
 def top_up(gateway, member, amount: str) -> None:
     with gateway.write_sessions.begin() as session:
         workspace = lock_workspace(session, member.id)
-        SqlLedger(session, workspace, gateway.clock()).append(LedgerEntryKind.TOP_UP, Money(amount, "EUR"),
-                                                              None, "test top-up")
+        SqlLedger(session, workspace, gateway.clock()).append(
+            LedgerEntryKind.TOP_UP, Money(amount, "EUR"), None, "test top-up"
+        )
 
 
 def pay_renewals_with(gateway, member, choice: str | None) -> None:
@@ -70,12 +86,20 @@ def pay_renewals_with(gateway, member, choice: str | None) -> None:
         lock_workspace(session, member.id).renewal_payment = choice
 
 
-def schedule(gateway, member, plan: str, email: int, messaging: int,
-             effective_at: datetime = BOUNDARY) -> None:
+def schedule(
+    gateway, member, plan: str, email: int, messaging: int, effective_at: datetime = BOUNDARY
+) -> None:
     with gateway.write_sessions.begin() as session:
-        session.add(ScheduledChange(workspace_id=member.id, plan_code=plan, email_credits=email,
-                                    messaging_credits=messaging, effective_at=effective_at,
-                                    created_at=gateway.clock()))
+        session.add(
+            ScheduledChange(
+                workspace_id=member.id,
+                plan_code=plan,
+                email_credits=email,
+                messaging_credits=messaging,
+                effective_at=effective_at,
+                created_at=gateway.clock(),
+            )
+        )
 
 
 def add_card(graphql, member, number: str) -> str:
@@ -89,8 +113,9 @@ def add_card(graphql, member, number: str) -> str:
 
 def events(gateway, member) -> list[tuple[int, str, dict]]:
     with gateway.sessions() as session:
-        rows = session.scalars(select(OutboxEvent).where(OutboxEvent.workspace_id == member.id)
-                               .order_by(OutboxEvent.sequence))
+        rows = session.scalars(
+            select(OutboxEvent).where(OutboxEvent.workspace_id == member.id).order_by(OutboxEvent.sequence)
+        )
         return [(row.sequence, row.type, row.payload) for row in rows]
 
 
@@ -118,7 +143,8 @@ def eur(amount: str) -> Money:
 
 
 def test_renewal_applies_the_downgrade_resets_credits_charges_the_balance_and_invoices(
-        gateway, graphql, make_workspace, clock):
+    gateway, graphql, make_workspace, clock
+):
     member = make_workspace("Acme", plan_code="omnichannel", email_credits=50000, messaging_credits=10000)
     billing(graphql, member)
     top_up(gateway, member, "200.00")
@@ -130,7 +156,8 @@ def test_renewal_applies_the_downgrade_resets_credits_charges_the_balance_and_in
     before = graphql(WORKSPACE, key=member.key)["workspace"]
     assert before["usage"]["credits"] == [
         {"kind": "EMAIL", "used": "1200", "included": 50000, "remaining": "48800"},
-        {"kind": "MESSAGING", "used": "75", "included": 10000, "remaining": "9925"}]
+        {"kind": "MESSAGING", "used": "75", "included": 10000, "remaining": "9925"},
+    ]
     assert before["scheduledChange"] == {"plan": {"code": "email"}}
 
     results = renew_due(gateway, BOUNDARY)
@@ -147,66 +174,131 @@ def test_renewal_applies_the_downgrade_resets_credits_charges_the_balance_and_in
     assert (after["emailCredits"], after["messagingCredits"]) == (10000, 0)
     assert after["period"] == {"start": BOUNDARY.isoformat(), "end": NEXT_END.isoformat()}
     assert after["usage"] == {
-        "periodStart": BOUNDARY.isoformat(), "periodEnd": NEXT_END.isoformat(),
-        "credits": [{"kind": "EMAIL", "used": "0", "included": 10000, "remaining": "10000"}]}
+        "periodStart": BOUNDARY.isoformat(),
+        "periodEnd": NEXT_END.isoformat(),
+        "credits": [{"kind": "EMAIL", "used": "0", "included": 10000, "remaining": "10000"}],
+    }
     assert after["scheduledChange"] is None
     assert after["balance"] == {"amount": "173.22"}
     [invoice] = after["invoices"]
     assert invoice == {
-        "number": "INV-2026-000001", "kind": "renewal", "status": "PAID", "subtotal": {"amount": "22.50"},
-        "tax": {"amount": "4.28"}, "total": {"amount": "26.78"}, "paymentMethod": "balance",
-        "periodStart": BOUNDARY.isoformat(), "periodEnd": NEXT_END.isoformat(),
-        "taxLines": [{"name": "VAT 19% (DE)", "rate": "0.19", "base": {"amount": "22.50"},
-                      "amount": {"amount": "4.28"}}],
-        "billingDetails": {"customer_type": "person", "name": "Erika Mustermann", "company_name": None,
-                           "address_line1": "Heidestraße 17", "address_line2": None, "city": "Köln",
-                           "postal_code": "51147", "region": None, "country": "DE", "vat_id": None,
-                           "email": "erika@example.de"},
+        "number": "INV-2026-000001",
+        "kind": "renewal",
+        "status": "PAID",
+        "subtotal": {"amount": "22.50"},
+        "tax": {"amount": "4.28"},
+        "total": {"amount": "26.78"},
+        "paymentMethod": "balance",
+        "periodStart": BOUNDARY.isoformat(),
+        "periodEnd": NEXT_END.isoformat(),
+        "taxLines": [
+            {
+                "name": "VAT 19% (DE)",
+                "rate": "0.19",
+                "base": {"amount": "22.50"},
+                "amount": {"amount": "4.28"},
+            }
+        ],
+        "billingDetails": {
+            "customer_type": "person",
+            "name": "Erika Mustermann",
+            "company_name": None,
+            "address_line1": "Heidestraße 17",
+            "address_line2": None,
+            "city": "Köln",
+            "postal_code": "51147",
+            "region": None,
+            "country": "DE",
+            "vat_id": None,
+            "email": "erika@example.de",
+        },
     }
-    [top, charge] = sorted(rows(gateway, LedgerEntry, member), key=lambda entry: entry.amount_minor)[::-1]
+    [_top, charge] = sorted(rows(gateway, LedgerEntry, member), key=lambda entry: entry.amount_minor)[::-1]
     assert (charge.kind, charge.amount_minor, charge.balance_after_minor) == ("charge", -2678, 17322)
     assert charge.reference == f"renewal:{member.id}:20261210T093000Z"  # the payment's idempotency key
     with gateway.sessions() as session:
         assert ledger_sum(session, member.id) == 17322
     [payment] = rows(gateway, Payment, member)
     assert (payment.purpose, payment.method, payment.status, payment.amount_minor) == (
-        "renewal", "balance", "succeeded", 2678)
+        "renewal",
+        "balance",
+        "succeeded",
+        2678,
+    )
     [renewal] = rows(gateway, Renewal, member)
     assert (renewal.period_start, renewal.status) == (BOUNDARY, "renewed")
 
     log = events(gateway, member)
     assert [sequence for sequence, _, _ in log] == list(range(1, len(log) + 1))
     assert [(type_, payload) for _, type_, payload in log] == [
-        ("plan_change.applied", {
-            "from": {"plan": "omnichannel", "email_credits": 50000, "messaging_credits": 10000},
-            "to": {"plan": "email", "email_credits": 10000, "messaging_credits": 0},
-            "effective_at": BOUNDARY.isoformat(), "reason": "renewal"}),
-        ("credits.reset", {"period_start": BOUNDARY.isoformat(), "period_end": NEXT_END.isoformat(),
-                           "plan": "email", "email_credits": 10000, "messaging_credits": 0}),
-        ("renewal.completed", {
-            "period_start": BOUNDARY.isoformat(), "period_end": NEXT_END.isoformat(), "plan": "email",
-            "email_credits": 10000, "messaging_credits": 0, "total": "26.78", "currency": "EUR",
-            "tax_calculated": True, "invoice_id": log[2][2]["invoice_id"],
-            "invoice_number": "INV-2026-000001", "payment_id": payment.id, "payment_method": "balance"}),
+        (
+            "plan_change.applied",
+            {
+                "from": {"plan": "omnichannel", "email_credits": 50000, "messaging_credits": 10000},
+                "to": {"plan": "email", "email_credits": 10000, "messaging_credits": 0},
+                "effective_at": BOUNDARY.isoformat(),
+                "reason": "renewal",
+            },
+        ),
+        (
+            "credits.reset",
+            {
+                "period_start": BOUNDARY.isoformat(),
+                "period_end": NEXT_END.isoformat(),
+                "plan": "email",
+                "email_credits": 10000,
+                "messaging_credits": 0,
+            },
+        ),
+        (
+            "renewal.completed",
+            {
+                "period_start": BOUNDARY.isoformat(),
+                "period_end": NEXT_END.isoformat(),
+                "plan": "email",
+                "email_credits": 10000,
+                "messaging_credits": 0,
+                "total": "26.78",
+                "currency": "EUR",
+                "tax_calculated": True,
+                "invoice_id": log[2][2]["invoice_id"],
+                "invoice_number": "INV-2026-000001",
+                "payment_id": payment.id,
+                "payment_method": "balance",
+            },
+        ),
     ]
 
 
 def test_a_downgrade_scheduled_through_checkout_applies_at_renewal(gateway, graphql, make_workspace):
     member = make_workspace("Acme", plan_code="omnichannel")
     billing(graphql, member)
-    quote = graphql("""mutation { quote(input: {planCode: "email", emailCredits: 10000}) {
-        ... on Quote { kind dueNow { total { amount } } expiresAt } } }""", key=member.key)["quote"]
+    quote = graphql(
+        """mutation { quote(input: {planCode: "email", emailCredits: 10000}) {
+        ... on Quote { kind dueNow { total { amount } } expiresAt } } }""",
+        key=member.key,
+    )["quote"]
     assert quote["kind"] == "DOWNGRADE"
-    checkout = graphql("""mutation($input: CheckoutInput!) { checkout(input: $input) { __typename
+    checkout = graphql(
+        """mutation($input: CheckoutInput!) { checkout(input: $input) { __typename
         ... on CheckoutSuccess { workspace { plan { code }
                                              scheduledChange { plan { code } effectiveAt } } } } }""",
-                       {"input": {"planCode": "email", "emailCredits": 10000,
-                                  "expectedTotal": quote["dueNow"]["total"]["amount"],
-                                  "quoteExpiresAt": quote["expiresAt"],
-                                  "paymentMethod": {"method": "balance"}, "idempotencyKey": "downgrade-1"}},
-                       key=member.key)["checkout"]
-    assert checkout["workspace"] == {"plan": {"code": "omnichannel"}, "scheduledChange": {
-        "plan": {"code": "email"}, "effectiveAt": BOUNDARY.isoformat()}}
+        {
+            "input": {
+                "planCode": "email",
+                "emailCredits": 10000,
+                "expectedTotal": quote["dueNow"]["total"]["amount"],
+                "quoteExpiresAt": quote["expiresAt"],
+                "paymentMethod": {"method": "balance"},
+                "idempotencyKey": "downgrade-1",
+            }
+        },
+        key=member.key,
+    )["checkout"]
+    assert checkout["workspace"] == {
+        "plan": {"code": "omnichannel"},
+        "scheduledChange": {"plan": {"code": "email"}, "effectiveAt": BOUNDARY.isoformat()},
+    }
     top_up(gateway, member, "50.00")
     pay_renewals_with(gateway, member, "balance")
 
@@ -222,13 +314,13 @@ def test_a_downgrade_scheduled_through_checkout_applies_at_renewal(gateway, grap
 
 def test_the_invoice_uses_the_vat_rate_in_force_on_the_renewal_date(gateway, graphql, make_workspace, clock):
     # Estonia: 22 % until 2025-06-30, 24 % from 2025-07-01.
-    clock.now = datetime(2025, 6, 15, 12, 0, tzinfo=timezone.utc)
+    clock.now = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
     member = make_workspace("Tallinn OÜ", plan_code="email", email_credits=10000)
     billing(graphql, member, country="EE", city="Tallinn", postalCode="10111")
     top_up(gateway, member, "100.00")
     pay_renewals_with(gateway, member, "balance")
 
-    [result] = renew_due(gateway, datetime(2025, 7, 15, 12, 0, tzinfo=timezone.utc))
+    [result] = renew_due(gateway, datetime(2025, 7, 15, 12, 0, tzinfo=UTC))
 
     assert result.status is RenewalStatus.RENEWED
     [invoice] = rows(gateway, Invoice, member)
@@ -272,7 +364,7 @@ def test_a_free_plan_rolls_and_resets_without_charge_or_invoice(gateway, graphql
 def test_nothing_is_due_before_the_boundary(gateway, make_workspace):
     make_workspace("Acme", plan_code="omnichannel")
     before = snapshot(gateway.engine)
-    assert renew_due(gateway, datetime(2026, 12, 10, 9, 29, 59, tzinfo=timezone.utc)) == []
+    assert renew_due(gateway, datetime(2026, 12, 10, 9, 29, 59, tzinfo=UTC)) == []
     assert snapshot(gateway.engine) == before
 
 
@@ -289,7 +381,7 @@ def test_running_twice_does_nothing_the_second_time(gateway, graphql, make_works
     after_first = snapshot(gateway.engine)
 
     assert renew_due(gateway, BOUNDARY) == []
-    assert renew_due(gateway, datetime(2027, 1, 10, 9, 29, tzinfo=timezone.utc)) == []
+    assert renew_due(gateway, datetime(2027, 1, 10, 9, 29, tzinfo=UTC)) == []
     assert snapshot(gateway.engine) == after_first
 
 
@@ -332,8 +424,9 @@ def test_two_concurrent_runs_renew_each_period_once(gateway, graphql, make_works
 # ------------------------------------------------------------------ failures
 
 
-def test_a_balance_too_low_leaves_the_workspace_past_due_and_loses_nothing(gateway, graphql, make_workspace,
-                                                                            clock):
+def test_a_balance_too_low_leaves_the_workspace_past_due_and_loses_nothing(
+    gateway, graphql, make_workspace, clock
+):
     member = make_workspace("Acme", plan_code="email", email_credits=10000)
     billing(graphql, member)
     top_up(gateway, member, "10.00")
@@ -352,14 +445,23 @@ def test_a_balance_too_low_leaves_the_workspace_past_due_and_loses_nothing(gatew
     assert (payment.status, payment.failure_code) == ("failed", "insufficient_balance")
     [invoice] = rows(gateway, Invoice, member)
     assert (invoice.kind, invoice.status, invoice.total_minor, invoice.payment_id) == (
-        "renewal", "open", 2678, None)
+        "renewal",
+        "open",
+        2678,
+        None,
+    )
     [renewal] = rows(gateway, Renewal, member)
     assert (renewal.status, renewal.invoice_id) == ("payment_failed", invoice.id)
     log = events(gateway, member)
     assert [(s, t) for s, t, _ in log] == [(1, "credits.reset"), (2, "payment.failed"), (3, "renewal.failed")]
     failed = log[2][2]
-    assert (failed["reason"], failed["status"], failed["total"], failed["invoice_number"],
-            failed["payment_id"]) == ("insufficient_balance", "past_due", "26.78", invoice.number, payment.id)
+    assert (
+        failed["reason"],
+        failed["status"],
+        failed["total"],
+        failed["invoice_number"],
+        failed["payment_id"],
+    ) == ("insufficient_balance", "past_due", "26.78", invoice.number, payment.id)
     clock.now = BOUNDARY
     view = graphql(WORKSPACE, key=member.key)["workspace"]
     assert view["status"] == "PAST_DUE" and view["balance"] == {"amount": "10.00"}
@@ -380,11 +482,18 @@ def test_a_card_that_fails_later_leaves_the_workspace_past_due(gateway, graphql,
     assert workspace.status == "past_due" and workspace.balance_minor == 10000
     [payment] = [p for p in rows(gateway, Payment, member) if p.purpose == "renewal"]
     assert (payment.method, payment.card_id, payment.status, payment.failure_code) == (
-        "card", card_id, "failed", "card_declined")
+        "card",
+        card_id,
+        "failed",
+        "card_declined",
+    )
     [invoice] = rows(gateway, Invoice, member)
     assert (invoice.status, invoice.total_minor) == ("open", 2678)
     assert [t for _, t, _ in events(gateway, member)][-3:] == [
-        "credits.reset", "payment.failed", "renewal.failed"]
+        "credits.reset",
+        "payment.failed",
+        "renewal.failed",
+    ]
 
 
 def test_a_3ds_card_cannot_renew_off_session(gateway, graphql, make_workspace):
@@ -415,11 +524,14 @@ def test_a_workspace_without_a_renewal_method_renews_from_its_balance(gateway, g
     assert payment.amount_minor == 2678 and workspace_row(gateway, member).balance_minor == 10000 - 2678
 
 
-@pytest.mark.parametrize("setup, reason", [
-    ("removed card", "no_payment_method"),
-    ("no details", "billing_details_incomplete"),
-    ("incomplete details", "billing_details_incomplete"),
-])
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        ("removed card", "no_payment_method"),
+        ("no details", "billing_details_incomplete"),
+        ("incomplete details", "billing_details_incomplete"),
+    ],
+)
 def test_renewal_failures_without_a_payment_attempt(gateway, graphql, make_workspace, setup, reason):
     member = make_workspace("Acme", plan_code="email", email_credits=10000)
     top_up(gateway, member, "100.00")
@@ -431,8 +543,9 @@ def test_renewal_failures_without_a_payment_attempt(gateway, graphql, make_works
         pay_renewals_with(gateway, member, "balance")
     if setup == "removed card":
         card_id = add_card(graphql, member, "4242424242424242")
-        removed = graphql("mutation($id: ID!) { removeCard(cardId: $id) { __typename } }", {"id": card_id},
-                          key=member.key)
+        removed = graphql(
+            "mutation($id: ID!) { removeCard(cardId: $id) { __typename } }", {"id": card_id}, key=member.key
+        )
         assert removed["removeCard"]["__typename"] == "Workspace"
         pay_renewals_with(gateway, member, f"card:{card_id}")
 
@@ -446,7 +559,11 @@ def test_renewal_failures_without_a_payment_attempt(gateway, graphql, make_works
     assert invoice.status == "open"
     if reason == "billing_details_incomplete":  # without a tax customer the tax is not known yet
         assert (invoice.subtotal_minor, invoice.tax_minor, invoice.total_minor, invoice.tax_lines) == (
-            2250, 0, 2250, [])
+            2250,
+            0,
+            2250,
+            [],
+        )
     else:
         assert invoice.total_minor == 2678
     assert [t for _, t, _ in events(gateway, member)][-2:] == ["credits.reset", "renewal.failed"]
@@ -491,31 +608,45 @@ def test_catching_up_several_periods_renews_each_once(gateway, graphql, make_wor
     pay_renewals_with(gateway, member, "balance")
     schedule(gateway, member, "email", 10000, 0)
 
-    results = renew_due(gateway, datetime(2027, 3, 1, tzinfo=timezone.utc))
+    results = renew_due(gateway, datetime(2027, 3, 1, tzinfo=UTC))
 
     starts = ["2026-12-10", "2027-01-10", "2027-02-10"]
     assert [(r.status, f"{r.period_start:%Y-%m-%d}", r.applied_change, r.amount) for r in results] == [
-        (RenewalStatus.RENEWED, start, start == starts[0], eur("26.78")) for start in starts]
+        (RenewalStatus.RENEWED, start, start == starts[0], eur("26.78")) for start in starts
+    ]
     workspace = workspace_row(gateway, member)
     assert (f"{workspace.period_start:%Y-%m-%d}", f"{workspace.period_end:%Y-%m-%d}") == (
-        "2027-02-10", "2027-03-10")
+        "2027-02-10",
+        "2027-03-10",
+    )
     assert workspace.balance_minor == 50000 - 3 * 2678
     assert sorted((i.number, i.status) for i in rows(gateway, Invoice, member)) == [
-        ("INV-2027-000001", "paid"), ("INV-2027-000002", "paid"), ("INV-2027-000003", "paid")]
+        ("INV-2027-000001", "paid"),
+        ("INV-2027-000002", "paid"),
+        ("INV-2027-000003", "paid"),
+    ]
     assert [t for _, t, _ in events(gateway, member)] == [
-        "plan_change.applied", "credits.reset", "renewal.completed",
-        "credits.reset", "renewal.completed", "credits.reset", "renewal.completed"]
-    assert renew_due(gateway, datetime(2027, 3, 1, tzinfo=timezone.utc)) == []
+        "plan_change.applied",
+        "credits.reset",
+        "renewal.completed",
+        "credits.reset",
+        "renewal.completed",
+        "credits.reset",
+        "renewal.completed",
+    ]
+    assert renew_due(gateway, datetime(2027, 3, 1, tzinfo=UTC)) == []
 
 
 def test_periods_anchored_on_the_31st_come_back_to_the_31st(gateway, make_workspace, clock):
-    clock.now = datetime(2027, 1, 31, 8, 0, tzinfo=timezone.utc)
+    clock.now = datetime(2027, 1, 31, 8, 0, tzinfo=UTC)
     make_workspace("Month End Ltd")
 
-    results = renew_due(gateway, datetime(2027, 4, 1, tzinfo=timezone.utc))
+    results = renew_due(gateway, datetime(2027, 4, 1, tzinfo=UTC))
 
     assert [(f"{r.period_start:%m-%d}", f"{r.period_end:%m-%d}") for r in results] == [
-        ("02-28", "03-31"), ("03-31", "04-30")]
+        ("02-28", "03-31"),
+        ("03-31", "04-30"),
+    ]
 
 
 def test_a_cancelled_change_does_not_apply(gateway, graphql, make_workspace):
@@ -548,8 +679,9 @@ def test_a_change_effective_later_waits(gateway, graphql, make_workspace):
     assert second.applied_change and workspace_row(gateway, member).email_credits == 10000
 
 
-def test_an_unexpected_error_is_reported_rolls_back_and_others_still_renew(gateway, graphql, make_workspace,
-                                                                           monkeypatch, caplog):
+def test_an_unexpected_error_is_reported_rolls_back_and_others_still_renew(
+    gateway, graphql, make_workspace, monkeypatch, caplog
+):
     broken = make_workspace("Broken", plan_code="email", email_credits=10000)
     fine = make_workspace("Fine")
     with gateway.write_sessions.begin() as session:
@@ -559,8 +691,10 @@ def test_an_unexpected_error_is_reported_rolls_back_and_others_still_renew(gatew
     results = renew_due(gateway, BOUNDARY)
 
     assert sorted((r.workspace_id == broken.id, r.status.value) for r in results) == [
-        (False, "free"), (True, "error")]
-    assert "discontinued" in [r for r in results if r.workspace_id == broken.id][0].message
+        (False, "free"),
+        (True, "error"),
+    ]
+    assert "discontinued" in next(r for r in results if r.workspace_id == broken.id).message
     assert any("renewal of workspace" in r.message for r in caplog.records if r.levelname == "ERROR")
     assert rows(gateway, Renewal, broken) == [] and events(gateway, broken) == []
     assert workspace_row(gateway, broken).period_end == BOUNDARY  # retried on the next run
@@ -589,8 +723,11 @@ def test_the_renew_command(cli_env, capsys, gateway, graphql, make_workspace):
     out = capsys.readouterr().out
     assert "renewing periods that ended by 2026-12-10T09:30:00+00:00" in out
     period = "2026-12-10 09:30 to 2027-01-10 09:30"
-    assert re.search(rf"{member.id}: renewed email for {period}: charged 26\.78 EUR, "
-                     r"invoice INV-2026-\d{6}", out), out
+    assert re.search(
+        rf"{member.id}: renewed email for {period}: charged 26\.78 EUR, "
+        r"invoice INV-2026-\d{6}",
+        out,
+    ), out
     assert f"{poor.id}: renewal for {period} NOT PAID (billing_details_incomplete" in out
     assert "1 renewed, 1 free, 1 payment failed" in out
     assert workspace_row(gateway, member).period_start == BOUNDARY
@@ -629,7 +766,8 @@ def test_the_periodic_task_logs_errors_and_keeps_going(caplog):
     anyio.run(main_)
     assert calls == [0, 1, 2, 3] and sleeps == [300] * 5
     assert [r.message for r in caplog.records if r.levelname == "ERROR"] == [
-        "periodic task failed; the next run is in 300 seconds"]
+        "periodic task failed; the next run is in 300 seconds"
+    ]
 
 
 def test_the_server_starts_the_periodic_renewal_unless_disabled(gateway, monkeypatch):
@@ -652,7 +790,7 @@ def test_the_server_starts_the_periodic_renewal_unless_disabled(gateway, monkeyp
     assert started == [300.0]
 
 
-@pytest.mark.parametrize("raw, expected", [("300", 300.0), ("0", 0.0), ("2.5", 2.5), (" 60 ", 60.0)])
+@pytest.mark.parametrize(("raw", "expected"), [("300", 300.0), ("0", 0.0), ("2.5", 2.5), (" 60 ", 60.0)])
 def test_the_renewal_interval_setting(raw, expected):
     assert Settings.from_env({"BILLING_GATEWAY_RENEWAL_INTERVAL": raw}).renewal_interval == expected
 
@@ -676,10 +814,14 @@ def test_usage_at_the_boundary_renews_first(gateway, graphql, make_workspace, cl
     assert recorded["recordUsage"] == {"__typename": "UsageRecorded", "credits": "2000"}
     assert [r.period_start for r in rows(gateway, Renewal, member)] == [BOUNDARY]
     with gateway.sessions() as session:
-        counters = {(c.period_start, c.kind): c.used for c in session.scalars(
-            select(UsageCounter).where(UsageCounter.workspace_id == member.id))}
-    assert counters == {(datetime(2026, 11, 10, 9, 30, tzinfo=timezone.utc), "email"): Decimal(9000),
-                        (BOUNDARY, "email"): Decimal(2000)}
+        counters = {
+            (c.period_start, c.kind): c.used
+            for c in session.scalars(select(UsageCounter).where(UsageCounter.workspace_id == member.id))
+        }
+    assert counters == {
+        (datetime(2026, 11, 10, 9, 30, tzinfo=UTC), "email"): Decimal(9000),
+        (BOUNDARY, "email"): Decimal(2000),
+    }
     assert renew_due(gateway, BOUNDARY) == []
 
 

@@ -18,9 +18,10 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx2 as httpx
 import pytest
@@ -40,8 +41,15 @@ START_TIMEOUT = 30.0
 LIMIT = 1.0  # seconds from B's request to the event on A
 EVENTS_MEASURED = 20
 
-GERMAN_PERSON = {"customerType": "PERSON", "name": "Erika Mustermann", "addressLine1": "Heidestraße 17",
-                 "city": "Köln", "postalCode": "51147", "country": "DE", "email": "erika@example.de"}
+GERMAN_PERSON = {
+    "customerType": "PERSON",
+    "name": "Erika Mustermann",
+    "addressLine1": "Heidestraße 17",
+    "city": "Köln",
+    "postalCode": "51147",
+    "country": "DE",
+    "email": "erika@example.de",
+}
 VISA = {"number": "4242424242424242", "expMonth": 12, "expYear": 2035, "cvc": "739"}
 UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
   __typename } }"""
@@ -65,13 +73,33 @@ class Replica:
 
     def __init__(self, name: str, database_url: str) -> None:
         self.name = name
-        env = {**os.environ, "BILLING_GATEWAY_DATABASE_URL": database_url,
-               "BILLING_GATEWAY_RENEWAL_INTERVAL": "0", "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "BILLING_GATEWAY_DATABASE_URL": database_url,
+            "BILLING_GATEWAY_RENEWAL_INTERVAL": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", "0",
-             "--log-level", "info"],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, encoding="utf-8")
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--log-level",
+                "info",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+        )
         self.lines: list[str] = []
         self._port: queue.Queue[int] = queue.Queue()
         self._reader = threading.Thread(target=self._read, name=f"replica {name} output", daemon=True)
@@ -127,7 +155,7 @@ def replicas(postgres_url, gateway) -> Iterator[tuple[Replica, Replica]]:
 @pytest.fixture
 def member(gateway) -> tuple[str, str]:
     """A Free workspace created now (the replicas run on the real clock) and its API key."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with gateway.sessions.begin() as session:
         workspace = create_workspace(session, gateway.catalog, "Replicated", now)
         key = issue_api_key(session, workspace.id, now)
@@ -169,16 +197,20 @@ def post(client: httpx.Client, query: str, variables: dict[str, Any]) -> dict[st
 
 
 def open_socket(replica: Replica) -> ClientConnection:
-    return connect(f"ws://127.0.0.1:{replica.port}/graphql", subprotocols=[PROTOCOL], open_timeout=5,
-                   close_timeout=5)
+    return connect(
+        f"ws://127.0.0.1:{replica.port}/graphql", subprotocols=[PROTOCOL], open_timeout=5, close_timeout=5
+    )
 
 
 def subscribe(ws: ClientConnection, key: str, after: int) -> None:
     ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {key}"}}))
     ack = json.loads(ws.recv(timeout=5))
     assert ack["type"] == "connection_ack", ack
-    ws.send(json.dumps({"id": "1", "type": "subscribe",
-                        "payload": {"query": EVENTS, "variables": {"after": after}}}))
+    ws.send(
+        json.dumps(
+            {"id": "1", "type": "subscribe", "payload": {"query": EVENTS, "variables": {"after": after}}}
+        )
+    )
 
 
 def test_a_subscriber_on_a_receives_within_a_second_what_happens_through_b(replicas, member):
@@ -193,20 +225,47 @@ def test_a_subscriber_on_a_receives_within_a_second_what_happens_through_b(repli
 
         # A checkout through B: Free → Omnichannel paid from the balance.
         assert post(through_b, UPDATE_DETAILS, {"input": GERMAN_PERSON})["__typename"] == "BillingDetails"
-        assert post(through_b, TOP_UP, {"input": {"amount": "300.00", "idempotencyKey": "fund",
-                                                  "paymentMethod": {"method": "card", "newCard": VISA}}}
-                    )["__typename"] == "TopUpSuccess"
+        assert (
+            post(
+                through_b,
+                TOP_UP,
+                {
+                    "input": {
+                        "amount": "300.00",
+                        "idempotencyKey": "fund",
+                        "paymentMethod": {"method": "card", "newCard": VISA},
+                    }
+                },
+            )["__typename"]
+            == "TopUpSuccess"
+        )
         offer = post(through_b, QUOTE, {"input": {"planCode": "omnichannel"}})
         sent = time.perf_counter()
-        assert post(through_b, CHECKOUT, {"input": {
-            "planCode": "omnichannel", "emailCredits": offer["emailCredits"],
-            "messagingCredits": offer["messagingCredits"],
-            "expectedTotal": offer["dueNow"]["total"]["amount"],
-            "quoteExpiresAt": offer["expiresAt"], "paymentMethod": {"method": "balance"},
-            "idempotencyKey": "checkout"}})["__typename"] == "CheckoutSuccess"
+        assert (
+            post(
+                through_b,
+                CHECKOUT,
+                {
+                    "input": {
+                        "planCode": "omnichannel",
+                        "emailCredits": offer["emailCredits"],
+                        "messagingCredits": offer["messagingCredits"],
+                        "expectedTotal": offer["dueNow"]["total"]["amount"],
+                        "quoteExpiresAt": offer["expiresAt"],
+                        "paymentMethod": {"method": "balance"},
+                        "idempotencyKey": "checkout",
+                    }
+                },
+            )["__typename"]
+            == "CheckoutSuccess"
+        )
         received = [receiver.next() for _ in range(4)]
         assert [(e["sequence"], e["type"]) for _, e in received] == [
-            (1, "balance.topped_up"), (2, "plan_change.applied"), (3, "credits.reset"), (4, "checkout.completed")]
+            (1, "balance.topped_up"),
+            (2, "plan_change.applied"),
+            (3, "credits.reset"),
+            (4, "checkout.completed"),
+        ]
         assert {e["workspaceId"] for _, e in received} == {workspace_id}
         print(f"\ncheckout through B → checkout.completed on A: {(received[-1][0] - sent) * 1000:.1f} ms")
         assert received[-1][0] - sent < LIMIT
@@ -215,9 +274,20 @@ def test_a_subscriber_on_a_receives_within_a_second_what_happens_through_b(repli
         latencies, after_response = [], []
         for n in range(EVENTS_MEASURED):
             sent = time.perf_counter()
-            assert post(through_b, TOP_UP, {"input": {"amount": "5.00", "idempotencyKey": f"top-up-{n}",
-                                                      "paymentMethod": {"method": "card", "newCard": VISA}}}
-                        )["__typename"] == "TopUpSuccess"
+            assert (
+                post(
+                    through_b,
+                    TOP_UP,
+                    {
+                        "input": {
+                            "amount": "5.00",
+                            "idempotencyKey": f"top-up-{n}",
+                            "paymentMethod": {"method": "card", "newCard": VISA},
+                        }
+                    },
+                )["__typename"]
+                == "TopUpSuccess"
+            )
             answered = time.perf_counter()
             arrived, event = receiver.next()
             assert (event["sequence"], event["type"]) == (5 + n, "balance.topped_up")
@@ -227,8 +297,10 @@ def test_a_subscriber_on_a_receives_within_a_second_what_happens_through_b(repli
         receiver.join()
 
     def ms(values: list[float]) -> str:
-        return (f"min {min(values) * 1000:.1f} ms, median {statistics.median(values) * 1000:.1f} ms, "
-                f"max {max(values) * 1000:.1f} ms")
+        return (
+            f"min {min(values) * 1000:.1f} ms, median {statistics.median(values) * 1000:.1f} ms, "
+            f"max {max(values) * 1000:.1f} ms"
+        )
 
     print(f"top-up request sent to B → event on A, {EVENTS_MEASURED} events: {ms(latencies)}")
     print(f"B's HTTP response received → event on A (negative: the event came first): {ms(after_response)}")
@@ -247,15 +319,29 @@ def test_a_replica_that_lost_its_listen_connection_catches_up(replicas, member, 
             receiver = Receiver(ws)
             receiver.start()
             with engine.begin() as connection:
-                killed = connection.execute(text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE application_name = :name AND datname = current_database()"),
-                    {"name": APPLICATION_NAME}).scalar_one()
+                killed = connection.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = :name AND datname = current_database()"
+                    ),
+                    {"name": APPLICATION_NAME},
+                ).scalar_one()
             assert killed >= 2  # A's and B's (and any other gateway's on this database)
             sent = time.perf_counter()
-            assert post(through_b, TOP_UP, {"input": {"amount": "5.00", "idempotencyKey": "after-the-cut",
-                                                      "paymentMethod": {"method": "card", "newCard": VISA}}}
-                        )["__typename"] == "TopUpSuccess"
+            assert (
+                post(
+                    through_b,
+                    TOP_UP,
+                    {
+                        "input": {
+                            "amount": "5.00",
+                            "idempotencyKey": "after-the-cut",
+                            "paymentMethod": {"method": "card", "newCard": VISA},
+                        }
+                    },
+                )["__typename"]
+                == "TopUpSuccess"
+            )
             arrived, event = receiver.next(timeout=POLL_INTERVAL + 5)
             assert (event["sequence"], event["type"]) == (1, "balance.topped_up")
             assert event["workspaceId"] == workspace_id

@@ -13,7 +13,8 @@ SCHEMA = Path(__file__).parent.parent / "schema" / "schema.graphql"
 
 def test_published_sdl_matches_the_code():
     assert SCHEMA.read_text(encoding="utf-8") == print_sdl(), (
-        "schema/schema.graphql is stale: run `billing-gateway export-schema -o schema/schema.graphql`")
+        "schema/schema.graphql is stale: run `billing-gateway export-schema -o schema/schema.graphql`"
+    )
 
 
 def test_migrations_match_the_models(gateway):

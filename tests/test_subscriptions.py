@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -35,8 +36,15 @@ WAIT = 5.0  # seconds: the longest any expected message may take
 QUIET = 0.5  # seconds: how long "nothing arrives" is watched
 ROOT = Path(__file__).resolve().parent.parent
 
-GERMAN_PERSON = {"customerType": "PERSON", "name": "Erika Mustermann", "addressLine1": "Heidestraße 17",
-                 "city": "Köln", "postalCode": "51147", "country": "DE", "email": "erika@example.de"}
+GERMAN_PERSON = {
+    "customerType": "PERSON",
+    "name": "Erika Mustermann",
+    "addressLine1": "Heidestraße 17",
+    "city": "Köln",
+    "postalCode": "51147",
+    "country": "DE",
+    "email": "erika@example.de",
+}
 VISA = {"number": "4242424242424242", "expMonth": 12, "expYear": 2030, "cvc": "739"}
 
 UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
@@ -63,8 +71,14 @@ class Server:
     """The app under uvicorn on 127.0.0.1, in a thread of this process."""
 
     def __init__(self, gateway: Any) -> None:
-        config = uvicorn.Config(create_app(gateway), host="127.0.0.1", port=0, log_level="warning",
-                                lifespan="on", ws="websockets-sansio")
+        config = uvicorn.Config(
+            create_app(gateway),
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="on",
+            ws="websockets-sansio",
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
         self.port = 0
@@ -98,8 +112,11 @@ def http(server) -> Iterator[httpx.Client]:
 
 
 def run(http: httpx.Client, member, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-    response = http.post("/graphql", json={"query": query, "variables": variables},
-                         headers={"Authorization": f"Bearer {member.key}"})
+    response = http.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {member.key}"},
+    )
     body = response.json()
     assert response.status_code == 200 and "errors" not in body, body
     return body["data"]
@@ -152,14 +169,19 @@ class Subscriber:
 
 
 def open_socket(server: Server) -> ClientConnection:
-    return connect(f"ws://127.0.0.1:{server.port}/graphql", subprotocols=[PROTOCOL], open_timeout=WAIT,
-                   close_timeout=WAIT)
+    return connect(
+        f"ws://127.0.0.1:{server.port}/graphql",
+        subprotocols=[PROTOCOL],
+        open_timeout=WAIT,
+        close_timeout=WAIT,
+    )
 
 
 @pytest.fixture
 def connect_as(server) -> Iterator[Any]:
     """Open a subscriber, as a workspace (its key in connection_init) or with given ``params``."""
     with contextlib.ExitStack() as sockets:
+
         def open_(member=None, params: dict[str, Any] | None = None) -> Subscriber:
             ws = sockets.enter_context(open_socket(server))
             return Subscriber(ws, params if params is not None else {"authorization": f"Bearer {member.key}"})
@@ -167,8 +189,9 @@ def connect_as(server) -> Iterator[Any]:
         yield open_
 
 
-def subscribed(connect_as, member, query: str = EVENTS,
-               variables: dict[str, Any] | None = None) -> Subscriber:
+def subscribed(
+    connect_as, member, query: str = EVENTS, variables: dict[str, Any] | None = None
+) -> Subscriber:
     """A subscriber of ``member``'s workspace, acknowledged and subscribed.
 
     Subscribing is asynchronous (graphql-transport-ws has no "subscribed" message): a
@@ -193,15 +216,17 @@ def wait_until_live(gateway, subscriber: Subscriber, member, attempts: int = 20)
             first = subscriber.next(timeout=QUIET)
         except TimeoutError:
             continue
-        received = [first["sequence"]] + [subscriber.next()["sequence"]
-                                          for _ in range(committed[-1] - first["sequence"])]
+        received = [first["sequence"]] + [
+            subscriber.next()["sequence"] for _ in range(committed[-1] - first["sequence"])
+        ]
         assert received == list(range(first["sequence"], committed[-1] + 1))  # contiguous from the first
         return received
     pytest.fail("the live stream never started")
 
 
-def commit_event(gateway, member, payload: dict[str, Any] | None = None, *,
-                 type: EventType = EventType.CARD_ADDED) -> int:
+def commit_event(
+    gateway, member, payload: dict[str, Any] | None = None, *, type: EventType = EventType.CARD_ADDED
+) -> int:
     """Write one event the way the gateway does: locked workspace, same transaction."""
     with gateway.write_sessions() as session, session.begin():
         workspace = lock_workspace(session, member.id)
@@ -213,8 +238,18 @@ def commit_event(gateway, member, payload: dict[str, Any] | None = None, *,
 
 
 def top_up(http, member, amount: str, key: str) -> dict[str, Any]:
-    result = run(http, member, TOP_UP, {"input": {"amount": amount, "idempotencyKey": key,
-                                                  "paymentMethod": {"method": "card", "newCard": VISA}}})
+    result = run(
+        http,
+        member,
+        TOP_UP,
+        {
+            "input": {
+                "amount": amount,
+                "idempotencyKey": key,
+                "paymentMethod": {"method": "card", "newCard": VISA},
+            }
+        },
+    )
     assert result["topUpBalance"]["__typename"] == "TopUpSuccess", result
     return result["topUpBalance"]
 
@@ -222,11 +257,22 @@ def top_up(http, member, amount: str, key: str) -> dict[str, Any]:
 def checkout(http, member, plan: str, key: str, **sliders: int) -> None:
     quote = run(http, member, QUOTE, {"input": {"planCode": plan, **sliders}})["quote"]
     assert quote["__typename"] == "Quote", quote
-    done = run(http, member, CHECKOUT, {"input": {
-        "planCode": plan, "emailCredits": quote["emailCredits"],
-        "messagingCredits": quote["messagingCredits"],
-        "expectedTotal": quote["dueNow"]["total"]["amount"], "quoteExpiresAt": quote["expiresAt"],
-        "paymentMethod": {"method": "balance"}, "idempotencyKey": key}})["checkout"]
+    done = run(
+        http,
+        member,
+        CHECKOUT,
+        {
+            "input": {
+                "planCode": plan,
+                "emailCredits": quote["emailCredits"],
+                "messagingCredits": quote["messagingCredits"],
+                "expectedTotal": quote["dueNow"]["total"]["amount"],
+                "quoteExpiresAt": quote["expiresAt"],
+                "paymentMethod": {"method": "balance"},
+                "idempotencyKey": key,
+            }
+        },
+    )["checkout"]
     assert done["__typename"] == "CheckoutSuccess", done
 
 
@@ -261,14 +307,19 @@ def test_a_subscriber_sees_the_events_of_a_checkout_in_order(server, http, conne
     print("\nsubscriber output during a checkout:")
     for event in [first, *received]:
         print(json.dumps({"type": "next", "id": "1", "payload": {"data": {"events": event}}}))
-    assert [(e["sequence"], e["type"]) for e in received] == [(2, "plan_change.applied"),
-                                                               (3, "credits.reset"),
-                                                               (4, "checkout.completed")]
+    assert [(e["sequence"], e["type"]) for e in received] == [
+        (2, "plan_change.applied"),
+        (3, "credits.reset"),
+        (4, "checkout.completed"),
+    ]
     for event in [first, *received]:
         assert event["workspaceId"] == member.id and event["occurredAt"].startswith("2026-11-10T09:30:00")
         assert_documented(event)
-    assert received[0]["payload"]["to"] == {"plan": "omnichannel", "email_credits": 20000,
-                                            "messaging_credits": 5000}
+    assert received[0]["payload"]["to"] == {
+        "plan": "omnichannel",
+        "email_credits": 20000,
+        "messaging_credits": 5000,
+    }
     assert received[1]["payload"]["email_credits"] == 20000  # the reset to the new limits
     completed = received[2]["payload"]
     assert completed["kind"] == "new_period" and completed["payment_method"] == "balance"
@@ -283,12 +334,15 @@ def test_the_key_may_be_sent_as_api_key_or_authorization(server, connect_as, mak
     assert subscriber.ack() == {"workspaceId": member.id}
 
 
-@pytest.mark.parametrize("params", [
-    pytest.param({}, id="no key"),
-    pytest.param({"authorization": "Bearer bg_000000000000_wrong"}, id="wrong key"),
-    pytest.param({"authorization": "Basic dXNlcjpwdw=="}, id="not a bearer token"),
-    pytest.param({"apiKey": 42}, id="not a string"),
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param({}, id="no key"),
+        pytest.param({"authorization": "Bearer bg_000000000000_wrong"}, id="wrong key"),
+        pytest.param({"authorization": "Basic dXNlcjpwdw=="}, id="not a bearer token"),
+        pytest.param({"apiKey": 42}, id="not a string"),
+    ],
+)
 def test_a_missing_or_wrong_key_is_refused_with_4403(server, connect_as, make_workspace, params):
     make_workspace()
     subscriber = connect_as(params=params)
@@ -307,8 +361,9 @@ def test_subscribing_before_connection_init_is_refused(server, make_workspace):
 
 def test_the_types_filter(server, http, gateway, connect_as, make_workspace):
     member = make_workspace()
-    subscriber = subscribed(connect_as, member, variables={"types": ["checkout.completed", "card.added"],
-                                                           "after": 0})
+    subscriber = subscribed(
+        connect_as, member, variables={"types": ["checkout.completed", "card.added"], "after": 0}
+    )
     upgrade(http, member)
     event = subscriber.next()
     assert (event["type"], event["sequence"]) == ("checkout.completed", 4)  # 1 top-up, 2 plan change, 3 reset
@@ -333,16 +388,24 @@ def test_plan_changed_streams_only_plan_changes(server, http, gateway, connect_a
     assert run(http, member, CANCEL)["cancelScheduledChange"]["__typename"] == "Workspace"  # 7 cancelled
     received = subscriber.events(3)
     assert [(e["sequence"], e["type"]) for e in received] == [
-        (2, "plan_change.applied"), (5, "plan_change.scheduled"), (7, "plan_change.cancelled")]
+        (2, "plan_change.applied"),
+        (5, "plan_change.scheduled"),
+        (7, "plan_change.cancelled"),
+    ]
     for event in received:
         assert_documented(event)
-    assert received[1]["payload"] == {"plan": "email", "email_credits": 10000, "messaging_credits": 0,
-                                      "effective_at": "2026-12-10T09:30:00+00:00"}
+    assert received[1]["payload"] == {
+        "plan": "email",
+        "email_credits": 10000,
+        "messaging_credits": 0,
+        "effective_at": "2026-12-10T09:30:00+00:00",
+    }
     subscriber.quiet()
 
 
-def test_resuming_replays_what_was_missed_then_continues_live(server, http, gateway, connect_as,
-                                                              make_workspace):
+def test_resuming_replays_what_was_missed_then_continues_live(
+    server, http, gateway, connect_as, make_workspace
+):
     member = make_workspace()
     first = subscribed(connect_as, member, variables={"after": 0})
     commit_event(gateway, member, {"n": 1})
@@ -354,8 +417,13 @@ def test_resuming_replays_what_was_missed_then_continues_live(server, http, gate
     resumed = subscribed(connect_as, member, variables={"after": 1})
     replayed = resumed.events(5)
     assert [e["sequence"] for e in replayed] == [2, 3, 4, 5, 6]
-    assert [e["type"] for e in replayed] == ["balance.topped_up", "plan_change.applied", "credits.reset",
-                                             "checkout.completed", "card.added"]
+    assert [e["type"] for e in replayed] == [
+        "balance.topped_up",
+        "plan_change.applied",
+        "credits.reset",
+        "checkout.completed",
+        "card.added",
+    ]
     for n in range(7, 10):  # then live, one at a time, each exactly once
         assert commit_event(gateway, member, {"n": n}) == n
         assert resumed.next()["sequence"] == n
@@ -366,8 +434,9 @@ def test_resuming_replays_what_was_missed_then_continues_live(server, http, gate
     everything.quiet()
 
 
-def test_resuming_while_events_keep_coming_has_no_gap_and_no_duplicate(server, gateway, connect_as,
-                                                                        make_workspace):
+def test_resuming_while_events_keep_coming_has_no_gap_and_no_duplicate(
+    server, gateway, connect_as, make_workspace
+):
     member = make_workspace()
     for n in range(1, 4):
         commit_event(gateway, member, {"n": n})
@@ -390,8 +459,9 @@ def test_resuming_while_events_keep_coming_has_no_gap_and_no_duplicate(server, g
     subscriber.quiet()
 
 
-def test_without_after_sequence_the_stream_starts_after_the_latest_event(server, gateway, connect_as,
-                                                                         make_workspace):
+def test_without_after_sequence_the_stream_starts_after_the_latest_event(
+    server, gateway, connect_as, make_workspace
+):
     member = make_workspace()
     for n in range(1, 4):
         commit_event(gateway, member, {"n": n})
@@ -408,12 +478,15 @@ def test_after_sequence_ahead_of_the_latest_event_is_an_error(server, gateway, c
     commit_event(gateway, member)
     subscriber = subscribed(connect_as, member, variables={"after": 2})
     message = subscriber.receive()
-    assert message["type"] == "next" and "ahead of the workspace's latest event, 1" in \
-        message["payload"]["errors"][0]["message"], message
+    assert (
+        message["type"] == "next"
+        and "ahead of the workspace's latest event, 1" in message["payload"]["errors"][0]["message"]
+    ), message
 
 
-def test_a_subscriber_never_sees_another_workspace_s_events(server, http, gateway, connect_as,
-                                                             make_workspace):
+def test_a_subscriber_never_sees_another_workspace_s_events(
+    server, http, gateway, connect_as, make_workspace
+):
     ours, theirs = make_workspace("Ours"), make_workspace("Theirs")
     subscriber = subscribed(connect_as, ours, variables={"after": 0})
     spy = subscribed(connect_as, theirs, variables={"after": 0})
@@ -452,9 +525,17 @@ def test_a_lost_notification_only_delays_delivery(server, gateway, connect_as, m
     assert subscriber.next()["sequence"] == 1
     with gateway.engine.begin() as connection:
         connection.execute(update(Workspace).where(Workspace.id == member.id).values(event_sequence=2))
-        connection.execute(insert(OutboxEvent).values(
-            id="f" * 32, workspace_id=member.id, sequence=2, type="card.added", version=PAYLOAD_VERSION,
-            payload={"silent": True}, occurred_at=gateway.clock()))
+        connection.execute(
+            insert(OutboxEvent).values(
+                id="f" * 32,
+                workspace_id=member.id,
+                sequence=2,
+                type="card.added",
+                version=PAYLOAD_VERSION,
+                payload={"silent": True},
+                occurred_at=gateway.clock(),
+            )
+        )
     event = subscriber.next()
     assert (event["id"], event["sequence"]) == ("f" * 32, 2)
 
@@ -516,6 +597,7 @@ def test_every_event_type_is_documented_at_the_version_written():
 
 
 def test_docs_events_md_is_generated_from_the_payload_table():
-    assert (ROOT / "docs" / "events.md").read_text(encoding="utf-8") == ev.reference(), \
-        "regenerate: python -c 'from gateway.events import reference; print(reference(), end=\"\")' " \
+    assert (ROOT / "docs" / "events.md").read_text(encoding="utf-8") == ev.reference(), (
+        "regenerate: python -c 'from gateway.events import reference; print(reference(), end=\"\")' "
         "> docs/events.md"
+    )

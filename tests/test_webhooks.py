@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import itertools
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -101,8 +103,9 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     @property
@@ -147,7 +150,9 @@ def add_endpoint(gateway, workspace_id: str, receiver: Receiver | str, event_typ
     return endpoint_id
 
 
-def emit_events(gateway, workspace_id: str, count: int = 1, type: EventType = EventType.BALANCE_TOPPED_UP) -> list[str]:
+def emit_events(
+    gateway, workspace_id: str, count: int = 1, type: EventType = EventType.BALANCE_TOPPED_UP
+) -> list[str]:
     with gateway.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         return [emit(session, workspace, type, {"n": n}, gateway.clock()).id for n in range(count)]
@@ -160,8 +165,13 @@ def deliveries(gateway) -> list[Delivery]:
 
 def attempts(gateway, delivery_id: str) -> list[DeliveryAttempt]:
     with gateway.sessions() as session:
-        return list(session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery_id)
-                                    .order_by(DeliveryAttempt.attempted_at)))
+        return list(
+            session.scalars(
+                select(DeliveryAttempt)
+                .where(DeliveryAttempt.delivery_id == delivery_id)
+                .order_by(DeliveryAttempt.attempted_at)
+            )
+        )
 
 
 def next_due(gateway):
@@ -198,8 +208,15 @@ def test_an_event_is_posted_signed_per_standard_webhooks(gateway, clock, make_wo
     assert request.headers["content-type"] == "application/json"
     assert abs(int(request.headers["webhook-timestamp"]) - time.time()) < 60  # the real time of sending
     body = Webhook(hook.secret).verify(request.body, request.headers)
-    assert body == {"id": event_id, "type": "balance.topped_up", "workspace_id": member.id, "sequence": 1,
-                    "occurred_at": clock().isoformat(), "version": 1, "data": {"n": 0}}
+    assert body == {
+        "id": event_id,
+        "type": "balance.topped_up",
+        "workspace_id": member.id,
+        "sequence": 1,
+        "occurred_at": clock().isoformat(),
+        "version": 1,
+        "data": {"n": 0},
+    }
     [delivery] = deliveries(gateway)
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 200)
     assert timedelta(0) <= delivery.delivered_at - clock() < timedelta(seconds=5)  # now + time spent
@@ -211,7 +228,9 @@ def test_an_event_is_posted_signed_per_standard_webhooks(gateway, clock, make_wo
 def test_the_secret_is_a_standard_webhooks_secret(gateway, make_workspace):
     member = make_workspace()
     with gateway.write_sessions.begin() as session:
-        secret = hooks.create_endpoint(session, member.id, "https://example.com/h", [], gateway.clock()).secret
+        secret = hooks.create_endpoint(
+            session, member.id, "https://example.com/h", [], gateway.clock()
+        ).secret
     assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
     Webhook(secret)  # the library accepts it
 
@@ -236,8 +255,10 @@ def test_a_flaky_receiver_still_gets_every_event(gateway, clock, make_workspace,
     delivered = set(accepted)
     duplicates, lost = len(accepted) - len(delivered), set(events) - delivered
     failed = len(hook.requests) - len(accepted)
-    print(f"\nflaky receiver: {len(events)} events, {len(delivered)} delivered, {duplicates} duplicates, "
-          f"{len(lost)} lost; {len(hook.requests)} requests of which {failed} answered 500; {rounds} rounds")
+    print(
+        f"\nflaky receiver: {len(events)} events, {len(delivered)} delivered, {duplicates} duplicates, "
+        f"{len(lost)} lost; {len(hook.requests)} requests of which {failed} answered 500; {rounds} rounds"
+    )
     assert all(r.verified for r in hook.requests)
     assert lost == set() and duplicates == 0 and failed > 0
     assert {d.status for d in deliveries(gateway)} == {"delivered"}
@@ -246,7 +267,8 @@ def test_a_flaky_receiver_still_gets_every_event(gateway, clock, make_workspace,
 
 
 def test_retries_back_off_exponentially_with_jitter_for_about_three_days_then_give_up(
-        gateway, clock, make_workspace, receiver):
+    gateway, clock, make_workspace, receiver
+):
     hook = receiver(lambda request: (500, b"x" * 2000))
     member = make_workspace()
     add_endpoint(gateway, member.id, hook)
@@ -257,14 +279,20 @@ def test_retries_back_off_exponentially_with_jitter_for_about_three_days_then_gi
 
     [delivery] = deliveries(gateway)
     assert (delivery.status, delivery.attempts, delivery.last_status_code, delivery.last_error) == (
-        "failed", hooks.MAX_ATTEMPTS, 500, "HTTP 500")
+        "failed",
+        hooks.MAX_ATTEMPTS,
+        500,
+        "HTTP 500",
+    )
     log = attempts(gateway, delivery.id)
     assert len(log) == len(hook.requests) == hooks.MAX_ATTEMPTS == 12
     assert {a.status_code for a in log} == {500} and all(a.response_excerpt == "x" * 500 for a in log)
-    gaps = [(b.attempted_at - a.attempted_at).total_seconds() for a, b in zip(log, log[1:])]
-    for gap, planned in zip(gaps, hooks.RETRY_SCHEDULE):
+    gaps = [(b.attempted_at - a.attempted_at).total_seconds() for a, b in itertools.pairwise(log)]
+    for gap, planned in zip(gaps, hooks.RETRY_SCHEDULE, strict=False):
         assert 0.8 * planned.total_seconds() <= gap <= 1.2 * planned.total_seconds() + 5
-    assert len(set(round(g / p.total_seconds(), 3) for g, p in zip(gaps, hooks.RETRY_SCHEDULE))) > 1  # jitter
+    assert (
+        len({round(g / p.total_seconds(), 3) for g, p in zip(gaps, hooks.RETRY_SCHEDULE, strict=False)}) > 1
+    )  # jitter
     span = log[-1].attempted_at - start
     assert timedelta(days=2.3) < span < timedelta(days=3.6)
     assert {r.webhook_id for r in hook.requests} == {delivery.event_id}  # one id across retries
@@ -290,11 +318,16 @@ def test_a_410_disables_the_endpoint_and_stops(gateway, clock, make_workspace, r
     clock.advance(days=4)
     assert hooks.deliver_due(gateway, clock()).claimed == 0
     assert len(hook.requests) == 1
-    data = graphql("{ webhookEndpoints { ... on WebhookEndpoints { endpoints { enabled disabledReason "
-                   "deliveries { status attempts { statusCode responseExcerpt } } } } } }", key=member.key)
+    data = graphql(
+        "{ webhookEndpoints { ... on WebhookEndpoints { endpoints { enabled disabledReason "
+        "deliveries { status attempts { statusCode responseExcerpt } } } } } }",
+        key=member.key,
+    )
     [shown] = data["webhookEndpoints"]["endpoints"]
     assert shown["enabled"] is False and "410 Gone" in shown["disabledReason"]
-    assert shown["deliveries"] == [{"status": "FAILED", "attempts": [{"statusCode": 410, "responseExcerpt": "gone"}]}]
+    assert shown["deliveries"] == [
+        {"status": "FAILED", "attempts": [{"statusCode": 410, "responseExcerpt": "gone"}]}
+    ]
 
 
 def test_a_receiver_slower_than_the_time_limit_is_a_failed_attempt(gateway, clock, make_workspace, receiver):
@@ -314,10 +347,14 @@ def test_a_receiver_slower_than_the_time_limit_is_a_failed_attempt(gateway, cloc
     assert delivery.last_error == "timed out after 0.5s"
     assert timedelta(seconds=4) <= delivery.next_attempt_at - clock() <= timedelta(seconds=7)
     [attempt] = attempts(gateway, delivery.id)
-    assert attempt.status_code is None and attempt.error == "timed out after 0.5s" and attempt.duration_ms >= 450
+    assert (
+        attempt.status_code is None and attempt.error == "timed out after 0.5s" and attempt.duration_ms >= 450
+    )
 
 
-def test_redirects_are_not_followed_and_unreachable_hosts_are_retried(gateway, clock, make_workspace, receiver):
+def test_redirects_are_not_followed_and_unreachable_hosts_are_retried(
+    gateway, clock, make_workspace, receiver
+):
     target = receiver()
     redirect = receiver(lambda request: (307, b""))
     redirect.location = target.url
@@ -348,7 +385,10 @@ def test_an_endpoint_gets_only_the_event_types_it_subscribes_to(gateway, clock, 
     hooks.deliver_due(gateway, clock())
 
     assert [r.webhook_id for r in hook.requests] == [wanted]
-    assert Webhook(hook.secret).verify(hook.requests[0].body, hook.requests[0].headers)["type"] == "payment.failed"
+    assert (
+        Webhook(hook.secret).verify(hook.requests[0].body, hook.requests[0].headers)["type"]
+        == "payment.failed"
+    )
 
 
 def test_another_workspaces_endpoint_never_gets_the_event(gateway, clock, make_workspace, receiver):
@@ -384,20 +424,27 @@ def test_a_rolled_back_change_delivers_nothing(gateway, clock, make_workspace, r
 
 
 def test_rotating_the_secret_signs_later_attempts_with_the_new_secret_only(
-        gateway, clock, make_workspace, receiver, graphql):
+    gateway, clock, make_workspace, receiver, graphql
+):
     hook = receiver(lambda request: (200, b"ok") if request.verified else (401, b"bad signature"))
     member = make_workspace()
-    created = graphql("""mutation($url: String!) { createWebhookEndpoint(input: {url: $url}) {
-        ... on WebhookEndpointCreated { secret endpoint { id } } } }""", {"url": hook.url},
-                      key=member.key)["createWebhookEndpoint"]
+    created = graphql(
+        """mutation($url: String!) { createWebhookEndpoint(input: {url: $url}) {
+        ... on WebhookEndpointCreated { secret endpoint { id } } } }""",
+        {"url": hook.url},
+        key=member.key,
+    )["createWebhookEndpoint"]
     old_secret, endpoint_id = created["secret"], created["endpoint"]["id"]
     hook.secret = old_secret
     emit_events(gateway, member.id)
     hooks.deliver_due(gateway, clock())
 
-    rotated = graphql("""mutation($id: ID!) { rotateWebhookSecret(id: $id) {
-        ... on WebhookSecretRotated { secret endpoint { id } } } }""", {"id": endpoint_id},
-                      key=member.key)["rotateWebhookSecret"]
+    rotated = graphql(
+        """mutation($id: ID!) { rotateWebhookSecret(id: $id) {
+        ... on WebhookSecretRotated { secret endpoint { id } } } }""",
+        {"id": endpoint_id},
+        key=member.key,
+    )["rotateWebhookSecret"]
     new_secret = rotated["secret"]
     assert new_secret != old_secret and new_secret.startswith("whsec_")
     emit_events(gateway, member.id)
@@ -412,7 +459,9 @@ def test_rotating_the_secret_signs_later_attempts_with_the_new_secret_only(
     assert hook.requests[-1].verifies_with(new_secret) and hook.requests[-1].status == 200
 
 
-def test_redeliver_sends_the_event_again_with_the_same_webhook_id(gateway, clock, make_workspace, receiver, graphql):
+def test_redeliver_sends_the_event_again_with_the_same_webhook_id(
+    gateway, clock, make_workspace, receiver, graphql
+):
     hook, other = receiver(), receiver()
     member = make_workspace()
     endpoint_id = add_endpoint(gateway, member.id, hook)
@@ -421,22 +470,33 @@ def test_redeliver_sends_the_event_again_with_the_same_webhook_id(gateway, clock
     hooks.deliver_due(gateway, clock())
     assert len(hook.requests) == 1 and other.requests == []
 
-    redelivered = graphql("""mutation($event: ID!) { redeliverEvent(eventId: $event) {
+    redelivered = graphql(
+        """mutation($event: ID!) { redeliverEvent(eventId: $event) {
         ... on EventRedelivered { deliveries { eventId status eventType sequence } } } }""",
-                          {"event": event_id}, key=member.key)["redeliverEvent"]
-    assert redelivered == {"deliveries": [{"eventId": event_id, "status": "PENDING",
-                                           "eventType": "balance.topped_up", "sequence": 1}]}
-    explicit = graphql("""mutation($event: ID!, $endpoint: ID) { redeliverEvent(eventId: $event, endpointId: $endpoint) {
-        ... on EventRedelivered { deliveries { status } } } }""", {"event": event_id, "endpoint": other_id},
-                       key=member.key)["redeliverEvent"]
+        {"event": event_id},
+        key=member.key,
+    )["redeliverEvent"]
+    assert redelivered == {
+        "deliveries": [
+            {"eventId": event_id, "status": "PENDING", "eventType": "balance.topped_up", "sequence": 1}
+        ]
+    }
+    explicit = graphql(
+        """mutation($event: ID!, $endpoint: ID) { redeliverEvent(eventId: $event, endpointId: $endpoint) {
+        ... on EventRedelivered { deliveries { status } } } }""",
+        {"event": event_id, "endpoint": other_id},
+        key=member.key,
+    )["redeliverEvent"]
     assert explicit == {"deliveries": [{"status": "PENDING"}]}  # named: sent whatever it subscribes to
 
     assert hooks.deliver_due(gateway, clock()).delivered == 2
     assert [r.webhook_id for r in hook.requests] == [event_id, event_id]
     assert [r.webhook_id for r in other.requests] == [event_id]
     assert all(r.verified for r in hook.requests + other.requests)
-    listed = graphql("{ webhookEndpoints { ... on WebhookEndpoints { endpoints { id deliveries { status } } } } }",
-                     key=member.key)["webhookEndpoints"]["endpoints"]
+    listed = graphql(
+        "{ webhookEndpoints { ... on WebhookEndpoints { endpoints { id deliveries { status } } } } }",
+        key=member.key,
+    )["webhookEndpoints"]["endpoints"]
     assert {e["id"]: len(e["deliveries"]) for e in listed} == {endpoint_id: 2, other_id: 1}
 
 
@@ -445,6 +505,7 @@ def test_redeliver_sends_the_event_again_with_the_same_webhook_id(gateway, clock
 
 def test_two_workers_never_send_one_delivery_twice(gateway, settings, clock, make_workspace, receiver):
     """Two gateways (two connection pools, as two replicas) run the worker at the same time."""
+
     def slow_ok(request: Received) -> tuple[int, bytes]:
         time.sleep(0.005)
         return 200, b"ok"
@@ -475,8 +536,10 @@ def test_two_workers_never_send_one_delivery_twice(gateway, settings, clock, mak
             errors.append(error)
 
     try:
-        threads = [threading.Thread(target=work, args=("one", gateway)),
-                   threading.Thread(target=work, args=("two", replica))]
+        threads = [
+            threading.Thread(target=work, args=("one", gateway)),
+            threading.Thread(target=work, args=("two", replica)),
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -502,8 +565,9 @@ def test_a_worker_that_died_mid_send_is_retried_after_its_lease(gateway, clock, 
     assert hooks.deliver_due(gateway, clock.advance(seconds=90)).claimed == 0  # still leased
     assert hooks.deliver_due(gateway, clock.advance(seconds=31)).delivered == 1
     # The dead worker's late result is logged but cannot undo the newer claim's outcome.
-    late = hooks._finish(gateway, claim, hooks._Result(ok=False, status_code=500, error="HTTP 500"), clock(),
-                         random.Random(1))
+    late = hooks._finish(
+        gateway, claim, hooks._Result(ok=False, status_code=500, error="HTTP 500"), clock(), random.Random(1)
+    )
     assert late.superseded == 1
     [delivery] = deliveries(gateway)
     assert (delivery.status, delivery.attempts) == ("delivered", 1)
@@ -513,76 +577,120 @@ def test_a_worker_that_died_mid_send_is_retried_after_its_lease(gateway, clock, 
 # ------------------------------------------------------------------ GraphQL management
 
 ENDPOINT_FIELDS = "id url eventTypes enabled disabledReason"
-CREATE = """mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) {
+CREATE = f"""mutation($input: CreateWebhookEndpointInput!) {{ createWebhookEndpoint(input: $input) {{
     __typename
-    ... on WebhookEndpointCreated { secret endpoint { %s } }
-    ... on UserError { code message field }
-    ... on UnknownEventType { eventType validEventTypes }
-    ... on InvalidWebhookUrl { url }
-} }""" % ENDPOINT_FIELDS
-UPDATE = """mutation($id: ID!, $input: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(id: $id, input: $input) {
-    __typename ... on WebhookEndpoint { %s } ... on UserError { code message field } } }""" % ENDPOINT_FIELDS
+    ... on WebhookEndpointCreated {{ secret endpoint {{ {ENDPOINT_FIELDS} }} }}
+    ... on UserError {{ code message field }}
+    ... on UnknownEventType {{ eventType validEventTypes }}
+    ... on InvalidWebhookUrl {{ url }}
+}} }}"""
+UPDATE = f"""mutation($id: ID!, $input: UpdateWebhookEndpointInput!) {{ updateWebhookEndpoint(id: $id, input: $input) {{
+    __typename ... on WebhookEndpoint {{ {ENDPOINT_FIELDS} }} ... on UserError {{ code message field }} }} }}"""
 
 
 def test_endpoints_are_managed_through_graphql(graphql, make_workspace):
     member = make_workspace()
-    created = graphql(CREATE, {"input": {"url": " https://hooks.example.com/billing?x=1 ",
-                                         "eventTypes": ["plan_change.applied", "plan_change.applied",
-                                                        "renewal.failed"]}}, key=member.key)
+    created = graphql(
+        CREATE,
+        {
+            "input": {
+                "url": " https://hooks.example.com/billing?x=1 ",
+                "eventTypes": ["plan_change.applied", "plan_change.applied", "renewal.failed"],
+            }
+        },
+        key=member.key,
+    )
     endpoint = created["createWebhookEndpoint"]["endpoint"]
     assert endpoint["url"] == "https://hooks.example.com/billing?x=1"
     assert endpoint["eventTypes"] == ["plan_change.applied", "renewal.failed"] and endpoint["enabled"]
 
-    updated = graphql(UPDATE, {"id": endpoint["id"], "input": {"eventTypes": [], "enabled": False}},
-                      key=member.key)["updateWebhookEndpoint"]
+    updated = graphql(
+        UPDATE, {"id": endpoint["id"], "input": {"eventTypes": [], "enabled": False}}, key=member.key
+    )["updateWebhookEndpoint"]
     assert (updated["eventTypes"], updated["enabled"], updated["disabledReason"]) == (
-        [], False, "disabled through the API")
-    updated = graphql(UPDATE, {"id": endpoint["id"], "input": {"url": "http://10.0.0.5:8080/h", "enabled": True}},
-                      key=member.key)["updateWebhookEndpoint"]
-    assert (updated["url"], updated["enabled"], updated["disabledReason"]) == ("http://10.0.0.5:8080/h", True, None)
+        [],
+        False,
+        "disabled through the API",
+    )
+    updated = graphql(
+        UPDATE,
+        {"id": endpoint["id"], "input": {"url": "http://10.0.0.5:8080/h", "enabled": True}},
+        key=member.key,
+    )["updateWebhookEndpoint"]
+    assert (updated["url"], updated["enabled"], updated["disabledReason"]) == (
+        "http://10.0.0.5:8080/h",
+        True,
+        None,
+    )
 
-    listed = graphql("{ webhookEndpoints { ... on WebhookEndpoints { endpoints { id url } } } }", key=member.key)
-    assert listed["webhookEndpoints"]["endpoints"] == [{"id": endpoint["id"], "url": "http://10.0.0.5:8080/h"}]
-    assert "secret" not in graphql("{ __type(name: \"WebhookEndpoint\") { fields { name } } }")[
-        "__type"]["fields"]  # the secret is shown once, at creation or rotation
+    listed = graphql(
+        "{ webhookEndpoints { ... on WebhookEndpoints { endpoints { id url } } } }", key=member.key
+    )
+    assert listed["webhookEndpoints"]["endpoints"] == [
+        {"id": endpoint["id"], "url": "http://10.0.0.5:8080/h"}
+    ]
+    assert (
+        "secret" not in graphql('{ __type(name: "WebhookEndpoint") { fields { name } } }')["__type"]["fields"]
+    )  # the secret is shown once, at creation or rotation
 
-    deleted = graphql("""mutation($id: ID!) { deleteWebhookEndpoint(id: $id) {
-        ... on WebhookEndpointDeleted { id } } }""", {"id": endpoint["id"]}, key=member.key)
+    deleted = graphql(
+        """mutation($id: ID!) { deleteWebhookEndpoint(id: $id) {
+        ... on WebhookEndpointDeleted { id } } }""",
+        {"id": endpoint["id"]},
+        key=member.key,
+    )
     assert deleted["deleteWebhookEndpoint"] == {"id": endpoint["id"]}
-    assert graphql("{ webhookEndpoints { ... on WebhookEndpoints { endpoints { id } } } }",
-                   key=member.key)["webhookEndpoints"]["endpoints"] == []
+    assert (
+        graphql("{ webhookEndpoints { ... on WebhookEndpoints { endpoints { id } } } }", key=member.key)[
+            "webhookEndpoints"
+        ]["endpoints"]
+        == []
+    )
     assert graphql("{ webhookEventTypes }")["webhookEventTypes"] == [t.value for t in EventType]
 
 
-@pytest.mark.parametrize("url, reason", [
-    ("ftp://example.com/h", "only http and https"),
-    ("file:///etc/passwd", "only http and https"),
-    ("javascript:alert(1)", "only http and https"),
-    ("https://", "no host"),
-    ("example.com/h", "only http and https"),
-    ("", "1 to 2000 characters"),
-    ("https://example.com/" + "a" * 2000, "1 to 2000 characters"),
-    ("https://user:pw@example.com/h", "credentials"),
-    ("https://exa mple.com/h", "without spaces"),
-    ("https://bücher.example/h", "punycode"),
-    ("https://example.com:99999/h", "out of range"),
-])
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("ftp://example.com/h", "only http and https"),
+        ("file:///etc/passwd", "only http and https"),
+        ("javascript:alert(1)", "only http and https"),
+        ("https://", "no host"),
+        ("example.com/h", "only http and https"),
+        ("", "1 to 2000 characters"),
+        ("https://example.com/" + "a" * 2000, "1 to 2000 characters"),
+        ("https://user:pw@example.com/h", "credentials"),
+        ("https://exa mple.com/h", "without spaces"),
+        ("https://bücher.example/h", "punycode"),
+        ("https://example.com:99999/h", "out of range"),
+    ],
+)
 def test_bad_urls_are_refused_with_a_typed_error(graphql, make_workspace, url, reason):
     member = make_workspace()
     result = graphql(CREATE, {"input": {"url": url}}, key=member.key)["createWebhookEndpoint"]
     assert result["__typename"] == "InvalidWebhookUrl" and result["code"] == "INVALID_WEBHOOK_URL"
     assert reason in result["message"] and result["field"] == ["url"] and result["url"] == url
-    assert graphql("{ webhookEndpoints { ... on WebhookEndpoints { endpoints { id } } } }",
-                   key=member.key)["webhookEndpoints"]["endpoints"] == []
+    assert (
+        graphql("{ webhookEndpoints { ... on WebhookEndpoints { endpoints { id } } } }", key=member.key)[
+            "webhookEndpoints"
+        ]["endpoints"]
+        == []
+    )
 
 
 def test_unknown_event_types_are_refused_listing_the_valid_ones(graphql, make_workspace):
     member = make_workspace()
-    result = graphql(CREATE, {"input": {"url": "https://example.com/h",
-                                        "eventTypes": ["checkout.completed", "plan.changed"]}},
-                     key=member.key)["createWebhookEndpoint"]
+    result = graphql(
+        CREATE,
+        {"input": {"url": "https://example.com/h", "eventTypes": ["checkout.completed", "plan.changed"]}},
+        key=member.key,
+    )["createWebhookEndpoint"]
     assert (result["__typename"], result["code"], result["eventType"], result["field"]) == (
-        "UnknownEventType", "UNKNOWN_EVENT_TYPE", "plan.changed", ["eventTypes", "1"])
+        "UnknownEventType",
+        "UNKNOWN_EVENT_TYPE",
+        "plan.changed",
+        ["eventTypes", "1"],
+    )
     assert result["validEventTypes"] == [t.value for t in EventType]
     assert "plan_change.applied" in result["message"]
 
@@ -592,25 +700,41 @@ def test_unknown_ids_and_other_workspaces_ids_answer_as_unknown(graphql, make_wo
     theirs = add_endpoint(gateway, globex.id, "https://globex.example/h")
     [their_event] = emit_events(gateway, globex.id)
     for id_ in ("nope", theirs):
-        result = graphql(UPDATE, {"id": id_, "input": {"enabled": False}}, key=acme.key)["updateWebhookEndpoint"]
+        result = graphql(UPDATE, {"id": id_, "input": {"enabled": False}}, key=acme.key)[
+            "updateWebhookEndpoint"
+        ]
         assert (result["__typename"], result["code"], result["field"]) == (
-            "UnknownWebhookEndpoint", "UNKNOWN_WEBHOOK_ENDPOINT", ["id"])
+            "UnknownWebhookEndpoint",
+            "UNKNOWN_WEBHOOK_ENDPOINT",
+            ["id"],
+        )
         for mutation in ("rotateWebhookSecret", "deleteWebhookEndpoint"):
-            answer = graphql(f"mutation($id: ID!) {{ {mutation}(id: $id) {{ __typename }} }}", {"id": id_},
-                             key=acme.key)
+            answer = graphql(
+                f"mutation($id: ID!) {{ {mutation}(id: $id) {{ __typename }} }}", {"id": id_}, key=acme.key
+            )
             assert answer[mutation]["__typename"] == "UnknownWebhookEndpoint"
     redeliver = """mutation($event: ID!, $endpoint: ID) { redeliverEvent(eventId: $event, endpointId: $endpoint) {
         __typename ... on UserError { code field } } }"""
     assert graphql(redeliver, {"event": their_event}, key=acme.key)["redeliverEvent"] == {
-        "__typename": "UnknownEvent", "code": "UNKNOWN_EVENT", "field": ["eventId"]}
+        "__typename": "UnknownEvent",
+        "code": "UNKNOWN_EVENT",
+        "field": ["eventId"],
+    }
     [our_event] = emit_events(gateway, acme.id)
     assert graphql(redeliver, {"event": our_event, "endpoint": theirs}, key=acme.key)["redeliverEvent"] == {
-        "__typename": "UnknownWebhookEndpoint", "code": "UNKNOWN_WEBHOOK_ENDPOINT", "field": ["endpointId"]}
+        "__typename": "UnknownWebhookEndpoint",
+        "code": "UNKNOWN_WEBHOOK_ENDPOINT",
+        "field": ["endpointId"],
+    }
     with gateway.sessions() as session:
         endpoint = session.get(WebhookEndpoint, theirs)
         assert endpoint.enabled  # untouched
-    assert graphql("{ webhookEndpoints { ... on WebhookEndpoints { endpoints { id } } } }",
-                   key=acme.key)["webhookEndpoints"]["endpoints"] == []
+    assert (
+        graphql("{ webhookEndpoints { ... on WebhookEndpoints { endpoints { id } } } }", key=acme.key)[
+            "webhookEndpoints"
+        ]["endpoints"]
+        == []
+    )
 
 
 def test_a_disabled_endpoint_cannot_be_redelivered_to_until_enabled(graphql, make_workspace, gateway):
@@ -618,17 +742,30 @@ def test_a_disabled_endpoint_cannot_be_redelivered_to_until_enabled(graphql, mak
     endpoint_id = add_endpoint(gateway, member.id, "https://example.com/h")
     [event_id] = emit_events(gateway, member.id)
     graphql(UPDATE, {"id": endpoint_id, "input": {"enabled": False}}, key=member.key)
-    result = graphql("""mutation($e: ID!, $p: ID) { redeliverEvent(eventId: $e, endpointId: $p) {
-        __typename ... on UserError { code } } }""", {"e": event_id, "p": endpoint_id}, key=member.key)
-    assert result["redeliverEvent"] == {"__typename": "WebhookEndpointDisabled", "code": "WEBHOOK_ENDPOINT_DISABLED"}
+    result = graphql(
+        """mutation($e: ID!, $p: ID) { redeliverEvent(eventId: $e, endpointId: $p) {
+        __typename ... on UserError { code } } }""",
+        {"e": event_id, "p": endpoint_id},
+        key=member.key,
+    )
+    assert result["redeliverEvent"] == {
+        "__typename": "WebhookEndpointDisabled",
+        "code": "WEBHOOK_ENDPOINT_DISABLED",
+    }
 
 
 def test_webhook_fields_need_an_api_key(graphql, client):
     assert graphql("{ webhookEndpoints { __typename ... on UserError { code } } }")["webhookEndpoints"] == {
-        "__typename": "AuthenticationRequired", "code": "AUTHENTICATION_REQUIRED"}
+        "__typename": "AuthenticationRequired",
+        "code": "AUTHENTICATION_REQUIRED",
+    }
     for mutation in (CREATE,):
-        assert graphql(mutation, {"input": {"url": "https://example.com/h"}})["createWebhookEndpoint"][
-            "__typename"] == "AuthenticationRequired"
+        assert (
+            graphql(mutation, {"input": {"url": "https://example.com/h"}})["createWebhookEndpoint"][
+                "__typename"
+            ]
+            == "AuthenticationRequired"
+        )
     answer = graphql('mutation { redeliverEvent(eventId: "x") { __typename } }', key="bg_wrong")
     assert answer["redeliverEvent"]["__typename"] == "AuthenticationRequired"
 
@@ -658,12 +795,16 @@ def test_deleting_an_endpoint_drops_its_queue_and_log(gateway, clock, make_works
 # ------------------------------------------------------------------ in the server
 
 
-def test_the_server_worker_delivers_as_soon_as_an_event_commits(settings, clock, gateway, make_workspace, receiver):
+def test_the_server_worker_delivers_as_soon_as_an_event_commits(
+    settings, clock, gateway, make_workspace, receiver
+):
     """The interval is long; the commit wakes the worker (through the notifier), and so does wake()."""
     hook = receiver()
     member = make_workspace()
     add_endpoint(gateway, member.id, hook)
-    server = build_gateway(dataclasses.replace(settings, delivery_interval=60), clock=clock, run_migrations=False)
+    server = build_gateway(
+        dataclasses.replace(settings, delivery_interval=60), clock=clock, run_migrations=False
+    )
     try:
         with TestClient(create_app(server)) as client:
             [event_id] = emit_events(server, member.id)
@@ -686,10 +827,17 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 10) -> None:
 
 
 def test_delivery_settings_come_from_the_environment():
-    settings = Settings.from_env({"BILLING_GATEWAY_DELIVERY_INTERVAL": "0", "BILLING_GATEWAY_WEBHOOK_TIMEOUT": "2.5"})
+    settings = Settings.from_env(
+        {"BILLING_GATEWAY_DELIVERY_INTERVAL": "0", "BILLING_GATEWAY_WEBHOOK_TIMEOUT": "2.5"}
+    )
     assert (settings.delivery_interval, settings.webhook_timeout) == (0, 2.5)
     assert (Settings().delivery_interval, Settings().webhook_timeout) == (1.0, 10.0)
-    for name, value in (("DELIVERY_INTERVAL", "-1"), ("DELIVERY_INTERVAL", "soon"), ("WEBHOOK_TIMEOUT", "0"),
-                        ("WEBHOOK_TIMEOUT", "nan"), ("WEBHOOK_TIMEOUT", "3600")):
+    for name, value in (
+        ("DELIVERY_INTERVAL", "-1"),
+        ("DELIVERY_INTERVAL", "soon"),
+        ("WEBHOOK_TIMEOUT", "0"),
+        ("WEBHOOK_TIMEOUT", "nan"),
+        ("WEBHOOK_TIMEOUT", "3600"),
+    ):
         with pytest.raises(SettingsError, match=name):
             Settings.from_env({f"BILLING_GATEWAY_{name}": value})

@@ -27,10 +27,13 @@ from gateway.providers import CustomerKind
 # ------------------------------------------------------------------ inputs
 
 
-@strawberry.input(description=(
-    "A partial update of the billing details: fields left out keep their value, null clears an optional "
-    "field. Checkout needs customerType, name, addressLine1, city, postalCode, country and email, and "
-    "companyName for a company."))
+@strawberry.input(
+    description=(
+        "A partial update of the billing details: fields left out keep their value, null clears an optional "
+        "field. Checkout needs customerType, name, addressLine1, city, postalCode, country and email, and "
+        "companyName for a company."
+    )
+)
 class UpdateBillingDetailsInput:
     customer_type: t.CustomerType | None = strawberry.UNSET
     name: str | None = strawberry.UNSET
@@ -40,29 +43,45 @@ class UpdateBillingDetailsInput:
     city: str | None = strawberry.UNSET
     postal_code: str | None = strawberry.UNSET
     region: str | None = strawberry.UNSET
-    country: str | None = strawberry.field(default=strawberry.UNSET,
-                                           description="ISO 3166-1 alpha-2 code, e.g. DE.")
-    vat_id: str | None = strawberry.field(default=strawberry.UNSET,
-                                          description="Checked against the country.")
+    country: str | None = strawberry.field(
+        default=strawberry.UNSET, description="ISO 3166-1 alpha-2 code, e.g. DE."
+    )
+    vat_id: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Checked against the country."
+    )
     email: str | None = strawberry.field(default=strawberry.UNSET, description="Where invoices are sent.")
 
 
-_DETAIL_FIELDS = ("customer_type", "name", "company_name", "address_line1", "address_line2", "city",
-                  "postal_code", "region", "country", "vat_id", "email")
+_DETAIL_FIELDS = (
+    "customer_type",
+    "name",
+    "company_name",
+    "address_line1",
+    "address_line2",
+    "city",
+    "postal_code",
+    "region",
+    "country",
+    "vat_id",
+    "email",
+)
 
 
 @strawberry.input
 class RecordUsageInput:
     message_type: str = strawberry.field(
-        description="A code from `messageTypes`: EMAIL, SMS, WHATSAPP_MARKETING, ...")
+        description="A code from `messageTypes`: EMAIL, SMS, WHATSAPP_MARKETING, ..."
+    )
     quantity: int = strawberry.field(description=f"Messages sent, 1 to {usage.MAX_QUANTITY:,}.")
-    country: str | None = strawberry.field(default=None,
-                                           description="Destination; required except for EMAIL.")
+    country: str | None = strawberry.field(
+        default=None, description="Destination; required except for EMAIL."
+    )
     sample_text: str | None = strawberry.field(
-        default=None,
-        description="SMS: the text sent, priced per segment; left out: one segment per message.")
+        default=None, description="SMS: the text sent, priced per segment; left out: one segment per message."
+    )
     idempotency_key: str | None = strawberry.field(
-        default=None, description="Retries with the same key get the first answer and are counted once.")
+        default=None, description="Retries with the same key get the first answer and are counted once."
+    )
 
 
 @strawberry.input
@@ -72,8 +91,9 @@ class RequestCustomQuoteInput:
     company: str
     expected_email_credits: int | None = strawberry.field(default=None, description="Per month.")
     expected_messaging_credits: int | None = strawberry.field(default=None, description="Per month.")
-    message: str | None = strawberry.field(default=None, description=f"At most {custom_quotes.MAX_MESSAGE} "
-                                                                     "characters.")
+    message: str | None = strawberry.field(
+        default=None, description=f"At most {custom_quotes.MAX_MESSAGE} characters."
+    )
 
 
 # ------------------------------------------------------------------ results
@@ -103,8 +123,15 @@ UpdateBillingDetailsResult = Annotated[
     strawberry.union("UpdateBillingDetailsResult"),
 ]
 RecordUsageResult = Annotated[
-    UsageRecorded | e.AllowanceExceeded | e.ChannelNotInPlan | e.InvalidVolume | e.UnknownMessageType
-    | e.UnknownCountry | e.TextTooLong | e.IdempotencyKeyRejected | e.RenewalPending
+    UsageRecorded
+    | e.AllowanceExceeded
+    | e.ChannelNotInPlan
+    | e.InvalidVolume
+    | e.UnknownMessageType
+    | e.UnknownCountry
+    | e.TextTooLong
+    | e.IdempotencyKeyRejected
+    | e.RenewalPending
     | e.AuthenticationRequired,
     strawberry.union("RecordUsageResult"),
 ]
@@ -124,47 +151,101 @@ RequestCustomQuoteResult = Annotated[
 def billing_details_of(row: BillingDetailsRow) -> t.BillingDetails:
     return t.BillingDetails(
         customer_type=t.CustomerType(row.customer_type) if row.customer_type else None,
-        name=row.name, company_name=row.company_name, address_line1=row.address_line1,
-        address_line2=row.address_line2, city=row.city, postal_code=row.postal_code, region=row.region,
-        country=row.country, vat_id=row.vat_id, email=row.email, missing_fields=details.missing_fields(row))
+        name=row.name,
+        company_name=row.company_name,
+        address_line1=row.address_line1,
+        address_line2=row.address_line2,
+        city=row.city,
+        postal_code=row.postal_code,
+        region=row.region,
+        country=row.country,
+        vat_id=row.vat_id,
+        email=row.email,
+        missing_fields=details.missing_fields(row),
+    )
 
 
 def _usage_of(period: usage.PeriodUsage) -> t.Usage:
-    return t.Usage(period_start=period.period_start, period_end=period.period_end, credits=[
-        t.CreditUsage(kind=c.kind, used=usage.normal(c.used), included=c.included,
-                      remaining=usage.normal(c.remaining)) for c in period.credits])
+    return t.Usage(
+        period_start=period.period_start,
+        period_end=period.period_end,
+        credits=[
+            t.CreditUsage(
+                kind=c.kind,
+                used=usage.normal(c.used),
+                included=c.included,
+                remaining=usage.normal(c.remaining),
+            )
+            for c in period.credits
+        ],
+    )
 
 
 def _recorded(recorded: usage.Recorded) -> UsageRecorded:
     u = recorded.usage
-    return UsageRecorded(record_id=strawberry.ID(recorded.record_id), message_type=u.message_type,
-                         country=u.country, quantity=u.quantity, segments=u.segments, credit_kind=u.kind,
-                         credits_per_message=usage.normal(u.credits_per_message),
-                         credits=usage.normal(u.credits), usage=_usage_of(recorded.period))
+    return UsageRecorded(
+        record_id=strawberry.ID(recorded.record_id),
+        message_type=u.message_type,
+        country=u.country,
+        quantity=u.quantity,
+        segments=u.segments,
+        credit_kind=u.kind,
+        credits_per_message=usage.normal(u.credits_per_message),
+        credits=usage.normal(u.credits),
+        usage=_usage_of(recorded.period),
+    )
 
 
 def _usage_error(error: usage.UsageError) -> e.UserError:
     field, message = list(error.field), str(error)
     if isinstance(error, usage.AllowanceExceeded):
-        return e.AllowanceExceeded(code=e.ErrorCode.ALLOWANCE_EXCEEDED, message=message, field=field,
-                                   kind=error.kind, used=usage.normal(error.used), included=error.included,
-                                   requested=usage.normal(error.requested),
-                                   remaining=usage.normal(error.remaining))
+        return e.AllowanceExceeded(
+            code=e.ErrorCode.ALLOWANCE_EXCEEDED,
+            message=message,
+            field=field,
+            kind=error.kind,
+            used=usage.normal(error.used),
+            included=error.included,
+            requested=usage.normal(error.requested),
+            remaining=usage.normal(error.remaining),
+        )
     if isinstance(error, usage.NotInPlan):
-        return e.ChannelNotInPlan(code=e.ErrorCode.CHANNEL_NOT_IN_PLAN, message=message, field=field,
-                                  plan_code=error.plan_code, message_type=error.message_type)
+        return e.ChannelNotInPlan(
+            code=e.ErrorCode.CHANNEL_NOT_IN_PLAN,
+            message=message,
+            field=field,
+            plan_code=error.plan_code,
+            message_type=error.message_type,
+        )
     if isinstance(error, usage.InvalidQuantity):
-        return e.InvalidVolume(code=e.ErrorCode.INVALID_VOLUME, message=message, field=field,
-                               value=error.quantity, min=1, max=usage.MAX_QUANTITY, step=1)
+        return e.InvalidVolume(
+            code=e.ErrorCode.INVALID_VOLUME,
+            message=message,
+            field=field,
+            value=error.quantity,
+            min=1,
+            max=usage.MAX_QUANTITY,
+            step=1,
+        )
     if isinstance(error, usage.UnknownMessageType):
-        return e.UnknownMessageType(code=e.ErrorCode.UNKNOWN_MESSAGE_TYPE, message=message, field=field,
-                                    message_type=error.message_type)
+        return e.UnknownMessageType(
+            code=e.ErrorCode.UNKNOWN_MESSAGE_TYPE,
+            message=message,
+            field=field,
+            message_type=error.message_type,
+        )
     if isinstance(error, usage.UnknownDestination):
-        return e.UnknownCountry(code=e.ErrorCode.UNKNOWN_COUNTRY, message=message, field=field,
-                                country=error.country)
+        return e.UnknownCountry(
+            code=e.ErrorCode.UNKNOWN_COUNTRY, message=message, field=field, country=error.country
+        )
     if isinstance(error, usage.SampleTextTooLong):
-        return e.TextTooLong(code=e.ErrorCode.TEXT_TOO_LONG, message=message, field=field,
-                             length=error.length, max_length=usage.MAX_SAMPLE_TEXT)
+        return e.TextTooLong(
+            code=e.ErrorCode.TEXT_TOO_LONG,
+            message=message,
+            field=field,
+            length=error.length,
+            max_length=usage.MAX_SAMPLE_TEXT,
+        )
     if isinstance(error, usage.RenewalPending):
         return renewal_pending(error.period_end)
     raise TypeError(f"no GraphQL type for {type(error).__name__}")  # a bug: every usage error maps
@@ -172,8 +253,9 @@ def _usage_error(error: usage.UsageError) -> e.UserError:
 
 def _bad_idempotency_key(key: str) -> e.IdempotencyKeyRejected | None:
     if (problem := idempotency.key_problem(key)) is not None:
-        return e.IdempotencyKeyRejected(code=e.ErrorCode.INVALID_IDEMPOTENCY_KEY, field=["idempotencyKey"],
-                                        message=problem)
+        return e.IdempotencyKeyRejected(
+            code=e.ErrorCode.INVALID_IDEMPOTENCY_KEY, field=["idempotencyKey"], message=problem
+        )
     return None
 
 
@@ -189,11 +271,15 @@ class _Refused(Exception):
 
 @strawberry.type
 class BillingMutation:
-    @strawberry.mutation(description=(
-        "Save billing details (Edit billing details on the Checkout page): a partial update, every field "
-        "checked first, the VAT ID against the country. Nothing is saved if any field is invalid."))
-    def update_billing_details(self, info: Info,
-                               input: UpdateBillingDetailsInput) -> UpdateBillingDetailsResult:
+    @strawberry.mutation(
+        description=(
+            "Save billing details (Edit billing details on the Checkout page): a partial update, every field "
+            "checked first, the VAT ID against the country. Nothing is saved if any field is invalid."
+        )
+    )
+    def update_billing_details(
+        self, info: Info, input: UpdateBillingDetailsInput
+    ) -> UpdateBillingDetailsResult:
         ctx = info.context
         row = current_workspace(info)
         if row is None:
@@ -207,8 +293,7 @@ class BillingMutation:
             if isinstance(value, CustomerKind):
                 value = value.value
             elif isinstance(value, str) and custom_quotes.has_control_characters(value):
-                problems.append(FieldProblem(details.api_name(name),
-                                                     "must not contain control characters"))
+                problems.append(FieldProblem(details.api_name(name), "must not contain control characters"))
                 continue
             changes[name] = value
         gateway = ctx.gateway
@@ -216,9 +301,16 @@ class BillingMutation:
         try:
             with gateway.write_sessions.begin() as session:
                 try:
-                    saved = details.update(session, row.id, changes, countries=gateway.countries,
-                                           tax=gateway.tax, seller_country=gateway.settings.seller_country,
-                                           now=ctx.now, currency=gateway.catalog.currency)
+                    saved = details.update(
+                        session,
+                        row.id,
+                        changes,
+                        countries=gateway.countries,
+                        tax=gateway.tax,
+                        seller_country=gateway.settings.seller_country,
+                        now=ctx.now,
+                        currency=gateway.catalog.currency,
+                    )
                 except details.InvalidBillingDetails as error:
                     raise _Refused(problems + error.problems) from None
                 if problems:
@@ -229,13 +321,18 @@ class BillingMutation:
             order = {details.api_name(name): i for i, name in enumerate(_DETAIL_FIELDS)}
             found = sorted(refused.problems, key=lambda p: order.get(p.field, len(order)))
             return e.InvalidBillingDetails(
-                code=e.ErrorCode.INVALID_BILLING_DETAILS, field=[found[0].field],
+                code=e.ErrorCode.INVALID_BILLING_DETAILS,
+                field=[found[0].field],
                 message="; ".join(f"{p.field} {p.message}" for p in found),
-                problems=[e.InputProblem(field=[p.field], message=p.message) for p in found])
+                problems=[e.InputProblem(field=[p.field], message=p.message) for p in found],
+            )
 
-    @strawberry.mutation(description=(
-        "Count sent emails or messages against this period's allowance. Refused whole, with nothing counted, "
-        "when it would go past the allowance or the plan has no credits for the channel."))
+    @strawberry.mutation(
+        description=(
+            "Count sent emails or messages against this period's allowance. Refused whole, with nothing counted, "
+            "when it would go past the allowance or the plan has no credits for the channel."
+        )
+    )
     def record_usage(self, info: Info, input: RecordUsageInput) -> RecordUsageResult:
         ctx = info.context
         row = current_workspace(info)
@@ -243,19 +340,22 @@ class BillingMutation:
             return e.authentication_required(ctx.credentials_given)
         if input.idempotency_key is not None and (bad := _bad_idempotency_key(input.idempotency_key)):
             return bad
-        request = usage.UsageRequest(input.message_type, input.quantity, input.country, input.sample_text,
-                                     input.idempotency_key)
+        request = usage.UsageRequest(
+            input.message_type, input.quantity, input.country, input.sample_text, input.idempotency_key
+        )
         ctx.close()  # the usage is counted in its own transaction
         try:
             return _recorded(usage.record_usage(ctx.gateway, row.id, request, ctx.now))
         except usage.UsageError as error:
             return _usage_error(error)
         except idempotency.IdempotencyKeyReused as error:
-            return e.IdempotencyKeyRejected(code=e.ErrorCode.IDEMPOTENCY_KEY_REUSED, message=str(error),
-                                            field=["idempotencyKey"])
+            return e.IdempotencyKeyRejected(
+                code=e.ErrorCode.IDEMPOTENCY_KEY_REUSED, message=str(error), field=["idempotencyKey"]
+            )
         except idempotency.IdempotencyKeyInProgress as error:
-            return e.IdempotencyKeyRejected(code=e.ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS, message=str(error),
-                                            field=["idempotencyKey"])
+            return e.IdempotencyKeyRejected(
+                code=e.ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS, message=str(error), field=["idempotencyKey"]
+            )
 
     @strawberry.mutation(description="Cancel the downgrade or limit reduction scheduled for the next period.")
     def cancel_scheduled_change(self, info: Info) -> CancelScheduledChangeResult:
@@ -265,30 +365,44 @@ class BillingMutation:
             return e.authentication_required(ctx.credentials_given)
         ctx.close()
         if renewal.cancel_scheduled_change(ctx.gateway, row.id, ctx.now) is None:
-            return e.NoScheduledChange(code=e.ErrorCode.NO_SCHEDULED_CHANGE, field=[],
-                                       message="there is no scheduled change to cancel")
+            return e.NoScheduledChange(
+                code=e.ErrorCode.NO_SCHEDULED_CHANGE,
+                field=[],
+                message="there is no scheduled change to cancel",
+            )
         fresh = ctx.session.get(WorkspaceRow, row.id)
         assert fresh is not None
         return Workspace.of(info, fresh)
 
-    @strawberry.mutation(description=(
-        "Request a quote for the Custom plan: records the request for sales and returns their address."))
+    @strawberry.mutation(
+        description=(
+            "Request a quote for the Custom plan: records the request for sales and returns their address."
+        )
+    )
     def request_custom_quote(self, info: Info, input: RequestCustomQuoteInput) -> RequestCustomQuoteResult:
         ctx = info.context
         row = current_workspace(info)
         if row is None:
             return e.authentication_required(ctx.credentials_given)
-        request = custom_quotes.QuoteRequest(input.contact_name, input.email, input.company,
-                                             input.expected_email_credits, input.expected_messaging_credits,
-                                             input.message)
+        request = custom_quotes.QuoteRequest(
+            input.contact_name,
+            input.email,
+            input.company,
+            input.expected_email_credits,
+            input.expected_messaging_credits,
+            input.message,
+        )
         ctx.close()
         try:
             requested = custom_quotes.request_custom_quote(ctx.gateway, row.id, request, ctx.now)
         except custom_quotes.InvalidQuoteRequest as error:
             problems = error.problems
             return e.InvalidQuoteRequest(
-                code=e.ErrorCode.INVALID_QUOTE_REQUEST, field=[problems[0].field],
+                code=e.ErrorCode.INVALID_QUOTE_REQUEST,
+                field=[problems[0].field],
                 message="; ".join(f"{p.field} {p.message}" for p in problems),
-                problems=[e.InputProblem(field=[p.field], message=p.message) for p in problems])
-        return CustomQuoteRequested(request_id=strawberry.ID(requested.request_id),
-                                    sales_contact=requested.sales_contact)
+                problems=[e.InputProblem(field=[p.field], message=p.message) for p in problems],
+            )
+        return CustomQuoteRequested(
+            request_id=strawberry.ID(requested.request_id), sales_contact=requested.sales_contact
+        )

@@ -23,8 +23,12 @@ def plan_of(info: Info, plan: cat.Plan) -> t.Plan:
 
 
 def unknown_plan(code: str) -> e.UnknownPlan:
-    return e.UnknownPlan(code=e.ErrorCode.UNKNOWN_PLAN, message=f"there is no plan {code!r}",
-                         field=["planCode"], plan_code=code)
+    return e.UnknownPlan(
+        code=e.ErrorCode.UNKNOWN_PLAN,
+        message=f"there is no plan {code!r}",
+        field=["planCode"],
+        plan_code=code,
+    )
 
 
 def current_workspace(info: Info) -> WorkspaceRow | None:
@@ -35,9 +39,12 @@ def current_workspace(info: Info) -> WorkspaceRow | None:
 
 
 def renewal_pending(period_end: datetime) -> e.RenewalPending:
-    return e.RenewalPending(code=e.ErrorCode.RENEWAL_PENDING, field=[],
-                            message="the current period has ended; its renewal runs first",
-                            period_end=period_end.isoformat())
+    return e.RenewalPending(
+        code=e.ErrorCode.RENEWAL_PENDING,
+        field=[],
+        message="the current period has ended; its renewal runs first",
+        period_end=period_end.isoformat(),
+    )
 
 
 def quote_of(info: Info, order: pricing.PricedOrder, workspace: WorkspaceRow) -> t.Quote:
@@ -45,18 +52,35 @@ def quote_of(info: Info, order: pricing.PricedOrder, workspace: WorkspaceRow) ->
     now = info.context.now
     balance = Money.from_minor_units(workspace.balance_minor, workspace.currency)
     return t.Quote(
-        kind=order.kind, plan=plan_of(info, order.target.plan), email_credits=order.target.email_credits,
+        kind=order.kind,
+        plan=plan_of(info, order.target.plan),
+        email_credits=order.target.email_credits,
         messaging_credits=order.target.messaging_credits,
         monthly_lines=[t.OrderLine.of(line) for line in order.monthly_lines],
         monthly_subtotal=t.Money.of(order.monthly_subtotal),
-        changes=[t.PlanChange(timing=c.timing, effective_at=c.effective_at, plan=plan_of(info, c.configuration.plan),
-                              email_credits=c.configuration.email_credits,
-                              messaging_credits=c.configuration.messaging_credits) for c in order.changes],
-        due_now=t.Charge.of(order.due_now), due_at_renewal=t.Charge.of(order.due_at_renewal),
-        renewal_at=order.renewal_at, period_start=order.period_start, period_end=order.period_end,
+        changes=[
+            t.PlanChange(
+                timing=c.timing,
+                effective_at=c.effective_at,
+                plan=plan_of(info, c.configuration.plan),
+                email_credits=c.configuration.email_credits,
+                messaging_credits=c.configuration.messaging_credits,
+            )
+            for c in order.changes
+        ],
+        due_now=t.Charge.of(order.due_now),
+        due_at_renewal=t.Charge.of(order.due_at_renewal),
+        renewal_at=order.renewal_at,
+        period_start=order.period_start,
+        period_end=order.period_end,
         proration=t.Proration(days_left=order.proration_days[0], days_in_period=order.proration_days[1])
-        if order.proration_days else None,
-        computed_at=now, expires_at=now + QUOTE_TTL,
-        balance=t.BalancePreview(now=t.Money.of(balance), after_purchase=t.Money.of(balance - order.due_now.total),
-                                 sufficient=balance >= order.due_now.total),
+        if order.proration_days
+        else None,
+        computed_at=now,
+        expires_at=now + QUOTE_TTL,
+        balance=t.BalancePreview(
+            now=t.Money.of(balance),
+            after_purchase=t.Money.of(balance - order.due_now.total),
+            sufficient=balance >= order.due_now.total,
+        ),
     )

@@ -122,8 +122,11 @@ class RenewalPending(UserError):
 
 
 def authentication_required(context_has_credentials: bool) -> AuthenticationRequired:
-    message = ("the API key is not valid" if context_has_credentials
-               else "this needs a workspace API key: send Authorization: Bearer <key>")
+    message = (
+        "the API key is not valid"
+        if context_has_credentials
+        else "this needs a workspace API key: send Authorization: Bearer <key>"
+    )
     return AuthenticationRequired(code=ErrorCode.AUTHENTICATION_REQUIRED, message=message, field=[])
 
 
@@ -131,16 +134,28 @@ def from_pricing_error(error: pricing.PricingError) -> UserError:
     """Translate a pricing-core error into its GraphQL type."""
     field = list(error.field)
     if isinstance(error, pricing.PlanNotPurchasable):
-        return PlanNotPurchasable(code=ErrorCode.PLAN_NOT_PURCHASABLE, message=str(error), field=field,
-                                  plan_code=error.plan.code, sales_contact=error.sales_contact)
+        return PlanNotPurchasable(
+            code=ErrorCode.PLAN_NOT_PURCHASABLE,
+            message=str(error),
+            field=field,
+            plan_code=error.plan.code,
+            sales_contact=error.sales_contact,
+        )
     if isinstance(error, pricing.PlanNotAdjustable):
-        return PlanNotAdjustable(code=ErrorCode.PLAN_NOT_ADJUSTABLE, message=str(error), field=field,
-                                 plan_code=error.plan.code)
+        return PlanNotAdjustable(
+            code=ErrorCode.PLAN_NOT_ADJUSTABLE, message=str(error), field=field, plan_code=error.plan.code
+        )
     if isinstance(error, pricing.InvalidVolume):
         option = error.option
-        return InvalidVolume(code=ErrorCode.INVALID_VOLUME, message=str(error), field=field,
-                             value=error.value, min=option.min if option else None,
-                             max=option.max if option else None, step=option.step if option else None)
+        return InvalidVolume(
+            code=ErrorCode.INVALID_VOLUME,
+            message=str(error),
+            field=field,
+            value=error.value,
+            min=option.min if option else None,
+            max=option.max if option else None,
+            step=option.step if option else None,
+        )
     raise TypeError(f"no GraphQL type for {type(error).__name__}")  # a bug: every core error maps
 
 
@@ -149,7 +164,7 @@ def from_pricing_error(error: pricing.PricingError) -> UserError:
 
 @strawberry.type(description="One bad input field and what is wrong with it.")
 class InputProblem:
-    field: list[str] = strawberry.field(description="Path of the field in the input, e.g. [\"vatId\"].")
+    field: list[str] = strawberry.field(description='Path of the field in the input, e.g. ["vatId"].')
     message: str
 
 
@@ -167,8 +182,9 @@ class AllowanceExceeded(UserError):
     remaining: Decimal
 
 
-@strawberry.type(description="The plan grants no credits for this channel (SMS or WhatsApp on an email "
-                             "plan).")
+@strawberry.type(
+    description="The plan grants no credits for this channel (SMS or WhatsApp on an email plan)."
+)
 class ChannelNotInPlan(UserError):
     plan_code: str
     message_type: str
@@ -179,14 +195,17 @@ class NoScheduledChange(UserError):
     pass
 
 
-@strawberry.type(description="Some fields of the quote request are invalid; `problems` lists each. Nothing "
-                             "was saved.")
+@strawberry.type(
+    description="Some fields of the quote request are invalid; `problems` lists each. Nothing was saved."
+)
 class InvalidQuoteRequest(UserError):
     problems: list[InputProblem]
 
 
-@strawberry.type(description="The idempotency key is malformed, was used for a different request, or the "
-                             "first request with it is still running. Nothing was done.")
+@strawberry.type(
+    description="The idempotency key is malformed, was used for a different request, or the "
+    "first request with it is still running. Nothing was done."
+)
 class IdempotencyKeyRejected(UserError):
     pass
 
@@ -194,8 +213,10 @@ class IdempotencyKeyRejected(UserError):
 # ------------------------------------------------------------------ webhooks
 
 
-@strawberry.type(description="Webhook URLs are http or https, ASCII, without credentials, at most 2000 "
-                             "characters. Nothing was saved.")
+@strawberry.type(
+    description="Webhook URLs are http or https, ASCII, without credentials, at most 2000 "
+    "characters. Nothing was saved."
+)
 class InvalidWebhookUrl(UserError):
     url: str
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any
 
 import strawberry
 
@@ -37,14 +38,18 @@ class CardInput:
 
 @strawberry.input(description="How to pay: My balance, a saved card, or a new card (saved if asked).")
 class PaymentMethodInput:
-    method: str = strawberry.field(description="A payment method code: \"balance\" or \"card\".")
+    method: str = strawberry.field(description='A payment method code: "balance" or "card".')
     card_id: strawberry.ID | None = None
     new_card: CardInput | None = None
     save_card: bool = False
 
     def choice(self) -> co.PaymentChoice:
-        return co.PaymentChoice(self.method, str(self.card_id) if self.card_id is not None else None,
-                                self.new_card.details() if self.new_card is not None else None, self.save_card)
+        return co.PaymentChoice(
+            self.method,
+            str(self.card_id) if self.card_id is not None else None,
+            self.new_card.details() if self.new_card is not None else None,
+            self.save_card,
+        )
 
 
 @strawberry.input
@@ -52,7 +57,9 @@ class CheckoutInput:
     plan_code: str
     email_credits: int | None = None
     messaging_credits: int | None = None
-    expected_total: Decimal = strawberry.field(description="The quote's `dueNow.total.amount` the customer saw.")
+    expected_total: Decimal = strawberry.field(
+        description="The quote's `dueNow.total.amount` the customer saw."
+    )
     quote_expires_at: datetime = strawberry.field(description="The quote's `expiresAt`.")
     payment_method: PaymentMethodInput
     idempotency_key: str = strawberry.field(description="Unique per checkout attempt; retries send the same.")
@@ -140,9 +147,19 @@ class CardAdded:
 
 
 CheckoutResult = Annotated[
-    CheckoutSuccess | PaymentActionRequired | PaymentDeclined | InsufficientBalance | QuoteChanged
-    | BillingDetailsIncomplete | PaymentRejected | e.UnknownPlan | e.PlanNotPurchasable | e.PlanNotAdjustable
-    | e.InvalidVolume | e.InvalidVatId | e.AuthenticationRequired,
+    CheckoutSuccess
+    | PaymentActionRequired
+    | PaymentDeclined
+    | InsufficientBalance
+    | QuoteChanged
+    | BillingDetailsIncomplete
+    | PaymentRejected
+    | e.UnknownPlan
+    | e.PlanNotPurchasable
+    | e.PlanNotAdjustable
+    | e.InvalidVolume
+    | e.InvalidVatId
+    | e.AuthenticationRequired,
     strawberry.union("CheckoutResult"),
 ]
 ConfirmPaymentResult = Annotated[
@@ -153,9 +170,13 @@ TopUpResult = Annotated[
     TopUpSuccess | PaymentActionRequired | PaymentDeclined | PaymentRejected | e.AuthenticationRequired,
     strawberry.union("TopUpResult"),
 ]
-AddCardResult = Annotated[CardAdded | PaymentRejected | e.AuthenticationRequired, strawberry.union("AddCardResult")]
-RemoveCardResult = Annotated[Workspace | PaymentRejected | e.AuthenticationRequired,
-                             strawberry.union("RemoveCardResult")]
+AddCardResult = Annotated[
+    CardAdded | PaymentRejected | e.AuthenticationRequired, strawberry.union("AddCardResult")
+]
+RemoveCardResult = Annotated[
+    Workspace | PaymentRejected | e.AuthenticationRequired, strawberry.union("RemoveCardResult")
+]
+
 
 def _keyed(info: Info, key: str, call: Callable[[str], Any]) -> tuple[Any, e.UserError | None]:
     """Authenticate and check the idempotency key, then run ``call(workspace_id)``, which
@@ -164,8 +185,9 @@ def _keyed(info: Info, key: str, call: Callable[[str], Any]) -> tuple[Any, e.Use
     if row is None:
         return None, e.authentication_required(info.context.credentials_given)
     if (problem := idempotency.key_problem(key)) is not None:
-        return None, PaymentRejected(code=e.ErrorCode.INVALID_IDEMPOTENCY_KEY, field=["idempotencyKey"],
-                                     message=problem)
+        return None, PaymentRejected(
+            code=e.ErrorCode.INVALID_IDEMPOTENCY_KEY, field=["idempotencyKey"], message=problem
+        )
     info.context.close()  # don't hold a read transaction open while the work runs
     try:
         return call(row.id), None
@@ -185,9 +207,13 @@ def _payment_failure(outcome: Any) -> e.UserError:
 
 def _payment_info(info: Info, payment: Payment, workspace: WorkspaceRow) -> PaymentInfo:
     card = info.context.session.get(Card, payment.card_id) if payment.card_id else None
-    return PaymentInfo(id=payment.id, method=payment.method, status=payment.status,
-                       amount=t.Money.of(Money.from_minor_units(payment.amount_minor, payment.currency)),
-                       card=saved_card(card, workspace) if card is not None else None)
+    return PaymentInfo(
+        id=payment.id,
+        method=payment.method,
+        status=payment.status,
+        amount=t.Money.of(Money.from_minor_units(payment.amount_minor, payment.currency)),
+        card=saved_card(card, workspace) if card is not None else None,
+    )
 
 
 def _rejected(outcome: co.Rejected, plan_code: str = "") -> e.UserError:
@@ -198,20 +224,35 @@ def _rejected(outcome: co.Rejected, plan_code: str = "") -> e.UserError:
     if isinstance(error, pricing.PricingError):
         return e.from_pricing_error(error)
     if isinstance(error, InvalidTaxId):
-        return e.InvalidVatId(code=e.ErrorCode.INVALID_VAT_ID, message=str(error), field=list(outcome.field),
-                              vat_id=error.tax_id)
+        return e.InvalidVatId(
+            code=e.ErrorCode.INVALID_VAT_ID,
+            message=str(error),
+            field=list(outcome.field),
+            vat_id=error.tax_id,
+        )
     if outcome.code == "UNKNOWN_PLAN":
-        return e.UnknownPlan(code=e.ErrorCode.UNKNOWN_PLAN, message=outcome.message, field=list(outcome.field),
-                             plan_code=plan_code)
+        return e.UnknownPlan(
+            code=e.ErrorCode.UNKNOWN_PLAN,
+            message=outcome.message,
+            field=list(outcome.field),
+            plan_code=plan_code,
+        )
     if outcome.code == "BILLING_DETAILS_INCOMPLETE":
-        return BillingDetailsIncomplete(code=e.ErrorCode.BILLING_DETAILS_INCOMPLETE, message=outcome.message,
-                                        field=list(outcome.field), missing_fields=list(outcome.missing))
+        return BillingDetailsIncomplete(
+            code=e.ErrorCode.BILLING_DETAILS_INCOMPLETE,
+            message=outcome.message,
+            field=list(outcome.field),
+            missing_fields=list(outcome.missing),
+        )
     return PaymentRejected(code=e.ErrorCode[outcome.code], message=outcome.message, field=list(outcome.field))
 
 
 def _idempotency_error(error: Exception, path: list[str]) -> PaymentRejected:
-    code = (e.ErrorCode.IDEMPOTENCY_KEY_REUSED if isinstance(error, idempotency.IdempotencyKeyReused)
-            else e.ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS)
+    code = (
+        e.ErrorCode.IDEMPOTENCY_KEY_REUSED
+        if isinstance(error, idempotency.IdempotencyKeyReused)
+        else e.ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS
+    )
     return PaymentRejected(code=code, message=str(error), field=path)
 
 
@@ -222,20 +263,32 @@ def _success(info: Info, outcome: co.Completed) -> CheckoutSuccess:
     assert row is not None
     payment = session.get(Payment, outcome.payment_id) if outcome.payment_id else None
     invoice = session.get(Invoice, outcome.invoice_id) if outcome.invoice_id else None
-    return CheckoutSuccess(kind=outcome.kind, workspace=Workspace.of(info, row),
-                           invoice=invoice_of(info, invoice) if invoice else None,
-                           payment=_payment_info(info, payment, row) if payment else None)
+    return CheckoutSuccess(
+        kind=outcome.kind,
+        workspace=Workspace.of(info, row),
+        invoice=invoice_of(info, invoice) if invoice else None,
+        payment=_payment_info(info, payment, row) if payment else None,
+    )
 
 
 def _declined(outcome: co.PaymentFailed) -> PaymentDeclined:
-    return PaymentDeclined(code=e.ErrorCode.PAYMENT_DECLINED, message=outcome.message, field=["paymentMethod"],
-                           payment_id=outcome.payment_id, decline_code=outcome.failure.value)
+    return PaymentDeclined(
+        code=e.ErrorCode.PAYMENT_DECLINED,
+        message=outcome.message,
+        field=["paymentMethod"],
+        payment_id=outcome.payment_id,
+        decline_code=outcome.failure.value,
+    )
 
 
 def _action(outcome: co.ActionRequired) -> PaymentActionRequired:
-    return PaymentActionRequired(code=e.ErrorCode.PAYMENT_ACTION_REQUIRED, field=["paymentMethod"],
-                                 message="the card issuer asks the customer to authenticate the payment",
-                                 payment_id=outcome.payment_id, next_action=outcome.next_action)
+    return PaymentActionRequired(
+        code=e.ErrorCode.PAYMENT_ACTION_REQUIRED,
+        field=["paymentMethod"],
+        message="the card issuer asks the customer to authenticate the payment",
+        payment_id=outcome.payment_id,
+        next_action=outcome.next_action,
+    )
 
 
 def _topped_up(info: Info, outcome: wallet.ToppedUp) -> TopUpSuccess:
@@ -244,48 +297,73 @@ def _topped_up(info: Info, outcome: wallet.ToppedUp) -> TopUpSuccess:
     row = current_workspace(info)
     assert row is not None
     payment = session.get(Payment, outcome.payment_id)
-    return TopUpSuccess(amount=t.Money.of(outcome.amount),
-                        balance=t.Money.of(Money.from_minor_units(row.balance_minor, row.currency)),
-                        payment=_payment_info(info, payment, row))
+    return TopUpSuccess(
+        amount=t.Money.of(outcome.amount),
+        balance=t.Money.of(Money.from_minor_units(row.balance_minor, row.currency)),
+        payment=_payment_info(info, payment, row),
+    )
 
 
 @strawberry.type
 class PaymentsMutation:
-    @strawberry.mutation(description=(
-        "Checkout Now: re-prices the confirmed quote and, if its total still holds, charges it, applies or "
-        "schedules the change, records the invoice and the events, in one transaction. Idempotent per key."))
+    @strawberry.mutation(
+        description=(
+            "Checkout Now: re-prices the confirmed quote and, if its total still holds, charges it, applies or "
+            "schedules the change, records the invoice and the events, in one transaction. Idempotent per key."
+        )
+    )
     def checkout(self, info: Info, input: CheckoutInput) -> CheckoutResult:
-        request = co.CheckoutRequest(input.plan_code, input.email_credits, input.messaging_credits,
-                                     input.expected_total, input.quote_expires_at, input.payment_method.choice(),
-                                     input.idempotency_key)
-        outcome, error = _keyed(info, input.idempotency_key,
-                                lambda workspace_id: co.checkout(info.context.gateway, workspace_id, request))
+        request = co.CheckoutRequest(
+            input.plan_code,
+            input.email_credits,
+            input.messaging_credits,
+            input.expected_total,
+            input.quote_expires_at,
+            input.payment_method.choice(),
+            input.idempotency_key,
+        )
+        outcome, error = _keyed(
+            info,
+            input.idempotency_key,
+            lambda workspace_id: co.checkout(info.context.gateway, workspace_id, request),
+        )
         if error is not None:
             return error
         if isinstance(outcome, co.Completed):
             return _success(info, outcome)
         if isinstance(outcome, co.InsufficientBalance):
             return InsufficientBalance(
-                code=e.ErrorCode.INSUFFICIENT_BALANCE, field=["paymentMethod"],
+                code=e.ErrorCode.INSUFFICIENT_BALANCE,
+                field=["paymentMethod"],
                 message=f"the balance of {outcome.balance} does not cover {outcome.required}",
-                balance=t.Money.of(outcome.balance), required=t.Money.of(outcome.required),
-                shortfall=t.Money.of(outcome.shortfall))
+                balance=t.Money.of(outcome.balance),
+                required=t.Money.of(outcome.required),
+                shortfall=t.Money.of(outcome.shortfall),
+            )
         if isinstance(outcome, co.QuoteMismatch):
             code = e.ErrorCode.QUOTE_EXPIRED if outcome.expired else e.ErrorCode.QUOTE_CHANGED
-            message = ("the quote expired; confirm the new one" if outcome.expired else
-                       f"the total is now {outcome.order.due_now.total}; confirm the new quote")
+            message = (
+                "the quote expired; confirm the new one"
+                if outcome.expired
+                else f"the total is now {outcome.order.due_now.total}; confirm the new quote"
+            )
             fresh = current_workspace(info)
             assert fresh is not None
-            return QuoteChanged(code=code, message=message,
-                                field=["quoteExpiresAt"] if outcome.expired else ["expectedTotal"],
-                                quote=quote_of(info, outcome.order, fresh), expected_total=input.expected_total)
+            return QuoteChanged(
+                code=code,
+                message=message,
+                field=["quoteExpiresAt"] if outcome.expired else ["expectedTotal"],
+                quote=quote_of(info, outcome.order, fresh),
+                expected_total=input.expected_total,
+            )
         if isinstance(outcome, co.Rejected):
             return _rejected(outcome, input.plan_code)
         return _payment_failure(outcome)
 
     @strawberry.mutation(description="Finish a payment that answered PaymentActionRequired (3-D Secure).")
-    def confirm_payment(self, info: Info, payment_id: strawberry.ID,
-                        challenge_response: str | None = None) -> ConfirmPaymentResult:
+    def confirm_payment(
+        self, info: Info, payment_id: strawberry.ID, challenge_response: str | None = None
+    ) -> ConfirmPaymentResult:
         row = current_workspace(info)
         if row is None:
             return e.authentication_required(info.context.credentials_given)
@@ -302,19 +380,39 @@ class PaymentsMutation:
 
     @strawberry.mutation(description="Add money to My balance, paid by card. Idempotent per key.")
     def top_up_balance(self, info: Info, input: TopUpInput) -> TopUpResult:
-        outcome, error = _keyed(info, input.idempotency_key, lambda workspace_id: wallet.top_up(
-            info.context.gateway, workspace_id, input.amount, input.payment_method.choice(), input.idempotency_key))
+        outcome, error = _keyed(
+            info,
+            input.idempotency_key,
+            lambda workspace_id: wallet.top_up(
+                info.context.gateway,
+                workspace_id,
+                input.amount,
+                input.payment_method.choice(),
+                input.idempotency_key,
+            ),
+        )
         if error is not None:
             return error
         if isinstance(outcome, wallet.ToppedUp):
             return _topped_up(info, outcome)
         return _payment_failure(outcome)
 
-    @strawberry.mutation(description="Save a card for checkout and renewals. Only a token and what identifies "
-                                     "the card to a person are stored. Idempotent per key.")
+    @strawberry.mutation(
+        description="Save a card for checkout and renewals. Only a token and what identifies "
+        "the card to a person are stored. Idempotent per key."
+    )
     def add_card(self, info: Info, input: AddCardInput) -> AddCardResult:
-        outcome, error = _keyed(info, input.idempotency_key, lambda workspace_id: wallet.add_card(
-            info.context.gateway, workspace_id, input.card.details(), input.idempotency_key, input.use_for_renewal))
+        outcome, error = _keyed(
+            info,
+            input.idempotency_key,
+            lambda workspace_id: wallet.add_card(
+                info.context.gateway,
+                workspace_id,
+                input.card.details(),
+                input.idempotency_key,
+                input.use_for_renewal,
+            ),
+        )
         if error is not None:
             return error
         if isinstance(outcome, co.Rejected):
@@ -330,6 +428,7 @@ class PaymentsMutation:
             return e.authentication_required(info.context.credentials_given)
         info.context.close()
         if not wallet.remove_card(info.context.gateway, row.id, str(card_id)):
-            return PaymentRejected(code=e.ErrorCode.UNKNOWN_CARD, message=f"no saved card {str(card_id)!r}",
-                                   field=["cardId"])
+            return PaymentRejected(
+                code=e.ErrorCode.UNKNOWN_CARD, message=f"no saved card {str(card_id)!r}", field=["cardId"]
+            )
         return Workspace.of(info, info.context.session.get(WorkspaceRow, row.id))

@@ -18,9 +18,10 @@ source of truth: the wake-ups carry no data.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, AsyncGenerator, Iterable
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import strawberry
@@ -53,45 +54,62 @@ class SubscriptionContext:
 Info = strawberry.Info[SubscriptionContext, None]
 
 
-@strawberry.type(description="A committed billing event of the caller's workspace. Payloads per type and "
-                             "version: docs/events.md.")
+@strawberry.type(
+    description="A committed billing event of the caller's workspace. Payloads per type and "
+    "version: docs/events.md."
+)
 class Event:
     id: strawberry.ID = strawberry.field(description="Unique; use it to drop a duplicate delivery.")
     type: str = strawberry.field(description="e.g. plan_change.applied, checkout.completed.")
     workspace_id: strawberry.ID
-    sequence: int = strawberry.field(description="1, 2, 3, ... per workspace, without gaps, in commit order. "
-                                                 "Pass the last one seen as afterSequence to resume.")
+    sequence: int = strawberry.field(
+        description="1, 2, 3, ... per workspace, without gaps, in commit order. "
+        "Pass the last one seen as afterSequence to resume."
+    )
     occurred_at: datetime
     version: int = strawberry.field(description="Version of this type's payload.")
     payload: JSON
 
     @classmethod
     def of(cls, event: EventValue) -> Event:
-        return cls(id=strawberry.ID(event.id), type=event.type,
-                   workspace_id=strawberry.ID(event.workspace_id), sequence=event.sequence,
-                   occurred_at=event.occurred_at, version=event.version,
-                   payload=dict(event.payload))
+        return cls(
+            id=strawberry.ID(event.id),
+            type=event.type,
+            workspace_id=strawberry.ID(event.workspace_id),
+            sequence=event.sequence,
+            occurred_at=event.occurred_at,
+            version=event.version,
+            payload=dict(event.payload),
+        )
 
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="The workspace's events, optionally only some types. With "
-                                         "afterSequence: first every event after it, then live ones.")
-    async def events(self, info: Info, types: list[str] | None = None,
-                     after_sequence: int | None = None) -> AsyncGenerator[Event, None]:
+    @strawberry.subscription(
+        description="The workspace's events, optionally only some types. With "
+        "afterSequence: first every event after it, then live ones."
+    )
+    async def events(
+        self, info: Info, types: list[str] | None = None, after_sequence: int | None = None
+    ) -> AsyncGenerator[Event, None]:
         if types is not None:
             if not types:
                 raise GraphQLError("`types` must name at least one event type; leave it out for all")
             if unknown := sorted(set(types) - ev.EVENT_TYPES):
-                raise GraphQLError(f"unknown event types: {', '.join(map(repr, unknown))}; known: "
-                                   f"{', '.join(sorted(ev.EVENT_TYPES))}")
+                raise GraphQLError(
+                    f"unknown event types: {', '.join(map(repr, unknown))}; known: "
+                    f"{', '.join(sorted(ev.EVENT_TYPES))}"
+                )
         async for event in _stream(info, frozenset(types) if types is not None else None, after_sequence):
             yield event
 
-    @strawberry.subscription(description="Plan changes of the workspace: applied, scheduled and cancelled. "
-                                         "With afterSequence: first every one after it, then live ones.")
-    async def plan_changed(self, info: Info,
-                           after_sequence: int | None = None) -> AsyncGenerator[Event, None]:
+    @strawberry.subscription(
+        description="Plan changes of the workspace: applied, scheduled and cancelled. "
+        "With afterSequence: first every one after it, then live ones."
+    )
+    async def plan_changed(
+        self, info: Info, after_sequence: int | None = None
+    ) -> AsyncGenerator[Event, None]:
         async for event in _stream(info, ev.PLAN_CHANGE_TYPES, after_sequence):
             yield event
 
@@ -152,14 +170,25 @@ class _SubscriptionsOnly:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._schema, name)
 
-    async def stream(self, query: str | None, variable_values: dict[str, Any] | None = None,
-                     context_value: Any | None = None, root_value: Any | None = None,
-                     operation_name: str | None = None, operation_extensions: dict[str, Any] | None = None,
-                     allowed_operation_types: Any = None) -> Any:
-        return await self._schema.stream(query, variable_values=variable_values, context_value=context_value,
-                                         root_value=root_value, operation_name=operation_name,
-                                         operation_extensions=operation_extensions,
-                                         allowed_operation_types=(OperationType.SUBSCRIPTION,))
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Any = None,
+    ) -> Any:
+        return await self._schema.stream(
+            query,
+            variable_values=variable_values,
+            context_value=context_value,
+            root_value=root_value,
+            operation_name=operation_name,
+            operation_extensions=operation_extensions,
+            allowed_operation_types=(OperationType.SUBSCRIPTION,),
+        )
 
 
 class SubscriptionServer(GraphQL):
@@ -169,16 +198,21 @@ class SubscriptionServer(GraphQL):
         # Pages on any origin may connect: the credential is the key a page sends in
         # connection_init, never a cookie the browser adds by itself, so another site's page
         # gains nothing by opening a socket.
-        super().__init__(_SubscriptionsOnly(gateway.schema), graphql_ide=None,  # type: ignore[arg-type]
-                         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), allowed_origins=("*",),
-                         connection_init_wait_timeout=timedelta(seconds=10))
+        super().__init__(
+            _SubscriptionsOnly(gateway.schema),
+            graphql_ide=None,  # type: ignore[arg-type]
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            allowed_origins=("*",),
+            connection_init_wait_timeout=timedelta(seconds=10),
+        )
         self.gateway = gateway
 
     async def get_context(self, request: Any, response: Any) -> SubscriptionContext:  # type: ignore[override]
         return SubscriptionContext(gateway=self.gateway)
 
     async def on_ws_connect(  # type: ignore[override]
-            self, context: SubscriptionContext) -> dict[str, object]:
+        self, context: SubscriptionContext
+    ) -> dict[str, object]:
         key = _api_key(context.connection_params or {})
         workspace_id = await anyio.to_thread.run_sync(self._authenticate, key) if key else None
         if workspace_id is None:

@@ -29,10 +29,14 @@ class Money:
 
 CreditKind = strawberry.enum(cat.CreditKind, description="The kinds of monthly credits a plan grants.")
 Channel = strawberry.enum(providers.Channel, description="Messaging channels.")
-ChangeKind = strawberry.enum(pricing.ChangeKind, description=(
-    "How a plan change applies. NEW_PERIOD: from a free plan, a paid period starts now. UPGRADE: "
-    "applied now, prorated. DOWNGRADE: scheduled for the next period, nothing due now. SPLIT: the "
-    "raised limits apply now (prorated), the reduced ones at the next period."))
+ChangeKind = strawberry.enum(
+    pricing.ChangeKind,
+    description=(
+        "How a plan change applies. NEW_PERIOD: from a free plan, a paid period starts now. UPGRADE: "
+        "applied now, prorated. DOWNGRADE: scheduled for the next period, nothing due now. SPLIT: the "
+        "raised limits apply now (prorated), the reduced ones at the next period."
+    ),
+)
 Timing = strawberry.enum(pricing.Timing)
 LineKind = strawberry.enum(pricing.LineKind)
 TaxTreatment = strawberry.enum(providers.TaxTreatment)
@@ -61,11 +65,24 @@ class CreditOption:
     def of(cls, option: cat.CreditOption, currency: str) -> CreditOption:
         tiers, lower = [], option.included
         for tier in option.tiers:
-            tiers.append(PriceTier(from_credits=lower + 1, up_to=tier.up_to,
-                                   unit_price=Money(amount=tier.unit_price, currency=currency)))
+            tiers.append(
+                PriceTier(
+                    from_credits=lower + 1,
+                    up_to=tier.up_to,
+                    unit_price=Money(amount=tier.unit_price, currency=currency),
+                )
+            )
             lower = tier.up_to or lower
-        return cls(kind=option.kind, included=option.included, min=option.min, max=option.max,
-                   step=option.step, default=option.default, adjustable=option.adjustable, tiers=tiers)
+        return cls(
+            kind=option.kind,
+            included=option.included,
+            min=option.min,
+            max=option.max,
+            step=option.step,
+            default=option.default,
+            adjustable=option.adjustable,
+            tiers=tiers,
+        )
 
 
 @strawberry.type
@@ -87,10 +104,15 @@ class Plan:
         email = plan.option(cat.CreditKind.EMAIL)
         messaging = plan.option(cat.CreditKind.MESSAGING)
         return cls(
-            code=plan.code, name=plan.name, description=plan.description, tier=plan.tier,
+            code=plan.code,
+            name=plan.name,
+            description=plan.description,
+            tier=plan.tier,
             channels=list(plan.channels),
             base_price=Money.of(plan.base_price) if plan.base_price is not None else None,
-            purchasable=plan.purchasable, adjustable=plan.adjustable, requires_quote=not plan.purchasable,
+            purchasable=plan.purchasable,
+            adjustable=plan.adjustable,
+            requires_quote=not plan.purchasable,
             email_credits=CreditOption.of(email, currency) if email else None,
             messaging_credits=CreditOption.of(messaging, currency) if messaging else None,
         )
@@ -107,9 +129,14 @@ class OrderLine:
 
     @classmethod
     def of(cls, line: pricing.Line) -> OrderLine:
-        return cls(kind=line.kind, description=line.description, quantity=line.quantity,
-                   unit_price=Money.of(line.unit_price) if line.unit_price else None,
-                   amount=Money.of(line.amount), credit_kind=line.credit_kind)
+        return cls(
+            kind=line.kind,
+            description=line.description,
+            quantity=line.quantity,
+            unit_price=Money.of(line.unit_price) if line.unit_price else None,
+            amount=Money.of(line.amount),
+            credit_kind=line.credit_kind,
+        )
 
 
 @strawberry.type(description="One tax, computed once on its whole taxable base.")
@@ -124,8 +151,15 @@ class TaxLine:
 
     @classmethod
     def of(cls, line: providers.TaxLine) -> TaxLine:
-        return cls(name=line.name, jurisdiction=line.jurisdiction, rate=line.rate, base=Money.of(line.base),
-                   amount=Money.of(line.amount), treatment=line.treatment, note=line.note)
+        return cls(
+            name=line.name,
+            jurisdiction=line.jurisdiction,
+            rate=line.rate,
+            base=Money.of(line.base),
+            amount=Money.of(line.amount),
+            treatment=line.treatment,
+            note=line.note,
+        )
 
 
 @strawberry.type(description="Lines charged together, with their tax.")
@@ -136,13 +170,19 @@ class Charge:
     tax: Money
     total: Money
     tax_calculated: bool = strawberry.field(
-        description="False when no billing details were given: tax is then not included in `total`.")
+        description="False when no billing details were given: tax is then not included in `total`."
+    )
 
     @classmethod
     def of(cls, charge: pricing.Charge) -> Charge:
-        return cls(lines=[OrderLine.of(line) for line in charge.lines], subtotal=Money.of(charge.subtotal),
-                   tax_lines=[TaxLine.of(t) for t in charge.tax_lines], tax=Money.of(charge.tax),
-                   total=Money.of(charge.total), tax_calculated=charge.tax_calculated)
+        return cls(
+            lines=[OrderLine.of(line) for line in charge.lines],
+            subtotal=Money.of(charge.subtotal),
+            tax_lines=[TaxLine.of(t) for t in charge.tax_lines],
+            tax=Money.of(charge.tax),
+            total=Money.of(charge.total),
+            tax_calculated=charge.tax_calculated,
+        )
 
 
 @strawberry.type(description="A configuration that takes effect at a given time.")
@@ -167,7 +207,9 @@ class BalancePreview:
     sufficient: bool
 
 
-@strawberry.type(description="The Order Preview: what the change costs now and at renewal, and when each part applies.")
+@strawberry.type(
+    description="The Order Preview: what the change costs now and at renewal, and when each part applies."
+)
 class Quote:
     kind: ChangeKind
     plan: Plan
@@ -183,7 +225,9 @@ class Quote:
     period_end: datetime
     proration: Proration | None
     computed_at: datetime
-    expires_at: datetime = strawberry.field(description="Checkout refuses this quote's total after this time.")
+    expires_at: datetime = strawberry.field(
+        description="Checkout refuses this quote's total after this time."
+    )
     balance: BalancePreview = strawberry.field(description="For paying with My balance.")
 
 
@@ -196,9 +240,11 @@ class PlanSelection:
     email_credits: int = strawberry.field(description="Where the email slider starts.")
     messaging_credits: int = strawberry.field(description="Where the messaging slider starts.")
     change: ChangeKind | None = strawberry.field(
-        description="For an authenticated workspace: how choosing this plan at the slider start applies.")
+        description="For an authenticated workspace: how choosing this plan at the slider start applies."
+    )
     effective_at: datetime | None = strawberry.field(
-        description="For an authenticated workspace: when the plan itself would take effect.")
+        description="For an authenticated workspace: when the plan itself would take effect."
+    )
 
 
 @strawberry.enum(description="The plan actions the Billing page offers.")
@@ -289,7 +335,9 @@ class BillingDetails:
     country: str | None
     vat_id: str | None
     email: str | None
-    missing_fields: list[str] = strawberry.field(description="What checkout still needs, as input field names.")
+    missing_fields: list[str] = strawberry.field(
+        description="What checkout still needs, as input field names."
+    )
 
 
 @strawberry.type(description="A saved card: never its number, only what identifies it to a person.")
@@ -350,7 +398,7 @@ class Invoice:
     subtotal: Money
     tax: Money
     total: Money
-    payment_method: str | None = strawberry.field(description="e.g. \"balance\" or \"card visa •••• 4242\".")
+    payment_method: str | None = strawberry.field(description='e.g. "balance" or "card visa •••• 4242".')
     period_start: datetime | None
     period_end: datetime | None
     billing_details: JSON = strawberry.field(description="The billing details as invoiced.")

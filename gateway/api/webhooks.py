@@ -36,26 +36,36 @@ class DeliveryStatus(enum.Enum):
 @strawberry.type(description="One try to deliver an event to an endpoint.")
 class DeliveryAttempt:
     attempted_at: datetime
-    status_code: int | None = strawberry.field(description="The HTTP status; null when none came "
-                                                           "(time limit, connection refused, ...).")
+    status_code: int | None = strawberry.field(
+        description="The HTTP status; null when none came (time limit, connection refused, ...)."
+    )
     duration_ms: int
     response_excerpt: str | None = strawberry.field(
-        description="The first 500 characters of the response body.")
+        description="The first 500 characters of the response body."
+    )
     error: str | None
 
     @classmethod
     def of(cls, row: DeliveryAttemptRow) -> DeliveryAttempt:
-        return cls(attempted_at=row.attempted_at, status_code=row.status_code, duration_ms=row.duration_ms,
-                   response_excerpt=row.response_excerpt, error=row.error)
+        return cls(
+            attempted_at=row.attempted_at,
+            status_code=row.status_code,
+            duration_ms=row.duration_ms,
+            response_excerpt=row.response_excerpt,
+            error=row.error,
+        )
 
 
-@strawberry.type(description="One event on its way to one endpoint. Retried with exponential backoff for "
-                             "about three days, then FAILED; a 410 answer fails it at once and disables the "
-                             "endpoint.")
+@strawberry.type(
+    description="One event on its way to one endpoint. Retried with exponential backoff for "
+    "about three days, then FAILED; a 410 answer fails it at once and disables the "
+    "endpoint."
+)
 class WebhookDelivery:
     id: strawberry.ID
-    event_id: strawberry.ID = strawberry.field(description="Also the `webhook-id` header, the same on every "
-                                                           "attempt and redelivery.")
+    event_id: strawberry.ID = strawberry.field(
+        description="Also the `webhook-id` header, the same on every attempt and redelivery."
+    )
     event_type: str
     sequence: int = strawberry.field(description="The event's number in the workspace (1, 2, 3, ...).")
     status: DeliveryStatus
@@ -69,11 +79,20 @@ class WebhookDelivery:
 
     @classmethod
     def of(cls, row: DeliveryRow, event: OutboxEvent, attempts: list[DeliveryAttemptRow]) -> WebhookDelivery:
-        return cls(id=strawberry.ID(row.id), event_id=strawberry.ID(event.id), event_type=event.type,
-                   sequence=event.sequence, status=DeliveryStatus(row.status), attempt_count=row.attempts,
-                   next_attempt_at=row.next_attempt_at, last_status_code=row.last_status_code,
-                   last_error=row.last_error, delivered_at=row.delivered_at, created_at=row.created_at,
-                   attempts=[DeliveryAttempt.of(a) for a in attempts])
+        return cls(
+            id=strawberry.ID(row.id),
+            event_id=strawberry.ID(event.id),
+            event_type=event.type,
+            sequence=event.sequence,
+            status=DeliveryStatus(row.status),
+            attempt_count=row.attempts,
+            next_attempt_at=row.next_attempt_at,
+            last_status_code=row.last_status_code,
+            last_error=row.last_error,
+            delivered_at=row.delivered_at,
+            created_at=row.created_at,
+            attempts=[DeliveryAttempt.of(a) for a in attempts],
+        )
 
 
 @strawberry.type(description="Where the workspace's events are POSTed, signed per Standard Webhooks.")
@@ -83,15 +102,22 @@ class WebhookEndpoint:
     event_types: list[str] = strawberry.field(description="The event types sent; empty: every type.")
     enabled: bool
     disabled_reason: str | None = strawberry.field(
-        description="Why it was disabled (a 410 answer, or the API).")
+        description="Why it was disabled (a 410 answer, or the API)."
+    )
     created_at: datetime
     updated_at: datetime
 
     @classmethod
     def of(cls, row: EndpointRow) -> WebhookEndpoint:
-        return cls(id=strawberry.ID(row.id), url=row.url, event_types=list(row.event_types),
-                   enabled=row.enabled, disabled_reason=row.disabled_reason, created_at=row.created_at,
-                   updated_at=row.updated_at)
+        return cls(
+            id=strawberry.ID(row.id),
+            url=row.url,
+            event_types=list(row.event_types),
+            enabled=row.enabled,
+            disabled_reason=row.disabled_reason,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
 
     @strawberry.field(description=f"The most recent deliveries, newest first (at most {MAX_DELIVERIES}).")
     def deliveries(self, info: Info, limit: int = 20) -> list[WebhookDelivery]:
@@ -106,15 +132,19 @@ class WebhookEndpoints:
     endpoints: list[WebhookEndpoint]
 
 
-@strawberry.type(description="The endpoint was created. `secret` is shown this once: keep it to verify "
-                             "signatures (the standardwebhooks libraries take it as is).")
+@strawberry.type(
+    description="The endpoint was created. `secret` is shown this once: keep it to verify "
+    "signatures (the standardwebhooks libraries take it as is)."
+)
 class WebhookEndpointCreated:
     endpoint: WebhookEndpoint
     secret: str
 
 
-@strawberry.type(description="The endpoint has a new secret, shown this once. It applies at once: every "
-                             "later attempt, retries included, is signed with the new secret only.")
+@strawberry.type(
+    description="The endpoint has a new secret, shown this once. It applies at once: every "
+    "later attempt, retries included, is signed with the new secret only."
+)
 class WebhookSecretRotated:
     endpoint: WebhookEndpoint
     secret: str
@@ -137,7 +167,8 @@ class EventRedelivered:
 class CreateWebhookEndpointInput:
     url: str = strawberry.field(description="http or https.")
     event_types: list[str] = strawberry.field(
-        default_factory=list, description="Types from `webhookEventTypes`; empty or left out: every type.")
+        default_factory=list, description="Types from `webhookEventTypes`; empty or left out: every type."
+    )
 
 
 @strawberry.input(description="Fields left out (or null) keep their value.")
@@ -145,29 +176,49 @@ class UpdateWebhookEndpointInput:
     url: str | None = None
     event_types: list[str] | None = strawberry.field(default=None, description="Empty: every type.")
     enabled: bool | None = strawberry.field(
-        default=None, description="false pauses deliveries (events meanwhile are not queued); true resumes "
-                                  "the pending ones, also after a 410 disabled the endpoint.")
+        default=None,
+        description="false pauses deliveries (events meanwhile are not queued); true resumes "
+        "the pending ones, also after a 410 disabled the endpoint.",
+    )
 
 
 # ------------------------------------------------------------------ results
 
-WebhookEndpointsResult = Annotated[WebhookEndpoints | e.AuthenticationRequired,
-                                   strawberry.union("WebhookEndpointsResult")]
+WebhookEndpointsResult = Annotated[
+    WebhookEndpoints | e.AuthenticationRequired, strawberry.union("WebhookEndpointsResult")
+]
 CreateWebhookEndpointResult = Annotated[
-    WebhookEndpointCreated | e.InvalidWebhookUrl | e.UnknownEventType | e.WebhookEndpointLimitReached
-    | e.AuthenticationRequired, strawberry.union("CreateWebhookEndpointResult")]
+    WebhookEndpointCreated
+    | e.InvalidWebhookUrl
+    | e.UnknownEventType
+    | e.WebhookEndpointLimitReached
+    | e.AuthenticationRequired,
+    strawberry.union("CreateWebhookEndpointResult"),
+]
 UpdateWebhookEndpointResult = Annotated[
-    WebhookEndpoint | e.UnknownWebhookEndpoint | e.InvalidWebhookUrl | e.UnknownEventType
-    | e.AuthenticationRequired, strawberry.union("UpdateWebhookEndpointResult")]
+    WebhookEndpoint
+    | e.UnknownWebhookEndpoint
+    | e.InvalidWebhookUrl
+    | e.UnknownEventType
+    | e.AuthenticationRequired,
+    strawberry.union("UpdateWebhookEndpointResult"),
+]
 RotateWebhookSecretResult = Annotated[
     WebhookSecretRotated | e.UnknownWebhookEndpoint | e.AuthenticationRequired,
-    strawberry.union("RotateWebhookSecretResult")]
+    strawberry.union("RotateWebhookSecretResult"),
+]
 DeleteWebhookEndpointResult = Annotated[
     WebhookEndpointDeleted | e.UnknownWebhookEndpoint | e.AuthenticationRequired,
-    strawberry.union("DeleteWebhookEndpointResult")]
+    strawberry.union("DeleteWebhookEndpointResult"),
+]
 RedeliverEventResult = Annotated[
-    EventRedelivered | e.UnknownEvent | e.UnknownWebhookEndpoint | e.WebhookEndpointDisabled
-    | e.AuthenticationRequired, strawberry.union("RedeliverEventResult")]
+    EventRedelivered
+    | e.UnknownEvent
+    | e.UnknownWebhookEndpoint
+    | e.WebhookEndpointDisabled
+    | e.AuthenticationRequired,
+    strawberry.union("RedeliverEventResult"),
+]
 
 
 def _error(error: hooks.WebhookError) -> e.UserError:
@@ -175,14 +226,21 @@ def _error(error: hooks.WebhookError) -> e.UserError:
     if isinstance(error, hooks.InvalidWebhookUrl):
         return e.InvalidWebhookUrl(code=code, message=message, field=field, url=error.url)
     if isinstance(error, hooks.UnknownEventType):
-        return e.UnknownEventType(code=code, message=message, field=field, event_type=error.event_type,
-                                  valid_event_types=hooks.event_type_names())
+        return e.UnknownEventType(
+            code=code,
+            message=message,
+            field=field,
+            event_type=error.event_type,
+            valid_event_types=hooks.event_type_names(),
+        )
     if isinstance(error, hooks.UnknownEndpoint):
-        return e.UnknownWebhookEndpoint(code=code, message=message, field=field,
-                                        endpoint_id=error.endpoint_id)
+        return e.UnknownWebhookEndpoint(
+            code=code, message=message, field=field, endpoint_id=error.endpoint_id
+        )
     if isinstance(error, hooks.EndpointDisabled):
-        return e.WebhookEndpointDisabled(code=code, message=message, field=field,
-                                         endpoint_id=error.endpoint_id)
+        return e.WebhookEndpointDisabled(
+            code=code, message=message, field=field, endpoint_id=error.endpoint_id
+        )
     if isinstance(error, hooks.EndpointLimitReached):
         return e.WebhookEndpointLimitReached(code=code, message=message, field=field, limit=error.limit)
     if isinstance(error, hooks.UnknownEvent):
@@ -200,8 +258,9 @@ class WebhooksQuery:
         ctx = info.context
         if ctx.workspace_id is None:
             return e.authentication_required(ctx.credentials_given)
-        return WebhookEndpoints(endpoints=[WebhookEndpoint.of(row)
-                                           for row in hooks.endpoints_of(ctx.session, ctx.workspace_id)])
+        return WebhookEndpoints(
+            endpoints=[WebhookEndpoint.of(row) for row in hooks.endpoints_of(ctx.session, ctx.workspace_id)]
+        )
 
     @strawberry.field(description="The event types an endpoint can subscribe to.")
     def webhook_event_types(self) -> list[str]:
@@ -210,9 +269,12 @@ class WebhooksQuery:
 
 @strawberry.type
 class WebhooksMutation:
-    @strawberry.mutation(description="Add a webhook endpoint. Its signing secret is in the answer, this once.")
-    def create_webhook_endpoint(self, info: Info,
-                                input: CreateWebhookEndpointInput) -> CreateWebhookEndpointResult:
+    @strawberry.mutation(
+        description="Add a webhook endpoint. Its signing secret is in the answer, this once."
+    )
+    def create_webhook_endpoint(
+        self, info: Info, input: CreateWebhookEndpointInput
+    ) -> CreateWebhookEndpointResult:
         ctx = info.context
         if ctx.workspace_id is None:
             return e.authentication_required(ctx.credentials_given)
@@ -224,15 +286,23 @@ class WebhooksMutation:
             return _error(error)
 
     @strawberry.mutation(description="Change an endpoint's URL, event types or whether it is enabled.")
-    def update_webhook_endpoint(self, info: Info, id: strawberry.ID,
-                                input: UpdateWebhookEndpointInput) -> UpdateWebhookEndpointResult:
+    def update_webhook_endpoint(
+        self, info: Info, id: strawberry.ID, input: UpdateWebhookEndpointInput
+    ) -> UpdateWebhookEndpointResult:
         ctx = info.context
         if ctx.workspace_id is None:
             return e.authentication_required(ctx.credentials_given)
         try:
             with ctx.gateway.write_sessions.begin() as session:
-                row = hooks.update_endpoint(session, ctx.workspace_id, str(id), ctx.now, url=input.url,
-                                            event_types=input.event_types, enabled=input.enabled)
+                row = hooks.update_endpoint(
+                    session,
+                    ctx.workspace_id,
+                    str(id),
+                    ctx.now,
+                    url=input.url,
+                    event_types=input.event_types,
+                    enabled=input.enabled,
+                )
                 return WebhookEndpoint.of(row)
         except hooks.WebhookError as error:
             return _error(error)
@@ -249,8 +319,9 @@ class WebhooksMutation:
         except hooks.WebhookError as error:
             return _error(error)
 
-    @strawberry.mutation(description="Delete an endpoint with its delivery log; pending deliveries are "
-                                     "dropped.")
+    @strawberry.mutation(
+        description="Delete an endpoint with its delivery log; pending deliveries are dropped."
+    )
     def delete_webhook_endpoint(self, info: Info, id: strawberry.ID) -> DeleteWebhookEndpointResult:
         ctx = info.context
         if ctx.workspace_id is None:
@@ -262,18 +333,27 @@ class WebhooksMutation:
             return _error(error)
         return WebhookEndpointDeleted(id=id)
 
-    @strawberry.mutation(description=(
-        "Send an event again, now: to `endpointId` (whatever types it subscribes to), or to every enabled "
-        "endpoint subscribed to the event's type. Receivers get the same `webhook-id` as before."))
-    def redeliver_event(self, info: Info, event_id: strawberry.ID,
-                        endpoint_id: strawberry.ID | None = None) -> RedeliverEventResult:
+    @strawberry.mutation(
+        description=(
+            "Send an event again, now: to `endpointId` (whatever types it subscribes to), or to every enabled "
+            "endpoint subscribed to the event's type. Receivers get the same `webhook-id` as before."
+        )
+    )
+    def redeliver_event(
+        self, info: Info, event_id: strawberry.ID, endpoint_id: strawberry.ID | None = None
+    ) -> RedeliverEventResult:
         ctx = info.context
         if ctx.workspace_id is None:
             return e.authentication_required(ctx.credentials_given)
         try:
             with ctx.gateway.write_sessions.begin() as session:
-                rows = hooks.redeliver(session, ctx.workspace_id, str(event_id),
-                                       str(endpoint_id) if endpoint_id is not None else None, ctx.now)
+                rows = hooks.redeliver(
+                    session,
+                    ctx.workspace_id,
+                    str(event_id),
+                    str(endpoint_id) if endpoint_id is not None else None,
+                    ctx.now,
+                )
                 event = session.get(OutboxEvent, str(event_id))
                 assert event is not None
                 return EventRedelivered(deliveries=[WebhookDelivery.of(row, event, []) for row in rows])

@@ -39,13 +39,23 @@ def run(requests: int, concurrency: int, seconds: float, database_url: str | Non
     workdir = Path(tempfile.mkdtemp(prefix="bg-load-"))
     env = dict(os.environ, BILLING_GATEWAY_DATABASE_URL=database_url or f"sqlite:///{workdir / 'load.db'}")
     cli = [sys.executable, "-m", "gateway"]
-    created = subprocess.run(cli + ["create-workspace", "Load", "--plan", "email", "--email-credits", "50000"],
-                             env=env, capture_output=True, text=True, check=True, timeout=60).stdout
+    created = subprocess.run(
+        [*cli, "create-workspace", "Load", "--plan", "email", "--email-credits", "50000"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
     key = next(line.split(": ", 1)[1] for line in created.splitlines() if line.startswith("api key: "))
     port = free_port()
     log = (workdir / "server.log").open("w")
-    server = subprocess.Popen(cli + ["serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}/graphql"
     try:
         deadline = time.monotonic() + 30
@@ -69,14 +79,24 @@ def run(requests: int, concurrency: int, seconds: float, database_url: str | Non
                 for i in counter:
                     if time.monotonic() > stop_at:
                         return
-                    body = {"query": QUOTE, "variables": {"input": {
-                        "planCode": "omnichannel", "emailCredits": 5000 + 5000 * (i % 100),
-                        "messagingCredits": 1000 + 1000 * (i % 50),
-                        "billingDetails": {"customerType": "PERSON", "country": "DE"}}}}
+                    body = {
+                        "query": QUOTE,
+                        "variables": {
+                            "input": {
+                                "planCode": "omnichannel",
+                                "emailCredits": 5000 + 5000 * (i % 100),
+                                "messagingCredits": 1000 + 1000 * (i % 50),
+                                "billingDetails": {"customerType": "PERSON", "country": "DE"},
+                            }
+                        },
+                    }
                     started = time.perf_counter()
                     response = client.post(url, json=body)
                     elapsed = time.perf_counter() - started
-                    ok = response.status_code == 200 and response.json()["data"]["quote"]["__typename"] == "Quote"
+                    ok = (
+                        response.status_code == 200
+                        and response.json()["data"]["quote"]["__typename"] == "Quote"
+                    )
                     with lock:
                         latencies.append(elapsed)
                         failures += not ok
@@ -94,9 +114,16 @@ def run(requests: int, concurrency: int, seconds: float, database_url: str | Non
         log.close()
     latencies.sort()
     quantile = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
-    return {"requests": len(latencies), "failures": failures, "seconds": wall,
-            "per_second": len(latencies) / wall, "p50_ms": quantile(0.5), "p95_ms": quantile(0.95),
-            "p99_ms": quantile(0.99), "mean_ms": statistics.fmean(latencies) * 1000}
+    return {
+        "requests": len(latencies),
+        "failures": failures,
+        "seconds": wall,
+        "per_second": len(latencies) / wall,
+        "p50_ms": quantile(0.5),
+        "p95_ms": quantile(0.95),
+        "p99_ms": quantile(0.99),
+        "mean_ms": statistics.fmean(latencies) * 1000,
+    }
 
 
 def main() -> int:

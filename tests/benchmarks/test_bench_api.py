@@ -22,8 +22,12 @@ mutation Quote($input: QuoteInput!) {
   }
 }
 """
-INPUT = {"planCode": "omnichannel", "emailCredits": 50000, "messagingCredits": 20000,
-         "billingDetails": {"customerType": "PERSON", "country": "DE"}}
+INPUT = {
+    "planCode": "omnichannel",
+    "emailCredits": 50000,
+    "messagingCredits": 20000,
+    "billingDetails": {"customerType": "PERSON", "country": "DE"},
+}
 
 
 def test_quote_mutation_in_process(benchmark, gateway, make_workspace, clock):
@@ -31,9 +35,13 @@ def test_quote_mutation_in_process(benchmark, gateway, make_workspace, clock):
     clock.advance(days=17)
 
     def run() -> dict:
-        context = Context(gateway=gateway, now=gateway.clock(), workspace_id=member.id, credentials_given=True)
+        context = Context(
+            gateway=gateway, now=gateway.clock(), workspace_id=member.id, credentials_given=True
+        )
         try:
-            result = gateway.schema.execute_sync(QUOTE, variable_values={"input": INPUT}, context_value=context)
+            result = gateway.schema.execute_sync(
+                QUOTE, variable_values={"input": INPUT}, context_value=context
+            )
         finally:
             context.close()
         assert result.errors is None, result.errors

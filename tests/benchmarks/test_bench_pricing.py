@@ -10,11 +10,10 @@ below 3). Run for real with ``pytest tests/benchmarks --benchmark-enable``.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import billing_gateway_tax_vat
-
 from gateway.catalog import load_catalog
 from gateway.pricing import (
     ChangeKind,
@@ -27,9 +26,9 @@ from gateway.pricing import (
 )
 from gateway.providers import CustomerKind, TaxCalculator, TaxCustomer
 
-START = datetime(2026, 11, 1, tzinfo=timezone.utc)
-END = datetime(2026, 12, 1, tzinfo=timezone.utc)
-NOW = datetime(2026, 11, 18, 15, tzinfo=timezone.utc)  # 13 of 30 days left
+START = datetime(2026, 11, 1, tzinfo=UTC)
+END = datetime(2026, 12, 1, tzinfo=UTC)
+NOW = datetime(2026, 11, 18, 15, tzinfo=UTC)  # 13 of 30 days left
 CUSTOMER = TaxCustomer(CustomerKind.PERSON, "DE")
 
 # Expected figures, worked by hand:
@@ -57,8 +56,11 @@ def _figures_of(order: PricedOrder) -> dict[str, object]:
         "monthly": [line.amount.amount for line in order.monthly_lines],
         "due_now_lines": [line.amount.amount for line in order.due_now.lines],
         "due_now": (order.due_now.subtotal.amount, order.due_now.tax.amount, order.due_now.total.amount),
-        "renewal": (order.due_at_renewal.subtotal.amount, order.due_at_renewal.tax.amount,
-                    order.due_at_renewal.total.amount),
+        "renewal": (
+            order.due_at_renewal.subtotal.amount,
+            order.due_at_renewal.tax.amount,
+            order.due_at_renewal.total.amount,
+        ),
     }
 
 

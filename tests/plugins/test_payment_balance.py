@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import billing_gateway_payment_balance as plugin
 import pytest
 
+import billing_gateway_payment_balance as plugin
 from gateway.money import Money, money_sum
-from gateway.payments import (ChargeRequest, FailureCode, Ledger, LedgerEntryKind, PaymentKind, PaymentMethod,
-                              PaymentStatus)
+from gateway.payments import (
+    ChargeRequest,
+    FailureCode,
+    Ledger,
+    LedgerEntryKind,
+    PaymentKind,
+    PaymentMethod,
+    PaymentStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,9 @@ def ledger_with(top_up: str) -> MemoryLedger:
 
 
 def request(amount: str, key: str = "checkout-1") -> ChargeRequest:
-    return ChargeRequest(workspace_id="ws_1", amount=eur(amount), description="Email plan",
-                         idempotency_key=key)
+    return ChargeRequest(
+        workspace_id="ws_1", amount=eur(amount), description="Email plan", idempotency_key=key
+    )
 
 
 def test_hook_registers_the_balance_method(method: PaymentMethod) -> None:
@@ -83,7 +91,11 @@ def test_charge_within_balance_appends_a_negative_entry(method: PaymentMethod) -
     assert len(ledger.entries) == 2
     assert result.reference == charge.id
     assert (charge.kind, charge.amount, charge.reference, charge.description) == (
-        LedgerEntryKind.CHARGE, eur("-20.00"), "checkout-1", "Email plan")
+        LedgerEntryKind.CHARGE,
+        eur("-20.00"),
+        "checkout-1",
+        "Email plan",
+    )
     assert ledger.balance() == eur("30.00")
 
 
@@ -95,8 +107,9 @@ def test_charge_of_exactly_the_balance_succeeds(method: PaymentMethod) -> None:
 
 
 @pytest.mark.parametrize(("top_up", "amount"), [("20.00", "20.01"), ("0.00", "0.01"), ("19.99", "100.00")])
-def test_charge_above_the_balance_fails_and_appends_nothing(method: PaymentMethod, top_up: str,
-                                                            amount: str) -> None:
+def test_charge_above_the_balance_fails_and_appends_nothing(
+    method: PaymentMethod, top_up: str, amount: str
+) -> None:
     ledger = ledger_with(top_up)
     before = list(ledger.entries)
     result = method.charge(request(amount), ledger)
@@ -120,8 +133,11 @@ def test_successive_charges_spend_the_balance_down(method: PaymentMethod) -> Non
     assert method.charge(request("20.00", "k2"), ledger).failure is FailureCode.INSUFFICIENT_BALANCE
     assert method.charge(request("10.00", "k3"), ledger).status is PaymentStatus.SUCCEEDED
     assert ledger.balance() == Money.zero("EUR")
-    assert [e.kind for e in ledger.entries] == [LedgerEntryKind.TOP_UP, LedgerEntryKind.CHARGE,
-                                                LedgerEntryKind.CHARGE]
+    assert [e.kind for e in ledger.entries] == [
+        LedgerEntryKind.TOP_UP,
+        LedgerEntryKind.CHARGE,
+        LedgerEntryKind.CHARGE,
+    ]
 
 
 def test_refund_appends_a_positive_entry(method: PaymentMethod) -> None:
@@ -133,7 +149,10 @@ def test_refund_appends_a_positive_entry(method: PaymentMethod) -> None:
     refund = ledger.entries[-1]
     assert result.reference == refund.id != charged.reference
     assert (refund.kind, refund.amount, refund.reference) == (
-        LedgerEntryKind.REFUND, eur("5.00"), charged.reference)
+        LedgerEntryKind.REFUND,
+        eur("5.00"),
+        charged.reference,
+    )
     assert ledger.balance() == eur("35.00")
 
 

@@ -6,14 +6,24 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-import billing_gateway_payment_card as plugin
 import pytest
 
+import billing_gateway_payment_card as plugin
 from gateway.money import Money
-from gateway.payments import CardDetails, CardError, CardErrorCode, ChargeRequest, FailureCode
+from gateway.payments import (
+    CardDetails,
+    CardError,
+    CardErrorCode,
+    ChargeRequest,
+    FailureCode,
+    LedgerEntryKind,
+    PaymentKind,
+    PaymentMethod,
+    PaymentResult,
+    PaymentStatus,
+    StoredCard,
+)
 from gateway.payments import CardPaymentMethod as CardMethodProtocol
-from gateway.payments import (LedgerEntryKind, PaymentKind, PaymentMethod, PaymentResult, PaymentStatus,
-                              StoredCard)
 
 TODAY = date(2026, 3, 15)
 CVC, AMEX_CVC = "987", "9876"
@@ -69,18 +79,25 @@ def method() -> CardMethodProtocol:
 def details(number: str, exp_month: int = 12, exp_year: int = 2030, cvc: str | None = None) -> CardDetails:
     if cvc is None:
         cvc = AMEX_CVC if number.replace(" ", "").startswith(("34", "37")) else CVC
-    return CardDetails(number=number, exp_month=exp_month, exp_year=exp_year, cvc=cvc,
-                       holder_name="Ada Lovelace")
+    return CardDetails(
+        number=number, exp_month=exp_month, exp_year=exp_year, cvc=cvc, holder_name="Ada Lovelace"
+    )
 
 
 def eur(amount: str) -> Money:
     return Money(amount, "EUR")
 
 
-def charge_request(card: StoredCard | None, key: str = "checkout-1",
-                   amount: Money | None = None) -> ChargeRequest:
-    return ChargeRequest(workspace_id="ws_1", amount=amount if amount is not None else eur("29.00"),
-                         description="Email plan", idempotency_key=key, card=card)
+def charge_request(
+    card: StoredCard | None, key: str = "checkout-1", amount: Money | None = None
+) -> ChargeRequest:
+    return ChargeRequest(
+        workspace_id="ws_1",
+        amount=amount if amount is not None else eur("29.00"),
+        description="Email plan",
+        idempotency_key=key,
+        card=card,
+    )
 
 
 def save(method: CardMethodProtocol, number: str, **kwargs: object) -> StoredCard:
@@ -95,6 +112,7 @@ def assert_no_secret(text: str, number: str, cvc: str | None = CVC) -> None:
 
 
 # -- the hook ---------------------------------------------------------------------
+
 
 def test_hook_registers_the_card_method_around_the_sandbox(method: CardMethodProtocol) -> None:
     assert isinstance(method, PaymentMethod)
@@ -111,10 +129,13 @@ def test_the_method_refuses_an_object_that_is_not_a_processor(method: CardMethod
 
 # -- test cards -------------------------------------------------------------------
 
-@pytest.mark.parametrize(("number", "brand", "status", "failure"),
-                         [(n, *outcome) for n, outcome in TEST_CARDS.items()])
-def test_every_test_card_charges_as_documented(method: CardMethodProtocol, number: str, brand: str,
-                                               status: PaymentStatus, failure: FailureCode | None) -> None:
+
+@pytest.mark.parametrize(
+    ("number", "brand", "status", "failure"), [(n, *outcome) for n, outcome in TEST_CARDS.items()]
+)
+def test_every_test_card_charges_as_documented(
+    method: CardMethodProtocol, number: str, brand: str, status: PaymentStatus, failure: FailureCode | None
+) -> None:
     stored = save(method, number)
     assert (stored.brand, stored.last4, stored.exp_month, stored.exp_year) == (brand, number[-4:], 12, 2030)
     result = method.charge(charge_request(stored), LEDGER)
@@ -142,20 +163,29 @@ def test_the_card_that_fails_later_saves_fine_and_every_charge_declines(method: 
         assert (result.status, result.failure) == (FAILED, FailureCode.CARD_DECLINED)
 
 
-@pytest.mark.parametrize(("number", "brand"), [
-    ("4000 0566 5566 5556", "visa"), ("5200 8282 8282 8210", "mastercard"),
-    ("2223 0031 2200 3222", "mastercard"),
-    ("3714 496353 98431", "amex"), ("6011 1111 1111 1117", "discover"), ("3056 9300 0902 0004", "diners"),
-    ("3566 0020 2036 0505", "jcb"), ("6200 0000 0000 0005", "unionpay"),
-])
-def test_more_succeeding_test_cards_and_their_brands(method: CardMethodProtocol, number: str,
-                                                     brand: str) -> None:
+@pytest.mark.parametrize(
+    ("number", "brand"),
+    [
+        ("4000 0566 5566 5556", "visa"),
+        ("5200 8282 8282 8210", "mastercard"),
+        ("2223 0031 2200 3222", "mastercard"),
+        ("3714 496353 98431", "amex"),
+        ("6011 1111 1111 1117", "discover"),
+        ("3056 9300 0902 0004", "diners"),
+        ("3566 0020 2036 0505", "jcb"),
+        ("6200 0000 0000 0005", "unionpay"),
+    ],
+)
+def test_more_succeeding_test_cards_and_their_brands(
+    method: CardMethodProtocol, number: str, brand: str
+) -> None:
     stored = save(method, number)
     assert stored.brand == brand
     assert method.charge(charge_request(stored), LEDGER).status is SUCCEEDED
 
 
 # -- 3-D Secure -------------------------------------------------------------------
+
 
 def test_3ds_card_succeeds_once_authenticated(method: CardMethodProtocol) -> None:
     started = method.charge(charge_request(save(method, THREE_DS)), LEDGER)
@@ -194,6 +224,7 @@ def test_confirming_an_unknown_reference_fails(method: CardMethodProtocol, refer
 
 # -- idempotency and statelessness ------------------------------------------------------
 
+
 @pytest.mark.parametrize("number", ["4242424242424242", "4000000000009995", THREE_DS])
 def test_charge_is_idempotent_per_key(method: CardMethodProtocol, number: str) -> None:
     stored = save(method, number)
@@ -217,8 +248,9 @@ def test_tokens_are_unique_but_fingerprints_identify_the_card(method: CardMethod
 
 @pytest.mark.parametrize("token", ["", "tok_123", "tok_sandbox_succeeds_" + "0" * 32, "4242424242424242"])
 def test_a_token_the_sandbox_never_issued_is_refused(method: CardMethodProtocol, token: str) -> None:
-    card = StoredCard(token=token, brand="visa", last4="4242", exp_month=12, exp_year=2030,
-                      fingerprint="0" * 32)
+    card = StoredCard(
+        token=token, brand="visa", last4="4242", exp_month=12, exp_year=2030, fingerprint="0" * 32
+    )
     result = method.charge(charge_request(card), LEDGER)
     assert (result.status, result.failure) == (FAILED, FailureCode.PROCESSING_ERROR)
 
@@ -226,8 +258,14 @@ def test_a_token_the_sandbox_never_issued_is_refused(method: CardMethodProtocol,
 def test_a_tampered_token_cannot_turn_a_decline_into_a_success(method: CardMethodProtocol) -> None:
     stored = save(method, "4000000000000002")
     assert stored.token.startswith("tok_sandbox_declined_")
-    forged = StoredCard(stored.token.replace("_declined_", "_succeeds_"), stored.brand, stored.last4,
-                        stored.exp_month, stored.exp_year, stored.fingerprint)
+    forged = StoredCard(
+        stored.token.replace("_declined_", "_succeeds_"),
+        stored.brand,
+        stored.last4,
+        stored.exp_month,
+        stored.exp_year,
+        stored.fingerprint,
+    )
     result = method.charge(charge_request(forged), LEDGER)
     assert (result.status, result.failure) == (FAILED, FailureCode.PROCESSING_ERROR)
 
@@ -237,10 +275,12 @@ def test_a_charge_without_a_card_fails(method: CardMethodProtocol) -> None:
     assert (result.status, result.failure) == (FAILED, FailureCode.PROCESSING_ERROR)
 
 
-@pytest.mark.parametrize("amount", [Money("0", "EUR"), Money("-5.00", "EUR"), Money("10.005", "EUR"),
-                                    Money("1.5", "JPY")])
-def test_an_amount_that_is_not_positive_and_rounded_fails_without_raising(method: CardMethodProtocol,
-                                                                          amount: Money) -> None:
+@pytest.mark.parametrize(
+    "amount", [Money("0", "EUR"), Money("-5.00", "EUR"), Money("10.005", "EUR"), Money("1.5", "JPY")]
+)
+def test_an_amount_that_is_not_positive_and_rounded_fails_without_raising(
+    method: CardMethodProtocol, amount: Money
+) -> None:
     result = method.charge(charge_request(save(method, "4242424242424242"), amount=amount), LEDGER)
     assert (result.status, result.failure) == (FAILED, FailureCode.PROCESSING_ERROR)
 
@@ -251,6 +291,7 @@ def test_an_empty_idempotency_key_is_refused(method: CardMethodProtocol) -> None
 
 
 # -- refunds ----------------------------------------------------------------------
+
 
 def test_refund_of_a_succeeded_charge(method: CardMethodProtocol) -> None:
     charged = method.charge(charge_request(save(method, "4242424242424242")), LEDGER)
@@ -276,10 +317,13 @@ def test_refund_of_a_declined_charge_fails(method: CardMethodProtocol, number: s
     assert (result.status, result.failure) == (FAILED, FailureCode.PROCESSING_ERROR)
 
 
-@pytest.mark.parametrize(("reference", "amount"), [("ch_unknown", eur("1.00")), (None, eur("0")),
-                                                   (None, eur("-1.00")), (None, eur("0.001"))])
-def test_refund_of_an_unknown_charge_or_a_bad_amount_fails(method: CardMethodProtocol, reference: str | None,
-                                                           amount: Money) -> None:
+@pytest.mark.parametrize(
+    ("reference", "amount"),
+    [("ch_unknown", eur("1.00")), (None, eur("0")), (None, eur("-1.00")), (None, eur("0.001"))],
+)
+def test_refund_of_an_unknown_charge_or_a_bad_amount_fails(
+    method: CardMethodProtocol, reference: str | None, amount: Money
+) -> None:
     if reference is None:
         reference = method.charge(charge_request(save(method, "4242424242424242")), LEDGER).reference
     assert reference
@@ -305,12 +349,24 @@ INVALID = [
     ("year-3-digits", details("4242424242424242", exp_year=203), CardErrorCode.INVALID_EXPIRY, "expYear"),
     ("year-far-ahead", details("4242424242424242", exp_year=2047), CardErrorCode.INVALID_EXPIRY, "expYear"),
     ("year-negative", details("4242424242424242", exp_year=-1), CardErrorCode.INVALID_EXPIRY, "expYear"),
-    ("expired-last-month", details("4242424242424242", exp_month=2, exp_year=2026),
-     CardErrorCode.EXPIRED_CARD, "expMonth"),
-    ("expired-last-year", details("4242424242424242", exp_month=12, exp_year=2025),
-     CardErrorCode.EXPIRED_CARD, "expYear"),
-    ("expired-2-digit-year", details("4242424242424242", exp_month=12, exp_year=25),
-     CardErrorCode.EXPIRED_CARD, "expYear"),
+    (
+        "expired-last-month",
+        details("4242424242424242", exp_month=2, exp_year=2026),
+        CardErrorCode.EXPIRED_CARD,
+        "expMonth",
+    ),
+    (
+        "expired-last-year",
+        details("4242424242424242", exp_month=12, exp_year=2025),
+        CardErrorCode.EXPIRED_CARD,
+        "expYear",
+    ),
+    (
+        "expired-2-digit-year",
+        details("4242424242424242", exp_month=12, exp_year=25),
+        CardErrorCode.EXPIRED_CARD,
+        "expYear",
+    ),
     ("cvc-2-digits", details("4242424242424242", cvc="98"), CardErrorCode.INVALID_CVC, "cvc"),
     ("cvc-4-digits-visa", details("4242424242424242", cvc="9876"), CardErrorCode.INVALID_CVC, "cvc"),
     ("cvc-3-digits-amex", details("378282246310005", cvc="987"), CardErrorCode.INVALID_CVC, "cvc"),
@@ -320,10 +376,12 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize(("card", "code", "field"), [row[1:] for row in INVALID],
-                         ids=[row[0] for row in INVALID])
-def test_tokenize_rejects_a_bad_card_with_code_and_field(method: CardMethodProtocol, card: CardDetails,
-                                                         code: CardErrorCode, field: str) -> None:
+@pytest.mark.parametrize(
+    ("card", "code", "field"), [row[1:] for row in INVALID], ids=[row[0] for row in INVALID]
+)
+def test_tokenize_rejects_a_bad_card_with_code_and_field(
+    method: CardMethodProtocol, card: CardDetails, code: CardErrorCode, field: str
+) -> None:
     with pytest.raises(CardError) as caught:
         method.tokenize(card, TODAY)
     error = caught.value
@@ -334,20 +392,24 @@ def test_tokenize_rejects_a_bad_card_with_code_and_field(method: CardMethodProto
         assert_no_secret(text, card.number, card.cvc or None)
 
 
-@pytest.mark.parametrize(("card", "exp_year"), [
-    (details("4242424242424242", exp_month=3, exp_year=2026), 2026),  # valid until the end of this month
-    (details("4242424242424242", exp_month=3, exp_year=26), 2026),
-    (details("4242424242424242", exp_month=1, exp_year=30), 2030),  # two-digit year means 20YY
-    (details("4242424242424242", exp_month=12, exp_year=2046), 2046),
-    (details("4242-4242-4242-4242"), 2030),
-    (details(" 4242 4242 4242 4242 "), 2030),
-    (details("3782 822463 10005", cvc="9876"), 2030),
-    (details("4242424242424242", cvc=" 987 "), 2030),
-    (details("4242 4242 4242"), 2030),  # 12 digits, the shortest accepted
-    (details("4242 4242 4242 4242 428"), 2030),  # 19 digits, the longest accepted
-])
-def test_tokenize_accepts_and_normalises_a_good_card(method: CardMethodProtocol, card: CardDetails,
-                                                     exp_year: int) -> None:
+@pytest.mark.parametrize(
+    ("card", "exp_year"),
+    [
+        (details("4242424242424242", exp_month=3, exp_year=2026), 2026),  # valid until the end of this month
+        (details("4242424242424242", exp_month=3, exp_year=26), 2026),
+        (details("4242424242424242", exp_month=1, exp_year=30), 2030),  # two-digit year means 20YY
+        (details("4242424242424242", exp_month=12, exp_year=2046), 2046),
+        (details("4242-4242-4242-4242"), 2030),
+        (details(" 4242 4242 4242 4242 "), 2030),
+        (details("3782 822463 10005", cvc="9876"), 2030),
+        (details("4242424242424242", cvc=" 987 "), 2030),
+        (details("4242 4242 4242"), 2030),  # 12 digits, the shortest accepted
+        (details("4242 4242 4242 4242 428"), 2030),  # 19 digits, the longest accepted
+    ],
+)
+def test_tokenize_accepts_and_normalises_a_good_card(
+    method: CardMethodProtocol, card: CardDetails, exp_year: int
+) -> None:
     stored = method.tokenize(card, TODAY)
     assert stored.exp_year == exp_year
     assert stored.exp_month == card.exp_month
@@ -384,7 +446,8 @@ class RecordingProcessor:
 
 
 def test_the_processor_never_sees_an_invalid_card_and_gets_a_normalised_one(
-        method: CardMethodProtocol) -> None:
+    method: CardMethodProtocol,
+) -> None:
     processor = RecordingProcessor()
     partner_method = type(method)(processor)  # type: ignore[call-arg]
     for _, card, _, _ in INVALID:
@@ -397,6 +460,7 @@ def test_the_processor_never_sees_an_invalid_card_and_gets_a_normalised_one(
 
 
 # -- no card data leaks ---------------------------------------------------------------
+
 
 def test_card_details_repr_hides_the_number_and_cvc() -> None:
     card = details("4242 4242 4242 4242")
@@ -412,8 +476,10 @@ def test_nothing_returned_contains_the_number(method: CardMethodProtocol, number
     result = method.charge(charge_request(stored, key), LEDGER)
     texts = [repr(stored), *map(str, vars_of(stored)), repr(result), repr(method)]
     if result.reference:
-        texts += [repr(method.confirm(result.reference, "authenticated")),
-                  repr(method.refund(result.reference, eur("1.00"), LEDGER))]
+        texts += [
+            repr(method.confirm(result.reference, "authenticated")),
+            repr(method.refund(result.reference, eur("1.00"), LEDGER)),
+        ]
     for text in texts:
         assert_no_secret(text, number, cvc=None)
     # Messages are fixed sentences: they contain no CVC either.

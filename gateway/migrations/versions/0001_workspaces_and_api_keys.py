@@ -32,8 +32,9 @@ def upgrade() -> None:
     op.create_table(
         "api_keys",
         sa.Column("id", sa.String(32), primary_key=True),
-        sa.Column("workspace_id", sa.String(32),
-                  sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "workspace_id", sa.String(32), sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("prefix", sa.String(16), nullable=False, unique=True),
         sa.Column("key_hash", sa.String(64), nullable=False),
         sa.Column("name", sa.String(200), nullable=False),

@@ -18,8 +18,13 @@ depends_on = None
 
 
 def _workspace_fk(primary_key: bool = False) -> sa.Column:
-    return sa.Column("workspace_id", sa.String(32), sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
-                     primary_key=primary_key, nullable=False)
+    return sa.Column(
+        "workspace_id",
+        sa.String(32),
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+        primary_key=primary_key,
+        nullable=False,
+    )
 
 
 def upgrade() -> None:
@@ -194,9 +199,21 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("counters", "custom_quote_requests", "renewals", "usage_records", "usage_counters",
-                  "idempotency_keys", "outbox_events", "scheduled_changes", "invoices", "payments", "cards",
-                  "ledger_entries", "billing_details"):
+    for table in (
+        "counters",
+        "custom_quote_requests",
+        "renewals",
+        "usage_records",
+        "usage_counters",
+        "idempotency_keys",
+        "outbox_events",
+        "scheduled_changes",
+        "invoices",
+        "payments",
+        "cards",
+        "ledger_entries",
+        "billing_details",
+    ):
         op.drop_table(table)
     with op.batch_alter_table("workspaces") as batch:
         for column in ("renewal_payment", "event_sequence", "balance_minor", "currency", "status"):

@@ -17,8 +17,9 @@ depends_on = None
 
 
 def _workspace_fk() -> sa.Column:
-    return sa.Column("workspace_id", sa.String(32), sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
-                     nullable=False)
+    return sa.Column(
+        "workspace_id", sa.String(32), sa.ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+    )
 
 
 def upgrade() -> None:
@@ -38,11 +39,16 @@ def upgrade() -> None:
     op.create_table(
         "deliveries",
         sa.Column("id", sa.String(32), primary_key=True),
-        sa.Column("event_id", sa.String(32), sa.ForeignKey("outbox_events.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "event_id", sa.String(32), sa.ForeignKey("outbox_events.id", ondelete="CASCADE"), nullable=False
+        ),
         _workspace_fk(),
-        sa.Column("endpoint_id", sa.String(32), sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
-                  nullable=True),
+        sa.Column(
+            "endpoint_id",
+            sa.String(32),
+            sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+            nullable=True,
+        ),
         sa.Column("listener", sa.String(64), nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
@@ -61,8 +67,9 @@ def upgrade() -> None:
     op.create_table(
         "delivery_attempts",
         sa.Column("id", sa.String(32), primary_key=True),
-        sa.Column("delivery_id", sa.String(32), sa.ForeignKey("deliveries.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "delivery_id", sa.String(32), sa.ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("attempted_at", UTCDateTime(), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=True),
         sa.Column("duration_ms", sa.Integer(), nullable=False),

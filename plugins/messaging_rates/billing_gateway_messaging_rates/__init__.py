@@ -17,9 +17,9 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Callable, Sequence
 
 from gateway.hookspecs import hookimpl
 from gateway.providers import Channel, Destination, MessageType, RateProvider
@@ -91,7 +91,7 @@ def load_rate_card(
                     continue  # blank line
                 if len(row) != len(_HEADER):
                     raise RateCardError(name, line, None, f"expected {len(_HEADER)} fields, got {len(row)}")
-                cells = dict(zip(_HEADER, (c.strip() for c in row)))
+                cells = dict(zip(_HEADER, (c.strip() for c in row), strict=False))
 
                 country = cells["country"]
                 if not _COUNTRY.fullmatch(country):

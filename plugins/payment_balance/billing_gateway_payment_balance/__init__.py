@@ -9,8 +9,15 @@ from __future__ import annotations
 
 from gateway.hookspecs import hookimpl
 from gateway.money import Money
-from gateway.payments import (ChargeRequest, FailureCode, Ledger, LedgerEntryKind, PaymentKind, PaymentResult,
-                              PaymentStatus)
+from gateway.payments import (
+    ChargeRequest,
+    FailureCode,
+    Ledger,
+    LedgerEntryKind,
+    PaymentKind,
+    PaymentResult,
+    PaymentStatus,
+)
 
 
 class BalancePaymentMethod:
@@ -21,15 +28,24 @@ class BalancePaymentMethod:
     def charge(self, request: ChargeRequest, ledger: Ledger) -> PaymentResult:
         balance = ledger.balance()
         if balance < request.amount:
-            return PaymentResult(PaymentStatus.FAILED, failure=FailureCode.INSUFFICIENT_BALANCE,
-                                 message=f"the balance of {balance} does not cover {request.amount}")
-        entry = ledger.append(LedgerEntryKind.CHARGE, -request.amount, request.idempotency_key, request.description)
+            return PaymentResult(
+                PaymentStatus.FAILED,
+                failure=FailureCode.INSUFFICIENT_BALANCE,
+                message=f"the balance of {balance} does not cover {request.amount}",
+            )
+        entry = ledger.append(
+            LedgerEntryKind.CHARGE, -request.amount, request.idempotency_key, request.description
+        )
         return PaymentResult(PaymentStatus.SUCCEEDED, reference=entry)
 
     def confirm(self, reference: str, challenge_response: str | None) -> PaymentResult:
         # Balance payments never ask for an action, so there is nothing to confirm.
-        return PaymentResult(PaymentStatus.FAILED, reference=reference, failure=FailureCode.PROCESSING_ERROR,
-                             message="balance payments need no confirmation")
+        return PaymentResult(
+            PaymentStatus.FAILED,
+            reference=reference,
+            failure=FailureCode.PROCESSING_ERROR,
+            message="balance payments need no confirmation",
+        )
 
     def refund(self, reference: str, amount: Money, ledger: Ledger) -> PaymentResult:
         entry = ledger.append(LedgerEntryKind.REFUND, amount, reference, f"Refund of {reference}")

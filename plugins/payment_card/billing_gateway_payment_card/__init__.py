@@ -48,8 +48,18 @@ from stdnum import luhn
 
 from gateway.hookspecs import hookimpl
 from gateway.money import Money
-from gateway.payments import (CardDetails, CardError, CardErrorCode, ChargeRequest, FailureCode, Ledger,
-                              PaymentKind, PaymentResult, PaymentStatus, StoredCard)
+from gateway.payments import (
+    CardDetails,
+    CardError,
+    CardErrorCode,
+    ChargeRequest,
+    FailureCode,
+    Ledger,
+    PaymentKind,
+    PaymentResult,
+    PaymentStatus,
+    StoredCard,
+)
 
 from .processor import CardProcessor, card_brand
 from .sandbox import SandboxProcessor
@@ -79,38 +89,55 @@ def _validated(card: CardDetails, today: date) -> CardDetails:
     if not number:
         raise CardError(CardErrorCode.INVALID_NUMBER, "number", "The card number is required.")
     if not _DIGITS.fullmatch(number):
-        raise CardError(CardErrorCode.INVALID_NUMBER, "number",
-                        "The card number may contain only digits, spaces and dashes.")
+        raise CardError(
+            CardErrorCode.INVALID_NUMBER,
+            "number",
+            "The card number may contain only digits, spaces and dashes.",
+        )
     if not _MIN_DIGITS <= len(number) <= _MAX_DIGITS:
-        raise CardError(CardErrorCode.INVALID_NUMBER, "number",
-                        f"The card number must have {_MIN_DIGITS} to {_MAX_DIGITS} digits.")
+        raise CardError(
+            CardErrorCode.INVALID_NUMBER,
+            "number",
+            f"The card number must have {_MIN_DIGITS} to {_MAX_DIGITS} digits.",
+        )
     if not luhn.is_valid(number):
-        raise CardError(CardErrorCode.INVALID_NUMBER, "number",
-                        "The card number is not valid: check for a typo.")
+        raise CardError(
+            CardErrorCode.INVALID_NUMBER, "number", "The card number is not valid: check for a typo."
+        )
 
     month, year = card.exp_month, card.exp_year
     if not _is_int(month) or not 1 <= month <= 12:
-        raise CardError(CardErrorCode.INVALID_EXPIRY, "expMonth",
-                        "The expiry month must be between 1 and 12.")
+        raise CardError(
+            CardErrorCode.INVALID_EXPIRY, "expMonth", "The expiry month must be between 1 and 12."
+        )
     if not _is_int(year):
         raise CardError(CardErrorCode.INVALID_EXPIRY, "expYear", "The expiry year must be a number.")
     if 0 <= year <= 99:
         year += 2000  # "28" on the card means 2028
     if not 2000 <= year <= today.year + _MAX_YEARS_AHEAD:
-        raise CardError(CardErrorCode.INVALID_EXPIRY, "expYear",
-                        "The expiry year is not plausible: use the year printed on the card.")
+        raise CardError(
+            CardErrorCode.INVALID_EXPIRY,
+            "expYear",
+            "The expiry year is not plausible: use the year printed on the card.",
+        )
     # A card is valid until the last day of its expiry month.
     if (year, month) < (today.year, today.month):
-        raise CardError(CardErrorCode.EXPIRED_CARD, "expYear" if year < today.year else "expMonth",
-                        "The card has expired.")
+        raise CardError(
+            CardErrorCode.EXPIRED_CARD,
+            "expYear" if year < today.year else "expMonth",
+            "The card has expired.",
+        )
 
     cvc = card.cvc.strip() if isinstance(card.cvc, str) else None
     brand = card_brand(number)
     length = 4 if brand == "amex" else 3
     if cvc is None or len(cvc) != length or not _DIGITS.fullmatch(cvc):
-        raise CardError(CardErrorCode.INVALID_CVC, "cvc",
-                        f"The security code must be {length} digits"
-                        + (" for American Express cards." if brand == "amex" else "."))
+        raise CardError(
+            CardErrorCode.INVALID_CVC,
+            "cvc",
+            f"The security code must be {length} digits"
+            + (" for American Express cards." if brand == "amex" else "."),
+        )
     return dataclasses.replace(card, number=number, exp_month=month, exp_year=year, cvc=cvc)
 
 
@@ -126,8 +153,9 @@ class CardPaymentMethod:
 
     def __init__(self, processor: CardProcessor) -> None:
         if not isinstance(processor, CardProcessor):
-            raise TypeError(f"{processor!r} does not implement CardProcessor "
-                            "(tokenize, charge, confirm, refund)")
+            raise TypeError(
+                f"{processor!r} does not implement CardProcessor (tokenize, charge, confirm, refund)"
+            )
         self._processor = processor
 
     @property
@@ -146,10 +174,14 @@ class CardPaymentMethod:
     def charge(self, request: ChargeRequest, ledger: Ledger) -> PaymentResult:
         """Charge the request's saved card through the processor; the ledger is not used."""
         if request.card is None:
-            return PaymentResult(PaymentStatus.FAILED, failure=FailureCode.PROCESSING_ERROR,
-                                 message="A card payment needs a saved card.")
-        return self._processor.charge(request.card.token, request.amount, request.idempotency_key,
-                                      request.description)
+            return PaymentResult(
+                PaymentStatus.FAILED,
+                failure=FailureCode.PROCESSING_ERROR,
+                message="A card payment needs a saved card.",
+            )
+        return self._processor.charge(
+            request.card.token, request.amount, request.idempotency_key, request.description
+        )
 
     def confirm(self, reference: str, challenge_response: str | None) -> PaymentResult:
         return self._processor.confirm(reference, challenge_response)

@@ -48,12 +48,19 @@ import hmac
 import secrets
 
 from gateway.money import Money
-from gateway.payments import (CardDetails, CardError, CardErrorCode, FailureCode, PaymentResult,
-                              PaymentStatus, StoredCard)
+from gateway.payments import (
+    CardDetails,
+    CardError,
+    CardErrorCode,
+    FailureCode,
+    PaymentResult,
+    PaymentStatus,
+    StoredCard,
+)
 
 from .processor import card_brand
 
-__all__ = ["SandboxProcessor", "Scenario", "TEST_CARDS", "AUTHENTICATED"]
+__all__ = ["AUTHENTICATED", "TEST_CARDS", "SandboxProcessor", "Scenario"]
 
 # Public and fixed on purpose: the sandbox protects nothing, it must only give the
 # same fingerprint and the same references in every process.
@@ -107,12 +114,16 @@ _DECLINES: dict[Scenario, tuple[FailureCode, str]] = {
     Scenario.INSUFFICIENT_FUNDS: (FailureCode.INSUFFICIENT_FUNDS, "The card has insufficient funds."),
     Scenario.EXPIRED_CARD: (FailureCode.EXPIRED_CARD, "The card has expired."),
     Scenario.INCORRECT_CVC: (FailureCode.INCORRECT_CVC, "The card's security code is incorrect."),
-    Scenario.PROCESSING_ERROR: (FailureCode.PROCESSING_ERROR,
-                                "An error occurred while processing the card. Try again later."),
+    Scenario.PROCESSING_ERROR: (
+        FailureCode.PROCESSING_ERROR,
+        "An error occurred while processing the card. Try again later.",
+    ),
     Scenario.DECLINES_LATER: (FailureCode.CARD_DECLINED, "The card was declined."),
-    Scenario.NOT_A_TEST_CARD: (FailureCode.CARD_DECLINED,
-                               "The card was declined: the sandbox accepts only test cards "
-                               "(for example 4242 4242 4242 4242); no real card is ever charged."),
+    Scenario.NOT_A_TEST_CARD: (
+        FailureCode.CARD_DECLINED,
+        "The card was declined: the sandbox accepts only test cards "
+        "(for example 4242 4242 4242 4242); no real card is ever charged.",
+    ),
 }
 _SUCCEEDING = frozenset({Scenario.SUCCEEDS, Scenario.THREE_D_SECURE})
 
@@ -131,8 +142,10 @@ def _failed(failure: FailureCode, message: str, reference: str | None = None) ->
 
 def _bad_amount(amount: Money) -> PaymentResult | None:
     if not isinstance(amount, Money) or amount.amount <= 0 or not amount.is_rounded:
-        return _failed(FailureCode.PROCESSING_ERROR,
-                       "The amount must be positive and rounded to the currency's minor unit.")
+        return _failed(
+            FailureCode.PROCESSING_ERROR,
+            "The amount must be positive and rounded to the currency's minor unit.",
+        )
     return None
 
 
@@ -148,7 +161,7 @@ class SandboxProcessor:
         """The scenario carried by a token or charge reference the sandbox issued, else None."""
         if not isinstance(value, str) or not value.startswith(prefix):
             return None
-        scenario_text, _, tail = value[len(prefix):].rpartition("_")
+        scenario_text, _, tail = value[len(prefix) :].rpartition("_")
         if len(tail) != body_length + _MAC_LENGTH:
             return None
         body, mac = tail[:body_length], tail[body_length:]
@@ -172,14 +185,21 @@ class SandboxProcessor:
         scenario = TEST_CARDS.get(number, Scenario.NOT_A_TEST_CARD)
         token = self._issue(_TOKEN_PREFIX, scenario, secrets.token_hex(12))
         fingerprint = _hmac_hex(b"fingerprint\x00" + number.encode())[:32]
-        return StoredCard(token=token, brand=card_brand(number), last4=number[-4:], exp_month=card.exp_month,
-                          exp_year=card.exp_year, fingerprint=fingerprint)
+        return StoredCard(
+            token=token,
+            brand=card_brand(number),
+            last4=number[-4:],
+            exp_month=card.exp_month,
+            exp_year=card.exp_year,
+            fingerprint=fingerprint,
+        )
 
     def charge(self, token: str, amount: Money, idempotency_key: str, description: str) -> PaymentResult:
         scenario = self._scenario_of(token, _TOKEN_PREFIX, 24)
         if scenario is None:
-            return _failed(FailureCode.PROCESSING_ERROR,
-                           "The saved card is unknown to the sandbox processor.")
+            return _failed(
+                FailureCode.PROCESSING_ERROR, "The saved card is unknown to the sandbox processor."
+            )
         if not isinstance(idempotency_key, str) or not idempotency_key:
             return _failed(FailureCode.PROCESSING_ERROR, "An idempotency key is required.")
         if (refused := _bad_amount(amount)) is not None:
@@ -188,9 +208,12 @@ class SandboxProcessor:
         body = _hmac_hex(b"charge\x00" + idempotency_key.encode())[:24]
         reference = self._issue(_CHARGE_PREFIX, scenario, body)
         if scenario is Scenario.THREE_D_SECURE:
-            return PaymentResult(PaymentStatus.REQUIRES_ACTION, reference=reference,
-                                 message="The card issuer requires 3-D Secure authentication.",
-                                 next_action=f"sandbox-3ds:{reference}")
+            return PaymentResult(
+                PaymentStatus.REQUIRES_ACTION,
+                reference=reference,
+                message="The card issuer requires 3-D Secure authentication.",
+                next_action=f"sandbox-3ds:{reference}",
+            )
         return self._outcome(scenario, reference)
 
     def confirm(self, reference: str, challenge_response: str | None) -> PaymentResult:

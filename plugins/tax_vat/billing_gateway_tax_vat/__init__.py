@@ -26,17 +26,13 @@ Only the 27 member-state ISO codes count as the EU; special territories
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from decimal import Decimal
 from functools import lru_cache
 from importlib.resources import as_file, files
 from os import PathLike
 from pathlib import Path
-from typing import Callable
-
-from gateway.hookspecs import hookimpl
-from gateway.money import Money
-from gateway.providers import CustomerKind, TaxCalculator, TaxLine, TaxRequest, TaxTreatment
 
 from billing_gateway_tax_vat.rules import (
     MEMBER_STATES,
@@ -45,6 +41,9 @@ from billing_gateway_tax_vat.rules import (
     load_rates,
     normalize_vat_id,
 )
+from gateway.hookspecs import hookimpl
+from gateway.money import Money
+from gateway.providers import CustomerKind, TaxCalculator, TaxLine, TaxRequest, TaxTreatment
 
 __all__ = [
     "MEMBER_STATES",

@@ -9,9 +9,9 @@ from __future__ import annotations
 import csv
 from bisect import bisect_right
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from os import PathLike
 from pathlib import Path
 
@@ -23,7 +23,35 @@ from gateway.providers import InvalidTaxId
 
 #: ISO 3166-1 alpha-2 codes of the 27 EU member states.
 MEMBER_STATES: frozenset[str] = frozenset(
-    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
+    [
+        "AT",
+        "BE",
+        "BG",
+        "CY",
+        "CZ",
+        "DE",
+        "DK",
+        "EE",
+        "ES",
+        "FI",
+        "FR",
+        "GR",
+        "HR",
+        "HU",
+        "IE",
+        "IT",
+        "LT",
+        "LU",
+        "LV",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SE",
+        "SI",
+        "SK",
+    ]
 )
 
 # VAT numbers use ISO codes except for Greece ("EL"); stdnum also accepts "GR".
