@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
-from gateway.app import Gateway, build_gateway
-from gateway.db import Base, create_db_engine, migrate
-from gateway.http import create_app
-from gateway.settings import Settings
-from gateway.workspaces import create_workspace, issue_api_key
+from gateway.server.app import Gateway, build_gateway
+from gateway.server.http import create_app
+from gateway.server.settings import Settings
+from gateway.services.workspaces import create_workspace, issue_api_key
+from gateway.storage.db import Base, create_db_engine, migrate
 
 TEST_DATABASE_URL = "BILLING_GATEWAY_TEST_DATABASE_URL"
 START = datetime(2026, 11, 10, 9, 30, tzinfo=UTC)

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import inspect, select, text, update
 
-from gateway.db import ApiKey
-from gateway.workspaces import issue_api_key
+from gateway.services.workspaces import issue_api_key
+from gateway.storage.db import ApiKey
 
 WORKSPACE = """{ workspace { __typename
   ... on Workspace { id plan { code } emailCredits messagingCredits }

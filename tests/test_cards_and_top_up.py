@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from gateway.db import Base, Card, LedgerEntry, OutboxEvent, Payment, Workspace
-from gateway.ledger import ledger_sum
+from gateway.storage.db import Base, Card, LedgerEntry, OutboxEvent, Payment, Workspace
+from gateway.storage.ledger import ledger_sum
 
 VISA = "4242424242424242"
 MASTERCARD = "5555555555554444"

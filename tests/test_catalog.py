@@ -8,9 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from gateway.catalog import DEFAULT_CATALOG, CatalogError, CreditKind, PriceTier, load_catalog, parse_catalog
-from gateway.money import Money
-from gateway.providers import Channel
+from gateway.core.catalog import (
+    DEFAULT_CATALOG,
+    CatalogError,
+    CreditKind,
+    PriceTier,
+    load_catalog,
+    parse_catalog,
+)
+from gateway.core.messaging import Channel
+from gateway.core.money import Money
 
 BUNDLED = DEFAULT_CATALOG.read_text(encoding="utf-8")
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from gateway.db import Base, Card, Invoice, LedgerEntry, OutboxEvent, Payment, Workspace
-from gateway.ledger import ledger_sum
+from gateway.storage.db import Base, Card, Invoice, LedgerEntry, OutboxEvent, Payment, Workspace
+from gateway.storage.ledger import ledger_sum
 
 START = datetime(2026, 11, 10, 9, 30, tzinfo=UTC)
 PERIOD_END = datetime(2026, 12, 10, 9, 30, tzinfo=UTC)

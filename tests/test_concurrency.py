@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from gateway.db import Invoice, LedgerEntry, OutboxEvent, Payment, Workspace
-from gateway.http import create_app
-from gateway.ledger import ledger_sum
+from gateway.server.http import create_app
+from gateway.storage.db import Invoice, LedgerEntry, OutboxEvent, Payment, Workspace
+from gateway.storage.ledger import ledger_sum
 
 GERMAN_PERSON = {
     "customerType": "PERSON",

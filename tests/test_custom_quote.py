@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect, select, text
 
-from gateway.db import CustomQuoteRequest, OutboxEvent
+from gateway.storage.db import CustomQuoteRequest, OutboxEvent
 
 REQUEST = """mutation($input: RequestCustomQuoteInput!) { requestCustomQuote(input: $input) {
   __typename

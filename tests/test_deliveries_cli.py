@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
-from gateway import webhooks as hooks
-from gateway.cli import main
-from gateway.db import Delivery
-from gateway.locks import lock_workspace
-from gateway.outbox import EventType, emit
-from gateway.settings import Settings
+from gateway.events import webhooks as hooks
+from gateway.events.outbox import EventType, emit
+from gateway.server.cli import main
+from gateway.server.settings import Settings
+from gateway.storage.db import Delivery
+from gateway.storage.locks import lock_workspace
 
 
 @pytest.fixture

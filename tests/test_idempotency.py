@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from gateway import checkout as co
-from gateway import idempotency
-from gateway.db import Base, Card, IdempotencyKey, Invoice, LedgerEntry, OutboxEvent, Payment
-from gateway.http import create_app
-from gateway.ledger import ledger_sum
+from gateway.server.http import create_app
+from gateway.services import checkout as co
+from gateway.storage import idempotency
+from gateway.storage.db import Base, Card, IdempotencyKey, Invoice, LedgerEntry, OutboxEvent, Payment
+from gateway.storage.ledger import ledger_sum
 
 GERMAN_PERSON = {
     "customerType": "PERSON",
@@ -516,8 +516,8 @@ def test_a_request_still_running_makes_a_retry_wait_then_give_up(gateway, funded
 def test_a_request_that_took_over_a_stale_claim_never_moves_money_twice(gateway, make_workspace, clock):
     """A stalls past the claim timeout; B takes the key over and completes it; when A's work
     finally reaches its commit it must roll back, not credit the top-up a second time."""
-    from gateway import wallet
-    from gateway.payments import CardDetails
+    from gateway.plugin_api.payments import CardDetails
+    from gateway.services import wallet
 
     member = make_workspace("Stalled")
     choice = co.PaymentChoice("card", new_card=CardDetails("4242424242424242", 12, 2030, "123"))
@@ -559,7 +559,7 @@ def test_a_request_that_took_over_a_stale_claim_never_moves_money_twice(gateway,
 
 
 def test_the_periodic_run_purges_keys_older_than_their_ttl(gateway, make_workspace, clock):
-    from gateway.http import renew
+    from gateway.server.http import renew
 
     member = make_workspace("Purge")
     assert idempotency.claim(gateway.write_sessions, member.id, "old", "top_up", "h", clock.now) is None

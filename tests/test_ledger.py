@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from gateway.db import LedgerEntry, Payment, Workspace
-from gateway.ledger import NegativeBalance, SqlLedger, ledger_sum
-from gateway.locks import lock_workspace
-from gateway.money import Money
-from gateway.payments import LedgerEntryKind
+from gateway.core.money import Money
+from gateway.plugin_api.payments import LedgerEntryKind
+from gateway.storage.db import LedgerEntry, Payment, Workspace
+from gateway.storage.ledger import NegativeBalance, SqlLedger, ledger_sum
+from gateway.storage.locks import lock_workspace
 
 GERMAN_PERSON = {
     "customerType": "PERSON",

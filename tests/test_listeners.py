@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway import webhooks as hooks
-from gateway.app import build_gateway
-from gateway.db import Delivery, DeliveryAttempt
-from gateway.locks import lock_workspace
-from gateway.outbox import EventType, emit
-from gateway.providers import Event
-from gateway.settings import Settings
+from gateway.events import webhooks as hooks
+from gateway.events.outbox import EventType, emit
+from gateway.plugin_api.events import Event
+from gateway.server.app import build_gateway
+from gateway.server.settings import Settings
+from gateway.storage.db import Delivery, DeliveryAttempt
+from gateway.storage.locks import lock_workspace
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def sequences(events: list[Event], workspace_id: str) -> list[int]:
 
 
 PARTNER_LISTENER = """
-    from gateway.hookspecs import hookimpl
+    from gateway.plugin_api import hookimpl
 
     class AuditLog:
         code = "audit"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.money import CURRENCY_EXPONENTS, CurrencyMismatch, Money, UnknownCurrency, money_sum
+from gateway.core.money import CURRENCY_EXPONENTS, CurrencyMismatch, Money, UnknownCurrency, money_sum
 
 EUR = "EUR"
 

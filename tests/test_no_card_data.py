@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from gateway.db import Base, Card, OutboxEvent, Payment
+from gateway.storage.db import Base, Card, OutboxEvent, Payment
 
 GERMAN_PERSON = {
     "customerType": "PERSON",

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.periods import add_months, period_containing
+from gateway.core.periods import add_months, period_containing
 
 UTC = UTC
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from gateway import hookspecs
-from gateway.app import build_gateway
-from gateway.http import create_app
-from gateway.registry import PluginError, load_plugins
+from gateway.plugin_api import hookspecs
+from gateway.plugin_api.registry import PluginError, load_plugins
+from gateway.server.app import build_gateway
+from gateway.server.http import create_app
 
 ROOT = Path(__file__).parent.parent
 BUILT_INS = {
@@ -38,8 +38,8 @@ def make_distribution(
 
 PARTNER_RATES = """
     from decimal import Decimal
-    from gateway.hookspecs import hookimpl
-    from gateway.providers import Channel, Destination, MessageType
+    from gateway.plugin_api import hookimpl
+    from gateway.plugin_api import Channel, Destination, MessageType
 
     class PartnerRates:
         code = "partner"
@@ -122,7 +122,7 @@ def test_two_rate_providers_need_a_setting_to_choose(tmp_path, monkeypatch, sett
         ),
         (
             """
-     from gateway.hookspecs import hookimpl
+     from gateway.plugin_api import hookimpl
 
      @hookimpl
      def register_rate_providers(register, extra):
@@ -132,7 +132,7 @@ def test_two_rate_providers_need_a_setting_to_choose(tmp_path, monkeypatch, sett
         ),
         (
             """
-     from gateway.hookspecs import hookimpl
+     from gateway.plugin_api import hookimpl
 
      @hookimpl
      def register_refund_policies(register):
@@ -142,7 +142,7 @@ def test_two_rate_providers_need_a_setting_to_choose(tmp_path, monkeypatch, sett
         ),
         (
             """
-     from gateway.hookspecs import hookimpl
+     from gateway.plugin_api import hookimpl
 
      class Half:
          code = "half"
@@ -155,7 +155,7 @@ def test_two_rate_providers_need_a_setting_to_choose(tmp_path, monkeypatch, sett
         ),
         (
             """
-     from gateway.hookspecs import hookimpl
+     from gateway.plugin_api import hookimpl
 
      class NoCode:
          label = "x"
@@ -168,8 +168,8 @@ def test_two_rate_providers_need_a_setting_to_choose(tmp_path, monkeypatch, sett
         ),
         (
             """
-     from gateway.hookspecs import hookimpl
-     from gateway.payments import PaymentKind
+     from gateway.plugin_api import hookimpl
+     from gateway.plugin_api import PaymentKind
 
      class Balance:
          code = "balance"
@@ -188,7 +188,7 @@ def test_two_rate_providers_need_a_setting_to_choose(tmp_path, monkeypatch, sett
         ),
         (
             """
-     from gateway.hookspecs import hookimpl
+     from gateway.plugin_api import hookimpl
 
      @hookimpl
      def register_event_listeners(register):
@@ -271,7 +271,7 @@ def test_an_event_listener_registers_through_register_event_listeners(tmp_path, 
         "audit-log",
         "audit_log",
         """
-        from gateway.hookspecs import hookimpl
+        from gateway.plugin_api import hookimpl
 
         class AuditLog:
             code = "audit"

@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import billing_gateway_tax_vat
-from gateway.catalog import CreditKind, Plan, load_catalog, parse_catalog
-from gateway.money import Money, money_sum
-from gateway.periods import add_months
-from gateway.pricing import (
+from gateway.core.catalog import CreditKind, Plan, load_catalog, parse_catalog
+from gateway.core.money import Money, money_sum
+from gateway.core.periods import add_months
+from gateway.core.pricing import (
     Change,
     ChangeKind,
     Charge,
@@ -38,7 +38,7 @@ from gateway.pricing import (
     price_order,
     prorate,
 )
-from gateway.providers import CustomerKind, TaxCalculator, TaxCustomer, TaxRequest, TaxTreatment
+from gateway.core.tax import CustomerKind, TaxCalculator, TaxCustomer, TaxRequest, TaxTreatment
 
 UTC = UTC
 EMAIL_KIND, MESSAGING_KIND = CreditKind.EMAIL, CreditKind.MESSAGING

@@ -18,8 +18,13 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import inspect, select, text
 
-from gateway.cli import main
-from gateway.db import (
+from gateway.core.money import Money
+from gateway.plugin_api.payments import LedgerEntryKind
+from gateway.server.cli import main
+from gateway.server.http import run_periodically
+from gateway.server.settings import Settings, SettingsError
+from gateway.services.renewal import RenewalStatus, renew_due
+from gateway.storage.db import (
     Invoice,
     LedgerEntry,
     OutboxEvent,
@@ -29,13 +34,8 @@ from gateway.db import (
     UsageCounter,
     Workspace,
 )
-from gateway.http import run_periodically
-from gateway.ledger import SqlLedger, ledger_sum
-from gateway.locks import lock_workspace
-from gateway.money import Money
-from gateway.payments import LedgerEntryKind
-from gateway.renewal import RenewalStatus, renew_due
-from gateway.settings import Settings, SettingsError
+from gateway.storage.ledger import SqlLedger, ledger_sum
+from gateway.storage.locks import lock_workspace
 
 BOUNDARY = datetime(2026, 12, 10, 9, 30, tzinfo=UTC)
 NEXT_END = datetime(2027, 1, 10, 9, 30, tzinfo=UTC)
@@ -773,7 +773,7 @@ def test_the_periodic_task_logs_errors_and_keeps_going(caplog):
 def test_the_server_starts_the_periodic_renewal_unless_disabled(gateway, monkeypatch):
     from starlette.testclient import TestClient
 
-    import gateway.http as http
+    import gateway.server.http as http
 
     started: list[float] = []
 
@@ -828,7 +828,7 @@ def test_usage_at_the_boundary_renews_first(gateway, graphql, make_workspace, cl
 def test_a_periodic_run_renews_what_is_due_and_logs_it(gateway, graphql, make_workspace, clock, caplog):
     import logging
 
-    from gateway.http import renew
+    from gateway.server.http import renew
 
     member = make_workspace("Acme", plan_code="email", email_credits=10000)
     billing(graphql, member)

@@ -29,9 +29,9 @@ from sqlalchemy import text
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from gateway.db import create_db_engine
-from gateway.notify import APPLICATION_NAME, POLL_INTERVAL
-from gateway.workspaces import create_workspace, issue_api_key
+from gateway.events.notify import APPLICATION_NAME, POLL_INTERVAL
+from gateway.services.workspaces import create_workspace, issue_api_key
+from gateway.storage.db import create_db_engine
 
 pytestmark = pytest.mark.postgres
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import inspect, select, text
 
-from gateway.db import OutboxEvent, ScheduledChange
+from gateway.storage.db import OutboxEvent, ScheduledChange
 
 CANCEL = """mutation { cancelScheduledChange {
   __typename

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from gateway.api.schema import print_sdl
-from gateway.db import Base
+from gateway.storage.db import Base
 
 SCHEMA = Path(__file__).parent.parent / "schema" / "schema.graphql"
 
@@ -27,7 +27,7 @@ def test_migrations_go_down_and_up_again(tmp_path):
     from alembic import command
     from sqlalchemy import inspect
 
-    from gateway.db import alembic_config, create_db_engine, migrate
+    from gateway.storage.db import alembic_config, create_db_engine, migrate
 
     engine = create_db_engine(f"sqlite:///{tmp_path / 'roundtrip.db'}")
     try:

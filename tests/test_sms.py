@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.sms import GSM7_BASIC, GSM7_EXTENSION, SmsEncoding, SmsSegments, count_segments
+from gateway.core.sms import GSM7_BASIC, GSM7_EXTENSION, SmsEncoding, SmsSegments, count_segments
 
 GSM, UCS = SmsEncoding.GSM_7, SmsEncoding.UCS_2
 EMOJI = "\U0001f600"  # outside the BMP: a surrogate pair in UTF-16

@@ -25,11 +25,11 @@ from sqlalchemy import insert, update
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from gateway import events as ev
-from gateway.db import OutboxEvent, Workspace
-from gateway.http import create_app
-from gateway.locks import lock_workspace
-from gateway.outbox import PAYLOAD_VERSION, EventType, emit
+from gateway.events import catalog as ev
+from gateway.events.outbox import PAYLOAD_VERSION, EventType, emit
+from gateway.server.http import create_app
+from gateway.storage.db import OutboxEvent, Workspace
+from gateway.storage.locks import lock_workspace
 
 PROTOCOL = "graphql-transport-ws"
 WAIT = 5.0  # seconds: the longest any expected message may take
@@ -598,6 +598,6 @@ def test_every_event_type_is_documented_at_the_version_written():
 
 def test_docs_events_md_is_generated_from_the_payload_table():
     assert (ROOT / "docs" / "events.md").read_text(encoding="utf-8") == ev.reference(), (
-        "regenerate: python -c 'from gateway.events import reference; print(reference(), end=\"\")' "
+        "regenerate: python -c 'from gateway.events.catalog import reference; print(reference(), end=\"\")' "
         "> docs/events.md"
     )

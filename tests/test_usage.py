@@ -16,12 +16,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import inspect, select, text
 
-from gateway import usage
-from gateway.db import OutboxEvent, UsageCounter, UsageRecord, Workspace
-from gateway.ledger import SqlLedger
-from gateway.locks import lock_workspace
-from gateway.money import Money
-from gateway.payments import LedgerEntryKind
+from gateway.core.money import Money
+from gateway.plugin_api.payments import LedgerEntryKind
+from gateway.services import usage
+from gateway.storage.db import OutboxEvent, UsageCounter, UsageRecord, Workspace
+from gateway.storage.ledger import SqlLedger
+from gateway.storage.locks import lock_workspace
 
 RECORD = """mutation($input: RecordUsageInput!) { recordUsage(input: $input) {
   __typename

@@ -25,13 +25,13 @@ from sqlalchemy import func, select
 from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.testclient import TestClient
 
-from gateway import webhooks as hooks
-from gateway.app import build_gateway
-from gateway.db import Delivery, DeliveryAttempt, OutboxEvent, WebhookEndpoint
-from gateway.http import create_app
-from gateway.locks import lock_workspace
-from gateway.outbox import EventType, emit
-from gateway.settings import Settings, SettingsError
+from gateway.events import webhooks as hooks
+from gateway.events.outbox import EventType, emit
+from gateway.server.app import build_gateway
+from gateway.server.http import create_app
+from gateway.server.settings import Settings, SettingsError
+from gateway.storage.db import Delivery, DeliveryAttempt, OutboxEvent, WebhookEndpoint
+from gateway.storage.locks import lock_workspace
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 Each mutation needs the workspace's API key, refuses bad input with a typed error
 (a code and the offending field) and then writes nothing. The work runs in the
-services (:mod:`gateway.billing_details`, :mod:`gateway.usage`,
-:mod:`gateway.renewal`, :mod:`gateway.custom_quotes`), each in its own transaction.
+services (:mod:`gateway.services.billing_details`, :mod:`gateway.services.usage`,
+:mod:`gateway.services.renewal`, :mod:`gateway.services.custom_quotes`), each in its own transaction.
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ from typing import Annotated, Any
 
 import strawberry
 
-from gateway import billing_details as details
-from gateway import custom_quotes, idempotency, renewal, usage
 from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.common import Info, current_workspace, renewal_pending
 from gateway.api.workspace import Workspace
-from gateway.db import BillingDetails as BillingDetailsRow
-from gateway.db import Workspace as WorkspaceRow
-from gateway.problems import FieldProblem
-from gateway.providers import CustomerKind
+from gateway.core.errors import FieldProblem
+from gateway.core.tax import CustomerKind
+from gateway.services import billing_details as details
+from gateway.services import custom_quotes, renewal, usage
+from gateway.storage import idempotency
+from gateway.storage.db import BillingDetails as BillingDetailsRow
+from gateway.storage.db import Workspace as WorkspaceRow
 
 # ------------------------------------------------------------------ inputs
 

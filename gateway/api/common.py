@@ -6,14 +6,14 @@ from datetime import datetime
 
 import strawberry
 
-from gateway import catalog as cat
-from gateway import pricing
 from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.context import Context
-from gateway.checkout import QUOTE_TTL
-from gateway.db import Workspace as WorkspaceRow
-from gateway.money import Money
+from gateway.core import catalog as cat
+from gateway.core import pricing
+from gateway.core.money import Money
+from gateway.services.checkout import QUOTE_TTL
+from gateway.storage.db import Workspace as WorkspaceRow
 
 Info = strawberry.Info[Context, None]
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from gateway.server.app import Gateway
 
 
 @dataclass

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import strawberry
 
-from gateway import pricing
 from gateway.api import types as t
+from gateway.core import pricing
 
 
 @strawberry.enum(description="Machine-readable error codes.")

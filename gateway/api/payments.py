@@ -9,17 +9,18 @@ from typing import Annotated, Any
 
 import strawberry
 
-from gateway import checkout as co
-from gateway import idempotency, wallet
 from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.common import Info, current_workspace, quote_of
 from gateway.api.workspace import Workspace, invoice_of, saved_card
-from gateway.confirmation import confirm_payment
-from gateway.db import Card, Invoice, Payment
-from gateway.db import Workspace as WorkspaceRow
-from gateway.money import Money
-from gateway.payments import CardDetails
+from gateway.core.money import Money
+from gateway.plugin_api.payments import CardDetails
+from gateway.services import checkout as co
+from gateway.services import wallet
+from gateway.services.confirmation import confirm_payment
+from gateway.storage import idempotency
+from gateway.storage.db import Card, Invoice, Payment
+from gateway.storage.db import Workspace as WorkspaceRow
 
 # ------------------------------------------------------------------ inputs
 
@@ -218,8 +219,8 @@ def _payment_info(info: Info, payment: Payment, workspace: WorkspaceRow) -> Paym
 
 def _rejected(outcome: co.Rejected, plan_code: str = "") -> e.UserError:
     error = outcome.error
-    from gateway import pricing
-    from gateway.providers import InvalidTaxId
+    from gateway.core import pricing
+    from gateway.core.tax import InvalidTaxId
 
     if isinstance(error, pricing.PricingError):
         return e.from_pricing_error(error)

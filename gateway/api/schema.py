@@ -18,8 +18,6 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from gateway import billing_details, pricing, sms, usage
-from gateway import catalog as cat
 from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.billing import BillingMutation
@@ -28,9 +26,13 @@ from gateway.api.payments import PaymentsMutation
 from gateway.api.subscriptions import Subscription
 from gateway.api.webhooks import WebhooksMutation, WebhooksQuery
 from gateway.api.workspace import Workspace, WorkspaceResult
-from gateway.db import BillingDetails as BillingDetailsRow
-from gateway.providers import Channel, CustomerKind, InvalidTaxId, TaxCustomer, normalise_code
-from gateway.workspaces import subscription_of
+from gateway.core import catalog as cat
+from gateway.core import pricing, sms
+from gateway.core.messaging import Channel, normalise_code
+from gateway.core.tax import CustomerKind, InvalidTaxId, TaxCustomer
+from gateway.services import billing_details, usage
+from gateway.services.workspaces import subscription_of
+from gateway.storage.db import BillingDetails as BillingDetailsRow
 
 logger = logging.getLogger("gateway.api")
 

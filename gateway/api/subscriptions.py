@@ -32,12 +32,12 @@ from strawberry.scalars import JSON
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.graphql import OperationType
 
-from gateway import events as ev
-from gateway.providers import Event as EventValue
-from gateway.workspaces import authenticate
+from gateway.events import catalog as ev
+from gateway.plugin_api.events import Event as EventValue
+from gateway.services.workspaces import authenticate
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from gateway.server.app import Gateway
 
 BATCH = 500  # events read from the outbox at a time
 

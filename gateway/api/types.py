@@ -9,9 +9,9 @@ from decimal import Decimal
 import strawberry
 from strawberry.scalars import JSON
 
-from gateway import catalog as cat
-from gateway import pricing, providers, sms
-from gateway.money import Money as CoreMoney
+from gateway.core import catalog as cat
+from gateway.core import messaging, pricing, sms, tax
+from gateway.core.money import Money as CoreMoney
 
 
 @strawberry.type(description="An exact amount of money. `amount` is a decimal string, never a float.")
@@ -28,7 +28,7 @@ class Money:
 
 
 CreditKind = strawberry.enum(cat.CreditKind, description="The kinds of monthly credits a plan grants.")
-Channel = strawberry.enum(providers.Channel, description="Messaging channels.")
+Channel = strawberry.enum(messaging.Channel, description="Messaging channels.")
 ChangeKind = strawberry.enum(
     pricing.ChangeKind,
     description=(
@@ -39,8 +39,8 @@ ChangeKind = strawberry.enum(
 )
 Timing = strawberry.enum(pricing.Timing)
 LineKind = strawberry.enum(pricing.LineKind)
-TaxTreatment = strawberry.enum(providers.TaxTreatment)
-CustomerType = strawberry.enum(providers.CustomerKind, name="CustomerType")
+TaxTreatment = strawberry.enum(tax.TaxTreatment)
+CustomerType = strawberry.enum(tax.CustomerKind, name="CustomerType")
 
 
 @strawberry.type(description="A graduated price tier: each credit is priced by the tier it falls in.")
@@ -150,7 +150,7 @@ class TaxLine:
     note: str | None
 
     @classmethod
-    def of(cls, line: providers.TaxLine) -> TaxLine:
+    def of(cls, line: tax.TaxLine) -> TaxLine:
         return cls(
             name=line.name,
             jurisdiction=line.jurisdiction,

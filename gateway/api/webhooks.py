@@ -1,7 +1,7 @@
 """Webhook endpoints: manage them, see their recent deliveries and attempts, redeliver events.
 
 Every field needs the workspace's API key and only ever sees that workspace's endpoints and
-events (another workspace's ids answer as unknown). The work runs in :mod:`gateway.webhooks`,
+events (another workspace's ids answer as unknown). The work runs in :mod:`gateway.events.webhooks`,
 each mutation in its own transaction; a refused input writes nothing.
 """
 
@@ -13,13 +13,13 @@ from typing import Annotated
 
 import strawberry
 
-from gateway import webhooks as hooks
 from gateway.api import errors as e
 from gateway.api.common import Info
-from gateway.db import Delivery as DeliveryRow
-from gateway.db import DeliveryAttempt as DeliveryAttemptRow
-from gateway.db import OutboxEvent
-from gateway.db import WebhookEndpoint as EndpointRow
+from gateway.events import webhooks as hooks
+from gateway.storage.db import Delivery as DeliveryRow
+from gateway.storage.db import DeliveryAttempt as DeliveryAttemptRow
+from gateway.storage.db import OutboxEvent
+from gateway.storage.db import WebhookEndpoint as EndpointRow
 
 MAX_DELIVERIES = 100  # per endpoint and request
 

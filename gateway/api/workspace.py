@@ -9,18 +9,18 @@ from typing import Annotated
 import strawberry
 from sqlalchemy import select
 
-from gateway import billing_details as details
-from gateway import catalog as cat
-from gateway import pricing
 from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.common import Info, plan_of
-from gateway.db import BillingDetails as BillingDetailsRow
-from gateway.db import Card, Invoice, Payment, ScheduledChange, UsageCounter
-from gateway.db import Workspace as WorkspaceRow
-from gateway.money import Money
-from gateway.providers import InvalidTaxId
-from gateway.workspaces import subscription_of
+from gateway.core import catalog as cat
+from gateway.core import pricing
+from gateway.core.money import Money
+from gateway.core.tax import InvalidTaxId
+from gateway.services import billing_details as details
+from gateway.services.workspaces import subscription_of
+from gateway.storage.db import BillingDetails as BillingDetailsRow
+from gateway.storage.db import Card, Invoice, Payment, ScheduledChange, UsageCounter
+from gateway.storage.db import Workspace as WorkspaceRow
 
 
 @strawberry.type(description="The caller's workspace.")

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import billing_gateway_tax_vat
-from gateway.catalog import load_catalog
-from gateway.pricing import (
+from gateway.core.catalog import load_catalog
+from gateway.core.pricing import (
     ChangeKind,
     Configuration,
     PricedOrder,
@@ -24,7 +24,7 @@ from gateway.pricing import (
     price_configuration,
     price_order,
 )
-from gateway.providers import CustomerKind, TaxCalculator, TaxCustomer
+from gateway.core.tax import CustomerKind, TaxCalculator, TaxCustomer
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 END = datetime(2026, 12, 1, tzinfo=UTC)

@@ -9,7 +9,8 @@ import pytest
 
 import billing_gateway_messaging_rates as plugin
 from billing_gateway_messaging_rates import RateCard, RateCardError
-from gateway.providers import Channel, RateProvider
+from gateway.core.messaging import Channel
+from gateway.plugin_api.messaging import RateProvider
 
 HEADER = "country,name,sms,whatsapp_marketing,whatsapp_utility,whatsapp_authentication\n"
 TYPES = ["SMS", "WHATSAPP_MARKETING", "WHATSAPP_UTILITY", "WHATSAPP_AUTHENTICATION"]

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pytest
 
 import billing_gateway_payment_balance as plugin
-from gateway.money import Money, money_sum
-from gateway.payments import (
+from gateway.core.money import Money, money_sum
+from gateway.plugin_api.payments import (
     ChargeRequest,
     FailureCode,
     Ledger,
@@ -29,7 +29,7 @@ class Entry:
 
 
 class MemoryLedger:
-    """A faithful in-memory :class:`gateway.payments.Ledger`: append-only, balance = sum of entries."""
+    """A faithful in-memory :class:`gateway.plugin_api.payments.Ledger`: append-only, balance = sum of entries."""
 
     def __init__(self, currency: str = "EUR") -> None:
         self.currency = currency

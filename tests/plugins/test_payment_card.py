@@ -9,8 +9,8 @@ from datetime import date
 import pytest
 
 import billing_gateway_payment_card as plugin
-from gateway.money import Money
-from gateway.payments import (
+from gateway.core.money import Money
+from gateway.plugin_api.payments import (
     CardDetails,
     CardError,
     CardErrorCode,
@@ -23,7 +23,7 @@ from gateway.payments import (
     PaymentStatus,
     StoredCard,
 )
-from gateway.payments import CardPaymentMethod as CardMethodProtocol
+from gateway.plugin_api.payments import CardPaymentMethod as CardMethodProtocol
 
 TODAY = date(2026, 3, 15)
 CVC, AMEX_CVC = "987", "9876"

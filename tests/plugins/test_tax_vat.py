@@ -14,9 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import billing_gateway_tax_vat as plugin
-from gateway import hookspecs
-from gateway.money import Money
-from gateway.providers import (
+from gateway.core.money import Money
+from gateway.core.tax import (
     CustomerKind,
     InvalidTaxId,
     TaxCalculator,
@@ -25,6 +24,7 @@ from gateway.providers import (
     TaxRequest,
     TaxTreatment,
 )
+from gateway.plugin_api import hookspecs
 
 PERSON, COMPANY = CustomerKind.PERSON, CustomerKind.COMPANY
 ON = date(2026, 1, 1)

@@ -21,8 +21,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from gateway.hookspecs import hookimpl
-from gateway.providers import Channel, Destination, MessageType, RateProvider
+from gateway.plugin_api import Channel, Destination, MessageType, RateProvider, hookimpl
 
 __all__ = [
     "DEFAULT_RATE_CARD",

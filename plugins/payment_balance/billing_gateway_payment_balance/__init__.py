@@ -7,16 +7,16 @@ lock while it runs, so two checkouts can never both spend the same money.
 
 from __future__ import annotations
 
-from gateway.hookspecs import hookimpl
-from gateway.money import Money
-from gateway.payments import (
+from gateway.plugin_api import (
     ChargeRequest,
     FailureCode,
     Ledger,
     LedgerEntryKind,
+    Money,
     PaymentKind,
     PaymentResult,
     PaymentStatus,
+    hookimpl,
 )
 
 

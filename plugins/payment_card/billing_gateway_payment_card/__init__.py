@@ -3,7 +3,7 @@
 :class:`CardPaymentMethod` validates what the customer typed (Luhn, expiry,
 CVC) *before* any processor sees it, then delegates every money movement to a
 :class:`~billing_gateway_payment_card.processor.CardProcessor`. Only the
-processor's :class:`~gateway.payments.StoredCard` (token, brand, last four
+processor's :class:`~gateway.plugin_api.payments.StoredCard` (token, brand, last four
 digits, expiry, fingerprint) ever leaves this module: never the number or the
 CVC, and no error message repeats either.
 
@@ -23,7 +23,7 @@ Plugging in a real processor
 
        # my_company_stripe/__init__.py
        from billing_gateway_payment_card import CardPaymentMethod
-       from gateway.hookspecs import hookimpl
+       from gateway.plugin_api.hookspecs import hookimpl
 
        @hookimpl
        def register_payment_methods(register):
@@ -46,19 +46,19 @@ from datetime import date
 
 from stdnum import luhn
 
-from gateway.hookspecs import hookimpl
-from gateway.money import Money
-from gateway.payments import (
+from gateway.plugin_api import (
     CardDetails,
     CardError,
     CardErrorCode,
     ChargeRequest,
     FailureCode,
     Ledger,
+    Money,
     PaymentKind,
     PaymentResult,
     PaymentStatus,
     StoredCard,
+    hookimpl,
 )
 
 from .processor import CardProcessor, card_brand
@@ -165,7 +165,7 @@ class CardPaymentMethod:
     def tokenize(self, card: CardDetails, today: date) -> StoredCard:
         """Validate the card as of ``today`` and exchange it for the processor's token.
 
-        Raises :class:`~gateway.payments.CardError` (code and API field name:
+        Raises :class:`~gateway.plugin_api.payments.CardError` (code and API field name:
         ``number``, ``expMonth``, ``expYear``, ``cvc``) before the processor is
         called; the processor may raise one too if it refuses the card.
         """

@@ -7,7 +7,7 @@ layer between these four calls and the processor's API; it keeps no card data.
 Rules every adapter follows
 ---------------------------
 * **No card data kept or leaked.** The card number and CVC are only in the
-  :class:`~gateway.payments.CardDetails` handed to :meth:`CardProcessor.tokenize`.
+  :class:`~gateway.plugin_api.payments.CardDetails` handed to :meth:`CardProcessor.tokenize`.
   They must never appear in a token, a reference, a message, an exception, a log
   line or anything the adapter returns.
 * **FAILED moves no money.** Return ``PaymentStatus.FAILED`` only when the
@@ -28,8 +28,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from gateway.money import Money
-from gateway.payments import CardDetails, PaymentResult, StoredCard
+from gateway.plugin_api import CardDetails, Money, PaymentResult, StoredCard
 
 __all__ = ["CardProcessor", "card_brand"]
 
@@ -44,11 +43,11 @@ class CardProcessor(Protocol):
         ``card`` has already been validated and normalised by the payment method:
         the number is ASCII digits only and passes the Luhn check, ``exp_year``
         has four digits, the card is not expired and the CVC has the brand's
-        length. Return a :class:`~gateway.payments.StoredCard` whose ``token``
+        length. Return a :class:`~gateway.plugin_api.payments.StoredCard` whose ``token``
         the processor accepts in :meth:`charge`, with the brand (lower case:
         ``visa``, ``mastercard``, ``amex``...), the last four digits, the expiry
         and a fingerprint that is the same for the same card number (and reveals
-        nothing about it). Raise :class:`~gateway.payments.CardError` if the
+        nothing about it). Raise :class:`~gateway.plugin_api.payments.CardError` if the
         processor refuses the card.
         """
         ...
@@ -60,7 +59,7 @@ class CardProcessor(Protocol):
         (after a crash, a timeout, a concurrent retry) returns the first call's
         result and reference and never charges twice. Answer SUCCEEDED with the
         processor's charge reference; FAILED with a
-        :class:`~gateway.payments.FailureCode` and a message safe to show the
+        :class:`~gateway.plugin_api.payments.FailureCode` and a message safe to show the
         customer (and only if no money moved); or REQUIRES_ACTION with a
         reference and a ``next_action`` (e.g. a 3-D Secure URL) when the
         customer must authenticate first. Refuse an amount that is not positive

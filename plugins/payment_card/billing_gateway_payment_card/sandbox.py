@@ -47,12 +47,12 @@ import hashlib
 import hmac
 import secrets
 
-from gateway.money import Money
-from gateway.payments import (
+from gateway.plugin_api import (
     CardDetails,
     CardError,
     CardErrorCode,
     FailureCode,
+    Money,
     PaymentResult,
     PaymentStatus,
     StoredCard,

@@ -41,9 +41,7 @@ from billing_gateway_tax_vat.rules import (
     load_rates,
     normalize_vat_id,
 )
-from gateway.hookspecs import hookimpl
-from gateway.money import Money
-from gateway.providers import CustomerKind, TaxCalculator, TaxLine, TaxRequest, TaxTreatment
+from gateway.plugin_api import CustomerKind, Money, TaxCalculator, TaxLine, TaxRequest, TaxTreatment, hookimpl
 
 __all__ = [
     "MEMBER_STATES",

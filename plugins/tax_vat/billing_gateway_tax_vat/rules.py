@@ -19,7 +19,7 @@ from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError
 from stdnum.util import clean
 
-from gateway.providers import InvalidTaxId
+from gateway.plugin_api import InvalidTaxId
 
 #: ISO 3166-1 alpha-2 codes of the 27 EU member states.
 MEMBER_STATES: frozenset[str] = frozenset(

@@ -1,0 +1,354 @@
+"""The plan catalog: loaded from a TOML data file and validated once, at start-up.
+
+A broken catalog stops start-up with a :class:`CatalogError` naming the file,
+the plan and the field, so an operator can fix it without reading code.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from gateway.core.messaging import Channel
+from gateway.core.money import CURRENCY_EXPONENTS, Money
+
+DEFAULT_CATALOG = Path(__file__).parent.parent / "data" / "catalog.toml"
+_CODE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+class CreditKind(enum.Enum):
+    EMAIL = "email"
+    MESSAGING = "messaging"
+
+
+class CatalogError(ValueError):
+    """The catalog file is unreadable or breaks a rule."""
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTier:
+    up_to: int | None  # absolute credit count this tier ends at (inclusive); None: no end
+    unit_price: Decimal  # per credit, in the catalog currency
+
+
+@dataclass(frozen=True, slots=True)
+class CreditOption:
+    """How many credits of one kind a plan grants and how the limit may be set."""
+
+    kind: CreditKind
+    included: int  # covered by the plan's base price
+    min: int
+    max: int
+    step: int
+    default: int
+    tiers: tuple[PriceTier, ...]
+
+    @property
+    def adjustable(self) -> bool:
+        return self.max > self.min
+
+    def accepts(self, value: int) -> bool:
+        return self.min <= value <= self.max and (value - self.min) % self.step == 0
+
+
+class CreditOptions(Mapping[CreditKind, CreditOption]):
+    """A plan's credit options by kind: a read-only, hashable mapping in catalog order.
+
+    Plans are shared by every request and used as cache keys, so they must be
+    truly immutable (a dict inside a frozen dataclass is not).
+    """
+
+    __slots__ = ("_index", "_items")
+
+    def __init__(
+        self,
+        items: Mapping[CreditKind, CreditOption] | Iterable[tuple[CreditKind, CreditOption]] = (),
+    ) -> None:
+        pairs = tuple(items.items()) if isinstance(items, Mapping) else tuple(items)
+        self._items = pairs
+        self._index = dict(pairs)
+
+    def __getitem__(self, kind: CreditKind) -> CreditOption:
+        return self._index[kind]
+
+    def __iter__(self) -> Iterator[CreditKind]:
+        return (kind for kind, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CreditOptions):
+            return self._items == other._items
+        return super().__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __repr__(self) -> str:
+        return f"CreditOptions({self._index!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    code: str
+    name: str
+    description: str
+    tier: int
+    channels: tuple[Channel, ...]
+    base_price: Money | None  # None: cannot be bought, only quoted by sales
+    purchasable: bool
+    adjustable: bool
+    credits: Mapping[CreditKind, CreditOption]
+
+    is_free: bool = dataclass_field(init=False, repr=False, compare=False)  # nothing in it costs anything
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.credits, CreditOptions):
+            object.__setattr__(self, "credits", CreditOptions(self.credits))
+        free = (
+            self.base_price is not None
+            and not self.base_price.amount
+            and not any(tier.unit_price for option in self.credits.values() for tier in option.tiers)
+        )
+        object.__setattr__(self, "is_free", free)
+
+    def __hash__(self) -> int:
+        # Consistent with the generated __eq__ (equal plans share these fields) and
+        # cheap, since plans key the pricing caches.
+        return hash((self.code, self.tier))
+
+    def option(self, kind: CreditKind) -> CreditOption | None:
+        return self.credits.get(kind)
+
+    def default_limit(self, kind: CreditKind) -> int:
+        option = self.credits.get(kind)
+        return option.default if option else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    currency: str
+    plans: tuple[Plan, ...]  # ordered by tier
+    default_plan: Plan
+    sales_contact: str
+    source: str
+
+    def plan(self, code: str) -> Plan | None:
+        for plan in self.plans:
+            if plan.code == code:
+                return plan
+        return None
+
+
+# ------------------------------------------------------------------ loading
+
+
+class _Reader:
+    """Reads typed fields and raises errors that name the file, plan and field."""
+
+    def __init__(self, source: str, where: str, table: Mapping[str, Any]) -> None:
+        self.source, self.where, self.table = source, where, table
+
+    def fail(self, field: str, message: str) -> CatalogError:
+        return CatalogError(f"{self.source}: {self.where}, field {field!r}: {message}")
+
+    def get(self, field: str, kind: type, default: Any = ..., *, optional: bool = False) -> Any:
+        if field not in self.table:
+            if default is not ...:
+                return default
+            if optional:
+                return None
+            raise self.fail(field, "is required")
+        value = self.table[field]
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise self.fail(field, f"must be an integer, not {value!r}")
+        if kind is not int and not isinstance(value, kind):
+            raise self.fail(field, f"must be a {kind.__name__}, not {value!r}")
+        return value
+
+    def decimal(self, field: str, *, optional: bool = False) -> Decimal | None:
+        if isinstance(self.table.get(field), float):
+            raise self.fail(field, 'write amounts as strings ("15.00"), floats are not exact')
+        raw = self.get(field, str, optional=optional)
+        if raw is None:
+            return None
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            raise self.fail(field, f"{raw!r} is not a decimal number") from None
+        if not value.is_finite() or value < 0:
+            raise self.fail(field, f"must be a non-negative amount, not {raw!r}")
+        return value
+
+    def unknown_fields(self, allowed: set[str]) -> None:
+        extra = sorted(set(self.table) - allowed)
+        if extra:
+            raise self.fail(extra[0], "is not a known field")
+
+
+def load_catalog(path: Path | str | None = None) -> Catalog:
+    """Load and validate the catalog at ``path`` (the bundled one by default)."""
+    path = Path(path) if path is not None else DEFAULT_CATALOG
+    source = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CatalogError(f"{source}: cannot read the catalog: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{source}: not valid TOML: {exc}") from None
+    return parse_catalog(data, source)
+
+
+def parse_catalog(data: Mapping[str, Any], source: str = "<catalog>") -> Catalog:
+    top = _Reader(source, "catalog", data)
+    top.unknown_fields({"currency", "default_plan", "sales_contact", "plans"})
+    currency = top.get("currency", str)
+    if currency not in CURRENCY_EXPONENTS:
+        raise top.fail("currency", f"unknown currency {currency!r}")
+    sales_contact = top.get("sales_contact", str)
+    raw_plans = top.get("plans", list)
+    if not raw_plans:
+        raise top.fail("plans", "lists no plans")
+    plans: list[Plan] = []
+    for index, raw in enumerate(raw_plans):
+        if not isinstance(raw, dict):
+            raise top.fail("plans", f"entry {index + 1} is not a table")
+        plans.append(_parse_plan(source, index, raw, currency))
+    codes = [p.code for p in plans]
+    tiers = [p.tier for p in plans]
+    for plan in plans:
+        where = _Reader(source, f"plan {plan.code!r}", {})
+        if codes.count(plan.code) > 1:
+            raise where.fail("code", "is used by more than one plan")
+        if tiers.count(plan.tier) > 1:
+            raise where.fail("tier", f"{plan.tier} is used by more than one plan")
+    plans.sort(key=lambda p: p.tier)
+    default_code = top.get("default_plan", str)
+    default = next((p for p in plans if p.code == default_code), None)
+    if default is None:
+        raise top.fail("default_plan", f"names no plan in the catalog: {default_code!r}")
+    if not default.is_free:
+        raise top.fail("default_plan", f"plan {default_code!r} must be free: new workspaces start on it")
+    return Catalog(currency, tuple(plans), default, sales_contact, source)
+
+
+def _parse_plan(source: str, index: int, raw: Mapping[str, Any], currency: str) -> Plan:
+    code = raw.get("code")
+    where = f"plan {code!r}" if isinstance(code, str) else f"plan #{index + 1}"
+    r = _Reader(source, where, raw)
+    r.unknown_fields(
+        {
+            "code",
+            "name",
+            "tier",
+            "description",
+            "channels",
+            "base_price",
+            "purchasable",
+            "adjustable",
+            "credits",
+        }
+    )
+    code = r.get("code", str)
+    if not _CODE.match(code):
+        raise r.fail("code", f"{code!r} must be a short lower-case identifier")
+    name = r.get("name", str)
+    tier = r.get("tier", int)
+    description = r.get("description", str, "")
+    channel_names = r.get("channels", list)
+    try:
+        channels = tuple(Channel(c) for c in channel_names)
+    except ValueError:
+        raise r.fail(
+            "channels", f"{channel_names!r}: each must be one of {[c.value for c in Channel]}"
+        ) from None
+    purchasable = r.get("purchasable", bool, True)
+    adjustable = r.get("adjustable", bool)
+    price = r.decimal("base_price", optional=not purchasable)
+    base_price = Money(price, currency) if price is not None else None
+    if base_price is not None and not base_price.is_rounded:
+        raise r.fail("base_price", f"{price} has more decimals than {currency} allows")
+    if base_price is not None:
+        # "15" and "15.00" are the same price; store it with the currency's decimals so it reads alike.
+        base_price = base_price.rounded()
+    raw_credits = r.get("credits", dict, {})
+    credits: dict[CreditKind, CreditOption] = {}
+    for key, table in raw_credits.items():
+        try:
+            kind = CreditKind(key)
+        except ValueError:
+            raise r.fail(
+                f"credits.{key}", f"unknown credit kind; use one of {[k.value for k in CreditKind]}"
+            ) from None
+        if not isinstance(table, dict):
+            raise r.fail(f"credits.{key}", "must be a table")
+        credits[kind] = _parse_credits(source, where, kind, table, adjustable)
+    if CreditKind.EMAIL in credits and Channel.EMAIL not in channels:
+        raise r.fail("credits.email", "the plan has no email channel")
+    if CreditKind.MESSAGING in credits and not {Channel.SMS, Channel.WHATSAPP} & set(channels):
+        raise r.fail("credits.messaging", "the plan has no SMS or WhatsApp channel")
+    if adjustable and not any(o.adjustable for o in credits.values()):
+        raise r.fail("adjustable", "is true but no credit limit has a range (min < max)")
+    return Plan(
+        code, name, description, tier, channels, base_price, purchasable, adjustable, CreditOptions(credits)
+    )
+
+
+def _parse_credits(
+    source: str, plan_where: str, kind: CreditKind, table: Mapping[str, Any], adjustable: bool
+) -> CreditOption:
+    prefix = f"credits.{kind.value}"
+    r = _Reader(source, plan_where, {f"{prefix}.{k}": v for k, v in table.items()})
+    r.unknown_fields({f"{prefix}.{k}" for k in ("included", "min", "max", "step", "default", "tiers")})
+    included = r.get(f"{prefix}.included", int)
+    low = r.get(f"{prefix}.min", int, included)
+    high = r.get(f"{prefix}.max", int, low)
+    step = r.get(f"{prefix}.step", int, 1)
+    default = r.get(f"{prefix}.default", int, low)
+    if included < 0:
+        raise r.fail(f"{prefix}.included", "must not be negative")
+    if low < included:
+        raise r.fail(f"{prefix}.min", f"{low} is below the {included} included credits")
+    if high < low:
+        raise r.fail(f"{prefix}.max", f"{high} is below min {low}")
+    if step < 1:
+        raise r.fail(f"{prefix}.step", "must be at least 1")
+    if (high - low) % step:
+        raise r.fail(f"{prefix}.step", f"{step} does not divide max - min ({high - low})")
+    if not (low <= default <= high) or (default - low) % step:
+        raise r.fail(f"{prefix}.default", f"{default} is not a slider position between {low} and {high}")
+    if not adjustable and high != low:
+        raise r.fail(f"{prefix}.max", "the plan is not adjustable, so min and max must be equal")
+    raw_tiers = r.get(f"{prefix}.tiers", list, [])
+    tiers: list[PriceTier] = []
+    previous = included
+    for position, raw in enumerate(raw_tiers, start=1):
+        field = f"{prefix}.tiers[{position}]"
+        if not isinstance(raw, dict):
+            raise r.fail(field, "must be a table")
+        t = _Reader(source, plan_where, {f"{field}.{k}": v for k, v in raw.items()})
+        t.unknown_fields({f"{field}.up_to", f"{field}.unit_price"})
+        up_to = t.get(f"{field}.up_to", int, optional=True)
+        unit_price = t.decimal(f"{field}.unit_price")
+        assert unit_price is not None
+        if up_to is not None and up_to <= previous:
+            raise t.fail(f"{field}.up_to", f"{up_to} must be above {previous}")
+        if tiers and tiers[-1].up_to is None:
+            raise t.fail(field, "follows a tier without an end")
+        tiers.append(PriceTier(up_to, unit_price))
+        previous = up_to if up_to is not None else previous
+    if high > included:
+        if not tiers:
+            raise r.fail(f"{prefix}.tiers", f"credits above the {included} included need a price tier")
+        last = tiers[-1].up_to
+        if last is not None and last < high:
+            raise r.fail(f"{prefix}.tiers", f"the last tier ends at {last}, below max {high}")
+    return CreditOption(kind, included, low, high, step, default, tuple(tiers))

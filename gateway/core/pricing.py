@@ -1,0 +1,556 @@
+"""The pricing core: pure functions from a subscription and a target to a priced order.
+
+Nothing here touches GraphQL, SQL or the clock: ``now`` and the tax calculator
+are passed in, so the same call always prices the same way. It runs on every
+slider move of the Order Preview, so it stays lean.
+
+Timing rules (see DESIGN.md, "Timing of plan changes"):
+
+* From a free plan to a paid one, a new paid period starts now and the whole
+  monthly price is due now.
+* Same plan, limits raised: applied now; the period anchor stays and the
+  difference is prorated for the days left.
+* Same plan, limits lowered: nothing is charged now; scheduled for renewal.
+* Same plan, one limit raised and another lowered (a *split*): the raise is
+  applied now and prorated; the reduction is scheduled for renewal.
+* Another paid plan of a higher tier whose monthly price is not lower: an
+  upgrade, applied now and prorated. Any other plan change (a lower tier, a
+  cheaper configuration, or the free plan) is a downgrade scheduled for renewal.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+from typing import NamedTuple
+
+from gateway.core.catalog import Catalog, CreditKind, CreditOption, Plan
+from gateway.core.money import CURRENCY_EXPONENTS, Money
+from gateway.core.periods import add_months
+from gateway.core.records import same_type_equality
+from gateway.core.tax import TaxCalculator, TaxCustomer, TaxLine, TaxRequest
+
+# ------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True, slots=True)
+class Configuration:
+    """A plan with its monthly credit limits."""
+
+    plan: Plan
+    email_credits: int
+    messaging_credits: int
+    # Configurations key the pricing caches: hash once, not on every lookup.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.plan, self.email_credits, self.messaging_credits)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        # The generated __eq__, with the cached hashes compared first: configurations
+        # of different plans or limits then differ without comparing the plans field by field.
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self is other or (
+            self._hash == other._hash  # type: ignore[attr-defined]
+            and self.email_credits == other.email_credits  # type: ignore[attr-defined]
+            and self.messaging_credits == other.messaging_credits  # type: ignore[attr-defined]
+            and self.plan == other.plan
+        )  # type: ignore[attr-defined]
+
+    def limit(self, kind: CreditKind) -> int:
+        return self.email_credits if kind is CreditKind.EMAIL else self.messaging_credits
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """What a workspace has now: its configuration and current period [start, end)."""
+
+    configuration: Configuration
+    period_start: datetime
+    period_end: datetime
+
+
+# ------------------------------------------------------------------- errors
+
+
+class PricingError(Exception):
+    """An order that cannot be priced as asked. Carries a machine-readable code."""
+
+    code = "PRICING_ERROR"
+    field: tuple[str, ...] = ()
+
+
+class PlanNotPurchasable(PricingError):
+    code = "PLAN_NOT_PURCHASABLE"
+    field = ("planCode",)
+
+    def __init__(self, plan: Plan, sales_contact: str) -> None:
+        super().__init__(f"the {plan.name} plan is sold by quote: request one or contact {sales_contact}")
+        self.plan = plan
+        self.sales_contact = sales_contact
+
+
+class PlanNotAdjustable(PricingError):
+    code = "PLAN_NOT_ADJUSTABLE"
+
+    def __init__(self, plan: Plan, kind: CreditKind) -> None:
+        super().__init__(f"the {plan.name} plan has fixed limits; {kind.value} credits cannot be changed")
+        self.plan = plan
+        self.kind = kind
+        self.field = (_FIELD_NAMES[kind],)
+
+
+class InvalidVolume(PricingError):
+    code = "INVALID_VOLUME"
+
+    def __init__(self, plan: Plan, kind: CreditKind, value: int, option: CreditOption | None) -> None:
+        if option is None:
+            message = f"the {plan.name} plan has no {kind.value} credits"
+        else:
+            message = (
+                f"{kind.value} credits must be between {option.min} and {option.max} "
+                f"in steps of {option.step}, not {value}"
+            )
+        super().__init__(message)
+        self.plan, self.kind, self.value, self.option = plan, kind, value, option
+        self.field = (_FIELD_NAMES[kind],)
+
+
+_FIELD_NAMES = {CreditKind.EMAIL: "emailCredits", CreditKind.MESSAGING: "messagingCredits"}
+
+
+def configure(
+    plan: Plan,
+    catalog: Catalog,
+    current: Configuration | None,
+    email_credits: int | None,
+    messaging_credits: int | None,
+) -> Configuration:
+    """Validate slider values for ``plan`` and return the configuration.
+
+    A value left out keeps the current limit when staying on the same plan and
+    takes the plan's default otherwise.
+    """
+    if not plan.purchasable:
+        raise PlanNotPurchasable(plan, catalog.sales_contact)
+    values = {}
+    for kind, value in ((CreditKind.EMAIL, email_credits), (CreditKind.MESSAGING, messaging_credits)):
+        option = plan.option(kind)
+        if value is None:
+            same_plan = current is not None and current.plan.code == plan.code
+            values[kind] = current.limit(kind) if same_plan else plan.default_limit(kind)
+            continue
+        if option is None:
+            if value:
+                raise InvalidVolume(plan, kind, value, None)
+        elif not option.adjustable and value != option.min:
+            raise PlanNotAdjustable(plan, kind)
+        elif not option.accepts(value):
+            raise InvalidVolume(plan, kind, value, option)
+        values[kind] = value
+    return Configuration(plan, values[CreditKind.EMAIL], values[CreditKind.MESSAGING])
+
+
+# ------------------------------------------------------------------ outputs
+
+
+class LineKind(enum.Enum):
+    BASE = "base"  # the plan's monthly base price
+    CREDITS = "credits"  # credits above the included ones, one line per price tier
+    REMAINING_TIME = "remaining_time"  # prorated charge for the new configuration
+    UNUSED_TIME = "unused_time"  # prorated credit for the configuration it replaces
+
+
+# The outputs are built on every slider move, so they are NamedTuples: immutable
+# and typed like frozen dataclasses, several times cheaper to construct. Like
+# dataclasses they are equal only to values of their own type (see
+# gateway.plugin_api.same_type_equality), but they are still tuples: they unpack,
+# iterate and index, which callers must not rely on (use the attributes), and
+# dataclasses.replace/asdict do not apply to them.
+
+
+@same_type_equality
+class Line(NamedTuple):
+    kind: LineKind
+    description: str
+    amount: Money  # rounded to the minor unit
+    quantity: int = 1
+    unit_price: Money | None = None  # may carry sub-minor precision (per-credit prices)
+    credit_kind: CreditKind | None = None
+
+
+@same_type_equality
+class Charge(NamedTuple):
+    """Lines charged together on one date, with their tax computed once per rate.
+
+    A charge without lines (a downgrade's due-now) has no tax lines either.
+    """
+
+    lines: tuple[Line, ...]
+    subtotal: Money
+    tax_lines: tuple[TaxLine, ...]
+    tax: Money
+    total: Money
+    tax_calculated: bool  # False when billing details are missing: tax not yet known
+
+
+class ChangeKind(enum.Enum):
+    NONE = "none"
+    NEW_PERIOD = "new_period"
+    UPGRADE = "upgrade"
+    DOWNGRADE = "downgrade"
+    SPLIT = "split"
+
+
+class Timing(enum.Enum):
+    IMMEDIATE = "immediate"
+    AT_RENEWAL = "at_renewal"
+
+
+@same_type_equality
+class Change(NamedTuple):
+    timing: Timing
+    effective_at: datetime
+    configuration: Configuration
+
+
+@same_type_equality
+class PricedOrder(NamedTuple):
+    kind: ChangeKind
+    target: Configuration
+    monthly_lines: tuple[Line, ...]  # what the target configuration costs per month
+    monthly_subtotal: Money
+    changes: tuple[Change, ...]
+    due_now: Charge
+    period_start: datetime  # the period in force once the immediate part is applied
+    period_end: datetime
+    renewal_at: datetime
+    due_at_renewal: Charge  # the first renewal, with the configuration then in force
+    proration_days: tuple[int, int] | None  # (days left, days in period) where prorated
+
+
+# ------------------------------------------------------------------ pricing
+
+# The enum members of the quote path, bound once: on Python 3.11 each access such
+# as ChangeKind.UPGRADE goes through the enum metaclass and costs about 60 ns.
+_EMAIL = CreditKind.EMAIL
+_BASE, _CREDITS = LineKind.BASE, LineKind.CREDITS
+_REMAINING_TIME, _UNUSED_TIME = LineKind.REMAINING_TIME, LineKind.UNUSED_TIME
+_NONE, _NEW_PERIOD, _SPLIT = ChangeKind.NONE, ChangeKind.NEW_PERIOD, ChangeKind.SPLIT
+_UPGRADE, _DOWNGRADE = ChangeKind.UPGRADE, ChangeKind.DOWNGRADE
+_IMMEDIATE, _AT_RENEWAL = Timing.IMMEDIATE, Timing.AT_RENEWAL
+
+
+class _Tier(NamedTuple):
+    lower: int  # the credits below the tier: the included ones, or where the previous tier ends
+    up_to: int | None
+    unit_price: Decimal
+    unit: Money  # unit_price in the plan's currency, as printed on the line
+    label: str  # the line's description up to the upper bound: "Email credits 5,001–"
+
+
+class _PlanTerms(NamedTuple):
+    currency: str
+    base_line: Line
+    credits: tuple[tuple[CreditKind, tuple[_Tier, ...]], ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _plan_terms(plan: Plan) -> _PlanTerms:
+    """What pricing reads from a plan, prepared once per plan.
+
+    It depends on the plan only (a frozen catalog value), never on the slider
+    values, so every configuration of the plan shares it. The unit prices go
+    through the strict Money constructor here, once.
+    """
+    base_price = plan.base_price
+    assert base_price is not None, "only purchasable plans are priced"
+    currency = base_price.currency
+    credits = []
+    for kind, option in plan.credits.items():
+        tiers = []
+        lower = option.included
+        for tier in option.tiers:
+            label = f"{kind.value.capitalize()} credits {lower + 1:,}–"
+            tiers.append(_Tier(lower, tier.up_to, tier.unit_price, Money(tier.unit_price, currency), label))
+            if tier.up_to is None:
+                break  # no credit is beyond a tier without an end
+            lower = tier.up_to
+        credits.append((kind, tuple(tiers)))
+    base_line = Line(_BASE, f"{plan.name} plan, monthly base price", base_price)
+    return _PlanTerms(currency, base_line, tuple(credits))
+
+
+@functools.lru_cache(maxsize=4096)
+def price_configuration(config: Configuration) -> tuple[tuple[Line, ...], Money]:
+    """The monthly lines of a configuration and their subtotal.
+
+    Cached: a configuration is a frozen value (its plan included), and one quote
+    prices the same few configurations several times, on every slider move.
+    """
+    terms = _plan_terms(config.plan)
+    base_line = terms.base_line
+    lines = [base_line]
+    subtotal = base_line.amount.amount
+    for kind, tiers in terms.credits:
+        limit = config.email_credits if kind is _EMAIL else config.messaging_credits
+        for lower, up_to, unit_price, unit, label in tiers:  # each credit is priced by the tier it falls in
+            if limit <= lower:
+                break
+            upper = limit if up_to is None or limit < up_to else up_to
+            units = upper - lower
+            if units > 0 and unit_price:
+                amount = unit.times_rounded(units)
+                lines.append(Line(_CREDITS, f"{label}{upper:,}", amount, units, unit, kind))
+                subtotal += amount.amount
+    return tuple(lines), Money._of(subtotal, terms.currency).rounded()
+
+
+def prorate(amount: Money, days_left: int, period_days: int) -> Money:
+    """``amount × days_left / period_days``, rounded half-up exactly on minor units.
+
+    The amount is rounded to its minor unit first.
+    """
+    currency = amount.currency
+    return Money._of(
+        _prorated(amount.rounded().amount, CURRENCY_EXPONENTS[currency], days_left, period_days), currency
+    )
+
+
+# Scaling by a power of ten is exact in this context, whatever the number of digits
+# (as in gateway.core.money): proration must not lose digits to the thread's context.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
+def _prorated(value: Decimal, exponent: int, days_left: int, period_days: int) -> Decimal:
+    """``value × days_left / period_days``, half-up in exact integer arithmetic on minor
+    units. ``value`` must be rounded to the minor unit, 10^-exponent."""
+    units = int(value.scaleb(exponent, _EXACT)) * days_left
+    quotient, remainder = divmod(abs(units), period_days)
+    if 2 * remainder >= period_days:
+        quotient += 1
+    return Decimal(quotient if units >= 0 else -quotient).scaleb(-exponent, _EXACT)
+
+
+@functools.lru_cache(maxsize=4096)
+def describe(config: Configuration) -> str:
+    plan = config.plan
+    if plan.option(CreditKind.MESSAGING) is None:
+        return f"{plan.name} ({config.email_credits:,} email credits)"
+    return f"{plan.name} ({config.email_credits:,} email, {config.messaging_credits:,} messaging credits)"
+
+
+TaxFunction = Callable[[TaxRequest], Sequence[TaxLine]]
+
+
+@functools.cache
+def _zero(currency: str) -> Money:
+    """0.00 in ``currency`` (a Money is immutable, so one is shared)."""
+    return Money.zero(currency).rounded()
+
+
+def _charge(
+    lines: tuple[Line, ...],
+    subtotal: Money,
+    currency: str,
+    customer: TaxCustomer | None,
+    tax: TaxCalculator | None,
+    seller_country: str,
+    on: date,
+) -> Charge:
+    if customer is None or tax is None:
+        return Charge(lines, subtotal, (), _zero(currency), subtotal, False)
+    if not lines:  # nothing is charged, so there is nothing to tax (and no invoice to explain)
+        return Charge((), subtotal, (), subtotal, subtotal, True)
+    tax_lines = tax.calculate(TaxRequest(seller_country, customer, subtotal, on))
+    if tax_lines.__class__ is not tuple:
+        tax_lines = tuple(tax_lines)
+    if (
+        len(tax_lines) == 1
+        and (amount := tax_lines[0].amount).currency == currency
+        and (amount.amount.same_quantum(_QUANTA[currency]))
+    ):
+        # The usual case: one tax line whose amount has the minor unit's exponent, so it
+        # is rounded and reads like every other amount (0.00, not 0): it is the tax as it stands.
+        tax_total = amount
+    else:
+        tax_amount = _ZERO
+        for line in tax_lines:
+            amount = line.amount
+            if amount.currency != currency or not amount.is_rounded:
+                raise ValueError(
+                    f"tax calculator {tax.code!r} returned {amount} for a {currency} order; "
+                    "tax amounts must be rounded to the minor unit, in the order's currency"
+                )
+            tax_amount += amount.amount
+        # The amounts are rounded, so is their sum; rounded() only fixes the exponent (0.00, not 0).
+        tax_total = Money._of(tax_amount, currency).rounded()
+    return Charge(lines, subtotal, tax_lines, tax_total, subtotal + tax_total, True)
+
+
+_ZERO = Decimal(0)
+_QUANTA = {currency: Decimal(1).scaleb(-exponent) for currency, exponent in CURRENCY_EXPONENTS.items()}
+
+
+def classify(
+    current: Configuration, target: Configuration
+) -> tuple[ChangeKind, Configuration | None, Configuration | None]:
+    """Split a change into (kind, applied now, scheduled for renewal)."""
+    kind, now_part, scheduled, _ = _classify(current, target, None)
+    return kind, now_part, scheduled
+
+
+def _classify(
+    current: Configuration,
+    target: Configuration,
+    target_subtotal: Money | None,
+) -> tuple[ChangeKind, Configuration | None, Configuration | None, Money | None]:
+    """:func:`classify`, given the target's monthly subtotal if known, and also returning
+    the current configuration's monthly subtotal when it had to price it."""
+    if current == target:
+        return _NONE, None, None, None
+    current_plan, target_plan = current.plan, target.plan
+    if current_plan.is_free:
+        if target_plan.is_free:
+            return _DOWNGRADE, None, target, None
+        return _NEW_PERIOD, target, None, None
+    if current_plan.code == target_plan.code:
+        email, messaging = current.email_credits, current.messaging_credits
+        new_email, new_messaging = target.email_credits, target.messaging_credits
+        raised = new_email > email or new_messaging > messaging
+        lowered = new_email < email or new_messaging < messaging
+        if raised and lowered:
+            now_part = Configuration(target_plan, max(email, new_email), max(messaging, new_messaging))
+            return _SPLIT, now_part, target, None
+        return (_UPGRADE, target, None, None) if raised else (_DOWNGRADE, None, target, None)
+    if not target_plan.is_free and target_plan.tier > current_plan.tier:
+        if target_subtotal is None:
+            target_subtotal = price_configuration(target)[1]
+        current_subtotal = price_configuration(current)[1]
+        if target_subtotal >= current_subtotal:
+            return _UPGRADE, target, None, current_subtotal
+        return _DOWNGRADE, None, target, current_subtotal
+    return _DOWNGRADE, None, target, None
+
+
+def price_order(
+    current: Subscription,
+    target: Configuration,
+    now: datetime,
+    *,
+    customer: TaxCustomer | None,
+    tax: TaxCalculator | None,
+    seller_country: str,
+) -> PricedOrder:
+    """Price moving ``current`` to ``target`` at ``now``.
+
+    ``now`` must fall inside the current period. Tax lines come from ``tax``
+    for ``customer``; without billing details the charges say tax was not
+    calculated rather than guessing.
+    """
+    period_start, period_end = current.period_start, current.period_end
+    if not period_start <= now < period_end:
+        raise ValueError("now must fall inside the current period")
+    current_config = current.configuration
+    monthly_lines, monthly_subtotal = price_configuration(target)
+    kind, now_part, scheduled, current_subtotal = _classify(current_config, target, monthly_subtotal)
+    currency = monthly_subtotal.currency
+    proration_days = None
+    now_date = now.date()
+    if kind is _NEW_PERIOD:
+        period_start, period_end = now, add_months(now, 1)
+        due_now = _charge(monthly_lines, monthly_subtotal, currency, customer, tax, seller_country, now_date)
+    elif now_part is not None:
+        # Whole calendar days, counted on the dates (toordinal() is the date part's day number).
+        end_day = period_end.toordinal()
+        period_days = end_day - period_start.toordinal()
+        days_left = end_day - now.toordinal()
+        if days_left > period_days:
+            days_left = period_days
+        if days_left < 0:
+            days_left = 0
+        proration_days = (days_left, period_days)
+        new_subtotal = monthly_subtotal if now_part is target else price_configuration(now_part)[1]
+        if current_subtotal is None:
+            current_subtotal = price_configuration(current_config)[1]
+        span = f"{days_left} of {period_days} days"
+        # prorate(), without rounding again: monthly subtotals are rounded.
+        exponent = CURRENCY_EXPONENTS[currency]
+        remaining = Money._of(_prorated(new_subtotal.amount, exponent, days_left, period_days), currency)
+        old_currency = current_subtotal.currency
+        unused = Money._of(
+            -_prorated(current_subtotal.amount, CURRENCY_EXPONENTS[old_currency], days_left, period_days),
+            old_currency,
+        )
+        due_lines = (
+            Line(_REMAINING_TIME, f"Remaining time on {describe(now_part)}, {span}", remaining),
+            Line(_UNUSED_TIME, f"Unused time on {describe(current_config)}, {span}", unused),
+        )
+        due_now = _charge(due_lines, remaining + unused, currency, customer, tax, seller_country, now_date)
+    else:
+        # Line amounts are rounded, so is their (empty) sum; rounded() makes it read 0.00.
+        due_now = _charge((), _zero(currency), currency, customer, tax, seller_country, now_date)
+
+    if now_part is None:
+        changes: tuple[Change, ...] = (
+            () if scheduled is None else (Change(_AT_RENEWAL, period_end, scheduled),)
+        )
+        renewal_config = current_config if scheduled is None else scheduled
+    elif scheduled is None:
+        changes = (Change(_IMMEDIATE, now, now_part),)
+        renewal_config = now_part
+    else:
+        changes = (Change(_IMMEDIATE, now, now_part), Change(_AT_RENEWAL, period_end, scheduled))
+        renewal_config = scheduled
+    if renewal_config.plan.is_free:
+        due_at_renewal = _charge(
+            (), _zero(currency), currency, customer, tax, seller_country, period_end.date()
+        )
+    else:
+        if renewal_config is target:
+            renewal_lines, renewal_subtotal = monthly_lines, monthly_subtotal
+        else:
+            renewal_lines, renewal_subtotal = price_configuration(renewal_config)
+        due_at_renewal = _charge(
+            renewal_lines, renewal_subtotal, currency, customer, tax, seller_country, period_end.date()
+        )
+    return PricedOrder(
+        kind,
+        target,
+        monthly_lines,
+        monthly_subtotal,
+        changes,
+        due_now,
+        period_start,
+        period_end,
+        period_end,
+        due_at_renewal,
+        proration_days,
+    )
+
+
+def renewal_charge(
+    config: Configuration,
+    *,
+    customer: TaxCustomer | None,
+    tax: TaxCalculator | None,
+    seller_country: str,
+    on: datetime,
+) -> Charge:
+    """What renewing ``config`` costs at ``on``: its monthly lines with the tax in force then."""
+    if config.plan.base_price is None:
+        raise ValueError(f"the {config.plan.name} plan is sold by quote and has no renewal price")
+    currency = config.plan.base_price.currency
+    if config.plan.is_free:
+        zero = Money.zero(currency).rounded()
+        return _charge((), zero, currency, customer, tax, seller_country, on.date())
+    lines, subtotal = price_configuration(config)
+    return _charge(lines, subtotal, currency, customer, tax, seller_country, on.date())

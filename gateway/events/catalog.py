@@ -1,0 +1,333 @@
+"""The event model: what integrators receive, read back from the outbox.
+
+An event is an outbox row (see :mod:`gateway.events.outbox`) that has committed: the
+outbox is the only source of events, so a change that was rolled back never
+produced one. Each event has an id, a type, its workspace, the time of the change,
+a sequence number per workspace (1, 2, 3, ... without gaps, committed in that
+order because every writer holds the workspace's lock) and a JSON payload whose
+shape is documented per type and versioned.
+
+:data:`PAYLOADS` is that documentation: for each type, the payload version and its
+fields. ``docs/events.md`` is generated from it (:func:`reference`) and a test keeps
+the two equal; another checks that the events the gateway writes have exactly the
+documented fields. A payload only ever gains fields within a version; removing or
+changing one bumps the version of that type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.events.outbox import EventType
+from gateway.plugin_api.events import Event
+from gateway.storage.db import OutboxEvent
+
+PLAN_CHANGE_TYPES = frozenset(
+    {
+        EventType.PLAN_CHANGE_APPLIED.value,
+        EventType.PLAN_CHANGE_SCHEDULED.value,
+        EventType.PLAN_CHANGE_CANCELLED.value,
+    }
+)
+EVENT_TYPES = frozenset(t.value for t in EventType)
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str  # as JSON carries it: string, integer, boolean, object; "| null" when it may be null
+    description: str
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The documented payload of one event type, at one version."""
+
+    type: EventType
+    version: int
+    summary: str
+    fields: tuple[Field, ...]
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.fields)
+
+
+_CONFIGURATION = "`{plan, email_credits, messaging_credits}`"
+_AMOUNT = 'decimal string in the currency\'s major unit, e.g. "39.00"'
+_INSTANT = "ISO 8601 instant in UTC"
+
+
+def _plan(name: str = "plan") -> Field:
+    return Field(name, "string", "plan code, e.g. OMNICHANNEL")
+
+
+def _configuration(subject: str) -> tuple[Field, ...]:
+    return (
+        _plan(),
+        Field("email_credits", "integer", f"monthly Email credit limit {subject}"),
+        Field("messaging_credits", "integer", f"monthly SMS/WhatsApp credit limit {subject}"),
+    )
+
+
+def _period() -> tuple[Field, ...]:
+    return (
+        Field("period_start", "string", f"start of the new period ({_INSTANT})"),
+        Field("period_end", "string", f"end of the new period ({_INSTANT})"),
+    )
+
+
+_RENEWAL = (
+    *_period(),
+    *_configuration("renewed"),
+    Field("total", "string", f"amount charged for the period, tax included ({_AMOUNT})"),
+    Field("currency", "string", "ISO 4217 code"),
+    Field("tax_calculated", "boolean", "whether VAT could be computed from the billing details"),
+    Field("invoice_id", "string", "the renewal invoice"),
+    Field("invoice_number", "string", "its number"),
+    Field(
+        "payment_id", "string | null", "the payment attempted; null when none was (nothing due, no method)"
+    ),
+    Field("payment_method", "string | null", "its method code: balance, card, ..."),
+)
+
+PAYLOADS: dict[str, Payload] = {
+    p.type.value: p
+    for p in (
+        Payload(
+            EventType.PLAN_CHANGE_SCHEDULED,
+            1,
+            "A change was scheduled for the start of the next period "
+            "(a downgrade, or the lower half of a split).",
+            (
+                *_configuration("from then on"),
+                Field("effective_at", "string", f"when it applies: the next renewal ({_INSTANT})"),
+            ),
+        ),
+        Payload(
+            EventType.PLAN_CHANGE_APPLIED,
+            1,
+            "The workspace's plan or limits changed: at checkout (an "
+            "upgrade or a new paid period) or at renewal (a scheduled change).",
+            (
+                Field("from", "object", f"the configuration before, {_CONFIGURATION}"),
+                Field("to", "object", f"the configuration after, {_CONFIGURATION}"),
+                Field("effective_at", "string", _INSTANT),
+                Field("reason", "string", "`checkout` or `renewal`"),
+            ),
+        ),
+        Payload(
+            EventType.PLAN_CHANGE_CANCELLED,
+            1,
+            "A scheduled change will not happen: cancelled by the customer or superseded by a new order.",
+            (
+                *_configuration("that was scheduled"),
+                Field("effective_at", "string", f"when it would have applied ({_INSTANT})"),
+                Field("reason", "string", "`cancelled by the customer` or `superseded by a new order`"),
+            ),
+        ),
+        Payload(
+            EventType.CHECKOUT_COMPLETED,
+            1,
+            "A checkout went through (paid, or nothing was due).",
+            (
+                Field("kind", "string", "new_period, upgrade, downgrade or split"),
+                Field("order", "string", "what was ordered, as shown to people"),
+                Field("total", "string", f"amount charged now, tax included ({_AMOUNT})"),
+                Field("currency", "string", "ISO 4217 code"),
+                Field("invoice_id", "string | null", "null when nothing was due now"),
+                Field("invoice_number", "string | null", "null when nothing was due now"),
+                Field("payment_id", "string | null", "null when nothing was due now"),
+                Field("payment_method", "string | null", "balance, card, ...; null when nothing was due now"),
+            ),
+        ),
+        Payload(
+            EventType.PAYMENT_FAILED,
+            1,
+            "A payment was declined or failed; nothing else changed.",
+            (
+                Field("payment_id", "string", "the failed payment"),
+                Field("purpose", "string", "checkout, top_up or renewal"),
+                Field("amount", "string", _AMOUNT),
+                Field("currency", "string", "ISO 4217 code"),
+                Field("method", "string", "payment method code: balance, card, ..."),
+                Field(
+                    "failure_code",
+                    "string | null",
+                    "card_declined, insufficient_funds, expired_card, "
+                    "incorrect_cvc, processing_error, authentication_failed, insufficient_balance, ...",
+                ),
+                Field("message", "string | null", "a sentence for people"),
+            ),
+        ),
+        Payload(
+            EventType.BALANCE_TOPPED_UP,
+            1,
+            "The prepaid balance was topped up (paid by card).",
+            (
+                Field("payment_id", "string", "the card payment"),
+                Field("amount", "string", f"amount added ({_AMOUNT})"),
+                Field("currency", "string", "ISO 4217 code"),
+                Field("balance", "string", f"the balance after the top-up ({_AMOUNT})"),
+            ),
+        ),
+        Payload(
+            EventType.CARD_ADDED,
+            1,
+            "A card was saved (never its number or CVC).",
+            (
+                Field("card_id", "string", "the saved card"),
+                Field("brand", "string", "visa, mastercard, ..."),
+                Field("last4", "string", "its last four digits"),
+            ),
+        ),
+        Payload(
+            EventType.CREDITS_RESET,
+            1,
+            "A new period started: the allowances were reset to the limits "
+            "(unused credits do not roll over).",
+            (*_period(), *_configuration("for the new period")),
+        ),
+        Payload(
+            EventType.RENEWAL_COMPLETED, 1, "A period was renewed and paid (or nothing was due).", _RENEWAL
+        ),
+        Payload(
+            EventType.RENEWAL_FAILED,
+            1,
+            "A renewal could not be paid: the workspace is past due, with an "
+            "open invoice; service continues.",
+            (
+                *_RENEWAL,
+                Field(
+                    "reason",
+                    "string",
+                    "a payment failure code, or no_payment_method, "
+                    "payment_method_unavailable, billing_details_incomplete, invalid_vat_id, "
+                    "authentication_required",
+                ),
+                Field("message", "string", "a sentence for people"),
+                Field("status", "string", "the workspace's status: `past_due`"),
+            ),
+        ),
+        Payload(
+            EventType.CUSTOM_QUOTE_REQUESTED,
+            1,
+            "A request for a Custom plan quote was recorded.",
+            (
+                Field("request_id", "string", "the recorded request"),
+                Field("contact_name", "string", "who asked"),
+                Field("email", "string", "where sales should answer"),
+                Field("company", "string", "their company"),
+                Field("expected_email_credits", "integer | null", "monthly Email volume they expect"),
+                Field(
+                    "expected_messaging_credits", "integer | null", "monthly SMS/WhatsApp credits they expect"
+                ),
+                Field("message", "string", "their message"),
+                Field("current_plan", "string", "plan code of the workspace when it asked"),
+            ),
+        ),
+    )
+}
+
+
+def event_of(row: OutboxEvent) -> Event:
+    """The event an outbox row records, as integrators and plugins receive it."""
+    return Event(
+        id=row.id,
+        type=row.type,
+        workspace_id=row.workspace_id,
+        sequence=row.sequence,
+        occurred_at=row.occurred_at,
+        payload=dict(row.payload),
+        version=row.version,
+    )
+
+
+def read_events(
+    session: Session, workspace_id: str, after: int, *, types: Iterable[str] | None = None, limit: int = 500
+) -> list[Event]:
+    """The workspace's committed events with a sequence above ``after``, in order, at most ``limit``."""
+    statement = (
+        select(OutboxEvent)
+        .where(OutboxEvent.workspace_id == workspace_id, OutboxEvent.sequence > after)
+        .order_by(OutboxEvent.sequence)
+        .limit(limit)
+    )
+    if types is not None:
+        statement = statement.where(OutboxEvent.type.in_(sorted(types)))
+    return [event_of(row) for row in session.scalars(statement)]
+
+
+def last_sequence(session: Session, workspace_id: str) -> int:
+    """The sequence of the workspace's latest committed event; 0 before its first."""
+    return (
+        session.scalar(
+            select(func.coalesce(func.max(OutboxEvent.sequence), 0)).where(
+                OutboxEvent.workspace_id == workspace_id
+            )
+        )
+        or 0
+    )
+
+
+def undocumented(type: str, payload: Mapping[str, Any]) -> tuple[set[str], set[str]]:
+    """The fields of ``payload`` that :data:`PAYLOADS` does not list, and the listed ones it lacks."""
+    names = PAYLOADS[type].names
+    return set(payload) - names, names - set(payload)
+
+
+def reference() -> str:
+    """``docs/events.md``: the event envelope and every type's payload."""
+    out = [
+        "# Events",
+        "",
+        "<!-- Generated from gateway/events/catalog.py (PAYLOADS); a test keeps this file equal to it. -->",
+        "",
+        "Every change that matters to integrators writes an event to the outbox in the same database",
+        "transaction as the change: an event exists only if the change committed. Events reach GraphQL",
+        "subscribers (`events`, `planChanged`), webhooks and in-process plugin listeners.",
+        "",
+        "## Envelope",
+        "",
+        "As GraphQL subscriptions name the fields; a webhook body has the same ones in snake case, with",
+        'the payload as `data`: `{"id", "type", "workspace_id", "sequence", "occurred_at", "version",',
+        '"data"}`.',
+        "",
+        "| Field | Type | Meaning |",
+        "|-------|------|---------|",
+        "| `id` | string | unique id of the event; use it to drop a duplicate delivery |",
+        "| `type` | string | one of the types below |",
+        "| `workspaceId` | string | the workspace the event belongs to |",
+        "| `sequence` | integer | 1, 2, 3, ... per workspace, without gaps, in commit order |",
+        "| `occurredAt` | string | when the change happened (ISO 8601, UTC) |",
+        "| `version` | integer | version of this type's payload |",
+        "| `payload` | object | the type's fields, below |",
+        "",
+        'Amounts are decimal strings in the currency\'s major unit (`"39.00"`), never floats. Within a',
+        "version a payload may gain fields, so ignore the ones you do not know; removing or changing a",
+        "field bumps the type's version.",
+        "",
+        "| Type | Version | When |",
+        "|------|---------|------|",
+    ]
+    out += [
+        f"| [`{p.type.value}`](#{p.type.value.replace('.', '')}) | {p.version} | {p.summary} |"
+        for p in PAYLOADS.values()
+    ]
+    for p in PAYLOADS.values():
+        out += [
+            "",
+            f"## {p.type.value}",
+            "",
+            f"Version {p.version}. {p.summary}",
+            "",
+            "| Field | Type | Meaning |",
+            "|-------|------|---------|",
+        ]
+        out += [f"| `{f.name}` | {f.type} | {f.description} |" for f in p.fields]
+    return "\n".join(out) + "\n"

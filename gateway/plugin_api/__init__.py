@@ -1,0 +1,76 @@
+"""The plugin API: everything a payment, tax, rate or event-listener plugin needs, in one import.
+
+A plugin is a module exposed through the ``billing_gateway`` entry-point group whose
+``register_*`` hooks hand provider objects to the gateway once, at start-up::
+
+    from gateway.plugin_api import hookimpl, TaxCalculator, TaxLine, TaxRequest
+
+    @hookimpl
+    def register_tax_calculators(register):
+        register(MyCalculator())
+
+Only frozen values, enums and protocols cross this boundary; nothing here touches the
+database, GraphQL or the clock. The hook specifications are in :mod:`.hookspecs`.
+"""
+
+from gateway.core.messaging import Channel
+from gateway.core.money import Money
+from gateway.core.tax import (
+    CustomerKind,
+    InvalidTaxId,
+    TaxCalculator,
+    TaxCustomer,
+    TaxLine,
+    TaxRequest,
+    TaxTreatment,
+)
+from gateway.plugin_api.events import Event, EventListener
+from gateway.plugin_api.hookspecs import ENTRY_POINT_GROUP, hookimpl
+from gateway.plugin_api.messaging import Destination, MessageType, RateProvider
+from gateway.plugin_api.payments import (
+    CardDetails,
+    CardError,
+    CardErrorCode,
+    CardPaymentMethod,
+    ChargeRequest,
+    FailureCode,
+    Ledger,
+    LedgerEntryKind,
+    PaymentKind,
+    PaymentMethod,
+    PaymentResult,
+    PaymentStatus,
+    StoredCard,
+)
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "CardDetails",
+    "CardError",
+    "CardErrorCode",
+    "CardPaymentMethod",
+    "Channel",
+    "ChargeRequest",
+    "CustomerKind",
+    "Destination",
+    "Event",
+    "EventListener",
+    "FailureCode",
+    "InvalidTaxId",
+    "Ledger",
+    "LedgerEntryKind",
+    "MessageType",
+    "Money",
+    "PaymentKind",
+    "PaymentMethod",
+    "PaymentResult",
+    "PaymentStatus",
+    "RateProvider",
+    "StoredCard",
+    "TaxCalculator",
+    "TaxCustomer",
+    "TaxLine",
+    "TaxRequest",
+    "TaxTreatment",
+    "hookimpl",
+]

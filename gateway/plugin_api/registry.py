@@ -1,0 +1,175 @@
+"""Plugin discovery and the registry of provider objects they register.
+
+Built-in and partner plugins load the same way: through the ``billing_gateway``
+entry-point group. Loading happens once, at start-up; a plugin that fails to
+import or breaks its contract stops start-up with a :class:`PluginError` naming
+it, unless the operator disabled it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+import pluggy
+
+from gateway.core.tax import TaxCalculator
+from gateway.plugin_api import hookspecs
+from gateway.plugin_api.events import EventListener
+from gateway.plugin_api.messaging import RateProvider
+from gateway.plugin_api.payments import CardPaymentMethod, PaymentKind, PaymentMethod
+
+
+class PluginError(RuntimeError):
+    """A plugin could not be loaded or broke its contract."""
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    name: str  # the entry-point name
+    distribution: str | None
+    version: str | None
+    module: str
+    provides: tuple[str, ...]  # "tax_calculator:vat", ...
+
+
+# hook name -> (provider kind, protocol, attributes beyond `code` that it must have)
+_HOOKS: dict[str, tuple[str, type, tuple[str, ...]]] = {
+    "register_payment_methods": (
+        "payment_method",
+        PaymentMethod,
+        ("label", "kind", "charge", "confirm", "refund"),
+    ),
+    "register_tax_calculators": ("tax_calculator", TaxCalculator, ("calculate",)),
+    "register_rate_providers": (
+        "rate_provider",
+        RateProvider,
+        ("message_types", "destinations", "credits_per_message"),
+    ),
+    "register_event_listeners": ("event_listener", EventListener, ("handle",)),
+}
+
+
+@dataclass
+class Registry:
+    """Provider objects by kind and code, and the plugins they came from."""
+
+    plugins: list[PluginInfo] = field(default_factory=list)
+    payment_methods: dict[str, PaymentMethod] = field(default_factory=dict)
+    tax_calculators: dict[str, TaxCalculator] = field(default_factory=dict)
+    rate_providers: dict[str, RateProvider] = field(default_factory=dict)
+    event_listeners: dict[str, EventListener] = field(default_factory=dict)
+
+    def _by_kind(self, kind: str) -> dict[str, Any]:
+        return {
+            "payment_method": self.payment_methods,
+            "tax_calculator": self.tax_calculators,
+            "rate_provider": self.rate_providers,
+            "event_listener": self.event_listeners,
+        }[kind]
+
+    def select(self, kind: str, code: str | None) -> Any:
+        """The provider of ``kind`` named ``code``, or the only one loaded."""
+        providers = self._by_kind(kind)
+        if code is not None:
+            if code not in providers:
+                raise PluginError(
+                    f"no {kind.replace('_', ' ')} named {code!r} is loaded "
+                    f"(loaded: {sorted(providers) or 'none'})"
+                )
+            return providers[code]
+        if len(providers) != 1:
+            raise PluginError(
+                f"{len(providers)} {kind.replace('_', ' ')}s are loaded "
+                f"({sorted(providers) or 'none'}); name one in the settings"
+            )
+        return next(iter(providers.values()))
+
+
+def _describe(ep: EntryPoint) -> tuple[str | None, str | None]:
+    dist = ep.dist
+    return (dist.name, dist.version) if dist is not None else (None, None)
+
+
+def load_plugins(disabled: Iterable[str] = (), group: str = hookspecs.ENTRY_POINT_GROUP) -> Registry:
+    """Discover, import and register every enabled plugin of the entry-point group."""
+    disabled = set(disabled)
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    infos: dict[str, tuple[str | None, str | None, str]] = {}
+    seen: set[str] = set()
+    for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+        if ep.name in disabled or ep.name in seen:
+            continue
+        seen.add(ep.name)
+        dist, version = _describe(ep)
+        label = f"plugin {ep.name!r} ({dist or 'unknown distribution'} {version or ''})".replace(" )", ")")
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            raise PluginError(f"{label} failed to import: {type(exc).__name__}: {exc}") from exc
+        try:
+            pm.register(plugin, name=ep.name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            raise PluginError(f"{label} breaks the hook contract: {exc}") from exc
+        infos[ep.name] = (dist, version, getattr(plugin, "__name__", type(plugin).__name__))
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {pm.get_name(exc.plugin)!r} implements an unknown hook: {exc}") from exc
+
+    registry = Registry()
+    provides: dict[str, list[str]] = {name: [] for name in infos}
+    for hook_name, (kind, protocol, methods) in _HOOKS.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            register = _registrar(registry, impl.plugin_name, kind, protocol, methods, provides)
+            try:
+                impl.function(register=register)
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}"
+                ) from exc
+    for name, (dist, version, module) in infos.items():
+        registry.plugins.append(PluginInfo(name, dist, version, module, tuple(provides[name])))
+    return registry
+
+
+def _registrar(
+    registry: Registry,
+    plugin: str,
+    kind: str,
+    protocol: type,
+    methods: tuple[str, ...],
+    provides: dict[str, list[str]],
+) -> Callable[[Any], None]:
+    def register(provider: Any) -> None:
+        code = getattr(provider, "code", None)
+        if not isinstance(code, str) or not code:
+            raise PluginError(f"plugin {plugin!r} registered a {kind} without a string `code`")
+        providers = registry._by_kind(kind)
+        if code in providers:
+            raise PluginError(f"plugin {plugin!r} registered {kind} {code!r}, which is already taken")
+        missing = [m for m in methods if not hasattr(provider, m)]
+        if missing or not isinstance(provider, protocol):
+            raise PluginError(
+                f"plugin {plugin!r} registered {kind} {code!r} that does not satisfy "
+                f"{protocol.__name__}: missing {', '.join(missing) or 'a required attribute'}"
+            )
+        if kind == "payment_method":
+            if not isinstance(provider.label, str) or not isinstance(provider.kind, PaymentKind):
+                raise PluginError(
+                    f"plugin {plugin!r} registered {kind} {code!r} whose `label` is not a string "
+                    "or whose `kind` is not a PaymentKind"
+                )
+            if provider.kind is PaymentKind.CARD and not isinstance(provider, CardPaymentMethod):
+                raise PluginError(
+                    f"plugin {plugin!r} registered card payment method {code!r} without `tokenize`"
+                )
+        providers[code] = provider
+        provides[plugin].append(f"{kind}:{code}")
+
+    return register

@@ -1,0 +1,313 @@
+"""The ``billing-gateway`` command: serve, operate and export the schema."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from gateway.core.catalog import CatalogError
+from gateway.plugin_api.registry import PluginError
+from gateway.server.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from gateway.server.app import Gateway
+
+DEMO_WORKSPACE = "Demo workspace"
+
+
+@contextmanager
+def _gateway(args: argparse.Namespace) -> Iterator[Gateway]:
+    """The gateway for one command; its connections are closed when the command ends."""
+    from gateway.server.app import build_gateway
+
+    overrides = {"database_url": args.database_url} if getattr(args, "database_url", None) else {}
+    gateway = build_gateway(Settings.from_env(**overrides))
+    try:
+        yield gateway
+    finally:
+        gateway.close()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.server.http import create_app
+
+    with _gateway(args) as gateway:
+        if args.demo:
+            key, created = ensure_demo_workspace(gateway)
+            print(f"Demo workspace {'created' if created else 'found'}: {DEMO_WORKSPACE}")
+            print(f"Demo API key (new on every start, shown once): {key}")
+        print(f"GraphQL and GraphiQL: http://{args.host}:{args.port}/graphql", flush=True)
+        logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s %(message)s")
+        # uvicorn's own access log prints query strings; gateway.server.http.AccessLog does not.
+        uvicorn.run(
+            create_app(gateway), host=args.host, port=args.port, log_level=args.log_level, access_log=False
+        )
+    return 0
+
+
+def ensure_demo_workspace(gateway: Gateway) -> tuple[str, bool]:
+    """Find or create the demo workspace and issue it a fresh API key."""
+    from gateway.services.workspaces import create_workspace, issue_api_key
+    from gateway.storage.db import Workspace
+
+    now = gateway.clock()
+    with gateway.sessions.begin() as session:
+        workspace = session.scalar(select(Workspace).where(Workspace.name == DEMO_WORKSPACE))
+        created = workspace is None
+        if workspace is None:
+            workspace = create_workspace(session, gateway.catalog, DEMO_WORKSPACE, now)
+        key = issue_api_key(session, workspace.id, now, name="demo")
+    return key.secret, created
+
+
+def cmd_create_workspace(args: argparse.Namespace) -> int:
+    from gateway.core.pricing import PricingError
+    from gateway.services.workspaces import create_workspace, issue_api_key
+
+    with _gateway(args) as gateway:
+        now = gateway.clock()
+        try:
+            with gateway.sessions.begin() as session:
+                workspace = create_workspace(
+                    session,
+                    gateway.catalog,
+                    args.name,
+                    now,
+                    plan_code=args.plan,
+                    email_credits=args.email_credits,
+                    messaging_credits=args.messaging_credits,
+                )
+                key = issue_api_key(session, workspace.id, now, name="cli")
+        except (ValueError, PricingError) as error:  # unknown plan, or limits the plan does not accept
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    print(f"workspace: {workspace.id}")
+    print(f"plan: {workspace.plan_code}")
+    print(f"api key: {key.secret}")
+    return 0
+
+
+def cmd_create_key(args: argparse.Namespace) -> int:
+    from gateway.services.workspaces import issue_api_key
+    from gateway.storage.db import Workspace
+
+    with _gateway(args) as gateway, gateway.sessions.begin() as session:
+        if session.get(Workspace, args.workspace) is None:
+            print(f"error: no workspace {args.workspace!r}", file=sys.stderr)
+            return 2
+        key = issue_api_key(session, args.workspace, gateway.clock(), name=args.name)
+    print(f"api key: {key.secret}")
+    return 0
+
+
+def cmd_revoke_key(args: argparse.Namespace) -> int:
+    from gateway.services.workspaces import revoke_api_key
+
+    with _gateway(args) as gateway, gateway.sessions.begin() as session:
+        revoked = revoke_api_key(session, args.key, gateway.clock())
+    if revoked is None:
+        print(f"error: no active API key {args.key!r}", file=sys.stderr)
+        return 2
+    print(f"revoked key {revoked}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    with _gateway(args):  # building the gateway runs the migrations
+        pass
+    print("database is up to date")
+    return 0
+
+
+def _instant(text: str) -> datetime:
+    """An ISO 8601 instant for --now; without an offset it is taken as UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {text!r}") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def cmd_renew(args: argparse.Namespace) -> int:
+    """Renew every workspace whose period has ended; exit 1 if any renewal hit an unexpected error.
+
+    A declined renewal payment is not an error of the command: the workspace is past due
+    and the line says so.
+    """
+    from gateway.services.renewal import RenewalStatus, renew_due
+
+    with _gateway(args) as gateway:
+        now = args.now or gateway.clock()
+        print(f"renewing periods that ended by {now.isoformat()}")
+        results = renew_due(gateway, now)
+    for result in results:
+        print(result.describe())
+    counts = {status: sum(r.status is status for r in results) for status in RenewalStatus}
+    if not results:
+        print("nothing to renew")
+    else:
+        print(
+            ", ".join(
+                f"{count} {status.value.replace('_', ' ')}" for status, count in counts.items() if count
+            )
+        )
+    return 1 if counts[RenewalStatus.ERROR] else 0
+
+
+def cmd_deliveries_list(args: argparse.Namespace) -> int:
+    """Pending and failed deliveries (webhooks and event listeners), oldest first."""
+    from gateway.events.webhooks import list_deliveries
+
+    statuses = args.status or ["pending", "failed"]
+    with _gateway(args) as gateway, gateway.sessions() as session:
+        lines = list_deliveries(session, statuses, args.limit)
+    if not lines:
+        print(f"no {' or '.join(statuses)} deliveries")
+    for line in lines:
+        due = line.next_attempt_at.isoformat() if line.next_attempt_at and line.status == "pending" else "-"
+        last = (f"{line.last_status_code} " if line.last_status_code else "") + (line.last_error or "")
+        print(
+            f"{line.id}  {line.status:<9} attempts {line.attempts:<2}  next {due}  {line.event_type} "
+            f"#{line.sequence} of {line.workspace_id}  -> {line.target}" + (f"  last: {last}" if last else "")
+        )
+    return 0
+
+
+def cmd_deliveries_replay(args: argparse.Namespace) -> int:
+    """Reset failed (or named) deliveries to pending, due now, with a fresh retry schedule."""
+    from gateway.events.webhooks import replay
+
+    if not args.failed and not args.id:
+        print("error: say what to replay: --failed, --id ID, or both", file=sys.stderr)
+        return 2
+    with _gateway(args) as gateway, gateway.write_sessions.begin() as session:
+        count = replay(session, gateway.clock(), failed=args.failed, ids=args.id or ())
+    print(
+        f"{count} deliver{'y' if count == 1 else 'ies'} queued again, due now "
+        "(`billing-gateway deliveries run` or the server sends them)"
+    )
+    return 0
+
+
+def cmd_deliveries_run(args: argparse.Namespace) -> int:
+    """Send what is due once (cron, tests); exit 0 whatever the receivers answered."""
+    from gateway.events.webhooks import deliver_due
+
+    with _gateway(args) as gateway:
+        counts = deliver_due(gateway, args.now or gateway.clock(), args.limit)
+    print(
+        f"{counts.claimed} due: {counts.delivered} delivered, {counts.retrying} to retry, "
+        f"{counts.failed} failed"
+    )
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace) -> int:
+    from gateway.api.schema import print_sdl
+
+    sdl = print_sdl()
+    if args.output == "-":
+        sys.stdout.write(sdl)
+    else:
+        Path(args.output).write_text(sdl, encoding="utf-8")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="billing-gateway", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--database-url", help="overrides BILLING_GATEWAY_DATABASE_URL")
+        return p
+
+    serve = with_db(commands.add_parser("serve", help="run the GraphQL server"))
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--demo", action="store_true", help="create a demo workspace and print an API key")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=cmd_serve)
+
+    workspace = with_db(commands.add_parser("create-workspace", help="create a workspace and an API key"))
+    workspace.add_argument("name")
+    workspace.add_argument("--plan", help="start on this plan instead of the default (migrating customers)")
+    workspace.add_argument("--email-credits", type=int)
+    workspace.add_argument("--messaging-credits", type=int)
+    workspace.set_defaults(func=cmd_create_workspace)
+
+    key = with_db(commands.add_parser("create-key", help="issue another API key for a workspace"))
+    key.add_argument("workspace", help="workspace id")
+    key.add_argument("--name", default="cli")
+    key.set_defaults(func=cmd_create_key)
+
+    revoke = with_db(commands.add_parser("revoke-key", help="revoke an API key: the whole key or its prefix"))
+    revoke.add_argument("key", help="the key (bgw_<prefix>_...) or its 12-character prefix")
+    revoke.set_defaults(func=cmd_revoke_key)
+
+    migrate = with_db(commands.add_parser("migrate", help="bring the database schema up to date"))
+    migrate.set_defaults(func=cmd_migrate)
+
+    renew = with_db(
+        commands.add_parser(
+            "renew", help="renew every workspace whose period has ended (charge, invoice, reset credits)"
+        )
+    )
+    renew.add_argument(
+        "--now",
+        type=_instant,
+        help="renew as of this ISO 8601 instant instead of the clock "
+        "(catching up, tests); without an offset: UTC",
+    )
+    renew.set_defaults(func=cmd_renew)
+
+    deliveries = commands.add_parser("deliveries", help="webhook and event-listener deliveries")
+    delivery_commands = deliveries.add_subparsers(dest="deliveries_command", required=True)
+    listing = with_db(delivery_commands.add_parser("list", help="list pending and failed deliveries"))
+    listing.add_argument(
+        "--status",
+        action="append",
+        choices=["pending", "failed", "delivered"],
+        help="only these (repeatable); default: pending and failed",
+    )
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(func=cmd_deliveries_list)
+    replaying = with_db(
+        delivery_commands.add_parser(
+            "replay", help="queue deliveries again, due now, with a fresh retry schedule"
+        )
+    )
+    replaying.add_argument("--failed", action="store_true", help="every failed delivery")
+    replaying.add_argument("--id", action="append", help="this delivery, whatever its status (repeatable)")
+    replaying.set_defaults(func=cmd_deliveries_replay)
+    running = with_db(delivery_commands.add_parser("run", help="send the deliveries that are due, once"))
+    running.add_argument("--limit", type=int, default=100)
+    running.add_argument("--now", type=_instant, help="as of this ISO 8601 instant instead of the clock")
+    running.set_defaults(func=cmd_deliveries_run)
+
+    export = commands.add_parser("export-schema", help="print the GraphQL SDL")
+    export.add_argument("--output", "-o", default="-")
+    export.set_defaults(func=cmd_export_schema)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CatalogError, PluginError, SettingsError) as error:
+        print(f"billing-gateway: cannot start: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

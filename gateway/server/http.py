@@ -1,0 +1,422 @@
+"""GraphQL over HTTP (https://graphql.github.io/graphql-over-http/) on Starlette.
+
+* POST with ``application/json`` runs queries and mutations; GET (and HEAD)
+  runs queries only (a mutation over GET is 405 with ``Allow: POST``).
+  Subscriptions are served over WebSocket, never over plain HTTP: graphql-transport-ws
+  on the same path (see :mod:`gateway.api.subscriptions`).
+* A body that is not a GraphQL-over-HTTP request (not JSON, no string ``query``,
+  non-object ``variables``) is 400 whatever the media type.
+* ``Accept`` chooses the response media type: ``application/graphql-response+json``
+  (the default when Accept is missing) answers 400 for requests that could not
+  be executed (unparsable, invalid, bad variables, no operation to select);
+  ``application/json`` keeps 200 for those, as legacy clients expect. 406 when
+  neither is acceptable.
+* A browser asking for HTML at ``/graphql`` gets GraphiQL (unless disabled).
+
+Operations run in a worker thread with a per-request :class:`Context`, so a
+slow database call never blocks the event loop.
+
+The app's lifespan also runs renewals every ``BILLING_GATEWAY_RENEWAL_INTERVAL``
+seconds (0 disables it), in a worker thread. Every replica may run it: the
+workspace locks and the one-row-per-period renewal record make a second run for the
+same period do nothing. It runs the event notifier too (:mod:`gateway.events.notify`), which wakes
+subscribers when events commit, here or, on PostgreSQL, on another replica.
+It also runs the delivery worker (webhooks and in-process event listeners, see
+:mod:`gateway.events.webhooks`) every ``BILLING_GATEWAY_DELIVERY_INTERVAL`` seconds (0 disables it),
+woken early by the notifier; every replica may run it (deliveries are claimed with row locks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import lru_cache
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from graphql import GraphQLError, OperationDefinitionNode, parse
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
+
+from gateway.api.context import Context
+from gateway.api.subscriptions import SubscriptionServer
+from gateway.events.webhooks import DeliveryWorker
+from gateway.server.app import Gateway
+from gateway.services.renewal import RenewalStatus, renew_due
+from gateway.services.workspaces import authenticate
+from gateway.storage.idempotency import purge_expired
+
+logger = logging.getLogger("gateway.http")
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+MAX_BODY = 1_000_000  # bytes; a GraphQL document is far smaller
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+def _negotiate(accept: str | None) -> str:
+    """The response media type for an Accept header, or raise 406."""
+    if accept is None or not accept.strip():
+        return GRAPHQL_RESPONSE
+    ranked = []
+    for position, item in enumerate(accept.split(",")):
+        media, *params = [p.strip() for p in item.split(";")]
+        quality = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        ranked.append((-quality, position, media.lower()))
+    for negative_quality, _, media in sorted(ranked):
+        if negative_quality == 0:
+            continue
+        if media == GRAPHQL_RESPONSE:
+            return GRAPHQL_RESPONSE
+        if media in (JSON, "application/*", "*/*"):
+            return JSON
+    raise _Reject(406, f"cannot answer with any of: {accept}; accept {GRAPHQL_RESPONSE} or {JSON}")
+
+
+def _response(
+    payload: dict[str, Any], status: int, media: str, headers: dict[str, str] | None = None
+) -> Response:
+    return JSONResponse(payload, status_code=status, media_type=f"{media}; charset=utf-8", headers=headers)
+
+
+def _error_payload(message: str) -> dict[str, Any]:
+    return {"errors": [{"message": message}]}
+
+
+def _params_from_get(request: Request) -> dict[str, Any]:
+    params: dict[str, Any] = {"query": request.query_params.get("query")}
+    if "operationName" in request.query_params:
+        params["operationName"] = request.query_params["operationName"]
+    if "variables" in request.query_params:
+        try:
+            params["variables"] = json.loads(request.query_params["variables"])
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+            raise _Reject(400, "`variables` is not valid JSON") from None
+    return params
+
+
+async def _params_from_post(request: Request) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != JSON:
+        raise _Reject(415, f"POST bodies must be {JSON}")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise _Reject(413, f"request bodies are limited to {MAX_BODY} bytes")  # before reading it
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise _Reject(413, f"request bodies are limited to {MAX_BODY} bytes")
+    try:
+        params = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        raise _Reject(400, "the request body is not valid JSON") from None
+    if not isinstance(params, dict):
+        raise _Reject(400, "the request body must be a JSON object")
+    return params
+
+
+def _check_params(params: dict[str, Any]) -> tuple[str, dict[str, Any] | None, str | None]:
+    query, variables, operation = params.get("query"), params.get("variables"), params.get("operationName")
+    if not isinstance(query, str) or not query.strip():
+        raise _Reject(400, "`query` must be a non-empty string")
+    if variables is not None and not isinstance(variables, dict):
+        raise _Reject(400, "`variables` must be an object")
+    if operation is not None and not isinstance(operation, str):
+        raise _Reject(400, "`operationName` must be a string")
+    if _has_lone_surrogate((query, variables, operation)):
+        # JSON can escape half a UTF-16 pair ("\ud800"); such a string cannot be
+        # encoded as UTF-8, so it could be neither echoed in a response nor stored.
+        raise _Reject(400, "strings must be valid Unicode: unpaired surrogate escape in the request")
+    return query, variables, operation
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether any string (or object key) in a decoded JSON value holds a lone surrogate.
+
+    Iterative, so deeply nested variables cannot exhaust the stack.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return False
+
+
+CACHED_DOCUMENT = 20_000  # characters; longer documents are parsed every time, not kept in memory
+
+
+def _operations(query: str) -> tuple[tuple[str | None, OperationType], ...] | None:
+    """The (name, type) of each operation in a document; None if it does not parse.
+
+    Cached for ordinary documents: the Order Preview sends the same one on every
+    slider move.
+    """
+    return _cached_operations(query) if len(query) <= CACHED_DOCUMENT else _parse_operations(query)
+
+
+def _parse_operations(query: str) -> tuple[tuple[str | None, OperationType], ...] | None:
+    try:
+        document = parse(query, no_location=True)
+    except (GraphQLError, RecursionError):
+        return None  # strawberry reports the syntax error
+    return tuple(
+        (d.name.value if d.name else None, OperationType(d.operation.value))
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+    )
+
+
+_cached_operations = lru_cache(maxsize=256)(_parse_operations)
+
+
+def _operation_type(query: str, operation: str | None) -> OperationType | None:
+    """The type of the operation a request selects (GetOperation in the GraphQL spec).
+
+    Raises a 400 ``_Reject`` when no operation can be selected; None when the
+    document does not parse (execution reports that).
+    """
+    operations = _operations(query)
+    if operations is None:
+        return None
+    if operation is None:
+        if not operations:
+            raise _Reject(400, "the document contains no operation")
+        if len(operations) > 1:
+            raise _Reject(400, "the document contains several operations: send `operationName`")
+        return operations[0][1]
+    for name, kind in operations:
+        if name == operation:
+            return kind
+    raise _Reject(400, f"the document has no operation named {operation!r}")
+
+
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+class GraphQLEndpoint:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def handle(self, request: Request) -> Response:
+        reads = request.method in ("GET", "HEAD")  # HEAD is a GET without the body
+        wants_html = "text/html" in request.headers.get("accept", "")
+        if reads and wants_html and "query" not in request.query_params:
+            if not self.gateway.settings.graphiql:
+                return Response("GraphiQL is disabled", status_code=404)
+            return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+        try:
+            media = _negotiate(request.headers.get("accept"))
+        except _Reject as reject:
+            return _response(_error_payload(reject.message), reject.status, JSON)
+        try:
+            params = _params_from_get(request) if reads else await _params_from_post(request)
+            query, variables, operation = _check_params(params)
+        except _Reject as reject:  # not a well-formed GraphQL-over-HTTP request: 4xx for both media
+            return _response(_error_payload(reject.message), reject.status, media, reject.headers)
+        try:
+            kind = _operation_type(query, operation)
+        except _Reject as reject:  # a GraphQL request error, like a validation error
+            return _response(_error_payload(reject.message), _request_error_status(media), media)
+        if kind is OperationType.MUTATION and reads:
+            return _response(
+                _error_payload("mutations must be sent with POST"), 405, media, {"Allow": "POST"}
+            )
+        if kind is OperationType.SUBSCRIPTION:
+            return _response(
+                _error_payload(
+                    "subscriptions are served over WebSocket (graphql-transport-ws), not over plain HTTP"
+                ),
+                _request_error_status(media),
+                media,
+            )
+        token = _bearer_token(request)
+        allowed = {OperationType.QUERY} if reads else {OperationType.QUERY, OperationType.MUTATION}
+        return await anyio.to_thread.run_sync(
+            self._execute, query, variables, operation, token, allowed, media
+        )
+
+    def _execute(
+        self,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation: str | None,
+        token: str | None,
+        allowed: set[OperationType],
+        media: str,
+    ) -> Response:
+        context = Context(gateway=self.gateway, now=self.gateway.clock(), credentials_given=token is not None)
+        try:
+            if token:
+                context.workspace_id = authenticate(context.session, token)
+            result = self.gateway.schema.execute_sync(
+                query,
+                variable_values=variables,
+                context_value=context,
+                operation_name=operation,
+                allowed_operation_types=allowed,
+            )
+        except InvalidOperationTypeError:  # kept as a safety net: handle() answers these first
+            return _response(
+                _error_payload("mutations must be sent with POST"), 405, media, {"Allow": "POST"}
+            )
+        except CannotGetOperationTypeError:
+            return _response(
+                _error_payload("no operation to run in the document"), _request_error_status(media), media
+            )
+        finally:
+            context.close()
+        payload: dict[str, Any] = {}
+        if result.errors:
+            payload["errors"] = [error.formatted for error in result.errors]
+        # Errors without a path happened before execution: the request was not executed.
+        executed = result.data is not None or not result.errors or any(err.path for err in result.errors)
+        if executed:
+            payload["data"] = result.data
+        if result.extensions:
+            payload["extensions"] = result.extensions
+        status = 200 if executed else _request_error_status(media)
+        return _response(payload, status, media)
+
+
+def _request_error_status(media: str) -> int:
+    """A GraphQL request error (unparsable, invalid, no operation to run) is 400 with
+    graphql-response+json; legacy application/json clients get 200."""
+    return 400 if media == GRAPHQL_RESPONSE else 200
+
+
+def renew(gateway: Gateway) -> None:
+    """One renewal run, reported to the log; expired idempotency keys are purged on the way."""
+    now = gateway.clock()
+    with gateway.write_sessions.begin() as session:
+        purged = purge_expired(session, now)
+    if purged:
+        logger.info("purged %d expired idempotency keys", purged)
+    for result in renew_due(gateway, now):
+        level = {
+            RenewalStatus.ERROR: logging.ERROR,
+            RenewalStatus.PAYMENT_FAILED: logging.WARNING,
+            RenewalStatus.ALREADY_RENEWED: logging.WARNING,
+        }.get(result.status, logging.INFO)
+        logger.log(level, "renewal: %s", result.describe())
+
+
+async def run_periodically(
+    work: Callable[[], object], interval: float, *, sleep: Callable[[float], Awaitable[object]] = anyio.sleep
+) -> None:
+    """Call ``work`` in a worker thread every ``interval`` seconds until cancelled.
+
+    An error is logged and the loop goes on: the next run retries. The first run
+    waits one interval, so a freshly started server (or a test client) is left alone.
+    """
+    while True:
+        await sleep(interval)
+        try:
+            await anyio.to_thread.run_sync(work)
+        except Exception:
+            logger.exception("periodic task failed; the next run is in %s seconds", interval)
+
+
+access_logger = logging.getLogger("gateway.access")
+
+
+class AccessLog:
+    """One line per request: method, path, status and duration, never the query string.
+
+    It replaces uvicorn's access log, which prints whole URLs: a card number sent in
+    a GET query string (which the endpoint refuses) must still not reach a log.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            client = scope.get("client") or ("-", 0)
+            access_logger.info(
+                '%s "%s %s" %d %.1fms',
+                client[0],
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+def create_app(gateway: Gateway) -> Starlette:
+    endpoint = GraphQLEndpoint(gateway)
+    deliveries = DeliveryWorker(gateway, gateway.settings.delivery_interval)  # webhooks and event listeners
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(gateway.notifier.run)
+            interval = gateway.settings.renewal_interval
+            if interval > 0:
+                tasks.start_soon(run_periodically, lambda: renew(gateway), interval)
+            if deliveries.interval > 0:
+                tasks.start_soon(deliveries.run)
+            yield
+            tasks.cancel_scope.cancel()  # a renewal in progress finishes its transaction first
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", SubscriptionServer(gateway)),
+            Route("/health", health, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+        middleware=[Middleware(AccessLog)],
+    )
+    app.state.gateway = gateway
+    app.state.delivery_worker = deliveries  # .wake() delivers at once
+    return app

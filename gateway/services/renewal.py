@@ -1,0 +1,470 @@
+"""Renewal: what happens at each period boundary, and cancelling a scheduled change.
+
+For every workspace whose period has ended, one period at a time, each in its own
+transaction holding the workspace's lock:
+
+1. A ``Renewal`` row for the new period start is inserted first. It exists once per
+   workspace and period, so renewing a period twice (a second run, another replica,
+   a usage request that renewed it on its way) does nothing the second time.
+2. The scheduled change, if it takes effect by the boundary, is applied
+   (``plan_change.applied``) and removed.
+3. The period rolls forward from the anchor (``add_months(anchor, n)``, never from the
+   previous end, so a period anchored on the 31st comes back to the 31st).
+4. Credits reset: usage is counted per period start, so the new period starts from
+   zero and unused credits do not roll over (``credits.reset``).
+5. A paid plan is charged for the configuration now in force, with the VAT in force on
+   the renewal date, through ``workspace.renewal_payment`` (the balance, or a saved
+   card). Success: a paid invoice and ``renewal.completed``. Failure (declined, the
+   balance too low, no payment method, incomplete billing details): the workspace is
+   ``past_due``, an *open* invoice records what is owed, ``renewal.failed`` says why,
+   and no money moved. The period still rolls and the credits still reset: the
+   customer keeps service while the debt is chased (dunning), and nothing is lost
+   because the open invoice keeps the amount.
+
+   Free plans roll and reset (``credits.reset``) and are never charged or invoiced.
+
+A workspace that is past due stays so while it has open invoices: a later renewal
+that succeeds is paid and invoiced, but does not settle older open invoices (settling
+them, and retrying failed renewals, is left for a dunning process to come).
+
+Renewals run from ``billing-gateway renew`` and from the server's periodic task
+(``BILLING_GATEWAY_RENEWAL_INTERVAL``). ``now`` is always passed in, so tests drive
+the clock.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.core import pricing
+from gateway.core.money import Money
+from gateway.core.periods import period_containing
+from gateway.core.tax import InvalidTaxId
+from gateway.events.outbox import EventType, config_payload, emit
+from gateway.plugin_api.payments import PaymentMethod, PaymentStatus, StoredCard
+from gateway.services import billing_details
+from gateway.services.charging import stored_card, take_payment
+from gateway.services.invoices import create_invoice, open_invoices
+from gateway.storage.db import BillingDetails, Card, Invoice, Renewal, ScheduledChange, Workspace
+from gateway.storage.locks import lock_workspace
+
+if TYPE_CHECKING:
+    from gateway.server.app import Gateway
+
+logger = logging.getLogger("gateway.renewal")
+
+
+class RenewalStatus(enum.Enum):
+    RENEWED = "renewed"  # a paid plan, paid
+    FREE = "free"  # a free plan: rolled and reset, nothing charged
+    PAYMENT_FAILED = "payment_failed"  # rolled and reset, past due, an open invoice
+    ALREADY_RENEWED = "already_renewed"  # the period's Renewal row exists: nothing done
+    ERROR = "error"  # an unexpected error: that period's transaction was rolled back
+
+
+class FailureReason(enum.Enum):
+    """Why a renewal was not paid, besides a payment method's own failure codes
+    (``card_declined``, ``insufficient_balance``, ...)."""
+
+    NO_PAYMENT_METHOD = "no_payment_method"  # none chosen, or the saved card was removed
+    PAYMENT_METHOD_UNAVAILABLE = "payment_method_unavailable"  # its plugin is not loaded
+    BILLING_DETAILS_INCOMPLETE = "billing_details_incomplete"
+    INVALID_VAT_ID = "invalid_vat_id"
+    AUTHENTICATION_REQUIRED = "authentication_required"  # 3-D Secure: impossible with the customer away
+
+
+@dataclass(frozen=True)
+class RenewalResult:
+    workspace_id: str
+    status: RenewalStatus
+    period_start: datetime | None = None  # the new period
+    period_end: datetime | None = None
+    plan_code: str | None = None
+    amount: Money | None = None  # charged (RENEWED) or owed (PAYMENT_FAILED)
+    invoice_id: str | None = None
+    invoice_number: str | None = None
+    reason: str | None = None  # PAYMENT_FAILED: a FailureReason or payment failure code
+    message: str | None = None
+    applied_change: bool = False
+
+    def describe(self) -> str:
+        """One line for the operator."""
+        if self.status is RenewalStatus.ERROR:
+            return f"{self.workspace_id}: error: {self.message}"
+        period = (
+            f"{self.period_start:%Y-%m-%d %H:%M} to {self.period_end:%Y-%m-%d %H:%M}"
+            if self.period_start and self.period_end
+            else ""
+        )
+        change = ", scheduled change applied" if self.applied_change else ""
+        if self.status is RenewalStatus.RENEWED:
+            return (
+                f"{self.workspace_id}: renewed {self.plan_code} for {period}{change}: "
+                f"charged {self.amount}, invoice {self.invoice_number}"
+            )
+        if self.status is RenewalStatus.FREE:
+            return (
+                f"{self.workspace_id}: renewed {self.plan_code} for {period}{change}: credits reset, "
+                "nothing charged"
+            )
+        if self.status is RenewalStatus.PAYMENT_FAILED:
+            return (
+                f"{self.workspace_id}: renewal for {period}{change} NOT PAID "
+                f"({self.reason}: {self.message}); past due, open invoice {self.invoice_number} "
+                f"for {self.amount}"
+            )
+        return f"{self.workspace_id}: period starting {self.period_start:%Y-%m-%d %H:%M} was already renewed"
+
+
+# ------------------------------------------------------------------ running
+
+
+def renew_due(gateway: Gateway, now: datetime) -> list[RenewalResult]:
+    """Renew every workspace whose period ended at or before ``now``.
+
+    One workspace's failure never stops the others: an unexpected error is logged and
+    reported as an ERROR result, and that period is retried on the next run.
+    """
+    with gateway.sessions() as session:
+        due = list(
+            session.scalars(
+                select(Workspace.id)
+                .where(Workspace.period_end <= now)
+                .order_by(Workspace.period_end, Workspace.id)
+            )
+        )
+    results: list[RenewalResult] = []
+    for workspace_id in due:
+        results.extend(renew_workspace(gateway, workspace_id, now))
+    return results
+
+
+def renew_workspace(gateway: Gateway, workspace_id: str, now: datetime) -> list[RenewalResult]:
+    """Renew one workspace period by period until its period contains ``now``."""
+    results: list[RenewalResult] = []
+    while True:
+        try:
+            with gateway.write_sessions.begin() as session:
+                workspace = lock_workspace(session, workspace_id)
+                if workspace is None or workspace.period_end > now:
+                    break  # nothing (more) to do, or another process renewed it first
+                result = _renew_period(gateway, session, workspace, now)
+        except Exception as error:  # logged with its traceback; the period is retried next run
+            logger.exception("renewal of workspace %s failed", workspace_id)
+            results.append(
+                RenewalResult(workspace_id, RenewalStatus.ERROR, message=f"{type(error).__name__}: {error}")
+            )
+            break
+        results.append(result)
+        if result.status is RenewalStatus.ALREADY_RENEWED:
+            logger.warning(
+                "workspace %s: period starting %s was already renewed but its period did not "
+                "move on; left as it is",
+                workspace_id,
+                result.period_start,
+            )
+            break
+    return results
+
+
+def _renew_period(gateway: Gateway, session: Session, workspace: Workspace, now: datetime) -> RenewalResult:
+    boundary = workspace.period_end
+    if session.get(Renewal, (workspace.id, boundary)) is not None:
+        return RenewalResult(workspace.id, RenewalStatus.ALREADY_RENEWED, period_start=boundary)
+    renewal = Renewal(
+        workspace_id=workspace.id, period_start=boundary, status="renewing", invoice_id=None, created_at=now
+    )
+    session.add(renewal)
+    session.flush()  # claims the period: a concurrent insert fails here instead of renewing twice
+
+    applied = _apply_scheduled_change(gateway, session, workspace, boundary, now)
+    workspace.period_start = boundary
+    workspace.period_end = period_containing(workspace.period_anchor, boundary)[1]
+    emit(
+        session,
+        workspace,
+        EventType.CREDITS_RESET,
+        {
+            "period_start": workspace.period_start.isoformat(),
+            "period_end": workspace.period_end.isoformat(),
+            "plan": workspace.plan_code,
+            "email_credits": workspace.email_credits,
+            "messaging_credits": workspace.messaging_credits,
+        },
+        now,
+    )
+
+    plan = gateway.catalog.plan(workspace.plan_code)
+    if plan is None:
+        raise LookupError(
+            f"workspace {workspace.id} is on plan {workspace.plan_code!r}, which the catalog no longer has"
+        )
+    result = {
+        "workspace_id": workspace.id,
+        "period_start": workspace.period_start,
+        "period_end": workspace.period_end,
+        "plan_code": plan.code,
+        "applied_change": applied,
+    }
+    if plan.is_free:
+        renewal.status = "free"
+        return RenewalResult(status=RenewalStatus.FREE, **result)
+    config = pricing.Configuration(plan, workspace.email_credits, workspace.messaging_credits)
+    return _charge_renewal(gateway, session, workspace, renewal, config, now, result)
+
+
+def _apply_scheduled_change(
+    gateway: Gateway, session: Session, workspace: Workspace, boundary: datetime, now: datetime
+) -> bool:
+    change = session.get(ScheduledChange, workspace.id, with_for_update=True)
+    if change is None or change.effective_at > boundary:
+        return False
+    if gateway.catalog.plan(change.plan_code) is None:
+        logger.error(
+            "workspace %s: the scheduled change to plan %r cannot apply, the catalog no longer has "
+            "the plan; kept for an operator",
+            workspace.id,
+            change.plan_code,
+        )
+        return False
+    before = config_payload(workspace.plan_code, workspace.email_credits, workspace.messaging_credits)
+    workspace.plan_code = change.plan_code
+    workspace.email_credits, workspace.messaging_credits = change.email_credits, change.messaging_credits
+    emit(
+        session,
+        workspace,
+        EventType.PLAN_CHANGE_APPLIED,
+        {
+            "from": before,
+            "to": config_payload(change.plan_code, change.email_credits, change.messaging_credits),
+            "effective_at": boundary.isoformat(),
+            "reason": "renewal",
+        },
+        now,
+    )
+    session.delete(change)
+    return True
+
+
+def _charge_renewal(
+    gateway: Gateway,
+    session: Session,
+    workspace: Workspace,
+    renewal: Renewal,
+    config: pricing.Configuration,
+    now: datetime,
+    result: dict[str, Any],
+) -> RenewalResult:
+    period_start, period_end = workspace.period_start, workspace.period_end
+    details = session.get(BillingDetails, workspace.id)
+    complete = not billing_details.missing_fields(details)
+    customer = billing_details.tax_customer(details) if complete else None
+    failure: _Failure | None = None
+    try:
+        charge = pricing.renewal_charge(
+            config,
+            customer=customer,
+            tax=gateway.tax,
+            seller_country=gateway.settings.seller_country,
+            on=period_start,
+        )
+    except InvalidTaxId as error:  # valid when saved; a stricter tax plugin may refuse it now
+        charge = pricing.renewal_charge(
+            config, customer=None, tax=None, seller_country=gateway.settings.seller_country, on=period_start
+        )
+        failure = _Failure(FailureReason.INVALID_VAT_ID.value, str(error))
+    if not complete:
+        missing = ", ".join(billing_details.missing_fields(details))
+        failure = _Failure(
+            FailureReason.BILLING_DETAILS_INCOMPLETE.value, f"billing details are incomplete: {missing}"
+        )
+    amount = charge.total
+    payment = None
+    if failure is None and amount:
+        payer = _payer(gateway, session, workspace)
+        if isinstance(payer, _Failure):
+            failure = payer
+        else:
+            taken = take_payment(
+                session,
+                workspace,
+                payer.method,
+                amount,
+                purpose="renewal",
+                description=f"Renewal of {pricing.describe(config)}, {period_start:%Y-%m-%d} to "
+                f"{period_end:%Y-%m-%d}",
+                idempotency_key=renewal_key(workspace.id, period_start),
+                now=now,
+                card=payer.card,
+                card_id=payer.card_id,
+            )
+            payment = taken.payment
+            if taken.result.status is PaymentStatus.REQUIRES_ACTION:
+                # Nobody is there to authenticate an off-session renewal: give the attempt up.
+                payment.status = "canceled"
+                payment.failure_code = FailureReason.AUTHENTICATION_REQUIRED.value
+                payment.failure_message = "the card asks for 3-D Secure, which a renewal cannot do"
+                failure = _Failure(FailureReason.AUTHENTICATION_REQUIRED.value, payment.failure_message)
+            elif taken.result.status is not PaymentStatus.SUCCEEDED:
+                failure = _Failure(
+                    taken.result.failure.value if taken.result.failure else "payment_failed",
+                    taken.result.message or "the payment failed",
+                )
+
+    billing = billing_details.snapshot(details) if details is not None else {}
+    status = "open" if failure else "paid"
+    invoice = create_invoice(
+        session,
+        workspace_id=workspace.id,
+        kind="renewal",
+        status=status,
+        charge=charge,
+        billing=billing,
+        payment_id=payment.id if payment and not failure else None,
+        now=now,
+        period_start=period_start,
+        period_end=period_end,
+    )
+    renewal.invoice_id = invoice.id
+    payload = {
+        "period_start": period_start.isoformat(),
+        "period_end": period_end.isoformat(),
+        **config_payload(config.plan.code, config.email_credits, config.messaging_credits),
+        "total": str(amount.amount),
+        "currency": amount.currency,
+        "tax_calculated": charge.tax_calculated,
+        "invoice_id": invoice.id,
+        "invoice_number": invoice.number,
+        "payment_id": payment.id if payment else None,
+        "payment_method": payment.method if payment else None,
+    }
+    if failure is None:
+        renewal.status = "renewed"
+        session.flush()
+        workspace.status = "past_due" if _other_open_invoices(session, workspace, invoice) else "active"
+        emit(session, workspace, EventType.RENEWAL_COMPLETED, payload, now)
+        return RenewalResult(
+            status=RenewalStatus.RENEWED,
+            amount=amount,
+            invoice_id=invoice.id,
+            invoice_number=invoice.number,
+            **result,
+        )
+    reason, message = failure.reason, failure.message
+    renewal.status = "payment_failed"
+    workspace.status = "past_due"
+    emit(
+        session,
+        workspace,
+        EventType.RENEWAL_FAILED,
+        {**payload, "reason": reason, "message": message, "status": "past_due"},
+        now,
+    )
+    return RenewalResult(
+        status=RenewalStatus.PAYMENT_FAILED,
+        amount=amount,
+        invoice_id=invoice.id,
+        invoice_number=invoice.number,
+        reason=reason,
+        message=message,
+        **result,
+    )
+
+
+@dataclass(frozen=True)
+class _Failure:
+    reason: str  # a FailureReason value or a payment method's failure code
+    message: str
+
+
+@dataclass(frozen=True)
+class _Payer:
+    method: PaymentMethod
+    card: StoredCard | None = None
+    card_id: str | None = None
+
+
+def _payer(gateway: Gateway, session: Session, workspace: Workspace) -> _Payer | _Failure:
+    """The method (and saved card) that pays the renewal: ``workspace.renewal_payment``.
+
+    A workspace that never chose one (it paid its checkout with a card it did not
+    save) renews from its balance, the one method that needs nothing stored.
+    """
+    choice = workspace.renewal_payment
+    methods = gateway.registry.payment_methods
+    if choice is None and "balance" in methods:
+        choice = "balance"
+    if choice == "balance":
+        method = methods.get("balance")
+        if method is None:
+            return _Failure(
+                FailureReason.PAYMENT_METHOD_UNAVAILABLE.value, "the balance payment method is not installed"
+            )
+        return _Payer(method)
+    if choice and choice.startswith("card:"):
+        card = session.get(Card, choice.removeprefix("card:"))
+        if card is None or card.workspace_id != workspace.id or card.removed_at is not None:
+            return _Failure(FailureReason.NO_PAYMENT_METHOD.value, "the card chosen for renewals was removed")
+        method = methods.get("card")
+        if method is None:
+            return _Failure(
+                FailureReason.PAYMENT_METHOD_UNAVAILABLE.value, "the card payment method is not installed"
+            )
+        return _Payer(method, stored_card(card), card.id)
+    return _Failure(FailureReason.NO_PAYMENT_METHOD.value, "no payment method is chosen for renewals")
+
+
+def renewal_key(workspace_id: str, period_start: datetime) -> str:
+    """The payment's idempotency key: one per workspace and period, so a retried renewal
+    can never charge twice. Compact (57 characters), as the balance method keeps it as the
+    ledger entry's reference (64 characters at most)."""
+    return f"renewal:{workspace_id}:{period_start.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+
+def _other_open_invoices(session: Session, workspace: Workspace, invoice: Invoice) -> bool:
+    return any(row.id != invoice.id for row in open_invoices(session, workspace.id))
+
+
+# ------------------------------------------------------------ scheduled change
+
+
+@dataclass(frozen=True)
+class CancelledChange:
+    plan_code: str
+    email_credits: int
+    messaging_credits: int
+    effective_at: datetime
+
+
+def cancel_scheduled_change(gateway: Gateway, workspace_id: str, now: datetime) -> CancelledChange | None:
+    """Remove the workspace's scheduled change (``plan_change.cancelled``); None if it had none."""
+    with gateway.write_sessions.begin() as session:
+        workspace = lock_workspace(session, workspace_id)
+        if workspace is None:
+            return None
+        change = session.get(ScheduledChange, workspace_id, with_for_update=True)
+        if change is None:
+            return None
+        cancelled = CancelledChange(
+            change.plan_code, change.email_credits, change.messaging_credits, change.effective_at
+        )
+        session.delete(change)
+        emit(
+            session,
+            workspace,
+            EventType.PLAN_CHANGE_CANCELLED,
+            {
+                **config_payload(change.plan_code, change.email_credits, change.messaging_credits),
+                "effective_at": change.effective_at.isoformat(),
+                "reason": "cancelled by the customer",
+            },
+            now,
+        )
+        return cancelled

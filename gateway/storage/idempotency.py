@@ -1,0 +1,178 @@
+"""Idempotency keys: a retried request replays the first result and charges nothing more.
+
+A request first *claims* its key in a short transaction of its own. The work then
+runs in a second transaction that also stores the response on the key, so the
+result and its record commit together. A concurrent request with the same key
+waits for that response instead of doing the work again; the same key with a
+different request is refused. Requests that fail validation release their claim,
+as nothing was attempted (the same rule Stripe follows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.storage.db import IdempotencyKey
+
+KEY_TTL = timedelta(hours=24)  # keys are kept at least this long
+CLAIM_TIMEOUT = timedelta(minutes=2)  # a claim older than this was abandoned (its process died)
+WAIT_SECONDS = 15.0  # how long a concurrent retry waits for the first request's result
+MAX_KEY_LENGTH = 255
+
+
+class IdempotencyKeyReused(Exception):
+    """The key was first used for a different operation or input."""
+
+
+class IdempotencyKeyInProgress(Exception):
+    """Another request with this key is still running (and did not finish in time)."""
+
+
+class AlreadyCompleted(Exception):
+    """The key was completed by another request while this one worked (it had taken over a
+    claim it thought abandoned). Raised inside the work transaction, so it rolls back."""
+
+
+def key_problem(key: str) -> str | None:
+    """Why a client's idempotency key is unusable, or None if it is fine."""
+    if not key.strip() or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        return f"idempotency keys are 1 to {MAX_KEY_LENGTH} printable characters"
+    return None
+
+
+def request_hash(operation: str, payload: dict[str, Any]) -> str:
+    canonical = json.dumps([operation, payload], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def claim(
+    sessions: sessionmaker,
+    workspace_id: str,
+    key: str,
+    operation: str,
+    fingerprint: str,
+    now: datetime,
+    wait: float = WAIT_SECONDS,
+) -> dict[str, Any] | None:
+    """Own ``key`` for this request (None) or get the stored response of the first one."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with sessions.begin() as session:
+                row = session.execute(
+                    select(IdempotencyKey)
+                    .where(IdempotencyKey.workspace_id == workspace_id, IdempotencyKey.key == key)
+                    .with_for_update()
+                ).scalar_one_or_none()
+                if row is not None and row.expires_at <= now:
+                    session.delete(row)
+                    session.flush()
+                    row = None
+                if row is None:
+                    session.add(
+                        IdempotencyKey(
+                            workspace_id=workspace_id,
+                            key=key,
+                            operation=operation,
+                            request_hash=fingerprint,
+                            status="in_progress",
+                            response=None,
+                            created_at=now,
+                            locked_until=now + CLAIM_TIMEOUT,
+                            expires_at=now + KEY_TTL,
+                        )
+                    )
+                    return None
+                if row.operation != operation or row.request_hash != fingerprint:
+                    raise IdempotencyKeyReused(
+                        f"idempotency key {key!r} was used for a different {row.operation} request"
+                    )
+                if row.status == "completed":
+                    return row.response
+                if row.locked_until <= now:  # the first request died mid-way: take over
+                    row.locked_until = now + CLAIM_TIMEOUT
+                    return None
+        except (IntegrityError, OperationalError):
+            pass  # a concurrent request inserted the key first (or the lock wait timed out): look again
+        if time.monotonic() >= deadline:
+            raise IdempotencyKeyInProgress(f"a request with idempotency key {key!r} is still in progress")
+        time.sleep(0.02)
+
+
+def complete(session: Session, workspace_id: str, key: str, response: dict[str, Any]) -> None:
+    """Store the response, inside the transaction that did the work.
+
+    Raises :class:`AlreadyCompleted` (rolling the work back) if another request
+    completed the key first: a key's work commits once, whatever the timing.
+    """
+    row = session.get(IdempotencyKey, (workspace_id, key), with_for_update=True, populate_existing=True)
+    if row is None:  # cannot happen while the claim is held; refuse to lose the record silently
+        raise RuntimeError(f"idempotency key {key!r} lost its claim")
+    if row.status == "completed":
+        raise AlreadyCompleted(key)
+    row.status = "completed"
+    row.response = response
+
+
+def release(sessions: sessionmaker, workspace_id: str, key: str) -> dict[str, Any] | None:
+    """Give up a claim whose request changed nothing, so the key can be used again.
+
+    If another request completed the key meanwhile, its response is returned instead.
+    """
+    with sessions.begin() as session:
+        row = session.get(IdempotencyKey, (workspace_id, key), with_for_update=True)
+        if row is None:
+            return None
+        if row.status == "completed":
+            return row.response
+        session.delete(row)
+        return None
+
+
+def run_once(
+    sessions: sessionmaker,
+    workspace_id: str,
+    key: str,
+    operation: str,
+    fingerprint: dict[str, Any],
+    now: datetime,
+    work: Callable[[], Any],
+    to_response: Callable[[Any], dict[str, Any]],
+    from_response: Callable[[dict[str, Any]], Any],
+    stored: tuple[type, ...],
+) -> Any:
+    """Run ``work`` once per idempotency key: replay a stored outcome, refuse a reused key.
+
+    ``work`` stores its outcome with :func:`complete` inside its own transaction when the
+    outcome is one of ``stored``; other outcomes (refusals that changed nothing) release
+    the key. Whatever the timing, the answer is the one outcome that committed.
+    """
+    replay = claim(sessions, workspace_id, key, operation, request_hash(operation, fingerprint), now)
+    if replay is not None:
+        return from_response(replay)
+    try:
+        outcome = work()
+    except AlreadyCompleted:
+        outcome = None
+    except BaseException:
+        release(sessions, workspace_id, key)
+        raise
+    if outcome is None or not isinstance(outcome, stored):
+        first = release(sessions, workspace_id, key)
+        if first is not None:
+            return from_response(first)
+    return outcome
+
+
+def purge_expired(session: Session, now: datetime) -> int:
+    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
+    return result.rowcount or 0
