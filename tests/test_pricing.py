@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import billing_gateway_tax_vat
 from gateway.core.catalog import CreditKind, Plan, load_catalog, parse_catalog
+from gateway.core.errors import ErrorCode
 from gateway.core.money import Money, money_sum
 from gateway.core.periods import add_months
 from gateway.core.pricing import (
@@ -702,7 +703,7 @@ def test_configure_keeps_current_limits_on_the_same_plan_only() -> None:
 def test_custom_is_not_purchasable() -> None:
     with pytest.raises(PlanNotPurchasable) as caught:
         configure(CUSTOM, CATALOG, None, None, None)
-    assert caught.value.code == "PLAN_NOT_PURCHASABLE" and caught.value.field == ("planCode",)
+    assert caught.value.code is ErrorCode.PLAN_NOT_PURCHASABLE and caught.value.field == ("plan_code",)
     assert caught.value.sales_contact == "sales@contact.center"
     assert "sales@contact.center" in str(caught.value)
 
@@ -710,34 +711,34 @@ def test_custom_is_not_purchasable() -> None:
 def test_free_plan_limits_cannot_change() -> None:
     with pytest.raises(PlanNotAdjustable) as caught:
         configure(FREE, CATALOG, FREE_CONFIG, 2000, None)
-    assert caught.value.code == "PLAN_NOT_ADJUSTABLE" and caught.value.field == ("emailCredits",)
+    assert caught.value.code is ErrorCode.PLAN_NOT_ADJUSTABLE and caught.value.field == ("email_credits",)
     assert caught.value.kind is EMAIL_KIND
 
 
 @pytest.mark.parametrize(
     ("p", "email", "messaging", "field"),
     [
-        (EMAIL, -5000, None, "emailCredits"),
-        (EMAIL, 0, None, "emailCredits"),  # below min
-        (EMAIL, 505000, None, "emailCredits"),  # above max
-        (EMAIL, 12500, None, "emailCredits"),  # off-step
-        (EMAIL, 10001, None, "emailCredits"),
-        (EMAIL, None, 1000, "messagingCredits"),  # the Email plan has no messaging credits
-        (EMAIL, None, -1, "messagingCredits"),
-        (OMNI, None, 1500, "messagingCredits"),
-        (OMNI, None, 501000, "messagingCredits"),
-        (OMNI, None, -1000, "messagingCredits"),
-        (OMNI, 1005000, None, "emailCredits"),
-        (FREE, None, 10, "messagingCredits"),
+        (EMAIL, -5000, None, "email_credits"),
+        (EMAIL, 0, None, "email_credits"),  # below min
+        (EMAIL, 505000, None, "email_credits"),  # above max
+        (EMAIL, 12500, None, "email_credits"),  # off-step
+        (EMAIL, 10001, None, "email_credits"),
+        (EMAIL, None, 1000, "messaging_credits"),  # the Email plan has no messaging credits
+        (EMAIL, None, -1, "messaging_credits"),
+        (OMNI, None, 1500, "messaging_credits"),
+        (OMNI, None, 501000, "messaging_credits"),
+        (OMNI, None, -1000, "messaging_credits"),
+        (OMNI, 1005000, None, "email_credits"),
+        (FREE, None, 10, "messaging_credits"),
     ],
 )
 def test_invalid_volumes(p: Plan, email: int | None, messaging: int | None, field: str) -> None:
     with pytest.raises(InvalidVolume) as caught:
         configure(p, CATALOG, None, email, messaging)
     error = caught.value
-    assert isinstance(error, PricingError) and error.code == "INVALID_VOLUME"
+    assert isinstance(error, PricingError) and error.code is ErrorCode.INVALID_VOLUME
     assert error.field == (field,)
-    assert error.value == (email if field == "emailCredits" else messaging)
+    assert error.value == (email if field == "email_credits" else messaging)
 
 
 @settings(deadline=None, max_examples=200)

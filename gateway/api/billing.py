@@ -15,15 +15,12 @@ import strawberry
 
 from gateway.api import errors as e
 from gateway.api import types as t
-from gateway.api.common import Info, current_workspace, renewal_pending
+from gateway.api.common import Info, current_workspace
 from gateway.api.workspace import Workspace
-from gateway.core.errors import FieldProblem
 from gateway.core.tax import CustomerKind
 from gateway.services import billing_details as details
 from gateway.services import custom_quotes, renewal, usage
-from gateway.storage import idempotency
 from gateway.storage.db import BillingDetails as BillingDetailsRow
-from gateway.storage.db import Workspace as WorkspaceRow
 
 # ------------------------------------------------------------------ inputs
 
@@ -162,7 +159,7 @@ def billing_details_of(row: BillingDetailsRow) -> t.BillingDetails:
         country=row.country,
         vat_id=row.vat_id,
         email=row.email,
-        missing_fields=details.missing_fields(row),
+        missing_fields=e.api_path(details.missing_fields(row)),
     )
 
 
@@ -197,76 +194,6 @@ def _recorded(recorded: usage.Recorded) -> UsageRecorded:
     )
 
 
-def _usage_error(error: usage.UsageError) -> e.UserError:
-    field, message = list(error.field), str(error)
-    if isinstance(error, usage.AllowanceExceeded):
-        return e.AllowanceExceeded(
-            code=e.ErrorCode.ALLOWANCE_EXCEEDED,
-            message=message,
-            field=field,
-            kind=error.kind,
-            used=usage.normal(error.used),
-            included=error.included,
-            requested=usage.normal(error.requested),
-            remaining=usage.normal(error.remaining),
-        )
-    if isinstance(error, usage.NotInPlan):
-        return e.ChannelNotInPlan(
-            code=e.ErrorCode.CHANNEL_NOT_IN_PLAN,
-            message=message,
-            field=field,
-            plan_code=error.plan_code,
-            message_type=error.message_type,
-        )
-    if isinstance(error, usage.InvalidQuantity):
-        return e.InvalidVolume(
-            code=e.ErrorCode.INVALID_VOLUME,
-            message=message,
-            field=field,
-            value=error.quantity,
-            min=1,
-            max=usage.MAX_QUANTITY,
-            step=1,
-        )
-    if isinstance(error, usage.UnknownMessageType):
-        return e.UnknownMessageType(
-            code=e.ErrorCode.UNKNOWN_MESSAGE_TYPE,
-            message=message,
-            field=field,
-            message_type=error.message_type,
-        )
-    if isinstance(error, usage.UnknownDestination):
-        return e.UnknownCountry(
-            code=e.ErrorCode.UNKNOWN_COUNTRY, message=message, field=field, country=error.country
-        )
-    if isinstance(error, usage.SampleTextTooLong):
-        return e.TextTooLong(
-            code=e.ErrorCode.TEXT_TOO_LONG,
-            message=message,
-            field=field,
-            length=error.length,
-            max_length=usage.MAX_SAMPLE_TEXT,
-        )
-    if isinstance(error, usage.RenewalPending):
-        return renewal_pending(error.period_end)
-    raise TypeError(f"no GraphQL type for {type(error).__name__}")  # a bug: every usage error maps
-
-
-def _bad_idempotency_key(key: str) -> e.IdempotencyKeyRejected | None:
-    if (problem := idempotency.key_problem(key)) is not None:
-        return e.IdempotencyKeyRejected(
-            code=e.ErrorCode.INVALID_IDEMPOTENCY_KEY, field=["idempotencyKey"], message=problem
-        )
-    return None
-
-
-class _Refused(Exception):
-    """Rolls the billing-details transaction back."""
-
-    def __init__(self, problems: list[FieldProblem]) -> None:
-        self.problems = problems
-
-
 # ---------------------------------------------------------------- mutations
 
 
@@ -278,55 +205,19 @@ class BillingMutation:
             "checked first, the VAT ID against the country. Nothing is saved if any field is invalid."
         )
     )
-    def update_billing_details(
-        self, info: Info, input: UpdateBillingDetailsInput
-    ) -> UpdateBillingDetailsResult:
-        ctx = info.context
-        row = current_workspace(info)
-        if row is None:
-            return e.authentication_required(ctx.credentials_given)
-        problems: list[FieldProblem] = []
+    def update_billing_details(self, info: Info, input: UpdateBillingDetailsInput) -> UpdateBillingDetailsResult:
         changes: dict[str, Any] = {}
         for name in _DETAIL_FIELDS:
             value = getattr(input, name)
-            if value is strawberry.UNSET:
-                continue
-            if isinstance(value, CustomerKind):
-                value = value.value
-            elif isinstance(value, str) and custom_quotes.has_control_characters(value):
-                problems.append(FieldProblem(details.api_name(name), "must not contain control characters"))
-                continue
-            changes[name] = value
-        gateway = ctx.gateway
-        ctx.close()  # the update runs in its own transaction
-        try:
-            with gateway.write_sessions.begin() as session:
-                try:
-                    saved = details.update(
-                        session,
-                        row.id,
-                        changes,
-                        countries=gateway.countries,
-                        tax=gateway.tax,
-                        seller_country=gateway.settings.seller_country,
-                        now=ctx.now,
-                        currency=gateway.catalog.currency,
-                    )
-                except details.InvalidBillingDetails as error:
-                    raise _Refused(problems + error.problems) from None
-                if problems:
-                    raise _Refused(problems)
-                session.flush()
-                return billing_details_of(saved)
-        except _Refused as refused:
-            order = {details.api_name(name): i for i, name in enumerate(_DETAIL_FIELDS)}
-            found = sorted(refused.problems, key=lambda p: order.get(p.field, len(order)))
-            return e.InvalidBillingDetails(
-                code=e.ErrorCode.INVALID_BILLING_DETAILS,
-                field=[found[0].field],
-                message="; ".join(f"{p.field} {p.message}" for p in found),
-                problems=[e.InputProblem(field=[p.field], message=p.message) for p in found],
-            )
+            if value is not strawberry.UNSET:
+                changes[name] = value.value if isinstance(value, CustomerKind) else value
+        ctx = info.context
+        return e.signed_in(
+            info,
+            lambda workspace_id: billing_details_of(
+                details.update_billing_details(ctx.gateway, workspace_id, changes, ctx.now)
+            ),
+        )
 
     @strawberry.mutation(
         description=(
@@ -336,44 +227,24 @@ class BillingMutation:
     )
     def record_usage(self, info: Info, input: RecordUsageInput) -> RecordUsageResult:
         ctx = info.context
-        row = current_workspace(info)
-        if row is None:
-            return e.authentication_required(ctx.credentials_given)
-        if input.idempotency_key is not None and (bad := _bad_idempotency_key(input.idempotency_key)):
-            return bad
         request = usage.UsageRequest(
             input.message_type, input.quantity, input.country, input.sample_text, input.idempotency_key
         )
-        ctx.close()  # the usage is counted in its own transaction
-        try:
-            return _recorded(usage.record_usage(ctx.gateway, row.id, request, ctx.now))
-        except usage.UsageError as error:
-            return _usage_error(error)
-        except idempotency.IdempotencyKeyReused as error:
-            return e.IdempotencyKeyRejected(
-                code=e.ErrorCode.IDEMPOTENCY_KEY_REUSED, message=str(error), field=["idempotencyKey"]
-            )
-        except idempotency.IdempotencyKeyInProgress as error:
-            return e.IdempotencyKeyRejected(
-                code=e.ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS, message=str(error), field=["idempotencyKey"]
-            )
+        return e.signed_in(
+            info, lambda workspace_id: _recorded(usage.record_usage(ctx.gateway, workspace_id, request, ctx.now))
+        )
 
     @strawberry.mutation(description="Cancel the downgrade or limit reduction scheduled for the next period.")
     def cancel_scheduled_change(self, info: Info) -> CancelScheduledChangeResult:
         ctx = info.context
-        row = current_workspace(info)
-        if row is None:
-            return e.authentication_required(ctx.credentials_given)
-        ctx.close()
-        if renewal.cancel_scheduled_change(ctx.gateway, row.id, ctx.now) is None:
-            return e.NoScheduledChange(
-                code=e.ErrorCode.NO_SCHEDULED_CHANGE,
-                field=[],
-                message="there is no scheduled change to cancel",
-            )
-        fresh = ctx.session.get(WorkspaceRow, row.id)
-        assert fresh is not None
-        return Workspace.of(info, fresh)
+
+        def work(workspace_id: str) -> Workspace:
+            renewal.cancel_scheduled_change(ctx.gateway, workspace_id, ctx.now)
+            row = current_workspace(info)
+            assert row is not None
+            return Workspace.of(info, row)
+
+        return e.signed_in(info, work)
 
     @strawberry.mutation(
         description=(
@@ -382,9 +253,6 @@ class BillingMutation:
     )
     def request_custom_quote(self, info: Info, input: RequestCustomQuoteInput) -> RequestCustomQuoteResult:
         ctx = info.context
-        row = current_workspace(info)
-        if row is None:
-            return e.authentication_required(ctx.credentials_given)
         request = custom_quotes.QuoteRequest(
             input.contact_name,
             input.email,
@@ -393,17 +261,11 @@ class BillingMutation:
             input.expected_messaging_credits,
             input.message,
         )
-        ctx.close()
-        try:
-            requested = custom_quotes.request_custom_quote(ctx.gateway, row.id, request, ctx.now)
-        except custom_quotes.InvalidQuoteRequest as error:
-            problems = error.problems
-            return e.InvalidQuoteRequest(
-                code=e.ErrorCode.INVALID_QUOTE_REQUEST,
-                field=[problems[0].field],
-                message="; ".join(f"{p.field} {p.message}" for p in problems),
-                problems=[e.InputProblem(field=[p.field], message=p.message) for p in problems],
+
+        def work(workspace_id: str) -> CustomQuoteRequested:
+            requested = custom_quotes.request_custom_quote(ctx.gateway, workspace_id, request, ctx.now)
+            return CustomQuoteRequested(
+                request_id=strawberry.ID(requested.request_id), sales_contact=requested.sales_contact
             )
-        return CustomQuoteRequested(
-            request_id=strawberry.ID(requested.request_id), sales_contact=requested.sales_contact
-        )
+
+        return e.signed_in(info, work)

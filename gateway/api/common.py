@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import strawberry
 
-from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.context import Context
 from gateway.core import catalog as cat
@@ -22,15 +19,6 @@ def plan_of(info: Info, plan: cat.Plan) -> t.Plan:
     return t.Plan.of(plan, info.context.gateway.catalog.currency)
 
 
-def unknown_plan(code: str) -> e.UnknownPlan:
-    return e.UnknownPlan(
-        code=e.ErrorCode.UNKNOWN_PLAN,
-        message=f"there is no plan {code!r}",
-        field=["planCode"],
-        plan_code=code,
-    )
-
-
 def current_workspace(info: Info) -> WorkspaceRow | None:
     ctx = info.context
     if ctx.workspace_id is None:
@@ -38,19 +26,9 @@ def current_workspace(info: Info) -> WorkspaceRow | None:
     return ctx.session.get(WorkspaceRow, ctx.workspace_id)
 
 
-def renewal_pending(period_end: datetime) -> e.RenewalPending:
-    return e.RenewalPending(
-        code=e.ErrorCode.RENEWAL_PENDING,
-        field=[],
-        message="the current period has ended; its renewal runs first",
-        period_end=period_end.isoformat(),
-    )
-
-
-def quote_of(info: Info, order: pricing.PricedOrder, workspace: WorkspaceRow) -> t.Quote:
+def quote_of(info: Info, order: pricing.PricedOrder, balance: Money) -> t.Quote:
     """The Order Preview of a priced order, with the balance now and after paying by balance."""
     now = info.context.now
-    balance = Money.from_minor_units(workspace.balance_minor, workspace.currency)
     return t.Quote(
         kind=order.kind,
         plan=plan_of(info, order.target.plan),

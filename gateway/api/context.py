@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from sqlalchemy.orm import Session
+from gateway.events.notify import Notifier
+from gateway.plugin_api.registry import PluginInfo
+from gateway.services.deps import Deps, ReadSession
 
-if TYPE_CHECKING:
-    from gateway.server.app import Gateway
+
+class ApiDeps(Deps, Protocol):
+    """What the API needs beyond the use cases' dependencies."""
+
+    @property
+    def notifier(self) -> Notifier:
+        """Wakes subscriptions when events commit."""
+        ...
+
+    @property
+    def plugins(self) -> Sequence[PluginInfo]:
+        """The plugins loaded at start-up."""
+        ...
 
 
 @dataclass
 class Context:
-    gateway: Gateway
+    gateway: ApiDeps
     now: datetime  # one clock reading per request: every resolver prices at the same instant
     workspace_id: str | None = None  # set when the bearer token is a valid API key
     credentials_given: bool = False  # a token was sent (distinguishes "wrong key" from "no key")
-    _session: Session | None = field(default=None, repr=False)
+    _session: ReadSession | None = field(default=None, repr=False)
 
     @property
-    def session(self) -> Session:
+    def session(self) -> ReadSession:
+        """The request's read session, opened on first use: the one connection a query holds.
+        Resolvers only hand it to the services' read functions."""
         if self._session is None:
             self._session = self.gateway.sessions()
         return self._session

@@ -2,61 +2,18 @@
 
 from __future__ import annotations
 
-import enum
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import Any, TypeVar
 
 import strawberry
+from strawberry.utils.str_converters import to_camel_case
 
 from gateway.api import types as t
-from gateway.core import pricing
+from gateway.api.common import Info, quote_of
+from gateway.core import errors
 
-
-@strawberry.enum(description="Machine-readable error codes.")
-class ErrorCode(enum.Enum):
-    AUTHENTICATION_REQUIRED = "AUTHENTICATION_REQUIRED"
-    UNKNOWN_PLAN = "UNKNOWN_PLAN"
-    PLAN_NOT_PURCHASABLE = "PLAN_NOT_PURCHASABLE"
-    PLAN_NOT_ADJUSTABLE = "PLAN_NOT_ADJUSTABLE"
-    INVALID_VOLUME = "INVALID_VOLUME"
-    UNKNOWN_COUNTRY = "UNKNOWN_COUNTRY"
-    UNKNOWN_MESSAGE_TYPE = "UNKNOWN_MESSAGE_TYPE"
-    INVALID_VAT_ID = "INVALID_VAT_ID"
-    TEXT_TOO_LONG = "TEXT_TOO_LONG"
-    RENEWAL_PENDING = "RENEWAL_PENDING"
-    # checkout, cards and top-ups
-    BILLING_DETAILS_INCOMPLETE = "BILLING_DETAILS_INCOMPLETE"
-    QUOTE_EXPIRED = "QUOTE_EXPIRED"
-    QUOTE_CHANGED = "QUOTE_CHANGED"
-    NOTHING_TO_CHANGE = "NOTHING_TO_CHANGE"
-    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
-    PAYMENT_DECLINED = "PAYMENT_DECLINED"
-    PAYMENT_ACTION_REQUIRED = "PAYMENT_ACTION_REQUIRED"
-    UNKNOWN_PAYMENT_METHOD = "UNKNOWN_PAYMENT_METHOD"
-    UNKNOWN_PAYMENT = "UNKNOWN_PAYMENT"
-    UNKNOWN_CARD = "UNKNOWN_CARD"
-    CARD_REQUIRED = "CARD_REQUIRED"
-    CARD_INVALID_NUMBER = "CARD_INVALID_NUMBER"
-    CARD_INVALID_EXPIRY = "CARD_INVALID_EXPIRY"
-    CARD_EXPIRED_CARD = "CARD_EXPIRED_CARD"
-    CARD_INVALID_CVC = "CARD_INVALID_CVC"
-    INVALID_AMOUNT = "INVALID_AMOUNT"
-    ORDER_SUPERSEDED = "ORDER_SUPERSEDED"
-    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
-    IDEMPOTENCY_KEY_IN_PROGRESS = "IDEMPOTENCY_KEY_IN_PROGRESS"
-    INVALID_IDEMPOTENCY_KEY = "INVALID_IDEMPOTENCY_KEY"
-    # billing details, usage, scheduled changes, custom quotes
-    INVALID_BILLING_DETAILS = "INVALID_BILLING_DETAILS"
-    ALLOWANCE_EXCEEDED = "ALLOWANCE_EXCEEDED"
-    CHANNEL_NOT_IN_PLAN = "CHANNEL_NOT_IN_PLAN"
-    NO_SCHEDULED_CHANGE = "NO_SCHEDULED_CHANGE"
-    INVALID_QUOTE_REQUEST = "INVALID_QUOTE_REQUEST"
-    # webhooks
-    INVALID_WEBHOOK_URL = "INVALID_WEBHOOK_URL"
-    UNKNOWN_EVENT_TYPE = "UNKNOWN_EVENT_TYPE"
-    UNKNOWN_WEBHOOK_ENDPOINT = "UNKNOWN_WEBHOOK_ENDPOINT"
-    WEBHOOK_ENDPOINT_DISABLED = "WEBHOOK_ENDPOINT_DISABLED"
-    WEBHOOK_ENDPOINT_LIMIT_REACHED = "WEBHOOK_ENDPOINT_LIMIT_REACHED"
-    UNKNOWN_EVENT = "UNKNOWN_EVENT"
+ErrorCode = strawberry.enum(errors.ErrorCode, description="Machine-readable error codes.")
 
 
 @strawberry.interface(description="An expected failure: what went wrong and which input caused it.")
@@ -119,44 +76,6 @@ class TextTooLong(UserError):
 @strawberry.type(description="The current period has ended and its renewal has not run yet.")
 class RenewalPending(UserError):
     period_end: str
-
-
-def authentication_required(context_has_credentials: bool) -> AuthenticationRequired:
-    message = (
-        "the API key is not valid"
-        if context_has_credentials
-        else "this needs a workspace API key: send Authorization: Bearer <key>"
-    )
-    return AuthenticationRequired(code=ErrorCode.AUTHENTICATION_REQUIRED, message=message, field=[])
-
-
-def from_pricing_error(error: pricing.PricingError) -> UserError:
-    """Translate a pricing-core error into its GraphQL type."""
-    field = list(error.field)
-    if isinstance(error, pricing.PlanNotPurchasable):
-        return PlanNotPurchasable(
-            code=ErrorCode.PLAN_NOT_PURCHASABLE,
-            message=str(error),
-            field=field,
-            plan_code=error.plan.code,
-            sales_contact=error.sales_contact,
-        )
-    if isinstance(error, pricing.PlanNotAdjustable):
-        return PlanNotAdjustable(
-            code=ErrorCode.PLAN_NOT_ADJUSTABLE, message=str(error), field=field, plan_code=error.plan.code
-        )
-    if isinstance(error, pricing.InvalidVolume):
-        option = error.option
-        return InvalidVolume(
-            code=ErrorCode.INVALID_VOLUME,
-            message=str(error),
-            field=field,
-            value=error.value,
-            min=option.min if option else None,
-            max=option.max if option else None,
-            step=option.step if option else None,
-        )
-    raise TypeError(f"no GraphQL type for {type(error).__name__}")  # a bug: every core error maps
 
 
 # ------------------------------------------ billing details, usage, scheduled changes, custom quotes
@@ -245,3 +164,203 @@ class WebhookEndpointLimitReached(UserError):
 @strawberry.type(description="The workspace has no event with this id.")
 class UnknownEvent(UserError):
     event_id: str
+
+
+# ------------------------------------------------------------------ payments
+
+
+@strawberry.type(description="The card needs 3-D Secure: let the customer authenticate, then confirmPayment.")
+class PaymentActionRequired(UserError):
+    payment_id: str
+    next_action: str
+
+
+@strawberry.type(description="The payment failed; nothing changed but the failed payment's record.")
+class PaymentDeclined(UserError):
+    payment_id: str
+    decline_code: str
+
+
+@strawberry.type(description="My balance does not cover what is due now; nothing changed.")
+class InsufficientBalance(UserError):
+    balance: t.Money
+    required: t.Money
+    shortfall: t.Money
+
+
+@strawberry.type(description="The confirmed quote expired or its total changed: here is the new quote.")
+class QuoteChanged(UserError):
+    quote: t.Quote
+    expected_total: Decimal
+
+
+@strawberry.type(description="Checkout needs complete billing details (updateBillingDetails).")
+class BillingDetailsIncomplete(UserError):
+    missing_fields: list[str]
+
+
+@strawberry.type(description="A request refused before anything was attempted.")
+class PaymentRejected(UserError):
+    pass
+
+
+# ------------------------------------------------------------------ translation
+
+R = TypeVar("R")
+_Builder = Callable[[Any, dict[str, Any], "Info"], UserError]
+_BUILDERS: dict[type[errors.DomainError], _Builder] = {}
+
+
+def _translates(kind: type[errors.DomainError]) -> Callable[[_Builder], _Builder]:
+    def register(build: _Builder) -> _Builder:
+        _BUILDERS[kind] = build
+        return build
+
+    return register
+
+
+def api_path(field: Sequence[str]) -> list[str]:
+    """A use case's field path (snake_case request fields) as the API spells it."""
+    return [to_camel_case(part) for part in field]
+
+
+def translate(error: errors.DomainError, info: Info) -> UserError:
+    """The one GraphQL error type of a domain error, whichever operation it came from."""
+    common = {"code": error.error_code, "message": error.message, "field": api_path(error.field)}
+    for kind in type(error).__mro__:
+        build = _BUILDERS.get(kind)  # type: ignore[arg-type]
+        if build is not None:
+            return build(error, common, info)
+    raise TypeError(f"no GraphQL type for {type(error).__name__}")  # a bug: tests check every error maps
+
+
+def authentication_required(info: Info) -> AuthenticationRequired:
+    message = (
+        "the API key is not valid"
+        if info.context.credentials_given
+        else "this needs a workspace API key: send Authorization: Bearer <key>"
+    )
+    return AuthenticationRequired(code=errors.ErrorCode.AUTHENTICATION_REQUIRED, message=message, field=[])
+
+
+def signed_in(info: Info, work: Callable[[str], R]) -> R | UserError:
+    """The sign-in guard: ``work(workspace_id)`` for a valid API key, else AuthenticationRequired;
+    a domain error it raises becomes its GraphQL type."""
+    workspace_id = info.context.workspace_id
+    if workspace_id is None:
+        return authentication_required(info)
+    return attempt(info, lambda: work(workspace_id))
+
+
+def attempt(info: Info, work: Callable[[], R]) -> R | UserError:
+    """``work()``, with a domain error it raises (or returns) as its GraphQL type."""
+    try:
+        result = work()
+    except errors.DomainError as error:
+        return translate(error, info)
+    if isinstance(result, errors.DomainError):
+        return translate(result, info)
+    return result
+
+
+def _invalid_input(error: errors.InvalidInput) -> dict[str, Any]:
+    problems = [InputProblem(field=api_path((p.field,)), message=p.message) for p in error.problems]
+    return {"problems": problems, "message": "; ".join(f"{p.field[0]} {p.message}" for p in problems)}
+
+
+def _register_all() -> None:
+    from gateway.core import pricing
+    from gateway.events import webhooks as hooks
+    from gateway.services import usage
+    from gateway.storage import idempotency
+
+    simple: list[
+        tuple[type[errors.DomainError], Callable[..., UserError], Callable[[Any], dict[str, Any]]]
+    ] = [
+        (
+            pricing.PlanNotPurchasable,
+            PlanNotPurchasable,
+            lambda e: {"plan_code": e.plan.code, "sales_contact": e.sales_contact},
+        ),
+        (pricing.PlanNotAdjustable, PlanNotAdjustable, lambda e: {"plan_code": e.plan.code}),
+        (
+            errors.InvalidVolume,
+            InvalidVolume,
+            lambda e: {"value": e.value, "min": e.min, "max": e.max, "step": e.step},
+        ),
+        (errors.UnknownPlan, UnknownPlan, lambda e: {"plan_code": e.plan_code}),
+        (errors.UnknownCountry, UnknownCountry, lambda e: {"country": e.country}),
+        (errors.UnknownMessageType, UnknownMessageType, lambda e: {"message_type": e.message_type}),
+        (errors.InvalidVatId, InvalidVatId, lambda e: {"vat_id": e.vat_id}),
+        (errors.TextTooLong, TextTooLong, lambda e: {"length": e.length, "max_length": e.max_length}),
+        (errors.RenewalPending, RenewalPending, lambda e: {"period_end": e.period_end.isoformat()}),
+        (errors.NoScheduledChange, NoScheduledChange, lambda e: {}),
+        (errors.InvalidBillingDetails, InvalidBillingDetails, _invalid_input),
+        (errors.InvalidQuoteRequest, InvalidQuoteRequest, _invalid_input),
+        (
+            errors.BillingDetailsIncomplete,
+            BillingDetailsIncomplete,
+            lambda e: {"missing_fields": api_path(e.missing)},
+        ),
+        (
+            errors.InsufficientBalance,
+            InsufficientBalance,
+            lambda e: {
+                "balance": t.Money.of(e.balance),
+                "required": t.Money.of(e.required),
+                "shortfall": t.Money.of(e.shortfall),
+            },
+        ),
+        (
+            errors.PaymentDeclined,
+            PaymentDeclined,
+            lambda e: {"payment_id": e.payment_id, "decline_code": e.decline_code},
+        ),
+        (
+            errors.PaymentActionRequired,
+            PaymentActionRequired,
+            lambda e: {"payment_id": e.payment_id, "next_action": e.next_action},
+        ),
+        (errors.PaymentRefused, PaymentRejected, lambda e: {}),
+        (errors.NothingToChange, PaymentRejected, lambda e: {}),
+        (idempotency.IdempotencyKeyReused, IdempotencyKeyRejected, lambda e: {}),
+        (idempotency.IdempotencyKeyInProgress, IdempotencyKeyRejected, lambda e: {}),
+        (idempotency.InvalidIdempotencyKey, IdempotencyKeyRejected, lambda e: {}),
+        (
+            usage.AllowanceExceeded,
+            AllowanceExceeded,
+            lambda e: {
+                "kind": e.kind,
+                "used": usage.normal(e.used),
+                "included": e.included,
+                "requested": usage.normal(e.requested),
+                "remaining": usage.normal(e.remaining),
+            },
+        ),
+        (
+            usage.ChannelNotInPlan,
+            ChannelNotInPlan,
+            lambda e: {"plan_code": e.plan_code, "message_type": e.message_type},
+        ),
+        (hooks.InvalidWebhookUrl, InvalidWebhookUrl, lambda e: {"url": e.url}),
+        (
+            hooks.UnknownEventType,
+            UnknownEventType,
+            lambda e: {"event_type": e.event_type, "valid_event_types": hooks.event_type_names()},
+        ),
+        (hooks.UnknownEndpoint, UnknownWebhookEndpoint, lambda e: {"endpoint_id": e.endpoint_id}),
+        (hooks.EndpointDisabled, WebhookEndpointDisabled, lambda e: {"endpoint_id": e.endpoint_id}),
+        (hooks.EndpointLimitReached, WebhookEndpointLimitReached, lambda e: {"limit": e.limit}),
+        (hooks.UnknownEvent, UnknownEvent, lambda e: {"event_id": e.event_id}),
+    ]
+    for kind, graphql_type, extra in simple:
+        _translates(kind)(lambda e, common, info, g=graphql_type, x=extra: g(**{**common, **x(e)}))
+
+    @_translates(errors.QuoteChanged)
+    def _quote_changed(error: errors.QuoteChanged, common: dict[str, Any], info: Info) -> UserError:
+        return QuoteChanged(
+            **common, quote=quote_of(info, error.order, error.balance), expected_total=error.expected_total
+        )
+
+
+_register_all()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from decimal import Decimal
 from typing import Annotated
 
 import strawberry
@@ -21,25 +21,16 @@ from strawberry.types import ExecutionContext
 from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.billing import BillingMutation
-from gateway.api.common import Info, current_workspace, plan_of, quote_of, renewal_pending, unknown_plan
+from gateway.api.common import Info, current_workspace, plan_of, quote_of
 from gateway.api.payments import PaymentsMutation
 from gateway.api.subscriptions import Subscription
 from gateway.api.webhooks import WebhooksMutation, WebhooksQuery
 from gateway.api.workspace import Workspace, WorkspaceResult
-from gateway.core import catalog as cat
-from gateway.core import pricing, sms
-from gateway.core.messaging import Channel, normalise_code
-from gateway.core.tax import CustomerKind, InvalidTaxId, TaxCustomer
-from gateway.services import billing_details, usage
-from gateway.services.workspaces import subscription_of
-from gateway.storage.db import BillingDetails as BillingDetailsRow
+from gateway.core.tax import CustomerKind
+from gateway.services import messages, quotes
+from gateway.services.orders import OrderRequest
 
 logger = logging.getLogger("gateway.api")
-
-MAX_VAT_ID = 32  # the longest EU VAT ID has 14 characters; room for blanks, dots and dashes
-EMAIL_TYPE = t.MessageType(
-    code="EMAIL", name="Email", channel=Channel.EMAIL, credit_kind=cat.CreditKind.EMAIL, segmented=False
-)
 
 # ------------------------------------------------------------------ inputs
 
@@ -100,28 +91,10 @@ EstimateResult = Annotated[
 ]
 
 
-def _customer(
-    info: Info, details: BillingDetailsInput | None, path: str
-) -> TaxCustomer | e.UnknownCountry | e.InvalidVatId | None:
+def _customer_input(details: BillingDetailsInput | None) -> quotes.CustomerInput | None:
     if details is None:
         return None
-    country = normalise_code(details.country)
-    if country not in info.context.gateway.countries:
-        return e.UnknownCountry(
-            code=e.ErrorCode.UNKNOWN_COUNTRY,
-            message=f"unknown country {details.country!r}",
-            field=[path, "country"],
-            country=details.country,
-        )
-    vat_id = details.vat_id.strip() if details.vat_id and details.vat_id.strip() else None
-    if vat_id is not None and len(vat_id) > MAX_VAT_ID:  # never hand absurd input to a tax plugin
-        return e.InvalidVatId(
-            code=e.ErrorCode.INVALID_VAT_ID,
-            field=[path, "vatId"],
-            vat_id=details.vat_id,
-            message=f"a VAT ID has at most {MAX_VAT_ID} characters, not {len(vat_id)}",
-        )
-    return TaxCustomer(CustomerKind(details.customer_type.value), country, vat_id)
+    return quotes.CustomerInput(CustomerKind(details.customer_type.value), details.country, details.vat_id)
 
 
 # ------------------------------------------------------------------ queries
@@ -137,18 +110,16 @@ class CoreQuery:
     def workspace(self, info: Info) -> WorkspaceResult:
         row = current_workspace(info)
         if row is None:
-            return e.authentication_required(info.context.credentials_given)
+            return e.authentication_required(info)
         return Workspace.of(info, row)
 
     @strawberry.field(description="Message types the Message Calculator can price, Email first.")
     def message_types(self, info: Info) -> list[t.MessageType]:
-        return info.context.gateway.message_types
+        return [t.MessageType.of(offer) for offer in info.context.gateway.messages.types]
 
     @strawberry.field(description="Destination countries with messaging rates.")
     def destinations(self, info: Info) -> list[t.Destination]:
-        return list(
-            info.context.gateway.destinations_by_country.values()
-        )  # built once, in the provider's order
+        return [t.Destination.of(d) for d in info.context.gateway.messages.destinations]
 
     @strawberry.field(description="The plugins loaded at start-up.")
     def plugins(self, info: Info) -> list[t.Plugin]:
@@ -160,7 +131,7 @@ class CoreQuery:
                 module=p.module,
                 provides=list(p.provides),
             )
-            for p in info.context.gateway.registry.plugins
+            for p in info.context.gateway.plugins
         ]
 
 
@@ -169,170 +140,53 @@ class CoreQuery:
 
 @strawberry.type
 class CoreMutation:
-    @strawberry.mutation(
-        description="Open Customize Plan: what can be set for a plan, and where sliders start."
-    )
+    @strawberry.mutation(description="Open Customize Plan: what can be set for a plan, and where sliders start.")
     def select_plan(self, info: Info, plan_code: str) -> SelectPlanResult:
-        gateway = info.context.gateway
-        plan = gateway.catalog.plan(plan_code)
-        if plan is None:
-            return unknown_plan(plan_code)
-        row = current_workspace(info)
-        subscription = subscription_of(row, gateway.catalog, info.context.now) if row is not None else None
-        if subscription is not None and not info.context.now < subscription.period_end:
-            return renewal_pending(subscription.period_end)  # no honest effective date before renewal
-        current = subscription.configuration if subscription else None
-        start = (
-            current
-            if current is not None and current.plan.code == plan.code
-            else pricing.Configuration(
-                plan, plan.default_limit(cat.CreditKind.EMAIL), plan.default_limit(cat.CreditKind.MESSAGING)
-            )
-        )
-        change = effective_at = None
-        if subscription is not None and plan.purchasable:
-            change, now_part, _ = pricing.classify(subscription.configuration, start)
-            if change is not pricing.ChangeKind.NONE:
-                effective_at = info.context.now if now_part is not None else subscription.period_end
-        return t.PlanSelection(
-            plan=plan_of(info, plan),
-            adjustable=plan.adjustable,
-            requires_quote=not plan.purchasable,
-            sales_contact=gateway.catalog.sales_contact if not plan.purchasable else None,
-            email_credits=start.email_credits,
-            messaging_credits=start.messaging_credits,
-            change=change,
-            effective_at=effective_at,
+        ctx = info.context
+        return e.attempt(
+            info,
+            lambda: _plan_selection(
+                info, quotes.select_plan(ctx.gateway, ctx.workspace_id, plan_code, ctx.now)
+            ),
         )
 
     @strawberry.mutation(description="Price a plan change: the live Order Preview. Writes nothing.")
     def quote(self, info: Info, input: QuoteInput) -> QuoteResult:
         ctx = info.context
-        gateway = ctx.gateway
-        row = current_workspace(info)
-        if row is None:
-            return e.authentication_required(ctx.credentials_given)
-        plan = gateway.catalog.plan(input.plan_code)
-        if plan is None:
-            return unknown_plan(input.plan_code)
-        if input.billing_details is not None:
-            customer = _customer(info, input.billing_details, "billingDetails")
-            if isinstance(customer, e.UserError):
-                return customer
-        else:  # the saved billing details, as checkout will use them
-            customer = billing_details.tax_customer(ctx.session.get(BillingDetailsRow, row.id))
-        subscription = subscription_of(row, gateway.catalog, ctx.now)
-        if not ctx.now < subscription.period_end:
-            return renewal_pending(subscription.period_end)
-        try:
-            target = pricing.configure(
-                plan,
-                gateway.catalog,
-                subscription.configuration,
-                input.email_credits,
-                input.messaging_credits,
+        order = OrderRequest(input.plan_code, input.email_credits, input.messaging_credits)
+
+        def work(workspace_id: str) -> t.Quote:
+            quoted = quotes.quote(
+                ctx.gateway, workspace_id, order, _customer_input(input.billing_details), ctx.now
             )
-            order = pricing.price_order(
-                subscription,
-                target,
-                ctx.now,
-                customer=customer,
-                tax=gateway.tax,
-                seller_country=gateway.settings.seller_country,
-            )
-        except pricing.PricingError as error:
-            return e.from_pricing_error(error)
-        except InvalidTaxId as error:
-            return e.InvalidVatId(
-                code=e.ErrorCode.INVALID_VAT_ID,
-                message=str(error),
-                field=["billingDetails", "vatId"],
-                vat_id=error.tax_id,
-            )
-        return quote_of(info, order, row)
+            return quote_of(info, quoted.order, quoted.balance)
+
+        return e.signed_in(info, work)
 
     @strawberry.mutation(description="Message Calculator: how many messages the credits buy.")
     def estimate(self, info: Info, input: EstimateInput) -> EstimateResult:
-        gateway = info.context.gateway
-        if input.credits < 0:
-            return e.InvalidVolume(
-                code=e.ErrorCode.INVALID_VOLUME,
-                message="credits must not be negative",
-                field=["credits"],
-                value=input.credits,
-                min=0,
-                max=None,
-                step=None,
-            )
-        text = input.sample_text
-        if text is not None and len(text) > usage.MAX_SAMPLE_TEXT:
-            return e.TextTooLong(
-                code=e.ErrorCode.TEXT_TOO_LONG,
-                field=["sampleText"],
-                message=f"sample texts are limited to {usage.MAX_SAMPLE_TEXT} characters",
-                length=len(text),
-                max_length=usage.MAX_SAMPLE_TEXT,
-            )
-        code = normalise_code(input.message_type)
-        message_type = gateway.message_types_by_code.get(code)
-        if message_type is None:
-            return e.UnknownMessageType(
-                code=e.ErrorCode.UNKNOWN_MESSAGE_TYPE,
-                field=["messageType"],
-                message=f"unknown message type {input.message_type!r}",
-                message_type=input.message_type,
-            )
-        if message_type.channel is Channel.EMAIL:
-            return _estimate(input.credits, message_type, None, Decimal(1), None)
-        country = normalise_code(input.country)
-        if not country:
-            return e.UnknownCountry(
-                code=e.ErrorCode.UNKNOWN_COUNTRY,
-                field=["country"],
-                message=f"{message_type.name} needs a destination country",
-                country=input.country or "",
-            )
-        destination = gateway.destinations_by_country.get(country)
-        if destination is None:
-            return e.UnknownCountry(
-                code=e.ErrorCode.UNKNOWN_COUNTRY,
-                field=["country"],
-                message=f"no messaging rates for destination {input.country!r}",
-                country=input.country or "",
-            )
-        rate = gateway.rates.credits_per_message(country, code)
-        if rate is None:
-            return e.UnknownMessageType(
-                code=e.ErrorCode.UNKNOWN_MESSAGE_TYPE,
-                field=["messageType"],
-                message=f"{message_type.name} is not offered to {destination.name}",
-                message_type=input.message_type,
-            )
-        segments = sms.count_segments(text) if message_type.segmented and text is not None else None
-        return _estimate(input.credits, message_type, destination, rate, segments)
+        deps = info.context.gateway
+        return e.attempt(
+            info,
+            lambda: t.Estimate.of(
+                messages.estimate(
+                    deps.messages, deps.rates, input.credits, input.message_type, input.country, input.sample_text
+                )
+            ),
+        )
 
 
-def _estimate(
-    credits: int,
-    message_type: t.MessageType,
-    destination: t.Destination | None,
-    rate: Decimal,
-    segments: sms.SmsSegments | None,
-) -> t.Estimate:
-    parts = segments.segments if segments is not None else 1
-    cost = rate * parts
-    messages = int(credits // cost) if cost > 0 else None
-    return t.Estimate(
-        message_type=message_type,
-        destination=destination,
-        credits=credits,
-        credit_kind=message_type.credit_kind,
-        credits_per_message=cost,
-        segments=parts,
-        encoding=segments.encoding if segments else None,
-        characters=segments.characters if segments else None,
-        messages=messages,
-        credits_left=credits - cost * messages if messages is not None else None,
+def _plan_selection(info: Info, selection: quotes.PlanSelection) -> t.PlanSelection:
+    plan = selection.plan
+    return t.PlanSelection(
+        plan=plan_of(info, plan),
+        adjustable=plan.adjustable,
+        requires_quote=not plan.purchasable,
+        sales_contact=info.context.gateway.catalog.sales_contact if not plan.purchasable else None,
+        email_credits=selection.email_credits,
+        messaging_credits=selection.messaging_credits,
+        change=selection.change,
+        effective_at=selection.effective_at,
     )
 
 
@@ -372,7 +226,9 @@ MAX_TOKENS = 5000
 MAX_DEPTH = 12
 
 
+@functools.cache
 def build_schema() -> strawberry.Schema:
+    """The schema, built once per process: it holds no per-gateway state (the context does)."""
     query = merge_types("Query", (CoreQuery, WebhooksQuery))
     mutation = merge_types("Mutation", (CoreMutation, PaymentsMutation, BillingMutation, WebhooksMutation))
     return _Schema(

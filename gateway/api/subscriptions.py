@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio.to_thread
 import strawberry
@@ -32,12 +32,10 @@ from strawberry.scalars import JSON
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.graphql import OperationType
 
+from gateway.api.context import ApiDeps
 from gateway.events import catalog as ev
 from gateway.plugin_api.events import Event as EventValue
 from gateway.services.workspaces import authenticate
-
-if TYPE_CHECKING:
-    from gateway.server.app import Gateway
 
 BATCH = 500  # events read from the outbox at a time
 
@@ -46,7 +44,7 @@ BATCH = 500  # events read from the outbox at a time
 class SubscriptionContext:
     """What subscription resolvers receive: set up by ``connection_init``."""
 
-    gateway: Gateway
+    gateway: ApiDeps
     workspace_id: str | None = None
     connection_params: dict[str, Any] = field(default_factory=dict)
 
@@ -137,12 +135,12 @@ async def _stream(info: Info, types: frozenset[str] | None, after: int | None) -
                 await wake.wait(notifier.poll_interval)
 
 
-def _last_sequence(gateway: Gateway, workspace_id: str) -> int:
+def _last_sequence(gateway: ApiDeps, workspace_id: str) -> int:
     with gateway.sessions() as session:
         return ev.last_sequence(session, workspace_id)
 
 
-def _read(gateway: Gateway, workspace_id: str, after: int, types: Iterable[str] | None) -> list[EventValue]:
+def _read(gateway: ApiDeps, workspace_id: str, after: int, types: Iterable[str] | None) -> list[EventValue]:
     with gateway.sessions() as session:
         return ev.read_events(session, workspace_id, after, types=types, limit=BATCH)
 
@@ -194,12 +192,12 @@ class _SubscriptionsOnly:
 class SubscriptionServer(GraphQL):
     """The ASGI app behind ``WebSocketRoute("/graphql")``: graphql-transport-ws only."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: ApiDeps, schema: strawberry.Schema) -> None:
         # Pages on any origin may connect: the credential is the key a page sends in
         # connection_init, never a cookie the browser adds by itself, so another site's page
         # gains nothing by opening a socket.
         super().__init__(
-            _SubscriptionsOnly(gateway.schema),
+            _SubscriptionsOnly(schema),
             graphql_ide=None,  # type: ignore[arg-type]
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             allowed_origins=("*",),

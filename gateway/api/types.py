@@ -10,8 +10,10 @@ import strawberry
 from strawberry.scalars import JSON
 
 from gateway.core import catalog as cat
-from gateway.core import messaging, pricing, sms, tax
+from gateway.core import messaging, pricing, sms, statuses, tax
 from gateway.core.money import Money as CoreMoney
+from gateway.plugin_api import messaging as plugin_messaging
+from gateway.services import messages
 
 
 @strawberry.type(description="An exact amount of money. `amount` is a decimal string, never a float.")
@@ -280,11 +282,25 @@ class MessageType:
     credit_kind: CreditKind
     segmented: bool = strawberry.field(description="True for SMS: long texts are sent and priced as parts.")
 
+    @classmethod
+    def of(cls, offer: messages.MessageOffer) -> MessageType:
+        return cls(
+            code=offer.code,
+            name=offer.name,
+            channel=offer.channel,
+            credit_kind=offer.credit_kind,
+            segmented=offer.segmented,
+        )
+
 
 @strawberry.type
 class Destination:
     country: str
     name: str
+
+    @classmethod
+    def of(cls, destination: plugin_messaging.Destination) -> Destination:
+        return cls(country=destination.country, name=destination.name)
 
 
 SmsEncoding = strawberry.enum(sms.SmsEncoding, description="How an SMS text is encoded.")
@@ -303,6 +319,23 @@ class Estimate:
     messages: int | None = strawberry.field(description="Whole messages; null when messages are free.")
     credits_left: Decimal | None
 
+    @classmethod
+    def of(cls, estimate: messages.Estimate) -> Estimate:
+        cost = estimate.cost
+        segments = cost.segments
+        return cls(
+            message_type=MessageType.of(cost.offer),
+            destination=Destination.of(cost.destination) if cost.destination is not None else None,
+            credits=estimate.credits,
+            credit_kind=cost.offer.credit_kind,
+            credits_per_message=cost.per_message,
+            segments=cost.parts,
+            encoding=segments.encoding if segments else None,
+            characters=segments.characters if segments else None,
+            messages=estimate.messages,
+            credits_left=estimate.credits_left,
+        )
+
 
 @strawberry.type
 class Plugin:
@@ -316,10 +349,7 @@ class Plugin:
 # ------------------------------------------------------------------ billing
 
 
-@strawberry.enum
-class WorkspaceStatus(enum.Enum):
-    ACTIVE = "active"
-    PAST_DUE = "past_due"  # the last renewal payment failed; an open invoice is waiting
+WorkspaceStatus = strawberry.enum(statuses.WorkspaceStatus)
 
 
 @strawberry.type
@@ -380,10 +410,7 @@ class InvoiceTaxLine:
     note: str | None
 
 
-@strawberry.enum
-class InvoiceStatus(enum.Enum):
-    PAID = "paid"
-    OPEN = "open"  # not paid yet: a failed renewal
+InvoiceStatus = strawberry.enum(statuses.InvoiceStatus)
 
 
 @strawberry.type

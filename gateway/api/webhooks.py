@@ -7,7 +7,6 @@ each mutation in its own transaction; a refused input writes nothing.
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Annotated
 
@@ -15,7 +14,9 @@ import strawberry
 
 from gateway.api import errors as e
 from gateway.api.common import Info
+from gateway.core import statuses
 from gateway.events import webhooks as hooks
+from gateway.services import webhooks
 from gateway.storage.db import Delivery as DeliveryRow
 from gateway.storage.db import DeliveryAttempt as DeliveryAttemptRow
 from gateway.storage.db import OutboxEvent
@@ -26,11 +27,7 @@ MAX_DELIVERIES = 100  # per endpoint and request
 # ------------------------------------------------------------------ types
 
 
-@strawberry.enum(description="Where a delivery stands.")
-class DeliveryStatus(enum.Enum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"
+DeliveryStatus = strawberry.enum(statuses.DeliveryStatus, description="Where a delivery stands.")
 
 
 @strawberry.type(description="One try to deliver an event to an endpoint.")
@@ -221,33 +218,6 @@ RedeliverEventResult = Annotated[
 ]
 
 
-def _error(error: hooks.WebhookError) -> e.UserError:
-    code, message, field = e.ErrorCode(error.code), str(error), list(error.field)
-    if isinstance(error, hooks.InvalidWebhookUrl):
-        return e.InvalidWebhookUrl(code=code, message=message, field=field, url=error.url)
-    if isinstance(error, hooks.UnknownEventType):
-        return e.UnknownEventType(
-            code=code,
-            message=message,
-            field=field,
-            event_type=error.event_type,
-            valid_event_types=hooks.event_type_names(),
-        )
-    if isinstance(error, hooks.UnknownEndpoint):
-        return e.UnknownWebhookEndpoint(
-            code=code, message=message, field=field, endpoint_id=error.endpoint_id
-        )
-    if isinstance(error, hooks.EndpointDisabled):
-        return e.WebhookEndpointDisabled(
-            code=code, message=message, field=field, endpoint_id=error.endpoint_id
-        )
-    if isinstance(error, hooks.EndpointLimitReached):
-        return e.WebhookEndpointLimitReached(code=code, message=message, field=field, limit=error.limit)
-    if isinstance(error, hooks.UnknownEvent):
-        return e.UnknownEvent(code=code, message=message, field=field, event_id=error.event_id)
-    raise TypeError(f"no GraphQL type for {type(error).__name__}")  # a bug: every webhook error maps
-
-
 # ------------------------------------------------------------------ queries and mutations
 
 
@@ -257,7 +227,7 @@ class WebhooksQuery:
     def webhook_endpoints(self, info: Info) -> WebhookEndpointsResult:
         ctx = info.context
         if ctx.workspace_id is None:
-            return e.authentication_required(ctx.credentials_given)
+            return e.authentication_required(info)
         return WebhookEndpoints(
             endpoints=[WebhookEndpoint.of(row) for row in hooks.endpoints_of(ctx.session, ctx.workspace_id)]
         )
@@ -269,69 +239,53 @@ class WebhooksQuery:
 
 @strawberry.type
 class WebhooksMutation:
-    @strawberry.mutation(
-        description="Add a webhook endpoint. Its signing secret is in the answer, this once."
-    )
-    def create_webhook_endpoint(
-        self, info: Info, input: CreateWebhookEndpointInput
-    ) -> CreateWebhookEndpointResult:
+    @strawberry.mutation(description="Add a webhook endpoint. Its signing secret is in the answer, this once.")
+    def create_webhook_endpoint(self, info: Info, input: CreateWebhookEndpointInput) -> CreateWebhookEndpointResult:
         ctx = info.context
-        if ctx.workspace_id is None:
-            return e.authentication_required(ctx.credentials_given)
-        try:
-            with ctx.gateway.write_sessions.begin() as session:
-                row = hooks.create_endpoint(session, ctx.workspace_id, input.url, input.event_types, ctx.now)
-                return WebhookEndpointCreated(endpoint=WebhookEndpoint.of(row), secret=row.secret)
-        except hooks.WebhookError as error:
-            return _error(error)
+
+        def work(workspace_id: str) -> WebhookEndpointCreated:
+            row = webhooks.create_endpoint(ctx.gateway, workspace_id, input.url, input.event_types, ctx.now)
+            return WebhookEndpointCreated(endpoint=WebhookEndpoint.of(row), secret=row.secret)
+
+        return e.signed_in(info, work)
 
     @strawberry.mutation(description="Change an endpoint's URL, event types or whether it is enabled.")
     def update_webhook_endpoint(
         self, info: Info, id: strawberry.ID, input: UpdateWebhookEndpointInput
     ) -> UpdateWebhookEndpointResult:
         ctx = info.context
-        if ctx.workspace_id is None:
-            return e.authentication_required(ctx.credentials_given)
-        try:
-            with ctx.gateway.write_sessions.begin() as session:
-                row = hooks.update_endpoint(
-                    session,
-                    ctx.workspace_id,
-                    str(id),
-                    ctx.now,
-                    url=input.url,
-                    event_types=input.event_types,
-                    enabled=input.enabled,
-                )
-                return WebhookEndpoint.of(row)
-        except hooks.WebhookError as error:
-            return _error(error)
+
+        def work(workspace_id: str) -> WebhookEndpoint:
+            row = webhooks.update_endpoint(
+                ctx.gateway,
+                workspace_id,
+                str(id),
+                ctx.now,
+                url=input.url,
+                event_types=input.event_types,
+                enabled=input.enabled,
+            )
+            return WebhookEndpoint.of(row)
+
+        return e.signed_in(info, work)
 
     @strawberry.mutation(description="Replace an endpoint's signing secret; the old one stops at once.")
     def rotate_webhook_secret(self, info: Info, id: strawberry.ID) -> RotateWebhookSecretResult:
         ctx = info.context
-        if ctx.workspace_id is None:
-            return e.authentication_required(ctx.credentials_given)
-        try:
-            with ctx.gateway.write_sessions.begin() as session:
-                row = hooks.rotate_secret(session, ctx.workspace_id, str(id), ctx.now)
-                return WebhookSecretRotated(endpoint=WebhookEndpoint.of(row), secret=row.secret)
-        except hooks.WebhookError as error:
-            return _error(error)
 
-    @strawberry.mutation(
-        description="Delete an endpoint with its delivery log; pending deliveries are dropped."
-    )
+        def work(workspace_id: str) -> WebhookSecretRotated:
+            row = webhooks.rotate_secret(ctx.gateway, workspace_id, str(id), ctx.now)
+            return WebhookSecretRotated(endpoint=WebhookEndpoint.of(row), secret=row.secret)
+
+        return e.signed_in(info, work)
+
+    @strawberry.mutation(description="Delete an endpoint with its delivery log; pending deliveries are dropped.")
     def delete_webhook_endpoint(self, info: Info, id: strawberry.ID) -> DeleteWebhookEndpointResult:
-        ctx = info.context
-        if ctx.workspace_id is None:
-            return e.authentication_required(ctx.credentials_given)
-        try:
-            with ctx.gateway.write_sessions.begin() as session:
-                hooks.delete_endpoint(session, ctx.workspace_id, str(id))
-        except hooks.WebhookError as error:
-            return _error(error)
-        return WebhookEndpointDeleted(id=id)
+        def work(workspace_id: str) -> WebhookEndpointDeleted:
+            webhooks.delete_endpoint(info.context.gateway, workspace_id, str(id))
+            return WebhookEndpointDeleted(id=id)
+
+        return e.signed_in(info, work)
 
     @strawberry.mutation(
         description=(
@@ -343,19 +297,15 @@ class WebhooksMutation:
         self, info: Info, event_id: strawberry.ID, endpoint_id: strawberry.ID | None = None
     ) -> RedeliverEventResult:
         ctx = info.context
-        if ctx.workspace_id is None:
-            return e.authentication_required(ctx.credentials_given)
-        try:
-            with ctx.gateway.write_sessions.begin() as session:
-                rows = hooks.redeliver(
-                    session,
-                    ctx.workspace_id,
-                    str(event_id),
-                    str(endpoint_id) if endpoint_id is not None else None,
-                    ctx.now,
-                )
-                event = session.get(OutboxEvent, str(event_id))
-                assert event is not None
-                return EventRedelivered(deliveries=[WebhookDelivery.of(row, event, []) for row in rows])
-        except hooks.WebhookError as error:
-            return _error(error)
+
+        def work(workspace_id: str) -> EventRedelivered:
+            event, rows = webhooks.redeliver(
+                ctx.gateway,
+                workspace_id,
+                str(event_id),
+                str(endpoint_id) if endpoint_id is not None else None,
+                ctx.now,
+            )
+            return EventRedelivered(deliveries=[WebhookDelivery.of(row, event, []) for row in rows])
+
+        return e.signed_in(info, work)

@@ -65,7 +65,7 @@ class Workspace:
             allowances=allowances,
             actions=actions,
             payment_methods=[
-                t.PaymentMethod(code=m.code, label=m.label) for m in gateway.registry.payment_methods.values()
+                t.PaymentMethod(code=m.code, label=m.label) for m in gateway.payment_methods.values()
             ],
             balance=t.Money.of(Money.from_minor_units(row.balance_minor, row.currency)),
             row=row,
@@ -118,7 +118,7 @@ class Workspace:
             country=row.country,
             vat_id=row.vat_id,
             email=row.email,
-            missing_fields=details.missing_fields(row),
+            missing_fields=e.api_path(details.missing_fields(row)),
         )
 
     @strawberry.field(description="Saved cards, newest first.")
@@ -146,7 +146,7 @@ class Workspace:
                 config,
                 customer=customer,
                 tax=gateway.tax,
-                seller_country=gateway.settings.seller_country,
+                seller_country=gateway.seller_country,
                 on=row.effective_at,
             )
         except InvalidTaxId:  # the saved VAT ID no longer checks out: show the price, tax not yet known
@@ -154,7 +154,7 @@ class Workspace:
                 config,
                 customer=None,
                 tax=None,
-                seller_country=gateway.settings.seller_country,
+                seller_country=gateway.seller_country,
                 on=row.effective_at,
             )
         return t.ScheduledChange(

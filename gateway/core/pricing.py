@@ -28,7 +28,9 @@ from datetime import date, datetime
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import NamedTuple
 
+from gateway.core import errors
 from gateway.core.catalog import Catalog, CreditKind, CreditOption, Plan
+from gateway.core.errors import DomainError, ErrorCode
 from gateway.core.money import CURRENCY_EXPONENTS, Money
 from gateway.core.periods import add_months
 from gateway.core.records import same_type_equality
@@ -81,35 +83,34 @@ class Subscription:
 # ------------------------------------------------------------------- errors
 
 
-class PricingError(Exception):
-    """An order that cannot be priced as asked. Carries a machine-readable code."""
-
-    code = "PRICING_ERROR"
-    field: tuple[str, ...] = ()
+class PricingError(DomainError):
+    """An order that cannot be priced as asked."""
 
 
 class PlanNotPurchasable(PricingError):
-    code = "PLAN_NOT_PURCHASABLE"
-    field = ("planCode",)
+    code = ErrorCode.PLAN_NOT_PURCHASABLE
 
     def __init__(self, plan: Plan, sales_contact: str) -> None:
-        super().__init__(f"the {plan.name} plan is sold by quote: request one or contact {sales_contact}")
+        super().__init__(
+            f"the {plan.name} plan is sold by quote: request one or contact {sales_contact}", ("plan_code",)
+        )
         self.plan = plan
         self.sales_contact = sales_contact
 
 
 class PlanNotAdjustable(PricingError):
-    code = "PLAN_NOT_ADJUSTABLE"
+    code = ErrorCode.PLAN_NOT_ADJUSTABLE
 
     def __init__(self, plan: Plan, kind: CreditKind) -> None:
-        super().__init__(f"the {plan.name} plan has fixed limits; {kind.value} credits cannot be changed")
+        super().__init__(
+            f"the {plan.name} plan has fixed limits; {kind.value} credits cannot be changed", (_FIELD_NAMES[kind],)
+        )
         self.plan = plan
         self.kind = kind
-        self.field = (_FIELD_NAMES[kind],)
 
 
-class InvalidVolume(PricingError):
-    code = "INVALID_VOLUME"
+class InvalidVolume(PricingError, errors.InvalidVolume):
+    """A slider value the plan does not offer."""
 
     def __init__(self, plan: Plan, kind: CreditKind, value: int, option: CreditOption | None) -> None:
         if option is None:
@@ -119,12 +120,19 @@ class InvalidVolume(PricingError):
                 f"{kind.value} credits must be between {option.min} and {option.max} "
                 f"in steps of {option.step}, not {value}"
             )
-        super().__init__(message)
-        self.plan, self.kind, self.value, self.option = plan, kind, value, option
-        self.field = (_FIELD_NAMES[kind],)
+        errors.InvalidVolume.__init__(
+            self,
+            message,
+            (_FIELD_NAMES[kind],),
+            value,
+            min=option.min if option else None,
+            max=option.max if option else None,
+            step=option.step if option else None,
+        )
+        self.plan, self.kind, self.option = plan, kind, option
 
 
-_FIELD_NAMES = {CreditKind.EMAIL: "emailCredits", CreditKind.MESSAGING: "messagingCredits"}
+_FIELD_NAMES = {CreditKind.EMAIL: "email_credits", CreditKind.MESSAGING: "messaging_credits"}
 
 
 def configure(

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.events.outbox import EventType
+from gateway.events.types import EventType
 from gateway.plugin_api.events import Event
 from gateway.storage.db import OutboxEvent
 

@@ -7,7 +7,6 @@ that was rolled back. Each workspace numbers its events 1, 2, 3, ... without gap
 
 from __future__ import annotations
 
-import enum
 import secrets
 from datetime import datetime
 from typing import Any
@@ -15,26 +14,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gateway.events import notify
+from gateway.events.types import PAYLOAD_VERSION, EventType, config_payload
+from gateway.events.webhooks import enqueue_deliveries
 from gateway.storage.db import OutboxEvent, Workspace
-
-
-class EventType(enum.Enum):
-    PLAN_CHANGE_SCHEDULED = "plan_change.scheduled"
-    PLAN_CHANGE_APPLIED = "plan_change.applied"
-    PLAN_CHANGE_CANCELLED = "plan_change.cancelled"
-    CHECKOUT_COMPLETED = "checkout.completed"
-    PAYMENT_FAILED = "payment.failed"
-    BALANCE_TOPPED_UP = "balance.topped_up"
-    CREDITS_RESET = "credits.reset"
-    RENEWAL_COMPLETED = "renewal.completed"
-    RENEWAL_FAILED = "renewal.failed"
-    CUSTOM_QUOTE_REQUESTED = "custom_quote.requested"
-    CARD_ADDED = "card.added"
-
-
-PAYLOAD_VERSION = (
-    1  # bump per type when a payload changes incompatibly; documented in gateway/events/catalog.py
-)
 
 
 def emit(
@@ -53,12 +35,8 @@ def emit(
     )
     session.add(event)
     notify.announce(session, workspace.id)  # wakes readers on commit (NOTIFY on PostgreSQL); not on rollback
-    from gateway.events.webhooks import enqueue_deliveries
-
     enqueue_deliveries(session, event)  # webhooks and in-process listeners, in this same transaction
     return event
 
 
-def config_payload(plan_code: str, email: int, messaging: int) -> dict[str, Any]:
-    """A plan configuration as event payloads spell it."""
-    return {"plan": plan_code, "email_credits": email, "messaging_credits": messaging}
+__all__ = ["PAYLOAD_VERSION", "EventType", "config_payload", "emit"]

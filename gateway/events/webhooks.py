@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import enum
 import http.client
 import json
 import logging
@@ -46,21 +45,21 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
 from sqlalchemy import func, or_, select, true, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
 
-from gateway.events.outbox import EventType
+from gateway.core.errors import DomainError, ErrorCode
+from gateway.core.statuses import DeliveryStatus
+from gateway.events.notify import Notifier
+from gateway.events.types import EventType
 from gateway.plugin_api.events import Event, EventListener
 from gateway.storage.db import Delivery, DeliveryAttempt, OutboxEvent, WebhookEndpoint
-
-if TYPE_CHECKING:
-    from gateway.server.app import Gateway
 
 logger = logging.getLogger("gateway.webhooks")
 
@@ -82,10 +81,28 @@ SECRET_BYTES = 32
 USER_AGENT = "billing-gateway-webhooks/1"
 
 
-class DeliveryStatus(enum.StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"  # gave up, or the endpoint answered 410 Gone
+class DeliveryDeps(Protocol):
+    """What routing and delivering events needs from the running gateway."""
+
+    @property
+    def sessions(self) -> sessionmaker[Session]: ...
+
+    @property
+    def write_sessions(self) -> sessionmaker[Session]: ...
+
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    @property
+    def event_listeners(self) -> Mapping[str, EventListener]:
+        """In-process listeners by code; the mapping is live (listeners added later are routed)."""
+        ...
+
+    @property
+    def webhook_timeout(self) -> float: ...
+
+    @property
+    def notifier(self) -> Notifier: ...
 
 
 def event_type_names() -> list[str]:
@@ -97,14 +114,14 @@ def event_type_names() -> list[str]:
 LISTENERS_KEY = "billing_gateway.event_listeners"  # Session.info: the registry's event listeners
 
 
-def attach_event_listeners(gateway: Gateway) -> None:
+def attach_event_listeners(deps: DeliveryDeps) -> None:
     """Let ``emit`` in the gateway's sessions queue a delivery per registered event listener.
 
     The registry's dict is shared, not copied: a listener registered later (a test) is routed
     too. Sessions not made by these factories queue webhook deliveries only.
     """
-    for maker in (gateway.sessions, gateway.write_sessions):
-        maker.configure(info={**maker.kw.get("info", {}), LISTENERS_KEY: gateway.registry.event_listeners})
+    for maker in (deps.sessions, deps.write_sessions):
+        maker.configure(info={**maker.kw.get("info", {}), LISTENERS_KEY: deps.event_listeners})
 
 
 def _new_delivery(
@@ -152,18 +169,12 @@ def enqueue_deliveries(session: Session, event: OutboxEvent) -> list[Delivery]:
 # ------------------------------------------------------------------ endpoint management
 
 
-class WebhookError(ValueError):
+class WebhookError(DomainError):
     """An expected failure of endpoint management; nothing was written."""
-
-    code = "WEBHOOK_ERROR"
-
-    def __init__(self, message: str, field: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.field = tuple(field)
 
 
 class InvalidWebhookUrl(WebhookError):
-    code = "INVALID_WEBHOOK_URL"
+    code = ErrorCode.INVALID_WEBHOOK_URL
 
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"invalid webhook URL: {reason}", ("url",))
@@ -171,18 +182,18 @@ class InvalidWebhookUrl(WebhookError):
 
 
 class UnknownEventType(WebhookError):
-    code = "UNKNOWN_EVENT_TYPE"
+    code = ErrorCode.UNKNOWN_EVENT_TYPE
 
     def __init__(self, event_type: str, index: int) -> None:
         super().__init__(
             f"unknown event type {event_type!r}; valid: {', '.join(event_type_names())}",
-            ("eventTypes", str(index)),
+            ("event_types", str(index)),
         )
         self.event_type = event_type
 
 
 class UnknownEndpoint(WebhookError):
-    code = "UNKNOWN_WEBHOOK_ENDPOINT"
+    code = ErrorCode.UNKNOWN_WEBHOOK_ENDPOINT
 
     def __init__(self, endpoint_id: str, field: str = "id") -> None:
         super().__init__(f"there is no webhook endpoint {endpoint_id!r}", (field,))
@@ -190,23 +201,23 @@ class UnknownEndpoint(WebhookError):
 
 
 class EndpointDisabled(WebhookError):
-    code = "WEBHOOK_ENDPOINT_DISABLED"
+    code = ErrorCode.WEBHOOK_ENDPOINT_DISABLED
 
     def __init__(self, endpoint_id: str) -> None:
-        super().__init__(f"webhook endpoint {endpoint_id!r} is disabled; enable it first", ("endpointId",))
+        super().__init__(f"webhook endpoint {endpoint_id!r} is disabled; enable it first", ("endpoint_id",))
         self.endpoint_id = endpoint_id
 
 
 class UnknownEvent(WebhookError):
-    code = "UNKNOWN_EVENT"
+    code = ErrorCode.UNKNOWN_EVENT
 
     def __init__(self, event_id: str) -> None:
-        super().__init__(f"there is no event {event_id!r}", ("eventId",))
+        super().__init__(f"there is no event {event_id!r}", ("event_id",))
         self.event_id = event_id
 
 
 class EndpointLimitReached(WebhookError):
-    code = "WEBHOOK_ENDPOINT_LIMIT_REACHED"
+    code = ErrorCode.WEBHOOK_ENDPOINT_LIMIT_REACHED
 
     def __init__(self) -> None:
         super().__init__(f"a workspace has at most {MAX_ENDPOINTS} webhook endpoints; delete one first")
@@ -520,13 +531,13 @@ def _event_of(row: OutboxEvent) -> Event:
 
 
 def _claim(
-    gateway: Gateway, now: datetime, limit: int, lease: timedelta, listener_codes: Sequence[str]
+    deps: DeliveryDeps, now: datetime, limit: int, lease: timedelta, listener_codes: Sequence[str]
 ) -> list[_Claim]:
-    with gateway.sessions() as session:  # usually nothing is due: look before taking a write lock
+    with deps.sessions() as session:  # usually nothing is due: look before taking a write lock
         if session.execute(_due(now, listener_codes).limit(1)).first() is None:
             return []
     lease_end = now + lease
-    with gateway.write_sessions.begin() as session:
+    with deps.write_sessions.begin() as session:
         rows = session.execute(
             _due(now, listener_codes)
             .order_by(Delivery.next_attempt_at, OutboxEvent.sequence, Delivery.id)
@@ -685,10 +696,10 @@ def _call(listener: EventListener | None, claim: _Claim) -> _Result:
 
 
 def _finish(
-    gateway: Gateway, claim: _Claim, result: _Result, at: datetime, rng: random.Random
+    deps: DeliveryDeps, claim: _Claim, result: _Result, at: datetime, rng: random.Random
 ) -> DeliveryCounts:
     """Log the attempt and, if the claim still holds its lease, move the delivery on."""
-    with gateway.write_sessions.begin() as session:
+    with deps.write_sessions.begin() as session:
         counts = _record(session, claim, result, at, rng)
         if claim.listener is not None and (counts.delivered or counts.failed):
             # The next events of this listener's queue were waiting for this one: due now.
@@ -760,11 +771,11 @@ def _record(
     return DeliveryCounts(retrying=1)
 
 
-def _release(gateway: Gateway, failed: _Claim, behind: Sequence[_Claim], at: datetime) -> DeliveryCounts:
+def _release(deps: DeliveryDeps, failed: _Claim, behind: Sequence[_Claim], at: datetime) -> DeliveryCounts:
     """Put claimed listener deliveries back, untried: they wait for the retry of the one before."""
     if not behind:
         return DeliveryCounts()
-    with gateway.write_sessions.begin() as session:
+    with deps.write_sessions.begin() as session:
         head = session.get(Delivery, failed.delivery_id)
         retrying = (
             head is not None and head.status == DeliveryStatus.PENDING.value and head.locked_until is None
@@ -782,7 +793,7 @@ def _release(gateway: Gateway, failed: _Claim, behind: Sequence[_Claim], at: dat
 
 
 def deliver_due(
-    gateway: Gateway,
+    deps: DeliveryDeps,
     now: datetime | None = None,
     limit: int = 100,
     *,
@@ -798,12 +809,12 @@ def deliver_due(
     The ``webhook-timestamp`` is the real time of sending (receivers check it against their
     clock); ``now`` and the time spent since decide what is due, attempt times and retries.
     """
-    now = now or gateway.clock()
-    timeout = timeout if timeout is not None else gateway.settings.webhook_timeout
+    now = now or deps.clock()
+    timeout = timeout if timeout is not None else deps.webhook_timeout
     rng = rng or _rng
     lease = lease or timedelta(seconds=timeout * math.ceil(limit / concurrency) + 60)
-    listeners = dict(gateway.registry.event_listeners)
-    claims = _claim(gateway, now, limit, lease, sorted(listeners))
+    listeners = dict(deps.event_listeners)
+    claims = _claim(deps, now, limit, lease, sorted(listeners))
     if not claims:
         return DeliveryCounts()
     started = time.monotonic()
@@ -812,15 +823,15 @@ def deliver_due(
         return now + timedelta(seconds=time.monotonic() - started)
 
     def webhook(claim: _Claim) -> DeliveryCounts:
-        return _finish(gateway, claim, _send(claim, timeout), at(), rng)
+        return _finish(deps, claim, _send(claim, timeout), at(), rng)
 
     def queue(claims: list[_Claim]) -> DeliveryCounts:
         counts = DeliveryCounts()
         for index, claim in enumerate(claims):
             result = _call(listeners.get(claim.listener or ""), claim)
-            counts += _finish(gateway, claim, result, at(), rng)
+            counts += _finish(deps, claim, result, at(), rng)
             if not result.ok:
-                return counts + _release(gateway, claim, claims[index + 1 :], at())
+                return counts + _release(deps, claim, claims[index + 1 :], at())
         return counts
 
     def guarded(work: Callable[[Any], DeliveryCounts], arg: Any) -> DeliveryCounts:
@@ -857,15 +868,15 @@ class DeliveryWorker:
     directly, from any thread or from the event loop; it never blocks.
     """
 
-    def __init__(self, gateway: Gateway, interval: float, *, limit: int = 100) -> None:
-        self.gateway, self.interval, self.limit = gateway, interval, limit
+    def __init__(self, deps: DeliveryDeps, interval: float, *, limit: int = 100) -> None:
+        self.deps, self.interval, self.limit = deps, interval, limit
         self._woken = threading.Event()
 
     def wake(self, *_: object) -> None:
         self._woken.set()
 
     def run_once(self) -> DeliveryCounts:
-        counts = deliver_due(self.gateway, self.gateway.clock(), self.limit)
+        counts = deliver_due(self.deps, self.deps.clock(), self.limit)
         if counts.claimed:
             logger.info(
                 "deliveries: %d delivered, %d retrying, %d failed",
@@ -877,7 +888,7 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Until cancelled; a batch in progress finishes first (bounded by the request time limit)."""
-        notifier = getattr(self.gateway, "notifier", None)
+        notifier = getattr(self.deps, "notifier", None)
         stop_listening = notifier.on_event(self.wake) if notifier is not None else None
         waiting = anyio.CapacityLimiter(1)  # the idle wait has a thread of its own, not one of the requests'
         try:

@@ -14,17 +14,14 @@ from datetime import date
 from typing import Protocol, runtime_checkable
 
 from gateway.core.money import Money
+from gateway.core.statuses import PaymentStatus
+
+__all__ = ["PaymentStatus"]  # re-exported: a method's results use the one status enum
 
 
 class PaymentKind(enum.Enum):
     BALANCE = "balance"  # the workspace's prepaid balance
     CARD = "card"  # a card, through a processor
-
-
-class PaymentStatus(enum.Enum):
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    REQUIRES_ACTION = "requires_action"  # e.g. 3-D Secure: confirm after the customer authenticates
 
 
 class FailureCode(enum.Enum):

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
-import strawberry
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.api import types as t
-from gateway.api.schema import EMAIL_TYPE, build_schema
-from gateway.core.catalog import Catalog, CreditKind, load_catalog
-from gateway.core.messaging import Channel
+from gateway.core.catalog import Catalog, load_catalog
 from gateway.core.money import Money
 from gateway.core.tax import CustomerKind, TaxCalculator, TaxCustomer, TaxRequest
 from gateway.events.notify import Notifier
 from gateway.events.webhooks import attach_event_listeners
+from gateway.plugin_api.events import EventListener
 from gateway.plugin_api.messaging import RateProvider
-from gateway.plugin_api.registry import Registry, load_plugins
+from gateway.plugin_api.payments import PaymentMethod
+from gateway.plugin_api.registry import PluginInfo, Registry, load_plugins
 from gateway.server.settings import Settings, SettingsError
+from gateway.services.messages import MessageCatalog
 from gateway.storage.db import create_db_engine, migrate, session_factory, write_session_factory
 
 COUNTRIES = Path(__file__).parent.parent / "data" / "countries.tsv"
@@ -38,41 +38,52 @@ def _load_countries() -> frozenset[str]:
 
 @dataclass
 class Gateway:
+    """The composition root: satisfies the use cases' :class:`~gateway.services.deps.Deps`
+    and the event delivery's ``DeliveryDeps``."""
+
     settings: Settings
     catalog: Catalog
     registry: Registry
     tax: TaxCalculator
     rates: RateProvider
     engine: Engine
-    sessions: sessionmaker  # reads
-    write_sessions: sessionmaker  # money and subscription changes: take locks when they begin
-    schema: strawberry.Schema
+    sessions: sessionmaker[Session]  # reads
+    write_sessions: sessionmaker[Session]  # money and subscription changes: take locks when they begin
     clock: Callable[[], datetime] = utc_now
     countries: frozenset[str] = field(default_factory=_load_countries)
     # Derived once from the rate provider: the calculator's lookups are dict hits.
-    message_types: list[t.MessageType] = field(default_factory=list)
-    message_types_by_code: dict[str, t.MessageType] = field(default_factory=dict)
-    destinations_by_country: dict[str, t.Destination] = field(default_factory=dict)
+    messages: MessageCatalog = field(init=False)
     # Wakes subscribers (and other outbox readers) when events commit; run by the server's lifespan.
     notifier: Notifier = field(init=False)
 
     def __post_init__(self) -> None:
         self.notifier = Notifier(self.settings.database_url)
         attach_event_listeners(self)  # emit queues a delivery per registered event listener
-        self.message_types = [EMAIL_TYPE] + [
-            t.MessageType(
-                code=m.code,
-                name=m.name,
-                channel=m.channel,
-                credit_kind=CreditKind.EMAIL if m.channel is Channel.EMAIL else CreditKind.MESSAGING,
-                segmented=m.segmented,
-            )
-            for m in self.rates.message_types()
-        ]
-        self.message_types_by_code = {m.code: m for m in self.message_types}
-        self.destinations_by_country = {
-            d.country: t.Destination(country=d.country, name=d.name) for d in self.rates.destinations()
-        }
+        self.messages = MessageCatalog.of(self.rates)
+
+    @property
+    def payment_methods(self) -> Mapping[str, PaymentMethod]:
+        return self.registry.payment_methods
+
+    @property
+    def event_listeners(self) -> Mapping[str, EventListener]:
+        return self.registry.event_listeners
+
+    @property
+    def plugins(self) -> Sequence[PluginInfo]:
+        return self.registry.plugins
+
+    @property
+    def seller_country(self) -> str:
+        return self.settings.seller_country
+
+    @property
+    def top_up_limits(self) -> tuple[Decimal, Decimal]:
+        return self.settings.top_up_min, self.settings.top_up_max
+
+    @property
+    def webhook_timeout(self) -> float:
+        return self.settings.webhook_timeout
 
     def close(self) -> None:
         self.engine.dispose()
@@ -94,7 +105,7 @@ def _check_seller_country(tax: TaxCalculator, seller_country: str, currency: str
 def build_gateway(
     settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now, run_migrations: bool = True
 ) -> Gateway:
-    """Load the catalog and plugins, connect the database and build the schema.
+    """Load the catalog and plugins and connect the database.
 
     Raises CatalogError, PluginError or SettingsError with a message meant for
     the operator when something is wrong; nothing is half-started.
@@ -121,6 +132,5 @@ def build_gateway(
         engine=engine,
         sessions=session_factory(engine),
         write_sessions=write_session_factory(engine),
-        schema=build_schema(),
         clock=clock,
     )

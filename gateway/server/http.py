@@ -49,6 +49,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from gateway.api.context import Context
+from gateway.api.schema import build_schema
 from gateway.api.subscriptions import SubscriptionServer
 from gateway.events.webhooks import DeliveryWorker
 from gateway.server.app import Gateway
@@ -229,6 +230,7 @@ def _bearer_token(request: Request) -> str | None:
 class GraphQLEndpoint:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+        self.schema = build_schema()
 
     async def handle(self, request: Request) -> Response:
         reads = request.method in ("GET", "HEAD")  # HEAD is a GET without the body
@@ -281,7 +283,8 @@ class GraphQLEndpoint:
         try:
             if token:
                 context.workspace_id = authenticate(context.session, token)
-            result = self.gateway.schema.execute_sync(
+                context.close()  # a request holds one connection at a time: resolvers reopen as needed
+            result = self.schema.execute_sync(
                 query,
                 variable_values=variables,
                 context_value=context,
@@ -411,7 +414,7 @@ def create_app(gateway: Gateway) -> Starlette:
     app = Starlette(
         routes=[
             Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", SubscriptionServer(gateway)),
+            WebSocketRoute("/graphql", SubscriptionServer(gateway, endpoint.schema)),
             Route("/health", health, methods=["GET"]),
         ],
         lifespan=lifespan,

@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from gateway.core.errors import FieldProblem, InvalidInput
+from gateway.core.errors import FieldProblem, InvalidBillingDetails
 from gateway.core.money import Money
 from gateway.core.tax import CustomerKind, InvalidTaxId, TaxCalculator, TaxCustomer, TaxRequest
+from gateway.core.text import has_control_characters
+from gateway.services.deps import Deps
 from gateway.storage.db import BillingDetails
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -26,22 +28,6 @@ LIMITS = {
     "vat_id": 32,
 }
 REQUIRED = ("customer_type", "name", "address_line1", "city", "postal_code", "country", "email")
-API_NAMES = {
-    "customer_type": "customerType",
-    "company_name": "companyName",
-    "address_line1": "addressLine1",
-    "address_line2": "addressLine2",
-    "postal_code": "postalCode",
-    "vat_id": "vatId",
-}
-
-
-def api_name(field: str) -> str:
-    return API_NAMES.get(field, field)
-
-
-class InvalidBillingDetails(InvalidInput):
-    """A billing details update with invalid fields."""
 
 
 def update(
@@ -72,7 +58,7 @@ def update(
         if isinstance(value, str):
             value = " ".join(value.split()) or None  # collapse whitespace; blank clears
         if value is not None and field in LIMITS and len(value) > LIMITS[field]:
-            problems.append(FieldProblem(api_name(field), f"must be at most {LIMITS[field]} characters"))
+            problems.append(FieldProblem(field, f"must be at most {LIMITS[field]} characters"))
             continue
         if field == "country" and value is not None:
             value = value.upper() if value.isascii() else value
@@ -83,7 +69,7 @@ def update(
             problems.append(FieldProblem("email", "is not an email address"))
             continue
         if field in REQUIRED and value is None:
-            problems.append(FieldProblem(api_name(field), "cannot be cleared"))
+            problems.append(FieldProblem(field, "cannot be cleared"))
             continue
         cleaned[field] = value
     merged = {**current, **cleaned}
@@ -94,7 +80,7 @@ def update(
         try:
             tax.calculate(TaxRequest(seller_country, customer, Money.zero(currency), now.date()))
         except InvalidTaxId as error:
-            problems.append(FieldProblem("vatId", error.reason))
+            problems.append(FieldProblem("vat_id", error.reason))
     if problems:
         raise InvalidBillingDetails(problems)
     if row is None:
@@ -107,12 +93,12 @@ def update(
 
 
 def missing_fields(row: BillingDetails | None) -> list[str]:
-    """API names of the fields checkout needs and the details lack."""
+    """The fields (snake_case) checkout needs and the details lack."""
     if row is None:
-        return [api_name(f) for f in REQUIRED]
-    missing = [api_name(f) for f in REQUIRED if not getattr(row, f)]
+        return list(REQUIRED)
+    missing = [f for f in REQUIRED if not getattr(row, f)]
     if row.customer_type == "company" and not row.company_name:
-        missing.append("companyName")
+        missing.append("company_name")
     return missing
 
 
@@ -125,3 +111,52 @@ def tax_customer(row: BillingDetails | None) -> TaxCustomer | None:
 def snapshot(row: BillingDetails) -> dict[str, Any]:
     """The details as printed on an invoice."""
     return {c: getattr(row, c) for c in (*REQUIRED, "company_name", "address_line2", "region", "vat_id")}
+
+
+FIELD_ORDER = (
+    "customer_type",
+    "name",
+    "company_name",
+    "address_line1",
+    "address_line2",
+    "city",
+    "postal_code",
+    "region",
+    "country",
+    "vat_id",
+    "email",
+)
+
+
+def update_billing_details(deps: Deps, workspace_id: str, changes: dict[str, Any], now: datetime) -> BillingDetails:
+    """Save a partial update of the billing details in one transaction: every field is checked
+    first (control characters, lengths, the country, the VAT ID against it) and one bad field
+    refuses the whole update with :class:`InvalidBillingDetails` listing every problem."""
+    problems = [
+        FieldProblem(name, "must not contain control characters")
+        for name, value in changes.items()
+        if isinstance(value, str) and has_control_characters(value)
+    ]
+    clean = {name: value for name, value in changes.items() if name not in {p.field for p in problems}}
+    try:
+        with deps.write_sessions.begin() as session:
+            try:
+                saved = update(
+                    session,
+                    workspace_id,
+                    clean,
+                    countries=deps.countries,
+                    tax=deps.tax,
+                    seller_country=deps.seller_country,
+                    now=now,
+                    currency=deps.catalog.currency,
+                )
+            except InvalidBillingDetails as error:
+                problems += error.problems
+            if problems:
+                raise InvalidBillingDetails(problems)  # rolls the transaction back
+            session.flush()
+            return saved
+    except InvalidBillingDetails as error:
+        order = {name: i for i, name in enumerate(FIELD_ORDER)}
+        raise InvalidBillingDetails(sorted(error.problems, key=lambda p: order.get(p.field, len(order)))) from None

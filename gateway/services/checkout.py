@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,8 +21,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.core import pricing
-from gateway.core.money import Money
-from gateway.core.tax import InvalidTaxId
+from gateway.core.errors import (
+    BillingDetailsIncomplete,
+    ErrorCode,
+    InsufficientBalance,
+    NothingToChange,
+    PaymentActionRequired,
+    PaymentDeclined,
+    PaymentRefused,
+    QuoteChanged,
+)
+from gateway.core.statuses import InvoiceKind, InvoiceStatus, PaymentPurpose
 from gateway.events.outbox import EventType, config_payload, emit
 from gateway.plugin_api.payments import (
     CardDetails,
@@ -35,9 +44,11 @@ from gateway.plugin_api.payments import (
     StoredCard,
 )
 from gateway.services import billing_details
-from gateway.services.charging import stored_card, take_payment
+from gateway.services.charging import Taken, stored_card, take_payment
+from gateway.services.deps import Deps
 from gateway.services.invoices import create_invoice
-from gateway.services.workspaces import subscription_of
+from gateway.services.orders import OrderRequest, balance_of, price_for_workspace
+from gateway.services.workspaces import emit_credits_reset
 from gateway.storage import idempotency
 from gateway.storage.db import BillingDetails, Card, Payment, ScheduledChange, Workspace
 from gateway.storage.ledger import SqlLedger
@@ -87,11 +98,12 @@ def card_fingerprint(token: StoredCard) -> list[Any]:
 def tokenize(
     method: PaymentMethod | None,
     choice: PaymentChoice,
-    today: Any,
-    path: tuple[str, ...] = ("paymentMethod", "newCard"),
-) -> StoredCard | Rejected | None:
+    today: date,
+    path: tuple[str, ...] = ("payment_method", "new_card"),
+) -> StoredCard | None:
     """The new card of ``choice`` tokenized by ``method`` if it is a card method, before the
-    request claims its idempotency key; None when there is no new card to tokenize."""
+    request claims its idempotency key; None when there is no new card to tokenize.
+    A card that fails the method's checks is a :class:`PaymentRefused` naming the field."""
     if (
         choice.card_id is not None
         or choice.new_card is None
@@ -103,7 +115,7 @@ def tokenize(
     try:
         return method.tokenize(choice.new_card, today)
     except CardError as error:
-        return Rejected(f"CARD_{error.code.name}", error.message, (*path, error.field), error=error)
+        raise PaymentRefused(ErrorCode[f"CARD_{error.code.name}"], error.message, (*path, error.field)) from None
 
 
 @dataclass(frozen=True)
@@ -137,51 +149,14 @@ class Completed:
     payment_id: str | None
 
 
-@dataclass(frozen=True)
-class PaymentFailed:
-    payment_id: str
-    failure: FailureCode
-    message: str
+# What checkout answers: done, or a payment that failed or waits for the customer (both
+# recorded). Refusals that wrote nothing are raised as DomainErrors.
+Outcome = Completed | PaymentDeclined | PaymentActionRequired
+STORED = (Completed, PaymentDeclined, PaymentActionRequired)  # outcomes kept on the idempotency key
 
 
-@dataclass(frozen=True)
-class ActionRequired:
-    payment_id: str
-    next_action: str
-
-
-@dataclass(frozen=True)
-class QuoteMismatch:
-    expired: bool  # True: the quote expired; False: the total changed
-    order: pricing.PricedOrder
-
-
-@dataclass(frozen=True)
-class InsufficientBalance:
-    balance: Money
-    required: Money
-
-    @property
-    def shortfall(self) -> Money:
-        return self.required - self.balance
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A request refused before anything was attempted: nothing was written."""
-
-    code: str  # BILLING_DETAILS_INCOMPLETE, NOTHING_TO_CHANGE, UNKNOWN_CARD, ...
-    message: str
-    field: tuple[str, ...] = ()
-    missing: tuple[str, ...] = ()
-    error: Exception | None = None
-
-
-Outcome = Completed | PaymentFailed | ActionRequired | QuoteMismatch | InsufficientBalance | Rejected
-STORED = (Completed, PaymentFailed, ActionRequired)  # outcomes kept on the idempotency key
-
-
-def _to_response(outcome: Outcome) -> dict[str, Any]:
+def to_response(outcome: Outcome) -> dict[str, Any]:
+    """An outcome as the idempotency key stores it (and :func:`from_response` reads it back)."""
     if isinstance(outcome, Completed):
         return {
             "type": "completed",
@@ -189,140 +164,117 @@ def _to_response(outcome: Outcome) -> dict[str, Any]:
             "invoice_id": outcome.invoice_id,
             "payment_id": outcome.payment_id,
         }
-    if isinstance(outcome, PaymentFailed):
+    if isinstance(outcome, PaymentDeclined):
         return {
             "type": "payment_failed",
             "payment_id": outcome.payment_id,
-            "failure": outcome.failure.value,
+            "failure": outcome.decline_code,
             "message": outcome.message,
         }
-    assert isinstance(outcome, ActionRequired)
     return {"type": "action_required", "payment_id": outcome.payment_id, "next_action": outcome.next_action}
 
 
-def _from_response(response: dict[str, Any]) -> Outcome:
+def from_response(response: dict[str, Any]) -> Outcome:
     if response["type"] == "completed":
         return Completed(pricing.ChangeKind(response["kind"]), response["invoice_id"], response["payment_id"])
+    return payment_outcome_from(response)
+
+
+def payment_outcome_from(response: dict[str, Any]) -> PaymentDeclined | PaymentActionRequired:
+    """A stored failed or waiting payment (checkout and top-up store them alike)."""
     if response["type"] == "payment_failed":
-        return PaymentFailed(response["payment_id"], FailureCode(response["failure"]), response["message"])
-    return ActionRequired(response["payment_id"], response["next_action"])
+        return PaymentDeclined(response["payment_id"], response["failure"], response["message"])
+    return PaymentActionRequired(response["payment_id"], response["next_action"])
 
 
 # ------------------------------------------------------------------ checkout
 
 
-def checkout(gateway: Any, workspace_id: str, request: CheckoutRequest) -> Outcome:
-    now = gateway.clock()
+def checkout(deps: Deps, workspace_id: str, request: CheckoutRequest) -> Outcome:
+    """Checkout Now. Returns what happened to the payment, or raises a DomainError when the
+    request was refused and nothing was written. Idempotent per ``request.idempotency_key``."""
+    idempotency.check_key(request.idempotency_key)
+    now = deps.clock()
     # A new card is tokenized first (outside any lock): its fingerprint tells one card from another.
-    token = tokenize(
-        gateway.registry.payment_methods.get(request.payment.method), request.payment, now.date()
-    )
-    if isinstance(token, Rejected):
-        return token
-    return idempotency.run_once(
-        gateway.write_sessions,
+    token = tokenize(deps.payment_methods.get(request.payment.method), request.payment, now.date())
+    outcome: Outcome = idempotency.run_once(
+        deps.write_sessions,
         workspace_id,
         request.idempotency_key,
         "checkout",
         request.fingerprint(token),
         now,
-        lambda: _checkout(gateway, workspace_id, request, now, token),
-        _to_response,
-        _from_response,
+        lambda: _checkout(deps, workspace_id, request, now, token),
+        to_response,
+        from_response,
         STORED,
     )
+    return outcome
 
 
 def _checkout(
-    gateway: Any, workspace_id: str, request: CheckoutRequest, now: datetime, token: StoredCard | None
+    deps: Deps, workspace_id: str, request: CheckoutRequest, now: datetime, token: StoredCard | None
 ) -> Outcome:
-    with gateway.write_sessions.begin() as session:
+    with deps.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None, "authenticated workspaces exist"
-        outcome = _priced_checkout(gateway, session, workspace, request, now, token)
-        if isinstance(outcome, STORED):
-            idempotency.complete(session, workspace_id, request.idempotency_key, _to_response(outcome))
-        else:  # refusals happen before anything is written
-            assert not (session.new or session.dirty or session.deleted), "a refusal wrote something"
+        outcome = _priced_checkout(deps, session, workspace, request, now, token)
+        idempotency.complete(session, workspace_id, request.idempotency_key, to_response(outcome))
         return outcome
 
 
 def _priced_checkout(
-    gateway: Any,
+    deps: Deps,
     session: Session,
     workspace: Workspace,
     request: CheckoutRequest,
     now: datetime,
     token: StoredCard | None,
 ) -> Outcome:
-    catalog = gateway.catalog
-    plan = catalog.plan(request.plan_code)
-    if plan is None:
-        return Rejected("UNKNOWN_PLAN", f"there is no plan {request.plan_code!r}", ("planCode",))
     details = session.get(BillingDetails, workspace.id)
     missing = billing_details.missing_fields(details)
     if missing:
-        return Rejected(
-            "BILLING_DETAILS_INCOMPLETE",
-            "checkout needs complete billing details: missing " + ", ".join(missing),
-            ("billingDetails",),
-            tuple(missing),
-        )
-    subscription = subscription_of(workspace, catalog, now)
-    if now >= subscription.period_end:
-        return Rejected("RENEWAL_PENDING", "the current period has ended; its renewal runs first")
-    try:
-        target = pricing.configure(
-            plan, catalog, subscription.configuration, request.email_credits, request.messaging_credits
-        )
-        order = pricing.price_order(
-            subscription,
-            target,
-            now,
-            customer=billing_details.tax_customer(details),
-            tax=gateway.tax,
-            seller_country=gateway.settings.seller_country,
-        )
-    except pricing.PricingError as error:
-        return Rejected(error.code, str(error), error.field, error=error)
-    except InvalidTaxId as error:
-        return Rejected("INVALID_VAT_ID", str(error), ("billingDetails", "vatId"), error=error)
+        raise BillingDetailsIncomplete(missing)
+    order = price_for_workspace(
+        deps,
+        workspace,
+        OrderRequest(request.plan_code, request.email_credits, request.messaging_credits),
+        billing_details.tax_customer(details),
+        now,
+    )
     if order.kind is pricing.ChangeKind.NONE:
-        return Rejected("NOTHING_TO_CHANGE", "the workspace already has this plan and these limits")
+        raise NothingToChange()
     expires = request.quote_expires_at
     if expires.tzinfo is None:  # an ISO time without an offset: the quote's times are UTC
         expires = expires.replace(tzinfo=UTC)
     if not (now <= expires <= now + QUOTE_TTL):
-        return QuoteMismatch(True, order)
+        raise QuoteChanged(order, balance_of(workspace), request.expected_total, expired=True)
     amount = order.due_now.total
     if not request.expected_total.is_finite() or amount.amount != request.expected_total:
-        return QuoteMismatch(False, order)
+        raise QuoteChanged(order, balance_of(workspace), request.expected_total, expired=False)
 
     payment: Payment | None = None
     card_row: Card | None = None
     if amount:
-        method = gateway.registry.payment_methods.get(request.payment.method)
+        method = deps.payment_methods.get(request.payment.method)
         if method is None:
-            return Rejected(
-                "UNKNOWN_PAYMENT_METHOD",
+            raise PaymentRefused(
+                ErrorCode.UNKNOWN_PAYMENT_METHOD,
                 f"no payment method {request.payment.method!r}",
-                ("paymentMethod", "method"),
+                ("payment_method", "method"),
             )
-        card = _card(session, workspace, method, request.payment, token)
-        if isinstance(card, Rejected):
-            return card
-        card_value, card_row = card
+        card_value, card_row = _card(session, workspace, method, request.payment, token)
         if method.kind is PaymentKind.BALANCE:
             balance = SqlLedger(session, workspace, now).balance()
             if balance < amount:
-                return InsufficientBalance(balance, amount)
+                raise InsufficientBalance(balance, amount)
         taken = take_payment(
             session,
             workspace,
             method,
             amount,
-            purpose="checkout",
-            description=f"{pricing.describe(target)}: {order.kind.value}",
+            purpose=PaymentPurpose.CHECKOUT,
+            description=f"{pricing.describe(order.target)}: {order.kind.value}",
             idempotency_key=f"checkout:{workspace.id}:{request.idempotency_key}",
             now=now,
             card=card_value,
@@ -330,11 +282,7 @@ def _priced_checkout(
         )
         payment = taken.payment
         if taken.result.status is PaymentStatus.FAILED:  # a declined new card is not saved
-            return PaymentFailed(
-                payment.id,
-                taken.result.failure or FailureCode.PROCESSING_ERROR,
-                taken.result.message or "the payment failed",
-            )
+            return declined(taken)
         to_save = card_value if card_row is None and request.payment.save_card else None
         if taken.result.status is PaymentStatus.REQUIRES_ACTION:  # the card is saved once authenticated
             payment.pending = {
@@ -342,7 +290,7 @@ def _priced_checkout(
                 "base": base_snapshot(workspace),
                 "save_card": card_snapshot(to_save),
             }
-            return ActionRequired(payment.id, taken.result.next_action or "")
+            return PaymentActionRequired(payment.id, taken.result.next_action or "")
         if to_save is not None:
             card_row = save_card(session, workspace, to_save, now)
             payment.card_id = card_row.id
@@ -354,9 +302,15 @@ def _priced_checkout(
         card_row,
         details,
         now,
-        target_description=pricing.describe(target),
+        target_description=pricing.describe(order.target),
     )
     return Completed(order.kind, invoice_id, payment.id if payment else None)
+
+
+def declined(taken: Taken) -> PaymentDeclined:
+    """The failure of a payment the method refused (its record is kept)."""
+    failure = taken.result.failure or FailureCode.PROCESSING_ERROR
+    return PaymentDeclined(taken.payment.id, failure.value, taken.result.message or "the payment failed")
 
 
 def _card(
@@ -365,20 +319,34 @@ def _card(
     method: PaymentMethod,
     choice: PaymentChoice,
     token: StoredCard | None,
-) -> tuple[StoredCard | None, Card | None] | Rejected:
+) -> tuple[StoredCard | None, Card | None]:
     """The card to charge (and its saved row, if any) for a card method; ``token`` is the
     new card, tokenized already (see :func:`tokenize`)."""
     if method.kind is not PaymentKind.CARD:
         return None, None
     if choice.card_id is not None:
-        row = session.get(Card, choice.card_id)
-        if row is None or row.workspace_id != workspace.id or row.removed_at is not None:
-            return Rejected("UNKNOWN_CARD", f"no saved card {choice.card_id!r}", ("paymentMethod", "cardId"))
+        row = saved_card(session, workspace.id, choice.card_id)
         return stored_card(row), row
-    if choice.new_card is None:
-        return Rejected("CARD_REQUIRED", "choose a saved card or enter a new one", ("paymentMethod",))
-    assert token is not None, "a new card for a card method is tokenized before checkout starts"
+    require_card(choice, token)
     return token, None  # saved only once the payment went through
+
+
+def saved_card(
+    session: Session, workspace_id: str, card_id: str, field: tuple[str, ...] = ("payment_method", "card_id")
+) -> Card:
+    """The workspace's saved card ``card_id``, or :class:`PaymentRefused` (UNKNOWN_CARD)."""
+    row = session.get(Card, card_id)
+    if row is None or row.workspace_id != workspace_id or row.removed_at is not None:
+        raise PaymentRefused(ErrorCode.UNKNOWN_CARD, f"no saved card {card_id!r}", field)
+    return row
+
+
+def require_card(choice: PaymentChoice, token: StoredCard | None) -> StoredCard:
+    """The new card of a choice without a saved one, or :class:`PaymentRefused` (CARD_REQUIRED)."""
+    if choice.new_card is None:
+        raise PaymentRefused(ErrorCode.CARD_REQUIRED, "choose a saved card or enter a new one", ("payment_method",))
+    assert token is not None, "a new card for a card method is tokenized before the request starts"
+    return token
 
 
 def save_card(session: Session, workspace: Workspace, card: StoredCard, now: datetime) -> Card:
@@ -516,19 +484,7 @@ def apply_order(
                 now,
             )
     if credits_reset:  # a new paid period starts with fresh allowances, as at renewal
-        emit(
-            session,
-            workspace,
-            EventType.CREDITS_RESET,
-            {
-                "period_start": workspace.period_start.isoformat(),
-                "period_end": workspace.period_end.isoformat(),
-                "plan": workspace.plan_code,
-                "email_credits": workspace.email_credits,
-                "messaging_credits": workspace.messaging_credits,
-            },
-            now,
-        )
+        emit_credits_reset(session, workspace, now)
     scheduled = next((c for c in order.changes if c.timing is pricing.Timing.AT_RENEWAL), None)
     existing = session.get(ScheduledChange, workspace.id)
     if existing is not None:
@@ -572,8 +528,8 @@ def apply_order(
         invoice = create_invoice(
             session,
             workspace_id=workspace.id,
-            kind="checkout",
-            status="paid",
+            kind=InvoiceKind.CHECKOUT,
+            status=InvoiceStatus.PAID,
             charge=order.due_now,
             billing=billing_details.snapshot(details) if details else {},
             payment_id=payment.id,

@@ -2,36 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from gateway.core import pricing
+from gateway.core.errors import DomainError, ErrorCode, PaymentDeclined, PaymentRefused
 from gateway.core.money import Money
+from gateway.core.statuses import PaymentPurpose, PaymentStatus
 from gateway.events.outbox import EventType, emit
-from gateway.plugin_api.payments import FailureCode, PaymentStatus
+from gateway.plugin_api.payments import FailureCode
 from gateway.services import billing_details
 from gateway.services.charging import credit_top_up
 from gateway.services.checkout import (
     Completed,
     Outcome,
-    PaymentFailed,
-    Rejected,
     apply_order,
     base_snapshot,
     save_pending_card,
 )
+from gateway.services.deps import Deps
+from gateway.services.orders import OrderRequest, price_for_workspace
 from gateway.services.wallet import ToppedUp
-from gateway.services.workspaces import subscription_of
 from gateway.storage.db import BillingDetails, Card, Invoice, Payment, Workspace
 from gateway.storage.ledger import SqlLedger
 from gateway.storage.locks import lock_workspace
 
 
 def confirm_payment(
-    gateway: Any, workspace_id: str, payment_id: str, challenge_response: str | None
-) -> Outcome | ToppedUp:
+    deps: Deps, workspace_id: str, payment_id: str, challenge_response: str | None
+) -> Outcome | ToppedUp | PaymentRefused:
     """Finish a checkout or top-up whose payment asked for an action (3-D Secure).
 
     A checkout's order is priced again exactly as it was at checkout (the core is
@@ -40,42 +39,42 @@ def confirm_payment(
     the meantime, the payment is refunded and the order is not applied.
     Confirming again answers the same.
     """
-    with gateway.write_sessions.begin() as session:
+    with deps.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None, "authenticated workspaces exist"
         payment = session.get(Payment, payment_id)
         if (
             payment is None
             or payment.workspace_id != workspace_id
-            or payment.purpose not in ("checkout", "top_up")
+            or payment.purpose not in (PaymentPurpose.CHECKOUT, PaymentPurpose.TOP_UP)
         ):
-            return Rejected("UNKNOWN_PAYMENT", f"no payment {payment_id!r} to confirm", ("paymentId",))
+            raise PaymentRefused(ErrorCode.UNKNOWN_PAYMENT, f"no payment {payment_id!r} to confirm", ("payment_id",))
         amount = Money.from_minor_units(payment.amount_minor, payment.currency)
-        if payment.status == PaymentStatus.SUCCEEDED.value:  # confirmed before: answer the same
-            if payment.purpose == "top_up":
+        if payment.status == PaymentStatus.SUCCEEDED:  # confirmed before: answer the same
+            if payment.purpose == PaymentPurpose.TOP_UP:
                 return ToppedUp(payment.id, amount)
             invoice_id = session.scalar(_invoice_of_payment(payment.id))
             return Completed(pricing.ChangeKind(payment.pending["order"]["kind"]), invoice_id, payment.id)
-        if payment.status in ("refunded", "refund_failed"):
-            return Rejected("ORDER_SUPERSEDED", payment.failure_message or "refunded", ("paymentId",))
-        if payment.status != PaymentStatus.REQUIRES_ACTION.value:
-            return PaymentFailed(
+        if payment.status in (PaymentStatus.REFUNDED, PaymentStatus.REFUND_FAILED):
+            return _superseded(payment.failure_message or "refunded")
+        if payment.status != PaymentStatus.REQUIRES_ACTION:
+            return PaymentDeclined(
                 payment.id,
-                FailureCode(payment.failure_code or "processing_error"),
+                payment.failure_code or FailureCode.PROCESSING_ERROR.value,
                 payment.failure_message or "the payment failed",
             )
-        now = gateway.clock()
-        method = gateway.registry.payment_methods.get(payment.method)
+        now = deps.clock()
+        method = deps.payment_methods.get(payment.method)
         if method is None:
-            return Rejected(
-                "UNKNOWN_PAYMENT_METHOD",
+            raise PaymentRefused(
+                ErrorCode.UNKNOWN_PAYMENT_METHOD,
                 f"the payment method {payment.method!r} is not installed",
-                ("paymentId",),
+                ("payment_id",),
             )
         result = method.confirm(payment.reference, challenge_response)
         payment.updated_at = now
         if result.status is not PaymentStatus.SUCCEEDED:
-            payment.status = PaymentStatus.FAILED.value
+            payment.status = PaymentStatus.FAILED
             payment.failure_code = (result.failure or FailureCode.AUTHENTICATION_FAILED).value
             payment.failure_message = (result.message or "the payment was not authenticated")[:200]
             emit(
@@ -93,18 +92,18 @@ def confirm_payment(
                 },
                 now,
             )
-            return PaymentFailed(payment.id, FailureCode(payment.failure_code), payment.failure_message)
-        payment.status = PaymentStatus.SUCCEEDED.value
-        if payment.purpose == "top_up":
+            return PaymentDeclined(payment.id, payment.failure_code, payment.failure_message)
+        payment.status = PaymentStatus.SUCCEEDED
+        if payment.purpose == PaymentPurpose.TOP_UP:
             save_pending_card(session, workspace, payment, now)
             credit_top_up(session, workspace, payment, now)
             return ToppedUp(payment.id, amount)
-        order = _reprice_pending(gateway, session, workspace, payment)
+        order = _reprice_pending(deps, session, workspace, payment)
         if order is None:
             refund = method.refund(payment.reference, amount, SqlLedger(session, workspace, now))
             refunded = refund.status is PaymentStatus.SUCCEEDED
             # Never left "succeeded": that would read as a completed checkout on the next confirm.
-            payment.status = "refunded" if refunded else "refund_failed"
+            payment.status = PaymentStatus.REFUNDED if refunded else PaymentStatus.REFUND_FAILED
             payment.failure_message = "the subscription changed before the payment was confirmed; " + (
                 "refunded" if refunded else "the refund failed and needs an operator"
             )
@@ -124,7 +123,7 @@ def confirm_payment(
                     },
                     now,
                 )
-            return Rejected("ORDER_SUPERSEDED", payment.failure_message, ("paymentId",))
+            return _superseded(payment.failure_message)
         details = session.get(BillingDetails, workspace.id)
         card_row = session.get(Card, payment.card_id) if payment.card_id else None
         if card_row is None:
@@ -146,28 +145,28 @@ def _invoice_of_payment(payment_id: str) -> Select[tuple[str]]:
     return select(Invoice.id).where(Invoice.payment_id == payment_id)
 
 
+def _superseded(message: str) -> PaymentRefused:
+    """The order paid for no longer applies: the payment was refunded (a recorded outcome,
+    so returned rather than raised: the refund's record must commit)."""
+    return PaymentRefused(ErrorCode.ORDER_SUPERSEDED, message, ("payment_id",))
+
+
 def _reprice_pending(
-    gateway: Any, session: Session, workspace: Workspace, payment: Payment
+    deps: Deps, session: Session, workspace: Workspace, payment: Payment
 ) -> pricing.PricedOrder | None:
     """The paid order, priced again as at checkout; None if it no longer applies."""
     pending = payment.pending or {}
     base, target = pending.get("base", {}), pending.get("order", {}).get("target", {})
     if base != base_snapshot(workspace):
         return None
-    plan = gateway.catalog.plan(target.get("plan", ""))
-    if plan is None:
-        return None
-    subscription = subscription_of(workspace, gateway.catalog, payment.created_at)
-    config = pricing.Configuration(plan, target["email_credits"], target["messaging_credits"])
     details = session.get(BillingDetails, workspace.id)
-    order = pricing.price_order(
-        subscription,
-        config,
-        payment.created_at,
-        customer=billing_details.tax_customer(details),
-        tax=gateway.tax,
-        seller_country=gateway.settings.seller_country,
-    )
+    request = OrderRequest(target.get("plan", ""), target.get("email_credits"), target.get("messaging_credits"))
+    try:
+        order = price_for_workspace(
+            deps, workspace, request, billing_details.tax_customer(details), payment.created_at
+        )
+    except DomainError:  # the plan or its limits are gone, or the VAT ID no longer checks out
+        return None
     if order.due_now.total.minor_units != payment.amount_minor:
         return None
     return order

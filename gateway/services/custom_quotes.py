@@ -8,19 +8,16 @@ written; all problems are reported at once, each with its field.
 from __future__ import annotations
 
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from gateway.core.errors import FieldProblem, InvalidInput
+from gateway.core.errors import FieldProblem, InvalidQuoteRequest
+from gateway.core.text import has_control_characters
 from gateway.events.outbox import EventType, emit
 from gateway.services.billing_details import EMAIL
+from gateway.services.deps import Deps
 from gateway.storage.db import CustomQuoteRequest
 from gateway.storage.locks import lock_workspace
-
-if TYPE_CHECKING:
-    from gateway.server.app import Gateway
 
 MAX_NAME = 200
 MAX_EMAIL = 254
@@ -38,19 +35,10 @@ class QuoteRequest:
     message: str | None = None
 
 
-class InvalidQuoteRequest(InvalidInput):
-    """A custom quote request with invalid fields."""
-
-
 @dataclass(frozen=True)
 class Requested:
     request_id: str
     sales_contact: str
-
-
-def has_control_characters(text: str, allowed: str = "") -> bool:
-    """Whether ``text`` holds control characters (NUL, escapes, ...) other than ``allowed``."""
-    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
 
 
 def _line(value: str, field: str, limit: int, problems: list[FieldProblem]) -> str:
@@ -69,14 +57,14 @@ def _line(value: str, field: str, limit: int, problems: list[FieldProblem]) -> s
 def validate(request: QuoteRequest) -> QuoteRequest:
     """The request cleaned up, or :class:`InvalidQuoteRequest` listing every problem."""
     problems: list[FieldProblem] = []
-    name = _line(request.contact_name, "contactName", MAX_NAME, problems)
+    name = _line(request.contact_name, "contact_name", MAX_NAME, problems)
     email = _line(request.email, "email", MAX_EMAIL, problems)
     if email and not any(p.field == "email" for p in problems) and not EMAIL.match(email):
         problems.append(FieldProblem("email", "is not an email address"))
     company = _line(request.company, "company", MAX_NAME, problems)
     for field, volume in (
-        ("expectedEmailCredits", request.expected_email_credits),
-        ("expectedMessagingCredits", request.expected_messaging_credits),
+        ("expected_email_credits", request.expected_email_credits),
+        ("expected_messaging_credits", request.expected_messaging_credits),
     ):
         if volume is not None and not 0 <= volume <= MAX_VOLUME:
             problems.append(FieldProblem(field, f"must be between 0 and {MAX_VOLUME:,}"))
@@ -101,11 +89,11 @@ def validate(request: QuoteRequest) -> QuoteRequest:
 
 
 def request_custom_quote(
-    gateway: Gateway, workspace_id: str, request: QuoteRequest, now: datetime
+    deps: Deps, workspace_id: str, request: QuoteRequest, now: datetime
 ) -> Requested:
     """Record the request and emit ``custom_quote.requested`` in one transaction."""
     request = validate(request)
-    with gateway.write_sessions.begin() as session:
+    with deps.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         if workspace is None:
             raise LookupError(f"no workspace {workspace_id!r}")
@@ -137,4 +125,4 @@ def request_custom_quote(
             },
             now,
         )
-    return Requested(row.id, gateway.catalog.sales_contact)
+    return Requested(row.id, deps.catalog.sales_contact)

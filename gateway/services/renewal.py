@@ -38,25 +38,33 @@ import enum
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.core import pricing
+from gateway.core.errors import NoScheduledChange
 from gateway.core.money import Money
 from gateway.core.periods import period_containing
+from gateway.core.statuses import (
+    InvoiceKind,
+    InvoiceStatus,
+    PaymentPurpose,
+    PaymentStatus,
+    RenewalRecordStatus,
+    WorkspaceStatus,
+)
 from gateway.core.tax import InvalidTaxId
 from gateway.events.outbox import EventType, config_payload, emit
-from gateway.plugin_api.payments import PaymentMethod, PaymentStatus, StoredCard
+from gateway.plugin_api.payments import PaymentMethod, StoredCard
 from gateway.services import billing_details
 from gateway.services.charging import stored_card, take_payment
+from gateway.services.deps import Deps
 from gateway.services.invoices import create_invoice, open_invoices
+from gateway.services.workspaces import emit_credits_reset
 from gateway.storage.db import BillingDetails, Card, Invoice, Renewal, ScheduledChange, Workspace
 from gateway.storage.locks import lock_workspace
-
-if TYPE_CHECKING:
-    from gateway.server.app import Gateway
 
 logger = logging.getLogger("gateway.renewal")
 
@@ -126,13 +134,13 @@ class RenewalResult:
 # ------------------------------------------------------------------ running
 
 
-def renew_due(gateway: Gateway, now: datetime) -> list[RenewalResult]:
+def renew_due(deps: Deps, now: datetime) -> list[RenewalResult]:
     """Renew every workspace whose period ended at or before ``now``.
 
     One workspace's failure never stops the others: an unexpected error is logged and
     reported as an ERROR result, and that period is retried on the next run.
     """
-    with gateway.sessions() as session:
+    with deps.sessions() as session:
         due = list(
             session.scalars(
                 select(Workspace.id)
@@ -142,20 +150,20 @@ def renew_due(gateway: Gateway, now: datetime) -> list[RenewalResult]:
         )
     results: list[RenewalResult] = []
     for workspace_id in due:
-        results.extend(renew_workspace(gateway, workspace_id, now))
+        results.extend(renew_workspace(deps, workspace_id, now))
     return results
 
 
-def renew_workspace(gateway: Gateway, workspace_id: str, now: datetime) -> list[RenewalResult]:
+def renew_workspace(deps: Deps, workspace_id: str, now: datetime) -> list[RenewalResult]:
     """Renew one workspace period by period until its period contains ``now``."""
     results: list[RenewalResult] = []
     while True:
         try:
-            with gateway.write_sessions.begin() as session:
+            with deps.write_sessions.begin() as session:
                 workspace = lock_workspace(session, workspace_id)
                 if workspace is None or workspace.period_end > now:
                     break  # nothing (more) to do, or another process renewed it first
-                result = _renew_period(gateway, session, workspace, now)
+                result = _renew_period(deps, session, workspace, now)
         except Exception as error:  # logged with its traceback; the period is retried next run
             logger.exception("renewal of workspace %s failed", workspace_id)
             results.append(
@@ -174,34 +182,22 @@ def renew_workspace(gateway: Gateway, workspace_id: str, now: datetime) -> list[
     return results
 
 
-def _renew_period(gateway: Gateway, session: Session, workspace: Workspace, now: datetime) -> RenewalResult:
+def _renew_period(deps: Deps, session: Session, workspace: Workspace, now: datetime) -> RenewalResult:
     boundary = workspace.period_end
     if session.get(Renewal, (workspace.id, boundary)) is not None:
         return RenewalResult(workspace.id, RenewalStatus.ALREADY_RENEWED, period_start=boundary)
     renewal = Renewal(
-        workspace_id=workspace.id, period_start=boundary, status="renewing", invoice_id=None, created_at=now
+        workspace_id=workspace.id, period_start=boundary, status=RenewalRecordStatus.RENEWING, invoice_id=None, created_at=now
     )
     session.add(renewal)
     session.flush()  # claims the period: a concurrent insert fails here instead of renewing twice
 
-    applied = _apply_scheduled_change(gateway, session, workspace, boundary, now)
+    applied = _apply_scheduled_change(deps, session, workspace, boundary, now)
     workspace.period_start = boundary
     workspace.period_end = period_containing(workspace.period_anchor, boundary)[1]
-    emit(
-        session,
-        workspace,
-        EventType.CREDITS_RESET,
-        {
-            "period_start": workspace.period_start.isoformat(),
-            "period_end": workspace.period_end.isoformat(),
-            "plan": workspace.plan_code,
-            "email_credits": workspace.email_credits,
-            "messaging_credits": workspace.messaging_credits,
-        },
-        now,
-    )
+    emit_credits_reset(session, workspace, now)
 
-    plan = gateway.catalog.plan(workspace.plan_code)
+    plan = deps.catalog.plan(workspace.plan_code)
     if plan is None:
         raise LookupError(
             f"workspace {workspace.id} is on plan {workspace.plan_code!r}, which the catalog no longer has"
@@ -214,19 +210,19 @@ def _renew_period(gateway: Gateway, session: Session, workspace: Workspace, now:
         "applied_change": applied,
     }
     if plan.is_free:
-        renewal.status = "free"
+        renewal.status = RenewalRecordStatus.FREE
         return RenewalResult(status=RenewalStatus.FREE, **result)
     config = pricing.Configuration(plan, workspace.email_credits, workspace.messaging_credits)
-    return _charge_renewal(gateway, session, workspace, renewal, config, now, result)
+    return _charge_renewal(deps, session, workspace, renewal, config, now, result)
 
 
 def _apply_scheduled_change(
-    gateway: Gateway, session: Session, workspace: Workspace, boundary: datetime, now: datetime
+    deps: Deps, session: Session, workspace: Workspace, boundary: datetime, now: datetime
 ) -> bool:
     change = session.get(ScheduledChange, workspace.id, with_for_update=True)
     if change is None or change.effective_at > boundary:
         return False
-    if gateway.catalog.plan(change.plan_code) is None:
+    if deps.catalog.plan(change.plan_code) is None:
         logger.error(
             "workspace %s: the scheduled change to plan %r cannot apply, the catalog no longer has "
             "the plan; kept for an operator",
@@ -254,7 +250,7 @@ def _apply_scheduled_change(
 
 
 def _charge_renewal(
-    gateway: Gateway,
+    deps: Deps,
     session: Session,
     workspace: Workspace,
     renewal: Renewal,
@@ -271,13 +267,13 @@ def _charge_renewal(
         charge = pricing.renewal_charge(
             config,
             customer=customer,
-            tax=gateway.tax,
-            seller_country=gateway.settings.seller_country,
+            tax=deps.tax,
+            seller_country=deps.seller_country,
             on=period_start,
         )
     except InvalidTaxId as error:  # valid when saved; a stricter tax plugin may refuse it now
         charge = pricing.renewal_charge(
-            config, customer=None, tax=None, seller_country=gateway.settings.seller_country, on=period_start
+            config, customer=None, tax=None, seller_country=deps.seller_country, on=period_start
         )
         failure = _Failure(FailureReason.INVALID_VAT_ID.value, str(error))
     if not complete:
@@ -288,7 +284,7 @@ def _charge_renewal(
     amount = charge.total
     payment = None
     if failure is None and amount:
-        payer = _payer(gateway, session, workspace)
+        payer = _payer(deps, session, workspace)
         if isinstance(payer, _Failure):
             failure = payer
         else:
@@ -297,7 +293,7 @@ def _charge_renewal(
                 workspace,
                 payer.method,
                 amount,
-                purpose="renewal",
+                purpose=PaymentPurpose.RENEWAL,
                 description=f"Renewal of {pricing.describe(config)}, {period_start:%Y-%m-%d} to "
                 f"{period_end:%Y-%m-%d}",
                 idempotency_key=renewal_key(workspace.id, period_start),
@@ -308,7 +304,7 @@ def _charge_renewal(
             payment = taken.payment
             if taken.result.status is PaymentStatus.REQUIRES_ACTION:
                 # Nobody is there to authenticate an off-session renewal: give the attempt up.
-                payment.status = "canceled"
+                payment.status = PaymentStatus.CANCELED
                 payment.failure_code = FailureReason.AUTHENTICATION_REQUIRED.value
                 payment.failure_message = "the card asks for 3-D Secure, which a renewal cannot do"
                 failure = _Failure(FailureReason.AUTHENTICATION_REQUIRED.value, payment.failure_message)
@@ -319,11 +315,11 @@ def _charge_renewal(
                 )
 
     billing = billing_details.snapshot(details) if details is not None else {}
-    status = "open" if failure else "paid"
+    status = InvoiceStatus.OPEN if failure else InvoiceStatus.PAID
     invoice = create_invoice(
         session,
         workspace_id=workspace.id,
-        kind="renewal",
+        kind=InvoiceKind.RENEWAL,
         status=status,
         charge=charge,
         billing=billing,
@@ -346,9 +342,11 @@ def _charge_renewal(
         "payment_method": payment.method if payment else None,
     }
     if failure is None:
-        renewal.status = "renewed"
+        renewal.status = RenewalRecordStatus.RENEWED
         session.flush()
-        workspace.status = "past_due" if _other_open_invoices(session, workspace, invoice) else "active"
+        workspace.status = (
+            WorkspaceStatus.PAST_DUE if _other_open_invoices(session, workspace, invoice) else WorkspaceStatus.ACTIVE
+        )
         emit(session, workspace, EventType.RENEWAL_COMPLETED, payload, now)
         return RenewalResult(
             status=RenewalStatus.RENEWED,
@@ -358,13 +356,13 @@ def _charge_renewal(
             **result,
         )
     reason, message = failure.reason, failure.message
-    renewal.status = "payment_failed"
-    workspace.status = "past_due"
+    renewal.status = RenewalRecordStatus.PAYMENT_FAILED
+    workspace.status = WorkspaceStatus.PAST_DUE
     emit(
         session,
         workspace,
         EventType.RENEWAL_FAILED,
-        {**payload, "reason": reason, "message": message, "status": "past_due"},
+        {**payload, "reason": reason, "message": message, "status": WorkspaceStatus.PAST_DUE.value},
         now,
     )
     return RenewalResult(
@@ -391,14 +389,14 @@ class _Payer:
     card_id: str | None = None
 
 
-def _payer(gateway: Gateway, session: Session, workspace: Workspace) -> _Payer | _Failure:
+def _payer(deps: Deps, session: Session, workspace: Workspace) -> _Payer | _Failure:
     """The method (and saved card) that pays the renewal: ``workspace.renewal_payment``.
 
     A workspace that never chose one (it paid its checkout with a card it did not
     save) renews from its balance, the one method that needs nothing stored.
     """
     choice = workspace.renewal_payment
-    methods = gateway.registry.payment_methods
+    methods = deps.payment_methods
     if choice is None and "balance" in methods:
         choice = "balance"
     if choice == "balance":
@@ -443,15 +441,14 @@ class CancelledChange:
     effective_at: datetime
 
 
-def cancel_scheduled_change(gateway: Gateway, workspace_id: str, now: datetime) -> CancelledChange | None:
+def cancel_scheduled_change(deps: Deps, workspace_id: str, now: datetime) -> CancelledChange:
     """Remove the workspace's scheduled change (``plan_change.cancelled``); None if it had none."""
-    with gateway.write_sessions.begin() as session:
+    with deps.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
-        if workspace is None:
-            return None
+        assert workspace is not None, "authenticated workspaces exist"
         change = session.get(ScheduledChange, workspace_id, with_for_update=True)
         if change is None:
-            return None
+            raise NoScheduledChange()
         cancelled = CancelledChange(
             change.plan_code, change.email_credits, change.messaging_credits, change.effective_at
         )

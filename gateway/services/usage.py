@@ -23,25 +23,23 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.core.catalog import CreditKind
-from gateway.core.messaging import Channel, normalise_code
-from gateway.core.sms import count_segments
+from gateway.core.errors import DomainError, ErrorCode, InvalidVolume, RenewalPending
+from gateway.core.messaging import Channel
+from gateway.services.deps import Deps
+from gateway.services.messages import message_cost
 from gateway.services.renewal import renew_workspace
 from gateway.services.workspaces import subscription_of
 from gateway.storage import idempotency
 from gateway.storage.db import UsageCounter, UsageRecord, Workspace
 from gateway.storage.locks import lock_workspace
 
-if TYPE_CHECKING:
-    from gateway.server.app import Gateway
-
 MAX_QUANTITY = 1_000_000  # messages per request
-MAX_SAMPLE_TEXT = 1600  # as the Message Calculator: ten concatenated GSM-7 parts and then some
 CREDIT_QUANTUM = Decimal("0.0001")  # what the counters keep (Numeric(20, 4))
 OPERATION = "record_usage"
 
@@ -49,83 +47,32 @@ OPERATION = "record_usage"
 # ------------------------------------------------------------------- errors
 
 
-class UsageError(Exception):
-    """A usage request refused before anything was counted."""
-
-    code = "USAGE_ERROR"
-    field: tuple[str, ...] = ()
-
-
-class InvalidQuantity(UsageError):
-    code = "INVALID_VOLUME"
-    field = ("quantity",)
-
-    def __init__(self, quantity: int) -> None:
-        super().__init__(f"quantity must be between 1 and {MAX_QUANTITY:,} messages, not {quantity}")
-        self.quantity = quantity
-
-
-class UnknownMessageType(UsageError):
-    code = "UNKNOWN_MESSAGE_TYPE"
-    field = ("messageType",)
-
-    def __init__(self, message_type: str, message: str) -> None:
-        super().__init__(message)
-        self.message_type = message_type
-
-
-class UnknownDestination(UsageError):
-    code = "UNKNOWN_COUNTRY"
-    field = ("country",)
-
-    def __init__(self, country: str, message: str) -> None:
-        super().__init__(message)
-        self.country = country
-
-
-class SampleTextTooLong(UsageError):
-    code = "TEXT_TOO_LONG"
-    field = ("sampleText",)
-
-    def __init__(self, length: int) -> None:
-        super().__init__(f"sample texts are limited to {MAX_SAMPLE_TEXT} characters")
-        self.length = length
-
-
-class NotInPlan(UsageError):
+class ChannelNotInPlan(DomainError):
     """The plan grants no credits for the message type's channel (SMS on the Email plan)."""
 
-    code = "CHANNEL_NOT_IN_PLAN"
-    field = ("messageType",)
+    code = ErrorCode.CHANNEL_NOT_IN_PLAN
 
     def __init__(self, plan_code: str, plan_name: str, message_type: str, channel: Channel) -> None:
         super().__init__(
             f"the {plan_name} plan does not include {channel.value} messages: "
-            "change to a plan with SMS/WhatsApp credits"
+            "change to a plan with SMS/WhatsApp credits",
+            ("message_type",),
         )
         self.plan_code, self.message_type, self.channel = plan_code, message_type, channel
 
 
-class AllowanceExceeded(UsageError):
-    code = "ALLOWANCE_EXCEEDED"
-    field = ("quantity",)
+class AllowanceExceeded(DomainError):
+    code = ErrorCode.ALLOWANCE_EXCEEDED
 
     def __init__(self, kind: CreditKind, used: Decimal, included: int, requested: Decimal) -> None:
         remaining = max(Decimal(included) - used, Decimal(0))
         super().__init__(
             f"{_plain(requested)} {kind.value} credits requested, {_plain(remaining)} of "
-            f"{included:,} left this period; nothing was counted"
+            f"{included:,} left this period; nothing was counted",
+            ("quantity",),
         )
         self.kind, self.used, self.included, self.requested = kind, used, included, requested
         self.remaining = remaining
-
-
-class RenewalPending(UsageError):
-    code = "RENEWAL_PENDING"
-
-    def __init__(self, period_end: datetime) -> None:
-        super().__init__("the current period has ended and its renewal could not run; try again shortly")
-        self.period_end = period_end
 
 
 # ------------------------------------------------------------------- values
@@ -241,53 +188,30 @@ def _plain(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
-def price(gateway: Gateway, request: UsageRequest) -> PricedUsage:
-    """What the request costs in credits, or a :class:`UsageError`. Pure: reads nothing."""
+def price(deps: Deps, request: UsageRequest) -> PricedUsage:
+    """What the request costs in credits, or a DomainError naming the field. Pure: reads nothing."""
     if not 1 <= request.quantity <= MAX_QUANTITY:
-        raise InvalidQuantity(request.quantity)
-    text = request.sample_text
-    if text is not None and len(text) > MAX_SAMPLE_TEXT:
-        raise SampleTextTooLong(len(text))
-    code = normalise_code(request.message_type)
-    message_type = gateway.message_types_by_code.get(code)
-    if message_type is None:
-        raise UnknownMessageType(request.message_type, f"unknown message type {request.message_type!r}")
-    if message_type.channel is Channel.EMAIL:
-        return PricedUsage(
-            code,
-            CreditKind.EMAIL,
-            Channel.EMAIL,
-            None,
+        raise InvalidVolume(
+            f"quantity must be between 1 and {MAX_QUANTITY:,} messages, not {request.quantity}",
+            ("quantity",),
             request.quantity,
-            1,
-            Decimal(1),
-            Decimal(request.quantity),
+            min=1,
+            max=MAX_QUANTITY,
+            step=1,
         )
-    country = normalise_code(request.country)
-    if not country:
-        raise UnknownDestination(request.country or "", f"{message_type.name} needs a destination country")
-    destination = gateway.destinations_by_country.get(country)
-    if destination is None:
-        raise UnknownDestination(
-            request.country or "", f"no messaging rates for destination {request.country!r}"
-        )
-    rate = gateway.rates.credits_per_message(country, code)
-    if rate is None:
-        raise UnknownMessageType(
-            request.message_type, f"{message_type.name} is not offered to {destination.name}"
-        )
-    segments = count_segments(text).segments if message_type.segmented and text is not None else 1
-    per_message = rate * segments
+    cost = message_cost(deps.messages, deps.rates, request.message_type, request.country, request.sample_text)
+    offer = cost.offer
+    country = cost.destination.country if cost.destination is not None else None
     # Counters keep four decimals; a finer rate is rounded up, never in the sender's favour.
-    credits = (per_message * request.quantity).quantize(CREDIT_QUANTUM, rounding=ROUND_CEILING)
+    credits = (cost.per_message * request.quantity).quantize(CREDIT_QUANTUM, rounding=ROUND_CEILING)
     return PricedUsage(
-        code,
-        message_type.credit_kind,
-        message_type.channel,
+        offer.code,
+        offer.credit_kind,
+        offer.channel,
         country,
         request.quantity,
-        segments,
-        per_message,
+        cost.parts,
+        cost.per_message,
         credits,
     )
 
@@ -295,31 +219,33 @@ def price(gateway: Gateway, request: UsageRequest) -> PricedUsage:
 # ------------------------------------------------------------------ recording
 
 
-def record_usage(gateway: Gateway, workspace_id: str, request: UsageRequest, now: datetime) -> Recorded:
+def record_usage(deps: Deps, workspace_id: str, request: UsageRequest, now: datetime) -> Recorded:
     """Count the request against the current period's allowance.
 
-    Raises a :class:`UsageError` (nothing counted), or, with an idempotency key,
+    Raises a :class:`DomainError` (nothing counted), or, with an idempotency key,
     :class:`idempotency.IdempotencyKeyReused` / :class:`idempotency.IdempotencyKeyInProgress`.
     The same key with the same request returns the first answer and counts once.
     """
-    priced = price(gateway, request)
-    with gateway.sessions() as session:
+    if request.idempotency_key is not None:
+        idempotency.check_key(request.idempotency_key)
+    priced = price(deps, request)
+    with deps.sessions() as session:
         workspace = session.get(Workspace, workspace_id)
         due = workspace is not None and workspace.period_end <= now
     if due:
-        renew_workspace(gateway, workspace_id, now)  # errors are logged there; refused below if still due
+        renew_workspace(deps, workspace_id, now)  # errors are logged there; refused below if still due
     key = request.idempotency_key
     if key is None:
-        return _record(gateway, workspace_id, priced, now, None)
+        return _record(deps, workspace_id, priced, now, None)
     # Refusals raise (nothing was counted), which releases the key for another try.
     return idempotency.run_once(
-        gateway.write_sessions,
+        deps.write_sessions,
         workspace_id,
         key,
         OPERATION,
         request.fingerprint(),
         now,
-        lambda: _record(gateway, workspace_id, priced, now, key),
+        lambda: _record(deps, workspace_id, priced, now, key),
         Recorded.to_response,
         Recorded.from_response,
         (Recorded,),
@@ -327,19 +253,19 @@ def record_usage(gateway: Gateway, workspace_id: str, request: UsageRequest, now
 
 
 def _record(
-    gateway: Gateway, workspace_id: str, priced: PricedUsage, now: datetime, key: str | None
+    deps: Deps, workspace_id: str, priced: PricedUsage, now: datetime, key: str | None
 ) -> Recorded:
-    with gateway.write_sessions.begin() as session:
+    with deps.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         if workspace is None:
             raise LookupError(f"no workspace {workspace_id!r}")
         if workspace.period_end <= now:
             raise RenewalPending(workspace.period_end)
-        subscription = subscription_of(workspace, gateway.catalog, now)
+        subscription = subscription_of(workspace, deps.catalog, now)
         config = subscription.configuration
         plan = config.plan
         if plan.option(priced.kind) is None or priced.channel not in plan.channels:
-            raise NotInPlan(plan.code, plan.name, priced.message_type, priced.channel)
+            raise ChannelNotInPlan(plan.code, plan.name, priced.message_type, priced.channel)
         counters = _counters(session, workspace_id, subscription.period_start, lock=True)
         counter = counters.get(priced.kind)
         used = counter.used if counter is not None else Decimal(0)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from gateway.core.catalog import Catalog
 from gateway.core.periods import add_months, period_containing
 from gateway.core.pricing import Configuration, Subscription, configure
+from gateway.events.outbox import EventType, emit
 from gateway.storage.db import ApiKey, Workspace
 
 KEY_PREFIX = "bgw"
@@ -122,3 +123,21 @@ def subscription_of(workspace: Workspace, catalog: Catalog, now: datetime) -> Su
     if plan.is_free and not start <= now < end:
         start, end = period_containing(workspace.period_anchor, now)
     return Subscription(config, start, end)
+
+
+def emit_credits_reset(session: Session, workspace: Workspace, now: datetime) -> None:
+    """Announce that a new period started with fresh allowances (a renewal, or a checkout
+    that starts a paid period): ``credits.reset`` with the period and the limits in force."""
+    emit(
+        session,
+        workspace,
+        EventType.CREDITS_RESET,
+        {
+            "period_start": workspace.period_start.isoformat(),
+            "period_end": workspace.period_end.isoformat(),
+            "plan": workspace.plan_code,
+            "email_credits": workspace.email_credits,
+            "messaging_credits": workspace.messaging_credits,
+        },
+        now,
+    )

@@ -21,6 +21,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.core.errors import DomainError, ErrorCode
+from gateway.core.statuses import IdempotencyKeyStatus
 from gateway.storage.db import IdempotencyKey
 
 KEY_TTL = timedelta(hours=24)  # keys are kept at least this long
@@ -29,12 +31,32 @@ WAIT_SECONDS = 15.0  # how long a concurrent retry waits for the first request's
 MAX_KEY_LENGTH = 255
 
 
-class IdempotencyKeyReused(Exception):
+FIELD = ("idempotency_key",)
+
+
+class IdempotencyKeyReused(DomainError):
     """The key was first used for a different operation or input."""
 
+    code = ErrorCode.IDEMPOTENCY_KEY_REUSED
 
-class IdempotencyKeyInProgress(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, FIELD)
+
+
+class IdempotencyKeyInProgress(DomainError):
     """Another request with this key is still running (and did not finish in time)."""
+
+    code = ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, FIELD)
+
+
+class InvalidIdempotencyKey(DomainError):
+    code = ErrorCode.INVALID_IDEMPOTENCY_KEY
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, FIELD)
 
 
 class AlreadyCompleted(Exception):
@@ -42,11 +64,10 @@ class AlreadyCompleted(Exception):
     claim it thought abandoned). Raised inside the work transaction, so it rolls back."""
 
 
-def key_problem(key: str) -> str | None:
-    """Why a client's idempotency key is unusable, or None if it is fine."""
+def check_key(key: str) -> None:
+    """Raise :class:`InvalidIdempotencyKey` for a key a client cannot use."""
     if not key.strip() or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        return f"idempotency keys are 1 to {MAX_KEY_LENGTH} printable characters"
-    return None
+        raise InvalidIdempotencyKey(f"idempotency keys are 1 to {MAX_KEY_LENGTH} printable characters")
 
 
 def request_hash(operation: str, payload: dict[str, Any]) -> str:
@@ -84,7 +105,7 @@ def claim(
                             key=key,
                             operation=operation,
                             request_hash=fingerprint,
-                            status="in_progress",
+                            status=IdempotencyKeyStatus.IN_PROGRESS,
                             response=None,
                             created_at=now,
                             locked_until=now + CLAIM_TIMEOUT,
@@ -96,7 +117,7 @@ def claim(
                     raise IdempotencyKeyReused(
                         f"idempotency key {key!r} was used for a different {row.operation} request"
                     )
-                if row.status == "completed":
+                if row.status == IdempotencyKeyStatus.COMPLETED:
                     return row.response
                 if row.locked_until <= now:  # the first request died mid-way: take over
                     row.locked_until = now + CLAIM_TIMEOUT
@@ -117,9 +138,9 @@ def complete(session: Session, workspace_id: str, key: str, response: dict[str, 
     row = session.get(IdempotencyKey, (workspace_id, key), with_for_update=True, populate_existing=True)
     if row is None:  # cannot happen while the claim is held; refuse to lose the record silently
         raise RuntimeError(f"idempotency key {key!r} lost its claim")
-    if row.status == "completed":
+    if row.status == IdempotencyKeyStatus.COMPLETED:
         raise AlreadyCompleted(key)
-    row.status = "completed"
+    row.status = IdempotencyKeyStatus.COMPLETED
     row.response = response
 
 
@@ -132,7 +153,7 @@ def release(sessions: sessionmaker, workspace_id: str, key: str) -> dict[str, An
         row = session.get(IdempotencyKey, (workspace_id, key), with_for_update=True)
         if row is None:
             return None
-        if row.status == "completed":
+        if row.status == IdempotencyKeyStatus.COMPLETED:
             return row.response
         session.delete(row)
         return None
@@ -156,6 +177,7 @@ def run_once(
     outcome is one of ``stored``; other outcomes (refusals that changed nothing) release
     the key. Whatever the timing, the answer is the one outcome that committed.
     """
+    check_key(key)
     replay = claim(sessions, workspace_id, key, operation, request_hash(operation, fingerprint), now)
     if replay is not None:
         return from_response(replay)
@@ -163,6 +185,11 @@ def run_once(
         outcome = work()
     except AlreadyCompleted:
         outcome = None
+    except DomainError:  # refused, nothing written: free the key, unless another request completed it
+        first = release(sessions, workspace_id, key)
+        if first is not None:
+            return from_response(first)
+        raise
     except BaseException:
         release(sessions, workspace_id, key)
         raise

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from gateway.api.context import Context
+from gateway.api.schema import build_schema
 
 QUOTE = """
 mutation Quote($input: QuoteInput!) {
@@ -39,7 +40,7 @@ def test_quote_mutation_in_process(benchmark, gateway, make_workspace, clock):
             gateway=gateway, now=gateway.clock(), workspace_id=member.id, credentials_given=True
         )
         try:
-            result = gateway.schema.execute_sync(
+            result = build_schema().execute_sync(
                 QUOTE, variable_values={"input": INPUT}, context_value=context
             )
         finally:

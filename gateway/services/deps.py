@@ -1,0 +1,81 @@
+"""What a use case needs from the running gateway, and nothing more.
+
+Use cases take a :class:`Deps`: the catalog, the providers that plugins registered,
+the session factories and the clock, and the few settings that change what they
+decide. The server's ``Gateway`` satisfies it; tests may pass anything that does.
+Nothing here imports the server, GraphQL or HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.core.catalog import Catalog
+from gateway.core.tax import TaxCalculator
+from gateway.plugin_api.events import EventListener
+from gateway.plugin_api.messaging import RateProvider
+from gateway.plugin_api.payments import PaymentMethod
+from gateway.services.messages import MessageCatalog
+
+# The session type the API layer may hold (to pass to read functions) without importing SQLAlchemy.
+ReadSession = Session
+
+
+class Deps(Protocol):
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def tax(self) -> TaxCalculator: ...
+
+    @property
+    def rates(self) -> RateProvider: ...
+
+    @property
+    def messages(self) -> MessageCatalog:
+        """The message types and destinations the rate provider prices, indexed once."""
+        ...
+
+    @property
+    def payment_methods(self) -> Mapping[str, PaymentMethod]: ...
+
+    @property
+    def event_listeners(self) -> Mapping[str, EventListener]: ...
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """Read sessions (and writes that need no lock)."""
+        ...
+
+    @property
+    def write_sessions(self) -> sessionmaker[Session]:
+        """Sessions for money and subscription changes: they take the write lock when they begin."""
+        ...
+
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    @property
+    def countries(self) -> frozenset[str]:
+        """ISO 3166-1 alpha-2 codes billing details may name."""
+        ...
+
+    @property
+    def seller_country(self) -> str:
+        """Where the seller is established, for tax."""
+        ...
+
+    @property
+    def top_up_limits(self) -> tuple[Decimal, Decimal]:
+        """The smallest and largest top-up, in the catalog currency."""
+        ...
+
+    @property
+    def webhook_timeout(self) -> float:
+        """Seconds for one webhook request."""
+        ...

@@ -1,0 +1,108 @@
+"""Previews that write nothing: Select a Plan (where the sliders start) and the Order
+Preview (what a change costs now and at renewal)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.core import pricing
+from gateway.core.catalog import CreditKind, Plan
+from gateway.core.errors import InvalidVatId, RenewalPending, UnknownCountry, UnknownPlan
+from gateway.core.messaging import normalise_code
+from gateway.core.money import Money
+from gateway.core.tax import CustomerKind, TaxCustomer
+from gateway.services import billing_details
+from gateway.services.deps import Deps
+from gateway.services.orders import OrderRequest, balance_of, price_for_workspace
+from gateway.services.workspaces import subscription_of
+from gateway.storage.db import BillingDetails, Workspace
+
+MAX_VAT_ID = 32  # the longest EU VAT ID has 14 characters; room for blanks, dots and dashes
+
+
+@dataclass(frozen=True)
+class CustomerInput:
+    """Billing details given with a quote, to price its tax without saving them."""
+
+    customer_type: CustomerKind
+    country: str
+    vat_id: str | None = None
+
+
+def tax_customer(deps: Deps, given: CustomerInput, path: tuple[str, ...]) -> TaxCustomer:
+    """The tax customer of billing details given with a request, checked before any
+    plugin sees them; errors name the fields under ``path``."""
+    country = normalise_code(given.country)
+    if country not in deps.countries:
+        raise UnknownCountry(given.country, f"unknown country {given.country!r}", (*path, "country"))
+    vat_id = given.vat_id.strip() if given.vat_id and given.vat_id.strip() else None
+    if vat_id is not None and len(vat_id) > MAX_VAT_ID:  # never hand absurd input to a tax plugin
+        raise InvalidVatId(
+            given.vat_id or "",
+            f"a VAT ID has at most {MAX_VAT_ID} characters, not {len(vat_id)}",
+            (*path, "vat_id"),
+        )
+    return TaxCustomer(given.customer_type, country, vat_id)
+
+
+@dataclass(frozen=True)
+class Quoted:
+    order: pricing.PricedOrder
+    balance: Money  # the prepaid balance now, for "pay with My balance"
+    computed_at: datetime
+
+
+def quote(
+    deps: Deps, workspace_id: str, order: OrderRequest, customer: CustomerInput | None, now: datetime
+) -> Quoted:
+    """Price ``order`` for the workspace: with the tax of ``customer`` when given, else of the
+    saved billing details (as checkout will). Writes nothing."""
+    given = tax_customer(deps, customer, ("billing_details",)) if customer is not None else None
+    with deps.sessions() as session:
+        workspace = session.get(Workspace, workspace_id)
+        if workspace is None:
+            raise LookupError(f"no workspace {workspace_id!r}")
+        if given is None:
+            given = billing_details.tax_customer(session.get(BillingDetails, workspace_id))
+        priced = price_for_workspace(deps, workspace, order, given, now)
+        return Quoted(priced, balance_of(workspace), now)
+
+
+@dataclass(frozen=True)
+class PlanSelection:
+    plan: Plan
+    email_credits: int  # where the sliders start
+    messaging_credits: int
+    change: pricing.ChangeKind | None  # for a workspace: how choosing the plan there applies
+    effective_at: datetime | None
+
+
+def select_plan(deps: Deps, workspace_id: str | None, plan_code: str, now: datetime) -> PlanSelection:
+    """Open Customize Plan: where the sliders start (the current limits on the same plan,
+    else the plan's defaults) and, for a workspace, when choosing the plan would apply."""
+    plan = deps.catalog.plan(plan_code)
+    if plan is None:
+        raise UnknownPlan(plan_code)
+    subscription = None
+    if workspace_id is not None:
+        with deps.sessions() as session:
+            workspace = session.get(Workspace, workspace_id)
+            if workspace is not None:
+                subscription = subscription_of(workspace, deps.catalog, now)
+    if subscription is not None and not now < subscription.period_end:
+        raise RenewalPending(subscription.period_end)  # no honest effective date before renewal
+    current = subscription.configuration if subscription else None
+    start = (
+        current
+        if current is not None and current.plan.code == plan.code
+        else pricing.Configuration(
+            plan, plan.default_limit(CreditKind.EMAIL), plan.default_limit(CreditKind.MESSAGING)
+        )
+    )
+    change = effective_at = None
+    if subscription is not None and plan.purchasable:
+        change, now_part, _ = pricing.classify(subscription.configuration, start)
+        if change is not pricing.ChangeKind.NONE:
+            effective_at = now if now_part is not None else subscription.period_end
+    return PlanSelection(plan, start.email_credits, start.messaging_credits, change, effective_at)
