@@ -205,7 +205,9 @@ class BillingMutation:
             "checked first, the VAT ID against the country. Nothing is saved if any field is invalid."
         )
     )
-    def update_billing_details(self, info: Info, input: UpdateBillingDetailsInput) -> UpdateBillingDetailsResult:
+    def update_billing_details(
+        self, info: Info, input: UpdateBillingDetailsInput
+    ) -> UpdateBillingDetailsResult:
         changes: dict[str, Any] = {}
         for name in _DETAIL_FIELDS:
             value = getattr(input, name)
@@ -231,7 +233,8 @@ class BillingMutation:
             input.message_type, input.quantity, input.country, input.sample_text, input.idempotency_key
         )
         return e.signed_in(
-            info, lambda workspace_id: _recorded(usage.record_usage(ctx.gateway, workspace_id, request, ctx.now))
+            info,
+            lambda workspace_id: _recorded(usage.record_usage(ctx.gateway, workspace_id, request, ctx.now)),
         )
 
     @strawberry.mutation(description="Cancel the downgrade or limit reduction scheduled for the next period.")

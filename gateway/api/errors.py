@@ -234,6 +234,11 @@ def translate(error: errors.DomainError, info: Info) -> UserError:
     raise TypeError(f"no GraphQL type for {type(error).__name__}")  # a bug: tests check every error maps
 
 
+def has_translation(kind: type[errors.DomainError]) -> bool:
+    """Whether errors of this class (or a base of it) have a GraphQL type."""
+    return any(k in _BUILDERS for k in kind.__mro__)
+
+
 def authentication_required(info: Info) -> AuthenticationRequired:
     message = (
         "the API key is not valid"

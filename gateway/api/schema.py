@@ -140,7 +140,9 @@ class CoreQuery:
 
 @strawberry.type
 class CoreMutation:
-    @strawberry.mutation(description="Open Customize Plan: what can be set for a plan, and where sliders start.")
+    @strawberry.mutation(
+        description="Open Customize Plan: what can be set for a plan, and where sliders start."
+    )
     def select_plan(self, info: Info, plan_code: str) -> SelectPlanResult:
         ctx = info.context
         return e.attempt(
@@ -170,7 +172,12 @@ class CoreMutation:
             info,
             lambda: t.Estimate.of(
                 messages.estimate(
-                    deps.messages, deps.rates, input.credits, input.message_type, input.country, input.sample_text
+                    deps.messages,
+                    deps.rates,
+                    input.credits,
+                    input.message_type,
+                    input.country,
+                    input.sample_text,
                 )
             ),
         )

@@ -239,8 +239,12 @@ class WebhooksQuery:
 
 @strawberry.type
 class WebhooksMutation:
-    @strawberry.mutation(description="Add a webhook endpoint. Its signing secret is in the answer, this once.")
-    def create_webhook_endpoint(self, info: Info, input: CreateWebhookEndpointInput) -> CreateWebhookEndpointResult:
+    @strawberry.mutation(
+        description="Add a webhook endpoint. Its signing secret is in the answer, this once."
+    )
+    def create_webhook_endpoint(
+        self, info: Info, input: CreateWebhookEndpointInput
+    ) -> CreateWebhookEndpointResult:
         ctx = info.context
 
         def work(workspace_id: str) -> WebhookEndpointCreated:
@@ -279,7 +283,9 @@ class WebhooksMutation:
 
         return e.signed_in(info, work)
 
-    @strawberry.mutation(description="Delete an endpoint with its delivery log; pending deliveries are dropped.")
+    @strawberry.mutation(
+        description="Delete an endpoint with its delivery log; pending deliveries are dropped."
+    )
     def delete_webhook_endpoint(self, info: Info, id: strawberry.ID) -> DeleteWebhookEndpointResult:
         def work(workspace_id: str) -> WebhookEndpointDeleted:
             webhooks.delete_endpoint(info.context.gateway, workspace_id, str(id))

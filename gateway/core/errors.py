@@ -125,7 +125,14 @@ class InvalidVolume(DomainError):
     code = ErrorCode.INVALID_VOLUME
 
     def __init__(
-        self, message: str, field: Sequence[str], value: int, *, min: int | None, max: int | None, step: int | None
+        self,
+        message: str,
+        field: Sequence[str],
+        value: int,
+        *,
+        min: int | None,
+        max: int | None,
+        step: int | None,
     ) -> None:
         super().__init__(message, field)
         self.value, self.min, self.max, self.step = value, min, max, step
@@ -134,7 +141,9 @@ class InvalidVolume(DomainError):
 class TextTooLong(DomainError):
     code = ErrorCode.TEXT_TOO_LONG
 
-    def __init__(self, field: Sequence[str], length: int, max_length: int, what: str = "sample texts") -> None:
+    def __init__(
+        self, field: Sequence[str], length: int, max_length: int, what: str = "sample texts"
+    ) -> None:
         super().__init__(f"{what} are limited to {max_length} characters", field)
         self.length, self.max_length = length, max_length
 
@@ -205,7 +214,9 @@ class BillingDetailsIncomplete(DomainError):
     code = ErrorCode.BILLING_DETAILS_INCOMPLETE
 
     def __init__(self, missing: Sequence[str]) -> None:
-        super().__init__("checkout needs complete billing details: missing " + ", ".join(missing), ("billing_details",))
+        super().__init__(
+            "checkout needs complete billing details: missing " + ", ".join(missing), ("billing_details",)
+        )
         self.missing = tuple(missing)
 
 
@@ -218,7 +229,9 @@ class QuoteChanged(DomainError):
         if expired:
             super().__init__("the quote expired; confirm the new one", ("quote_expires_at",))
         else:
-            super().__init__(f"the total is now {order.due_now.total}; confirm the new quote", ("expected_total",))
+            super().__init__(
+                f"the total is now {order.due_now.total}; confirm the new quote", ("expected_total",)
+            )
         self.order, self.balance, self.expected_total, self.expired = order, balance, expected_total, expired
 
     @property

@@ -103,7 +103,8 @@ class PlanNotAdjustable(PricingError):
 
     def __init__(self, plan: Plan, kind: CreditKind) -> None:
         super().__init__(
-            f"the {plan.name} plan has fixed limits; {kind.value} credits cannot be changed", (_FIELD_NAMES[kind],)
+            f"the {plan.name} plan has fixed limits; {kind.value} credits cannot be changed",
+            (_FIELD_NAMES[kind],),
         )
         self.plan = plan
         self.kind = kind

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from gateway.core.catalog import CatalogError
+from gateway.core.statuses import DeliveryStatus
 from gateway.plugin_api.registry import PluginError
 from gateway.server.settings import Settings, SettingsError
 
@@ -168,13 +169,17 @@ def cmd_deliveries_list(args: argparse.Namespace) -> int:
     """Pending and failed deliveries (webhooks and event listeners), oldest first."""
     from gateway.events.webhooks import list_deliveries
 
-    statuses = args.status or ["pending", "failed"]
+    statuses = args.status or [DeliveryStatus.PENDING, DeliveryStatus.FAILED]
     with _gateway(args) as gateway, gateway.sessions() as session:
         lines = list_deliveries(session, statuses, args.limit)
     if not lines:
         print(f"no {' or '.join(statuses)} deliveries")
     for line in lines:
-        due = line.next_attempt_at.isoformat() if line.next_attempt_at and line.status == "pending" else "-"
+        due = (
+            line.next_attempt_at.isoformat()
+            if line.next_attempt_at and line.status == DeliveryStatus.PENDING
+            else "-"
+        )
         last = (f"{line.last_status_code} " if line.last_status_code else "") + (line.last_error or "")
         print(
             f"{line.id}  {line.status:<9} attempts {line.attempts:<2}  next {due}  {line.event_type} "
@@ -276,7 +281,7 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument(
         "--status",
         action="append",
-        choices=["pending", "failed", "delivered"],
+        choices=[s.value for s in DeliveryStatus],
         help="only these (repeatable); default: pending and failed",
     )
     listing.add_argument("--limit", type=int, default=100)

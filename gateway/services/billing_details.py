@@ -128,7 +128,9 @@ FIELD_ORDER = (
 )
 
 
-def update_billing_details(deps: Deps, workspace_id: str, changes: dict[str, Any], now: datetime) -> BillingDetails:
+def update_billing_details(
+    deps: Deps, workspace_id: str, changes: dict[str, Any], now: datetime
+) -> BillingDetails:
     """Save a partial update of the billing details in one transaction: every field is checked
     first (control characters, lengths, the country, the VAT ID against it) and one bad field
     refuses the whole update with :class:`InvalidBillingDetails` listing every problem."""
@@ -159,4 +161,6 @@ def update_billing_details(deps: Deps, workspace_id: str, changes: dict[str, Any
             return saved
     except InvalidBillingDetails as error:
         order = {name: i for i, name in enumerate(FIELD_ORDER)}
-        raise InvalidBillingDetails(sorted(error.problems, key=lambda p: order.get(p.field, len(order)))) from None
+        raise InvalidBillingDetails(
+            sorted(error.problems, key=lambda p: order.get(p.field, len(order)))
+        ) from None

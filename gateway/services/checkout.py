@@ -115,7 +115,9 @@ def tokenize(
     try:
         return method.tokenize(choice.new_card, today)
     except CardError as error:
-        raise PaymentRefused(ErrorCode[f"CARD_{error.code.name}"], error.message, (*path, error.field)) from None
+        raise PaymentRefused(
+            ErrorCode[f"CARD_{error.code.name}"], error.message, (*path, error.field)
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -344,7 +346,9 @@ def saved_card(
 def require_card(choice: PaymentChoice, token: StoredCard | None) -> StoredCard:
     """The new card of a choice without a saved one, or :class:`PaymentRefused` (CARD_REQUIRED)."""
     if choice.new_card is None:
-        raise PaymentRefused(ErrorCode.CARD_REQUIRED, "choose a saved card or enter a new one", ("payment_method",))
+        raise PaymentRefused(
+            ErrorCode.CARD_REQUIRED, "choose a saved card or enter a new one", ("payment_method",)
+        )
     assert token is not None, "a new card for a card method is tokenized before the request starts"
     return token
 

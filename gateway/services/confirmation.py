@@ -48,7 +48,9 @@ def confirm_payment(
             or payment.workspace_id != workspace_id
             or payment.purpose not in (PaymentPurpose.CHECKOUT, PaymentPurpose.TOP_UP)
         ):
-            raise PaymentRefused(ErrorCode.UNKNOWN_PAYMENT, f"no payment {payment_id!r} to confirm", ("payment_id",))
+            raise PaymentRefused(
+                ErrorCode.UNKNOWN_PAYMENT, f"no payment {payment_id!r} to confirm", ("payment_id",)
+            )
         amount = Money.from_minor_units(payment.amount_minor, payment.currency)
         if payment.status == PaymentStatus.SUCCEEDED:  # confirmed before: answer the same
             if payment.purpose == PaymentPurpose.TOP_UP:
@@ -118,7 +120,7 @@ def confirm_payment(
                         "method": payment.method,
                         "amount": str(amount.amount),
                         "currency": payment.currency,
-                        "failure_code": "refund_failed",
+                        "failure_code": PaymentStatus.REFUND_FAILED.value,
                         "message": payment.failure_message,
                     },
                     now,
@@ -160,7 +162,9 @@ def _reprice_pending(
     if base != base_snapshot(workspace):
         return None
     details = session.get(BillingDetails, workspace.id)
-    request = OrderRequest(target.get("plan", ""), target.get("email_credits"), target.get("messaging_credits"))
+    request = OrderRequest(
+        target.get("plan", ""), target.get("email_credits"), target.get("messaging_credits")
+    )
     try:
         order = price_for_workspace(
             deps, workspace, request, billing_details.tax_customer(details), payment.created_at

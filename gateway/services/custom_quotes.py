@@ -88,9 +88,7 @@ def validate(request: QuoteRequest) -> QuoteRequest:
     )
 
 
-def request_custom_quote(
-    deps: Deps, workspace_id: str, request: QuoteRequest, now: datetime
-) -> Requested:
+def request_custom_quote(deps: Deps, workspace_id: str, request: QuoteRequest, now: datetime) -> Requested:
     """Record the request and emit ``custom_quote.requested`` in one transaction."""
     request = validate(request)
     with deps.write_sessions.begin() as session:

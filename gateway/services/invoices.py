@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.core.pricing import Charge, Line
+from gateway.core.statuses import InvoiceStatus
 from gateway.storage.db import Counter, Invoice
 
 
@@ -93,7 +94,7 @@ def open_invoices(session: Session, workspace_id: str) -> list[Invoice]:
     return list(
         session.scalars(
             select(Invoice)
-            .where(Invoice.workspace_id == workspace_id, Invoice.status == "open")
+            .where(Invoice.workspace_id == workspace_id, Invoice.status == InvoiceStatus.OPEN)
             .order_by(Invoice.issued_at)
         )
     )

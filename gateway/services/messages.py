@@ -132,4 +132,3 @@ def estimate(
     count = int(credits // cost.per_message) if cost.per_message > 0 else None
     left = credits - cost.per_message * count if count is not None else None
     return Estimate(cost, credits, count, left)
-

@@ -187,7 +187,11 @@ def _renew_period(deps: Deps, session: Session, workspace: Workspace, now: datet
     if session.get(Renewal, (workspace.id, boundary)) is not None:
         return RenewalResult(workspace.id, RenewalStatus.ALREADY_RENEWED, period_start=boundary)
     renewal = Renewal(
-        workspace_id=workspace.id, period_start=boundary, status=RenewalRecordStatus.RENEWING, invoice_id=None, created_at=now
+        workspace_id=workspace.id,
+        period_start=boundary,
+        status=RenewalRecordStatus.RENEWING,
+        invoice_id=None,
+        created_at=now,
     )
     session.add(renewal)
     session.flush()  # claims the period: a concurrent insert fails here instead of renewing twice
@@ -345,7 +349,9 @@ def _charge_renewal(
         renewal.status = RenewalRecordStatus.RENEWED
         session.flush()
         workspace.status = (
-            WorkspaceStatus.PAST_DUE if _other_open_invoices(session, workspace, invoice) else WorkspaceStatus.ACTIVE
+            WorkspaceStatus.PAST_DUE
+            if _other_open_invoices(session, workspace, invoice)
+            else WorkspaceStatus.ACTIVE
         )
         emit(session, workspace, EventType.RENEWAL_COMPLETED, payload, now)
         return RenewalResult(

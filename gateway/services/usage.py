@@ -252,9 +252,7 @@ def record_usage(deps: Deps, workspace_id: str, request: UsageRequest, now: date
     )
 
 
-def _record(
-    deps: Deps, workspace_id: str, priced: PricedUsage, now: datetime, key: str | None
-) -> Recorded:
+def _record(deps: Deps, workspace_id: str, priced: PricedUsage, now: datetime, key: str | None) -> Recorded:
     with deps.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         if workspace is None:

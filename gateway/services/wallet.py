@@ -217,7 +217,10 @@ def _top_up(
         else:
             to_save = token if card_row is None and choice.save_card else None
             if taken.result.status is PaymentStatus.REQUIRES_ACTION:  # the card is saved once authenticated
-                taken.payment.pending = {"purpose": PaymentPurpose.TOP_UP.value, "save_card": card_snapshot(to_save)}
+                taken.payment.pending = {
+                    "purpose": PaymentPurpose.TOP_UP.value,
+                    "save_card": card_snapshot(to_save),
+                }
                 outcome = PaymentActionRequired(taken.payment.id, taken.result.next_action or "")
             else:
                 if to_save is not None:

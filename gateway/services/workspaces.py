@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from gateway.core.catalog import Catalog
 from gateway.core.periods import add_months, period_containing
 from gateway.core.pricing import Configuration, Subscription, configure
+from gateway.core.statuses import WorkspaceStatus
 from gateway.events.outbox import EventType, emit
 from gateway.storage.db import ApiKey, Workspace
 
@@ -57,7 +58,7 @@ def create_workspace(
         period_anchor=now,
         period_start=now,
         period_end=add_months(now, 1),
-        status="active",
+        status=WorkspaceStatus.ACTIVE,
         currency=catalog.currency,
         balance_minor=0,
         event_sequence=0,

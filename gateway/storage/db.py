@@ -33,6 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
+from gateway.core.statuses import WorkspaceStatus
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -73,7 +75,9 @@ class Workspace(Base):
     period_anchor: Mapped[datetime] = mapped_column(UTCDateTime())
     period_start: Mapped[datetime] = mapped_column(UTCDateTime())
     period_end: Mapped[datetime] = mapped_column(UTCDateTime())
-    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")  # or past_due
+    status: Mapped[str] = mapped_column(
+        String(16), default=WorkspaceStatus.ACTIVE.value, server_default="active"
+    )  # a WorkspaceStatus
     currency: Mapped[str] = mapped_column(String(3), default="EUR", server_default="EUR")
     # Cached sum of the ledger, updated in the same transaction as each entry.
     balance_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
@@ -112,7 +116,7 @@ class LedgerEntry(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # top_up | charge | refund | adjustment
+    kind: Mapped[str] = mapped_column(String(16))  # a LedgerEntryKind (gateway.plugin_api.payments)
     amount_minor: Mapped[int] = mapped_column(BigInteger)  # signed: charges are negative
     currency: Mapped[str] = mapped_column(String(3))
     balance_after_minor: Mapped[int] = mapped_column(BigInteger)
@@ -143,12 +147,12 @@ class Payment(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
-    purpose: Mapped[str] = mapped_column(String(16))  # checkout | top_up | renewal
+    purpose: Mapped[str] = mapped_column(String(16))  # a PaymentPurpose
     method: Mapped[str] = mapped_column(String(32))  # payment method code
     card_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(16))  # succeeded | failed | requires_action | canceled
+    status: Mapped[str] = mapped_column(String(16))  # a PaymentStatus (gateway.core.statuses)
     failure_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     failure_message: Mapped[str | None] = mapped_column(String(200), nullable=True)
     reference: Mapped[str | None] = mapped_column(String(128), nullable=True)  # processor or ledger reference
@@ -165,8 +169,8 @@ class Invoice(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # checkout | renewal
-    status: Mapped[str] = mapped_column(String(16))  # paid | open
+    kind: Mapped[str] = mapped_column(String(16))  # an InvoiceKind
+    status: Mapped[str] = mapped_column(String(16))  # an InvoiceStatus
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     currency: Mapped[str] = mapped_column(String(3))
     subtotal_minor: Mapped[int] = mapped_column(BigInteger)
@@ -219,7 +223,7 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     operation: Mapped[str] = mapped_column(String(32))
     request_hash: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))  # in_progress | completed
+    status: Mapped[str] = mapped_column(String(16))  # an IdempotencyKeyStatus
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     locked_until: Mapped[datetime] = mapped_column(UTCDateTime())  # an abandoned claim may be retaken after
@@ -262,7 +266,7 @@ class Renewal(Base):
         ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
     )
     period_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16))  # renewed | free | payment_failed
+    status: Mapped[str] = mapped_column(String(16))  # a RenewalRecordStatus
     invoice_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -334,7 +338,7 @@ class Delivery(Base):
         ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=True, index=True
     )
     listener: Mapped[str | None] = mapped_column(String(64), nullable=True)  # an event listener's code
-    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed (gave up)
+    status: Mapped[str] = mapped_column(String(16))  # a DeliveryStatus
     attempts: Mapped[int] = mapped_column(Integer)  # since it was (re)queued
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # a worker's lease
