@@ -72,8 +72,8 @@ class CreditOptions(Mapping[CreditKind, CreditOption]):
         items: Mapping[CreditKind, CreditOption] | Iterable[tuple[CreditKind, CreditOption]] = (),
     ) -> None:
         pairs = tuple(items.items()) if isinstance(items, Mapping) else tuple(items)
-        self._items = pairs
-        self._index = dict(pairs)
+        self._items: tuple[tuple[CreditKind, CreditOption], ...] = pairs
+        self._index: dict[CreditKind, CreditOption] = dict(pairs)
 
     def __getitem__(self, kind: CreditKind) -> CreditOption:
         return self._index[kind]

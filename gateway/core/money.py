@@ -8,7 +8,7 @@ the gateway uses. Floats are refused everywhere, and so is mixing currencies.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from math import lcm
 
@@ -269,8 +269,10 @@ class Money:
 
 _ZERO = Decimal(0)
 _new = object.__new__
-_set_amount = Money.amount.__set__  # type: ignore[attr-defined]  # the slot descriptors
-_set_currency = Money.currency.__set__  # type: ignore[attr-defined]
+# The slot descriptors' setters, to fill a Money made without __init__ (see Money._of).
+# Read from the class __dict__ because mypy takes ``Money.amount`` for the Decimal attribute.
+_set_amount: Callable[[Money, Decimal], None] = Money.__dict__["amount"].__set__
+_set_currency: Callable[[Money, str], None] = Money.__dict__["currency"].__set__
 
 
 _make = Money._of  # the trusted constructor, as a plain function for this module

@@ -61,11 +61,11 @@ class Configuration:
         if other.__class__ is not self.__class__:
             return NotImplemented
         return self is other or (
-            self._hash == other._hash  # type: ignore[attr-defined]
-            and self.email_credits == other.email_credits  # type: ignore[attr-defined]
-            and self.messaging_credits == other.messaging_credits  # type: ignore[attr-defined]
+            self._hash == other._hash
+            and self.email_credits == other.email_credits
+            and self.messaging_credits == other.messaging_credits
             and self.plan == other.plan
-        )  # type: ignore[attr-defined]
+        )
 
     def limit(self, kind: CreditKind) -> int:
         return self.email_credits if kind is CreditKind.EMAIL else self.messaging_credits
@@ -154,8 +154,10 @@ def configure(
     for kind, value in ((CreditKind.EMAIL, email_credits), (CreditKind.MESSAGING, messaging_credits)):
         option = plan.option(kind)
         if value is None:
-            same_plan = current is not None and current.plan.code == plan.code
-            values[kind] = current.limit(kind) if same_plan else plan.default_limit(kind)
+            if current is not None and current.plan.code == plan.code:
+                values[kind] = current.limit(kind)
+            else:
+                values[kind] = plan.default_limit(kind)
             continue
         if option is None:
             if value:

@@ -277,8 +277,8 @@ def last_sequence(session: Session, workspace_id: str) -> int:
 
 def undocumented(type: str, payload: Mapping[str, Any]) -> tuple[set[str], set[str]]:
     """The fields of ``payload`` that :data:`PAYLOADS` does not list, and the listed ones it lacks."""
-    names = PAYLOADS[type].names
-    return set(payload) - names, names - set(payload)
+    names, present = PAYLOADS[type].names, set(payload)
+    return present - names, set(names) - present
 
 
 def reference() -> str:

@@ -88,7 +88,8 @@ def announce(session: Session, workspace_id: str) -> None:
 def _after_commit(session: Session) -> None:
     workspaces = session.info.pop(_PENDING, None)
     if workspaces:
-        committed(session.get_bind().url, workspaces)
+        # get_bind() is an Engine or a Connection; both have .engine, whose URL is the key
+        committed(session.get_bind().engine.url, workspaces)
 
 
 @event.listens_for(Session, "after_rollback")

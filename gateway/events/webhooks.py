@@ -45,12 +45,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
 from sqlalchemy import func, or_, select, true, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
 
@@ -451,11 +452,16 @@ def replay(session: Session, now: datetime, *, failed: bool = False, ids: Sequen
         chosen.append(Delivery.id.in_(list(ids)))
     if not chosen:
         return 0
-    result = session.execute(
-        update(Delivery)
-        .where(or_(*chosen), or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now))
-        .values(status=DeliveryStatus.PENDING.value, attempts=0, next_attempt_at=now, locked_until=None)
-        .execution_options(synchronize_session=False)
+    # An UPDATE or DELETE without RETURNING gives a CursorResult (it has rowcount), which
+    # Session.execute's signature cannot promise; SQLAlchemy points to a cast (sqlalchemy#12913).
+    result = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(Delivery)
+            .where(or_(*chosen), or_(Delivery.locked_until.is_(None), Delivery.locked_until <= now))
+            .values(status=DeliveryStatus.PENDING.value, attempts=0, next_attempt_at=now, locked_until=None)
+            .execution_options(synchronize_session=False)
+        ),
     )
     return result.rowcount
 

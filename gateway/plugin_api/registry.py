@@ -63,12 +63,14 @@ class Registry:
     event_listeners: dict[str, EventListener] = field(default_factory=dict)
 
     def _by_kind(self, kind: str) -> dict[str, Any]:
-        return {
+        # Any: each kind's dict holds its own protocol; callers pick the kind by name.
+        by_kind: dict[str, dict[str, Any]] = {
             "payment_method": self.payment_methods,
             "tax_calculator": self.tax_calculators,
             "rate_provider": self.rate_providers,
             "event_listener": self.event_listeners,
-        }[kind]
+        }
+        return by_kind[kind]
 
     def select(self, kind: str, code: str | None) -> Any:
         """The provider of ``kind`` named ``code``, or the only one loaded."""
@@ -159,7 +161,8 @@ def _registrar(
                 f"plugin {plugin!r} registered {kind} {code!r} that does not satisfy "
                 f"{protocol.__name__}: missing {', '.join(missing) or 'a required attribute'}"
             )
-        if kind == "payment_method":
+        # protocol is PaymentMethod for this kind, so the isinstance only tells mypy so
+        if kind == "payment_method" and isinstance(provider, PaymentMethod):
             if not isinstance(provider.label, str) or not isinstance(provider.kind, PaymentKind):
                 raise PluginError(
                     f"plugin {plugin!r} registered {kind} {code!r} whose `label` is not a string "

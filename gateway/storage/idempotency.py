@@ -15,9 +15,10 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -201,5 +202,9 @@ def run_once(
 
 
 def purge_expired(session: Session, now: datetime) -> int:
-    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
+    # An UPDATE or DELETE without RETURNING gives a CursorResult (it has rowcount), which
+    # Session.execute's signature cannot promise; SQLAlchemy points to a cast (sqlalchemy#12913).
+    result = cast(
+        "CursorResult[Any]", session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
+    )
     return result.rowcount or 0

@@ -181,4 +181,4 @@ def normalize_vat_id(tax_id: str, country: str) -> str:
     try:
         return expected + eu_vat.validate(expected + number)[2:]
     except ValidationError as exc:
-        raise InvalidTaxId(tax_id, f"not a valid {country} VAT number: {exc.message}") from None
+        raise InvalidTaxId(tax_id, f"not a valid {country} VAT number: {exc}") from None
