@@ -276,7 +276,7 @@ def _invalid_input(error: errors.InvalidInput) -> dict[str, Any]:
 def _register_all() -> None:
     from gateway.core import pricing
     from gateway.events import webhooks as hooks
-    from gateway.services import usage
+    from gateway.services import checkout, usage
     from gateway.storage import idempotency
 
     simple: list[
@@ -361,8 +361,8 @@ def _register_all() -> None:
     for kind, graphql_type, extra in simple:
         _translates(kind)(lambda e, common, info, g=graphql_type, x=extra: g(**{**common, **x(e)}))
 
-    @_translates(errors.QuoteChanged)
-    def _quote_changed(error: errors.QuoteChanged, common: dict[str, Any], info: Info) -> UserError:
+    @_translates(checkout.QuoteChanged)
+    def _quote_changed(error: checkout.QuoteChanged, common: dict[str, Any], info: Info) -> UserError:
         return QuoteChanged(
             **common, quote=quote_of(info, error.order, error.balance), expected_total=error.expected_total
         )

@@ -20,13 +20,9 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from gateway.core.money import Money
-
-if TYPE_CHECKING:
-    from gateway.core.pricing import PricedOrder
 
 
 class ErrorCode(enum.Enum):
@@ -218,25 +214,6 @@ class BillingDetailsIncomplete(DomainError):
             "checkout needs complete billing details: missing " + ", ".join(missing), ("billing_details",)
         )
         self.missing = tuple(missing)
-
-
-class QuoteChanged(DomainError):
-    """The confirmed quote expired, or its total is no longer the price: ``order`` is the new quote."""
-
-    code = ErrorCode.QUOTE_CHANGED
-
-    def __init__(self, order: PricedOrder, balance: Money, expected_total: Decimal, *, expired: bool) -> None:
-        if expired:
-            super().__init__("the quote expired; confirm the new one", ("quote_expires_at",))
-        else:
-            super().__init__(
-                f"the total is now {order.due_now.total}; confirm the new quote", ("expected_total",)
-            )
-        self.order, self.balance, self.expected_total, self.expired = order, balance, expected_total, expired
-
-    @property
-    def error_code(self) -> ErrorCode:
-        return ErrorCode.QUOTE_EXPIRED if self.expired else ErrorCode.QUOTE_CHANGED
 
 
 # ---------------------------------------------------------------- payments

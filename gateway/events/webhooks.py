@@ -786,7 +786,7 @@ def _release(deps: DeliveryDeps, failed: _Claim, behind: Sequence[_Claim], at: d
         retrying = (
             head is not None and head.status == DeliveryStatus.PENDING.value and head.locked_until is None
         )
-        until = head.next_attempt_at if retrying and head.next_attempt_at is not None else at
+        until = head.next_attempt_at if head is not None and retrying and head.next_attempt_at else at
         session.execute(
             update(Delivery)
             .where(

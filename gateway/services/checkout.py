@@ -23,14 +23,15 @@ from sqlalchemy.orm import Session
 from gateway.core import pricing
 from gateway.core.errors import (
     BillingDetailsIncomplete,
+    DomainError,
     ErrorCode,
     InsufficientBalance,
     NothingToChange,
     PaymentActionRequired,
     PaymentDeclined,
     PaymentRefused,
-    QuoteChanged,
 )
+from gateway.core.money import Money
 from gateway.core.statuses import InvoiceKind, InvoiceStatus, PaymentPurpose
 from gateway.events.outbox import EventType, config_payload, emit
 from gateway.plugin_api.payments import (
@@ -142,6 +143,27 @@ class CheckoutRequest:
 
 
 # ------------------------------------------------------------------ outcomes
+
+
+class QuoteChanged(DomainError):
+    """The confirmed quote expired, or its total is no longer the price: ``order`` is the new quote."""
+
+    code = ErrorCode.QUOTE_CHANGED
+
+    def __init__(
+        self, order: pricing.PricedOrder, balance: Money, expected_total: Decimal, *, expired: bool
+    ) -> None:
+        if expired:
+            super().__init__("the quote expired; confirm the new one", ("quote_expires_at",))
+        else:
+            super().__init__(
+                f"the total is now {order.due_now.total}; confirm the new quote", ("expected_total",)
+            )
+        self.order, self.balance, self.expected_total, self.expired = order, balance, expected_total, expired
+
+    @property
+    def error_code(self) -> ErrorCode:
+        return ErrorCode.QUOTE_EXPIRED if self.expired else ErrorCode.QUOTE_CHANGED
 
 
 @dataclass(frozen=True)

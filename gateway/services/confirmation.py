@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.core import pricing
@@ -55,8 +55,9 @@ def confirm_payment(
         if payment.status == PaymentStatus.SUCCEEDED:  # confirmed before: answer the same
             if payment.purpose == PaymentPurpose.TOP_UP:
                 return ToppedUp(payment.id, amount)
-            invoice_id = session.scalar(_invoice_of_payment(payment.id))
-            return Completed(pricing.ChangeKind(payment.pending["order"]["kind"]), invoice_id, payment.id)
+            invoice_id = session.scalar(select(Invoice.id).where(Invoice.payment_id == payment.id))
+            kind = pricing.ChangeKind((payment.pending or {})["order"]["kind"])
+            return Completed(kind, invoice_id, payment.id)
         if payment.status in (PaymentStatus.REFUNDED, PaymentStatus.REFUND_FAILED):
             return _superseded(payment.failure_message or "refunded")
         if payment.status != PaymentStatus.REQUIRES_ACTION:
@@ -73,7 +74,9 @@ def confirm_payment(
                 f"the payment method {payment.method!r} is not installed",
                 ("payment_id",),
             )
-        result = method.confirm(payment.reference, challenge_response)
+        reference = payment.reference
+        assert reference is not None, "a payment that asked for an action has the method's reference"
+        result = method.confirm(reference, challenge_response)
         payment.updated_at = now
         if result.status is not PaymentStatus.SUCCEEDED:
             payment.status = PaymentStatus.FAILED
@@ -102,7 +105,7 @@ def confirm_payment(
             return ToppedUp(payment.id, amount)
         order = _reprice_pending(deps, session, workspace, payment)
         if order is None:
-            refund = method.refund(payment.reference, amount, SqlLedger(session, workspace, now))
+            refund = method.refund(reference, amount, SqlLedger(session, workspace, now))
             refunded = refund.status is PaymentStatus.SUCCEEDED
             # Never left "succeeded": that would read as a completed checkout on the next confirm.
             payment.status = PaymentStatus.REFUNDED if refunded else PaymentStatus.REFUND_FAILED
@@ -141,10 +144,6 @@ def confirm_payment(
             target_description=pricing.describe(order.target),
         )
         return Completed(order.kind, invoice_id, payment.id)
-
-
-def _invoice_of_payment(payment_id: str) -> Select[tuple[str]]:
-    return select(Invoice.id).where(Invoice.payment_id == payment_id)
 
 
 def _superseded(message: str) -> PaymentRefused:

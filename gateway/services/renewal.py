@@ -206,7 +206,7 @@ def _renew_period(deps: Deps, session: Session, workspace: Workspace, now: datet
         raise LookupError(
             f"workspace {workspace.id} is on plan {workspace.plan_code!r}, which the catalog no longer has"
         )
-    result = {
+    result: dict[str, Any] = {
         "workspace_id": workspace.id,
         "period_start": workspace.period_start,
         "period_end": workspace.period_end,

@@ -37,9 +37,10 @@ from gateway.storage.locks import lock_workspace
 def card_method(deps: Deps) -> CardPaymentMethod | None:
     """The card payment method: the one with code "card", else the only card-kind one."""
     methods = deps.payment_methods
-    if "card" in methods and methods["card"].kind is PaymentKind.CARD:
-        return methods["card"]
-    cards = [m for m in methods.values() if m.kind is PaymentKind.CARD]
+    card = methods.get("card")
+    if isinstance(card, CardPaymentMethod) and card.kind is PaymentKind.CARD:
+        return card
+    cards = [m for m in methods.values() if isinstance(m, CardPaymentMethod) and m.kind is PaymentKind.CARD]
     return cards[0] if len(cards) == 1 else None
 
 
