@@ -16,14 +16,13 @@ import strawberry
 from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.common import Info, current_workspace, renewal_pending
-from gateway.api.workspace import Workspace
+from gateway.api.workspace import Workspace, billing_details_of, usage_of
 from gateway.core.errors import FieldProblem
 from gateway.core.tax import CustomerKind
 from gateway.services import billing_details as details
+from gateway.services import billing_views as views
 from gateway.services import custom_quotes, renewal, usage
 from gateway.storage import idempotency
-from gateway.storage.db import BillingDetails as BillingDetailsRow
-from gateway.storage.db import Workspace as WorkspaceRow
 
 # ------------------------------------------------------------------ inputs
 
@@ -149,39 +148,6 @@ RequestCustomQuoteResult = Annotated[
 # ------------------------------------------------------------------ helpers
 
 
-def billing_details_of(row: BillingDetailsRow) -> t.BillingDetails:
-    return t.BillingDetails(
-        customer_type=t.CustomerType(row.customer_type) if row.customer_type else None,
-        name=row.name,
-        company_name=row.company_name,
-        address_line1=row.address_line1,
-        address_line2=row.address_line2,
-        city=row.city,
-        postal_code=row.postal_code,
-        region=row.region,
-        country=row.country,
-        vat_id=row.vat_id,
-        email=row.email,
-        missing_fields=details.missing_fields(row),
-    )
-
-
-def _usage_of(period: usage.PeriodUsage) -> t.Usage:
-    return t.Usage(
-        period_start=period.period_start,
-        period_end=period.period_end,
-        credits=[
-            t.CreditUsage(
-                kind=c.kind,
-                used=usage.normal(c.used),
-                included=c.included,
-                remaining=usage.normal(c.remaining),
-            )
-            for c in period.credits
-        ],
-    )
-
-
 def _recorded(recorded: usage.Recorded) -> UsageRecorded:
     u = recorded.usage
     return UsageRecorded(
@@ -193,7 +159,7 @@ def _recorded(recorded: usage.Recorded) -> UsageRecorded:
         credit_kind=u.kind,
         credits_per_message=usage.normal(u.credits_per_message),
         credits=usage.normal(u.credits),
-        usage=_usage_of(recorded.period),
+        usage=usage_of(recorded.period),
     )
 
 
@@ -317,7 +283,7 @@ class BillingMutation:
                 if problems:
                     raise _Refused(problems)
                 session.flush()
-                return billing_details_of(saved)
+                return billing_details_of(views.billing_details_view(saved))
         except _Refused as refused:
             order = {details.api_name(name): i for i, name in enumerate(_DETAIL_FIELDS)}
             found = sorted(refused.problems, key=lambda p: order.get(p.field, len(order)))
@@ -371,7 +337,7 @@ class BillingMutation:
                 field=[],
                 message="there is no scheduled change to cancel",
             )
-        fresh = ctx.session.get(WorkspaceRow, row.id)
+        fresh = views.workspace(ctx.session, row.id)
         assert fresh is not None
         return Workspace.of(info, fresh)
 

@@ -11,9 +11,8 @@ from gateway.api import types as t
 from gateway.api.context import Context
 from gateway.core import catalog as cat
 from gateway.core import pricing
-from gateway.core.money import Money
+from gateway.services import billing_views as views
 from gateway.services.checkout import QUOTE_TTL
-from gateway.storage.db import Workspace as WorkspaceRow
 
 Info = strawberry.Info[Context, None]
 
@@ -31,11 +30,12 @@ def unknown_plan(code: str) -> e.UnknownPlan:
     )
 
 
-def current_workspace(info: Info) -> WorkspaceRow | None:
+def current_workspace(info: Info) -> views.WorkspaceView | None:
+    """The workspace of the request's API key as last committed; None without a valid key."""
     ctx = info.context
     if ctx.workspace_id is None:
         return None
-    return ctx.session.get(WorkspaceRow, ctx.workspace_id)
+    return views.workspace(ctx.session, ctx.workspace_id)
 
 
 def renewal_pending(period_end: datetime) -> e.RenewalPending:
@@ -47,10 +47,10 @@ def renewal_pending(period_end: datetime) -> e.RenewalPending:
     )
 
 
-def quote_of(info: Info, order: pricing.PricedOrder, workspace: WorkspaceRow) -> t.Quote:
+def quote_of(info: Info, order: pricing.PricedOrder, workspace: views.WorkspaceView) -> t.Quote:
     """The Order Preview of a priced order, with the balance now and after paying by balance."""
     now = info.context.now
-    balance = Money.from_minor_units(workspace.balance_minor, workspace.currency)
+    balance = workspace.balance
     return t.Quote(
         kind=order.kind,
         plan=plan_of(info, order.target.plan),

@@ -30,9 +30,8 @@ from gateway.core import catalog as cat
 from gateway.core import pricing, sms
 from gateway.core.messaging import Channel, normalise_code
 from gateway.core.tax import CustomerKind, InvalidTaxId, TaxCustomer
-from gateway.services import billing_details, usage
+from gateway.services import billing_views, usage
 from gateway.services.workspaces import subscription_of
-from gateway.storage.db import BillingDetails as BillingDetailsRow
 
 logger = logging.getLogger("gateway.api")
 
@@ -220,7 +219,7 @@ class CoreMutation:
             if isinstance(customer, e.UserError):
                 return customer
         else:  # the saved billing details, as checkout will use them
-            customer = billing_details.tax_customer(ctx.session.get(BillingDetailsRow, row.id))
+            customer = billing_views.tax_customer(ctx.session, row.id)
         subscription = subscription_of(row, gateway.catalog, ctx.now)
         if not ctx.now < subscription.period_end:
             return renewal_pending(subscription.period_end)

@@ -7,6 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,6 +16,9 @@ from gateway.core.catalog import Catalog
 from gateway.core.periods import add_months, period_containing
 from gateway.core.pricing import Configuration, Subscription, configure
 from gateway.storage.db import ApiKey, Workspace
+
+if TYPE_CHECKING:
+    from gateway.services.billing_views import WorkspaceView
 
 KEY_PREFIX = "bgw"
 
@@ -106,7 +110,7 @@ def revoke_api_key(session: Session, key_or_prefix: str, now: datetime) -> str |
     return key.prefix
 
 
-def subscription_of(workspace: Workspace, catalog: Catalog, now: datetime) -> Subscription:
+def subscription_of(workspace: Workspace | WorkspaceView, catalog: Catalog, now: datetime) -> Subscription:
     """The workspace's subscription as the pricing core sees it at ``now``.
 
     Free plans have nothing to charge at renewal, so their period simply rolls
