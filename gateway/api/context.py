@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
+# The session is only handed on to the services' read functions: the API runs no queries itself.
+from gateway.storage.db import Session
 
 if TYPE_CHECKING:
     from gateway.server.app import Gateway
