@@ -500,6 +500,31 @@ def test_redeliver_sends_the_event_again_with_the_same_webhook_id(
     assert {e["id"]: len(e["deliveries"]) for e in listed} == {endpoint_id: 2, other_id: 1}
 
 
+def test_each_endpoint_lists_its_own_newest_deliveries_whatever_the_limit_asked(
+    gateway, make_workspace, graphql
+):
+    # The endpoints' deliveries are read together for the whole list: the limit still applies
+    # per endpoint, and two limits in one document each get their own answer.
+    member, other = make_workspace(), make_workspace("Other")
+    first = add_endpoint(gateway, member.id, "https://hooks.example.com/first")
+    second = add_endpoint(gateway, member.id, "https://hooks.example.com/second")
+    emit_events(gateway, member.id, 3)
+    quiet = add_endpoint(gateway, member.id, "https://hooks.example.com/quiet")  # after the events
+    add_endpoint(gateway, other.id, "https://hooks.example.com/other")
+    emit_events(gateway, other.id, 2)
+    listed = graphql(
+        """{ webhookEndpoints { ... on WebhookEndpoints { endpoints { id
+        newest: deliveries(limit: 2) { sequence } all: deliveries { sequence attempts { statusCode } } } } } }""",
+        key=member.key,
+    )["webhookEndpoints"]["endpoints"]
+    every = [{"sequence": n, "attempts": []} for n in (3, 2, 1)]
+    assert {e.pop("id"): e for e in listed} == {
+        first: {"newest": [{"sequence": 3}, {"sequence": 2}], "all": every},
+        second: {"newest": [{"sequence": 3}, {"sequence": 2}], "all": every},
+        quiet: {"newest": [], "all": []},
+    }
+
+
 # ------------------------------------------------------------------ two workers
 
 

@@ -16,11 +16,11 @@ import strawberry
 from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.common import Info, current_workspace
-from gateway.api.workspace import Workspace
+from gateway.api.workspace import Workspace, billing_details_of, usage_of
 from gateway.core.tax import CustomerKind
 from gateway.services import billing_details as details
+from gateway.services import billing_views as views
 from gateway.services import custom_quotes, renewal, usage
-from gateway.storage.db import BillingDetails as BillingDetailsRow
 
 # ------------------------------------------------------------------ inputs
 
@@ -146,39 +146,6 @@ RequestCustomQuoteResult = Annotated[
 # ------------------------------------------------------------------ helpers
 
 
-def billing_details_of(row: BillingDetailsRow) -> t.BillingDetails:
-    return t.BillingDetails(
-        customer_type=t.CustomerType(row.customer_type) if row.customer_type else None,
-        name=row.name,
-        company_name=row.company_name,
-        address_line1=row.address_line1,
-        address_line2=row.address_line2,
-        city=row.city,
-        postal_code=row.postal_code,
-        region=row.region,
-        country=row.country,
-        vat_id=row.vat_id,
-        email=row.email,
-        missing_fields=e.api_path(details.missing_fields(row)),
-    )
-
-
-def _usage_of(period: usage.PeriodUsage) -> t.Usage:
-    return t.Usage(
-        period_start=period.period_start,
-        period_end=period.period_end,
-        credits=[
-            t.CreditUsage(
-                kind=c.kind,
-                used=usage.normal(c.used),
-                included=c.included,
-                remaining=usage.normal(c.remaining),
-            )
-            for c in period.credits
-        ],
-    )
-
-
 def _recorded(recorded: usage.Recorded) -> UsageRecorded:
     u = recorded.usage
     return UsageRecorded(
@@ -190,7 +157,7 @@ def _recorded(recorded: usage.Recorded) -> UsageRecorded:
         credit_kind=u.kind,
         credits_per_message=usage.normal(u.credits_per_message),
         credits=usage.normal(u.credits),
-        usage=_usage_of(recorded.period),
+        usage=usage_of(recorded.period),
     )
 
 
@@ -217,7 +184,9 @@ class BillingMutation:
         return e.signed_in(
             info,
             lambda workspace_id: billing_details_of(
-                details.update_billing_details(ctx.gateway, workspace_id, changes, ctx.now)
+                views.billing_details_view(
+                    details.update_billing_details(ctx.gateway, workspace_id, changes, ctx.now)
+                )
             ),
         )
 

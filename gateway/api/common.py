@@ -9,8 +9,8 @@ from gateway.api.context import Context
 from gateway.core import catalog as cat
 from gateway.core import pricing
 from gateway.core.money import Money
+from gateway.services import billing_views as views
 from gateway.services.checkout import QUOTE_TTL
-from gateway.storage.db import Workspace as WorkspaceRow
 
 Info = strawberry.Info[Context, None]
 
@@ -19,11 +19,12 @@ def plan_of(info: Info, plan: cat.Plan) -> t.Plan:
     return t.Plan.of(plan, info.context.gateway.catalog.currency)
 
 
-def current_workspace(info: Info) -> WorkspaceRow | None:
+def current_workspace(info: Info) -> views.WorkspaceView | None:
+    """The workspace of the request's API key as last committed; None without a valid key."""
     ctx = info.context
     if ctx.workspace_id is None:
         return None
-    return ctx.session.get(WorkspaceRow, ctx.workspace_id)
+    return views.workspace(ctx.session, ctx.workspace_id)
 
 
 def quote_of(info: Info, order: pricing.PricedOrder, balance: Money) -> t.Quote:

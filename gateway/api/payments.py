@@ -13,13 +13,11 @@ from gateway.api import types as t
 from gateway.api.common import Info, current_workspace
 from gateway.api.workspace import Workspace, invoice_of, saved_card
 from gateway.core.errors import DomainError
-from gateway.core.money import Money
 from gateway.plugin_api.payments import CardDetails
+from gateway.services import billing_views as views
 from gateway.services import checkout as co
 from gateway.services import wallet
 from gateway.services.confirmation import confirm_payment
-from gateway.storage.db import Card, Invoice, Payment
-from gateway.storage.db import Workspace as WorkspaceRow
 
 # ------------------------------------------------------------------ inputs
 
@@ -151,14 +149,13 @@ RemoveCardResult = Annotated[
 ]
 
 
-def _payment_info(info: Info, payment: Payment, workspace: WorkspaceRow) -> PaymentInfo:
-    card = info.context.session.get(Card, payment.card_id) if payment.card_id else None
+def _payment_info(payment: views.PaymentView, workspace: views.WorkspaceView) -> PaymentInfo:
     return PaymentInfo(
         id=payment.id,
         method=payment.method,
         status=payment.status,
-        amount=t.Money.of(Money.from_minor_units(payment.amount_minor, payment.currency)),
-        card=saved_card(card, workspace) if card is not None else None,
+        amount=t.Money.of(payment.amount),
+        card=saved_card(payment.card, workspace) if payment.card is not None else None,
     )
 
 
@@ -167,13 +164,13 @@ def _success(info: Info, outcome: co.Completed) -> CheckoutSuccess:
     session.expire_all()  # the work ran in its own transaction: read what it committed
     row = current_workspace(info)
     assert row is not None
-    payment = session.get(Payment, outcome.payment_id) if outcome.payment_id else None
-    invoice = session.get(Invoice, outcome.invoice_id) if outcome.invoice_id else None
+    payment = views.payment(session, outcome.payment_id) if outcome.payment_id else None
+    invoice = views.invoice(session, outcome.invoice_id) if outcome.invoice_id else None
     return CheckoutSuccess(
         kind=outcome.kind,
         workspace=Workspace.of(info, row),
-        invoice=invoice_of(info, invoice) if invoice else None,
-        payment=_payment_info(info, payment, row) if payment else None,
+        invoice=invoice_of(invoice) if invoice else None,
+        payment=_payment_info(payment, row) if payment else None,
     )
 
 
@@ -182,17 +179,18 @@ def _topped_up(info: Info, outcome: wallet.ToppedUp) -> TopUpSuccess:
     session.expire_all()
     row = current_workspace(info)
     assert row is not None
-    payment = session.get(Payment, outcome.payment_id)
+    payment = views.payment(session, outcome.payment_id)
+    assert payment is not None
     return TopUpSuccess(
         amount=t.Money.of(outcome.amount),
-        balance=t.Money.of(Money.from_minor_units(row.balance_minor, row.currency)),
-        payment=_payment_info(info, payment, row),
+        balance=t.Money.of(row.balance),
+        payment=_payment_info(payment, row),
     )
 
 
 def _card_added(info: Info, added: wallet.CardAdded) -> CardAdded:
     workspace = current_workspace(info)
-    card = info.context.session.get(Card, added.card_id)
+    card = views.card(info.context.session, added.card_id)
     assert workspace is not None and card is not None
     return CardAdded(card=saved_card(card, workspace))
 

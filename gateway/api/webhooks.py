@@ -7,6 +7,7 @@ each mutation in its own transaction; a refused input writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
@@ -14,13 +15,11 @@ import strawberry
 
 from gateway.api import errors as e
 from gateway.api.common import Info
+from gateway.api.context import Context
 from gateway.core import statuses
 from gateway.events import webhooks as hooks
+from gateway.services import webhook_views as views
 from gateway.services import webhooks
-from gateway.storage.db import Delivery as DeliveryRow
-from gateway.storage.db import DeliveryAttempt as DeliveryAttemptRow
-from gateway.storage.db import OutboxEvent
-from gateway.storage.db import WebhookEndpoint as EndpointRow
 
 MAX_DELIVERIES = 100  # per endpoint and request
 
@@ -43,13 +42,13 @@ class DeliveryAttempt:
     error: str | None
 
     @classmethod
-    def of(cls, row: DeliveryAttemptRow) -> DeliveryAttempt:
+    def of(cls, attempt: views.AttemptView) -> DeliveryAttempt:
         return cls(
-            attempted_at=row.attempted_at,
-            status_code=row.status_code,
-            duration_ms=row.duration_ms,
-            response_excerpt=row.response_excerpt,
-            error=row.error,
+            attempted_at=attempt.attempted_at,
+            status_code=attempt.status_code,
+            duration_ms=attempt.duration_ms,
+            response_excerpt=attempt.response_excerpt,
+            error=attempt.error,
         )
 
 
@@ -75,21 +74,38 @@ class WebhookDelivery:
     attempts: list[DeliveryAttempt] = strawberry.field(description="Every attempt, oldest first.")
 
     @classmethod
-    def of(cls, row: DeliveryRow, event: OutboxEvent, attempts: list[DeliveryAttemptRow]) -> WebhookDelivery:
+    def of(cls, delivery: views.DeliveryView) -> WebhookDelivery:
         return cls(
-            id=strawberry.ID(row.id),
-            event_id=strawberry.ID(event.id),
-            event_type=event.type,
-            sequence=event.sequence,
-            status=DeliveryStatus(row.status),
-            attempt_count=row.attempts,
-            next_attempt_at=row.next_attempt_at,
-            last_status_code=row.last_status_code,
-            last_error=row.last_error,
-            delivered_at=row.delivered_at,
-            created_at=row.created_at,
-            attempts=[DeliveryAttempt.of(a) for a in attempts],
+            id=strawberry.ID(delivery.id),
+            event_id=strawberry.ID(delivery.event_id),
+            event_type=delivery.event_type,
+            sequence=delivery.sequence,
+            status=DeliveryStatus(delivery.status),
+            attempt_count=delivery.attempt_count,
+            next_attempt_at=delivery.next_attempt_at,
+            last_status_code=delivery.last_status_code,
+            last_error=delivery.last_error,
+            delivered_at=delivery.delivered_at,
+            created_at=delivery.created_at,
+            attempts=[DeliveryAttempt.of(a) for a in delivery.attempts],
         )
+
+
+class _RecentDeliveries:
+    """The recent deliveries of the endpoints of one answer, read for all of them together the
+    first time one endpoint's are asked for (once per ``limit`` asked): listing ten endpoints
+    with their deliveries then costs the statements of listing one. The schema runs with
+    ``execute_sync``, resolvers one after another, so Strawberry's (async) DataLoader does not
+    apply and no lock is needed."""
+
+    def __init__(self, endpoint_ids: Sequence[str]) -> None:
+        self.endpoint_ids = list(endpoint_ids)
+        self.loaded: dict[int, dict[str, list[views.DeliveryView]]] = {}
+
+    def of(self, context: Context, endpoint_id: str, limit: int) -> list[views.DeliveryView]:
+        if limit not in self.loaded:
+            self.loaded[limit] = views.recent_deliveries(context.session, self.endpoint_ids, limit)
+        return self.loaded[limit][endpoint_id]
 
 
 @strawberry.type(description="Where the workspace's events are POSTed, signed per Standard Webhooks.")
@@ -103,25 +119,26 @@ class WebhookEndpoint:
     )
     created_at: datetime
     updated_at: datetime
+    recent: strawberry.Private[_RecentDeliveries]  # shared by the endpoints of one answer
 
     @classmethod
-    def of(cls, row: EndpointRow) -> WebhookEndpoint:
+    def of(cls, endpoint: views.EndpointView, recent: _RecentDeliveries | None = None) -> WebhookEndpoint:
+        """From a read model (a mutation's endpoint is alone in its answer)."""
         return cls(
-            id=strawberry.ID(row.id),
-            url=row.url,
-            event_types=list(row.event_types),
-            enabled=row.enabled,
-            disabled_reason=row.disabled_reason,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
+            id=strawberry.ID(endpoint.id),
+            url=endpoint.url,
+            event_types=list(endpoint.event_types),
+            enabled=endpoint.enabled,
+            disabled_reason=endpoint.disabled_reason,
+            created_at=endpoint.created_at,
+            updated_at=endpoint.updated_at,
+            recent=recent if recent is not None else _RecentDeliveries([endpoint.id]),
         )
 
     @strawberry.field(description=f"The most recent deliveries, newest first (at most {MAX_DELIVERIES}).")
     def deliveries(self, info: Info, limit: int = 20) -> list[WebhookDelivery]:
-        session = info.context.session
-        rows = hooks.recent_deliveries(session, str(self.id), max(0, min(limit, MAX_DELIVERIES)))
-        attempts = hooks.attempts_of(session, [d.id for d, _ in rows])
-        return [WebhookDelivery.of(d, event, attempts[d.id]) for d, event in rows]
+        found = self.recent.of(info.context, str(self.id), max(0, min(limit, MAX_DELIVERIES)))
+        return [WebhookDelivery.of(delivery) for delivery in found]
 
 
 @strawberry.type
@@ -228,9 +245,9 @@ class WebhooksQuery:
         ctx = info.context
         if ctx.workspace_id is None:
             return e.authentication_required(info)
-        return WebhookEndpoints(
-            endpoints=[WebhookEndpoint.of(row) for row in hooks.endpoints_of(ctx.session, ctx.workspace_id)]
-        )
+        listed = views.endpoints(ctx.session, ctx.workspace_id)
+        recent = _RecentDeliveries([endpoint.id for endpoint in listed])
+        return WebhookEndpoints(endpoints=[WebhookEndpoint.of(endpoint, recent) for endpoint in listed])
 
     @strawberry.field(description="The event types an endpoint can subscribe to.")
     def webhook_event_types(self) -> list[str]:
@@ -248,8 +265,10 @@ class WebhooksMutation:
         ctx = info.context
 
         def work(workspace_id: str) -> WebhookEndpointCreated:
-            row = webhooks.create_endpoint(ctx.gateway, workspace_id, input.url, input.event_types, ctx.now)
-            return WebhookEndpointCreated(endpoint=WebhookEndpoint.of(row), secret=row.secret)
+            endpoint, secret = webhooks.create_endpoint(
+                ctx.gateway, workspace_id, input.url, input.event_types, ctx.now
+            )
+            return WebhookEndpointCreated(endpoint=WebhookEndpoint.of(endpoint), secret=secret)
 
         return e.signed_in(info, work)
 
@@ -278,8 +297,8 @@ class WebhooksMutation:
         ctx = info.context
 
         def work(workspace_id: str) -> WebhookSecretRotated:
-            row = webhooks.rotate_secret(ctx.gateway, workspace_id, str(id), ctx.now)
-            return WebhookSecretRotated(endpoint=WebhookEndpoint.of(row), secret=row.secret)
+            endpoint, secret = webhooks.rotate_secret(ctx.gateway, workspace_id, str(id), ctx.now)
+            return WebhookSecretRotated(endpoint=WebhookEndpoint.of(endpoint), secret=secret)
 
         return e.signed_in(info, work)
 
@@ -305,13 +324,13 @@ class WebhooksMutation:
         ctx = info.context
 
         def work(workspace_id: str) -> EventRedelivered:
-            event, rows = webhooks.redeliver(
+            queued = webhooks.redeliver(
                 ctx.gateway,
                 workspace_id,
                 str(event_id),
                 str(endpoint_id) if endpoint_id is not None else None,
                 ctx.now,
             )
-            return EventRedelivered(deliveries=[WebhookDelivery.of(row, event, []) for row in rows])
+            return EventRedelivered(deliveries=[WebhookDelivery.of(delivery) for delivery in queued])
 
         return e.signed_in(info, work)

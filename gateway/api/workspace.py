@@ -3,24 +3,19 @@ scheduled change and invoices (the Billing pages)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
 
 import strawberry
-from sqlalchemy import select
 
 from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.common import Info, plan_of
 from gateway.core import catalog as cat
 from gateway.core import pricing
-from gateway.core.money import Money
 from gateway.core.tax import InvalidTaxId
-from gateway.services import billing_details as details
+from gateway.services import billing_views as views
+from gateway.services.usage import PeriodUsage, normal
 from gateway.services.workspaces import subscription_of
-from gateway.storage.db import BillingDetails as BillingDetailsRow
-from gateway.storage.db import Card, Invoice, Payment, ScheduledChange, UsageCounter
-from gateway.storage.db import Workspace as WorkspaceRow
 
 
 @strawberry.type(description="The caller's workspace.")
@@ -36,12 +31,12 @@ class Workspace:
     actions: list[t.PlanAction] = strawberry.field(description="Plan actions open on the Billing page.")
     payment_methods: list[t.PaymentMethod]
     balance: t.Money = strawberry.field(description="The prepaid balance: the sum of the ledger.")
-    row: strawberry.Private[WorkspaceRow]
+    view: strawberry.Private[views.WorkspaceView]  # what the fields below read from
 
     @classmethod
-    def of(cls, info: Info, row: WorkspaceRow) -> Workspace:
+    def of(cls, info: Info, workspace: views.WorkspaceView) -> Workspace:
         gateway = info.context.gateway
-        subscription = subscription_of(row, gateway.catalog, info.context.now)
+        subscription = subscription_of(workspace, gateway.catalog, info.context.now)
         plan = subscription.configuration.plan
         if plan.is_free:
             actions = [t.PlanAction.UPGRADE_PLAN]
@@ -55,99 +50,53 @@ class Workspace:
             if plan.option(kind) is not None
         ]
         return cls(
-            id=row.id,
-            name=row.name,
-            status=t.WorkspaceStatus(row.status),
+            id=workspace.id,
+            name=workspace.name,
+            status=t.WorkspaceStatus(workspace.status),
             plan=plan_of(info, plan),
-            email_credits=row.email_credits,
-            messaging_credits=row.messaging_credits,
+            email_credits=workspace.email_credits,
+            messaging_credits=workspace.messaging_credits,
             period=t.Period(start=subscription.period_start, end=subscription.period_end),
             allowances=allowances,
             actions=actions,
             payment_methods=[
                 t.PaymentMethod(code=m.code, label=m.label) for m in gateway.payment_methods.values()
             ],
-            balance=t.Money.of(Money.from_minor_units(row.balance_minor, row.currency)),
-            row=row,
+            balance=t.Money.of(workspace.balance),
+            view=workspace,
         )
 
     @strawberry.field(description="Credits used and included this period (the plan-and-usage widget).")
     def usage(self, info: Info) -> t.Usage:
-        subscription = subscription_of(self.row, info.context.gateway.catalog, info.context.now)
-        counters = {
-            c.kind: c.used
-            for c in info.context.session.scalars(
-                select(UsageCounter).where(
-                    UsageCounter.workspace_id == self.row.id,
-                    UsageCounter.period_start == subscription.period_start,
-                )
-            )
-        }
-        credits = []
-        for kind in cat.CreditKind:
-            if subscription.configuration.plan.option(kind) is None:
-                continue
-            used = counters.get(kind.value, Decimal(0)).normalize() + 0
-            included = subscription.configuration.limit(kind)
-            credits.append(
-                t.CreditUsage(
-                    kind=kind,
-                    used=used,
-                    included=included,
-                    remaining=max(Decimal(included) - used, Decimal(0)),
-                )
-            )
-        return t.Usage(
-            period_start=subscription.period_start, period_end=subscription.period_end, credits=credits
-        )
+        subscription = subscription_of(self.view, info.context.gateway.catalog, info.context.now)
+        return usage_of(views.period_usage(info.context.session, self.view.id, subscription))
 
     @strawberry.field
     def billing_details(self, info: Info) -> t.BillingDetails | None:
-        row = info.context.session.get(BillingDetailsRow, self.row.id)
-        if row is None:
-            return None
-        return t.BillingDetails(
-            customer_type=t.CustomerType(row.customer_type) if row.customer_type else None,
-            name=row.name,
-            company_name=row.company_name,
-            address_line1=row.address_line1,
-            address_line2=row.address_line2,
-            city=row.city,
-            postal_code=row.postal_code,
-            region=row.region,
-            country=row.country,
-            vat_id=row.vat_id,
-            email=row.email,
-            missing_fields=e.api_path(details.missing_fields(row)),
-        )
+        saved = views.billing_details(info.context.session, self.view.id)
+        return billing_details_of(saved) if saved is not None else None
 
     @strawberry.field(description="Saved cards, newest first.")
     def cards(self, info: Info) -> list[t.SavedCard]:
-        rows = info.context.session.scalars(
-            select(Card)
-            .where(Card.workspace_id == self.row.id, Card.removed_at.is_(None))
-            .order_by(Card.created_at.desc(), Card.id)
-        )
-        return [saved_card(card, self.row) for card in rows]
+        return [saved_card(card, self.view) for card in views.saved_cards(info.context.session, self.view.id)]
 
     @strawberry.field(description="A downgrade or reduced limit waiting for the end of the period.")
     def scheduled_change(self, info: Info) -> t.ScheduledChange | None:
-        row = info.context.session.get(ScheduledChange, self.row.id)
-        if row is None:
+        change = views.scheduled_change(info.context.session, self.view.id)
+        if change is None:
             return None
         gateway = info.context.gateway
-        plan = gateway.catalog.plan(row.plan_code)
+        plan = gateway.catalog.plan(change.plan_code)
         if plan is None:  # the catalog dropped the plan; the renewal will report it
             return None
-        config = pricing.Configuration(plan, row.email_credits, row.messaging_credits)
-        customer = details.tax_customer(info.context.session.get(BillingDetailsRow, self.row.id))
+        config = pricing.Configuration(plan, change.email_credits, change.messaging_credits)
         try:
             charge = pricing.renewal_charge(
                 config,
-                customer=customer,
+                customer=change.tax_customer,
                 tax=gateway.tax,
                 seller_country=gateway.seller_country,
-                on=row.effective_at,
+                on=change.effective_at,
             )
         except InvalidTaxId:  # the saved VAT ID no longer checks out: show the price, tax not yet known
             charge = pricing.renewal_charge(
@@ -155,32 +104,56 @@ class Workspace:
                 customer=None,
                 tax=None,
                 seller_country=gateway.seller_country,
-                on=row.effective_at,
+                on=change.effective_at,
             )
         return t.ScheduledChange(
             plan=plan_of(info, plan),
-            email_credits=row.email_credits,
-            messaging_credits=row.messaging_credits,
-            effective_at=row.effective_at,
+            email_credits=change.email_credits,
+            messaging_credits=change.messaging_credits,
+            effective_at=change.effective_at,
             due_at_renewal=t.Charge.of(charge),
         )
 
     @strawberry.field(description="Invoices, newest first.")
     def invoices(self, info: Info, first: int = 50) -> list[t.Invoice]:
         limit = max(0, min(first, 200))
-        rows = info.context.session.scalars(
-            select(Invoice)
-            .where(Invoice.workspace_id == self.row.id)
-            .order_by(Invoice.issued_at.desc(), Invoice.number.desc())
-            .limit(limit)
-        )
-        return [invoice_of(info, row) for row in rows]
+        return [invoice_of(invoice) for invoice in views.invoices(info.context.session, self.view.id, limit)]
 
 
 WorkspaceResult = Annotated[Workspace | e.AuthenticationRequired, strawberry.union("WorkspaceResult")]
 
 
-def saved_card(card: Card, workspace: WorkspaceRow) -> t.SavedCard:
+def usage_of(period: PeriodUsage) -> t.Usage:
+    return t.Usage(
+        period_start=period.period_start,
+        period_end=period.period_end,
+        credits=[
+            t.CreditUsage(
+                kind=c.kind, used=normal(c.used), included=c.included, remaining=normal(c.remaining)
+            )
+            for c in period.credits
+        ],
+    )
+
+
+def billing_details_of(saved: views.BillingDetailsView) -> t.BillingDetails:
+    return t.BillingDetails(
+        customer_type=t.CustomerType(saved.customer_type) if saved.customer_type else None,
+        name=saved.name,
+        company_name=saved.company_name,
+        address_line1=saved.address_line1,
+        address_line2=saved.address_line2,
+        city=saved.city,
+        postal_code=saved.postal_code,
+        region=saved.region,
+        country=saved.country,
+        vat_id=saved.vat_id,
+        email=saved.email,
+        missing_fields=e.api_path(saved.missing_fields),
+    )
+
+
+def saved_card(card: views.CardView, workspace: views.WorkspaceView) -> t.SavedCard:
     return t.SavedCard(
         id=card.id,
         brand=card.brand,
@@ -192,53 +165,52 @@ def saved_card(card: Card, workspace: WorkspaceRow) -> t.SavedCard:
     )
 
 
-def _money(value: str | None, currency: str) -> t.Money | None:
-    return None if value is None else t.Money(amount=Decimal(value), currency=currency)
+def _payment_method(payment: views.PaymentView | None) -> str | None:
+    """How an invoice names its payment: "balance", or "card visa •••• 4242"."""
+    if payment is None:
+        return None
+    if payment.card is None:
+        return payment.method
+    return f"card {payment.card.brand} •••• {payment.card.last4}"
 
 
-def invoice_of(info: Info, row: Invoice) -> t.Invoice:
-    currency = row.currency
-    payment = info.context.session.get(Payment, row.payment_id) if row.payment_id else None
-    method = None
-    if payment is not None:
-        method = payment.method
-        if payment.card_id:
-            card = info.context.session.get(Card, payment.card_id)
-            if card is not None:
-                method = f"card {card.brand} •••• {card.last4}"
+def invoice_of(invoice: views.InvoiceView) -> t.Invoice:
+    currency = invoice.currency
     return t.Invoice(
-        id=row.id,
-        number=row.number,
-        kind=row.kind,
-        status=t.InvoiceStatus(row.status),
-        issued_at=row.issued_at,
+        id=invoice.id,
+        number=invoice.number,
+        kind=invoice.kind,
+        status=t.InvoiceStatus(invoice.status),
+        issued_at=invoice.issued_at,
         lines=[
             t.InvoiceLine(
-                kind=t.LineKind(line["kind"]),
-                description=line["description"],
-                quantity=line["quantity"],
-                unit_price=_money(line.get("unit_price"), currency),
-                amount=t.Money(amount=Decimal(line["amount"]), currency=currency),
+                kind=line.kind,
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=t.Money(amount=line.unit_price, currency=currency)
+                if line.unit_price is not None
+                else None,
+                amount=t.Money(amount=line.amount, currency=currency),
             )
-            for line in row.lines
+            for line in invoice.lines
         ],
         tax_lines=[
             t.InvoiceTaxLine(
-                name=tax["name"],
-                jurisdiction=tax["jurisdiction"],
-                rate=Decimal(tax["rate"]),
-                base=t.Money(amount=Decimal(tax["base"]), currency=currency),
-                amount=t.Money(amount=Decimal(tax["amount"]), currency=currency),
-                treatment=t.TaxTreatment(tax["treatment"]),
-                note=tax.get("note"),
+                name=tax.name,
+                jurisdiction=tax.jurisdiction,
+                rate=tax.rate,
+                base=t.Money(amount=tax.base, currency=currency),
+                amount=t.Money(amount=tax.amount, currency=currency),
+                treatment=tax.treatment,
+                note=tax.note,
             )
-            for tax in row.tax_lines
+            for tax in invoice.tax_lines
         ],
-        subtotal=t.Money.of(Money.from_minor_units(row.subtotal_minor, currency)),
-        tax=t.Money.of(Money.from_minor_units(row.tax_minor, currency)),
-        total=t.Money.of(Money.from_minor_units(row.total_minor, currency)),
-        payment_method=method,
-        period_start=row.period_start,
-        period_end=row.period_end,
-        billing_details=row.billing,
+        subtotal=t.Money.of(invoice.subtotal),
+        tax=t.Money.of(invoice.tax),
+        total=t.Money.of(invoice.total),
+        payment_method=_payment_method(invoice.payment),
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        billing_details=invoice.billing,
     )

@@ -376,29 +376,6 @@ def redeliver(
     return rows
 
 
-def recent_deliveries(session: Session, endpoint_id: str, limit: int) -> list[tuple[Delivery, OutboxEvent]]:
-    rows = session.execute(
-        select(Delivery, OutboxEvent)
-        .join(OutboxEvent, OutboxEvent.id == Delivery.event_id)
-        .where(Delivery.endpoint_id == endpoint_id)
-        .order_by(Delivery.created_at.desc(), OutboxEvent.sequence.desc(), Delivery.id)
-        .limit(limit)
-    ).all()
-    return [(d, e) for d, e in rows]
-
-
-def attempts_of(session: Session, delivery_ids: Sequence[str]) -> dict[str, list[DeliveryAttempt]]:
-    found: dict[str, list[DeliveryAttempt]] = {i: [] for i in delivery_ids}
-    if delivery_ids:
-        for attempt in session.scalars(
-            select(DeliveryAttempt)
-            .where(DeliveryAttempt.delivery_id.in_(delivery_ids))
-            .order_by(DeliveryAttempt.attempted_at, DeliveryAttempt.id)
-        ):
-            found[attempt.delivery_id].append(attempt)
-    return found
-
-
 # ------------------------------------------------------------------ operations (the CLI)
 
 

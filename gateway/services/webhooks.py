@@ -10,16 +10,17 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from gateway.events import webhooks as hooks
+from gateway.services import webhook_views as views
 from gateway.services.deps import Deps
-from gateway.storage.db import Delivery, OutboxEvent, WebhookEndpoint
 
 
 def create_endpoint(
     deps: Deps, workspace_id: str, url: str, event_types: Sequence[str], now: datetime
-) -> WebhookEndpoint:
-    """A new endpoint; its ``secret`` is shown to the caller this once."""
+) -> tuple[views.EndpointView, str]:
+    """A new endpoint and its signing secret, which is shown to the caller this once."""
     with deps.write_sessions.begin() as session:
-        return hooks.create_endpoint(session, workspace_id, url, event_types, now)
+        row = hooks.create_endpoint(session, workspace_id, url, event_types, now)
+        return views.endpoint_view(row), row.secret
 
 
 def update_endpoint(
@@ -31,16 +32,22 @@ def update_endpoint(
     url: str | None = None,
     event_types: Sequence[str] | None = None,
     enabled: bool | None = None,
-) -> WebhookEndpoint:
+) -> views.EndpointView:
     with deps.write_sessions.begin() as session:
-        return hooks.update_endpoint(
-            session, workspace_id, endpoint_id, now, url=url, event_types=event_types, enabled=enabled
+        return views.endpoint_view(
+            hooks.update_endpoint(
+                session, workspace_id, endpoint_id, now, url=url, event_types=event_types, enabled=enabled
+            )
         )
 
 
-def rotate_secret(deps: Deps, workspace_id: str, endpoint_id: str, now: datetime) -> WebhookEndpoint:
+def rotate_secret(
+    deps: Deps, workspace_id: str, endpoint_id: str, now: datetime
+) -> tuple[views.EndpointView, str]:
+    """The endpoint with a new signing secret (the old one stops at once), and the secret."""
     with deps.write_sessions.begin() as session:
-        return hooks.rotate_secret(session, workspace_id, endpoint_id, now)
+        row = hooks.rotate_secret(session, workspace_id, endpoint_id, now)
+        return views.endpoint_view(row), row.secret
 
 
 def delete_endpoint(deps: Deps, workspace_id: str, endpoint_id: str) -> None:
@@ -50,10 +57,8 @@ def delete_endpoint(deps: Deps, workspace_id: str, endpoint_id: str) -> None:
 
 def redeliver(
     deps: Deps, workspace_id: str, event_id: str, endpoint_id: str | None, now: datetime
-) -> tuple[OutboxEvent, list[Delivery]]:
-    """Queue the event again, due now; the event and its new deliveries."""
+) -> list[views.DeliveryView]:
+    """Queue the event again, due now; its new deliveries."""
     with deps.write_sessions.begin() as session:
         deliveries = hooks.redeliver(session, workspace_id, event_id, endpoint_id, now)
-        event = session.get(OutboxEvent, event_id)
-        assert event is not None, "redeliver checked the event exists"
-        return event, deliveries
+        return views.redelivered(session, event_id, deliveries)

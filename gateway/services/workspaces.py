@@ -7,6 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -108,7 +109,26 @@ def revoke_api_key(session: Session, key_or_prefix: str, now: datetime) -> str |
     return key.prefix
 
 
-def subscription_of(workspace: Workspace, catalog: Catalog, now: datetime) -> Subscription:
+class SubscriptionState(Protocol):
+    """What a subscription is read from: a workspace row, or its read model."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def plan_code(self) -> str: ...
+    @property
+    def email_credits(self) -> int: ...
+    @property
+    def messaging_credits(self) -> int: ...
+    @property
+    def period_anchor(self) -> datetime: ...
+    @property
+    def period_start(self) -> datetime: ...
+    @property
+    def period_end(self) -> datetime: ...
+
+
+def subscription_of(workspace: SubscriptionState, catalog: Catalog, now: datetime) -> Subscription:
     """The workspace's subscription as the pricing core sees it at ``now``.
 
     Free plans have nothing to charge at renewal, so their period simply rolls

@@ -31,7 +31,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from gateway.core.statuses import WorkspaceStatus
 
@@ -399,11 +399,11 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def session_factory(engine: Engine) -> sessionmaker:
+def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def write_session_factory(engine: Engine) -> sessionmaker:
+def write_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions for transactions that move money or change a subscription.
 
     On SQLite they take the write lock when they begin; on PostgreSQL they lock

@@ -1,0 +1,226 @@
+"""The read paths cost a constant number of SQL statements, however many rows they show.
+
+Each test runs the same GraphQL document, over the real HTTP handling, against a small and a
+large workspace and counts the statements sent to the database (SQLAlchemy's
+``before_cursor_execute``). A resolver that queried once per invoice, payment, card, endpoint or
+delivery would make the large count grow with the number of rows.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from gateway.events import webhooks as hooks
+from gateway.server.settings import Settings
+from gateway.services.renewal import renew_workspace
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    # No periodic renewal or delivery run in the server: they would add their own statements
+    # to the count at random moments.
+    return Settings(database_url=database_url, renewal_interval=0, delivery_interval=0, webhook_timeout=2)
+
+
+@contextmanager
+def statements(engine) -> Iterator[list[str]]:
+    """The SQL statements sent through ``engine`` inside the block."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+# ------------------------------------------------------------------ the Billing overview
+
+OVERVIEW = """{ workspace { __typename ... on Workspace {
+  id name status plan { code name basePrice { amount } } period { start end }
+  usage { periodStart periodEnd credits { kind used included remaining } }
+  balance { amount currency }
+  billingDetails { customerType name country vatId missingFields }
+  cards { id brand last4 isRenewalMethod }
+  scheduledChange { plan { code } emailCredits messagingCredits effectiveAt
+                    dueAtRenewal { total { amount } taxLines { name amount { amount } } } }
+  invoices(first: 100) { id number kind status issuedAt
+    lines { kind description quantity unitPrice { amount } amount { amount currency } }
+    taxLines { name jurisdiction rate base { amount } amount { amount } treatment note }
+    subtotal { amount } tax { amount } total { amount } paymentMethod periodStart periodEnd
+    billingDetails }
+} } }"""
+
+DETAILS = """mutation { updateBillingDetails(input: {customerType: PERSON, name: "Erika Mustermann",
+  addressLine1: "Heidestraße 17", city: "Köln", postalCode: "51147", country: "DE",
+  email: "erika@example.de"}) { __typename } }"""
+ADD_CARD = """mutation($input: AddCardInput!) { addCard(input: $input) {
+  __typename ... on CardAdded { card { id } } } }"""
+QUOTE = """mutation($input: QuoteInput!) { quote(input: $input) {
+  __typename ... on Quote { kind emailCredits messagingCredits expiresAt dueNow { total { amount } } } } }"""
+CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) {
+  __typename ... on UserError { code message } ... on CheckoutSuccess { kind } } }"""
+RECORD_USAGE = """mutation { recordUsage(input: {messageType: "EMAIL", quantity: 120}) { __typename } }"""
+
+
+def _checkout(graphql, key: str, plan: str, payment: dict[str, Any], idempotency_key: str, **sliders) -> str:
+    """Quote, then Checkout Now on that quote; the kind of change it made."""
+    quote = graphql(QUOTE, {"input": {"planCode": plan, **sliders}}, key=key)["quote"]
+    assert quote["__typename"] == "Quote", quote
+    done = graphql(
+        CHECKOUT,
+        {
+            "input": {
+                "planCode": plan,
+                "emailCredits": quote["emailCredits"],
+                "messagingCredits": quote["messagingCredits"],
+                "expectedTotal": quote["dueNow"]["total"]["amount"],
+                "quoteExpiresAt": quote["expiresAt"],
+                "paymentMethod": payment,
+                "idempotencyKey": idempotency_key,
+            }
+        },
+        key=key,
+    )["checkout"]
+    assert done["__typename"] == "CheckoutSuccess", done
+    return done["kind"]
+
+
+def billed_workspace(graphql, make_workspace, gateway, clock, invoices: int):
+    """A workspace with billing details, a saved card used for renewals, usage this period, a
+    downgrade scheduled for the end of it and ``invoices`` invoices, all paid by the card: the
+    first by checkout (Free to Omnichannel), the others by monthly renewals."""
+    member = make_workspace(f"Acme {invoices}")
+    assert graphql(DETAILS, key=member.key)["updateBillingDetails"]["__typename"] == "BillingDetails"
+    card = {"number": "4242424242424242", "expMonth": 12, "expYear": 2040, "cvc": "739"}
+    added = graphql(
+        ADD_CARD, {"input": {"card": card, "useForRenewal": True, "idempotencyKey": "card"}}, key=member.key
+    )["addCard"]
+    card_id = added["card"]["id"]
+    paid_by_card = {"method": "card", "cardId": card_id}
+    assert _checkout(graphql, member.key, "omnichannel", paid_by_card, "upgrade") == "NEW_PERIOD"
+    if invoices > 1:  # each renewal invoices one more period, paid by the renewal card
+        clock.advance(days=31 * (invoices - 1))
+        results = renew_workspace(gateway, member.id, clock())
+        assert [r.status.value for r in results] == ["renewed"] * (invoices - 1), results
+    assert graphql(RECORD_USAGE, key=member.key)["recordUsage"]["__typename"] == "UsageRecorded"
+    downgrade = _checkout(graphql, member.key, "omnichannel", paid_by_card, "down", emailCredits=10000)
+    assert downgrade == "DOWNGRADE"
+    return member
+
+
+def overview_statements(graphql, gateway, member, invoices: int) -> list[str]:
+    with statements(gateway.engine) as seen:
+        shown = graphql(OVERVIEW, key=member.key)["workspace"]
+    # The document really showed every part of the page, so every resolver ran.
+    assert shown["__typename"] == "Workspace"
+    assert shown["usage"]["credits"][0]["used"] == "120"
+    assert shown["billingDetails"]["missingFields"] == []
+    assert len(shown["cards"]) == 1 and shown["cards"][0]["isRenewalMethod"]
+    assert shown["scheduledChange"]["emailCredits"] == 10000
+    assert len(shown["invoices"]) == invoices
+    assert {i["paymentMethod"] for i in shown["invoices"]} == {"card visa •••• 4242"}
+    assert all(i["lines"] and i["taxLines"] for i in shown["invoices"])
+    return seen
+
+
+def test_the_billing_overview_costs_the_same_statements_for_1_and_50_invoices(
+    graphql, make_workspace, gateway, clock
+):
+    # The small workspace is read before the clock moves on for the large one's renewals.
+    small = billed_workspace(graphql, make_workspace, gateway, clock, invoices=1)
+    one = overview_statements(graphql, gateway, small, 1)
+    large = billed_workspace(graphql, make_workspace, gateway, clock, invoices=50)
+    fifty = overview_statements(graphql, gateway, large, 50)
+    print(f"Billing overview: {len(one)} statements with 1 invoice, {len(fifty)} with 50")
+    assert len(fifty) == len(one), "\n".join(fifty)
+
+
+# ------------------------------------------------------------------ webhook endpoints
+
+ENDPOINTS = """{ webhookEndpoints { __typename ... on WebhookEndpoints { endpoints {
+  id url eventTypes enabled disabledReason createdAt updatedAt
+  deliveries(limit: 20) { id eventId eventType sequence status attemptCount nextAttemptAt lastStatusCode
+    lastError deliveredAt createdAt
+    attempts { attemptedAt statusCode durationMs responseExcerpt error } }
+} } } }"""
+CREATE_ENDPOINT = """mutation($url: String!) { createWebhookEndpoint(input: {url: $url}) {
+  __typename ... on WebhookEndpointCreated { endpoint { id } } } }"""
+TOP_UP = """mutation($key: String!) { topUpBalance(input: {amount: "10.00", idempotencyKey: $key,
+  paymentMethod: {method: "card", newCard: {number: "4242424242424242", expMonth: 12, expYear: 2040,
+  cvc: "739"}}}) { __typename } }"""
+
+
+@pytest.fixture
+def failing_receiver() -> Iterator[str]:
+    """A URL on 127.0.0.1 that answers every webhook with 503, so each try is a logged attempt."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(503)
+            self.send_header("content-length", "11")
+            self.end_headers()
+            self.wfile.write(b"unavailable")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def endpoints_with_deliveries(graphql, make_workspace, gateway, clock, url: str, endpoints: int):
+    """A workspace with ``endpoints`` endpoints, each with deliveries of the same events, and
+    two failed attempts per delivery."""
+    member = make_workspace(f"Hooks {endpoints}")
+    for _ in range(endpoints):
+        created = graphql(CREATE_ENDPOINT, {"url": url}, key=member.key)["createWebhookEndpoint"]
+        assert created["__typename"] == "WebhookEndpointCreated"
+    for n in range(2):  # each top-up emits events, queued to every endpoint
+        assert graphql(TOP_UP, {"key": f"top-up-{n}"}, key=member.key)["topUpBalance"]["__typename"] == (
+            "TopUpSuccess"
+        )
+    for _ in range(2):
+        hooks.deliver_due(gateway, clock())
+        clock.advance(minutes=5)  # past the first retry's backoff
+    return member
+
+
+def endpoints_statements(graphql, gateway, member, endpoints: int) -> list[str]:
+    with statements(gateway.engine) as seen:
+        shown = graphql(ENDPOINTS, key=member.key)["webhookEndpoints"]
+    listed = shown["endpoints"]
+    assert len(listed) == endpoints
+    assert all(len(e["deliveries"]) >= 2 for e in listed)  # two top-ups' events at least
+    assert all(len(d["attempts"]) == 2 for e in listed for d in e["deliveries"])
+    assert {a["statusCode"] for e in listed for d in e["deliveries"] for a in d["attempts"]} == {503}
+    return seen
+
+
+def test_webhook_endpoints_cost_the_same_statements_for_1_and_10_endpoints(
+    graphql, make_workspace, gateway, clock, failing_receiver
+):
+    # The small workspace is read before the worker runs again (for the large one) and adds attempts.
+    small = endpoints_with_deliveries(graphql, make_workspace, gateway, clock, failing_receiver, 1)
+    one = endpoints_statements(graphql, gateway, small, 1)
+    large = endpoints_with_deliveries(graphql, make_workspace, gateway, clock, failing_receiver, 10)
+    ten = endpoints_statements(graphql, gateway, large, 10)
+    print(f"webhookEndpoints: {len(one)} statements with 1 endpoint, {len(ten)} with 10")
+    assert len(ten) == len(one), "\n".join(ten)
