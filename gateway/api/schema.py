@@ -108,10 +108,12 @@ class CoreQuery:
 
     @strawberry.field(description="The workspace of the API key sent as a bearer token.")
     def workspace(self, info: Info) -> WorkspaceResult:
-        row = current_workspace(info)
-        if row is None:
-            return e.authentication_required(info)
-        return Workspace.of(info, row)
+        def work(workspace_id: str) -> Workspace:
+            view = current_workspace(info)
+            assert view is not None, "authenticated workspaces exist"
+            return Workspace.of(info, view)
+
+        return e.signed_in(info, work)
 
     @strawberry.field(description="Message types the Message Calculator can price, Email first.")
     def message_types(self, info: Info) -> list[t.MessageType]:

@@ -77,7 +77,7 @@ class Event:
             sequence=event.sequence,
             occurred_at=event.occurred_at,
             version=event.version,
-            payload=dict(event.payload),
+            payload=JSON(dict(event.payload)),
         )
 
 
@@ -197,8 +197,8 @@ class SubscriptionServer(GraphQL):
         # connection_init, never a cookie the browser adds by itself, so another site's page
         # gains nothing by opening a socket.
         super().__init__(
-            _SubscriptionsOnly(schema),
-            graphql_ide=None,  # type: ignore[arg-type]
+            _SubscriptionsOnly(schema),  # type: ignore[arg-type]  # a stand-in: it forwards to the schema
+            graphql_ide=None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             allowed_origins=("*",),
             connection_init_wait_timeout=timedelta(seconds=10),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeAlias
 
 import strawberry
 from strawberry.scalars import JSON
@@ -13,7 +14,7 @@ from gateway.core import catalog as cat
 from gateway.core import messaging, pricing, sms, statuses, tax
 from gateway.core.money import Money as CoreMoney
 from gateway.plugin_api import messaging as plugin_messaging
-from gateway.services import messages
+from gateway.services import messages as message_pricing
 
 
 @strawberry.type(description="An exact amount of money. `amount` is a decimal string, never a float.")
@@ -29,9 +30,14 @@ class Money:
         return cls(amount=amount.copy_abs() if amount.is_zero() else amount, currency=money.currency)
 
 
-CreditKind = strawberry.enum(cat.CreditKind, description="The kinds of monthly credits a plan grants.")
-Channel = strawberry.enum(messaging.Channel, description="Messaging channels.")
-ChangeKind = strawberry.enum(
+# Domain enums shown in GraphQL. strawberry.enum() registers the GraphQL enum on the class itself
+# and returns it unchanged; the alias gives it its API name for annotations.
+CreditKind: TypeAlias = cat.CreditKind
+strawberry.enum(cat.CreditKind, description="The kinds of monthly credits a plan grants.")
+Channel: TypeAlias = messaging.Channel
+strawberry.enum(messaging.Channel, description="Messaging channels.")
+ChangeKind: TypeAlias = pricing.ChangeKind
+strawberry.enum(
     pricing.ChangeKind,
     description=(
         "How a plan change applies. NEW_PERIOD: from a free plan, a paid period starts now. UPGRADE: "
@@ -39,10 +45,14 @@ ChangeKind = strawberry.enum(
         "raised limits apply now (prorated), the reduced ones at the next period."
     ),
 )
-Timing = strawberry.enum(pricing.Timing)
-LineKind = strawberry.enum(pricing.LineKind)
-TaxTreatment = strawberry.enum(tax.TaxTreatment)
-CustomerType = strawberry.enum(tax.CustomerKind, name="CustomerType")
+Timing: TypeAlias = pricing.Timing
+strawberry.enum(pricing.Timing)
+LineKind: TypeAlias = pricing.LineKind
+strawberry.enum(pricing.LineKind)
+TaxTreatment: TypeAlias = tax.TaxTreatment
+strawberry.enum(tax.TaxTreatment)
+CustomerType: TypeAlias = tax.CustomerKind
+strawberry.enum(tax.CustomerKind, name="CustomerType")
 
 
 @strawberry.type(description="A graduated price tier: each credit is priced by the tier it falls in.")
@@ -283,7 +293,7 @@ class MessageType:
     segmented: bool = strawberry.field(description="True for SMS: long texts are sent and priced as parts.")
 
     @classmethod
-    def of(cls, offer: messages.MessageOffer) -> MessageType:
+    def of(cls, offer: message_pricing.MessageOffer) -> MessageType:
         return cls(
             code=offer.code,
             name=offer.name,
@@ -303,7 +313,8 @@ class Destination:
         return cls(country=destination.country, name=destination.name)
 
 
-SmsEncoding = strawberry.enum(sms.SmsEncoding, description="How an SMS text is encoded.")
+SmsEncoding: TypeAlias = sms.SmsEncoding
+strawberry.enum(sms.SmsEncoding, description="How an SMS text is encoded.")
 
 
 @strawberry.type(description="How many messages the given credits buy.")
@@ -320,7 +331,7 @@ class Estimate:
     credits_left: Decimal | None
 
     @classmethod
-    def of(cls, estimate: messages.Estimate) -> Estimate:
+    def of(cls, estimate: message_pricing.Estimate) -> Estimate:
         cost = estimate.cost
         segments = cost.segments
         return cls(
@@ -349,7 +360,8 @@ class Plugin:
 # ------------------------------------------------------------------ billing
 
 
-WorkspaceStatus = strawberry.enum(statuses.WorkspaceStatus)
+WorkspaceStatus: TypeAlias = statuses.WorkspaceStatus
+strawberry.enum(statuses.WorkspaceStatus)
 
 
 @strawberry.type
@@ -410,7 +422,8 @@ class InvoiceTaxLine:
     note: str | None
 
 
-InvoiceStatus = strawberry.enum(statuses.InvoiceStatus)
+InvoiceStatus: TypeAlias = statuses.InvoiceStatus
+strawberry.enum(statuses.InvoiceStatus)
 
 
 @strawberry.type

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeAlias
 
 import strawberry
 
@@ -26,7 +26,10 @@ MAX_DELIVERIES = 100  # per endpoint and request
 # ------------------------------------------------------------------ types
 
 
-DeliveryStatus = strawberry.enum(statuses.DeliveryStatus, description="Where a delivery stands.")
+# Domain enums shown in GraphQL. strawberry.enum() registers the GraphQL enum on the class itself
+# and returns it unchanged; the alias gives it its API name for annotations.
+DeliveryStatus: TypeAlias = statuses.DeliveryStatus
+strawberry.enum(statuses.DeliveryStatus, description="Where a delivery stands.")
 
 
 @strawberry.type(description="One try to deliver an event to an endpoint.")
@@ -242,12 +245,12 @@ RedeliverEventResult = Annotated[
 class WebhooksQuery:
     @strawberry.field(description="The workspace's webhook endpoints, with their recent deliveries.")
     def webhook_endpoints(self, info: Info) -> WebhookEndpointsResult:
-        ctx = info.context
-        if ctx.workspace_id is None:
-            return e.authentication_required(info)
-        listed = views.endpoints(ctx.session, ctx.workspace_id)
-        recent = _RecentDeliveries([endpoint.id for endpoint in listed])
-        return WebhookEndpoints(endpoints=[WebhookEndpoint.of(endpoint, recent) for endpoint in listed])
+        def work(workspace_id: str) -> WebhookEndpoints:
+            listed = views.endpoints(info.context.session, workspace_id)
+            recent = _RecentDeliveries([endpoint.id for endpoint in listed])
+            return WebhookEndpoints(endpoints=[WebhookEndpoint.of(endpoint, recent) for endpoint in listed])
+
+        return e.signed_in(info, work)
 
     @strawberry.field(description="The event types an endpoint can subscribe to.")
     def webhook_event_types(self) -> list[str]:

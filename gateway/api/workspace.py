@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
+from strawberry.scalars import JSON
 
 from gateway.api import errors as e
 from gateway.api import types as t
@@ -212,5 +213,5 @@ def invoice_of(invoice: views.InvoiceView) -> t.Invoice:
         payment_method=_payment_method(invoice.payment),
         period_start=invoice.period_start,
         period_end=invoice.period_end,
-        billing_details=invoice.billing,
+        billing_details=JSON(invoice.billing),
     )

@@ -299,7 +299,7 @@ def _invoice(row: Invoice, payment: Payment | None, card: Card | None) -> Invoic
     )
 
 
-def _invoices_with_payments() -> Select[Any]:
+def _invoices_with_payments() -> Select[Invoice, Payment, Card]:
     """Invoices joined to their payment and the payment's card (also a removed one), so that
     showing them costs one statement, not one more per invoice and per card."""
     return (
