@@ -50,21 +50,6 @@ class UpdateBillingDetailsInput:
     email: str | None = strawberry.field(default=strawberry.UNSET, description="Where invoices are sent.")
 
 
-_DETAIL_FIELDS = (
-    "customer_type",
-    "name",
-    "company_name",
-    "address_line1",
-    "address_line2",
-    "city",
-    "postal_code",
-    "region",
-    "country",
-    "vat_id",
-    "email",
-)
-
-
 @strawberry.input
 class RecordUsageInput:
     message_type: str = strawberry.field(
@@ -176,7 +161,7 @@ class BillingMutation:
         self, info: Info, input: UpdateBillingDetailsInput
     ) -> UpdateBillingDetailsResult:
         changes: dict[str, Any] = {}
-        for name in _DETAIL_FIELDS:
+        for name in details.FIELD_ORDER:
             value = getattr(input, name)
             if value is not strawberry.UNSET:
                 changes[name] = value.value if isinstance(value, CustomerKind) else value

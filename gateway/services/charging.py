@@ -88,22 +88,29 @@ def take_payment(
     )
     session.add(payment)
     if result.status is PaymentStatus.FAILED:
-        emit(
-            session,
-            workspace,
-            EventType.PAYMENT_FAILED,
-            {
-                "payment_id": payment.id,
-                "purpose": purpose,
-                "amount": str(amount.amount),
-                "currency": amount.currency,
-                "method": method.code,
-                "failure_code": payment.failure_code,
-                "message": payment.failure_message,
-            },
-            now,
-        )
+        emit_payment_failed(session, workspace, payment, payment.failure_code, now)
     return Taken(payment, result)
+
+
+def emit_payment_failed(
+    session: Session, workspace: Workspace, payment: Payment, failure_code: str | None, now: datetime
+) -> None:
+    """``payment.failed`` for a payment that did not go through (or whose refund failed)."""
+    emit(
+        session,
+        workspace,
+        EventType.PAYMENT_FAILED,
+        {
+            "payment_id": payment.id,
+            "purpose": payment.purpose,
+            "amount": str(Money.from_minor_units(payment.amount_minor, payment.currency).amount),
+            "currency": payment.currency,
+            "method": payment.method,
+            "failure_code": failure_code,
+            "message": payment.failure_message,
+        },
+        now,
+    )
 
 
 def credit_top_up(session: Session, workspace: Workspace, payment: Payment, now: datetime) -> None:

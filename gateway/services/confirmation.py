@@ -9,10 +9,9 @@ from gateway.core import pricing
 from gateway.core.errors import DomainError, ErrorCode, PaymentDeclined, PaymentRefused
 from gateway.core.money import Money
 from gateway.core.statuses import PaymentPurpose, PaymentStatus
-from gateway.events.outbox import EventType, emit
 from gateway.plugin_api.payments import FailureCode
 from gateway.services import billing_details
-from gateway.services.charging import credit_top_up
+from gateway.services.charging import credit_top_up, emit_payment_failed
 from gateway.services.checkout import (
     Completed,
     Outcome,
@@ -82,21 +81,7 @@ def confirm_payment(
             payment.status = PaymentStatus.FAILED
             payment.failure_code = (result.failure or FailureCode.AUTHENTICATION_FAILED).value
             payment.failure_message = (result.message or "the payment was not authenticated")[:200]
-            emit(
-                session,
-                workspace,
-                EventType.PAYMENT_FAILED,
-                {
-                    "payment_id": payment.id,
-                    "purpose": payment.purpose,
-                    "method": payment.method,
-                    "amount": str(amount.amount),
-                    "currency": payment.currency,
-                    "failure_code": payment.failure_code,
-                    "message": payment.failure_message,
-                },
-                now,
-            )
+            emit_payment_failed(session, workspace, payment, payment.failure_code, now)
             return PaymentDeclined(payment.id, payment.failure_code, payment.failure_message)
         payment.status = PaymentStatus.SUCCEEDED
         if payment.purpose == PaymentPurpose.TOP_UP:
@@ -113,21 +98,7 @@ def confirm_payment(
                 "refunded" if refunded else "the refund failed and needs an operator"
             )
             if not refunded:
-                emit(
-                    session,
-                    workspace,
-                    EventType.PAYMENT_FAILED,
-                    {
-                        "payment_id": payment.id,
-                        "purpose": payment.purpose,
-                        "method": payment.method,
-                        "amount": str(amount.amount),
-                        "currency": payment.currency,
-                        "failure_code": PaymentStatus.REFUND_FAILED.value,
-                        "message": payment.failure_message,
-                    },
-                    now,
-                )
+                emit_payment_failed(session, workspace, payment, PaymentStatus.REFUND_FAILED.value, now)
             return _superseded(payment.failure_message)
         details = session.get(BillingDetails, workspace.id)
         card_row = session.get(Card, payment.card_id) if payment.card_id else None
