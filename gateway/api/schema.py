@@ -27,7 +27,7 @@ from gateway.api.subscriptions import Subscription
 from gateway.api.webhooks import WebhooksMutation, WebhooksQuery
 from gateway.api.workspace import Workspace, WorkspaceResult
 from gateway.core.tax import CustomerKind
-from gateway.services import messages, quotes
+from gateway.services import quotes
 from gateway.services.orders import OrderRequest
 
 logger = logging.getLogger("gateway.api")
@@ -173,14 +173,7 @@ class CoreMutation:
         return e.attempt(
             info,
             lambda: t.Estimate.of(
-                messages.estimate(
-                    deps.messages,
-                    deps.rates,
-                    input.credits,
-                    input.message_type,
-                    input.country,
-                    input.sample_text,
-                )
+                quotes.estimate(deps, input.credits, input.message_type, input.country, input.sample_text)
             ),
         )
 

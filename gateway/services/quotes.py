@@ -12,7 +12,7 @@ from gateway.core.errors import InvalidVatId, RenewalPending, UnknownCountry, Un
 from gateway.core.messaging import normalise_code
 from gateway.core.money import Money
 from gateway.core.tax import CustomerKind, TaxCustomer
-from gateway.services import billing_details
+from gateway.services import billing_details, messages
 from gateway.services.deps import Deps
 from gateway.services.orders import OrderRequest, balance_of, price_for_workspace
 from gateway.services.workspaces import subscription_of
@@ -106,3 +106,10 @@ def select_plan(deps: Deps, workspace_id: str | None, plan_code: str, now: datet
         if change is not pricing.ChangeKind.NONE:
             effective_at = now if now_part is not None else subscription.period_end
     return PlanSelection(plan, start.email_credits, start.messaging_credits, change, effective_at)
+
+
+def estimate(
+    deps: Deps, credits: int, message_type: str, country: str | None, sample_text: str | None
+) -> messages.Estimate:
+    """The Message Calculator: how many messages ``credits`` buy. Reads nothing."""
+    return messages.estimate(deps.messages, deps.rates, credits, message_type, country, sample_text)
