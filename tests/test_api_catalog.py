@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import inspect, text
+
+from helpers import snapshot
 
 NOW = "2026-11-10T09:30:00+00:00"
 PERIOD_END = "2026-12-10T09:30:00+00:00"
@@ -139,13 +140,6 @@ EXPECTED_PLANS = [
         "messagingCredits": None,
     },
 ]
-
-
-def snapshot(engine) -> dict[str, list]:
-    """Every row of every table, to prove an operation wrote nothing."""
-    with engine.connect() as connection:
-        tables = inspect(connection).get_table_names()
-        return {t: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{t}"')).all())) for t in tables}
 
 
 @pytest.fixture
@@ -376,8 +370,8 @@ def test_select_plan_after_the_period_ended_waits_for_renewal(graphql, key_of, c
 
 
 def test_select_plan_writes_nothing(graphql, key_of, gateway):
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     for code in ("free", "email", "omnichannel", "custom", "nope"):
         for key in (None, *key_of.values()):
             graphql(SELECT, {"code": code}, key=key)
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before

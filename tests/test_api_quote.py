@@ -10,7 +10,8 @@ clock starts at 2026-11-10 09:30 UTC, so a period started then ends 2026-12-10
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import inspect, text
+
+from helpers import snapshot
 
 NOW = "2026-11-10T09:30:00+00:00"
 PERIOD_END = "2026-12-10T09:30:00+00:00"
@@ -106,13 +107,6 @@ def charge(lines: list, subtotal: str, tax_lines: list | None, tax: str, total: 
         "total": eur(total),
         "taxCalculated": tax_lines is not None,
     }
-
-
-def snapshot(engine) -> dict[str, list]:
-    """Every row of every table, to prove an operation wrote nothing."""
-    with engine.connect() as connection:
-        tables = inspect(connection).get_table_names()
-        return {t: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{t}"')).all())) for t in tables}
 
 
 DE_PERSON = {"customerType": "PERSON", "country": "DE"}
@@ -575,7 +569,7 @@ def test_a_paid_period_that_ended_waits_for_renewal(quote, omni, clock):
 
 
 def test_quoting_writes_nothing(quote, free, omni, gateway, clock):
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     assert sum(map(len, before.values())) >= 4  # two workspaces and their keys at least
     clock.advance(days=3)
     for key in (free.key, omni.key):
@@ -590,4 +584,4 @@ def test_quoting_writes_nothing(quote, free, omni, gateway, clock):
         quote(key, planCode="free")
         quote(key, planCode="custom")
         quote(key, planCode="omnichannel", emailCredits=-1)
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before

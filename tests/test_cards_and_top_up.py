@@ -7,8 +7,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from gateway.storage.db import Base, Card, LedgerEntry, OutboxEvent, Payment, Workspace
+from gateway.storage.db import Card, LedgerEntry, OutboxEvent, Payment, Workspace
 from gateway.storage.ledger import ledger_sum
+
+from helpers import snapshot
 
 VISA = "4242424242424242"
 MASTERCARD = "5555555555554444"
@@ -35,14 +37,6 @@ BALANCE = "{ workspace { ... on Workspace { balance { amount currency } } } }"
 
 def card(number: str = VISA, month: int = 12, year: int = 2030, cvc: str = "739") -> dict:
     return {"number": number, "expMonth": month, "expYear": year, "cvc": cvc}
-
-
-def snapshot(gateway) -> dict[str, list[str]]:
-    with gateway.engine.connect() as connection:
-        return {
-            table.name: sorted(map(repr, connection.execute(table.select()).all()))
-            for table in Base.metadata.sorted_tables
-        }
 
 
 def rows(gateway, model, member) -> list:

@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from gateway.storage.db import Base, Card, Invoice, LedgerEntry, OutboxEvent, Payment, Workspace
+from gateway.storage.db import Card, Invoice, LedgerEntry, OutboxEvent, Payment, Workspace
 from gateway.storage.ledger import ledger_sum
+
+from helpers import snapshot
 
 START = datetime(2026, 11, 10, 9, 30, tzinfo=UTC)
 PERIOD_END = datetime(2026, 12, 10, 9, 30, tzinfo=UTC)
@@ -163,15 +165,6 @@ def top_up(graphql, member, amount: str, *, key: str = "top-up-1", **payment) ->
 
 def workspace(graphql, member) -> dict:
     return graphql(WORKSPACE, key=member.key)["workspace"]
-
-
-def snapshot(gateway) -> dict[str, list[str]]:
-    """Every row of every table, to prove that an operation wrote nothing."""
-    with gateway.engine.connect() as connection:
-        return {
-            table.name: sorted(map(repr, connection.execute(table.select()).all()))
-            for table in Base.metadata.sorted_tables
-        }
 
 
 def rows(gateway, model, member) -> list:

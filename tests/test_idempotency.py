@@ -21,8 +21,10 @@ from starlette.testclient import TestClient
 from gateway.server.http import create_app
 from gateway.services import checkout as co
 from gateway.storage import idempotency
-from gateway.storage.db import Base, Card, IdempotencyKey, Invoice, LedgerEntry, OutboxEvent, Payment
+from gateway.storage.db import Card, IdempotencyKey, Invoice, LedgerEntry, OutboxEvent, Payment
 from gateway.storage.ledger import ledger_sum
+
+from helpers import snapshot
 
 GERMAN_PERSON = {
     "customerType": "PERSON",
@@ -57,14 +59,6 @@ ADD_CARD = """mutation($input: AddCardInput!) { addCard(input: $input) { __typen
 
 def card(number: str = VISA, month: int = 12, year: int = 2030, cvc: str = "739") -> dict:
     return {"number": number, "expMonth": month, "expYear": year, "cvc": cvc}
-
-
-def snapshot(gateway) -> dict[str, list[str]]:
-    with gateway.engine.connect() as connection:
-        return {
-            table.name: sorted(map(repr, connection.execute(table.select()).all()))
-            for table in Base.metadata.sorted_tables
-        }
 
 
 def count(gateway, model, member) -> int:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import select
 
 from gateway.core.money import Money
 from gateway.plugin_api.payments import LedgerEntryKind
@@ -36,6 +36,8 @@ from gateway.storage.db import (
 )
 from gateway.storage.ledger import SqlLedger, ledger_sum
 from gateway.storage.locks import lock_workspace
+
+from helpers import snapshot
 
 BOUNDARY = datetime(2026, 12, 10, 9, 30, tzinfo=UTC)
 NEXT_END = datetime(2027, 1, 10, 9, 30, tzinfo=UTC)
@@ -127,12 +129,6 @@ def workspace_row(gateway, member) -> Workspace:
 def rows(gateway, model, member) -> list:
     with gateway.sessions() as session:
         return list(session.scalars(select(model).where(model.workspace_id == member.id)))
-
-
-def snapshot(engine) -> dict[str, list]:
-    with engine.connect() as connection:
-        tables = inspect(connection).get_table_names()
-        return {t: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{t}"')).all())) for t in tables}
 
 
 def eur(amount: str) -> Money:
@@ -363,9 +359,9 @@ def test_a_free_plan_rolls_and_resets_without_charge_or_invoice(gateway, graphql
 
 def test_nothing_is_due_before_the_boundary(gateway, make_workspace):
     make_workspace("Acme", plan_code="omnichannel")
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     assert renew_due(gateway, datetime(2026, 12, 10, 9, 29, 59, tzinfo=UTC)) == []
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before
 
 
 # ------------------------------------------------------------------ idempotency
@@ -378,11 +374,11 @@ def test_running_twice_does_nothing_the_second_time(gateway, graphql, make_works
     pay_renewals_with(gateway, member, "balance")
     make_workspace("Free Ltd")
     assert sorted(r.status.value for r in renew_due(gateway, BOUNDARY)) == ["free", "renewed"]
-    after_first = snapshot(gateway.engine)
+    after_first = snapshot(gateway)
 
     assert renew_due(gateway, BOUNDARY) == []
     assert renew_due(gateway, datetime(2027, 1, 10, 9, 29, tzinfo=UTC)) == []
-    assert snapshot(gateway.engine) == after_first
+    assert snapshot(gateway) == after_first
 
 
 def test_two_concurrent_runs_renew_each_period_once(gateway, graphql, make_workspace):
@@ -686,7 +682,7 @@ def test_an_unexpected_error_is_reported_rolls_back_and_others_still_renew(
     fine = make_workspace("Fine")
     with gateway.write_sessions.begin() as session:
         lock_workspace(session, broken.id).plan_code = "discontinued"
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
 
     results = renew_due(gateway, BOUNDARY)
 
@@ -699,7 +695,7 @@ def test_an_unexpected_error_is_reported_rolls_back_and_others_still_renew(
     assert rows(gateway, Renewal, broken) == [] and events(gateway, broken) == []
     assert workspace_row(gateway, broken).period_end == BOUNDARY  # retried on the next run
     assert len(rows(gateway, Renewal, fine)) == 1
-    assert snapshot(gateway.engine) != before
+    assert snapshot(gateway) != before
 
 
 # ------------------------------------------------------------------ the CLI and the periodic task
