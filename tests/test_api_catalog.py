@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import snapshot
+from helpers import eur_json, snapshot
 
 NOW = "2026-11-10T09:30:00+00:00"
 PERIOD_END = "2026-12-10T09:30:00+00:00"
@@ -29,12 +29,8 @@ SELECT = """mutation($code: String!) { selectPlan(planCode: $code) {
 } }"""
 
 
-def eur(amount: str) -> dict:
-    return {"amount": amount, "currency": "EUR"}
-
-
 def tier(start: int, up_to: int | None, price: str) -> dict:
-    return {"fromCredits": start, "upTo": up_to, "unitPrice": eur(price)}
+    return {"fromCredits": start, "upTo": up_to, "unitPrice": eur_json(price)}
 
 
 EXPECTED_PLANS = [
@@ -47,7 +43,7 @@ EXPECTED_PLANS = [
         "purchasable": True,
         "adjustable": False,
         "requiresQuote": False,
-        "basePrice": eur("0.00"),
+        "basePrice": eur_json("0.00"),
         "emailCredits": {
             "kind": "EMAIL",
             "included": 1000,
@@ -69,7 +65,7 @@ EXPECTED_PLANS = [
         "purchasable": True,
         "adjustable": True,
         "requiresQuote": False,
-        "basePrice": eur("15.00"),
+        "basePrice": eur_json("15.00"),
         "emailCredits": {
             "kind": "EMAIL",
             "included": 5000,
@@ -95,7 +91,7 @@ EXPECTED_PLANS = [
         "purchasable": True,
         "adjustable": True,
         "requiresQuote": False,
-        "basePrice": eur("39.00"),
+        "basePrice": eur_json("39.00"),
         "emailCredits": {
             "kind": "EMAIL",
             "included": 5000,

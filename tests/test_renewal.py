@@ -27,7 +27,6 @@ from gateway.services.renewal import RenewalStatus, renew_due
 from gateway.storage.db import (
     Invoice,
     LedgerEntry,
-    OutboxEvent,
     Payment,
     Renewal,
     ScheduledChange,
@@ -37,7 +36,7 @@ from gateway.storage.db import (
 from gateway.storage.ledger import SqlLedger, ledger_sum
 from gateway.storage.locks import lock_workspace
 
-from helpers import snapshot
+from helpers import INVOICED_DETAILS, billing, eur, events, rows, snapshot
 
 BOUNDARY = datetime(2026, 12, 10, 9, 30, tzinfo=UTC)
 NEXT_END = datetime(2027, 1, 10, 9, 30, tzinfo=UTC)
@@ -56,23 +55,8 @@ WORKSPACE = """{ workspace { ... on Workspace {
              periodStart periodEnd taxLines { name rate base { amount } amount { amount } } billingDetails }
 } } }"""
 
-GERMAN_PERSON = {
-    "customerType": "PERSON",
-    "name": "Erika Mustermann",
-    "addressLine1": "Heidestraße 17",
-    "city": "Köln",
-    "postalCode": "51147",
-    "country": "DE",
-    "email": "erika@example.de",
-}
-
 
 # ------------------------------------------------------------------ helpers
-
-
-def billing(graphql, member, **details) -> None:
-    result = graphql(UPDATE_DETAILS, {"input": {**GERMAN_PERSON, **details}}, key=member.key)
-    assert result["updateBillingDetails"] == {"__typename": "BillingDetails", "missingFields": []}
 
 
 def top_up(gateway, member, amount: str) -> None:
@@ -113,26 +97,9 @@ def add_card(graphql, member, number: str) -> str:
     return result["card"]["id"]
 
 
-def events(gateway, member) -> list[tuple[int, str, dict]]:
-    with gateway.sessions() as session:
-        rows = session.scalars(
-            select(OutboxEvent).where(OutboxEvent.workspace_id == member.id).order_by(OutboxEvent.sequence)
-        )
-        return [(row.sequence, row.type, row.payload) for row in rows]
-
-
 def workspace_row(gateway, member) -> Workspace:
     with gateway.sessions() as session:
         return session.get(Workspace, member.id)
-
-
-def rows(gateway, model, member) -> list:
-    with gateway.sessions() as session:
-        return list(session.scalars(select(model).where(model.workspace_id == member.id)))
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
 
 
 # ------------------------------------------------------------------ the happy path
@@ -195,19 +162,7 @@ def test_renewal_applies_the_downgrade_resets_credits_charges_the_balance_and_in
                 "amount": {"amount": "4.28"},
             }
         ],
-        "billingDetails": {
-            "customer_type": "person",
-            "name": "Erika Mustermann",
-            "company_name": None,
-            "address_line1": "Heidestraße 17",
-            "address_line2": None,
-            "city": "Köln",
-            "postal_code": "51147",
-            "region": None,
-            "country": "DE",
-            "vat_id": None,
-            "email": "erika@example.de",
-        },
+        "billingDetails": INVOICED_DETAILS,
     }
     [_top, charge] = sorted(rows(gateway, LedgerEntry, member), key=lambda entry: entry.amount_minor)[::-1]
     assert (charge.kind, charge.amount_minor, charge.balance_after_minor) == ("charge", -2678, 17322)

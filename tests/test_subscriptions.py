@@ -31,21 +31,13 @@ from gateway.server.http import create_app
 from gateway.storage.db import OutboxEvent, Workspace
 from gateway.storage.locks import lock_workspace
 
+from helpers import GERMAN_PERSON, card
+
 PROTOCOL = "graphql-transport-ws"
 WAIT = 5.0  # seconds: the longest any expected message may take
 QUIET = 0.5  # seconds: how long "nothing arrives" is watched
 ROOT = Path(__file__).resolve().parent.parent
 
-GERMAN_PERSON = {
-    "customerType": "PERSON",
-    "name": "Erika Mustermann",
-    "addressLine1": "Heidestraße 17",
-    "city": "Köln",
-    "postalCode": "51147",
-    "country": "DE",
-    "email": "erika@example.de",
-}
-VISA = {"number": "4242424242424242", "expMonth": 12, "expYear": 2030, "cvc": "739"}
 
 UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
   __typename ... on BillingDetails { missingFields } } }"""
@@ -246,7 +238,7 @@ def top_up(http, member, amount: str, key: str) -> dict[str, Any]:
             "input": {
                 "amount": amount,
                 "idempotencyKey": key,
-                "paymentMethod": {"method": "card", "newCard": VISA},
+                "paymentMethod": {"method": "card", "newCard": card()},
             }
         },
     )
