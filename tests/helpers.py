@@ -129,8 +129,9 @@ def billing(graphql, member, **details) -> None:
 # ------------------------------------------------------------------ concurrent requests
 
 
-def post(client: TestClient, member, query: str, variables: dict | None = None) -> dict:
-    """One GraphQL operation as the workspace; its ``data``, failing on any error."""
+def post(client, member, query: str, variables: dict | None = None) -> dict:
+    """One GraphQL operation as the workspace through ``client`` (a TestClient, or an
+    httpx.Client of a running server); its ``data``, failing on any error."""
     response = client.post(
         "/graphql",
         json={"query": query, "variables": variables},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import snapshot
+from helpers import GERMAN_PERSON, snapshot
 
 UPDATE = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
   __typename
@@ -17,15 +17,6 @@ UPDATE = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(
 READ = """{ workspace { ... on Workspace { billingDetails { customerType name companyName addressLine1
   addressLine2 city postalCode region country vatId email missingFields } } } }"""
 
-PERSON = {
-    "customerType": "PERSON",
-    "name": "Erika Mustermann",
-    "addressLine1": "Heidestraße 17",
-    "city": "Köln",
-    "postalCode": "51147",
-    "country": "DE",
-    "email": "erika@example.de",
-}
 ALL_MISSING = ["customerType", "name", "addressLine1", "city", "postalCode", "country", "email"]
 
 
@@ -81,7 +72,7 @@ def test_partial_updates_keep_what_is_left_out(graphql, member):
 
 
 def test_a_company_needs_its_name(graphql, member):
-    result = update(graphql, member, **{**PERSON, "customerType": "COMPANY"})
+    result = update(graphql, member, **{**GERMAN_PERSON, "customerType": "COMPANY"})
     assert result["missingFields"] == ["companyName"]
     result = update(graphql, member, companyName="Mustermann GmbH", vatId="DE136695976")
     assert (result["missingFields"], result["vatId"]) == ([], "DE136695976")
@@ -94,7 +85,13 @@ def test_valid_vat_ids(graphql, member, vat_id, country):
     result = update(
         graphql,
         member,
-        **{**PERSON, "customerType": "COMPANY", "companyName": "Acme", "country": country, "vatId": vat_id},
+        **{
+            **GERMAN_PERSON,
+            "customerType": "COMPANY",
+            "companyName": "Acme",
+            "country": country,
+            "vatId": vat_id,
+        },
     )
     assert (result["__typename"], result["vatId"], result["country"]) == ("BillingDetails", vat_id, country)
 
@@ -129,7 +126,7 @@ def test_valid_vat_ids(graphql, member, vat_id, country):
     ],
 )
 def test_each_invalid_field_is_refused_and_nothing_is_saved(graphql, gateway, member, input_, field, message):
-    base = update(graphql, member, **PERSON)
+    base = update(graphql, member, **GERMAN_PERSON)
     assert base["missingFields"] == []
     before = snapshot(gateway)
 
@@ -153,7 +150,7 @@ def test_every_problem_is_listed_in_field_order(graphql, gateway, member):
 
 
 def test_the_vat_id_is_checked_against_the_resulting_country(graphql, member):
-    company = {**PERSON, "customerType": "COMPANY", "companyName": "Acme", "vatId": "DE136695976"}
+    company = {**GERMAN_PERSON, "customerType": "COMPANY", "companyName": "Acme", "vatId": "DE136695976"}
     update(graphql, member, **company)
     moved = update(graphql, member, country="NL")
     assert (moved["__typename"], moved["field"]) == ("InvalidBillingDetails", ["vatId"])
@@ -164,13 +161,13 @@ def test_the_vat_id_is_checked_against_the_resulting_country(graphql, member):
 
 
 def test_an_empty_update_changes_nothing(graphql, member):
-    update(graphql, member, **PERSON)
+    update(graphql, member, **GERMAN_PERSON)
     assert update(graphql, member)["name"] == "Erika Mustermann"
 
 
 def test_details_belong_to_the_workspace(graphql, member, make_workspace):
     other = make_workspace("Other Ltd")
-    update(graphql, member, **PERSON)
+    update(graphql, member, **GERMAN_PERSON)
     assert saved(graphql, other) is None
 
 
@@ -179,7 +176,7 @@ def test_updating_needs_a_key(client, gateway, key):
     before = snapshot(gateway)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     response = client.post(
-        "/graphql", json={"query": UPDATE, "variables": {"input": PERSON}}, headers=headers
+        "/graphql", json={"query": UPDATE, "variables": {"input": GERMAN_PERSON}}, headers=headers
     )
     assert response.json()["data"]["updateBillingDetails"]["code"] == "AUTHENTICATION_REQUIRED"
     assert snapshot(gateway) == before
