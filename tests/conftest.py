@@ -137,6 +137,13 @@ def client(gateway: Gateway) -> TestClient:
         yield client
 
 
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str, gateway: Gateway) -> None:
+    """The command line (gateway.server.cli.main) on the test database, from empty tables
+    (the ``gateway`` fixture empties them)."""
+    monkeypatch.setenv("BILLING_GATEWAY_DATABASE_URL", database_url)
+
+
 @dataclass
 class Member:
     """A workspace and one of its API keys."""

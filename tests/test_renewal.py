@@ -656,11 +656,6 @@ def test_an_unexpected_error_is_reported_rolls_back_and_others_still_renew(
 # ------------------------------------------------------------------ the CLI and the periodic task
 
 
-@pytest.fixture
-def cli_env(monkeypatch, database_url, gateway):
-    monkeypatch.setenv("BILLING_GATEWAY_DATABASE_URL", database_url)
-
-
 def test_the_renew_command(cli_env, capsys, gateway, graphql, make_workspace):
     member = make_workspace("Acme", plan_code="email", email_credits=10000)
     billing(graphql, member)
