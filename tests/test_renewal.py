@@ -36,13 +36,11 @@ from gateway.storage.db import (
 from gateway.storage.ledger import SqlLedger, ledger_sum
 from gateway.storage.locks import lock_workspace
 
-from helpers import INVOICED_DETAILS, billing, eur, events, rows, snapshot
+from helpers import INVOICED_DETAILS, UPDATE_BILLING_DETAILS, billing, eur, events, rows, snapshot
 
 BOUNDARY = datetime(2026, 12, 10, 9, 30, tzinfo=UTC)
 NEXT_END = datetime(2027, 1, 10, 9, 30, tzinfo=UTC)
 
-UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
-  __typename ... on BillingDetails { missingFields } ... on UserError { code field message } } }"""
 RECORD = """mutation($input: RecordUsageInput!) { recordUsage(input: $input) {
   __typename ... on UsageRecorded { credits } ... on UserError { code field message } } }"""
 ADD_CARD = """mutation($input: AddCardInput!) { addCard(input: $input) {
@@ -489,7 +487,8 @@ def test_renewal_failures_without_a_payment_attempt(gateway, graphql, make_works
     if setup != "no details":
         billing(graphql, member)
     if setup == "incomplete details":
-        graphql(UPDATE_DETAILS, {"input": {"customerType": "COMPANY"}}, key=member.key)  # companyName missing
+        # A company without its name: the details are incomplete.
+        graphql(UPDATE_BILLING_DETAILS, {"input": {"customerType": "COMPANY"}}, key=member.key)
     if setup in ("no details", "incomplete details"):
         pay_renewals_with(gateway, member, "balance")
     if setup == "removed card":
