@@ -3,16 +3,22 @@ a gateway with a controllable clock, and a GraphQL client over real HTTP handlin
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
+from gateway.core.catalog import Catalog, load_catalog
+from gateway.plugin_api.registry import Registry, load_plugins
 from gateway.server.app import Gateway, build_gateway
 from gateway.server.http import create_app
 from gateway.server.settings import Settings
@@ -61,20 +67,78 @@ def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url)
 
 
+class BuiltOnce:
+    """The parts of a gateway that no test changes, built once per run and passed to every
+    ``gateway`` fixture's build_gateway (building them per test was most of its time). The
+    GraphQL schema is built once per process anyway (``build_schema`` is cached).
+
+    Each part is kept by the settings it is built from, so a module that overrides the
+    ``settings`` fixture still gets parts that match them. What a test may change is
+    per test: the registry is copied for each gateway (tests register event listeners in
+    it); settings, clock, sessions and the rest of the Gateway are new for each test.
+    Tests of start-up itself (plugin, catalog and settings errors) call build_gateway
+    without these parts and so build everything.
+    """
+
+    def __init__(self) -> None:
+        self._catalogs: dict[Path | None, Catalog] = {}
+        self._registries: dict[frozenset[str], Registry] = {}
+        self._engines: dict[str, Engine] = {}
+
+    def parts(self, settings: Settings) -> dict[str, Any]:
+        """The keyword arguments for build_gateway(settings)."""
+        if settings.catalog_path not in self._catalogs:
+            self._catalogs[settings.catalog_path] = load_catalog(settings.catalog_path)
+        if settings.disabled_plugins not in self._registries:
+            self._registries[settings.disabled_plugins] = load_plugins(settings.disabled_plugins)
+        if settings.database_url not in self._engines:
+            self._engines[settings.database_url] = create_db_engine(settings.database_url)
+        registry = self._registries[settings.disabled_plugins]
+        return {
+            "catalog": self._catalogs[settings.catalog_path],  # frozen
+            # A copy of each of its lists and dicts: what one test registers is gone in the next.
+            # The providers in them are shared; the built-in plugins' providers keep no state.
+            "registry": Registry(
+                **{f.name: copy.copy(getattr(registry, f.name)) for f in dataclasses.fields(registry)}
+            ),
+            # One pool for the run: no new connection (and no new SQL compilation cache) per test.
+            "engine": self._engines[settings.database_url],
+        }
+
+    def close(self) -> None:
+        for engine in self._engines.values():
+            engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def built_once() -> Iterator[BuiltOnce]:
+    parts = BuiltOnce()
+    yield parts
+    parts.close()
+
+
 @pytest.fixture
-def gateway(settings: Settings, clock: Clock) -> Gateway:
-    gateway = build_gateway(settings, clock=clock, run_migrations=False)
+def gateway(settings: Settings, clock: Clock, built_once: BuiltOnce) -> Gateway:
+    # No gateway.close() after the test: that disposes the engine, which is the run's
+    # (built_once disposes it at the end).
+    gateway = build_gateway(settings, clock=clock, run_migrations=False, **built_once.parts(settings))
     with gateway.engine.begin() as conn:  # every test starts from empty tables
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
-    yield gateway
-    gateway.close()
+    return gateway
 
 
 @pytest.fixture
 def client(gateway: Gateway) -> TestClient:
     with TestClient(create_app(gateway)) as client:
         yield client
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str, gateway: Gateway) -> None:
+    """The command line (gateway.server.cli.main) on the test database, from empty tables
+    (the ``gateway`` fixture empties them)."""
+    monkeypatch.setenv("BILLING_GATEWAY_DATABASE_URL", database_url)
 
 
 @dataclass

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import inspect, text
+
+from helpers import snapshot
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 INT_MAX = 2**31 - 1
@@ -30,12 +31,6 @@ INVALID = "invalid"  # a GraphQL request error: not executed, 400, no data
 
 def typed(code: str, *field: str) -> tuple[str, list[str]]:
     return code, list(field)
-
-
-def snapshot(engine) -> dict[str, list]:
-    with engine.connect() as connection:
-        tables = inspect(connection).get_table_names()
-        return {t: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{t}"')).all())) for t in tables}
 
 
 @pytest.fixture
@@ -58,7 +53,7 @@ def check(
     key: str | None = None,
     root: str | None = None,
 ) -> None:
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     headers = {"Accept": GRAPHQL_RESPONSE, "Content-Type": "application/json"}
     if key:
         headers["Authorization"] = f"Bearer {key}"
@@ -79,7 +74,7 @@ def check(
         assert (result["code"], result["field"]) == (code, field), result
         assert result["__typename"] != "Quote" and result["message"]
     assert [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before
 
 
 # -------------------------------------------------------------------------- quote
@@ -369,12 +364,12 @@ def test_estimate_input_of_the_wrong_shape(client, gateway, caplog, variables):
     "text_", ["a" * 1600, "😀" * 800, "\u0000" * 100, "\r\n\t" * 300, "\u202e" + "x" * 50]
 )
 def test_estimate_odd_but_acceptable_texts(client, gateway, caplog, text_):
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     response = client.post(
         "/graphql", json={"query": ESTIMATE, "variables": {"input": {**SMS_DE, "sampleText": text_}}}
     )
     assert response.json() == {"data": {"estimate": {"__typename": "Estimate"}}}
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before
 
 
 # --------------------------------------------------------------------- selectPlan

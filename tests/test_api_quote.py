@@ -10,7 +10,8 @@ clock starts at 2026-11-10 09:30 UTC, so a period started then ends 2026-12-10
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import inspect, text
+
+from helpers import eur_json, snapshot
 
 NOW = "2026-11-10T09:30:00+00:00"
 PERIOD_END = "2026-12-10T09:30:00+00:00"
@@ -39,17 +40,13 @@ REVERSE_CHARGE_NOTE = (
 )
 
 
-def eur(amount: str) -> dict:
-    return {"amount": amount, "currency": "EUR"}
-
-
 def base(plan: str, amount: str) -> dict:
     return {
         "kind": "BASE",
         "description": f"{plan} plan, monthly base price",
         "quantity": 1,
         "unitPrice": None,
-        "amount": eur(amount),
+        "amount": eur_json(amount),
         "creditKind": None,
     }
 
@@ -59,8 +56,8 @@ def credits(kind: str, first: str, last: str, quantity: int, unit: str, amount: 
         "kind": "CREDITS",
         "description": f"{kind.capitalize()} credits {first}–{last}",
         "quantity": quantity,
-        "unitPrice": eur(unit),
-        "amount": eur(amount),
+        "unitPrice": eur_json(unit),
+        "amount": eur_json(amount),
         "creditKind": kind.upper(),
     }
 
@@ -72,7 +69,7 @@ def prorated(kind: str, what: str, span: str, amount: str) -> dict:
         "description": f"{label} {what}, {span}",
         "quantity": 1,
         "unitPrice": None,
-        "amount": eur(amount),
+        "amount": eur_json(amount),
         "creditKind": None,
     }
 
@@ -90,8 +87,8 @@ def vat(
         "name": f"VAT {percent}% ({country})",
         "jurisdiction": country,
         "rate": rate,
-        "base": eur(base_amount),
-        "amount": eur(amount),
+        "base": eur_json(base_amount),
+        "amount": eur_json(amount),
         "treatment": treatment,
         "note": note,
     }
@@ -100,19 +97,12 @@ def vat(
 def charge(lines: list, subtotal: str, tax_lines: list | None, tax: str, total: str) -> dict:
     return {
         "lines": lines,
-        "subtotal": eur(subtotal),
+        "subtotal": eur_json(subtotal),
         "taxLines": tax_lines or [],
-        "tax": eur(tax),
-        "total": eur(total),
+        "tax": eur_json(tax),
+        "total": eur_json(total),
         "taxCalculated": tax_lines is not None,
     }
-
-
-def snapshot(engine) -> dict[str, list]:
-    """Every row of every table, to prove an operation wrote nothing."""
-    with engine.connect() as connection:
-        tables = inspect(connection).get_table_names()
-        return {t: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{t}"')).all())) for t in tables}
 
 
 DE_PERSON = {"customerType": "PERSON", "country": "DE"}
@@ -164,7 +154,7 @@ def test_free_to_omnichannel_de_consumer(quote, free):
         "emailCredits": 30000,
         "messagingCredits": 25000,
         "monthlyLines": OMNI_30K_25K_LINES,
-        "monthlySubtotal": eur("294.50"),
+        "monthlySubtotal": eur_json("294.50"),
         "changes": [
             {
                 "timing": "IMMEDIATE",
@@ -323,8 +313,8 @@ def test_free_staying_free_is_no_change(quote, free):
     result = quote(free.key, planCode="free", billingDetails=DE_PERSON)
     assert result["kind"] == "NONE"
     assert result["changes"] == []
-    assert result["dueNow"]["lines"] == [] and result["dueNow"]["total"] == eur("0.00")
-    assert result["dueAtRenewal"]["lines"] == [] and result["dueAtRenewal"]["total"] == eur("0.00")
+    assert result["dueNow"]["lines"] == [] and result["dueNow"]["total"] == eur_json("0.00")
+    assert result["dueAtRenewal"]["lines"] == [] and result["dueAtRenewal"]["total"] == eur_json("0.00")
 
 
 def test_a_free_period_rolls_forward_and_the_paid_period_starts_at_checkout(quote, free, clock):
@@ -371,7 +361,7 @@ def test_raising_limits_is_a_prorated_upgrade(quote, make_workspace, clock):
     ]
     # The period anchor stays; the renewal charges the new month in full.
     assert (result["periodStart"], result["periodEnd"], result["renewalAt"]) == (NOW, PERIOD_END, PERIOD_END)
-    assert result["monthlySubtotal"] == eur("131.00")
+    assert result["monthlySubtotal"] == eur_json("131.00")
     assert result["dueAtRenewal"] == charge(
         [
             base("Omnichannel", "39.00"),
@@ -401,15 +391,15 @@ def test_proration_follows_the_days_left(quote, omni, clock, days, left, remaini
     assert result["proration"] == {"daysLeft": left, "daysInPeriod": 30}
     amounts = [line["amount"]["amount"] for line in result["dueNow"]["lines"]]
     assert amounts == [remaining, unused]
-    assert result["dueNow"]["total"] == eur(net)
+    assert result["dueNow"]["total"] == eur_json(net)
 
 
 def test_last_hours_of_a_period_prorate_to_zero_without_negative_zero(quote, omni, clock):
     clock.advance(days=29, hours=23)  # 2026-12-10 08:30, an hour before the period ends
     result = quote(omni.key, planCode="omnichannel", emailCredits=60000, billingDetails=DE_PERSON)
     assert result["proration"] == {"daysLeft": 0, "daysInPeriod": 30}
-    assert [line["amount"] for line in result["dueNow"]["lines"]] == [eur("0.00"), eur("0.00")]
-    assert result["dueNow"]["total"] == eur("0.00")
+    assert [line["amount"] for line in result["dueNow"]["lines"]] == [eur_json("0.00"), eur_json("0.00")]
+    assert result["dueNow"]["total"] == eur_json("0.00")
 
 
 def test_lowering_limits_is_a_downgrade_at_renewal(quote, omni, clock):
@@ -481,8 +471,8 @@ def test_raising_one_limit_and_lowering_another_is_split(quote, omni, clock):
     ]
     assert result["proration"] == {"daysLeft": 15, "daysInPeriod": 30}
     # From renewal, the target: 39 + 54.00 + 9.00 + 38.00 = 140.00; 19 % = 26.60.
-    assert result["monthlySubtotal"] == eur("140.00")
-    assert result["dueAtRenewal"]["total"] == eur("166.60")
+    assert result["monthlySubtotal"] == eur_json("140.00")
+    assert result["dueAtRenewal"]["total"] == eur_json("166.60")
     assert result["dueAtRenewal"]["taxLines"] == [vat("DE", "19", "0.19", "140.00", "26.60")]
 
 
@@ -491,8 +481,8 @@ def test_same_limits_on_the_same_plan_is_no_change(quote, omni):
     assert result["kind"] == "NONE"
     assert (result["emailCredits"], result["messagingCredits"]) == (50000, 10000)
     assert result["changes"] == []
-    assert result["dueNow"]["total"] == eur("0.00")
-    assert result["dueAtRenewal"]["total"] == eur("178.50")
+    assert result["dueNow"]["total"] == eur_json("0.00")
+    assert result["dueAtRenewal"]["total"] == eur_json("178.50")
 
 
 # ---------------------------------------------------------- between plans
@@ -528,7 +518,7 @@ def test_paid_to_free_charges_nothing_at_renewal(quote, omni):
     assert result["kind"] == "DOWNGRADE"
     assert result["changes"][0]["timing"] == "AT_RENEWAL"
     assert result["dueAtRenewal"]["lines"] == []
-    assert result["dueAtRenewal"]["total"] == eur("0.00")
+    assert result["dueAtRenewal"]["total"] == eur_json("0.00")
 
 
 def test_email_to_omnichannel_is_a_prorated_upgrade(quote, make_workspace, clock):
@@ -542,7 +532,7 @@ def test_email_to_omnichannel_is_a_prorated_upgrade(quote, make_workspace, clock
         prorated("REMAINING_TIME", "Omnichannel (20,000 email, 5,000 messaging credits)", span, "31.67"),
         prorated("UNUSED_TIME", "Email (10,000 email credits)", span, "-7.50"),
     ]
-    assert result["dueNow"]["total"] == eur("24.17")
+    assert result["dueNow"]["total"] == eur_json("24.17")
 
 
 def test_custom_cannot_be_quoted(quote, free):
@@ -575,7 +565,7 @@ def test_a_paid_period_that_ended_waits_for_renewal(quote, omni, clock):
 
 
 def test_quoting_writes_nothing(quote, free, omni, gateway, clock):
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     assert sum(map(len, before.values())) >= 4  # two workspaces and their keys at least
     clock.advance(days=3)
     for key in (free.key, omni.key):
@@ -590,4 +580,4 @@ def test_quoting_writes_nothing(quote, free, omni, gateway, clock):
         quote(key, planCode="free")
         quote(key, planCode="custom")
         quote(key, planCode="omnichannel", emailCredits=-1)
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before

@@ -4,7 +4,8 @@ country), each problem reported with its field, nothing saved when any is wrong.
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import inspect, text
+
+from helpers import GERMAN_PERSON, snapshot
 
 UPDATE = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
   __typename
@@ -16,15 +17,6 @@ UPDATE = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(
 READ = """{ workspace { ... on Workspace { billingDetails { customerType name companyName addressLine1
   addressLine2 city postalCode region country vatId email missingFields } } } }"""
 
-PERSON = {
-    "customerType": "PERSON",
-    "name": "Erika Mustermann",
-    "addressLine1": "Heidestraße 17",
-    "city": "Köln",
-    "postalCode": "51147",
-    "country": "DE",
-    "email": "erika@example.de",
-}
 ALL_MISSING = ["customerType", "name", "addressLine1", "city", "postalCode", "country", "email"]
 
 
@@ -34,12 +26,6 @@ def update(graphql, member, **input_) -> dict:
 
 def saved(graphql, member) -> dict | None:
     return graphql(READ, key=member.key)["workspace"]["billingDetails"]
-
-
-def snapshot(engine) -> dict[str, list]:
-    with engine.connect() as connection:
-        tables = inspect(connection).get_table_names()
-        return {t: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{t}"')).all())) for t in tables}
 
 
 @pytest.fixture
@@ -86,7 +72,7 @@ def test_partial_updates_keep_what_is_left_out(graphql, member):
 
 
 def test_a_company_needs_its_name(graphql, member):
-    result = update(graphql, member, **{**PERSON, "customerType": "COMPANY"})
+    result = update(graphql, member, **{**GERMAN_PERSON, "customerType": "COMPANY"})
     assert result["missingFields"] == ["companyName"]
     result = update(graphql, member, companyName="Mustermann GmbH", vatId="DE136695976")
     assert (result["missingFields"], result["vatId"]) == ([], "DE136695976")
@@ -99,7 +85,13 @@ def test_valid_vat_ids(graphql, member, vat_id, country):
     result = update(
         graphql,
         member,
-        **{**PERSON, "customerType": "COMPANY", "companyName": "Acme", "country": country, "vatId": vat_id},
+        **{
+            **GERMAN_PERSON,
+            "customerType": "COMPANY",
+            "companyName": "Acme",
+            "country": country,
+            "vatId": vat_id,
+        },
     )
     assert (result["__typename"], result["vatId"], result["country"]) == ("BillingDetails", vat_id, country)
 
@@ -134,9 +126,9 @@ def test_valid_vat_ids(graphql, member, vat_id, country):
     ],
 )
 def test_each_invalid_field_is_refused_and_nothing_is_saved(graphql, gateway, member, input_, field, message):
-    base = update(graphql, member, **PERSON)
+    base = update(graphql, member, **GERMAN_PERSON)
     assert base["missingFields"] == []
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
 
     result = update(graphql, member, **{"addressLine2": "changed too", **input_})
 
@@ -144,21 +136,21 @@ def test_each_invalid_field_is_refused_and_nothing_is_saved(graphql, gateway, me
     assert (result["code"], result["field"]) == ("INVALID_BILLING_DETAILS", [field])
     assert [p["field"] for p in result["problems"]] == [[field]]
     assert message in result["problems"][0]["message"] and result["message"]
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before
     assert saved(graphql, member)["addressLine2"] is None
 
 
 def test_every_problem_is_listed_in_field_order(graphql, gateway, member):
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     result = update(graphql, member, email="nope", country="XX", name="x" * 300, city="a\u0007")
     assert [p["field"] for p in result["problems"]] == [["name"], ["city"], ["country"], ["email"]]
     assert result["field"] == ["name"]
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before
     assert saved(graphql, member) is None
 
 
 def test_the_vat_id_is_checked_against_the_resulting_country(graphql, member):
-    company = {**PERSON, "customerType": "COMPANY", "companyName": "Acme", "vatId": "DE136695976"}
+    company = {**GERMAN_PERSON, "customerType": "COMPANY", "companyName": "Acme", "vatId": "DE136695976"}
     update(graphql, member, **company)
     moved = update(graphql, member, country="NL")
     assert (moved["__typename"], moved["field"]) == ("InvalidBillingDetails", ["vatId"])
@@ -169,25 +161,25 @@ def test_the_vat_id_is_checked_against_the_resulting_country(graphql, member):
 
 
 def test_an_empty_update_changes_nothing(graphql, member):
-    update(graphql, member, **PERSON)
+    update(graphql, member, **GERMAN_PERSON)
     assert update(graphql, member)["name"] == "Erika Mustermann"
 
 
 def test_details_belong_to_the_workspace(graphql, member, make_workspace):
     other = make_workspace("Other Ltd")
-    update(graphql, member, **PERSON)
+    update(graphql, member, **GERMAN_PERSON)
     assert saved(graphql, other) is None
 
 
 @pytest.mark.parametrize("key", [None, "bgw_000000000000_wrong"])
 def test_updating_needs_a_key(client, gateway, key):
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     response = client.post(
-        "/graphql", json={"query": UPDATE, "variables": {"input": PERSON}}, headers=headers
+        "/graphql", json={"query": UPDATE, "variables": {"input": GERMAN_PERSON}}, headers=headers
     )
     assert response.json()["data"]["updateBillingDetails"]["code"] == "AUTHENTICATION_REQUIRED"
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before
 
 
 @pytest.mark.parametrize(
@@ -201,11 +193,11 @@ def test_updating_needs_a_key(client, gateway, key):
     ],
 )
 def test_malformed_input_is_a_request_error(client, gateway, member, input_):
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     response = client.post(
         "/graphql",
         json={"query": UPDATE, "variables": {"input": input_}},
         headers={"Authorization": f"Bearer {member.key}", "Accept": "application/graphql-response+json"},
     )
     assert response.status_code == 400 and "data" not in response.json()
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before

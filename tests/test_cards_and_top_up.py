@@ -5,14 +5,12 @@ digits, the expiry and a fingerprint are kept of a card."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
-from gateway.storage.db import Base, Card, LedgerEntry, OutboxEvent, Payment, Workspace
-from gateway.storage.ledger import ledger_sum
+from gateway.storage.db import Card, LedgerEntry, Payment, Workspace
 
-VISA = "4242424242424242"
+from helpers import THREE_DS, VISA, card, events, reconcile, rows, snapshot
+
 MASTERCARD = "5555555555554444"
-THREE_DS = "4000002760003184"
 
 ADD_CARD = """mutation($input: AddCardInput!) { addCard(input: $input) { __typename
   ... on CardAdded { card { id brand last4 expMonth expYear fingerprint isRenewalMethod } }
@@ -31,42 +29,6 @@ CONFIRM = """mutation($id: ID!, $answer: String) { confirmPayment(paymentId: $id
   ... on TopUpSuccess { amount { amount } balance { amount } payment { id status card { last4 } } }
   ... on PaymentDeclined { paymentId declineCode } } }"""
 BALANCE = "{ workspace { ... on Workspace { balance { amount currency } } } }"
-
-
-def card(number: str = VISA, month: int = 12, year: int = 2030, cvc: str = "739") -> dict:
-    return {"number": number, "expMonth": month, "expYear": year, "cvc": cvc}
-
-
-def snapshot(gateway) -> dict[str, list[str]]:
-    with gateway.engine.connect() as connection:
-        return {
-            table.name: sorted(map(repr, connection.execute(table.select()).all()))
-            for table in Base.metadata.sorted_tables
-        }
-
-
-def rows(gateway, model, member) -> list:
-    with gateway.sessions() as session:
-        return list(session.scalars(select(model).where(model.workspace_id == member.id)))
-
-
-def events(gateway, member) -> list[tuple[int, str, dict]]:
-    with gateway.sessions() as session:
-        return [
-            (e.sequence, e.type, e.payload)
-            for e in session.scalars(
-                select(OutboxEvent)
-                .where(OutboxEvent.workspace_id == member.id)
-                .order_by(OutboxEvent.sequence)
-            )
-        ]
-
-
-def reconcile(gateway, member) -> int:
-    with gateway.sessions() as session:
-        cached = session.get(Workspace, member.id).balance_minor
-        assert ledger_sum(session, member.id) == cached
-    return cached
 
 
 @pytest.fixture

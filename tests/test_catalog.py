@@ -17,13 +17,10 @@ from gateway.core.catalog import (
     parse_catalog,
 )
 from gateway.core.messaging import Channel
-from gateway.core.money import Money
+
+from helpers import eur
 
 BUNDLED = DEFAULT_CATALOG.read_text(encoding="utf-8")
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
 
 
 # ------------------------------------------------------------- the bundled file

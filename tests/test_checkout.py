@@ -17,38 +17,26 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from gateway.storage.db import Base, Card, Invoice, LedgerEntry, OutboxEvent, Payment, Workspace
-from gateway.storage.ledger import ledger_sum
+from gateway.storage.db import Card, Invoice, LedgerEntry, Payment, Workspace
+
+from helpers import (
+    GERMAN_PERSON,
+    INVOICED_DETAILS,
+    THREE_DS,
+    billing,
+    card,
+    eur_json,
+    events,
+    reconcile,
+    rows,
+    snapshot,
+)
 
 START = datetime(2026, 11, 10, 9, 30, tzinfo=UTC)
 PERIOD_END = datetime(2026, 12, 10, 9, 30, tzinfo=UTC)
 
-GERMAN_PERSON = {
-    "customerType": "PERSON",
-    "name": "Erika Mustermann",
-    "addressLine1": "Heidestraße 17",
-    "city": "Köln",
-    "postalCode": "51147",
-    "country": "DE",
-    "email": "erika@example.de",
-}
-INVOICED_DETAILS = {
-    "customer_type": "person",
-    "name": "Erika Mustermann",
-    "company_name": None,
-    "address_line1": "Heidestraße 17",
-    "address_line2": None,
-    "city": "Köln",
-    "postal_code": "51147",
-    "region": None,
-    "country": "DE",
-    "vat_id": None,
-    "email": "erika@example.de",
-}
 
-VISA = "4242424242424242"
 DECLINED = "4000000000000002"
-THREE_DS = "4000002760003184"
 
 UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
   __typename ... on BillingDetails { missingFields } } }"""
@@ -107,19 +95,6 @@ WORKSPACE = """{ workspace { ... on Workspace {
 # ------------------------------------------------------------------ helpers
 
 
-def eur(amount: str) -> dict:
-    return {"amount": amount, "currency": "EUR"}
-
-
-def card(number: str = VISA, cvc: str = "739", month: int = 12, year: int = 2030) -> dict:
-    return {"number": number, "expMonth": month, "expYear": year, "cvc": cvc}
-
-
-def billing(graphql, member, **details) -> None:
-    result = graphql(UPDATE_DETAILS, {"input": {**GERMAN_PERSON, **details}}, key=member.key)
-    assert result["updateBillingDetails"] == {"__typename": "BillingDetails", "missingFields": []}
-
-
 def quote(graphql, member, plan: str, **sliders) -> dict:
     result = graphql(QUOTE, {"input": {"planCode": plan, **sliders}}, key=member.key)["quote"]
     assert result["__typename"] == "Quote", result
@@ -165,24 +140,6 @@ def workspace(graphql, member) -> dict:
     return graphql(WORKSPACE, key=member.key)["workspace"]
 
 
-def snapshot(gateway) -> dict[str, list[str]]:
-    """Every row of every table, to prove that an operation wrote nothing."""
-    with gateway.engine.connect() as connection:
-        return {
-            table.name: sorted(map(repr, connection.execute(table.select()).all()))
-            for table in Base.metadata.sorted_tables
-        }
-
-
-def rows(gateway, model, member) -> list:
-    order = {OutboxEvent: OutboxEvent.sequence}.get(model, getattr(model, "created_at", None))
-    with gateway.sessions() as session:
-        query = select(model).where(model.workspace_id == member.id)
-        if order is not None:
-            query = query.order_by(order)
-        return list(session.scalars(query))
-
-
 def ledger(gateway, member) -> list[tuple[str, int, int]]:
     """The workspace's ledger entries in the order they were written: (kind, amount, balance after).
 
@@ -200,22 +157,6 @@ def ledger(gateway, member) -> list[tuple[str, int, int]]:
         chain.append((entry.kind, entry.amount_minor, entry.balance_after_minor))
         balance = entry.balance_after_minor
     return chain
-
-
-def events(gateway, member) -> list[tuple[int, str, dict]]:
-    return [(e.sequence, e.type, e.payload) for e in rows(gateway, OutboxEvent, member)]
-
-
-def reconcile(gateway, member) -> int:
-    """The balance recomputed from the ledger equals the cached one; returns it in cents."""
-    with gateway.sessions() as session:
-        cached = session.get(Workspace, member.id).balance_minor
-        assert ledger_sum(session, member.id) == cached
-        after = session.scalars(
-            select(LedgerEntry.balance_after_minor).where(LedgerEntry.workspace_id == member.id)
-        ).all()
-        assert all(value >= 0 for value in after)
-    return cached
 
 
 def iso(moment: datetime) -> str:
@@ -247,29 +188,29 @@ OMNI_LINES = [
         "description": "Omnichannel plan, monthly base price",
         "quantity": 1,
         "unitPrice": None,
-        "amount": eur("39.00"),
+        "amount": eur_json("39.00"),
     },
     {
         "kind": "CREDITS",
         "description": "Email credits 5,001–20,000",
         "quantity": 15000,
-        "unitPrice": eur("0.0012"),
-        "amount": eur("18.00"),
+        "unitPrice": eur_json("0.0012"),
+        "amount": eur_json("18.00"),
     },  # 15,000 x 0.0012
     {
         "kind": "CREDITS",
         "description": "Messaging credits 1,001–5,000",
         "quantity": 4000,
-        "unitPrice": eur("0.0095"),
-        "amount": eur("38.00"),
+        "unitPrice": eur_json("0.0095"),
+        "amount": eur_json("38.00"),
     },  # 4,000 x 0.0095
 ]  # 95.00; VAT 19 % = 18.05; 113.05
 OMNI_VAT = {
     "name": "VAT 19% (DE)",
     "jurisdiction": "DE",
     "rate": "0.19",
-    "base": eur("95.00"),
-    "amount": eur("18.05"),
+    "base": eur_json("95.00"),
+    "amount": eur_json("18.05"),
     "treatment": "STANDARD",
     "note": None,
 }
@@ -285,8 +226,8 @@ def test_free_to_omnichannel_paid_by_balance(graphql, gateway, clock, free):
     topped = top_up(graphql, free, "150.00", key="top-up-1")
     assert topped == {
         "__typename": "TopUpSuccess",
-        "amount": eur("150.00"),
-        "balance": eur("150.00"),
+        "amount": eur_json("150.00"),
+        "balance": eur_json("150.00"),
         "payment": {
             "id": topped["payment"]["id"],
             "method": "card",
@@ -318,7 +259,7 @@ def test_free_to_omnichannel_paid_by_balance(graphql, gateway, clock, free):
         ],
         "subtotal": {"amount": "95.00"},
         "tax": {"amount": "18.05"},
-        "total": eur("113.05"),
+        "total": eur_json("113.05"),
         "taxLines": [
             {
                 "name": "VAT 19% (DE)",
@@ -328,7 +269,11 @@ def test_free_to_omnichannel_paid_by_balance(graphql, gateway, clock, free):
             }
         ],
     }
-    assert offer["balance"] == {"now": eur("150.00"), "afterPurchase": eur("36.95"), "sufficient": True}
+    assert offer["balance"] == {
+        "now": eur_json("150.00"),
+        "afterPurchase": eur_json("36.95"),
+        "sufficient": True,
+    }
     assert offer["expiresAt"] == iso(now + timedelta(minutes=30))
 
     done = checkout(graphql, free, "omnichannel", offer)
@@ -342,7 +287,7 @@ def test_free_to_omnichannel_paid_by_balance(graphql, gateway, clock, free):
             "emailCredits": 20000,
             "messagingCredits": 5000,
             "period": {"start": iso(now), "end": iso(new_end)},
-            "balance": eur("36.95"),
+            "balance": eur_json("36.95"),
         },
         "invoice": {
             "id": invoice["id"],
@@ -352,9 +297,9 @@ def test_free_to_omnichannel_paid_by_balance(graphql, gateway, clock, free):
             "issuedAt": iso(now),
             "lines": OMNI_LINES,
             "taxLines": [OMNI_VAT],
-            "subtotal": eur("95.00"),
-            "tax": eur("18.05"),
-            "total": eur("113.05"),
+            "subtotal": eur_json("95.00"),
+            "tax": eur_json("18.05"),
+            "total": eur_json("113.05"),
             "paymentMethod": "balance",
             "periodStart": iso(now),
             "periodEnd": iso(new_end),
@@ -364,7 +309,7 @@ def test_free_to_omnichannel_paid_by_balance(graphql, gateway, clock, free):
             "id": payment["id"],
             "method": "balance",
             "status": "succeeded",
-            "amount": eur("113.05"),
+            "amount": eur_json("113.05"),
             "card": None,
         },
     }
@@ -372,7 +317,7 @@ def test_free_to_omnichannel_paid_by_balance(graphql, gateway, clock, free):
     assert (seen["plan"], seen["period"], seen["balance"], seen["actions"], seen["invoices"]) == (
         {"code": "omnichannel"},
         {"start": iso(now), "end": iso(new_end)},
-        eur("36.95"),
+        eur_json("36.95"),
         ["CUSTOMIZE_CURRENT_PLAN", "CHANGE_PLAN"],
         [{"number": "INV-2026-000001", "total": {"amount": "113.05"}}],
     )
@@ -476,9 +421,13 @@ def test_upgrade_between_paid_plans_charges_the_prorated_difference(graphql, gat
     assert (offer["dueNow"]["subtotal"], offer["dueNow"]["tax"], offer["dueNow"]["total"]) == (
         {"amount": "48.33"},
         {"amount": "9.18"},
-        eur("57.51"),
+        eur_json("57.51"),
     )
-    assert offer["balance"] == {"now": eur("100.00"), "afterPurchase": eur("42.49"), "sufficient": True}
+    assert offer["balance"] == {
+        "now": eur_json("100.00"),
+        "afterPurchase": eur_json("42.49"),
+        "sufficient": True,
+    }
 
     done = checkout(graphql, member, "omnichannel", offer)
 
@@ -489,18 +438,18 @@ def test_upgrade_between_paid_plans_charges_the_prorated_difference(graphql, gat
         "emailCredits": 20000,
         "messagingCredits": 5000,
         "period": {"start": iso(START), "end": iso(PERIOD_END)},
-        "balance": eur("42.49"),
+        "balance": eur_json("42.49"),
     }
     invoice = done["invoice"]
     assert [line["amount"]["amount"] for line in invoice["lines"]] == ["63.33", "-15.00"]
     assert (invoice["subtotal"], invoice["tax"], invoice["total"], invoice["issuedAt"]) == (
-        eur("48.33"),
-        eur("9.18"),
-        eur("57.51"),
+        eur_json("48.33"),
+        eur_json("9.18"),
+        eur_json("57.51"),
         iso(now),
     )
     assert (invoice["periodStart"], invoice["periodEnd"]) == (iso(START), iso(PERIOD_END))
-    assert done["payment"]["amount"] == eur("57.51")
+    assert done["payment"]["amount"] == eur_json("57.51")
     assert ledger(gateway, member) == [("top_up", 10000, 10000), ("charge", -5751, 4249)]
     assert reconcile(gateway, member) == 4249
     assert [t for _, t, _ in events(gateway, member)] == [
@@ -516,14 +465,14 @@ def test_upgrade_paid_by_a_new_card_saves_it_for_renewals(graphql, gateway, cloc
     clock.advance(days=10)
     offer = quote(graphql, member, "email", emailCredits=20000)
     # Remaining 37.50 x 20/30 = 25.00; unused -15.00; 10.00 net + 1.90 VAT.
-    assert offer["dueNow"]["total"] == eur("11.90")
+    assert offer["dueNow"]["total"] == eur_json("11.90")
 
     done = checkout(
         graphql, member, "email", offer, payment={"method": "card", "newCard": card(), "saveCard": True}
     )
 
     assert done["__typename"] == "CheckoutSuccess"
-    assert done["payment"]["method"] == "card" and done["payment"]["amount"] == eur("11.90")
+    assert done["payment"]["method"] == "card" and done["payment"]["amount"] == eur_json("11.90")
     assert done["payment"]["card"] == {"last4": "4242", "brand": "visa", "isRenewalMethod": True}
     assert done["invoice"]["paymentMethod"] == "card visa •••• 4242"
     assert [c["last4"] for c in workspace(graphql, member)["cards"]] == ["4242"]
@@ -560,7 +509,7 @@ def test_downgrade_is_scheduled_and_charges_nothing(graphql, gateway, clock, mak
     clock.advance(days=3)
     offer = quote(graphql, member, "email", emailCredits=10000)
     assert offer["kind"] == "DOWNGRADE"
-    assert offer["dueNow"]["total"] == eur("0.00")
+    assert offer["dueNow"]["total"] == eur_json("0.00")
     before = snapshot(gateway)
 
     done = checkout(graphql, member, "email", offer, payment={"method": "balance"})
@@ -575,7 +524,7 @@ def test_downgrade_is_scheduled_and_charges_nothing(graphql, gateway, clock, mak
             "emailCredits": 20000,
             "messagingCredits": 5000,
             "period": {"start": iso(START), "end": iso(PERIOD_END)},
-            "balance": eur("0.00"),
+            "balance": eur_json("0.00"),
         },
     }
     # Email at 10,000: 15.00 + 7.50 = 22.50; VAT 19 % = 4.275 -> 4.28.
@@ -636,11 +585,11 @@ def test_a_later_upgrade_supersedes_the_scheduled_change(graphql, gateway, clock
 
     offer = quote(graphql, member, "omnichannel", emailCredits=30000)
     # Remaining 107.00 x 15/30 = 53.50; unused 95.00 x 15/30 = 47.50; 6.00 + 1.14 VAT.
-    assert (offer["kind"], offer["dueNow"]["total"]) == ("UPGRADE", eur("7.14"))
+    assert (offer["kind"], offer["dueNow"]["total"]) == ("UPGRADE", eur_json("7.14"))
     done = checkout(graphql, member, "omnichannel", offer, key="up")
 
     assert done["__typename"] == "CheckoutSuccess"
-    assert (done["workspace"]["emailCredits"], done["workspace"]["balance"]) == (30000, eur("42.86"))
+    assert (done["workspace"]["emailCredits"], done["workspace"]["balance"]) == (30000, eur_json("42.86"))
     assert workspace(graphql, member)["scheduledChange"] is None
     assert [(s, t) for s, t, _ in events(gateway, member)] == [
         (1, "plan_change.scheduled"),
@@ -687,13 +636,16 @@ def test_split_applies_the_increase_now_and_schedules_the_reduction(graphql, gat
             "messagingCredits": 5000,
         },
     ]
-    assert (offer["dueNow"]["total"], offer["dueAtRenewal"]["total"]) == (eur("9.52"), {"amount": "127.33"})
+    assert (offer["dueNow"]["total"], offer["dueAtRenewal"]["total"]) == (
+        eur_json("9.52"),
+        {"amount": "127.33"},
+    )
 
     done = checkout(graphql, member, "omnichannel", offer)
 
     assert done["__typename"] == "CheckoutSuccess" and done["kind"] == "SPLIT"
     assert (done["workspace"]["emailCredits"], done["workspace"]["messagingCredits"]) == (30000, 10000)
-    assert done["invoice"]["total"] == eur("9.52")
+    assert done["invoice"]["total"] == eur_json("9.52")
     scheduled = workspace(graphql, member)["scheduledChange"]
     assert (scheduled["emailCredits"], scheduled["messagingCredits"], scheduled["effectiveAt"]) == (
         30000,
@@ -813,7 +765,7 @@ def test_refusals_change_nothing(graphql, gateway, funded, change, typename, cod
 
     assert (refused["__typename"], refused["code"], refused["field"]) == (typename, code, field)
     assert snapshot(gateway) == before
-    assert workspace(graphql, funded)["balance"] == eur("150.00")
+    assert workspace(graphql, funded)["balance"] == eur_json("150.00")
     # The key was released: the same key with the quote as confirmed goes through.
     assert checkout(graphql, funded, "omnichannel", offer)["__typename"] == "CheckoutSuccess"
 
@@ -859,7 +811,7 @@ def test_a_changed_total_is_refused_with_the_new_quote(graphql, gateway, clock, 
     billing(graphql, member)
     assert top_up(graphql, member, "100.00")["__typename"] == "TopUpSuccess"
     offer = quote(graphql, member, "omnichannel")  # 30 of 30 days: 95.00 - 22.50 = 72.50 + 13.78 VAT
-    assert offer["dueNow"]["total"] == eur("86.28")
+    assert offer["dueNow"]["total"] == eur_json("86.28")
     clock.advance(days=1)  # a day later (and a new quote time) the proration differs
     offer = {**offer, "expiresAt": iso(clock.now + timedelta(minutes=30))}
     before = snapshot(gateway)
@@ -923,7 +875,11 @@ def test_incomplete_billing_details_are_listed(graphql, gateway, make_workspace,
 def test_insufficient_balance_names_balance_required_and_shortfall(graphql, gateway, free):
     assert top_up(graphql, free, "100.00")["__typename"] == "TopUpSuccess"
     offer = quote(graphql, free, "omnichannel")
-    assert offer["balance"] == {"now": eur("100.00"), "afterPurchase": eur("-13.05"), "sufficient": False}
+    assert offer["balance"] == {
+        "now": eur_json("100.00"),
+        "afterPurchase": eur_json("-13.05"),
+        "sufficient": False,
+    }
     before = snapshot(gateway)
 
     refused = checkout(graphql, free, "omnichannel", offer)
@@ -933,9 +889,9 @@ def test_insufficient_balance_names_balance_required_and_shortfall(graphql, gate
         "code": "INSUFFICIENT_BALANCE",
         "field": ["paymentMethod"],
         "message": "the balance of 100.00 EUR does not cover 113.05 EUR",
-        "balance": eur("100.00"),
-        "required": eur("113.05"),
-        "shortfall": eur("13.05"),
+        "balance": eur_json("100.00"),
+        "required": eur_json("113.05"),
+        "shortfall": eur_json("13.05"),
     }
     assert snapshot(gateway) == before
     assert reconcile(gateway, free) == 10000
@@ -946,9 +902,9 @@ def test_an_empty_balance_is_insufficient(graphql, gateway, free):
     before = snapshot(gateway)
     refused = checkout(graphql, free, "email", offer)
     assert (refused["balance"], refused["required"], refused["shortfall"]) == (
-        eur("0.00"),
-        eur("17.85"),
-        eur("17.85"),
+        eur_json("0.00"),
+        eur_json("17.85"),
+        eur_json("17.85"),
     )
     assert snapshot(gateway) == before
 
@@ -967,8 +923,8 @@ def test_the_balance_may_be_spent_to_the_last_cent(graphql, gateway, free, funds
     result = checkout(graphql, free, "email", offer)
     assert result["__typename"] == outcome
     if outcome == "InsufficientBalance":
-        assert result["shortfall"] == eur("0.01")
-    assert workspace(graphql, free)["balance"] == eur(left)
+        assert result["shortfall"] == eur_json("0.01")
+    assert workspace(graphql, free)["balance"] == eur_json(left)
     assert reconcile(gateway, free) == int(left.replace(".", ""))
 
 

@@ -9,11 +9,6 @@ import pytest
 from gateway.server.cli import main
 
 
-@pytest.fixture
-def cli_env(monkeypatch, database_url, gateway):  # gateway: starts from empty tables
-    monkeypatch.setenv("BILLING_GATEWAY_DATABASE_URL", database_url)
-
-
 def test_create_workspace_prints_a_key_that_works(cli_env, capsys, graphql):
     assert (
         main(

@@ -10,29 +10,12 @@ there first. 30.00 covers three of them (26.79) and leaves 3.21.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Callable
-from typing import Any
-
 from sqlalchemy import select
-from starlette.testclient import TestClient
 
-from gateway.server.http import create_app
 from gateway.storage.db import Invoice, LedgerEntry, OutboxEvent, Payment, Workspace
-from gateway.storage.ledger import ledger_sum
 
-GERMAN_PERSON = {
-    "customerType": "PERSON",
-    "name": "Erika Mustermann",
-    "addressLine1": "Heidestraße 17",
-    "city": "Köln",
-    "postalCode": "51147",
-    "country": "DE",
-    "email": "erika@example.de",
-}
-UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
-  __typename } }"""
+from helpers import billing, card, post, race, reconcile
+
 LIMIT = "{ workspace { ... on Workspace { emailCredits } } }"
 QUOTE = """mutation($input: QuoteInput!) { quote(input: $input) { __typename
   ... on Quote { kind emailCredits dueNow { total { amount } } expiresAt } ... on UserError { code } } }"""
@@ -42,7 +25,6 @@ CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) { __typ
   ... on InsufficientBalance { balance { amount } required { amount } shortfall { amount } } } }"""
 TOP_UP = """mutation($input: TopUpInput!) { topUpBalance(input: $input) { __typename
   ... on TopUpSuccess { amount { amount } } ... on UserError { code } } }"""
-VISA = {"number": "4242424242424242", "expMonth": 12, "expYear": 2030, "cvc": "739"}
 
 THREADS = 8  # N concurrent purchases
 AFFORDABLE = 3  # K: what the balance covers
@@ -50,63 +32,20 @@ STEP_TOTAL = 893  # one slider step, in cents, VAT included
 FUNDS = 3000  # 30.00
 
 
-def race(gateway, threads: int, work: Callable[[int, Callable[..., dict]], Any]) -> list[Any]:
-    """Run ``work(index, post)`` in ``threads`` threads that start together, each with its own HTTP client."""
-    app = create_app(gateway)  # one app; its lifespan is the test's own client's concern
-    barrier = threading.Barrier(threads)
-    results: list[Any] = [None] * threads
-    errors: list[BaseException] = []
-
-    def worker(index: int) -> None:
-        try:
-            with contextlib.closing(TestClient(app)) as client:  # not entered: no second lifespan
-
-                def post(member, query: str, variables: dict | None = None) -> dict:
-                    response = client.post(
-                        "/graphql",
-                        json={"query": query, "variables": variables},
-                        headers={"Authorization": f"Bearer {member.key}"},
-                    )
-                    body = response.json()
-                    assert response.status_code == 200 and "errors" not in body, body
-                    return body["data"]
-
-                barrier.wait(timeout=10)
-                results[index] = work(index, post)
-        except BaseException as error:  # reported with the others below
-            errors.append(error)
-
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=90)
-    assert not any(thread.is_alive() for thread in pool), "a worker hung"
-    assert not errors, errors
-    return results
-
-
 def ledger_rows(gateway, member) -> list[LedgerEntry]:
     with gateway.sessions() as session:
         return list(session.scalars(select(LedgerEntry).where(LedgerEntry.workspace_id == member.id)))
 
 
-def reconcile(gateway, member) -> int:
-    with gateway.sessions() as session:
-        cached = session.get(Workspace, member.id).balance_minor
-        assert ledger_sum(session, member.id) == cached
-    return cached
-
-
 def test_concurrent_checkouts_never_overspend_the_balance(graphql, gateway, make_workspace):
     member = make_workspace("Mail Co", plan_code="email", email_credits=10000)
-    graphql(UPDATE_DETAILS, {"input": GERMAN_PERSON}, key=member.key)
+    billing(graphql, member)
     funded = graphql(
         TOP_UP,
         {
             "input": {
                 "amount": "30.00",
-                "paymentMethod": {"method": "card", "newCard": VISA},
+                "paymentMethod": {"method": "card", "newCard": card()},
                 "idempotencyKey": "fund",
             }
         },
@@ -114,16 +53,17 @@ def test_concurrent_checkouts_never_overspend_the_balance(graphql, gateway, make
     )["topUpBalance"]
     assert funded["__typename"] == "TopUpSuccess"
 
-    def buy_one_step(index: int, post) -> tuple[dict, int]:
+    def buy_one_step(index: int, client) -> tuple[dict, int]:
         """Raise the limit by one step: quote, checkout; on a stale quote, quote again (bounded)."""
         for attempt in range(1, 60):
-            current = post(member, LIMIT)["workspace"]["emailCredits"]
-            offer = post(member, QUOTE, {"input": {"planCode": "email", "emailCredits": current + 5000}})[
-                "quote"
-            ]
+            current = post(client, member, LIMIT)["workspace"]["emailCredits"]
+            offer = post(
+                client, member, QUOTE, {"input": {"planCode": "email", "emailCredits": current + 5000}}
+            )["quote"]
             if offer["kind"] != "UPGRADE":  # the limit rose past this target since it was read: read again
                 continue
             result = post(
+                client,
                 member,
                 CHECKOUT,
                 {
@@ -194,15 +134,16 @@ def test_concurrent_checkouts_never_overspend_the_balance(graphql, gateway, make
 def test_concurrent_top_ups_all_land(graphql, gateway, make_workspace):
     member = make_workspace("Acme")
 
-    def top_up(index: int, post) -> dict:
+    def top_up(index: int, client) -> dict:
         return post(
+            client,
             member,
             TOP_UP,
             {
                 "input": {
                     "amount": "12.34",
                     "idempotencyKey": f"top-up-{index}",
-                    "paymentMethod": {"method": "card", "newCard": VISA},
+                    "paymentMethod": {"method": "card", "newCard": card()},
                 }
             },
         )["topUpBalance"]
@@ -229,23 +170,24 @@ def test_concurrent_top_ups_all_land(graphql, gateway, make_workspace):
 def test_concurrent_checkouts_of_two_workspaces_keep_their_own_books(graphql, gateway, make_workspace):
     members = [make_workspace(name, plan_code="email", email_credits=10000) for name in ("One", "Two")]
     for member in members:
-        graphql(UPDATE_DETAILS, {"input": GERMAN_PERSON}, key=member.key)
+        billing(graphql, member)
         graphql(
             TOP_UP,
             {
                 "input": {
                     "amount": "10.00",
-                    "paymentMethod": {"method": "card", "newCard": VISA},
+                    "paymentMethod": {"method": "card", "newCard": card()},
                     "idempotencyKey": "fund",
                 }
             },
             key=member.key,
         )
 
-    def buy(index: int, post) -> dict:
+    def buy(index: int, client) -> dict:
         member = members[index % 2]
-        offer = post(member, QUOTE, {"input": {"planCode": "email", "emailCredits": 15000}})["quote"]
+        offer = post(client, member, QUOTE, {"input": {"planCode": "email", "emailCredits": 15000}})["quote"]
         return post(
+            client,
             member,
             CHECKOUT,
             {

@@ -4,9 +4,11 @@ sales contact address; invalid fields are typed errors and nothing is written.""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import select
 
 from gateway.storage.db import CustomQuoteRequest, OutboxEvent
+
+from helpers import snapshot
 
 REQUEST = """mutation($input: RequestCustomQuoteInput!) { requestCustomQuote(input: $input) {
   __typename
@@ -22,12 +24,6 @@ VALID = {
     "expectedMessagingCredits": 750_000,
     "message": "We send 2M emails a month.\nCan we talk about SLAs?",
 }
-
-
-def snapshot(engine) -> dict[str, list]:
-    with engine.connect() as connection:
-        tables = inspect(connection).get_table_names()
-        return {t: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{t}"')).all())) for t in tables}
 
 
 @pytest.fixture
@@ -109,7 +105,7 @@ def test_volumes_and_message_are_optional(graphql, gateway, member):
 def test_each_invalid_field_is_a_typed_error_and_writes_nothing(
     graphql, gateway, member, change, field, message
 ):
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     result = graphql(REQUEST, {"input": {**VALID, **change}}, key=member.key)["requestCustomQuote"]
     assert (result["__typename"], result["code"], result["field"]) == (
         "InvalidQuoteRequest",
@@ -118,7 +114,7 @@ def test_each_invalid_field_is_a_typed_error_and_writes_nothing(
     )
     assert [p["field"] for p in result["problems"]] == [[field]]
     assert message in result["problems"][0]["message"]
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before
 
 
 def test_every_problem_is_listed(graphql, gateway, member):
@@ -137,13 +133,13 @@ def test_every_problem_is_listed(graphql, gateway, member):
 
 @pytest.mark.parametrize("key", [None, "bgw_000000000000_wrong"])
 def test_requesting_needs_a_key(client, gateway, key):
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     response = client.post(
         "/graphql", json={"query": REQUEST, "variables": {"input": VALID}}, headers=headers
     )
     assert response.json()["data"]["requestCustomQuote"]["code"] == "AUTHENTICATION_REQUIRED"
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before
 
 
 @pytest.mark.parametrize(
@@ -151,11 +147,11 @@ def test_requesting_needs_a_key(client, gateway, key):
     [{"contactName": None}, {"expectedEmailCredits": 2**31}, {"expectedEmailCredits": "lots"}, {"budget": 5}],
 )
 def test_malformed_input_is_a_request_error(client, gateway, member, change):
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     response = client.post(
         "/graphql",
         json={"query": REQUEST, "variables": {"input": {**VALID, **change}}},
         headers={"Authorization": f"Bearer {member.key}", "Accept": "application/graphql-response+json"},
     )
     assert response.status_code == 400 and "data" not in response.json()
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before

@@ -25,11 +25,6 @@ def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, delivery_interval=0)
 
 
-@pytest.fixture
-def cli_env(monkeypatch, database_url, gateway):  # gateway: starts from empty tables
-    monkeypatch.setenv("BILLING_GATEWAY_DATABASE_URL", database_url)
-
-
 class Receiver:
     """Answers ``status`` to every POST and keeps the verified webhook-ids."""
 

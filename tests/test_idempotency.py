@@ -8,7 +8,6 @@ Free -> Omnichannel at its defaults costs 95.00 + 19 % VAT = 113.05 (a German co
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -16,27 +15,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from starlette.testclient import TestClient
 
-from gateway.server.http import create_app
 from gateway.services import checkout as co
 from gateway.storage import idempotency
-from gateway.storage.db import Base, Card, IdempotencyKey, Invoice, LedgerEntry, OutboxEvent, Payment
+from gateway.storage.db import Card, IdempotencyKey, Invoice, LedgerEntry, OutboxEvent, Payment
 from gateway.storage.ledger import ledger_sum
 
-GERMAN_PERSON = {
-    "customerType": "PERSON",
-    "name": "Erika Mustermann",
-    "addressLine1": "Heidestraße 17",
-    "city": "Köln",
-    "postalCode": "51147",
-    "country": "DE",
-    "email": "erika@example.de",
-}
-VISA = "4242424242424242"
+from helpers import billing, card, post, race, snapshot
 
-UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
-  __typename } }"""
 QUOTE = """mutation($input: QuoteInput!) { quote(input: $input) {
   ... on Quote { emailCredits messagingCredits dueNow { total { amount } } expiresAt } } }"""
 CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) { __typename
@@ -55,18 +41,6 @@ ADD_CARD = """mutation($input: AddCardInput!) { addCard(input: $input) { __typen
   ... on CardAdded { card { id last4 expMonth expYear } } ... on UserError { code field } } }"""
 
 
-def card(number: str = VISA, month: int = 12, year: int = 2030, cvc: str = "739") -> dict:
-    return {"number": number, "expMonth": month, "expYear": year, "cvc": cvc}
-
-
-def snapshot(gateway) -> dict[str, list[str]]:
-    with gateway.engine.connect() as connection:
-        return {
-            table.name: sorted(map(repr, connection.execute(table.select()).all()))
-            for table in Base.metadata.sorted_tables
-        }
-
-
 def count(gateway, model, member) -> int:
     with gateway.sessions() as session:
         return len(session.scalars(select(model).where(model.workspace_id == member.id)).all())
@@ -80,9 +54,7 @@ def balance(gateway, member) -> int:
 @pytest.fixture
 def member(graphql, make_workspace):
     member = make_workspace("Acme")
-    assert graphql(UPDATE_DETAILS, {"input": GERMAN_PERSON}, key=member.key)["updateBillingDetails"] == {
-        "__typename": "BillingDetails"
-    }
+    billing(graphql, member)
     return member
 
 
@@ -172,7 +144,7 @@ def test_the_same_key_with_another_input_is_refused(gateway, checkout, funded, o
 
 def test_a_key_belongs_to_its_workspace(gateway, graphql, checkout, top_up, funded, offer, make_workspace):
     other = make_workspace("Other")
-    graphql(UPDATE_DETAILS, {"input": GERMAN_PERSON}, key=other.key)
+    billing(graphql, other)
     assert top_up(top_up_input(key="fund"), other)["__typename"] == "TopUpSuccess"
     mine = checkout(checkout_input(offer, key="shared"))
     theirs = checkout(checkout_input(offer, key="shared"), other)
@@ -397,45 +369,12 @@ def test_keys_are_per_operation(gateway, graphql, checkout, top_up, funded, offe
 # ------------------------------------------------------------------ concurrent retries
 
 
-def _race(gateway, count_: int, run) -> list[Any]:
-    """Run ``run(client)`` in ``count_`` threads at once, each with its own HTTP client."""
-    app = create_app(gateway)  # one app; its lifespan is the test's own client's concern
-    barrier = threading.Barrier(count_)
-    results: list[Any] = [None] * count_
-    errors: list[BaseException] = []
-
-    def worker(index: int) -> None:
-        try:
-            with contextlib.closing(TestClient(app)) as client:  # not entered: no second lifespan
-                barrier.wait(timeout=10)
-                results[index] = run(client)
-        except BaseException as error:  # reported below, with the others
-            errors.append(error)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count_)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    return results
-
-
-def _post(client, member, query: str, input_: dict) -> dict:
-    response = client.post(
-        "/graphql",
-        json={"query": query, "variables": {"input": input_}},
-        headers={"Authorization": f"Bearer {member.key}"},
-    )
-    body = response.json()
-    assert response.status_code == 200 and "errors" not in body, body
-    return body["data"]
-
-
 def test_concurrent_checkouts_with_one_key_charge_once(gateway, funded, offer):
     input_ = checkout_input(offer, key="double-click")
 
-    results = _race(gateway, 8, lambda client: _post(client, funded, CHECKOUT, input_)["checkout"])
+    results = race(
+        gateway, 8, lambda _, client: post(client, funded, CHECKOUT, {"input": input_})["checkout"]
+    )
 
     assert results[0]["__typename"] == "CheckoutSuccess"
     assert all(result == results[0] for result in results), results
@@ -452,7 +391,9 @@ def test_concurrent_checkouts_with_one_key_charge_once(gateway, funded, offer):
 def test_concurrent_top_ups_with_one_key_charge_once(gateway, member):
     input_ = top_up_input("75.00", key="double-click")
 
-    results = _race(gateway, 8, lambda client: _post(client, member, TOP_UP, input_)["topUpBalance"])
+    results = race(
+        gateway, 8, lambda _, client: post(client, member, TOP_UP, {"input": input_})["topUpBalance"]
+    )
 
     assert results[0]["__typename"] == "TopUpSuccess"
     assert all(result == results[0] for result in results), results
@@ -463,7 +404,7 @@ def test_concurrent_top_ups_with_one_key_charge_once(gateway, member):
 def test_concurrent_add_cards_with_one_key_save_once(gateway, member):
     input_ = {"card": card(), "idempotencyKey": "double-click"}
 
-    results = _race(gateway, 6, lambda client: _post(client, member, ADD_CARD, input_)["addCard"])
+    results = race(gateway, 6, lambda _, client: post(client, member, ADD_CARD, {"input": input_})["addCard"])
 
     assert results[0]["__typename"] == "CardAdded"
     assert all(result == results[0] for result in results), results

@@ -16,17 +16,8 @@ from gateway.storage.db import LedgerEntry, Payment, Workspace
 from gateway.storage.ledger import NegativeBalance, SqlLedger, ledger_sum
 from gateway.storage.locks import lock_workspace
 
-GERMAN_PERSON = {
-    "customerType": "PERSON",
-    "name": "Erika Mustermann",
-    "addressLine1": "Heidestraße 17",
-    "city": "Köln",
-    "postalCode": "51147",
-    "country": "DE",
-    "email": "erika@example.de",
-}
-UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
-  __typename } }"""
+from helpers import billing, card
+
 TOP_UP = """mutation($input: TopUpInput!) { topUpBalance(input: $input) { __typename
   ... on TopUpSuccess { payment { id } } ... on PaymentActionRequired { paymentId }
   ... on PaymentDeclined { paymentId } } }"""
@@ -37,10 +28,6 @@ QUOTE = """mutation($input: QuoteInput!) { quote(input: $input) {
 CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) { __typename
   ... on CheckoutSuccess { payment { id } } ... on InsufficientBalance { shortfall { amount } } } }"""
 BALANCE = "{ workspace { ... on Workspace { balance { amount currency } } } }"
-
-
-def card(number: str = "4242424242424242") -> dict:
-    return {"number": number, "expMonth": 12, "expYear": 2030, "cvc": "739"}
 
 
 def entries(gateway, member) -> list[LedgerEntry]:
@@ -74,7 +61,7 @@ def reconcile(gateway, graphql, member) -> int:
 @pytest.fixture
 def member(graphql, make_workspace):
     member = make_workspace("Acme", plan_code="email", email_credits=10000)
-    graphql(UPDATE_DETAILS, {"input": GERMAN_PERSON}, key=member.key)
+    billing(graphql, member)
     return member
 
 

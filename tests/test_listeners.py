@@ -5,10 +5,8 @@ across two workers (replicas)."""
 from __future__ import annotations
 
 import random
-import textwrap
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -20,6 +18,8 @@ from gateway.server.app import build_gateway
 from gateway.server.settings import Settings
 from gateway.storage.db import Delivery, DeliveryAttempt
 from gateway.storage.locks import lock_workspace
+
+from helpers import make_distribution
 
 
 @pytest.fixture
@@ -83,15 +83,6 @@ PARTNER_LISTENER = """
     def register_event_listeners(register):
         register(AuditLog())
 """
-
-
-def make_distribution(path: Path, name: str, module: str, source: str, version: str = "1.0.0") -> None:
-    """An installed distribution (dist-info + module) the way pip lays one out."""
-    dist_info = path / f"{name.replace('-', '_')}-{version}.dist-info"
-    dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-    (dist_info / "entry_points.txt").write_text(f"[billing_gateway]\n{module} = {module}\n")
-    (path / f"{module}.py").write_text(textwrap.dedent(source))
 
 
 def test_a_partners_listener_gets_each_committed_event_once_in_order(

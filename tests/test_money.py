@@ -12,11 +12,9 @@ from hypothesis import strategies as st
 
 from gateway.core.money import CURRENCY_EXPONENTS, CurrencyMismatch, Money, UnknownCurrency, money_sum
 
+from helpers import eur
+
 EUR = "EUR"
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, EUR)
 
 
 # ----------------------------------------------------------------- strategies

@@ -23,15 +23,7 @@ from sqlalchemy import select
 
 from gateway.storage.db import Base, Card, OutboxEvent, Payment
 
-GERMAN_PERSON = {
-    "customerType": "PERSON",
-    "name": "Erika Mustermann",
-    "addressLine1": "Heidestraße 17",
-    "city": "Köln",
-    "postalCode": "51147",
-    "country": "DE",
-    "email": "erika@example.de",
-}
+from helpers import GERMAN_PERSON
 
 # (number, CVC): a distinct CVC for every card used.
 ADDED = ("4242424242424242", "739")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,8 @@ from gateway.plugin_api.registry import PluginError, load_plugins
 from gateway.server.app import build_gateway
 from gateway.server.http import create_app
 
+from helpers import make_distribution
+
 ROOT = Path(__file__).parent.parent
 BUILT_INS = {
     "messaging_rates": ("billing-gateway-messaging-rates", ["rate_provider:default"]),
@@ -23,17 +24,6 @@ BUILT_INS = {
     "payment_card": ("billing-gateway-payment-card", ["payment_method:card"]),
     "tax_vat": ("billing-gateway-tax-vat", ["tax_calculator:vat"]),
 }
-
-
-def make_distribution(
-    path: Path, name: str, module: str, source: str, version: str = "1.2.3", entry_point: str | None = None
-) -> None:
-    """Lay out an installed distribution (dist-info + module) the way pip would."""
-    dist_info = path / f"{name.replace('-', '_')}-{version}.dist-info"
-    dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-    (dist_info / "entry_points.txt").write_text(f"[billing_gateway]\n{entry_point or module} = {module}\n")
-    (path / f"{module}.py").write_text(textwrap.dedent(source))
 
 
 PARTNER_RATES = """

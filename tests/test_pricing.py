@@ -41,6 +41,8 @@ from gateway.core.pricing import (
 )
 from gateway.core.tax import CustomerKind, TaxCalculator, TaxCustomer, TaxRequest, TaxTreatment
 
+from helpers import eur
+
 UTC = UTC
 EMAIL_KIND, MESSAGING_KIND = CreditKind.EMAIL, CreditKind.MESSAGING
 SELLER = "DE"
@@ -75,10 +77,6 @@ HU_PERSON = TaxCustomer(CustomerKind.PERSON, "HU")  # 27 %
 FI_PERSON = TaxCustomer(CustomerKind.PERSON, "FI")  # 25.5 %: a rate with three decimals
 
 Q = Decimal("0.01")
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
 
 
 def at(year: int, month: int, day: int, hour: int = 0) -> datetime:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import select
 
 from gateway.core.money import Money
 from gateway.plugin_api.payments import LedgerEntryKind
@@ -27,7 +27,6 @@ from gateway.services.renewal import RenewalStatus, renew_due
 from gateway.storage.db import (
     Invoice,
     LedgerEntry,
-    OutboxEvent,
     Payment,
     Renewal,
     ScheduledChange,
@@ -37,11 +36,11 @@ from gateway.storage.db import (
 from gateway.storage.ledger import SqlLedger, ledger_sum
 from gateway.storage.locks import lock_workspace
 
+from helpers import INVOICED_DETAILS, UPDATE_BILLING_DETAILS, billing, eur, events, rows, snapshot
+
 BOUNDARY = datetime(2026, 12, 10, 9, 30, tzinfo=UTC)
 NEXT_END = datetime(2027, 1, 10, 9, 30, tzinfo=UTC)
 
-UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
-  __typename ... on BillingDetails { missingFields } ... on UserError { code field message } } }"""
 RECORD = """mutation($input: RecordUsageInput!) { recordUsage(input: $input) {
   __typename ... on UsageRecorded { credits } ... on UserError { code field message } } }"""
 ADD_CARD = """mutation($input: AddCardInput!) { addCard(input: $input) {
@@ -54,23 +53,8 @@ WORKSPACE = """{ workspace { ... on Workspace {
              periodStart periodEnd taxLines { name rate base { amount } amount { amount } } billingDetails }
 } } }"""
 
-GERMAN_PERSON = {
-    "customerType": "PERSON",
-    "name": "Erika Mustermann",
-    "addressLine1": "Heidestraße 17",
-    "city": "Köln",
-    "postalCode": "51147",
-    "country": "DE",
-    "email": "erika@example.de",
-}
-
 
 # ------------------------------------------------------------------ helpers
-
-
-def billing(graphql, member, **details) -> None:
-    result = graphql(UPDATE_DETAILS, {"input": {**GERMAN_PERSON, **details}}, key=member.key)
-    assert result["updateBillingDetails"] == {"__typename": "BillingDetails", "missingFields": []}
 
 
 def top_up(gateway, member, amount: str) -> None:
@@ -111,32 +95,9 @@ def add_card(graphql, member, number: str) -> str:
     return result["card"]["id"]
 
 
-def events(gateway, member) -> list[tuple[int, str, dict]]:
-    with gateway.sessions() as session:
-        rows = session.scalars(
-            select(OutboxEvent).where(OutboxEvent.workspace_id == member.id).order_by(OutboxEvent.sequence)
-        )
-        return [(row.sequence, row.type, row.payload) for row in rows]
-
-
 def workspace_row(gateway, member) -> Workspace:
     with gateway.sessions() as session:
         return session.get(Workspace, member.id)
-
-
-def rows(gateway, model, member) -> list:
-    with gateway.sessions() as session:
-        return list(session.scalars(select(model).where(model.workspace_id == member.id)))
-
-
-def snapshot(engine) -> dict[str, list]:
-    with engine.connect() as connection:
-        tables = inspect(connection).get_table_names()
-        return {t: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{t}"')).all())) for t in tables}
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
 
 
 # ------------------------------------------------------------------ the happy path
@@ -199,19 +160,7 @@ def test_renewal_applies_the_downgrade_resets_credits_charges_the_balance_and_in
                 "amount": {"amount": "4.28"},
             }
         ],
-        "billingDetails": {
-            "customer_type": "person",
-            "name": "Erika Mustermann",
-            "company_name": None,
-            "address_line1": "Heidestraße 17",
-            "address_line2": None,
-            "city": "Köln",
-            "postal_code": "51147",
-            "region": None,
-            "country": "DE",
-            "vat_id": None,
-            "email": "erika@example.de",
-        },
+        "billingDetails": INVOICED_DETAILS,
     }
     [_top, charge] = sorted(rows(gateway, LedgerEntry, member), key=lambda entry: entry.amount_minor)[::-1]
     assert (charge.kind, charge.amount_minor, charge.balance_after_minor) == ("charge", -2678, 17322)
@@ -363,9 +312,9 @@ def test_a_free_plan_rolls_and_resets_without_charge_or_invoice(gateway, graphql
 
 def test_nothing_is_due_before_the_boundary(gateway, make_workspace):
     make_workspace("Acme", plan_code="omnichannel")
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     assert renew_due(gateway, datetime(2026, 12, 10, 9, 29, 59, tzinfo=UTC)) == []
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before
 
 
 # ------------------------------------------------------------------ idempotency
@@ -378,11 +327,11 @@ def test_running_twice_does_nothing_the_second_time(gateway, graphql, make_works
     pay_renewals_with(gateway, member, "balance")
     make_workspace("Free Ltd")
     assert sorted(r.status.value for r in renew_due(gateway, BOUNDARY)) == ["free", "renewed"]
-    after_first = snapshot(gateway.engine)
+    after_first = snapshot(gateway)
 
     assert renew_due(gateway, BOUNDARY) == []
     assert renew_due(gateway, datetime(2027, 1, 10, 9, 29, tzinfo=UTC)) == []
-    assert snapshot(gateway.engine) == after_first
+    assert snapshot(gateway) == after_first
 
 
 def test_two_concurrent_runs_renew_each_period_once(gateway, graphql, make_workspace):
@@ -538,7 +487,8 @@ def test_renewal_failures_without_a_payment_attempt(gateway, graphql, make_works
     if setup != "no details":
         billing(graphql, member)
     if setup == "incomplete details":
-        graphql(UPDATE_DETAILS, {"input": {"customerType": "COMPANY"}}, key=member.key)  # companyName missing
+        # A company without its name: the details are incomplete.
+        graphql(UPDATE_BILLING_DETAILS, {"input": {"customerType": "COMPANY"}}, key=member.key)
     if setup in ("no details", "incomplete details"):
         pay_renewals_with(gateway, member, "balance")
     if setup == "removed card":
@@ -686,7 +636,7 @@ def test_an_unexpected_error_is_reported_rolls_back_and_others_still_renew(
     fine = make_workspace("Fine")
     with gateway.write_sessions.begin() as session:
         lock_workspace(session, broken.id).plan_code = "discontinued"
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
 
     results = renew_due(gateway, BOUNDARY)
 
@@ -699,15 +649,10 @@ def test_an_unexpected_error_is_reported_rolls_back_and_others_still_renew(
     assert rows(gateway, Renewal, broken) == [] and events(gateway, broken) == []
     assert workspace_row(gateway, broken).period_end == BOUNDARY  # retried on the next run
     assert len(rows(gateway, Renewal, fine)) == 1
-    assert snapshot(gateway.engine) != before
+    assert snapshot(gateway) != before
 
 
 # ------------------------------------------------------------------ the CLI and the periodic task
-
-
-@pytest.fixture
-def cli_env(monkeypatch, database_url, gateway):
-    monkeypatch.setenv("BILLING_GATEWAY_DATABASE_URL", database_url)
 
 
 def test_the_renew_command(cli_env, capsys, gateway, graphql, make_workspace):

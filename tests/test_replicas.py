@@ -33,6 +33,8 @@ from gateway.events.notify import APPLICATION_NAME, POLL_INTERVAL
 from gateway.services.workspaces import create_workspace, issue_api_key
 from gateway.storage.db import create_db_engine
 
+from helpers import GERMAN_PERSON, card
+
 pytestmark = pytest.mark.postgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,16 +43,7 @@ START_TIMEOUT = 30.0
 LIMIT = 1.0  # seconds from B's request to the event on A
 EVENTS_MEASURED = 20
 
-GERMAN_PERSON = {
-    "customerType": "PERSON",
-    "name": "Erika Mustermann",
-    "addressLine1": "Heidestraße 17",
-    "city": "Köln",
-    "postalCode": "51147",
-    "country": "DE",
-    "email": "erika@example.de",
-}
-VISA = {"number": "4242424242424242", "expMonth": 12, "expYear": 2035, "cvc": "739"}
+VISA = card(year=2035)  # the replicas run on the real clock
 UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
   __typename } }"""
 TOP_UP = """mutation($input: TopUpInput!) { topUpBalance(input: $input) { __typename } }"""

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import select
 
 from gateway.storage.db import OutboxEvent, ScheduledChange
+
+from helpers import snapshot
 
 CANCEL = """mutation { cancelScheduledChange {
   __typename
@@ -17,12 +19,6 @@ CANCEL = """mutation { cancelScheduledChange {
 SCHEDULED = """{ workspace { ... on Workspace {
   scheduledChange { plan { code } emailCredits effectiveAt } } } }"""
 BOUNDARY = datetime(2026, 12, 10, 9, 30, tzinfo=UTC)
-
-
-def snapshot(engine) -> dict[str, list]:
-    with engine.connect() as connection:
-        tables = inspect(connection).get_table_names()
-        return {t: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{t}"')).all())) for t in tables}
 
 
 @pytest.fixture
@@ -120,14 +116,14 @@ def test_a_change_scheduled_through_checkout_can_be_cancelled(graphql, gateway, 
 
 
 def test_nothing_to_cancel_is_a_typed_error(graphql, gateway, member):
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     result = graphql(CANCEL, key=member.key)["cancelScheduledChange"]
     assert (result["__typename"], result["code"], result["field"]) == (
         "NoScheduledChange",
         "NO_SCHEDULED_CHANGE",
         [],
     )
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before
 
 
 def test_cancelling_twice(graphql, gateway, member):
@@ -146,8 +142,8 @@ def test_only_the_callers_change_is_cancelled(graphql, gateway, member, make_wor
 @pytest.mark.parametrize("key", [None, "bgw_000000000000_wrong"])
 def test_cancelling_needs_a_key(client, gateway, member, key):
     schedule(gateway, member)
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     response = client.post("/graphql", json={"query": CANCEL}, headers=headers)
     assert response.json()["data"]["cancelScheduledChange"]["code"] == "AUTHENTICATION_REQUIRED"
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before

@@ -39,3 +39,9 @@ def test_migrations_go_down_and_up_again(tmp_path):
         assert set(inspect(engine).get_table_names()) == tables
     finally:
         engine.dispose()
+
+
+def test_the_schema_is_built_once_per_process():
+    from gateway.api.schema import build_schema
+
+    assert build_schema() is build_schema()  # it holds no per-gateway state: the context does

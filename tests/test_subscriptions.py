@@ -31,21 +31,13 @@ from gateway.server.http import create_app
 from gateway.storage.db import OutboxEvent, Workspace
 from gateway.storage.locks import lock_workspace
 
+from helpers import GERMAN_PERSON, card, post
+
 PROTOCOL = "graphql-transport-ws"
 WAIT = 5.0  # seconds: the longest any expected message may take
 QUIET = 0.5  # seconds: how long "nothing arrives" is watched
 ROOT = Path(__file__).resolve().parent.parent
 
-GERMAN_PERSON = {
-    "customerType": "PERSON",
-    "name": "Erika Mustermann",
-    "addressLine1": "Heidestraße 17",
-    "city": "Köln",
-    "postalCode": "51147",
-    "country": "DE",
-    "email": "erika@example.de",
-}
-VISA = {"number": "4242424242424242", "expMonth": 12, "expYear": 2030, "cvc": "739"}
 
 UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
   __typename ... on BillingDetails { missingFields } } }"""
@@ -109,17 +101,6 @@ def server(gateway) -> Iterator[Server]:
 def http(server) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=WAIT * 2) as client:
         yield client
-
-
-def run(http: httpx.Client, member, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-    response = http.post(
-        "/graphql",
-        json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {member.key}"},
-    )
-    body = response.json()
-    assert response.status_code == 200 and "errors" not in body, body
-    return body["data"]
 
 
 # ------------------------------------------------------------------ subscribers
@@ -238,7 +219,7 @@ def commit_event(
 
 
 def top_up(http, member, amount: str, key: str) -> dict[str, Any]:
-    result = run(
+    result = post(
         http,
         member,
         TOP_UP,
@@ -246,7 +227,7 @@ def top_up(http, member, amount: str, key: str) -> dict[str, Any]:
             "input": {
                 "amount": amount,
                 "idempotencyKey": key,
-                "paymentMethod": {"method": "card", "newCard": VISA},
+                "paymentMethod": {"method": "card", "newCard": card()},
             }
         },
     )
@@ -255,9 +236,9 @@ def top_up(http, member, amount: str, key: str) -> dict[str, Any]:
 
 
 def checkout(http, member, plan: str, key: str, **sliders: int) -> None:
-    quote = run(http, member, QUOTE, {"input": {"planCode": plan, **sliders}})["quote"]
+    quote = post(http, member, QUOTE, {"input": {"planCode": plan, **sliders}})["quote"]
     assert quote["__typename"] == "Quote", quote
-    done = run(
+    done = post(
         http,
         member,
         CHECKOUT,
@@ -278,7 +259,7 @@ def checkout(http, member, plan: str, key: str, **sliders: int) -> None:
 
 def upgrade(http, member) -> None:
     """Free → Omnichannel paid from the balance: a top-up, then the checkout."""
-    details = run(http, member, UPDATE_DETAILS, {"input": GERMAN_PERSON})["updateBillingDetails"]
+    details = post(http, member, UPDATE_DETAILS, {"input": GERMAN_PERSON})["updateBillingDetails"]
     assert details == {"__typename": "BillingDetails", "missingFields": []}
     top_up(http, member, "300.00", "top-up-1")
     checkout(http, member, "omnichannel", "checkout-1")
@@ -295,7 +276,7 @@ def assert_documented(event: dict[str, Any]) -> None:
 
 def test_a_subscriber_sees_the_events_of_a_checkout_in_order(server, http, connect_as, make_workspace):
     member = make_workspace("Acme")
-    details = run(http, member, UPDATE_DETAILS, {"input": GERMAN_PERSON})["updateBillingDetails"]
+    details = post(http, member, UPDATE_DETAILS, {"input": GERMAN_PERSON})["updateBillingDetails"]
     assert details == {"__typename": "BillingDetails", "missingFields": []}  # writes no event
     subscriber = subscribed(connect_as, member, variables={"after": 0})  # no event yet: 0 is the latest
     top_up(http, member, "300.00", "top-up-1")
@@ -385,7 +366,7 @@ def test_plan_changed_streams_only_plan_changes(server, http, gateway, connect_a
     subscriber = subscribed(connect_as, member, PLAN_CHANGED, {"after": 0})  # from the start: no race
     upgrade(http, member)  # 1 top-up, 2 applied, 3 credits reset, 4 checkout completed
     checkout(http, member, "email", "downgrade", emailCredits=10000)  # 5 scheduled, 6 checkout completed
-    assert run(http, member, CANCEL)["cancelScheduledChange"]["__typename"] == "Workspace"  # 7 cancelled
+    assert post(http, member, CANCEL)["cancelScheduledChange"]["__typename"] == "Workspace"  # 7 cancelled
     received = subscriber.events(3)
     assert [(e["sequence"], e["type"]) for e in received] == [
         (2, "plan_change.applied"),

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import select, text
 
 from gateway.core.money import Money
 from gateway.plugin_api.payments import LedgerEntryKind
@@ -22,6 +22,8 @@ from gateway.services import usage
 from gateway.storage.db import OutboxEvent, UsageCounter, UsageRecord, Workspace
 from gateway.storage.ledger import SqlLedger
 from gateway.storage.locks import lock_workspace
+
+from helpers import snapshot
 
 RECORD = """mutation($input: RecordUsageInput!) { recordUsage(input: $input) {
   __typename
@@ -43,12 +45,6 @@ def record(graphql, member, **input_) -> dict:
 
 def credits(graphql, member) -> list[dict]:
     return graphql(USAGE, key=member.key)["workspace"]["usage"]["credits"]
-
-
-def snapshot(engine) -> dict[str, list]:
-    with engine.connect() as connection:
-        tables = inspect(connection).get_table_names()
-        return {t: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{t}"')).all())) for t in tables}
 
 
 @pytest.fixture
@@ -163,7 +159,7 @@ def test_exactly_at_the_limit_then_refused(graphql, gateway, make_workspace):
     assert at_limit["usage"]["credits"] == [
         {"kind": "EMAIL", "used": "10000", "included": 10000, "remaining": "0"}
     ]
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
 
     refused = record(graphql, member, messageType="EMAIL", quantity=1)
 
@@ -178,12 +174,12 @@ def test_exactly_at_the_limit_then_refused(graphql, gateway, make_workspace):
         "field": ["quantity"],
         "message": "1 email credits requested, 0 of 10,000 left this period; nothing was counted",
     }
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before
 
 
 def test_a_request_past_the_allowance_is_refused_whole(graphql, gateway, omni):
     record(graphql, omni, messageType="SMS", country="DE", quantity=1000)  # 7,500 of 10,000
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
 
     refused = record(graphql, omni, messageType="SMS", country="DE", quantity=334)  # 2,505 > 2,500 left
 
@@ -195,7 +191,7 @@ def test_a_request_past_the_allowance_is_refused_whole(graphql, gateway, omni):
         refused["requested"],
         refused["remaining"],
     ) == ("AllowanceExceeded", "MESSAGING", "7500", 10000, "2505", "2500")
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before
     last = record(graphql, omni, messageType="SMS", country="DE", quantity=333)
     assert last["usage"]["credits"][1] == {
         "kind": "MESSAGING",
@@ -218,7 +214,7 @@ def test_messaging_on_a_plan_without_messaging_credits_is_refused(
     graphql, gateway, make_workspace, plan, message_type
 ):
     member = make_workspace("Mail Ltd", **plan)
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     refused = record(graphql, member, messageType=message_type, country="DE", quantity=1)
     assert (
         refused["__typename"],
@@ -233,7 +229,7 @@ def test_messaging_on_a_plan_without_messaging_credits_is_refused(
         plan.get("plan_code", "free"),
         message_type,
     )
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before
 
 
 def test_concurrent_requests_never_spend_past_the_allowance(gateway, make_workspace):
@@ -352,14 +348,14 @@ def test_the_same_key_replays_the_first_answer_and_counts_once(graphql, gateway,
 
 def test_the_same_key_for_another_request_is_refused(graphql, gateway, omni):
     record(graphql, omni, messageType="EMAIL", quantity=4, idempotencyKey="batch-8")
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     refused = record(graphql, omni, messageType="EMAIL", quantity=5, idempotencyKey="batch-8")
     assert (refused["__typename"], refused["code"], refused["field"]) == (
         "IdempotencyKeyRejected",
         "IDEMPOTENCY_KEY_REUSED",
         ["idempotencyKey"],
     )
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before
 
 
 def test_keys_belong_to_their_workspace(graphql, make_workspace, omni):
@@ -436,7 +432,7 @@ SMS_DE = {"messageType": "SMS", "country": "DE", "quantity": 1}
     ],
 )
 def test_bad_input_is_a_typed_error_and_writes_nothing(client, gateway, caplog, omni, input_, expected):
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     response = client.post(
         "/graphql",
         json={"query": RECORD, "variables": {"input": input_}},
@@ -446,7 +442,7 @@ def test_bad_input_is_a_typed_error_and_writes_nothing(client, gateway, caplog, 
     assert response.status_code == 200 and "errors" not in body, body
     result = body["data"]["recordUsage"]
     assert (result["code"], result["field"]) == expected and result["message"]
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before
     assert [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
 
 
@@ -462,25 +458,25 @@ def test_bad_input_is_a_typed_error_and_writes_nothing(client, gateway, caplog, 
     ],
 )
 def test_malformed_input_is_a_request_error(client, gateway, omni, input_):
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     response = client.post(
         "/graphql",
         json={"query": RECORD, "variables": {"input": input_}},
         headers={"Authorization": f"Bearer {omni.key}", "Accept": "application/graphql-response+json"},
     )
     assert response.status_code == 400 and "data" not in response.json()
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before
 
 
 @pytest.mark.parametrize("key", [None, "bgw_000000000000_wrong"])
 def test_recording_usage_needs_a_key(client, gateway, omni, key):
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     response = client.post(
         "/graphql", json={"query": RECORD, "variables": {"input": SMS_DE}}, headers=headers
     )
     assert response.json()["data"]["recordUsage"]["code"] == "AUTHENTICATION_REQUIRED"
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before
 
 
 def test_a_period_that_cannot_be_renewed_refuses_usage(graphql, gateway, make_workspace, clock, caplog):
@@ -488,7 +484,7 @@ def test_a_period_that_cannot_be_renewed_refuses_usage(graphql, gateway, make_wo
     with gateway.write_sessions.begin() as session:
         session.get(Workspace, member.id).plan_code = "discontinued"  # the renewal fails unexpectedly
     clock.now = datetime(2026, 12, 11, tzinfo=UTC)
-    before = snapshot(gateway.engine)
+    before = snapshot(gateway)
     refused = record(graphql, member, messageType="EMAIL", quantity=1)
     assert (refused["__typename"], refused["code"]) == ("RenewalPending", "RENEWAL_PENDING")
-    assert snapshot(gateway.engine) == before
+    assert snapshot(gateway) == before

@@ -103,25 +103,36 @@ def _check_seller_country(tax: TaxCalculator, seller_country: str, currency: str
 
 
 def build_gateway(
-    settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now, run_migrations: bool = True
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    run_migrations: bool = True,
+    catalog: Catalog | None = None,
+    registry: Registry | None = None,
+    engine: Engine | None = None,
 ) -> Gateway:
     """Load the catalog and plugins and connect the database.
 
     Raises CatalogError, PluginError or SettingsError with a message meant for
     the operator when something is wrong; nothing is half-started.
+
+    ``catalog``, ``registry`` and ``engine`` may be passed in already built
+    (from these settings), to be used as they are: the tests build them once per run.
     """
     settings = settings or Settings.from_env()
-    catalog = load_catalog(settings.catalog_path)
-    registry = load_plugins(settings.disabled_plugins)
+    catalog = catalog if catalog is not None else load_catalog(settings.catalog_path)
+    registry = registry if registry is not None else load_plugins(settings.disabled_plugins)
     tax = registry.select("tax_calculator", settings.tax_calculator)
     _check_seller_country(tax, settings.seller_country, catalog.currency, clock())
     rates = registry.select("rate_provider", settings.rate_provider)
-    engine = create_db_engine(settings.database_url)
+    own_engine = engine is None
+    engine = engine if engine is not None else create_db_engine(settings.database_url)
     if run_migrations:
         try:
             migrate(engine)
         except BaseException:
-            engine.dispose()
+            if own_engine:
+                engine.dispose()
             raise
     return Gateway(
         settings=settings,

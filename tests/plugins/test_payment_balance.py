@@ -18,6 +18,8 @@ from gateway.plugin_api.payments import (
     PaymentStatus,
 )
 
+from helpers import eur
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -44,10 +46,6 @@ class MemoryLedger:
         entry = Entry(f"le_{len(self.entries) + 1}", kind, amount, reference, description)
         self.entries.append(entry)
         return entry.id
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
 
 
 @pytest.fixture

@@ -25,6 +25,8 @@ from gateway.plugin_api.payments import (
 )
 from gateway.plugin_api.payments import CardPaymentMethod as CardMethodProtocol
 
+from helpers import eur
+
 TODAY = date(2026, 3, 15)
 CVC, AMEX_CVC = "987", "9876"
 
@@ -82,10 +84,6 @@ def details(number: str, exp_month: int = 12, exp_year: int = 2030, cvc: str | N
     return CardDetails(
         number=number, exp_month=exp_month, exp_year=exp_year, cvc=cvc, holder_name="Ada Lovelace"
     )
-
-
-def eur(amount: str) -> Money:
-    return Money(amount, "EUR")
 
 
 def charge_request(

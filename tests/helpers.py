@@ -1,0 +1,183 @@
+"""Helpers shared by the test modules: one home for what several of them need.
+
+Fixtures stay in conftest.py; this module holds plain functions and constants, imported
+by name (``from helpers import snapshot``): pytest puts this folder on ``sys.path``
+because conftest.py lives here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import textwrap
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import inspect, select, text
+from starlette.testclient import TestClient
+
+from gateway.core.money import Money
+from gateway.server.http import create_app
+from gateway.storage.db import LedgerEntry, OutboxEvent, Workspace
+from gateway.storage.ledger import ledger_sum
+
+T = TypeVar("T")
+
+# ------------------------------------------------------------------ the database
+
+
+def snapshot(gateway) -> dict[str, list[str]]:
+    """Every row of every table in the database, by table name, to prove that an operation
+    wrote nothing (``assert snapshot(gateway) == before``).
+
+    The tables come from the database itself, not from the models, so a write to a table
+    that no model maps would show too; values are as stored (no type conversion), rows in
+    a fixed order.
+    """
+    with gateway.engine.connect() as connection:
+        tables = inspect(connection).get_table_names()
+        return {t: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{t}"')).all())) for t in tables}
+
+
+def rows(gateway, model, member) -> list:
+    """The workspace's rows of ``model``, oldest first (events by their sequence)."""
+    order = {OutboxEvent: OutboxEvent.sequence}.get(model, getattr(model, "created_at", None))
+    with gateway.sessions() as session:
+        query = select(model).where(model.workspace_id == member.id)
+        if order is not None:
+            query = query.order_by(order)
+        return list(session.scalars(query))
+
+
+def events(gateway, member) -> list[tuple[int, str, dict]]:
+    """The workspace's outbox events as (sequence, type, payload), in sequence order."""
+    return [(e.sequence, e.type, e.payload) for e in rows(gateway, OutboxEvent, member)]
+
+
+def reconcile(gateway, member) -> int:
+    """The balance recomputed from the ledger equals the cached one and no running balance
+    went below zero; returns the balance in cents."""
+    with gateway.sessions() as session:
+        cached = session.get(Workspace, member.id).balance_minor
+        assert ledger_sum(session, member.id) == cached
+        after = session.scalars(
+            select(LedgerEntry.balance_after_minor).where(LedgerEntry.workspace_id == member.id)
+        ).all()
+        assert all(value >= 0 for value in after)
+    return cached
+
+
+# ------------------------------------------------------------------ money
+
+
+def eur(amount: str) -> Money:
+    return Money(amount, "EUR")
+
+
+def eur_json(amount: str) -> dict:
+    """An amount in euros as the API shows it (a ``Money`` object)."""
+    return {"amount": amount, "currency": "EUR"}
+
+
+# ------------------------------------------------------------------ billing details and cards
+
+# Complete billing details: a German consumer, so 19 % VAT.
+GERMAN_PERSON = {
+    "customerType": "PERSON",
+    "name": "Erika Mustermann",
+    "addressLine1": "Heidestraße 17",
+    "city": "Köln",
+    "postalCode": "51147",
+    "country": "DE",
+    "email": "erika@example.de",
+}
+# GERMAN_PERSON as an invoice keeps it (the billing details at the time of the invoice).
+INVOICED_DETAILS = {
+    "customer_type": "person",
+    "name": "Erika Mustermann",
+    "company_name": None,
+    "address_line1": "Heidestraße 17",
+    "address_line2": None,
+    "city": "Köln",
+    "postal_code": "51147",
+    "region": None,
+    "country": "DE",
+    "vat_id": None,
+    "email": "erika@example.de",
+}
+
+# Test cards of the sandbox card processor (billing_gateway_payment_card.sandbox).
+VISA = "4242424242424242"  # succeeds
+THREE_DS = "4000002760003184"  # asks for 3-D Secure
+
+UPDATE_BILLING_DETAILS = """mutation($input: UpdateBillingDetailsInput!) { updateBillingDetails(input: $input) {
+  __typename ... on BillingDetails { missingFields } ... on UserError { code field message } } }"""
+
+
+def card(number: str = VISA, month: int = 12, year: int = 2030, cvc: str = "739") -> dict:
+    """A ``CardInput``: a card that is valid on the test clock's dates."""
+    return {"number": number, "expMonth": month, "expYear": year, "cvc": cvc}
+
+
+def billing(graphql, member, **details) -> None:
+    """Save complete billing details (GERMAN_PERSON, with ``details`` changed) for the workspace."""
+    result = graphql(UPDATE_BILLING_DETAILS, {"input": {**GERMAN_PERSON, **details}}, key=member.key)
+    assert result["updateBillingDetails"] == {"__typename": "BillingDetails", "missingFields": []}
+
+
+# ------------------------------------------------------------------ concurrent requests
+
+
+def post(client, member, query: str, variables: dict | None = None) -> dict:
+    """One GraphQL operation as the workspace through ``client`` (a TestClient, or an
+    httpx.Client of a running server); its ``data``, failing on any error."""
+    response = client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {member.key}"},
+    )
+    body = response.json()
+    assert response.status_code == 200 and "errors" not in body, body
+    return body["data"]
+
+
+def race(gateway, threads: int, work: Callable[[int, TestClient], T]) -> list[T]:
+    """Run ``work(index, client)`` in ``threads`` threads that start together, each with its
+    own HTTP client of one app; their results in index order. Fails if any worker raised or hung."""
+    app = create_app(gateway)  # one app; its lifespan is the test's own client's concern
+    barrier = threading.Barrier(threads)
+    results: list[Any] = [None] * threads
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            with contextlib.closing(TestClient(app)) as client:  # not entered: no second lifespan
+                barrier.wait(timeout=10)
+                results[index] = work(index, client)
+        except BaseException as error:  # reported with the others below
+            errors.append(error)
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=90)
+    assert not any(thread.is_alive() for thread in pool), "a worker hung"
+    assert not errors, errors
+    return results
+
+
+# ------------------------------------------------------------------ plugins
+
+
+def make_distribution(
+    path: Path, name: str, module: str, source: str, version: str = "1.2.3", entry_point: str | None = None
+) -> None:
+    """Lay out an installed distribution (dist-info + module) the way pip would, with one
+    ``billing_gateway`` entry point (named ``entry_point``, else after the module)."""
+    dist_info = path / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (dist_info / "entry_points.txt").write_text(f"[billing_gateway]\n{entry_point or module} = {module}\n")
+    (path / f"{module}.py").write_text(textwrap.dedent(source))
