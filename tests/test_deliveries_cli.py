@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
-from gateway.events import webhooks as hooks
+from gateway.events import delivery as webhook_delivery
+from gateway.events import endpoints
 from gateway.events.outbox import EventType, emit
 from gateway.server.cli import main
 from gateway.server.settings import Settings
@@ -67,7 +68,7 @@ def setup(gateway, clock, make_workspace, receiver):
     """One workspace, an endpoint, a failed delivery (event #1) and a pending one (event #2)."""
     member = make_workspace()
     with gateway.write_sessions.begin() as session:
-        endpoint = hooks.create_endpoint(session, member.id, receiver.url, [], clock())
+        endpoint = endpoints.create_endpoint(session, member.id, receiver.url, [], clock())
         receiver.secret = endpoint.secret
         workspace = lock_workspace(session, member.id)
         events = [emit(session, workspace, EventType.BALANCE_TOPPED_UP, {"n": n}, clock()).id for n in (1, 2)]
@@ -77,7 +78,7 @@ def setup(gateway, clock, make_workspace, receiver):
             .where(Delivery.event_id == events[0])
             .values(
                 status="failed",
-                attempts=hooks.MAX_ATTEMPTS,
+                attempts=webhook_delivery.MAX_ATTEMPTS,
                 next_attempt_at=None,
                 last_status_code=500,
                 last_error="HTTP 500",

@@ -11,7 +11,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from gateway.events import webhooks as hooks
+from gateway.events import delivery as webhook_delivery
 from gateway.events.outbox import EventType, emit
 from gateway.plugin_api.events import Event
 from gateway.server.app import build_gateway
@@ -98,7 +98,7 @@ def test_a_partners_listener_gets_each_committed_event_once_in_order(
         for _ in range(3):  # interleaved between workspaces
             ids += emit_events(partner, acme.id, 2) + emit_events(partner, globex.id, 1)
 
-        counts = hooks.deliver_due(partner, clock())
+        counts = webhook_delivery.deliver_due(partner, clock())
 
         assert counts.delivered == len(ids) == 9
         assert sorted(e.id for e in audit.events) == sorted(ids)
@@ -111,7 +111,7 @@ def test_a_partners_listener_gets_each_committed_event_once_in_order(
             1,
             clock(),
         )
-        assert hooks.deliver_due(partner, clock.advance(days=5)).claimed == 0  # once
+        assert webhook_delivery.deliver_due(partner, clock.advance(days=5)).claimed == 0  # once
         assert len(audit.events) == 9
     finally:
         partner.close()
@@ -124,7 +124,7 @@ def test_a_listener_registered_with_the_registry_of_a_fresh_gateway_is_routed(ga
     gateway.registry.event_listeners["audit"] = recorder
     [event_id] = emit_events(gateway, member.id)
 
-    hooks.deliver_due(gateway, clock())
+    webhook_delivery.deliver_due(gateway, clock())
 
     assert [e.id for e in recorder.events] == [event_id]
 
@@ -137,7 +137,7 @@ def test_a_rolled_back_change_reaches_no_listener(gateway, clock, make_workspace
         emit(session, lock_workspace(session, member.id), EventType.CHECKOUT_COMPLETED, {}, clock())
         raise LookupError("rolled back")
     assert listener_deliveries(gateway) == []
-    assert hooks.deliver_due(gateway, clock()).claimed == 0 and recorder.calls == 0
+    assert webhook_delivery.deliver_due(gateway, clock()).claimed == 0 and recorder.calls == 0
 
 
 def test_a_raising_listener_is_retried_and_later_events_wait_for_it(gateway, clock, make_workspace):
@@ -147,19 +147,19 @@ def test_a_raising_listener_is_retried_and_later_events_wait_for_it(gateway, clo
     emit_events(gateway, member.id, 4)
     recorder.failures[(member.id, 2)] = 2  # event #2 fails twice
 
-    counts = hooks.deliver_due(gateway, clock(), rng=random.Random(5))
+    counts = webhook_delivery.deliver_due(gateway, clock(), rng=random.Random(5))
 
     assert (counts.delivered, counts.retrying, counts.released) == (1, 1, 2)
     assert sequences(recorder.events, member.id) == [1]
-    assert hooks.deliver_due(gateway, clock()).claimed == 0  # #3 and #4 wait behind #2's retry
+    assert webhook_delivery.deliver_due(gateway, clock()).claimed == 0  # #3 and #4 wait behind #2's retry
     emit_events(gateway, member.id)  # #5 arrives meanwhile: it waits too, without being tried
-    assert hooks.deliver_due(gateway, clock()).claimed == 0
+    assert webhook_delivery.deliver_due(gateway, clock()).claimed == 0
     waiting = {d.next_attempt_at for d in listener_deliveries(gateway) if d.status == "pending"}
     assert len(waiting) == 1 and waiting.pop() > clock()  # all parked until #2's retry
     for _ in range(5):
         due = min(d.next_attempt_at for d in listener_deliveries(gateway) if d.status == "pending")
         clock.now = max(clock.now, due)
-        hooks.deliver_due(gateway, clock(), rng=random.Random(5))
+        webhook_delivery.deliver_due(gateway, clock(), rng=random.Random(5))
         if all(d.status == "delivered" for d in listener_deliveries(gateway)):
             break
     assert sequences(recorder.events, member.id) == [1, 2, 3, 4, 5]  # each once, in order
@@ -185,7 +185,7 @@ def test_another_workspaces_failure_does_not_hold_up_this_one(gateway, clock, ma
     emit_events(gateway, globex.id, 2)
     recorder.failures[(acme.id, 1)] = 1
 
-    hooks.deliver_due(gateway, clock())
+    webhook_delivery.deliver_due(gateway, clock())
 
     assert sequences(recorder.events, globex.id) == [1, 2] and sequences(recorder.events, acme.id) == []
 
@@ -211,7 +211,7 @@ def test_two_workers_hand_each_event_to_the_listener_once_and_in_order(
             start.wait(5)
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
-                if hooks.deliver_due(gw, clock(), limit=7, concurrency=3).claimed == 0:
+                if webhook_delivery.deliver_due(gw, clock(), limit=7, concurrency=3).claimed == 0:
                     if not any(d.status == "pending" for d in listener_deliveries(gw)):
                         return
                     time.sleep(0.005)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from gateway.events import webhooks as hooks
+from gateway.events import delivery as webhook_delivery
 from gateway.server.settings import Settings
 from gateway.services.renewal import renew_workspace
 
@@ -198,7 +198,7 @@ def endpoints_with_deliveries(graphql, make_workspace, gateway, clock, url: str,
             "TopUpSuccess"
         )
     for _ in range(2):
-        hooks.deliver_due(gateway, clock())
+        webhook_delivery.deliver_due(gateway, clock())
         clock.advance(minutes=5)  # past the first retry's backoff
     return member
 

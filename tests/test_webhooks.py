@@ -25,7 +25,8 @@ from sqlalchemy import func, select
 from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.testclient import TestClient
 
-from gateway.events import webhooks as hooks
+from gateway.events import delivery as webhook_delivery
+from gateway.events import endpoints
 from gateway.events.outbox import EventType, emit
 from gateway.server.app import build_gateway
 from gateway.server.http import create_app
@@ -143,7 +144,7 @@ def receiver() -> Callable[..., Receiver]:
 def add_endpoint(gateway, workspace_id: str, receiver: Receiver | str, event_types=()) -> str:
     url = receiver if isinstance(receiver, str) else receiver.url
     with gateway.write_sessions.begin() as session:
-        row = hooks.create_endpoint(session, workspace_id, url, event_types, gateway.clock())
+        row = endpoints.create_endpoint(session, workspace_id, url, event_types, gateway.clock())
         endpoint_id, secret = row.id, row.secret
     if isinstance(receiver, Receiver):
         receiver.secret = secret
@@ -182,7 +183,7 @@ def next_due(gateway):
 def run_until_idle(gateway, clock, rounds: int = 40, **options: Any) -> int:
     """Deliver, then move the clock to the next retry, until nothing is pending; the rounds used."""
     for round in range(1, rounds + 1):
-        hooks.deliver_due(gateway, clock(), **options)
+        webhook_delivery.deliver_due(gateway, clock(), **options)
         due = next_due(gateway)
         if due is None:
             return round
@@ -199,7 +200,7 @@ def test_an_event_is_posted_signed_per_standard_webhooks(gateway, clock, make_wo
     add_endpoint(gateway, member.id, hook)
     [event_id] = emit_events(gateway, member.id)
 
-    counts = hooks.deliver_due(gateway, clock())
+    counts = webhook_delivery.deliver_due(gateway, clock())
 
     assert (counts.claimed, counts.delivered) == (1, 1)
     [request] = hook.requests
@@ -222,13 +223,13 @@ def test_an_event_is_posted_signed_per_standard_webhooks(gateway, clock, make_wo
     assert timedelta(0) <= delivery.delivered_at - clock() < timedelta(seconds=5)  # now + time spent
     [attempt] = attempts(gateway, delivery.id)
     assert (attempt.status_code, attempt.response_excerpt, attempt.error) == (200, "ok", None)
-    assert hooks.deliver_due(gateway, clock()).claimed == 0  # once
+    assert webhook_delivery.deliver_due(gateway, clock()).claimed == 0  # once
 
 
 def test_the_secret_is_a_standard_webhooks_secret(gateway, make_workspace):
     member = make_workspace()
     with gateway.write_sessions.begin() as session:
-        secret = hooks.create_endpoint(
+        secret = endpoints.create_endpoint(
             session, member.id, "https://example.com/h", [], gateway.clock()
         ).secret
     assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
@@ -280,18 +281,24 @@ def test_retries_back_off_exponentially_with_jitter_for_about_three_days_then_gi
     [delivery] = deliveries(gateway)
     assert (delivery.status, delivery.attempts, delivery.last_status_code, delivery.last_error) == (
         "failed",
-        hooks.MAX_ATTEMPTS,
+        webhook_delivery.MAX_ATTEMPTS,
         500,
         "HTTP 500",
     )
     log = attempts(gateway, delivery.id)
-    assert len(log) == len(hook.requests) == hooks.MAX_ATTEMPTS == 12
+    assert len(log) == len(hook.requests) == webhook_delivery.MAX_ATTEMPTS == 12
     assert {a.status_code for a in log} == {500} and all(a.response_excerpt == "x" * 500 for a in log)
     gaps = [(b.attempted_at - a.attempted_at).total_seconds() for a, b in itertools.pairwise(log)]
-    for gap, planned in zip(gaps, hooks.RETRY_SCHEDULE, strict=False):
+    for gap, planned in zip(gaps, webhook_delivery.RETRY_SCHEDULE, strict=False):
         assert 0.8 * planned.total_seconds() <= gap <= 1.2 * planned.total_seconds() + 5
     assert (
-        len({round(g / p.total_seconds(), 3) for g, p in zip(gaps, hooks.RETRY_SCHEDULE, strict=False)}) > 1
+        len(
+            {
+                round(g / p.total_seconds(), 3)
+                for g, p in zip(gaps, webhook_delivery.RETRY_SCHEDULE, strict=False)
+            }
+        )
+        > 1
     )  # jitter
     span = log[-1].attempted_at - start
     assert timedelta(days=2.3) < span < timedelta(days=3.6)
@@ -305,7 +312,7 @@ def test_a_410_disables_the_endpoint_and_stops(gateway, clock, make_workspace, r
     endpoint_id = add_endpoint(gateway, member.id, hook)
     emit_events(gateway, member.id)
 
-    counts = hooks.deliver_due(gateway, clock())
+    counts = webhook_delivery.deliver_due(gateway, clock())
 
     assert (counts.claimed, counts.failed) == (1, 1)
     [delivery] = deliveries(gateway)
@@ -316,7 +323,7 @@ def test_a_410_disables_the_endpoint_and_stops(gateway, clock, make_workspace, r
     emit_events(gateway, member.id)  # a disabled endpoint gets nothing queued
     assert len(deliveries(gateway)) == 1
     clock.advance(days=4)
-    assert hooks.deliver_due(gateway, clock()).claimed == 0
+    assert webhook_delivery.deliver_due(gateway, clock()).claimed == 0
     assert len(hook.requests) == 1
     data = graphql(
         "{ webhookEndpoints { ... on WebhookEndpoints { endpoints { enabled disabledReason "
@@ -338,7 +345,7 @@ def test_a_receiver_slower_than_the_time_limit_is_a_failed_attempt(gateway, cloc
     emit_events(gateway, member.id)
 
     started = time.monotonic()
-    counts = hooks.deliver_due(gateway, clock(), timeout=0.5, rng=random.Random(1))
+    counts = webhook_delivery.deliver_due(gateway, clock(), timeout=0.5, rng=random.Random(1))
     elapsed = time.monotonic() - started
 
     assert elapsed < 3 and counts.retrying == 1
@@ -364,10 +371,10 @@ def test_redirects_are_not_followed_and_unreachable_hosts_are_retried(
         closed = receiver()
         url = closed.url
         closed.close()
-        hooks.create_endpoint(session, member.id, url, [], clock())
+        endpoints.create_endpoint(session, member.id, url, [], clock())
     emit_events(gateway, member.id)
 
-    counts = hooks.deliver_due(gateway, clock())
+    counts = webhook_delivery.deliver_due(gateway, clock())
 
     assert (counts.claimed, counts.retrying) == (2, 2)
     assert len(redirect.requests) == 1 and target.requests == []
@@ -382,7 +389,7 @@ def test_an_endpoint_gets_only_the_event_types_it_subscribes_to(gateway, clock, 
     emit_events(gateway, member.id, type=EventType.BALANCE_TOPPED_UP)
     [wanted] = emit_events(gateway, member.id, type=EventType.PAYMENT_FAILED)
 
-    hooks.deliver_due(gateway, clock())
+    webhook_delivery.deliver_due(gateway, clock())
 
     assert [r.webhook_id for r in hook.requests] == [wanted]
     assert (
@@ -398,7 +405,7 @@ def test_another_workspaces_endpoint_never_gets_the_event(gateway, clock, make_w
     add_endpoint(gateway, globex.id, theirs)
     acme_events = emit_events(gateway, acme.id, 3)
 
-    hooks.deliver_due(gateway, clock())
+    webhook_delivery.deliver_due(gateway, clock())
 
     assert sorted(r.webhook_id for r in ours.requests) == sorted(acme_events)
     assert theirs.requests == []
@@ -419,7 +426,7 @@ def test_a_rolled_back_change_delivers_nothing(gateway, clock, make_workspace, r
     with gateway.sessions() as session:
         assert session.scalar(select(func.count()).select_from(OutboxEvent)) == 0
     assert deliveries(gateway) == []
-    assert hooks.deliver_due(gateway, clock()).claimed == 0
+    assert webhook_delivery.deliver_due(gateway, clock()).claimed == 0
     assert hook.requests == []
 
 
@@ -437,7 +444,7 @@ def test_rotating_the_secret_signs_later_attempts_with_the_new_secret_only(
     old_secret, endpoint_id = created["secret"], created["endpoint"]["id"]
     hook.secret = old_secret
     emit_events(gateway, member.id)
-    hooks.deliver_due(gateway, clock())
+    webhook_delivery.deliver_due(gateway, clock())
 
     rotated = graphql(
         """mutation($id: ID!) { rotateWebhookSecret(id: $id) {
@@ -448,7 +455,7 @@ def test_rotating_the_secret_signs_later_attempts_with_the_new_secret_only(
     new_secret = rotated["secret"]
     assert new_secret != old_secret and new_secret.startswith("whsec_")
     emit_events(gateway, member.id)
-    hooks.deliver_due(gateway, clock())  # the receiver still has the old secret: 401, retried
+    webhook_delivery.deliver_due(gateway, clock())  # the receiver still has the old secret: 401, retried
 
     first, second = hook.requests
     assert first.verifies_with(old_secret) and not first.verifies_with(new_secret)
@@ -467,7 +474,7 @@ def test_redeliver_sends_the_event_again_with_the_same_webhook_id(
     endpoint_id = add_endpoint(gateway, member.id, hook)
     other_id = add_endpoint(gateway, member.id, other, ["payment.failed"])
     [event_id] = emit_events(gateway, member.id)
-    hooks.deliver_due(gateway, clock())
+    webhook_delivery.deliver_due(gateway, clock())
     assert len(hook.requests) == 1 and other.requests == []
 
     redelivered = graphql(
@@ -489,7 +496,7 @@ def test_redeliver_sends_the_event_again_with_the_same_webhook_id(
     )["redeliverEvent"]
     assert explicit == {"deliveries": [{"status": "PENDING"}]}  # named: sent whatever it subscribes to
 
-    assert hooks.deliver_due(gateway, clock()).delivered == 2
+    assert webhook_delivery.deliver_due(gateway, clock()).delivered == 2
     assert [r.webhook_id for r in hook.requests] == [event_id, event_id]
     assert [r.webhook_id for r in other.requests] == [event_id]
     assert all(r.verified for r in hook.requests + other.requests)
@@ -551,7 +558,7 @@ def test_two_workers_never_send_one_delivery_twice(gateway, settings, clock, mak
             start.wait(5)
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
-                counts = hooks.deliver_due(gw, clock(), limit=5, concurrency=4)
+                counts = webhook_delivery.deliver_due(gw, clock(), limit=5, concurrency=4)
                 claimed[name] += counts.claimed
                 if counts.claimed == 0:
                     if not any(d.status == "pending" for d in deliveries(gw)):
@@ -585,13 +592,19 @@ def test_a_worker_that_died_mid_send_is_retried_after_its_lease(gateway, clock, 
     member = make_workspace()
     add_endpoint(gateway, member.id, hook)
     emit_events(gateway, member.id)
-    [claim] = hooks._claim(gateway, clock(), 10, timedelta(minutes=2), [])  # ... and then the worker died
+    [claim] = webhook_delivery._claim(
+        gateway, clock(), 10, timedelta(minutes=2), []
+    )  # ... and then the worker died
 
-    assert hooks.deliver_due(gateway, clock.advance(seconds=90)).claimed == 0  # still leased
-    assert hooks.deliver_due(gateway, clock.advance(seconds=31)).delivered == 1
+    assert webhook_delivery.deliver_due(gateway, clock.advance(seconds=90)).claimed == 0  # still leased
+    assert webhook_delivery.deliver_due(gateway, clock.advance(seconds=31)).delivered == 1
     # The dead worker's late result is logged but cannot undo the newer claim's outcome.
-    late = hooks._finish(
-        gateway, claim, hooks._Result(ok=False, status_code=500, error="HTTP 500"), clock(), random.Random(1)
+    late = webhook_delivery._finish(
+        gateway,
+        claim,
+        webhook_delivery._Result(ok=False, status_code=500, error="HTTP 500"),
+        clock(),
+        random.Random(1),
     )
     assert late.superseded == 1
     [delivery] = deliveries(gateway)
@@ -797,7 +810,7 @@ def test_webhook_fields_need_an_api_key(graphql, client):
 
 def test_a_workspace_has_a_bounded_number_of_endpoints(graphql, make_workspace, gateway):
     member = make_workspace()
-    for n in range(hooks.MAX_ENDPOINTS):
+    for n in range(endpoints.MAX_ENDPOINTS):
         add_endpoint(gateway, member.id, f"https://example.com/{n}")
     result = graphql(CREATE, {"input": {"url": "https://example.com/one-more"}}, key=member.key)
     assert result["createWebhookEndpoint"]["code"] == "WEBHOOK_ENDPOINT_LIMIT_REACHED"
@@ -808,9 +821,9 @@ def test_deleting_an_endpoint_drops_its_queue_and_log(gateway, clock, make_works
     member = make_workspace()
     endpoint_id = add_endpoint(gateway, member.id, hook)
     emit_events(gateway, member.id, 2)
-    hooks.deliver_due(gateway, clock())
+    webhook_delivery.deliver_due(gateway, clock())
     with gateway.write_sessions.begin() as session:
-        hooks.delete_endpoint(session, member.id, endpoint_id)
+        endpoints.delete_endpoint(session, member.id, endpoint_id)
     assert deliveries(gateway) == []
     with gateway.sessions() as session:
         assert session.scalar(select(func.count()).select_from(DeliveryAttempt)) == 0
@@ -837,7 +850,7 @@ def test_the_server_worker_delivers_as_soon_as_an_event_commits(
             assert hook.accepted() == [event_id]
 
             with server.write_sessions.begin() as session:  # no event commits: nothing wakes it ...
-                hooks.redeliver(session, member.id, event_id, None, clock())
+                endpoints.redeliver(session, member.id, event_id, None, clock())
             client.app.state.delivery_worker.wake()  # ... but this does
             _wait_for(lambda: len(hook.accepted()) == 2)
     finally:

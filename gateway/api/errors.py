@@ -287,7 +287,7 @@ def _builder(graphql_type: Callable[..., UserError], extra: Callable[[Any], dict
 
 def _register_all() -> None:
     from gateway.core import pricing
-    from gateway.events import webhooks as hooks
+    from gateway.events import endpoints
     from gateway.services import checkout, usage
     from gateway.storage import idempotency
 
@@ -359,16 +359,16 @@ def _register_all() -> None:
             ChannelNotInPlan,
             lambda e: {"plan_code": e.plan_code, "message_type": e.message_type},
         ),
-        (hooks.InvalidWebhookUrl, InvalidWebhookUrl, lambda e: {"url": e.url}),
+        (endpoints.InvalidWebhookUrl, InvalidWebhookUrl, lambda e: {"url": e.url}),
         (
-            hooks.UnknownEventType,
+            endpoints.UnknownEventType,
             UnknownEventType,
-            lambda e: {"event_type": e.event_type, "valid_event_types": hooks.event_type_names()},
+            lambda e: {"event_type": e.event_type, "valid_event_types": endpoints.event_type_names()},
         ),
-        (hooks.UnknownEndpoint, UnknownWebhookEndpoint, lambda e: {"endpoint_id": e.endpoint_id}),
-        (hooks.EndpointDisabled, WebhookEndpointDisabled, lambda e: {"endpoint_id": e.endpoint_id}),
-        (hooks.EndpointLimitReached, WebhookEndpointLimitReached, lambda e: {"limit": e.limit}),
-        (hooks.UnknownEvent, UnknownEvent, lambda e: {"event_id": e.event_id}),
+        (endpoints.UnknownEndpoint, UnknownWebhookEndpoint, lambda e: {"endpoint_id": e.endpoint_id}),
+        (endpoints.EndpointDisabled, WebhookEndpointDisabled, lambda e: {"endpoint_id": e.endpoint_id}),
+        (endpoints.EndpointLimitReached, WebhookEndpointLimitReached, lambda e: {"limit": e.limit}),
+        (endpoints.UnknownEvent, UnknownEvent, lambda e: {"event_id": e.event_id}),
     ]
     for kind, graphql_type, extra in simple:
         _translates(kind)(_builder(graphql_type, extra))

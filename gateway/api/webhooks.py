@@ -1,7 +1,7 @@
 """Webhook endpoints: manage them, see their recent deliveries and attempts, redeliver events.
 
 Every field needs the workspace's API key and only ever sees that workspace's endpoints and
-events (another workspace's ids answer as unknown). The work runs in :mod:`gateway.events.webhooks`,
+events (another workspace's ids answer as unknown). The work runs in :mod:`gateway.events.delivery`,
 each mutation in its own transaction; a refused input writes nothing.
 """
 
@@ -17,7 +17,7 @@ from gateway.api import errors as e
 from gateway.api.common import Info
 from gateway.api.context import Context
 from gateway.core import statuses
-from gateway.events import webhooks as hooks
+from gateway.events import endpoints
 from gateway.services import webhook_views as views
 from gateway.services import webhooks
 
@@ -254,7 +254,7 @@ class WebhooksQuery:
 
     @strawberry.field(description="The event types an endpoint can subscribe to.")
     def webhook_event_types(self) -> list[str]:
-        return hooks.event_type_names()
+        return endpoints.event_type_names()
 
 
 @strawberry.type

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gateway.events import notify
+from gateway.events.routing import enqueue_deliveries
 from gateway.events.types import PAYLOAD_VERSION, EventType, config_payload
-from gateway.events.webhooks import enqueue_deliveries
 from gateway.storage.db import OutboxEvent, Workspace
 
 

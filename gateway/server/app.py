@@ -15,7 +15,7 @@ from gateway.core.catalog import Catalog, load_catalog
 from gateway.core.money import Money
 from gateway.core.tax import CustomerKind, TaxCalculator, TaxCustomer, TaxRequest
 from gateway.events.notify import Notifier
-from gateway.events.webhooks import attach_event_listeners
+from gateway.events.routing import attach_event_listeners
 from gateway.plugin_api.events import EventListener
 from gateway.plugin_api.messaging import RateProvider
 from gateway.plugin_api.payments import PaymentMethod

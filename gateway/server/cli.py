@@ -167,7 +167,7 @@ def cmd_renew(args: argparse.Namespace) -> int:
 
 def cmd_deliveries_list(args: argparse.Namespace) -> int:
     """Pending and failed deliveries (webhooks and event listeners), oldest first."""
-    from gateway.events.webhooks import list_deliveries
+    from gateway.events.delivery import list_deliveries
 
     statuses = args.status or [DeliveryStatus.PENDING, DeliveryStatus.FAILED]
     with _gateway(args) as gateway, gateway.sessions() as session:
@@ -190,7 +190,7 @@ def cmd_deliveries_list(args: argparse.Namespace) -> int:
 
 def cmd_deliveries_replay(args: argparse.Namespace) -> int:
     """Reset failed (or named) deliveries to pending, due now, with a fresh retry schedule."""
-    from gateway.events.webhooks import replay
+    from gateway.events.delivery import replay
 
     if not args.failed and not args.id:
         print("error: say what to replay: --failed, --id ID, or both", file=sys.stderr)
@@ -206,7 +206,7 @@ def cmd_deliveries_replay(args: argparse.Namespace) -> int:
 
 def cmd_deliveries_run(args: argparse.Namespace) -> int:
     """Send what is due once (cron, tests); exit 0 whatever the receivers answered."""
-    from gateway.events.webhooks import deliver_due
+    from gateway.events.delivery import deliver_due
 
     with _gateway(args) as gateway:
         counts = deliver_due(gateway, args.now or gateway.clock(), args.limit)

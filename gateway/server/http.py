@@ -22,7 +22,7 @@ workspace locks and the one-row-per-period renewal record make a second run for 
 same period do nothing. It runs the event notifier too (:mod:`gateway.events.notify`), which wakes
 subscribers when events commit, here or, on PostgreSQL, on another replica.
 It also runs the delivery worker (webhooks and in-process event listeners, see
-:mod:`gateway.events.webhooks`) every ``BILLING_GATEWAY_DELIVERY_INTERVAL`` seconds (0 disables it),
+:mod:`gateway.events.delivery`) every ``BILLING_GATEWAY_DELIVERY_INTERVAL`` seconds (0 disables it),
 woken early by the notifier; every replica may run it (deliveries are claimed with row locks).
 """
 
@@ -51,7 +51,7 @@ from strawberry.types.graphql import OperationType
 from gateway.api.context import Context
 from gateway.api.schema import build_schema
 from gateway.api.subscriptions import SubscriptionServer
-from gateway.events.webhooks import DeliveryWorker
+from gateway.events.delivery import DeliveryWorker
 from gateway.server.app import Gateway
 from gateway.services.renewal import RenewalStatus, renew_due
 from gateway.services.workspaces import authenticate

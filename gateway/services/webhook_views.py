@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.events import webhooks as hooks
+from gateway.events.endpoints import endpoints_of
 from gateway.storage.db import Delivery, DeliveryAttempt, OutboxEvent, WebhookEndpoint
 
 
@@ -45,7 +45,7 @@ def endpoint_view(row: WebhookEndpoint) -> EndpointView:
 
 def endpoints(session: Session, workspace_id: str) -> list[EndpointView]:
     """The workspace's endpoints, oldest first."""
-    return [endpoint_view(row) for row in hooks.endpoints_of(session, workspace_id)]
+    return [endpoint_view(row) for row in endpoints_of(session, workspace_id)]
 
 
 @dataclass(frozen=True)

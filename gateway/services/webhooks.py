@@ -1,6 +1,6 @@
 """Webhook endpoint management: each operation one transaction, refusals write nothing.
 
-The rules (URL checks, event types, limits, secrets) are in :mod:`gateway.events.webhooks`;
+The rules (URL checks, event types, limits, secrets) are in :mod:`gateway.events.delivery`;
 these use cases own the transactions around them.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from gateway.events import webhooks as hooks
+from gateway.events import endpoints
 from gateway.services import webhook_views as views
 from gateway.services.deps import Deps
 
@@ -19,7 +19,7 @@ def create_endpoint(
 ) -> tuple[views.EndpointView, str]:
     """A new endpoint and its signing secret, which is shown to the caller this once."""
     with deps.write_sessions.begin() as session:
-        row = hooks.create_endpoint(session, workspace_id, url, event_types, now)
+        row = endpoints.create_endpoint(session, workspace_id, url, event_types, now)
         return views.endpoint_view(row), row.secret
 
 
@@ -35,7 +35,7 @@ def update_endpoint(
 ) -> views.EndpointView:
     with deps.write_sessions.begin() as session:
         return views.endpoint_view(
-            hooks.update_endpoint(
+            endpoints.update_endpoint(
                 session, workspace_id, endpoint_id, now, url=url, event_types=event_types, enabled=enabled
             )
         )
@@ -46,13 +46,13 @@ def rotate_secret(
 ) -> tuple[views.EndpointView, str]:
     """The endpoint with a new signing secret (the old one stops at once), and the secret."""
     with deps.write_sessions.begin() as session:
-        row = hooks.rotate_secret(session, workspace_id, endpoint_id, now)
+        row = endpoints.rotate_secret(session, workspace_id, endpoint_id, now)
         return views.endpoint_view(row), row.secret
 
 
 def delete_endpoint(deps: Deps, workspace_id: str, endpoint_id: str) -> None:
     with deps.write_sessions.begin() as session:
-        hooks.delete_endpoint(session, workspace_id, endpoint_id)
+        endpoints.delete_endpoint(session, workspace_id, endpoint_id)
 
 
 def redeliver(
@@ -60,5 +60,5 @@ def redeliver(
 ) -> list[views.DeliveryView]:
     """Queue the event again, due now; its new deliveries."""
     with deps.write_sessions.begin() as session:
-        deliveries = hooks.redeliver(session, workspace_id, event_id, endpoint_id, now)
+        deliveries = endpoints.redeliver(session, workspace_id, event_id, endpoint_id, now)
         return views.redelivered(session, event_id, deliveries)

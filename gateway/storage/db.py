@@ -307,7 +307,7 @@ class ApiKey(Base):
 
 
 class WebhookEndpoint(Base):
-    """Where a workspace wants its events POSTed (see ``gateway.events.webhooks``)."""
+    """Where a workspace wants its events POSTed (see ``gateway.events.endpoints``)."""
 
     __tablename__ = "webhook_endpoints"
 

@@ -1,15 +1,6 @@
-"""Signed webhooks and in-process event listeners: who gets each committed event, and the worker
-that delivers it.
+"""Delivery: the worker that sends queued deliveries to webhooks and in-process listeners.
 
-Routing. :func:`enqueue_deliveries` runs inside :func:`gateway.events.outbox.emit`, in the transaction
-that writes the event: one ``deliveries`` row per enabled endpoint of the workspace that subscribes
-to the event's type, and one per registered in-process event listener. A rolled-back change
-therefore enqueues nothing, and the delivery state lives in the database: a restart loses nothing.
-The listener codes come from the gateway's registry, which :func:`attach_event_listeners` (called
-when the :class:`~gateway.server.app.Gateway` is built) puts into the ``info`` of its session factories;
-sessions made elsewhere enqueue webhook deliveries only.
-
-Delivery. :func:`deliver_due` claims due deliveries in a short write transaction (``SELECT ... FOR
+:func:`deliver_due` claims due deliveries in a short write transaction (``SELECT ... FOR
 UPDATE SKIP LOCKED`` on PostgreSQL, the BEGIN IMMEDIATE write lock on SQLite) by giving each a
 lease (``locked_until``, also its ``next_attempt_at``), commits, sends outside any transaction,
 then records the attempt and the new state in another transaction, which only changes the
@@ -30,7 +21,6 @@ Every attempt is logged in ``delivery_attempts`` (time, status, duration, respon
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import http.client
 import json
@@ -41,7 +31,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
@@ -50,15 +40,14 @@ from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import func, or_, select, true, update
+from sqlalchemy import or_, select, true, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
-from gateway.core.errors import DomainError, ErrorCode
 from gateway.core.statuses import DeliveryStatus
 from gateway.events.notify import Notifier
-from gateway.events.types import EventType
+from gateway.events.routing import Routed
 from gateway.plugin_api.events import Event, EventListener
 from gateway.storage.db import Delivery, DeliveryAttempt, OutboxEvent, WebhookEndpoint
 
@@ -75,305 +64,21 @@ MAX_ATTEMPTS = len(RETRY_SCHEDULE) + 1
 JITTER = 0.2
 CONCURRENCY = 8  # requests (or listener queues) in flight per deliver_due call
 EXCERPT = 500  # characters of the response body kept per attempt
-MAX_URL = 2000
-MAX_ENDPOINTS = 20  # per workspace
-SECRET_PREFIX = "whsec_"
-SECRET_BYTES = 32
 USER_AGENT = "billing-gateway-webhooks/1"
 
 
-class DeliveryDeps(Protocol):
-    """What routing and delivering events needs from the running gateway."""
-
-    @property
-    def sessions(self) -> sessionmaker[Session]: ...
-
-    @property
-    def write_sessions(self) -> sessionmaker[Session]: ...
+class DeliveryDeps(Routed, Protocol):
+    """What delivering events needs from the running gateway, beyond routing's sessions and
+    listeners (a live mapping: listeners added later are delivered to as well)."""
 
     @property
     def clock(self) -> Callable[[], datetime]: ...
-
-    @property
-    def event_listeners(self) -> Mapping[str, EventListener]:
-        """In-process listeners by code; the mapping is live (listeners added later are routed)."""
-        ...
 
     @property
     def webhook_timeout(self) -> float: ...
 
     @property
     def notifier(self) -> Notifier: ...
-
-
-def event_type_names() -> list[str]:
-    return [t.value for t in EventType]
-
-
-# ------------------------------------------------------------------ routing
-
-LISTENERS_KEY = "billing_gateway.event_listeners"  # Session.info: the registry's event listeners
-
-
-def attach_event_listeners(deps: DeliveryDeps) -> None:
-    """Let ``emit`` in the gateway's sessions queue a delivery per registered event listener.
-
-    The registry's dict is shared, not copied: a listener registered later (a test) is routed
-    too. Sessions not made by these factories queue webhook deliveries only.
-    """
-    for maker in (deps.sessions, deps.write_sessions):
-        maker.configure(info={**maker.kw.get("info", {}), LISTENERS_KEY: deps.event_listeners})
-
-
-def _new_delivery(
-    event: OutboxEvent, now: datetime, *, endpoint_id: str | None = None, listener: str | None = None
-) -> Delivery:
-    return Delivery(
-        id=secrets.token_hex(16),
-        event=event,
-        workspace_id=event.workspace_id,
-        endpoint_id=endpoint_id,
-        listener=listener,
-        status=DeliveryStatus.PENDING.value,
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-    )
-
-
-def subscribes(event_types: Sequence[str], event_type: str) -> bool:
-    return not event_types or event_type in event_types
-
-
-def enqueue_deliveries(session: Session, event: OutboxEvent) -> list[Delivery]:
-    """Queue ``event`` (just added to ``session``) for every subscribed endpoint and listener.
-
-    Runs in the transaction that writes the event, so it commits or rolls back with it.
-    """
-    listeners: Mapping[str, EventListener] = session.info.get(LISTENERS_KEY, {})
-    with session.no_autoflush:  # emit flushes nothing early (Delivery.event orders the inserts)
-        endpoints = session.execute(
-            select(WebhookEndpoint.id, WebhookEndpoint.event_types)
-            .where(WebhookEndpoint.workspace_id == event.workspace_id, WebhookEndpoint.enabled == true())
-            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-        ).all()
-    rows = [
-        _new_delivery(event, event.occurred_at, endpoint_id=endpoint_id)
-        for endpoint_id, types in endpoints
-        if subscribes(types, event.type)
-    ]
-    rows += [_new_delivery(event, event.occurred_at, listener=code) for code in sorted(listeners)]
-    session.add_all(rows)
-    return rows
-
-
-# ------------------------------------------------------------------ endpoint management
-
-
-class WebhookError(DomainError):
-    """An expected failure of endpoint management; nothing was written."""
-
-
-class InvalidWebhookUrl(WebhookError):
-    code = ErrorCode.INVALID_WEBHOOK_URL
-
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"invalid webhook URL: {reason}", ("url",))
-        self.url = url
-
-
-class UnknownEventType(WebhookError):
-    code = ErrorCode.UNKNOWN_EVENT_TYPE
-
-    def __init__(self, event_type: str, index: int) -> None:
-        super().__init__(
-            f"unknown event type {event_type!r}; valid: {', '.join(event_type_names())}",
-            ("event_types", str(index)),
-        )
-        self.event_type = event_type
-
-
-class UnknownEndpoint(WebhookError):
-    code = ErrorCode.UNKNOWN_WEBHOOK_ENDPOINT
-
-    def __init__(self, endpoint_id: str, field: str = "id") -> None:
-        super().__init__(f"there is no webhook endpoint {endpoint_id!r}", (field,))
-        self.endpoint_id = endpoint_id
-
-
-class EndpointDisabled(WebhookError):
-    code = ErrorCode.WEBHOOK_ENDPOINT_DISABLED
-
-    def __init__(self, endpoint_id: str) -> None:
-        super().__init__(f"webhook endpoint {endpoint_id!r} is disabled; enable it first", ("endpoint_id",))
-        self.endpoint_id = endpoint_id
-
-
-class UnknownEvent(WebhookError):
-    code = ErrorCode.UNKNOWN_EVENT
-
-    def __init__(self, event_id: str) -> None:
-        super().__init__(f"there is no event {event_id!r}", ("event_id",))
-        self.event_id = event_id
-
-
-class EndpointLimitReached(WebhookError):
-    code = ErrorCode.WEBHOOK_ENDPOINT_LIMIT_REACHED
-
-    def __init__(self) -> None:
-        super().__init__(f"a workspace has at most {MAX_ENDPOINTS} webhook endpoints; delete one first")
-        self.limit = MAX_ENDPOINTS
-
-
-def validate_url(url: str) -> str:
-    """The URL as stored: http or https, a host, ASCII, no credentials, at most MAX_URL characters."""
-    text = url.strip()
-    if not text or len(text) > MAX_URL:
-        raise InvalidWebhookUrl(url, f"a URL has 1 to {MAX_URL} characters")
-    if not text.isascii() or any(c.isspace() or not c.isprintable() for c in text):
-        raise InvalidWebhookUrl(
-            url, "use an ASCII URL without spaces (punycode xn-- for international names)"
-        )
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 (raises ValueError for a port out of range)
-    except ValueError as error:
-        raise InvalidWebhookUrl(url, str(error)) from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise InvalidWebhookUrl(url, "only http and https URLs are allowed")
-    if not parts.hostname:
-        raise InvalidWebhookUrl(url, "the URL has no host")
-    if parts.username is not None or parts.password is not None:
-        raise InvalidWebhookUrl(url, "credentials in the URL are not supported")
-    return text
-
-
-def validate_event_types(event_types: Iterable[str]) -> list[str]:
-    """Known event types, without duplicates, in the order given; an empty list means every type."""
-    valid = set(event_type_names())
-    chosen: list[str] = []
-    for index, raw in enumerate(event_types):
-        name = raw.strip()
-        if name not in valid:
-            raise UnknownEventType(raw, index)
-        if name not in chosen:
-            chosen.append(name)
-    return chosen
-
-
-def new_secret() -> str:
-    """A Standard Webhooks secret: ``whsec_`` and base64 of 32 random bytes."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
-
-
-def endpoints_of(session: Session, workspace_id: str) -> list[WebhookEndpoint]:
-    return list(
-        session.scalars(
-            select(WebhookEndpoint)
-            .where(WebhookEndpoint.workspace_id == workspace_id)
-            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-        )
-    )
-
-
-def endpoint_of(session: Session, workspace_id: str, endpoint_id: str, field: str = "id") -> WebhookEndpoint:
-    row = session.get(WebhookEndpoint, endpoint_id)
-    if row is None or row.workspace_id != workspace_id:  # another workspace's endpoint does not exist
-        raise UnknownEndpoint(endpoint_id, field)
-    return row
-
-
-def create_endpoint(
-    session: Session, workspace_id: str, url: str, event_types: Iterable[str], now: datetime
-) -> WebhookEndpoint:
-    url, types = validate_url(url), validate_event_types(event_types)
-    count = session.scalar(
-        select(func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.workspace_id == workspace_id)
-    )
-    if (count or 0) >= MAX_ENDPOINTS:
-        raise EndpointLimitReached()
-    row = WebhookEndpoint(
-        id=secrets.token_hex(16),
-        workspace_id=workspace_id,
-        url=url,
-        event_types=types,
-        secret=new_secret(),
-        enabled=True,
-        disabled_reason=None,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(row)
-    session.flush()
-    return row
-
-
-def update_endpoint(
-    session: Session,
-    workspace_id: str,
-    endpoint_id: str,
-    now: datetime,
-    *,
-    url: str | None = None,
-    event_types: Iterable[str] | None = None,
-    enabled: bool | None = None,
-) -> WebhookEndpoint:
-    """Change what is given (None: unchanged). Enabling clears the reason it was disabled and
-    resumes its pending deliveries; disabling pauses them (events meanwhile are not queued)."""
-    row = endpoint_of(session, workspace_id, endpoint_id)
-    new_url = validate_url(url) if url is not None else None
-    types = validate_event_types(event_types) if event_types is not None else None
-    if new_url is not None:
-        row.url = new_url
-    if types is not None:
-        row.event_types = types
-    if enabled is not None and enabled != row.enabled:
-        row.enabled = enabled
-        row.disabled_reason = None if enabled else "disabled through the API"
-    row.updated_at = now
-    session.flush()
-    return row
-
-
-def rotate_secret(session: Session, workspace_id: str, endpoint_id: str, now: datetime) -> WebhookEndpoint:
-    """A new secret, effective at once: every later attempt (retries too) is signed with it only."""
-    row = endpoint_of(session, workspace_id, endpoint_id)
-    row.secret = new_secret()
-    row.updated_at = now
-    session.flush()
-    return row
-
-
-def delete_endpoint(session: Session, workspace_id: str, endpoint_id: str) -> None:
-    """Delete the endpoint with its deliveries and their attempts (the database cascades)."""
-    row = endpoint_of(session, workspace_id, endpoint_id)
-    session.delete(row)
-    session.flush()
-
-
-def redeliver(
-    session: Session, workspace_id: str, event_id: str, endpoint_id: str | None, now: datetime
-) -> list[Delivery]:
-    """Queue the event again, due now: to ``endpoint_id`` (whatever types it subscribes to), or to
-    every enabled endpoint subscribed to its type. Receivers see the same ``webhook-id``."""
-    event = session.get(OutboxEvent, event_id)
-    if event is None or event.workspace_id != workspace_id:
-        raise UnknownEvent(event_id)
-    if endpoint_id is not None:
-        endpoint = endpoint_of(session, workspace_id, endpoint_id, "endpointId")
-        if not endpoint.enabled:
-            raise EndpointDisabled(endpoint_id)
-        targets = [endpoint]
-    else:
-        targets = [
-            e
-            for e in endpoints_of(session, workspace_id)
-            if e.enabled and subscribes(e.event_types, event.type)
-        ]
-    rows = [_new_delivery(event, now, endpoint_id=target.id) for target in targets]
-    session.add_all(rows)
-    session.flush()
-    return rows
 
 
 # ------------------------------------------------------------------ operations (the CLI)

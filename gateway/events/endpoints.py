@@ -1,0 +1,233 @@
+"""Webhook endpoints: their rules (URL, event types, how many, secrets) and their management
+inside the caller's transaction; a refusal is a DomainError and writes nothing."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.core.errors import DomainError, ErrorCode
+from gateway.events.routing import new_delivery, subscribes
+from gateway.events.types import EventType
+from gateway.storage.db import Delivery, OutboxEvent, WebhookEndpoint
+
+MAX_URL = 2000
+MAX_ENDPOINTS = 20  # per workspace
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = 32
+
+
+def event_type_names() -> list[str]:
+    return [t.value for t in EventType]
+
+
+class WebhookError(DomainError):
+    """An expected failure of endpoint management; nothing was written."""
+
+
+class InvalidWebhookUrl(WebhookError):
+    code = ErrorCode.INVALID_WEBHOOK_URL
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"invalid webhook URL: {reason}", ("url",))
+        self.url = url
+
+
+class UnknownEventType(WebhookError):
+    code = ErrorCode.UNKNOWN_EVENT_TYPE
+
+    def __init__(self, event_type: str, index: int) -> None:
+        super().__init__(
+            f"unknown event type {event_type!r}; valid: {', '.join(event_type_names())}",
+            ("event_types", str(index)),
+        )
+        self.event_type = event_type
+
+
+class UnknownEndpoint(WebhookError):
+    code = ErrorCode.UNKNOWN_WEBHOOK_ENDPOINT
+
+    def __init__(self, endpoint_id: str, field: str = "id") -> None:
+        super().__init__(f"there is no webhook endpoint {endpoint_id!r}", (field,))
+        self.endpoint_id = endpoint_id
+
+
+class EndpointDisabled(WebhookError):
+    code = ErrorCode.WEBHOOK_ENDPOINT_DISABLED
+
+    def __init__(self, endpoint_id: str) -> None:
+        super().__init__(f"webhook endpoint {endpoint_id!r} is disabled; enable it first", ("endpoint_id",))
+        self.endpoint_id = endpoint_id
+
+
+class UnknownEvent(WebhookError):
+    code = ErrorCode.UNKNOWN_EVENT
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"there is no event {event_id!r}", ("event_id",))
+        self.event_id = event_id
+
+
+class EndpointLimitReached(WebhookError):
+    code = ErrorCode.WEBHOOK_ENDPOINT_LIMIT_REACHED
+
+    def __init__(self) -> None:
+        super().__init__(f"a workspace has at most {MAX_ENDPOINTS} webhook endpoints; delete one first")
+        self.limit = MAX_ENDPOINTS
+
+
+def validate_url(url: str) -> str:
+    """The URL as stored: http or https, a host, ASCII, no credentials, at most MAX_URL characters."""
+    text = url.strip()
+    if not text or len(text) > MAX_URL:
+        raise InvalidWebhookUrl(url, f"a URL has 1 to {MAX_URL} characters")
+    if not text.isascii() or any(c.isspace() or not c.isprintable() for c in text):
+        raise InvalidWebhookUrl(
+            url, "use an ASCII URL without spaces (punycode xn-- for international names)"
+        )
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError as error:
+        raise InvalidWebhookUrl(url, str(error)) from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise InvalidWebhookUrl(url, "only http and https URLs are allowed")
+    if not parts.hostname:
+        raise InvalidWebhookUrl(url, "the URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidWebhookUrl(url, "credentials in the URL are not supported")
+    return text
+
+
+def validate_event_types(event_types: Iterable[str]) -> list[str]:
+    """Known event types, without duplicates, in the order given; an empty list means every type."""
+    valid = set(event_type_names())
+    chosen: list[str] = []
+    for index, raw in enumerate(event_types):
+        name = raw.strip()
+        if name not in valid:
+            raise UnknownEventType(raw, index)
+        if name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
+
+
+def endpoints_of(session: Session, workspace_id: str) -> list[WebhookEndpoint]:
+    return list(
+        session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.workspace_id == workspace_id)
+            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+        )
+    )
+
+
+def endpoint_of(session: Session, workspace_id: str, endpoint_id: str, field: str = "id") -> WebhookEndpoint:
+    row = session.get(WebhookEndpoint, endpoint_id)
+    if row is None or row.workspace_id != workspace_id:  # another workspace's endpoint does not exist
+        raise UnknownEndpoint(endpoint_id, field)
+    return row
+
+
+def create_endpoint(
+    session: Session, workspace_id: str, url: str, event_types: Iterable[str], now: datetime
+) -> WebhookEndpoint:
+    url, types = validate_url(url), validate_event_types(event_types)
+    count = session.scalar(
+        select(func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.workspace_id == workspace_id)
+    )
+    if (count or 0) >= MAX_ENDPOINTS:
+        raise EndpointLimitReached()
+    row = WebhookEndpoint(
+        id=secrets.token_hex(16),
+        workspace_id=workspace_id,
+        url=url,
+        event_types=types,
+        secret=new_secret(),
+        enabled=True,
+        disabled_reason=None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def update_endpoint(
+    session: Session,
+    workspace_id: str,
+    endpoint_id: str,
+    now: datetime,
+    *,
+    url: str | None = None,
+    event_types: Iterable[str] | None = None,
+    enabled: bool | None = None,
+) -> WebhookEndpoint:
+    """Change what is given (None: unchanged). Enabling clears the reason it was disabled and
+    resumes its pending deliveries; disabling pauses them (events meanwhile are not queued)."""
+    row = endpoint_of(session, workspace_id, endpoint_id)
+    new_url = validate_url(url) if url is not None else None
+    types = validate_event_types(event_types) if event_types is not None else None
+    if new_url is not None:
+        row.url = new_url
+    if types is not None:
+        row.event_types = types
+    if enabled is not None and enabled != row.enabled:
+        row.enabled = enabled
+        row.disabled_reason = None if enabled else "disabled through the API"
+    row.updated_at = now
+    session.flush()
+    return row
+
+
+def rotate_secret(session: Session, workspace_id: str, endpoint_id: str, now: datetime) -> WebhookEndpoint:
+    """A new secret, effective at once: every later attempt (retries too) is signed with it only."""
+    row = endpoint_of(session, workspace_id, endpoint_id)
+    row.secret = new_secret()
+    row.updated_at = now
+    session.flush()
+    return row
+
+
+def delete_endpoint(session: Session, workspace_id: str, endpoint_id: str) -> None:
+    """Delete the endpoint with its deliveries and their attempts (the database cascades)."""
+    row = endpoint_of(session, workspace_id, endpoint_id)
+    session.delete(row)
+    session.flush()
+
+
+def redeliver(
+    session: Session, workspace_id: str, event_id: str, endpoint_id: str | None, now: datetime
+) -> list[Delivery]:
+    """Queue the event again, due now: to ``endpoint_id`` (whatever types it subscribes to), or to
+    every enabled endpoint subscribed to its type. Receivers see the same ``webhook-id``."""
+    event = session.get(OutboxEvent, event_id)
+    if event is None or event.workspace_id != workspace_id:
+        raise UnknownEvent(event_id)
+    if endpoint_id is not None:
+        endpoint = endpoint_of(session, workspace_id, endpoint_id, "endpointId")
+        if not endpoint.enabled:
+            raise EndpointDisabled(endpoint_id)
+        targets = [endpoint]
+    else:
+        targets = [
+            e
+            for e in endpoints_of(session, workspace_id)
+            if e.enabled and subscribes(e.event_types, event.type)
+        ]
+    rows = [new_delivery(event, now, endpoint_id=target.id) for target in targets]
+    session.add_all(rows)
+    session.flush()
+    return rows
