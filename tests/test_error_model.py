@@ -13,6 +13,9 @@ import gateway
 from gateway.api.errors import has_translation
 from gateway.core.errors import DomainError, ErrorCode
 
+from helpers import GERMAN_PERSON, card, events
+from helpers import UPDATE_BILLING_DETAILS as UPDATE_DETAILS
+
 ERROR = "... on UserError { code message field }"
 SELECT_PLAN = f"mutation($code: String!) {{ selectPlan(planCode: $code) {{ __typename {ERROR} }} }}"
 QUOTE = f"mutation($input: QuoteInput!) {{ quote(input: $input) {{ __typename {ERROR} }} }}"
@@ -24,18 +27,7 @@ RECORD_USAGE = (
 )
 ESTIMATE = f"mutation($input: EstimateInput!) {{ estimate(input: $input) {{ __typename {ERROR} }} }}"
 
-UPDATE_DETAILS = """mutation($input: UpdateBillingDetailsInput!) {
-  updateBillingDetails(input: $input) { __typename } }"""
-GERMAN_PERSON = {
-    "customerType": "PERSON",
-    "name": "Erika Mustermann",
-    "addressLine1": "Heidestraße 17",
-    "city": "Köln",
-    "postalCode": "51147",
-    "country": "DE",
-    "email": "erika@example.de",
-}
-CARD = {"number": "4242424242424242", "expMonth": 12, "expYear": 2030, "cvc": "123"}
+CARD = card()
 
 
 def _checkout(key: str = "order-1", plan: str = "omnichannel") -> dict:
@@ -224,3 +216,73 @@ def test_the_period_end_is_kept_to_the_second(graphql, ended, clock) -> None:
         'mutation { selectPlan(planCode: "email") { ... on RenewalPending { periodEnd } } }', key=ended.key
     )["selectPlan"]
     assert answer["periodEnd"] == (clock.now - timedelta(days=1)).isoformat()
+
+
+# ------------------------------------------------- checks in the order clients have always seen
+
+CHECKOUT_MESSAGE = f"mutation($input: CheckoutInput!) {{ checkout(input: $input) {{ __typename {ERROR} }} }}"
+
+
+def test_checkout_reports_an_unknown_plan_before_incomplete_billing_details(graphql, make_workspace):
+    member = make_workspace()  # no billing details
+    answer = graphql(CHECKOUT_MESSAGE, {"input": _checkout(plan="nope")}, key=member.key)["checkout"]
+    assert (answer["__typename"], answer["field"]) == ("UnknownPlan", ["planCode"])
+
+
+def test_quote_reports_an_unknown_plan_before_a_bad_country(graphql, make_workspace):
+    member = make_workspace()
+    given = {"customerType": "COMPANY", "country": "ZZ"}
+    answer = graphql(QUOTE, {"input": {"planCode": "nope", "billingDetails": given}}, key=member.key)["quote"]
+    assert (answer["__typename"], answer["field"]) == ("UnknownPlan", ["planCode"])
+
+
+def test_missing_billing_details_are_named_as_the_api_names_them(graphql, make_workspace):
+    member = make_workspace()
+    graphql(UPDATE_DETAILS, {"input": {"name": "Erika"}}, key=member.key)
+    answer = graphql(CHECKOUT_MESSAGE, {"input": _checkout(plan="email")}, key=member.key)["checkout"]
+    assert answer["code"] == "BILLING_DETAILS_INCOMPLETE"
+    assert answer["message"] == (
+        "checkout needs complete billing details: missing customerType, addressLine1, city, postalCode, country, email"
+    )
+
+
+def test_a_renewal_failed_for_missing_details_names_them_as_the_api_does(
+    graphql, gateway, make_workspace, clock
+):
+    from gateway.services.renewal import renew_due
+
+    member = make_workspace(plan_code="email")
+    graphql(UPDATE_DETAILS, {"input": {"name": "Erika", "customerType": "COMPANY"}}, key=member.key)
+    renew_due(gateway, clock.advance(days=31))
+    failed = [payload for _, kind, payload in events(gateway, member) if kind == "renewal.failed"]
+    assert failed[0]["message"] == (
+        "billing details are incomplete: addressLine1, city, postalCode, country, email, companyName"
+    )
+
+
+def test_no_status_is_written_or_compared_as_a_bare_string() -> None:
+    """Statuses are the enums of gateway.core.statuses: a literal like "refunded" written into or
+    compared with a ``status`` is how the allowed values drifted before."""
+    import ast
+    from pathlib import Path
+
+    root = Path(gateway.__file__).parent
+    found = []
+    for path in root.rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            pairs: list[tuple[ast.AST, ast.AST]] = []
+            if isinstance(node, ast.Assign):
+                pairs = [(t, node.value) for t in node.targets]
+            elif isinstance(node, ast.Compare):
+                pairs = [(node.left, c) for c in node.comparators]
+            elif isinstance(node, ast.keyword) and node.arg == "status":
+                pairs = [(ast.Attribute(value=ast.Name("_"), attr="status"), node.value)]
+            for target, value in pairs:
+                named_status = (isinstance(target, ast.Attribute) and target.attr == "status") or (
+                    isinstance(target, ast.Name) and target.id == "status"
+                )
+                if named_status and isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    found.append(f"{path.relative_to(root)}:{value.lineno}: {value.value!r}")
+    assert found == []

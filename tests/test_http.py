@@ -417,3 +417,30 @@ def test_health(client):
     response = client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+TOP_UP_TWICE = """mutation($card: CardInput!) {
+  a: topUpBalance(input: {amount: "10", paymentMethod: {method: "card", newCard: $card}, idempotencyKey: "m1"}) {
+    __typename ... on TopUpSuccess { balance { amount } } }
+  b: topUpBalance(input: {amount: "11", paymentMethod: {method: "card", newCard: $card}, idempotencyKey: "m2"}) {
+    __typename ... on TopUpSuccess { balance { amount } } }
+}"""
+
+
+def test_two_mutations_in_one_document_each_answer_with_what_they_committed(client, make_workspace):
+    """Mutations run one after the other; each answer reads what its own work committed (the
+    request's read session is closed before each use case runs, so no stale snapshot is kept)."""
+    from helpers import card
+
+    member = make_workspace()
+    response = client.post(
+        "/graphql",
+        json={"query": TOP_UP_TWICE, "variables": {"card": card()}},
+        headers={"Authorization": f"Bearer {member.key}"},
+    )
+    body = response.json()
+    assert "errors" not in body, body
+    assert body["data"] == {
+        "a": {"__typename": "TopUpSuccess", "balance": {"amount": "10.00"}},
+        "b": {"__typename": "TopUpSuccess", "balance": {"amount": "21.00"}},
+    }

@@ -263,7 +263,12 @@ def signed_in(info: Info, work: Callable[[str], object]) -> Any:
 
 
 def attempt(info: Info, work: Callable[[], object]) -> Any:
-    """``work()``, with a domain error it raises (or returns) as its GraphQL type."""
+    """``work()``, with a domain error it raises (or returns) as its GraphQL type.
+
+    The request's read session is closed first: a use case works in its own transaction, and
+    what the answer then reads must see what it committed (on SQLite an open read transaction
+    keeps its snapshot). A request so holds one connection at a time."""
+    info.context.close()
     try:
         result = work()
     except errors.DomainError as error:
@@ -317,7 +322,7 @@ def _register_all() -> None:
         (
             errors.BillingDetailsIncomplete,
             BillingDetailsIncomplete,
-            lambda e: {"missing_fields": api_path(e.missing)},
+            lambda e: {"missing_fields": list(e.missing)},
         ),
         (
             errors.InsufficientBalance,

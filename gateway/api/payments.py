@@ -160,8 +160,7 @@ def _payment_info(payment: views.PaymentView, workspace: views.WorkspaceView) ->
 
 
 def _success(info: Info, outcome: co.Completed) -> CheckoutSuccess:
-    session = info.context.session
-    session.expire_all()  # the work ran in its own transaction: read what it committed
+    session = info.context.session  # opened after the work committed (see errors.attempt)
     row = current_workspace(info)
     assert row is not None
     payment = views.payment(session, outcome.payment_id) if outcome.payment_id else None
@@ -176,7 +175,6 @@ def _success(info: Info, outcome: co.Completed) -> CheckoutSuccess:
 
 def _topped_up(info: Info, outcome: wallet.ToppedUp) -> TopUpSuccess:
     session = info.context.session
-    session.expire_all()
     row = current_workspace(info)
     assert row is not None
     payment = views.payment(session, outcome.payment_id)

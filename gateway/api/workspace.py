@@ -150,7 +150,7 @@ def billing_details_of(saved: views.BillingDetailsView) -> t.BillingDetails:
         country=saved.country,
         vat_id=saved.vat_id,
         email=saved.email,
-        missing_fields=e.api_path(saved.missing_fields),
+        missing_fields=list(saved.missing_fields),
     )
 
 

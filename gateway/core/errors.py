@@ -210,6 +210,7 @@ class BillingDetailsIncomplete(DomainError):
     code = ErrorCode.BILLING_DETAILS_INCOMPLETE
 
     def __init__(self, missing: Sequence[str]) -> None:
+        """``missing``: the fields as clients know them (the API's names), also in the message."""
         super().__init__(
             "checkout needs complete billing details: missing " + ", ".join(missing), ("billing_details",)
         )

@@ -92,14 +92,27 @@ def update(
     return row
 
 
+# Missing fields are named as clients know them: the API's field names, which checkout's answer
+# and the renewal.failed event (a public payload) have always used.
+_API_NAMES = {
+    "customer_type": "customerType",
+    "company_name": "companyName",
+    "address_line1": "addressLine1",
+    "address_line2": "addressLine2",
+    "postal_code": "postalCode",
+    "vat_id": "vatId",
+}
+
+
 def missing_fields(row: BillingDetails | None) -> list[str]:
-    """The fields (snake_case) checkout needs and the details lack."""
+    """The fields checkout needs and the details lack, as the API names them."""
     if row is None:
-        return list(REQUIRED)
-    missing = [f for f in REQUIRED if not getattr(row, f)]
-    if row.customer_type == "company" and not row.company_name:
-        missing.append("company_name")
-    return missing
+        missing = list(REQUIRED)
+    else:
+        missing = [f for f in REQUIRED if not getattr(row, f)]
+        if row.customer_type == CustomerKind.COMPANY.value and not row.company_name:
+            missing.append("company_name")
+    return [_API_NAMES.get(f, f) for f in missing]
 
 
 def tax_customer(row: BillingDetails | None) -> TaxCustomer | None:

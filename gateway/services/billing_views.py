@@ -118,7 +118,7 @@ class BillingDetailsView:
     country: str | None
     vat_id: str | None
     email: str | None
-    missing_fields: tuple[str, ...]  # the fields (snake_case) checkout still needs
+    missing_fields: tuple[str, ...]  # what checkout still needs, as the API names the fields
     tax_customer: TaxCustomer | None  # None: not enough to compute tax
 
 

@@ -48,7 +48,7 @@ from gateway.services import billing_details
 from gateway.services.charging import Taken, stored_card, take_payment
 from gateway.services.deps import Deps
 from gateway.services.invoices import create_invoice
-from gateway.services.orders import OrderRequest, balance_of, price_for_workspace
+from gateway.services.orders import OrderRequest, balance_of, plan_to_buy, price_for_workspace
 from gateway.services.workspaces import emit_credits_reset
 from gateway.storage import idempotency
 from gateway.storage.db import BillingDetails, Card, Payment, ScheduledChange, Workspace
@@ -255,6 +255,7 @@ def _priced_checkout(
     now: datetime,
     token: StoredCard | None,
 ) -> Outcome:
+    plan_to_buy(deps, request.plan_code)
     details = session.get(BillingDetails, workspace.id)
     missing = billing_details.missing_fields(details)
     if missing:

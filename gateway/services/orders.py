@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.core import pricing
+from gateway.core.catalog import Plan
 from gateway.core.errors import InvalidVatId, RenewalPending, UnknownPlan
 from gateway.core.money import Money
 from gateway.core.tax import InvalidTaxId, TaxCustomer
@@ -44,9 +45,7 @@ def price_for_workspace(
     does not offer, or :class:`InvalidVatId` when the tax calculator refuses the VAT ID
     (``vat_id_field`` names where the customer gave it).
     """
-    plan = deps.catalog.plan(order.plan_code)
-    if plan is None:
-        raise UnknownPlan(order.plan_code)
+    plan = plan_to_buy(deps, order.plan_code)
     subscription = subscription_of(workspace, deps.catalog, now)
     if not now < subscription.period_end:
         raise RenewalPending(subscription.period_end)
@@ -59,6 +58,15 @@ def price_for_workspace(
         )
     except InvalidTaxId as error:
         raise InvalidVatId(error.tax_id, str(error), vat_id_field) from None
+
+
+def plan_to_buy(deps: Deps, plan_code: str) -> Plan:
+    """The catalog's plan ``plan_code``, or :class:`UnknownPlan`: checked before anything else
+    about an order, so a mistyped plan is what the client hears first."""
+    plan = deps.catalog.plan(plan_code)
+    if plan is None:
+        raise UnknownPlan(plan_code)
+    return plan
 
 
 def balance_of(workspace: Workspace) -> Money:

@@ -8,13 +8,13 @@ from datetime import datetime
 
 from gateway.core import pricing
 from gateway.core.catalog import CreditKind, Plan
-from gateway.core.errors import InvalidVatId, RenewalPending, UnknownCountry, UnknownPlan
+from gateway.core.errors import InvalidVatId, RenewalPending, UnknownCountry
 from gateway.core.messaging import normalise_code
 from gateway.core.money import Money
 from gateway.core.tax import CustomerKind, TaxCustomer
 from gateway.services import billing_details, messages
 from gateway.services.deps import Deps
-from gateway.services.orders import OrderRequest, balance_of, price_for_workspace
+from gateway.services.orders import OrderRequest, balance_of, plan_to_buy, price_for_workspace
 from gateway.services.workspaces import subscription_of
 from gateway.storage.db import BillingDetails, Workspace
 
@@ -58,6 +58,7 @@ def quote(
 ) -> Quoted:
     """Price ``order`` for the workspace: with the tax of ``customer`` when given, else of the
     saved billing details (as checkout will). Writes nothing."""
+    plan_to_buy(deps, order.plan_code)
     given = tax_customer(deps, customer, ("billing_details",)) if customer is not None else None
     with deps.sessions() as session:
         workspace = session.get(Workspace, workspace_id)
@@ -81,9 +82,7 @@ class PlanSelection:
 def select_plan(deps: Deps, workspace_id: str | None, plan_code: str, now: datetime) -> PlanSelection:
     """Open Customize Plan: where the sliders start (the current limits on the same plan,
     else the plan's defaults) and, for a workspace, when choosing the plan would apply."""
-    plan = deps.catalog.plan(plan_code)
-    if plan is None:
-        raise UnknownPlan(plan_code)
+    plan = plan_to_buy(deps, plan_code)
     subscription = None
     if workspace_id is not None:
         with deps.sessions() as session:
