@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from gateway.services import cards
 from gateway.services import checkout as co
 from gateway.storage import idempotency
 from gateway.storage.db import Card, IdempotencyKey, Invoice, LedgerEntry, OutboxEvent, Payment
@@ -420,7 +421,7 @@ def test_concurrent_service_calls_with_one_key_charge_once(gateway, funded, offe
         None,
         Decimal(offer["dueNow"]["total"]["amount"]),
         datetime.fromisoformat(offer["expiresAt"]),
-        co.PaymentChoice("balance"),
+        cards.PaymentChoice("balance"),
         "svc",
     )
     barrier = threading.Barrier(6)
@@ -461,9 +462,9 @@ def test_a_request_that_took_over_a_stale_claim_never_moves_money_twice(gateway,
     from gateway.services import wallet
 
     member = make_workspace("Stalled")
-    choice = co.PaymentChoice("card", new_card=CardDetails("4242424242424242", 12, 2030, "123"))
+    choice = cards.PaymentChoice("card", new_card=CardDetails("4242424242424242", 12, 2030, "123"))
     key = "stale-claim"
-    token = co.tokenize(gateway.registry.payment_methods["card"], choice, clock.now.date())
+    token = cards.tokenize(gateway.registry.payment_methods["card"], choice, clock.now.date())
     fingerprint = idempotency.request_hash(
         "top_up", {"amount": "50.00", "payment": choice.fingerprint(token)}
     )

@@ -15,6 +15,7 @@ from gateway.core import catalog as cat
 from gateway.core import pricing
 from gateway.core.tax import InvalidTaxId
 from gateway.services import billing_views as views
+from gateway.services.cards import renewal_by_card
 from gateway.services.usage import PeriodUsage, normal
 from gateway.services.workspaces import subscription_of
 
@@ -162,7 +163,7 @@ def saved_card(card: views.CardView, workspace: views.WorkspaceView) -> t.SavedC
         exp_month=card.exp_month,
         exp_year=card.exp_year,
         fingerprint=card.fingerprint,
-        is_renewal_method=workspace.renewal_payment == f"card:{card.id}",
+        is_renewal_method=workspace.renewal_payment == renewal_by_card(card.id),
     )
 
 

@@ -11,13 +11,13 @@ from gateway.core.money import Money
 from gateway.core.statuses import PaymentPurpose, PaymentStatus
 from gateway.plugin_api.payments import FailureCode
 from gateway.services import billing_details
+from gateway.services.cards import save_pending_card
 from gateway.services.charging import credit_top_up, emit_payment_failed
 from gateway.services.checkout import (
     Completed,
     Outcome,
     apply_order,
     base_snapshot,
-    save_pending_card,
 )
 from gateway.services.deps import Deps
 from gateway.services.orders import OrderRequest, price_for_workspace

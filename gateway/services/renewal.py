@@ -59,6 +59,7 @@ from gateway.core.tax import InvalidTaxId
 from gateway.events.outbox import EventType, config_payload, emit
 from gateway.plugin_api.payments import PaymentMethod, StoredCard
 from gateway.services import billing_details
+from gateway.services.cards import BALANCE, renewal_card_id
 from gateway.services.charging import stored_card, take_payment
 from gateway.services.deps import Deps
 from gateway.services.invoices import create_invoice, open_invoices
@@ -403,17 +404,18 @@ def _payer(deps: Deps, session: Session, workspace: Workspace) -> _Payer | _Fail
     """
     choice = workspace.renewal_payment
     methods = deps.payment_methods
-    if choice is None and "balance" in methods:
-        choice = "balance"
-    if choice == "balance":
-        method = methods.get("balance")
+    if choice is None and BALANCE in methods:
+        choice = BALANCE
+    if choice == BALANCE:
+        method = methods.get(BALANCE)
         if method is None:
             return _Failure(
                 FailureReason.PAYMENT_METHOD_UNAVAILABLE.value, "the balance payment method is not installed"
             )
         return _Payer(method)
-    if choice and choice.startswith("card:"):
-        card = session.get(Card, choice.removeprefix("card:"))
+    card_id = renewal_card_id(choice)
+    if card_id is not None:
+        card = session.get(Card, card_id)
         if card is None or card.workspace_id != workspace.id or card.removed_at is not None:
             return _Failure(FailureReason.NO_PAYMENT_METHOD.value, "the card chosen for renewals was removed")
         method = methods.get("card")

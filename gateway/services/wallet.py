@@ -16,18 +16,18 @@ from gateway.plugin_api.payments import (
     PaymentKind,
     StoredCard,
 )
-from gateway.services.charging import credit_top_up, stored_card, take_payment
-from gateway.services.checkout import (
+from gateway.services.cards import (
     PaymentChoice,
     card_fingerprint,
     card_snapshot,
-    declined,
-    payment_outcome_from,
+    renewal_by_card,
     require_card,
     save_card,
     saved_card,
     tokenize,
 )
+from gateway.services.charging import credit_top_up, stored_card, take_payment
+from gateway.services.checkout import declined, payment_outcome_from
 from gateway.services.checkout import to_response as checkout_response
 from gateway.services.deps import Deps
 from gateway.storage import idempotency
@@ -90,7 +90,7 @@ def _add_card(
         assert workspace is not None
         row = save_card(session, workspace, token, now)  # the same card saved before is not saved twice
         if use_for_renewal or workspace.renewal_payment is None:
-            workspace.renewal_payment = f"card:{row.id}"
+            workspace.renewal_payment = renewal_by_card(row.id)
         idempotency.complete(session, workspace_id, key, {"type": "card_added", "card_id": row.id})
         return CardAdded(row.id)
 
@@ -103,7 +103,7 @@ def remove_card(deps: Deps, workspace_id: str, card_id: str) -> None:
         assert workspace is not None, "authenticated workspaces exist"
         row = saved_card(session, workspace_id, card_id, field=("card_id",))
         row.removed_at = now
-        if workspace.renewal_payment == f"card:{card_id}":
+        if workspace.renewal_payment == renewal_by_card(card_id):
             workspace.renewal_payment = None
 
 
@@ -214,7 +214,7 @@ def _top_up(
         )
         outcome: TopUpOutcome
         if taken.result.status is PaymentStatus.FAILED:
-            outcome = declined(taken)
+            outcome = declined(taken, fallback="declined")
         else:
             to_save = token if card_row is None and choice.save_card else None
             if taken.result.status is PaymentStatus.REQUIRES_ACTION:  # the card is saved once authenticated
