@@ -12,8 +12,6 @@ from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.common import Info, plan_of
 from gateway.core import catalog as cat
-from gateway.core import pricing
-from gateway.core.tax import InvalidTaxId
 from gateway.services import billing_views as views
 from gateway.services.cards import renewal_by_card
 from gateway.services.usage import PeriodUsage, normal
@@ -84,36 +82,15 @@ class Workspace:
 
     @strawberry.field(description="A downgrade or reduced limit waiting for the end of the period.")
     def scheduled_change(self, info: Info) -> t.ScheduledChange | None:
-        change = views.scheduled_change(info.context.session, self.view.id)
+        change = views.scheduled_change(info.context.gateway, info.context.session, self.view.id)
         if change is None:
             return None
-        gateway = info.context.gateway
-        plan = gateway.catalog.plan(change.plan_code)
-        if plan is None:  # the catalog dropped the plan; the renewal will report it
-            return None
-        config = pricing.Configuration(plan, change.email_credits, change.messaging_credits)
-        try:
-            charge = pricing.renewal_charge(
-                config,
-                customer=change.tax_customer,
-                tax=gateway.tax,
-                seller_country=gateway.seller_country,
-                on=change.effective_at,
-            )
-        except InvalidTaxId:  # the saved VAT ID no longer checks out: show the price, tax not yet known
-            charge = pricing.renewal_charge(
-                config,
-                customer=None,
-                tax=None,
-                seller_country=gateway.seller_country,
-                on=change.effective_at,
-            )
         return t.ScheduledChange(
-            plan=plan_of(info, plan),
+            plan=plan_of(info, change.plan),
             email_credits=change.email_credits,
             messaging_credits=change.messaging_credits,
             effective_at=change.effective_at,
-            due_at_renewal=t.Charge.of(charge),
+            due_at_renewal=t.Charge.of(change.due_at_renewal),
         )
 
     @strawberry.field(description="Invoices, newest first.")

@@ -18,11 +18,13 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from gateway.core.catalog import CreditKind
+from gateway.core.catalog import CreditKind, Plan
 from gateway.core.money import Money
-from gateway.core.pricing import LineKind, Subscription
+from gateway.core.pricing import Charge, Configuration, LineKind, Subscription
 from gateway.core.tax import TaxCustomer, TaxTreatment
 from gateway.services import billing_details as details
+from gateway.services.deps import Deps
+from gateway.services.renewal import price_renewal
 from gateway.services.usage import CreditUsage, PeriodUsage, normal
 from gateway.storage.db import (
     BillingDetails,
@@ -330,16 +332,17 @@ def invoice(session: Session, invoice_id: str) -> InvoiceView | None:
 
 @dataclass(frozen=True)
 class ScheduledChangeView:
-    plan_code: str
+    plan: Plan
     email_credits: int
     messaging_credits: int
     effective_at: datetime
-    tax_customer: TaxCustomer | None  # from the saved billing details, to price the renewal
+    due_at_renewal: Charge  # as the renewal will price it (untaxed if the VAT ID is now refused)
 
 
-def scheduled_change(session: Session, workspace_id: str) -> ScheduledChangeView | None:
-    """The change waiting for the end of the period, with the billing details it will be
-    taxed by, in one statement."""
+def scheduled_change(deps: Deps, session: Session, workspace_id: str) -> ScheduledChangeView | None:
+    """The change waiting for the end of the period, priced as its renewal will be, read with
+    the billing details it is taxed by in one statement. None if there is none, or if the
+    catalog no longer has its plan (the renewal reports that)."""
     found = session.execute(
         select(ScheduledChange, BillingDetails)
         .outerjoin(BillingDetails, BillingDetails.workspace_id == ScheduledChange.workspace_id)
@@ -348,10 +351,11 @@ def scheduled_change(session: Session, workspace_id: str) -> ScheduledChangeView
     if found is None:
         return None
     change, saved = found
+    plan = deps.catalog.plan(change.plan_code)
+    if plan is None:
+        return None
+    config = Configuration(plan, change.email_credits, change.messaging_credits)
+    charge, _ = price_renewal(deps, config, details.tax_customer(saved), change.effective_at)
     return ScheduledChangeView(
-        plan_code=change.plan_code,
-        email_credits=change.email_credits,
-        messaging_credits=change.messaging_credits,
-        effective_at=change.effective_at,
-        tax_customer=details.tax_customer(saved),
+        plan, change.email_credits, change.messaging_credits, change.effective_at, charge
     )

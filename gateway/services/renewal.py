@@ -55,7 +55,7 @@ from gateway.core.statuses import (
     RenewalRecordStatus,
     WorkspaceStatus,
 )
-from gateway.core.tax import InvalidTaxId
+from gateway.core.tax import InvalidTaxId, TaxCustomer
 from gateway.events.outbox import EventType, config_payload, emit
 from gateway.plugin_api.payments import PaymentMethod, StoredCard
 from gateway.services import billing_details
@@ -254,6 +254,27 @@ def _apply_scheduled_change(
     return True
 
 
+def price_renewal(
+    deps: Deps, config: pricing.Configuration, customer: TaxCustomer | None, on: datetime
+) -> tuple[pricing.Charge, InvalidTaxId | None]:
+    """What renewing ``config`` costs on ``on``, with the tax in force then for ``customer``.
+
+    A VAT ID that checked out when it was saved may be refused now (a stricter tax plugin):
+    the charge is then the price without tax, and the refusal comes with it. Used by renewal
+    itself and by the Billing page's preview of a scheduled change, so both show one price.
+    """
+    try:
+        charge = pricing.renewal_charge(
+            config, customer=customer, tax=deps.tax, seller_country=deps.seller_country, on=on
+        )
+    except InvalidTaxId as error:
+        untaxed = pricing.renewal_charge(
+            config, customer=None, tax=None, seller_country=deps.seller_country, on=on
+        )
+        return untaxed, error
+    return charge, None
+
+
 def _charge_renewal(
     deps: Deps,
     session: Session,
@@ -268,19 +289,9 @@ def _charge_renewal(
     complete = not billing_details.missing_fields(details)
     customer = billing_details.tax_customer(details) if complete else None
     failure: _Failure | None = None
-    try:
-        charge = pricing.renewal_charge(
-            config,
-            customer=customer,
-            tax=deps.tax,
-            seller_country=deps.seller_country,
-            on=period_start,
-        )
-    except InvalidTaxId as error:  # valid when saved; a stricter tax plugin may refuse it now
-        charge = pricing.renewal_charge(
-            config, customer=None, tax=None, seller_country=deps.seller_country, on=period_start
-        )
-        failure = _Failure(FailureReason.INVALID_VAT_ID.value, str(error))
+    charge, refused = price_renewal(deps, config, customer, period_start)
+    if refused is not None:
+        failure = _Failure(FailureReason.INVALID_VAT_ID.value, str(refused))
     if not complete:
         missing = ", ".join(billing_details.missing_fields(details))
         failure = _Failure(
