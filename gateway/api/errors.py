@@ -202,7 +202,10 @@ class BillingDetailsIncomplete(UserError):
     missing_fields: list[str]
 
 
-@strawberry.type(description="A request refused before anything was attempted.")
+@strawberry.type(
+    description="A payment request refused before anything was attempted, or (ORDER_SUPERSEDED) a "
+    "confirmed payment whose order no longer applied and was refunded; `code` says which."
+)
 class PaymentRejected(UserError):
     pass
 

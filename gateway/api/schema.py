@@ -53,7 +53,9 @@ class QuoteInput:
         default=None, description="Monthly SMS/WhatsApp credit limit; left out as for emailCredits."
     )
     billing_details: BillingDetailsInput | None = strawberry.field(
-        default=None, description="Tax is computed from these; left out: tax is not calculated."
+        default=None,
+        description="Tax is computed from these; left out: from the saved billing details, as checkout "
+        "will; none saved: tax is not calculated.",
     )
 
 

@@ -18,7 +18,7 @@ source of truth: the wake-ups carry no data.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,7 +35,7 @@ from strawberry.types.graphql import OperationType
 from gateway.api.context import ApiDeps
 from gateway.events import catalog as ev
 from gateway.plugin_api.events import Event as EventValue
-from gateway.services.workspaces import authenticate
+from gateway.services import event_feed
 
 BATCH = 500  # events read from the outbox at a time
 
@@ -121,28 +121,20 @@ async def _stream(info: Info, types: frozenset[str] | None, after: int | None) -
         raise GraphQLError("afterSequence must not be negative")
     notifier = gateway.notifier
     with notifier.listen(workspace_id) as wake:  # before reading: nothing committed from now on is missed
-        latest = await anyio.to_thread.run_sync(_last_sequence, gateway, workspace_id)
+        latest = await anyio.to_thread.run_sync(event_feed.last_sequence, gateway, workspace_id)
         if after is not None and after > latest:
             raise GraphQLError(f"afterSequence {after} is ahead of the workspace's latest event, {latest}")
         last = latest if after is None else after
         while True:
             wake.clear()
-            batch = await anyio.to_thread.run_sync(_read, gateway, workspace_id, last, types)
+            batch = await anyio.to_thread.run_sync(
+                event_feed.events_after, gateway, workspace_id, last, types, BATCH
+            )
             for event in batch:
                 last = event.sequence
                 yield Event.of(event)
             if len(batch) < BATCH:
                 await wake.wait(notifier.poll_interval)
-
-
-def _last_sequence(gateway: ApiDeps, workspace_id: str) -> int:
-    with gateway.sessions() as session:
-        return ev.last_sequence(session, workspace_id)
-
-
-def _read(gateway: ApiDeps, workspace_id: str, after: int, types: Iterable[str] | None) -> list[EventValue]:
-    with gateway.sessions() as session:
-        return ev.read_events(session, workspace_id, after, types=types, limit=BATCH)
 
 
 # ------------------------------------------------------------------ transport
@@ -212,12 +204,10 @@ class SubscriptionServer(GraphQL):
         self, context: SubscriptionContext
     ) -> dict[str, object]:
         key = _api_key(context.connection_params or {})
-        workspace_id = await anyio.to_thread.run_sync(self._authenticate, key) if key else None
+        workspace_id = (
+            await anyio.to_thread.run_sync(event_feed.workspace_of_key, self.gateway, key) if key else None
+        )
         if workspace_id is None:
             raise ConnectionRejectionError({"message": "a valid workspace API key is required"})
         context.workspace_id = workspace_id
         return {"workspaceId": workspace_id}
-
-    def _authenticate(self, key: str) -> str | None:
-        with self.gateway.sessions() as session:
-            return authenticate(session, key)

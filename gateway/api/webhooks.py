@@ -1,8 +1,8 @@
 """Webhook endpoints: manage them, see their recent deliveries and attempts, redeliver events.
 
 Every field needs the workspace's API key and only ever sees that workspace's endpoints and
-events (another workspace's ids answer as unknown). The work runs in :mod:`gateway.events.delivery`,
-each mutation in its own transaction; a refused input writes nothing.
+events (another workspace's ids answer as unknown). Mutations call the use cases of
+:mod:`gateway.services.webhooks`, each in its own transaction; a refused input writes nothing.
 """
 
 from __future__ import annotations

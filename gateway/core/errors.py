@@ -254,7 +254,8 @@ class PaymentActionRequired(DomainError):
 
 class PaymentRefused(DomainError):
     """A payment request refused before anything was attempted (an unknown card, no card
-    given, a card that fails its checks, a bad amount, ...); its code says which."""
+    given, a card that fails its checks, a bad amount, ...), or a 3-D Secure payment whose order
+    no longer applied and was refunded (ORDER_SUPERSEDED); its code says which."""
 
     def __init__(self, code: ErrorCode, message: str, field: Sequence[str] = ()) -> None:
         super().__init__(message, field)

@@ -183,7 +183,7 @@ class LineKind(enum.Enum):
 # The outputs are built on every slider move, so they are NamedTuples: immutable
 # and typed like frozen dataclasses, several times cheaper to construct. Like
 # dataclasses they are equal only to values of their own type (see
-# gateway.plugin_api.same_type_equality), but they are still tuples: they unpack,
+# gateway.core.records.same_type_equality), but they are still tuples: they unpack,
 # iterate and index, which callers must not rely on (use the attributes), and
 # dataclasses.replace/asdict do not apply to them.
 

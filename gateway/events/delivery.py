@@ -51,7 +51,7 @@ from gateway.events.routing import Routed
 from gateway.plugin_api.events import Event, EventListener
 from gateway.storage.db import Delivery, DeliveryAttempt, OutboxEvent, WebhookEndpoint
 
-logger = logging.getLogger("gateway.webhooks")
+logger = logging.getLogger("gateway.webhooks")  # logger names are stable: operators filter on them
 
 # The wait after the 1st, 2nd, ... failed attempt; after the last one the delivery is failed.
 # 12 attempts over about 2.9 days, each wait ±JITTER so that a recovering receiver is not hit by

@@ -217,7 +217,7 @@ def redeliver(
     if event is None or event.workspace_id != workspace_id:
         raise UnknownEvent(event_id)
     if endpoint_id is not None:
-        endpoint = endpoint_of(session, workspace_id, endpoint_id, "endpointId")
+        endpoint = endpoint_of(session, workspace_id, endpoint_id, "endpoint_id")
         if not endpoint.enabled:
             raise EndpointDisabled(endpoint_id)
         targets = [endpoint]

@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 
 from gateway.storage.db import normalise_url
 
-logger = logging.getLogger("gateway.notify")
+logger = logging.getLogger("gateway.notify")  # logger names are stable: operators filter on them
 
 CHANNEL = "billing_gateway_events"
 POLL_INTERVAL = 5.0  # seconds: readers re-read the outbox at least this often

@@ -79,7 +79,8 @@ class CardErrorCode(enum.Enum):
 
 
 class CardError(ValueError):
-    """A card rejected before any charge: carries a code and the offending field."""
+    """A card rejected before any charge: carries a code and the offending field, named as the
+    :class:`CardDetails` attribute (``number``, ``exp_month``, ``exp_year``, ``cvc``)."""
 
     def __init__(self, code: CardErrorCode, field: str, message: str) -> None:
         super().__init__(message)

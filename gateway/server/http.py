@@ -57,7 +57,7 @@ from gateway.services.renewal import RenewalStatus, renew_due
 from gateway.services.workspaces import authenticate
 from gateway.storage.idempotency import purge_expired
 
-logger = logging.getLogger("gateway.http")
+logger = logging.getLogger("gateway.http")  # logger names are stable: operators filter on them
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"

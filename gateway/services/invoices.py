@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.core.pricing import Charge, Line
 from gateway.core.statuses import InvoiceStatus
-from gateway.storage.db import Counter, Invoice
+from gateway.storage.counters import next_value
+from gateway.storage.db import Invoice
 
 
 def next_number(session: Session, now: datetime) -> str:
@@ -21,15 +21,7 @@ def next_number(session: Session, now: datetime) -> str:
     The counter row stays locked until the transaction ends, so numbers are
     gap-free and never issued twice, also across replicas.
     """
-    name = f"invoice:{now.year}"
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Counter)
-    statement = (
-        insert.values(name=name, value=1)
-        .on_conflict_do_update(index_elements=[Counter.name], set_={"value": Counter.value + 1})
-        .returning(Counter.value)
-    )
-    value = session.execute(statement).scalar_one()
+    value = next_value(session, f"invoice:{now.year}")
     return f"INV-{now.year}-{value:06d}"
 
 

@@ -67,7 +67,7 @@ from gateway.services.workspaces import emit_credits_reset
 from gateway.storage.db import BillingDetails, Card, Invoice, Renewal, ScheduledChange, Workspace
 from gateway.storage.locks import lock_workspace
 
-logger = logging.getLogger("gateway.renewal")
+logger = logging.getLogger("gateway.renewal")  # logger names are stable: operators filter on them
 
 
 class RenewalStatus(enum.Enum):
@@ -461,7 +461,8 @@ class CancelledChange:
 
 
 def cancel_scheduled_change(deps: Deps, workspace_id: str, now: datetime) -> CancelledChange:
-    """Remove the workspace's scheduled change (``plan_change.cancelled``); None if it had none."""
+    """Remove the workspace's scheduled change (``plan_change.cancelled``), or raise
+    :class:`NoScheduledChange` if it has none."""
     with deps.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None, "authenticated workspaces exist"

@@ -1,6 +1,6 @@
 """Webhook endpoint management: each operation one transaction, refusals write nothing.
 
-The rules (URL checks, event types, limits, secrets) are in :mod:`gateway.events.delivery`;
+The rules (URL checks, event types, limits, secrets) are in :mod:`gateway.events.endpoints`;
 these use cases own the transactions around them.
 """
 

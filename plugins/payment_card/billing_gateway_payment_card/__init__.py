@@ -108,23 +108,23 @@ def _validated(card: CardDetails, today: date) -> CardDetails:
     month, year = card.exp_month, card.exp_year
     if not _is_int(month) or not 1 <= month <= 12:
         raise CardError(
-            CardErrorCode.INVALID_EXPIRY, "expMonth", "The expiry month must be between 1 and 12."
+            CardErrorCode.INVALID_EXPIRY, "exp_month", "The expiry month must be between 1 and 12."
         )
     if not _is_int(year):
-        raise CardError(CardErrorCode.INVALID_EXPIRY, "expYear", "The expiry year must be a number.")
+        raise CardError(CardErrorCode.INVALID_EXPIRY, "exp_year", "The expiry year must be a number.")
     if 0 <= year <= 99:
         year += 2000  # "28" on the card means 2028
     if not 2000 <= year <= today.year + _MAX_YEARS_AHEAD:
         raise CardError(
             CardErrorCode.INVALID_EXPIRY,
-            "expYear",
+            "exp_year",
             "The expiry year is not plausible: use the year printed on the card.",
         )
     # A card is valid until the last day of its expiry month.
     if (year, month) < (today.year, today.month):
         raise CardError(
             CardErrorCode.EXPIRED_CARD,
-            "expYear" if year < today.year else "expMonth",
+            "exp_year" if year < today.year else "exp_month",
             "The card has expired.",
         )
 

@@ -1,0 +1,31 @@
+"""What a subscriber reads: a workspace's committed events, in order, in batches, and whose
+API key opened the stream. Each call is one short read session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gateway.events import catalog
+from gateway.plugin_api.events import Event
+from gateway.services.deps import Deps
+from gateway.services.workspaces import authenticate
+
+
+def workspace_of_key(deps: Deps, key: str) -> str | None:
+    """The workspace an API key belongs to, or None for a wrong or revoked key."""
+    with deps.sessions() as session:
+        return authenticate(session, key)
+
+
+def last_sequence(deps: Deps, workspace_id: str) -> int:
+    """The sequence number of the workspace's latest event (0 before the first)."""
+    with deps.sessions() as session:
+        return catalog.last_sequence(session, workspace_id)
+
+
+def events_after(
+    deps: Deps, workspace_id: str, after: int, types: Iterable[str] | None, limit: int
+) -> list[Event]:
+    """Up to ``limit`` of the workspace's events after sequence ``after``, oldest first."""
+    with deps.sessions() as session:
+        return catalog.read_events(session, workspace_id, after, types=types, limit=limit)
