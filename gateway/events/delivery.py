@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from gateway.core.statuses import DeliveryStatus
+from gateway.events.catalog import event_of
 from gateway.events.notify import Notifier
 from gateway.events.routing import Routed
 from gateway.plugin_api.events import Event, EventListener
@@ -206,18 +207,6 @@ def _due(now: datetime, listener_codes: Sequence[str]) -> Any:
     )
 
 
-def _event_of(row: OutboxEvent) -> Event:
-    return Event(
-        id=row.id,
-        type=row.type,
-        workspace_id=row.workspace_id,
-        sequence=row.sequence,
-        occurred_at=row.occurred_at,
-        payload=dict(row.payload),
-        version=row.version,
-    )
-
-
 def _claim(
     deps: DeliveryDeps, now: datetime, limit: int, lease: timedelta, listener_codes: Sequence[str]
 ) -> list[_Claim]:
@@ -264,7 +253,7 @@ def _claim(
                 _Claim(
                     delivery.id,
                     lease_end,
-                    _event_of(event),
+                    event_of(event),
                     delivery.endpoint_id,
                     endpoint.url if endpoint else None,
                     endpoint.secret if endpoint else None,

@@ -15,7 +15,6 @@ from gateway.services.cards import save_pending_card
 from gateway.services.charging import credit_top_up, emit_payment_failed
 from gateway.services.checkout import (
     Completed,
-    Outcome,
     apply_order,
     base_snapshot,
 )
@@ -29,7 +28,7 @@ from gateway.storage.locks import lock_workspace
 
 def confirm_payment(
     deps: Deps, workspace_id: str, payment_id: str, challenge_response: str | None
-) -> Outcome | ToppedUp | PaymentRefused:
+) -> Completed | ToppedUp | PaymentDeclined | PaymentRefused:
     """Finish a checkout or top-up whose payment asked for an action (3-D Secure).
 
     A checkout's order is priced again exactly as it was at checkout (the core is
