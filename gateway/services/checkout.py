@@ -30,8 +30,7 @@ from gateway.core.errors import (
     PaymentRefused,
 )
 from gateway.core.money import Money
-from gateway.core.statuses import InvoiceKind, InvoiceStatus, PaymentPurpose
-from gateway.events.outbox import EventType, config_payload, emit
+from gateway.core.statuses import PaymentPurpose
 from gateway.plugin_api.payments import (
     FailureCode,
     PaymentKind,
@@ -41,10 +40,8 @@ from gateway.plugin_api.payments import (
 )
 from gateway.services import billing_details
 from gateway.services.cards import (
-    BALANCE,
     PaymentChoice,
     card_snapshot,
-    renewal_by_card,
     require_card,
     save_card,
     saved_card,
@@ -52,11 +49,17 @@ from gateway.services.cards import (
 )
 from gateway.services.charging import Taken, stored_card, take_payment
 from gateway.services.deps import Deps
-from gateway.services.invoices import create_invoice
-from gateway.services.orders import OrderRequest, balance_of, plan_to_buy, price_for_workspace
-from gateway.services.workspaces import emit_credits_reset
+from gateway.services.orders import (
+    OrderRequest,
+    apply_order,
+    balance_of,
+    base_snapshot,
+    order_snapshot,
+    plan_to_buy,
+    price_for_workspace,
+)
 from gateway.storage import idempotency
-from gateway.storage.db import BillingDetails, Card, Payment, ScheduledChange, Workspace
+from gateway.storage.db import BillingDetails, Card, Payment, Workspace
 from gateway.storage.ledger import SqlLedger
 from gateway.storage.locks import lock_workspace
 
@@ -255,7 +258,7 @@ def _priced_checkout(
         to_save = card_value if card_row is None and request.payment.save_card else None
         if taken.result.status is PaymentStatus.REQUIRES_ACTION:  # the card is saved once authenticated
             payment.pending = {
-                "order": _order_snapshot(order),
+                "order": order_snapshot(order),
                 "base": base_snapshot(workspace),
                 "save_card": card_snapshot(to_save),
             }
@@ -299,150 +302,3 @@ def _card(
         return stored_card(row), row
     require_card(choice, token)
     return token, None  # saved only once the payment went through
-
-
-def base_snapshot(workspace: Workspace) -> dict[str, Any]:
-    return {
-        **config_payload(workspace.plan_code, workspace.email_credits, workspace.messaging_credits),
-        "period_start": workspace.period_start.isoformat(),
-    }
-
-
-def _order_snapshot(order: pricing.PricedOrder) -> dict[str, Any]:
-    """Enough of a priced order to apply it later exactly as it was paid (3-D Secure)."""
-    return {
-        "kind": order.kind.value,
-        "changes": [
-            {
-                "timing": c.timing.value,
-                "effective_at": c.effective_at.isoformat(),
-                **config_payload(
-                    c.configuration.plan.code,
-                    c.configuration.email_credits,
-                    c.configuration.messaging_credits,
-                ),
-            }
-            for c in order.changes
-        ],
-        "period_start": order.period_start.isoformat(),
-        "period_end": order.period_end.isoformat(),
-        "target": config_payload(
-            order.target.plan.code, order.target.email_credits, order.target.messaging_credits
-        ),
-    }
-
-
-def apply_order(
-    session: Session,
-    workspace: Workspace,
-    order: pricing.PricedOrder,
-    payment: Payment | None,
-    card_row: Card | None,
-    details: BillingDetails | None,
-    now: datetime,
-    *,
-    target_description: str,
-) -> str | None:
-    """Apply what was paid for: the immediate part now, the rest scheduled; invoice and events."""
-    credits_reset = False
-    for change in order.changes:
-        config = change.configuration
-        if change.timing is pricing.Timing.IMMEDIATE:
-            before = config_payload(workspace.plan_code, workspace.email_credits, workspace.messaging_credits)
-            workspace.plan_code = config.plan.code
-            workspace.email_credits, workspace.messaging_credits = (
-                config.email_credits,
-                config.messaging_credits,
-            )
-            if order.kind is pricing.ChangeKind.NEW_PERIOD:
-                workspace.period_anchor = workspace.period_start = order.period_start
-                workspace.period_end = order.period_end
-                credits_reset = True
-            emit(
-                session,
-                workspace,
-                EventType.PLAN_CHANGE_APPLIED,
-                {
-                    "from": before,
-                    "to": config_payload(config.plan.code, config.email_credits, config.messaging_credits),
-                    "effective_at": change.effective_at.isoformat(),
-                    "reason": "checkout",
-                },
-                now,
-            )
-    if credits_reset:  # a new paid period starts with fresh allowances, as at renewal
-        emit_credits_reset(session, workspace, now)
-    scheduled = next((c for c in order.changes if c.timing is pricing.Timing.AT_RENEWAL), None)
-    existing = session.get(ScheduledChange, workspace.id)
-    if existing is not None:
-        session.delete(existing)
-        emit(
-            session,
-            workspace,
-            EventType.PLAN_CHANGE_CANCELLED,
-            {
-                **config_payload(existing.plan_code, existing.email_credits, existing.messaging_credits),
-                "effective_at": existing.effective_at.isoformat(),
-                "reason": "superseded by a new order",
-            },
-            now,
-        )
-        session.flush()
-    if scheduled is not None:
-        config = scheduled.configuration
-        session.add(
-            ScheduledChange(
-                workspace_id=workspace.id,
-                plan_code=config.plan.code,
-                email_credits=config.email_credits,
-                messaging_credits=config.messaging_credits,
-                effective_at=scheduled.effective_at,
-                created_at=now,
-            )
-        )
-        emit(
-            session,
-            workspace,
-            EventType.PLAN_CHANGE_SCHEDULED,
-            {
-                **config_payload(config.plan.code, config.email_credits, config.messaging_credits),
-                "effective_at": scheduled.effective_at.isoformat(),
-            },
-            now,
-        )
-    invoice = None
-    if payment is not None:
-        invoice = create_invoice(
-            session,
-            workspace_id=workspace.id,
-            kind=InvoiceKind.CHECKOUT,
-            status=InvoiceStatus.PAID,
-            charge=order.due_now,
-            billing=billing_details.snapshot(details) if details else {},
-            payment_id=payment.id,
-            now=now,
-            period_start=order.period_start,
-            period_end=order.period_end,
-        )
-        workspace.renewal_payment = (
-            BALANCE
-            if payment.method == BALANCE
-            else (renewal_by_card(card_row.id) if card_row is not None else workspace.renewal_payment)
-        )
-    emit(
-        session,
-        workspace,
-        EventType.CHECKOUT_COMPLETED,
-        {
-            "kind": order.kind.value,
-            "order": target_description,
-            "total": str(order.due_now.total.amount),
-            "currency": order.due_now.total.currency,
-            "invoice_id": invoice.id if invoice else None,
-            "invoice_number": invoice.number if invoice else None,
-            "payment_id": payment.id if payment else None,
-            "payment_method": payment.method if payment else None,
-        },
-        now,
-    )
-    return invoice.id if invoice else None

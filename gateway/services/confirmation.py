@@ -13,13 +13,9 @@ from gateway.plugin_api.payments import FailureCode
 from gateway.services import billing_details
 from gateway.services.cards import save_pending_card
 from gateway.services.charging import credit_top_up, emit_payment_failed
-from gateway.services.checkout import (
-    Completed,
-    apply_order,
-    base_snapshot,
-)
+from gateway.services.checkout import Completed
 from gateway.services.deps import Deps
-from gateway.services.orders import OrderRequest, price_for_workspace
+from gateway.services.orders import OrderRequest, apply_order, base_snapshot, price_for_workspace
 from gateway.services.wallet import ToppedUp
 from gateway.storage.db import BillingDetails, Card, Invoice, Payment, Workspace
 from gateway.storage.ledger import SqlLedger
