@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
@@ -357,9 +356,6 @@ def describe(config: Configuration) -> str:
     if plan.option(CreditKind.MESSAGING) is None:
         return f"{plan.name} ({config.email_credits:,} email credits)"
     return f"{plan.name} ({config.email_credits:,} email, {config.messaging_credits:,} messaging credits)"
-
-
-TaxFunction = Callable[[TaxRequest], Sequence[TaxLine]]
 
 
 @functools.cache

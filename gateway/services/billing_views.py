@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from gateway.core.catalog import CreditKind, Plan
 from gateway.core.money import Money
 from gateway.core.pricing import Charge, Configuration, LineKind, Subscription
-from gateway.core.tax import TaxCustomer, TaxTreatment
+from gateway.core.tax import TaxTreatment
 from gateway.services import billing_details as details
 from gateway.services.deps import Deps
 from gateway.services.renewal import price_renewal
@@ -121,7 +121,6 @@ class BillingDetailsView:
     vat_id: str | None
     email: str | None
     missing_fields: tuple[str, ...]  # what checkout still needs, as the API names the fields
-    tax_customer: TaxCustomer | None  # None: not enough to compute tax
 
 
 def billing_details_view(row: BillingDetails) -> BillingDetailsView:
@@ -139,19 +138,12 @@ def billing_details_view(row: BillingDetails) -> BillingDetailsView:
         vat_id=row.vat_id,
         email=row.email,
         missing_fields=tuple(details.missing_fields(row)),
-        tax_customer=details.tax_customer(row),
     )
 
 
 def billing_details(session: Session, workspace_id: str) -> BillingDetailsView | None:
     row = session.get(BillingDetails, workspace_id)
     return billing_details_view(row) if row is not None else None
-
-
-def tax_customer(session: Session, workspace_id: str) -> TaxCustomer | None:
-    """The customer that tax is computed for from the saved billing details; None when they
-    do not say enough (as at checkout)."""
-    return details.tax_customer(session.get(BillingDetails, workspace_id))
 
 
 # ------------------------------------------------------------------ cards and payments

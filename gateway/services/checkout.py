@@ -202,7 +202,7 @@ def _priced_checkout(
     now: datetime,
     token: StoredCard | None,
 ) -> Outcome:
-    plan_to_buy(deps, request.plan_code)
+    plan = plan_to_buy(deps, request.plan_code)
     details = session.get(BillingDetails, workspace.id)
     missing = billing_details.missing_fields(details)
     if missing:
@@ -210,6 +210,7 @@ def _priced_checkout(
     order = price_for_workspace(
         deps,
         workspace,
+        plan,
         OrderRequest(request.plan_code, request.email_credits, request.messaging_credits),
         billing_details.tax_customer(details),
         now,

@@ -15,7 +15,7 @@ from gateway.services.cards import save_pending_card
 from gateway.services.charging import credit_top_up, emit_payment_failed
 from gateway.services.checkout import Completed
 from gateway.services.deps import Deps
-from gateway.services.orders import OrderRequest, apply_order, base_snapshot, price_for_workspace
+from gateway.services.orders import OrderRequest, apply_order, base_snapshot, plan_to_buy, price_for_workspace
 from gateway.services.wallet import ToppedUp
 from gateway.storage.db import BillingDetails, Card, Invoice, Payment, Workspace
 from gateway.storage.ledger import SqlLedger
@@ -131,8 +131,9 @@ def _reprice_pending(
         target.get("plan", ""), target.get("email_credits"), target.get("messaging_credits")
     )
     try:
+        plan = plan_to_buy(deps, request.plan_code)
         order = price_for_workspace(
-            deps, workspace, request, billing_details.tax_customer(details), payment.created_at
+            deps, workspace, plan, request, billing_details.tax_customer(details), payment.created_at
         )
     except DomainError:  # the plan or its limits are gone, or the VAT ID no longer checks out
         return None

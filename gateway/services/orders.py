@@ -24,8 +24,6 @@ from gateway.services.invoices import create_invoice
 from gateway.services.workspaces import emit_credits_reset, subscription_of
 from gateway.storage.db import BillingDetails, Card, Payment, ScheduledChange, Workspace
 
-VAT_ID_FIELD = ("billing_details", "vat_id")
-
 
 @dataclass(frozen=True)
 class OrderRequest:
@@ -40,20 +38,19 @@ class OrderRequest:
 def price_for_workspace(
     deps: Deps,
     workspace: Workspace,
+    plan: Plan,
     order: OrderRequest,
     customer: TaxCustomer | None,
     now: datetime,
-    *,
-    vat_id_field: tuple[str, ...] = VAT_ID_FIELD,
 ) -> pricing.PricedOrder:
-    """The order priced against the workspace's subscription at ``now``.
+    """The order for ``plan`` (the callers looked it up first with :func:`plan_to_buy`, so a
+    mistyped plan is what a client hears first) priced against the workspace's subscription
+    at ``now``.
 
-    Raises :class:`UnknownPlan`, :class:`RenewalPending` (the period ended and was not
-    renewed yet: no honest effective date exists), a pricing error for limits the plan
-    does not offer, or :class:`InvalidVatId` when the tax calculator refuses the VAT ID
-    (``vat_id_field`` names where the customer gave it).
+    Raises :class:`RenewalPending` (the period ended and was not renewed yet: no honest
+    effective date exists), a pricing error for limits the plan does not offer, or
+    :class:`InvalidVatId` when the tax calculator refuses the billing details' VAT ID.
     """
-    plan = plan_to_buy(deps, order.plan_code)
     subscription = subscription_of(workspace, deps.catalog, now)
     if not now < subscription.period_end:
         raise RenewalPending(subscription.period_end)
@@ -65,7 +62,7 @@ def price_for_workspace(
             subscription, target, now, customer=customer, tax=deps.tax, seller_country=deps.seller_country
         )
     except InvalidTaxId as error:
-        raise InvalidVatId(error.tax_id, str(error), vat_id_field) from None
+        raise InvalidVatId(error.tax_id, str(error), ("billing_details", "vat_id")) from None
 
 
 def plan_to_buy(deps: Deps, plan_code: str) -> Plan:

@@ -50,7 +50,6 @@ def tax_customer(deps: Deps, given: CustomerInput, path: tuple[str, ...]) -> Tax
 class Quoted:
     order: pricing.PricedOrder
     balance: Money  # the prepaid balance now, for "pay with My balance"
-    computed_at: datetime
 
 
 def quote(
@@ -58,7 +57,7 @@ def quote(
 ) -> Quoted:
     """Price ``order`` for the workspace: with the tax of ``customer`` when given, else of the
     saved billing details (as checkout will). Writes nothing."""
-    plan_to_buy(deps, order.plan_code)
+    plan = plan_to_buy(deps, order.plan_code)
     given = tax_customer(deps, customer, ("billing_details",)) if customer is not None else None
     with deps.sessions() as session:
         workspace = session.get(Workspace, workspace_id)
@@ -66,8 +65,8 @@ def quote(
             raise LookupError(f"no workspace {workspace_id!r}")
         if given is None:
             given = billing_details.tax_customer(session.get(BillingDetails, workspace_id))
-        priced = price_for_workspace(deps, workspace, order, given, now)
-        return Quoted(priced, balance_of(workspace), now)
+        priced = price_for_workspace(deps, workspace, plan, order, given, now)
+        return Quoted(priced, balance_of(workspace))
 
 
 @dataclass(frozen=True)
