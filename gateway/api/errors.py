@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeAlias
 
@@ -172,10 +173,29 @@ class UnknownEvent(UserError):
 # ------------------------------------------------------------------ payments
 
 
-@strawberry.type(description="The card needs 3-D Secure: let the customer authenticate, then confirmPayment.")
+@strawberry.type(
+    description="The payment asks the customer to act (3-D Secure, a redirect): let them, then call "
+    "confirmPayment before `expiresAt`, after which the payment expires and nothing is applied."
+)
 class PaymentActionRequired(UserError):
     payment_id: str
     next_action: str
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="When the payment expires if nobody confirms it."
+    )
+
+
+@strawberry.type(
+    description="The payment is recorded and waits: for the money to arrive (a bank transfer: pay with "
+    "`instructions` quoting `reference` before `expiresAt`), or for the payment method's answer. What it "
+    "pays for applies once it succeeds (the `payment.pending`, `checkout.completed` and `payment.expired` "
+    "events follow it)."
+)
+class PaymentPending(UserError):
+    payment_id: str
+    reference: str | None
+    instructions: list[t.Instruction]
+    expires_at: datetime | None
 
 
 @strawberry.type(description="The payment failed; nothing changed but the failed payment's record.")
@@ -344,7 +364,17 @@ def _register_all() -> None:
         (
             errors.PaymentActionRequired,
             PaymentActionRequired,
-            lambda e: {"payment_id": e.payment_id, "next_action": e.next_action},
+            lambda e: {"payment_id": e.payment_id, "next_action": e.next_action, "expires_at": e.expires_at},
+        ),
+        (
+            errors.PaymentPending,
+            PaymentPending,
+            lambda e: {
+                "payment_id": e.payment_id,
+                "reference": e.reference,
+                "instructions": [t.Instruction(name=k, value=v) for k, v in e.instructions.items()],
+                "expires_at": e.expires_at,
+            },
         ),
         (errors.PaymentRefused, PaymentRejected, lambda e: {}),
         (errors.NothingToChange, PaymentRejected, lambda e: {}),

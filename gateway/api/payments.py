@@ -34,9 +34,13 @@ class CardInput:
         return CardDetails(self.number, self.exp_month, self.exp_year, self.cvc, self.holder_name)
 
 
-@strawberry.input(description="How to pay: My balance, a saved card, or a new card (saved if asked).")
+@strawberry.input(
+    description="How to pay: My balance, a saved card, a new card (saved if asked), or any other installed method."
+)
 class PaymentMethodInput:
-    method: str = strawberry.field(description='A payment method code: "balance" or "card".')
+    method: str = strawberry.field(
+        description='A payment method code from `paymentMethods`: "balance", "card", or one a plugin adds.'
+    )
     card_id: strawberry.ID | None = None
     new_card: CardInput | None = None
     save_card: bool = False
@@ -112,6 +116,7 @@ class CardAdded:
 CheckoutResult = Annotated[
     CheckoutSuccess
     | e.PaymentActionRequired
+    | e.PaymentPending
     | e.PaymentDeclined
     | e.InsufficientBalance
     | e.QuoteChanged
@@ -128,12 +133,19 @@ CheckoutResult = Annotated[
     strawberry.union("CheckoutResult"),
 ]
 ConfirmPaymentResult = Annotated[
-    CheckoutSuccess | TopUpSuccess | e.PaymentDeclined | e.PaymentRejected | e.AuthenticationRequired,
+    CheckoutSuccess
+    | TopUpSuccess
+    | e.PaymentActionRequired
+    | e.PaymentPending
+    | e.PaymentDeclined
+    | e.PaymentRejected
+    | e.AuthenticationRequired,
     strawberry.union("ConfirmPaymentResult"),
 ]
 TopUpResult = Annotated[
     TopUpSuccess
     | e.PaymentActionRequired
+    | e.PaymentPending
     | e.PaymentDeclined
     | e.PaymentRejected
     | e.IdempotencyKeyRejected
@@ -228,11 +240,14 @@ class PaymentsMutation:
                 return _success(info, outcome)
             if isinstance(outcome, wallet.ToppedUp):
                 return _topped_up(info, outcome)
+            assert isinstance(outcome, DomainError), "only checkouts and top-ups are confirmed"
             return outcome
 
         return e.signed_in(info, work)
 
-    @strawberry.mutation(description="Add money to My balance, paid by card. Idempotent per key.")
+    @strawberry.mutation(
+        description="Add money to My balance, paid by any method but the balance itself. Idempotent per key."
+    )
     def top_up_balance(self, info: Info, input: TopUpInput) -> TopUpResult:
         def work(workspace_id: str) -> TopUpSuccess | DomainError:
             outcome = wallet.top_up(

@@ -14,6 +14,7 @@ from gateway.core import catalog as cat
 from gateway.core import messaging, pricing, sms, statuses, tax
 from gateway.core.money import Money as CoreMoney
 from gateway.plugin_api import messaging as plugin_messaging
+from gateway.plugin_api import payments
 from gateway.services import messages as message_pricing
 
 
@@ -53,6 +54,17 @@ TaxTreatment: TypeAlias = tax.TaxTreatment
 strawberry.enum(tax.TaxTreatment)
 CustomerType: TypeAlias = tax.CustomerKind
 strawberry.enum(tax.CustomerKind, name="CustomerType")
+PaymentCapability: TypeAlias = payments.Capability
+strawberry.enum(
+    payments.Capability,
+    name="PaymentCapability",
+    description=(
+        "What a payment method can do. PAY_NOW: settles at once. CUSTOMER_ACTION: may ask the customer to act "
+        "(3-D Secure), answered by confirmPayment. SETTLE_LATER: may answer PaymentPending with instructions "
+        "(a bank transfer). OFF_SESSION: can pay renewals. REFUND: can give money back. CARDS: takes new and "
+        "saved cards. PREPAID_BALANCE: spends My balance (shows the balance after purchase; cannot pay top-ups)."
+    ),
+)
 
 
 @strawberry.type(description="A graduated price tier: each credit is priced by the tier it falls in.")
@@ -282,6 +294,7 @@ class Allowance:
 class PaymentMethod:
     code: str
     label: str
+    capabilities: list[PaymentCapability]
 
 
 @strawberry.type
@@ -380,6 +393,12 @@ class BillingDetails:
     missing_fields: list[str] = strawberry.field(
         description="What checkout still needs, as input field names."
     )
+
+
+@strawberry.type(description="One line of payment instructions, e.g. IBAN, BIC, reference, amount.")
+class Instruction:
+    name: str
+    value: str
 
 
 @strawberry.type(description="A saved card: never its number, only what identifies it to a person.")

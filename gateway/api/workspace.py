@@ -13,7 +13,7 @@ from gateway.api import types as t
 from gateway.api.common import Info, plan_of
 from gateway.core import catalog as cat
 from gateway.services import billing_views as views
-from gateway.services.cards import renewal_by_card
+from gateway.services.cards import renewal_card_id
 from gateway.services.usage import PeriodUsage, normal
 from gateway.services.workspaces import subscription_of
 
@@ -60,7 +60,8 @@ class Workspace:
             allowances=allowances,
             actions=actions,
             payment_methods=[
-                t.PaymentMethod(code=m.code, label=m.label) for m in gateway.payment_methods.values()
+                t.PaymentMethod(code=m.code, label=m.label, capabilities=sorted(m.capabilities))
+                for m in gateway.payment_methods.values()
             ],
             balance=t.Money.of(workspace.balance),
             view=workspace,
@@ -140,7 +141,7 @@ def saved_card(card: views.CardView, workspace: views.WorkspaceView) -> t.SavedC
         exp_month=card.exp_month,
         exp_year=card.exp_year,
         fingerprint=card.fingerprint,
-        is_renewal_method=workspace.renewal_payment == renewal_by_card(card.id),
+        is_renewal_method=renewal_card_id(workspace.renewal_payment) == card.id,
     )
 
 

@@ -46,6 +46,9 @@ class ErrorCode(enum.Enum):
     INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
     PAYMENT_DECLINED = "PAYMENT_DECLINED"
     PAYMENT_ACTION_REQUIRED = "PAYMENT_ACTION_REQUIRED"
+    PAYMENT_PENDING = "PAYMENT_PENDING"
+    PAYMENT_METHOD_NOT_ALLOWED = "PAYMENT_METHOD_NOT_ALLOWED"
+    PAYMENT_IN_PROGRESS = "PAYMENT_IN_PROGRESS"
     UNKNOWN_PAYMENT_METHOD = "UNKNOWN_PAYMENT_METHOD"
     UNKNOWN_PAYMENT = "UNKNOWN_PAYMENT"
     UNKNOWN_CARD = "UNKNOWN_CARD"
@@ -243,13 +246,44 @@ class PaymentDeclined(DomainError):
 
 
 class PaymentActionRequired(DomainError):
-    """The customer must authenticate the payment (3-D Secure), then confirm it."""
+    """The customer must act on the payment (3-D Secure, a redirect), then confirm it before
+    ``expires_at``."""
 
     code = ErrorCode.PAYMENT_ACTION_REQUIRED
 
-    def __init__(self, payment_id: str, next_action: str) -> None:
-        super().__init__("the card issuer asks the customer to authenticate the payment", ("payment_method",))
-        self.payment_id, self.next_action = payment_id, next_action
+    def __init__(self, payment_id: str, next_action: str, expires_at: datetime | None = None) -> None:
+        super().__init__(
+            "the payment asks the customer to act (for example to authenticate)", ("payment_method",)
+        )
+        self.payment_id, self.next_action, self.expires_at = payment_id, next_action, expires_at
+
+
+class PaymentPending(DomainError):
+    """The payment is recorded and waits for the money (a bank transfer: pay with these
+    ``instructions`` before ``expires_at``) or for the method's answer; what it pays for
+    applies once it succeeds."""
+
+    code = ErrorCode.PAYMENT_PENDING
+
+    def __init__(
+        self,
+        payment_id: str,
+        reference: str | None,
+        instructions: dict[str, str],
+        expires_at: datetime | None,
+    ) -> None:
+        super().__init__(
+            "the payment is pending: what it pays for applies once the money arrives"
+            if instructions
+            else "the payment is being processed: what it pays for applies once it succeeds",
+            ("payment_method",),
+        )
+        self.payment_id, self.reference, self.instructions, self.expires_at = (
+            payment_id,
+            reference,
+            instructions,
+            expires_at,
+        )
 
 
 class PaymentRefused(DomainError):

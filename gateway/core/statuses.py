@@ -15,15 +15,41 @@ class WorkspaceStatus(enum.StrEnum):
 
 
 class PaymentStatus(enum.StrEnum):
-    """Where a payment stands. A payment method's ``charge`` and ``confirm`` answer with one of
-    SUCCEEDED, FAILED or REQUIRES_ACTION; the others are set by the gateway."""
+    """Where a payment stands: one state machine for every payment method.
 
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
+    A method's ``charge`` answers PENDING, REQUIRES_ACTION, SUCCEEDED or FAILED; the
+    gateway records every payment as PENDING before it asks the method, sets EXPIRED
+    when a wait ran out, and REFUNDED (or REFUND_FAILED) when it gives the money back.
+    """
+
+    PENDING = "pending"  # recorded; the method has not answered yet, or the money is on its way
     REQUIRES_ACTION = "requires_action"  # e.g. 3-D Secure: confirm after the customer authenticates
-    CANCELED = "canceled"  # given up: an off-session renewal that asked for 3-D Secure
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # no money moved
+    EXPIRED = "expired"  # nobody acted or paid in time; cancelled at the method, nothing moved
     REFUNDED = "refunded"  # paid, then given back (its order no longer applied)
     REFUND_FAILED = "refund_failed"  # as REFUNDED, but the refund failed: an operator must act
+
+    @property
+    def is_open(self) -> bool:
+        """Still waiting for an outcome."""
+        return self in (PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION)
+
+
+# Which status may follow which: the gateway refuses any other transition.
+PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    PaymentStatus.PENDING: frozenset(
+        {PaymentStatus.REQUIRES_ACTION, PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.EXPIRED}
+    ),
+    PaymentStatus.REQUIRES_ACTION: frozenset(
+        {PaymentStatus.PENDING, PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.EXPIRED}
+    ),
+    PaymentStatus.SUCCEEDED: frozenset({PaymentStatus.REFUNDED, PaymentStatus.REFUND_FAILED}),
+    PaymentStatus.REFUND_FAILED: frozenset({PaymentStatus.REFUNDED}),
+    PaymentStatus.FAILED: frozenset(),
+    PaymentStatus.EXPIRED: frozenset(),
+    PaymentStatus.REFUNDED: frozenset(),
+}
 
 
 class InvoiceStatus(enum.StrEnum):

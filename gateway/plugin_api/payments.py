@@ -1,40 +1,98 @@
-"""Payment methods: the values and protocols that payment plugins implement.
+"""Payment methods: the contract payment plugins implement.
 
-The core decides *what* to charge and *when*; a payment method only moves the
-money. Methods are registered through the ``register_payment_methods`` hook.
-Card numbers and CVCs exist only in :class:`CardDetails` on their way to the
-processor: its ``repr`` hides them, and nothing in the core stores or logs one.
+The core decides *what* to charge and *when*, and drives one state machine for every
+method (see :class:`PaymentStatus`)::
+
+    pending ──► requires_action ──► succeeded ──► refunded
+       │               │
+       ├──► succeeded  ├──► failed
+       ├──► failed     └──► expired
+       └──► expired
+
+A method says what it can do with :attr:`PaymentMethod.capabilities`; the core names no
+kinds of method and never calls a member for a capability the method did not declare.
+
+**The processor boundary.** The core commits the payment as ``pending`` *before* it calls
+:meth:`PaymentMethod.charge`, calls the method outside any database transaction, and
+applies the answer in a second transaction. A crash or an exception between the two
+leaves a ``pending`` payment that the reconciliation run settles by asking
+:meth:`PaymentMethod.status`. Every call carries the payment's idempotency key: a method
+must never move money twice for one key.
+
+Card numbers and CVCs exist only in :class:`CardDetails` on their way to
+:meth:`CardMethod.tokenize`: its ``repr`` hides them, and nothing in the core stores or
+logs one.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
 from gateway.core.money import Money
 from gateway.core.statuses import PaymentStatus
 
-__all__ = ["PaymentStatus"]  # re-exported: a method's results use the one status enum
+__all__ = [
+    "Capability",
+    "CardDetails",
+    "CardError",
+    "CardErrorCode",
+    "CardMethod",
+    "ChargeRequest",
+    "FailureCode",
+    "InvalidNotification",
+    "Ledger",
+    "LedgerEntryKind",
+    "NotifiedPaymentMethod",
+    "PaymentMethod",
+    "PaymentResult",
+    "PaymentStatus",
+    "StoredCard",
+]
 
 
-class PaymentKind(enum.Enum):
-    BALANCE = "balance"  # the workspace's prepaid balance
-    CARD = "card"  # a card, through a processor
+class Capability(enum.StrEnum):
+    """What a payment method can do. The core relies on nothing a method did not declare."""
+
+    PAY_NOW = "pay_now"
+    """``charge`` may answer SUCCEEDED at once."""
+    CUSTOMER_ACTION = "customer_action"
+    """``charge`` may answer REQUIRES_ACTION with a ``next_action`` (3-D Secure, a redirect);
+    the core then calls ``confirm`` once the customer acted, or ``cancel`` when the wait expires."""
+    SETTLE_LATER = "settle_later"
+    """``charge`` may answer PENDING with ``instructions`` (a bank transfer, pay by invoice);
+    the payment settles through ``status``, a notification or an operator, or expires."""
+    OFF_SESSION = "off_session"
+    """Can be charged with the customer away (``ChargeRequest.off_session``): renewals."""
+    REFUND = "refund"
+    """``refund`` gives back (part of) a succeeded payment."""
+    CARDS = "cards"
+    """Takes card details: the method is a :class:`CardMethod` and charges saved cards."""
+    PREPAID_BALANCE = "prepaid_balance"
+    """Spends the workspace's prepaid balance (through the :class:`Ledger`): the core refuses a
+    checkout the balance does not cover before anything is recorded, shows the balance after the
+    purchase, and never lets the method pay a top-up of that same balance."""
 
 
-class FailureCode(enum.Enum):
+class FailureCode(enum.StrEnum):
+    """Why a payment failed. Methods may use any of these; the core adds EXPIRED."""
+
     CARD_DECLINED = "card_declined"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     EXPIRED_CARD = "expired_card"
     INCORRECT_CVC = "incorrect_cvc"
     PROCESSING_ERROR = "processing_error"
     AUTHENTICATION_FAILED = "authentication_failed"
+    AUTHENTICATION_REQUIRED = "authentication_required"  # an off-session charge asked for an action
     INSUFFICIENT_BALANCE = "insufficient_balance"
+    EXPIRED = "expired"  # nobody acted (or paid) in time
+    CANCELED = "canceled"
 
 
-class LedgerEntryKind(enum.Enum):
+class LedgerEntryKind(enum.StrEnum):
     TOP_UP = "top_up"
     CHARGE = "charge"
     REFUND = "refund"
@@ -89,65 +147,123 @@ class CardError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ChargeRequest:
+    """One payment, as every call about it sees it (``charge``, ``status``, ``confirm``...)."""
+
+    payment_id: str  # the gateway's id; safe to show the customer (e.g. in a transfer reference)
     workspace_id: str
-    amount: Money  # rounded, positive
+    amount: Money  # positive, rounded to the currency's minor unit
     description: str
-    idempotency_key: str  # unique per payment attempt; processors deduplicate on it
-    card: StoredCard | None = None  # for card methods
+    idempotency_key: str  # one per payment, at most 64 characters; never move money twice for one key
+    requested_at: datetime  # the gateway's clock when the payment was created (UTC)
+    off_session: bool = False  # the customer is away (a renewal): no action can be asked for
+    card: StoredCard | None = None  # the saved card to charge, for CARDS methods
 
 
 @dataclass(frozen=True, slots=True)
 class PaymentResult:
+    """A method's answer. Only SUCCEEDED, FAILED, REQUIRES_ACTION and PENDING are answers a
+    method gives; the core sets EXPIRED and REFUNDED (a refund answers SUCCEEDED or FAILED)."""
+
     status: PaymentStatus
-    reference: str | None = None  # the processor's charge id, or the ledger entry id
-    failure: FailureCode | None = None
-    message: str | None = None  # human-readable, safe to show to the customer
-    next_action: str | None = None  # for REQUIRES_ACTION: what the customer must do (e.g. a 3DS URL)
+    reference: str | None = None  # the processor's id for the payment (or the refund)
+    failure: FailureCode | None = None  # FAILED: why
+    message: str | None = None  # human-readable, safe to show to the customer; never card data
+    next_action: str | None = None  # REQUIRES_ACTION: what the customer must do (a 3-D Secure URL)
+    instructions: Mapping[str, str] | None = None  # PENDING: how to pay (IBAN, reference, amount...)
+    expires_at: datetime | None = None  # REQUIRES_ACTION or PENDING: when the method gives the payment up
 
 
 class Ledger(Protocol):
-    """The workspace's balance ledger, inside the transaction of the payment.
+    """The workspace's prepaid balance, for methods with ``PREPAID_BALANCE``.
 
-    The core holds the workspace's lock while a method uses it, so a balance read
-    and the entry that follows cannot interleave with another payment.
+    Each call is a short transaction of its own that holds the workspace's lock: a balance
+    read and the entry that follows cannot interleave with another payment. Entries are
+    idempotent by ``key``: the same key twice gives the first entry and moves nothing more.
     """
 
     currency: str
 
     def balance(self) -> Money:
-        """The balance: the sum of every entry so far."""
+        """The balance now: the sum of every entry so far."""
         ...
 
-    def append(self, kind: LedgerEntryKind, amount: Money, reference: str | None, description: str) -> str:
-        """Add an entry (negative for charges) and return its id."""
+    def debit(self, amount: Money, key: str, description: str) -> str | None:
+        """Take ``amount`` if the balance covers it and return the entry's id; None (nothing
+        taken) if it does not. A key seen before returns that entry's id."""
+        ...
+
+    def credit(self, amount: Money, key: str, description: str) -> str:
+        """Give ``amount`` back (a refund) and return the entry's id."""
+        ...
+
+    def entry(self, key: str) -> str | None:
+        """The id of the entry made with ``key``, if any."""
         ...
 
 
 @runtime_checkable
 class PaymentMethod(Protocol):
-    """A way to pay offered at checkout."""
+    """A way to pay. One instance serves every request of a process: keep no per-payment state
+    in memory (several gateway processes may share nothing but the database).
 
-    code: str  # stable identifier used in the API, e.g. "balance"
+    Every member may raise when the outcome is unknown (a timeout, a 5xx): the payment then
+    stays ``pending`` and the reconciliation run asks :meth:`status` later. Return FAILED
+    only when no money moved.
+    """
+
+    code: str  # stable identifier used in the API and stored on payments, e.g. "balance"
     label: str  # what the Checkout page shows, e.g. "My balance"
-    kind: PaymentKind
+    capabilities: frozenset[Capability]
 
     def charge(self, request: ChargeRequest, ledger: Ledger) -> PaymentResult:
-        """Take ``request.amount``; FAILED results must not have moved any money."""
+        """Take ``request.amount``. Answer SUCCEEDED, FAILED, REQUIRES_ACTION (only with
+        CUSTOMER_ACTION, never when ``off_session``) or PENDING (only with SETTLE_LATER)."""
         ...
 
-    def confirm(self, reference: str, challenge_response: str | None) -> PaymentResult:
-        """Finish a payment that answered REQUIRES_ACTION."""
+    def status(self, request: ChargeRequest, reference: str | None, ledger: Ledger) -> PaymentResult:
+        """Where the payment made with ``request.idempotency_key`` stands now (``reference`` is
+        the one the method gave, if it answered before). A payment the method never saw is
+        FAILED: nothing moved. Used by reconciliation after a crash and to poll PENDING ones."""
         ...
 
-    def refund(self, reference: str, amount: Money, ledger: Ledger) -> PaymentResult:
-        """Give back (part of) a succeeded payment."""
+    def confirm(self, request: ChargeRequest, reference: str, response: str | None) -> PaymentResult:
+        """Finish a payment that answered REQUIRES_ACTION, after the customer acted
+        (CUSTOMER_ACTION only). Confirming again answers the same and never charges twice."""
+        ...
+
+    def cancel(self, request: ChargeRequest, reference: str | None, ledger: Ledger) -> PaymentResult:
+        """Give up a payment that waited too long (REQUIRES_ACTION or PENDING): answer FAILED
+        once nothing can be taken any more, or SUCCEEDED if the money arrived first."""
+        ...
+
+    def refund(
+        self, request: ChargeRequest, reference: str, amount: Money, key: str, ledger: Ledger
+    ) -> PaymentResult:
+        """Give back ``amount`` (positive, rounded, at most what was paid) of a succeeded
+        payment (REFUND only). Idempotent per ``key``; SUCCEEDED carries the refund's reference."""
         ...
 
 
 @runtime_checkable
-class CardPaymentMethod(PaymentMethod, Protocol):
-    """A card method can also turn typed card details into a storable token."""
+class CardMethod(PaymentMethod, Protocol):
+    """A method with the CARDS capability also turns typed card details into a storable token."""
 
     def tokenize(self, card: CardDetails, today: date) -> StoredCard:
         """Validate (Luhn, expiry, CVC) and tokenize; raise :class:`CardError` for a bad card."""
         ...
+
+
+@runtime_checkable
+class NotifiedPaymentMethod(PaymentMethod, Protocol):
+    """A method whose processor tells the gateway when a payment settles (a bank's notice of
+    incoming funds, a processor's webhook), posted to ``/payments/<code>/notifications``."""
+
+    def parse_notification(self, headers: Mapping[str, str], body: bytes) -> tuple[str, PaymentResult]:
+        """Verify the notification's signature and return the payment's ``reference`` and its
+        new result; raise :class:`InvalidNotification` for anything not verifiably from the
+        processor (the gateway answers 400 and changes nothing)."""
+        ...
+
+
+class InvalidNotification(ValueError):
+    """A payment notification that is malformed or not signed by the processor."""

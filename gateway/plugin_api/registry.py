@@ -19,7 +19,7 @@ from gateway.core.tax import TaxCalculator
 from gateway.plugin_api import hookspecs
 from gateway.plugin_api.events import EventListener
 from gateway.plugin_api.messaging import RateProvider
-from gateway.plugin_api.payments import CardPaymentMethod, PaymentKind, PaymentMethod
+from gateway.plugin_api.payments import Capability, CardMethod, PaymentMethod
 
 
 class PluginError(RuntimeError):
@@ -40,7 +40,7 @@ _HOOKS: dict[str, tuple[str, type, tuple[str, ...]]] = {
     "register_payment_methods": (
         "payment_method",
         PaymentMethod,
-        ("label", "kind", "charge", "confirm", "refund"),
+        ("label", "capabilities", "charge", "status", "confirm", "cancel", "refund"),
     ),
     "register_tax_calculators": ("tax_calculator", TaxCalculator, ("calculate",)),
     "register_rate_providers": (
@@ -163,16 +163,29 @@ def _registrar(
             )
         # protocol is PaymentMethod for this kind, so the isinstance only tells mypy so
         if kind == "payment_method" and isinstance(provider, PaymentMethod):
-            if not isinstance(provider.label, str) or not isinstance(provider.kind, PaymentKind):
-                raise PluginError(
-                    f"plugin {plugin!r} registered {kind} {code!r} whose `label` is not a string "
-                    "or whose `kind` is not a PaymentKind"
-                )
-            if provider.kind is PaymentKind.CARD and not isinstance(provider, CardPaymentMethod):
-                raise PluginError(
-                    f"plugin {plugin!r} registered card payment method {code!r} without `tokenize`"
-                )
+            _check_payment_method(plugin, code, provider)
         providers[code] = provider
         provides[plugin].append(f"{kind}:{code}")
 
     return register
+
+
+def _check_payment_method(plugin: str, code: str, method: PaymentMethod) -> None:
+    """What the protocol cannot check: the values of ``label`` and ``capabilities``, and the
+    members a declared capability needs."""
+    where = f"plugin {plugin!r} registered payment method {code!r}"
+    if not isinstance(method.label, str) or not method.label.strip():
+        raise PluginError(f"{where} whose `label` is not a non-empty string")
+    capabilities = method.capabilities
+    if not isinstance(capabilities, frozenset) or not all(isinstance(c, Capability) for c in capabilities):
+        raise PluginError(f"{where} whose `capabilities` is not a frozenset of Capability")
+    ways_to_pay = {Capability.PAY_NOW, Capability.CUSTOMER_ACTION, Capability.SETTLE_LATER}
+    if not capabilities & ways_to_pay:
+        raise PluginError(
+            f"{where} that can neither pay now, ask for a customer action nor settle later "
+            "(declare at least one of PAY_NOW, CUSTOMER_ACTION, SETTLE_LATER)"
+        )
+    if Capability.CARDS in capabilities and not isinstance(method, CardMethod):
+        raise PluginError(f"{where} with the CARDS capability but without `tokenize`")
+    if len(code) > 32:
+        raise PluginError(f"{where}: codes are at most 32 characters")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -84,6 +84,14 @@ class Gateway:
     @property
     def webhook_timeout(self) -> float:
         return self.settings.webhook_timeout
+
+    @property
+    def payment_action_timeout(self) -> timedelta:
+        return timedelta(seconds=self.settings.payment_action_timeout)
+
+    @property
+    def payment_settle_timeout(self) -> timedelta:
+        return timedelta(seconds=self.settings.payment_settle_timeout)
 
     def close(self) -> None:
         self.engine.dispose()

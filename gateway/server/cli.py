@@ -217,6 +217,33 @@ def cmd_deliveries_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_payments_reconcile(args: argparse.Namespace) -> int:
+    """Settle open payments once: ask methods about unanswered ones, expire the overdue, refund what is owed."""
+    from gateway.services.settlement import reconcile
+
+    with _gateway(args) as gateway:
+        now = args.now or gateway.clock()
+        done = reconcile(gateway, now, args.limit)
+    for step in done:
+        print(step.describe())
+    print(f"{len(done)} payment{'' if len(done) == 1 else 's'} settled or changed")
+    return 0
+
+
+def cmd_payments_mark_paid(args: argparse.Namespace) -> int:
+    """Record that the money of a payment that settles later (a bank transfer) arrived."""
+    from gateway.services.settlement import CannotSettle, mark_paid
+
+    with _gateway(args) as gateway:
+        try:
+            outcome = mark_paid(gateway, args.payment_id, args.note or "")
+        except CannotSettle as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    print(f"payment {args.payment_id}: {type(outcome).__name__}")
+    return 0
+
+
 def cmd_export_schema(args: argparse.Namespace) -> int:
     from gateway.api.schema import print_sdl
 
@@ -298,6 +325,26 @@ def parser() -> argparse.ArgumentParser:
     running.add_argument("--limit", type=int, default=100)
     running.add_argument("--now", type=_instant, help="as of this ISO 8601 instant instead of the clock")
     running.set_defaults(func=cmd_deliveries_run)
+
+    payments = commands.add_parser("payments", help="settle open payments")
+    payment_commands = payments.add_subparsers(dest="payments_command", required=True)
+    reconciling = with_db(
+        payment_commands.add_parser(
+            "reconcile",
+            help="ask payment methods about unanswered payments, expire overdue ones, make owed refunds",
+        )
+    )
+    reconciling.add_argument("--limit", type=int, default=500)
+    reconciling.add_argument("--now", type=_instant, help="as of this ISO 8601 instant instead of the clock")
+    reconciling.set_defaults(func=cmd_payments_reconcile)
+    marking = with_db(
+        payment_commands.add_parser(
+            "mark-paid", help="record that a pending payment's money arrived (bank transfer, pay by invoice)"
+        )
+    )
+    marking.add_argument("payment_id")
+    marking.add_argument("--note", help="what you saw, e.g. the bank statement line (logged)")
+    marking.set_defaults(func=cmd_payments_mark_paid)
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.add_argument("--output", "-o", default="-")

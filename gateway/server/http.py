@@ -52,8 +52,10 @@ from gateway.api.context import Context
 from gateway.api.schema import build_schema
 from gateway.api.subscriptions import SubscriptionServer
 from gateway.events.delivery import DeliveryWorker
+from gateway.plugin_api.payments import InvalidNotification
 from gateway.server.app import Gateway
 from gateway.services.renewal import RenewalStatus, renew_due
+from gateway.services.settlement import CannotSettle, notified, reconcile
 from gateway.services.workspaces import authenticate
 from gateway.storage.idempotency import purge_expired
 
@@ -336,6 +338,36 @@ def renew(gateway: Gateway) -> None:
         logger.log(level, "renewal: %s", result.describe())
 
 
+def reconcile_payments(gateway: Gateway) -> None:
+    """One payment reconciliation run, reported to the log."""
+    for step in reconcile(gateway, gateway.clock()):
+        logger.info("payments: %s", step.describe())
+
+
+MAX_NOTIFICATION_BYTES = 64 * 1024
+
+
+async def payment_notification(request: Request) -> Response:
+    """A payment method's signed notification (a bank's notice of incoming funds): verified
+    by the method, then applied like any other answer. 400 changes nothing."""
+    gateway: Gateway = request.app.state.gateway
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_NOTIFICATION_BYTES:
+            return JSONResponse({"error": "notification too large"}, status_code=413)
+    headers = {key.lower(): value for key, value in request.headers.items()}
+    method = request.path_params["method"]
+    try:
+        outcome = await anyio.to_thread.run_sync(lambda: notified(gateway, method, headers, body))
+    except InvalidNotification as error:
+        logger.warning("payment notification for %s refused: %s", method, error)
+        return JSONResponse({"error": "invalid notification"}, status_code=400)
+    except CannotSettle as error:
+        return JSONResponse({"error": str(error)}, status_code=404)
+    return JSONResponse({"received": True, "outcome": type(outcome).__name__})
+
+
 async def run_periodically(
     work: Callable[[], object], interval: float, *, sleep: Callable[[float], Awaitable[object]] = anyio.sleep
 ) -> None:
@@ -405,6 +437,10 @@ def create_app(gateway: Gateway) -> Starlette:
                 tasks.start_soon(run_periodically, lambda: renew(gateway), interval)
             if deliveries.interval > 0:
                 tasks.start_soon(deliveries.run)
+            if gateway.settings.reconcile_interval > 0:
+                tasks.start_soon(
+                    run_periodically, lambda: reconcile_payments(gateway), gateway.settings.reconcile_interval
+                )
             yield
             tasks.cancel_scope.cancel()  # a renewal in progress finishes its transaction first
 
@@ -416,6 +452,7 @@ def create_app(gateway: Gateway) -> Starlette:
             Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", SubscriptionServer(gateway, endpoint.schema)),
             Route("/health", health, methods=["GET"]),
+            Route("/payments/{method}/notifications", payment_notification, methods=["POST"]),
         ],
         lifespan=lifespan,
         middleware=[Middleware(AccessLog)],

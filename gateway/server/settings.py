@@ -27,6 +27,9 @@ class Settings:
     renewal_interval: float = 300.0  # seconds between the server's renewal runs; 0: no periodic task
     delivery_interval: float = 1.0  # seconds between the server's webhook/listener delivery runs; 0: none
     webhook_timeout: float = 10.0  # seconds for one webhook request, from connecting to the answer
+    payment_action_timeout: float = 3600.0  # seconds a payment waits for the customer (3-D Secure)
+    payment_settle_timeout: float = 14 * 86400.0  # seconds at most a payment waits for its money
+    reconcile_interval: float = 60.0  # seconds between the server's payment reconciliation runs; 0: none
     top_up_min: Decimal = Decimal("5.00")  # in the catalog currency
     top_up_max: Decimal = Decimal("10000.00")
 
@@ -78,6 +81,27 @@ class Settings:
                 "0 disables the server's delivery worker",
             ),
             ("WEBHOOK_TIMEOUT", "webhook_timeout", True, 300.0, "above 0 and at most 300"),
+            (
+                "PAYMENT_ACTION_TIMEOUT",
+                "payment_action_timeout",
+                True,
+                7 * 86400.0,
+                "above 0, at most 7 days",
+            ),
+            (
+                "PAYMENT_SETTLE_TIMEOUT",
+                "payment_settle_timeout",
+                True,
+                90 * 86400.0,
+                "above 0, at most 90 days",
+            ),
+            (
+                "RECONCILE_INTERVAL",
+                "reconcile_interval",
+                False,
+                None,
+                "0 disables the server's payment reconciliation",
+            ),
         ):
             if (raw := get(name)) is not None:
                 values[attribute] = _seconds(name, raw, low_open, high, meaning)

@@ -1,5 +1,5 @@
 """Cards: the customer's payment choice, tokenizing a new card, saved cards, and the
-renewal method that names one ("card:<id>")."""
+renewal method that may name one ("card:<id>")."""
 
 from __future__ import annotations
 
@@ -14,29 +14,31 @@ from sqlalchemy.orm import Session
 from gateway.core.errors import ErrorCode, PaymentRefused
 from gateway.events.outbox import EventType, emit
 from gateway.plugin_api.payments import (
+    Capability,
     CardDetails,
     CardError,
-    CardPaymentMethod,
-    PaymentKind,
+    CardMethod,
     PaymentMethod,
     StoredCard,
 )
-from gateway.storage.db import Card, Payment, Workspace
-
-BALANCE = "balance"  # Workspace.renewal_payment: renewals are paid from the prepaid balance
-_CARD_PREFIX = "card:"  # Workspace.renewal_payment: renewals are paid with this saved card
+from gateway.storage.db import Card, Workspace
 
 
-def renewal_by_card(card_id: str) -> str:
-    """The renewal method that pays with saved card ``card_id``."""
-    return f"{_CARD_PREFIX}{card_id}"
+def renewal_choice(method_code: str, card_id: str | None = None) -> str:
+    """``Workspace.renewal_payment`` for a method, with the saved card it charges if any:
+    ``"balance"``, ``"card:<card id>"``, ``"sepa"``..."""
+    return f"{method_code}:{card_id}" if card_id is not None else method_code
+
+
+def parse_renewal_choice(renewal_payment: str) -> tuple[str, str | None]:
+    """The method code and saved card id a ``Workspace.renewal_payment`` names."""
+    method_code, _, card_id = renewal_payment.partition(":")
+    return method_code, card_id or None
 
 
 def renewal_card_id(renewal_payment: str | None) -> str | None:
-    """The saved card a renewal method names, or None (the balance, or no method)."""
-    if renewal_payment and renewal_payment.startswith(_CARD_PREFIX):
-        return renewal_payment.removeprefix(_CARD_PREFIX)
-    return None
+    """The saved card a renewal method names, or None."""
+    return parse_renewal_choice(renewal_payment)[1] if renewal_payment else None
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,10 @@ def tokenize(
         choice.card_id is not None
         or choice.new_card is None
         or method is None
-        or method.kind is not PaymentKind.CARD
+        or Capability.CARDS not in method.capabilities
     ):
         return None
-    assert isinstance(method, CardPaymentMethod)
+    assert isinstance(method, CardMethod), "the registry checks that CARDS methods tokenize"
     try:
         return method.tokenize(choice.new_card, today)
     except CardError as error:
@@ -157,29 +159,4 @@ def save_card(session: Session, workspace: Workspace, card: StoredCard, now: dat
         {"card_id": row.id, "brand": row.brand, "last4": row.last4},
         now,
     )
-    return row
-
-
-def card_snapshot(card: StoredCard | None) -> dict[str, Any] | None:
-    """A card to save once its payment is authenticated (3-D Secure): the token and what
-    identifies the card to a person, never its number or CVC."""
-    if card is None:
-        return None
-    return {
-        "token": card.token,
-        "brand": card.brand,
-        "last4": card.last4,
-        "exp_month": card.exp_month,
-        "exp_year": card.exp_year,
-        "fingerprint": card.fingerprint,
-    }
-
-
-def save_pending_card(session: Session, workspace: Workspace, payment: Payment, now: datetime) -> Card | None:
-    """Save the card a payment that needed authentication was asked to save, now that it succeeded."""
-    snapshot = (payment.pending or {}).get("save_card")
-    if snapshot is None:
-        return None
-    row = save_card(session, workspace, StoredCard(**snapshot), now)
-    payment.card_id = row.id
     return row

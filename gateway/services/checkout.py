@@ -1,12 +1,13 @@
-"""Checkout: re-price the confirmed quote, take the payment, apply or schedule the
-change, record the invoice and the events — all in one transaction.
+"""Checkout: re-price the confirmed quote, record the payment, ask the payment method, then
+apply or schedule the change with its invoice and events.
 
-A request claims its idempotency key first (see :mod:`gateway.storage.idempotency`);
-outcomes that moved or tried to move money are stored on the key and replayed,
-while validation failures release it. The transaction holds the workspace's lock
-(``FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so concurrent
-checkouts of one workspace run one after the other and can never spend the same
-balance twice.
+A request claims its idempotency key first (see :mod:`gateway.storage.idempotency`). The
+first transaction holds the workspace's lock (``FOR UPDATE`` on PostgreSQL, ``BEGIN
+IMMEDIATE`` on SQLite) while it prices, checks and records the payment as pending, and
+stores the payment on the key; the method is asked outside any transaction; its answer is
+applied in a second transaction (:mod:`gateway.services.settlement`), which prices the
+order again and refunds the payment if the subscription changed meanwhile. A retry with
+the same key answers where that payment stands and never charges again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.core import pricing
@@ -27,27 +29,15 @@ from gateway.core.errors import (
     NothingToChange,
     PaymentActionRequired,
     PaymentDeclined,
+    PaymentPending,
     PaymentRefused,
 )
 from gateway.core.money import Money
-from gateway.core.statuses import PaymentPurpose
-from gateway.plugin_api.payments import (
-    FailureCode,
-    PaymentKind,
-    PaymentMethod,
-    PaymentStatus,
-    StoredCard,
-)
-from gateway.services import billing_details
-from gateway.services.cards import (
-    PaymentChoice,
-    card_snapshot,
-    require_card,
-    save_card,
-    saved_card,
-    tokenize,
-)
-from gateway.services.charging import Taken, stored_card, take_payment
+from gateway.core.statuses import PaymentPurpose, PaymentStatus
+from gateway.plugin_api.payments import Capability, PaymentMethod, StoredCard
+from gateway.services import billing_details, payflow, settlement
+from gateway.services.cards import PaymentChoice, require_card, saved_card, tokenize
+from gateway.services.charging import stored_card
 from gateway.services.deps import Deps
 from gateway.services.orders import (
     OrderRequest,
@@ -58,10 +48,12 @@ from gateway.services.orders import (
     plan_to_buy,
     price_for_workspace,
 )
+from gateway.services.settlement import Completed
 from gateway.storage import idempotency
 from gateway.storage.db import BillingDetails, Card, Payment, Workspace
-from gateway.storage.ledger import SqlLedger
 from gateway.storage.locks import lock_workspace
+
+__all__ = ["CheckoutRequest", "Completed", "QuoteChanged", "checkout"]
 
 QUOTE_TTL = timedelta(minutes=30)
 
@@ -113,49 +105,28 @@ class QuoteChanged(DomainError):
         return ErrorCode.QUOTE_EXPIRED if self.expired else ErrorCode.QUOTE_CHANGED
 
 
-@dataclass(frozen=True)
-class Completed:
-    kind: pricing.ChangeKind
-    invoice_id: str | None
-    payment_id: str | None
+# What checkout answers: done, or a payment that failed, waits for the customer or for the
+# money (all recorded), or was refunded because its order no longer applied. Refusals that
+# wrote nothing are raised as DomainErrors.
+Outcome = Completed | PaymentDeclined | PaymentActionRequired | PaymentPending | PaymentRefused
+STORED = (Completed, PaymentDeclined, PaymentActionRequired, PaymentPending, PaymentRefused)
 
 
-# What checkout answers: done, or a payment that failed or waits for the customer (both
-# recorded). Refusals that wrote nothing are raised as DomainErrors.
-Outcome = Completed | PaymentDeclined | PaymentActionRequired
-STORED = (Completed, PaymentDeclined, PaymentActionRequired)  # outcomes kept on the idempotency key
+def to_response(outcome: Completed | DomainError) -> dict[str, Any]:
+    """An outcome as the idempotency key stores it. A payment is stored by its id: a retry
+    answers where the payment stands *then* (it may have succeeded since)."""
+    if isinstance(outcome, Completed) and outcome.payment_id is None:
+        return {"type": "completed", "kind": outcome.kind.value, "invoice_id": None, "payment_id": None}
+    payment_id = getattr(outcome, "payment_id", None)
+    assert payment_id is not None, f"{outcome!r} is not a recorded outcome"
+    return {"type": "payment", "payment_id": payment_id}
 
 
-def to_response(outcome: Outcome) -> dict[str, Any]:
-    """An outcome as the idempotency key stores it (and :func:`from_response` reads it back)."""
-    if isinstance(outcome, Completed):
-        return {
-            "type": "completed",
-            "kind": outcome.kind.value,
-            "invoice_id": outcome.invoice_id,
-            "payment_id": outcome.payment_id,
-        }
-    if isinstance(outcome, PaymentDeclined):
-        return {
-            "type": "payment_failed",
-            "payment_id": outcome.payment_id,
-            "failure": outcome.decline_code,
-            "message": outcome.message,
-        }
-    return {"type": "action_required", "payment_id": outcome.payment_id, "next_action": outcome.next_action}
-
-
-def from_response(response: dict[str, Any]) -> Outcome:
-    if response["type"] == "completed":
-        return Completed(pricing.ChangeKind(response["kind"]), response["invoice_id"], response["payment_id"])
-    return payment_outcome_from(response)
-
-
-def payment_outcome_from(response: dict[str, Any]) -> PaymentDeclined | PaymentActionRequired:
-    """A stored failed or waiting payment (checkout and top-up store them alike)."""
-    if response["type"] == "payment_failed":
-        return PaymentDeclined(response["payment_id"], response["failure"], response["message"])
-    return PaymentActionRequired(response["payment_id"], response["next_action"])
+def from_response(deps: Deps, response: dict[str, Any]) -> Any:
+    """The outcome a stored response stands for now (see :func:`to_response`)."""
+    if response["type"] == "completed" and response.get("payment_id") is None:
+        return Completed(pricing.ChangeKind(response["kind"]), response["invoice_id"], None)
+    return settlement.read_outcome(deps, response["payment_id"])
 
 
 # ------------------------------------------------------------------ checkout
@@ -177,7 +148,7 @@ def checkout(deps: Deps, workspace_id: str, request: CheckoutRequest) -> Outcome
         now,
         lambda: _checkout(deps, workspace_id, request, now, token),
         to_response,
-        from_response,
+        lambda response: from_response(deps, response),
         STORED,
     )
     return outcome
@@ -186,12 +157,24 @@ def checkout(deps: Deps, workspace_id: str, request: CheckoutRequest) -> Outcome
 def _checkout(
     deps: Deps, workspace_id: str, request: CheckoutRequest, now: datetime, token: StoredCard | None
 ) -> Outcome:
+    # 1. Price, check and record the payment as pending: committed before the method is asked.
     with deps.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None, "authenticated workspaces exist"
-        outcome = _priced_checkout(deps, session, workspace, request, now, token)
-        idempotency.complete(session, workspace_id, request.idempotency_key, to_response(outcome))
-        return outcome
+        started = _priced_checkout(deps, session, workspace, request, now, token)
+        if isinstance(started, Completed):  # nothing due now: applied already
+            idempotency.complete(session, workspace_id, request.idempotency_key, to_response(started))
+            return started
+        idempotency.complete(
+            session, workspace_id, request.idempotency_key, {"type": "payment", "payment_id": started.id}
+        )
+        payment_id, charge_request = started.id, payflow.request_of(started)
+        method = deps.payment_methods[started.method]
+    # 2. Ask the method, outside any transaction; 3. apply its answer in a transaction of its own.
+    result = payflow.charge(deps, method, charge_request)
+    outcome = settlement.settle(deps, payment_id, result)
+    assert isinstance(outcome, STORED), f"a checkout's payment ends as a checkout outcome, not {outcome!r}"
+    return outcome
 
 
 def _priced_checkout(
@@ -201,7 +184,7 @@ def _priced_checkout(
     request: CheckoutRequest,
     now: datetime,
     token: StoredCard | None,
-) -> Outcome:
+) -> Completed | Payment:
     plan = plan_to_buy(deps, request.plan_code)
     details = session.get(BillingDetails, workspace.id)
     missing = billing_details.missing_fields(details)
@@ -225,78 +208,82 @@ def _priced_checkout(
     amount = order.due_now.total
     if not request.expected_total.is_finite() or amount.amount != request.expected_total:
         raise QuoteChanged(order, balance_of(workspace), request.expected_total, expired=False)
-
-    payment: Payment | None = None
-    card_row: Card | None = None
-    if amount:
-        method = deps.payment_methods.get(request.payment.method)
-        if method is None:
-            raise PaymentRefused(
-                ErrorCode.UNKNOWN_PAYMENT_METHOD,
-                f"no payment method {request.payment.method!r}",
-                ("payment_method", "method"),
-            )
-        card_value, card_row = _card(session, workspace, method, request.payment, token)
-        if method.kind is PaymentKind.BALANCE:
-            balance = SqlLedger(session, workspace, now).balance()
-            if balance < amount:
-                raise InsufficientBalance(balance, amount)
-        taken = take_payment(
+    description = f"{pricing.describe(order.target)}: {order.kind.value}"
+    if not amount:
+        invoice_id = apply_order(
             session,
             workspace,
-            method,
-            amount,
-            purpose=PaymentPurpose.CHECKOUT,
-            description=f"{pricing.describe(order.target)}: {order.kind.value}",
-            idempotency_key=f"checkout:{workspace.id}:{request.idempotency_key}",
-            now=now,
-            card=card_value,
-            card_id=card_row.id if card_row is not None else None,
+            order,
+            None,
+            None,
+            details,
+            now,
+            target_description=pricing.describe(order.target),
         )
-        payment = taken.payment
-        if taken.result.status is PaymentStatus.FAILED:  # a declined new card is not saved
-            return declined(taken)
-        to_save = card_value if card_row is None and request.payment.save_card else None
-        if taken.result.status is PaymentStatus.REQUIRES_ACTION:  # the card is saved once authenticated
-            payment.pending = {
-                "order": order_snapshot(order),
-                "base": base_snapshot(workspace),
-                "save_card": card_snapshot(to_save),
-            }
-            return PaymentActionRequired(payment.id, taken.result.next_action or "")
-        if to_save is not None:
-            card_row = save_card(session, workspace, to_save, now)
-            payment.card_id = card_row.id
-    invoice_id = apply_order(
+        return Completed(order.kind, invoice_id, None)
+
+    method = deps.payment_methods.get(request.payment.method)
+    if method is None:
+        raise PaymentRefused(
+            ErrorCode.UNKNOWN_PAYMENT_METHOD,
+            f"no payment method {request.payment.method!r}",
+            ("payment_method", "method"),
+        )
+    card_value, card_row = card_to_charge(session, workspace, method, request.payment, token)
+    if Capability.PREPAID_BALANCE in method.capabilities and balance_of(workspace) < amount:
+        raise InsufficientBalance(balance_of(workspace), amount)
+    _refuse_if_in_flight(session, workspace, now)
+    return payflow.begin(
         session,
         workspace,
-        order,
-        payment,
-        card_row,
-        details,
-        now,
-        target_description=pricing.describe(order.target),
+        method,
+        amount,
+        purpose=PaymentPurpose.CHECKOUT,
+        description=description,
+        idempotency_key=f"checkout:{workspace.id}:{request.idempotency_key}",
+        now=now,
+        card=card_value,
+        card_id=card_row.id if card_row is not None else None,
+        follow_up={
+            "order": order_snapshot(order),
+            "base": base_snapshot(workspace),
+            "save_card": card_row is None and card_value is not None and request.payment.save_card,
+        },
     )
-    return Completed(order.kind, invoice_id, payment.id if payment else None)
 
 
-def declined(taken: Taken, fallback: str = "the payment failed") -> PaymentDeclined:
-    """The failure of a payment the method refused (its record is kept); ``fallback`` is the
-    message when the method gave none."""
-    failure = taken.result.failure or FailureCode.PROCESSING_ERROR
-    return PaymentDeclined(taken.payment.id, failure.value, taken.result.message or fallback)
+def _refuse_if_in_flight(session: Session, workspace: Workspace, now: datetime) -> None:
+    """Refuse a checkout while another one's payment is being asked for (recorded, not
+    answered yet, and recent): both would be charged, and one refunded."""
+    busy = session.scalar(
+        select(Payment.id)
+        .where(
+            Payment.workspace_id == workspace.id,
+            Payment.purpose == PaymentPurpose.CHECKOUT,
+            Payment.status == PaymentStatus.PENDING,
+            Payment.answered_at.is_(None),
+            Payment.created_at > now - payflow.ANSWER_GRACE,
+        )
+        .limit(1)
+    )
+    if busy is not None:
+        raise PaymentRefused(
+            ErrorCode.PAYMENT_IN_PROGRESS,
+            "another checkout's payment is being processed; try again in a moment",
+            ("payment_method",),
+        )
 
 
-def _card(
+def card_to_charge(
     session: Session,
     workspace: Workspace,
     method: PaymentMethod,
     choice: PaymentChoice,
     token: StoredCard | None,
 ) -> tuple[StoredCard | None, Card | None]:
-    """The card to charge (and its saved row, if any) for a card method; ``token`` is the
+    """The card to charge (and its saved row, if any) for a CARDS method; ``token`` is the
     new card, tokenized already (see :func:`tokenize`)."""
-    if method.kind is not PaymentKind.CARD:
+    if Capability.CARDS not in method.capabilities:
         return None, None
     if choice.card_id is not None:
         row = saved_card(session, workspace.id, choice.card_id)

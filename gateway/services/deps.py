@@ -9,7 +9,7 @@ Nothing here imports the server, GraphQL or HTTP.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -78,4 +78,14 @@ class Deps(Protocol):
     @property
     def webhook_timeout(self) -> float:
         """Seconds for one webhook request."""
+        ...
+
+    @property
+    def payment_action_timeout(self) -> timedelta:
+        """How long a payment waits for the customer's action (3-D Secure) before it expires."""
+        ...
+
+    @property
+    def payment_settle_timeout(self) -> timedelta:
+        """The longest a payment may wait for its money (a bank transfer) before it expires."""
         ...

@@ -18,11 +18,10 @@ from gateway.core.statuses import InvoiceKind, InvoiceStatus
 from gateway.core.tax import InvalidTaxId, TaxCustomer
 from gateway.events.outbox import EventType, config_payload, emit
 from gateway.services import billing_details
-from gateway.services.cards import BALANCE, renewal_by_card
 from gateway.services.deps import Deps
 from gateway.services.invoices import create_invoice
 from gateway.services.workspaces import emit_credits_reset, subscription_of
-from gateway.storage.db import BillingDetails, Card, Payment, ScheduledChange, Workspace
+from gateway.storage.db import BillingDetails, Payment, ScheduledChange, Workspace
 
 
 @dataclass(frozen=True)
@@ -117,13 +116,14 @@ def apply_order(
     workspace: Workspace,
     order: pricing.PricedOrder,
     payment: Payment | None,
-    card_row: Card | None,
+    renewal_payment: str | None,
     details: BillingDetails | None,
     now: datetime,
     *,
     target_description: str,
 ) -> str | None:
-    """Apply what was paid for: the immediate part now, the rest scheduled; invoice and events."""
+    """Apply what was paid for: the immediate part now, the rest scheduled; invoice and events.
+    ``renewal_payment``, if given, becomes the workspace's renewal method (the one that paid)."""
     credits_reset = False
     for change in order.changes:
         config = change.configuration
@@ -204,11 +204,8 @@ def apply_order(
             period_start=order.period_start,
             period_end=order.period_end,
         )
-        workspace.renewal_payment = (
-            BALANCE
-            if payment.method == BALANCE
-            else (renewal_by_card(card_row.id) if card_row is not None else workspace.renewal_payment)
-        )
+        if renewal_payment is not None:
+            workspace.renewal_payment = renewal_payment
     emit(
         session,
         workspace,

@@ -57,14 +57,14 @@ from gateway.core.statuses import (
 )
 from gateway.core.tax import InvalidTaxId, TaxCustomer
 from gateway.events.outbox import EventType, config_payload, emit
-from gateway.plugin_api.payments import PaymentMethod, StoredCard
-from gateway.services import billing_details
-from gateway.services.cards import BALANCE, renewal_card_id
-from gateway.services.charging import stored_card, take_payment
+from gateway.plugin_api.payments import Capability, ChargeRequest, PaymentMethod, StoredCard
+from gateway.services import billing_details, payflow, settlement
+from gateway.services.cards import parse_renewal_choice
+from gateway.services.charging import stored_card
 from gateway.services.deps import Deps
 from gateway.services.invoices import create_invoice, open_invoices
 from gateway.services.workspaces import emit_credits_reset
-from gateway.storage.db import BillingDetails, Card, Invoice, Renewal, ScheduledChange, Workspace
+from gateway.storage.db import BillingDetails, Card, Invoice, Payment, Renewal, ScheduledChange, Workspace
 from gateway.storage.locks import lock_workspace
 
 logger = logging.getLogger("gateway.renewal")  # logger names are stable: operators filter on them
@@ -74,6 +74,7 @@ class RenewalStatus(enum.Enum):
     RENEWED = "renewed"  # a paid plan, paid
     FREE = "free"  # a free plan: rolled and reset, nothing charged
     PAYMENT_FAILED = "payment_failed"  # rolled and reset, past due, an open invoice
+    PAYMENT_PENDING = "payment_pending"  # rolled and reset; the invoice is open until the payment settles
     ALREADY_RENEWED = "already_renewed"  # the period's Renewal row exists: nothing done
     ERROR = "error"  # an unexpected error: that period's transaction was rolled back
 
@@ -123,6 +124,11 @@ class RenewalResult:
                 f"{self.workspace_id}: renewed {self.plan_code} for {period}{change}: credits reset, "
                 "nothing charged"
             )
+        if self.status is RenewalStatus.PAYMENT_PENDING:
+            return (
+                f"{self.workspace_id}: renewal for {period}{change}: payment of {self.amount} pending, "
+                f"invoice {self.invoice_number} open until it settles"
+            )
         if self.status is RenewalStatus.PAYMENT_FAILED:
             return (
                 f"{self.workspace_id}: renewal for {period}{change} NOT PAID "
@@ -156,7 +162,12 @@ def renew_due(deps: Deps, now: datetime) -> list[RenewalResult]:
 
 
 def renew_workspace(deps: Deps, workspace_id: str, now: datetime) -> list[RenewalResult]:
-    """Renew one workspace period by period until its period contains ``now``."""
+    """Renew one workspace period by period until its period contains ``now``.
+
+    Each period is claimed, rolled and invoiced in one transaction, which also records the
+    renewal's payment as pending; the payment method is asked after it commits, and its
+    answer settles the invoice in another (see :mod:`gateway.services.settlement`).
+    """
     results: list[RenewalResult] = []
     while True:
         try:
@@ -164,7 +175,8 @@ def renew_workspace(deps: Deps, workspace_id: str, now: datetime) -> list[Renewa
                 workspace = lock_workspace(session, workspace_id)
                 if workspace is None or workspace.period_end > now:
                     break  # nothing (more) to do, or another process renewed it first
-                result = _renew_period(deps, session, workspace, now)
+                step = _renew_period(deps, session, workspace, now)
+            result = _charge(deps, step) if isinstance(step, _Charge) else step
         except Exception as error:  # logged with its traceback; the period is retried next run
             logger.exception("renewal of workspace %s failed", workspace_id)
             results.append(
@@ -183,7 +195,43 @@ def renew_workspace(deps: Deps, workspace_id: str, now: datetime) -> list[Renewa
     return results
 
 
-def _renew_period(deps: Deps, session: Session, workspace: Workspace, now: datetime) -> RenewalResult:
+@dataclass(frozen=True)
+class _Charge:
+    """A renewal whose payment is recorded and must now be asked for, outside the transaction."""
+
+    method: PaymentMethod
+    request: ChargeRequest
+    invoice_number: str
+    result: dict[str, Any]
+
+
+def _charge(deps: Deps, step: _Charge) -> RenewalResult:
+    payment_id = step.request.payment_id
+    settlement.settle(deps, payment_id, payflow.charge(deps, step.method, step.request))
+    with deps.sessions() as session:
+        payment = session.get(Payment, payment_id)
+        assert payment is not None
+        status, failure, message = payment.status, payment.failure_code, payment.failure_message
+    common = {
+        "amount": step.request.amount,
+        "invoice_id": step.result.pop("invoice_id"),
+        "invoice_number": step.invoice_number,
+        **step.result,
+    }
+    if status == PaymentStatus.SUCCEEDED:
+        return RenewalResult(status=RenewalStatus.RENEWED, **common)
+    if status in (PaymentStatus.FAILED, PaymentStatus.EXPIRED):
+        return RenewalResult(status=RenewalStatus.PAYMENT_FAILED, reason=failure, message=message, **common)
+    return RenewalResult(
+        status=RenewalStatus.PAYMENT_PENDING,
+        message="the payment is pending; the invoice is paid once it succeeds",
+        **common,
+    )
+
+
+def _renew_period(
+    deps: Deps, session: Session, workspace: Workspace, now: datetime
+) -> RenewalResult | _Charge:
     boundary = workspace.period_end
     if session.get(Renewal, (workspace.id, boundary)) is not None:
         return RenewalResult(workspace.id, RenewalStatus.ALREADY_RENEWED, period_start=boundary)
@@ -283,7 +331,9 @@ def _charge_renewal(
     config: pricing.Configuration,
     now: datetime,
     result: dict[str, Any],
-) -> RenewalResult:
+) -> RenewalResult | _Charge:
+    """Invoice the new period (open until paid) and record its payment as pending; or, when
+    it cannot be charged at all, leave the workspace past due with the open invoice."""
     period_start, period_end = workspace.period_start, workspace.period_end
     details = session.get(BillingDetails, workspace.id)
     complete = not billing_details.missing_fields(details)
@@ -298,48 +348,17 @@ def _charge_renewal(
             FailureReason.BILLING_DETAILS_INCOMPLETE.value, f"billing details are incomplete: {missing}"
         )
     amount = charge.total
-    payment = None
-    if failure is None and amount:
-        payer = _payer(deps, session, workspace)
-        if isinstance(payer, _Failure):
-            failure = payer
-        else:
-            taken = take_payment(
-                session,
-                workspace,
-                payer.method,
-                amount,
-                purpose=PaymentPurpose.RENEWAL,
-                description=f"Renewal of {pricing.describe(config)}, {period_start:%Y-%m-%d} to "
-                f"{period_end:%Y-%m-%d}",
-                idempotency_key=renewal_key(workspace.id, period_start),
-                now=now,
-                card=payer.card,
-                card_id=payer.card_id,
-            )
-            payment = taken.payment
-            if taken.result.status is PaymentStatus.REQUIRES_ACTION:
-                # Nobody is there to authenticate an off-session renewal: give the attempt up.
-                payment.status = PaymentStatus.CANCELED
-                payment.failure_code = FailureReason.AUTHENTICATION_REQUIRED.value
-                payment.failure_message = "the card asks for 3-D Secure, which a renewal cannot do"
-                failure = _Failure(FailureReason.AUTHENTICATION_REQUIRED.value, payment.failure_message)
-            elif taken.result.status is not PaymentStatus.SUCCEEDED:
-                failure = _Failure(
-                    taken.result.failure.value if taken.result.failure else "payment_failed",
-                    taken.result.message or "the payment failed",
-                )
-
-    billing = billing_details.snapshot(details) if details is not None else {}
-    status = InvoiceStatus.OPEN if failure else InvoiceStatus.PAID
+    payer = _payer(deps, session, workspace) if failure is None and amount else None
+    if isinstance(payer, _Failure):
+        failure, payer = payer, None
     invoice = create_invoice(
         session,
         workspace_id=workspace.id,
         kind=InvoiceKind.RENEWAL,
-        status=status,
+        status=InvoiceStatus.PAID if failure is None and payer is None else InvoiceStatus.OPEN,
         charge=charge,
-        billing=billing,
-        payment_id=payment.id if payment and not failure else None,
+        billing=billing_details.snapshot(details) if details is not None else {},
+        payment_id=None,
         now=now,
         period_start=period_start,
         period_end=period_end,
@@ -354,10 +373,33 @@ def _charge_renewal(
         "tax_calculated": charge.tax_calculated,
         "invoice_id": invoice.id,
         "invoice_number": invoice.number,
-        "payment_id": payment.id if payment else None,
-        "payment_method": payment.method if payment else None,
     }
-    if failure is None:
+    if payer is not None:
+        payment = payflow.begin(
+            session,
+            workspace,
+            payer.method,
+            amount,
+            purpose=PaymentPurpose.RENEWAL,
+            description=f"Renewal of {pricing.describe(config)}, {period_start:%Y-%m-%d} to "
+            f"{period_end:%Y-%m-%d}",
+            idempotency_key=renewal_key(workspace.id, period_start),
+            now=now,
+            card=payer.card,
+            card_id=payer.card_id,
+            follow_up={
+                "renewal": {
+                    "invoice_id": invoice.id,
+                    "period_start": period_start.isoformat(),
+                    "payload": payload,
+                }
+            },
+        )
+        return _Charge(
+            payer.method, payflow.request_of(payment), invoice.number, {**result, "invoice_id": invoice.id}
+        )
+    payload = {**payload, "payment_id": None, "payment_method": None}
+    if failure is None:  # nothing to pay
         renewal.status = RenewalRecordStatus.RENEWED
         session.flush()
         workspace.status = (
@@ -373,14 +415,18 @@ def _charge_renewal(
             invoice_number=invoice.number,
             **result,
         )
-    reason, message = failure.reason, failure.message
     renewal.status = RenewalRecordStatus.PAYMENT_FAILED
     workspace.status = WorkspaceStatus.PAST_DUE
     emit(
         session,
         workspace,
         EventType.RENEWAL_FAILED,
-        {**payload, "reason": reason, "message": message, "status": WorkspaceStatus.PAST_DUE.value},
+        {
+            **payload,
+            "reason": failure.reason,
+            "message": failure.message,
+            "status": WorkspaceStatus.PAST_DUE.value,
+        },
         now,
     )
     return RenewalResult(
@@ -388,8 +434,8 @@ def _charge_renewal(
         amount=amount,
         invoice_id=invoice.id,
         invoice_number=invoice.number,
-        reason=reason,
-        message=message,
+        reason=failure.reason,
+        message=failure.message,
         **result,
     )
 
@@ -410,32 +456,37 @@ class _Payer:
 def _payer(deps: Deps, session: Session, workspace: Workspace) -> _Payer | _Failure:
     """The method (and saved card) that pays the renewal: ``workspace.renewal_payment``.
 
-    A workspace that never chose one (it paid its checkout with a card it did not
-    save) renews from its balance, the one method that needs nothing stored.
+    A workspace that never chose one (it paid its checkout with a card it did not save, or
+    by a method that cannot charge with the customer away) renews from its prepaid balance,
+    the one method that needs nothing stored.
     """
-    choice = workspace.renewal_payment
     methods = deps.payment_methods
-    if choice is None and BALANCE in methods:
-        choice = BALANCE
-    if choice == BALANCE:
-        method = methods.get(BALANCE)
-        if method is None:
-            return _Failure(
-                FailureReason.PAYMENT_METHOD_UNAVAILABLE.value, "the balance payment method is not installed"
-            )
+    choice = workspace.renewal_payment
+    if choice is None:
+        prepaid = sorted(
+            code
+            for code, method in methods.items()
+            if {Capability.PREPAID_BALANCE, Capability.OFF_SESSION} <= method.capabilities
+        )
+        if not prepaid:
+            return _Failure(FailureReason.NO_PAYMENT_METHOD.value, "no payment method is chosen for renewals")
+        choice = prepaid[0]
+    code, card_id = parse_renewal_choice(choice)
+    method = methods.get(code)
+    if method is None:
+        return _Failure(
+            FailureReason.PAYMENT_METHOD_UNAVAILABLE.value, f"the {code} payment method is not installed"
+        )
+    if Capability.OFF_SESSION not in method.capabilities:
+        return _Failure(
+            FailureReason.NO_PAYMENT_METHOD.value, f"{method.label} cannot charge with the customer away"
+        )
+    if Capability.CARDS not in method.capabilities:
         return _Payer(method)
-    card_id = renewal_card_id(choice)
-    if card_id is not None:
-        card = session.get(Card, card_id)
-        if card is None or card.workspace_id != workspace.id or card.removed_at is not None:
-            return _Failure(FailureReason.NO_PAYMENT_METHOD.value, "the card chosen for renewals was removed")
-        method = methods.get("card")
-        if method is None:
-            return _Failure(
-                FailureReason.PAYMENT_METHOD_UNAVAILABLE.value, "the card payment method is not installed"
-            )
-        return _Payer(method, stored_card(card), card.id)
-    return _Failure(FailureReason.NO_PAYMENT_METHOD.value, "no payment method is chosen for renewals")
+    card = session.get(Card, card_id) if card_id is not None else None
+    if card is None or card.workspace_id != workspace.id or card.removed_at is not None:
+        return _Failure(FailureReason.NO_PAYMENT_METHOD.value, "the card chosen for renewals was removed")
+    return _Payer(method, stored_card(card), card.id)
 
 
 def renewal_key(workspace_id: str, period_start: datetime) -> str:

@@ -1,4 +1,4 @@
-"""Saved cards and balance top-ups (paid by card)."""
+"""Saved cards and balance top-ups."""
 
 from __future__ import annotations
 
@@ -7,41 +7,45 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from gateway.core.errors import ErrorCode, PaymentActionRequired, PaymentDeclined, PaymentRefused
-from gateway.core.money import CURRENCY_EXPONENTS, Money
-from gateway.core.statuses import PaymentPurpose, PaymentStatus
-from gateway.plugin_api.payments import (
-    CardDetails,
-    CardPaymentMethod,
-    PaymentKind,
-    StoredCard,
+from gateway.core.errors import (
+    ErrorCode,
+    PaymentActionRequired,
+    PaymentDeclined,
+    PaymentPending,
+    PaymentRefused,
 )
+from gateway.core.money import CURRENCY_EXPONENTS, Money
+from gateway.core.statuses import PaymentPurpose
+from gateway.plugin_api.payments import Capability, CardDetails, CardMethod, StoredCard
+from gateway.services import payflow, settlement
 from gateway.services.cards import (
     PaymentChoice,
     card_fingerprint,
-    card_snapshot,
-    renewal_by_card,
-    require_card,
+    renewal_card_id,
+    renewal_choice,
     save_card,
     saved_card,
     tokenize,
 )
-from gateway.services.charging import credit_top_up, stored_card, take_payment
-from gateway.services.checkout import declined, payment_outcome_from
-from gateway.services.checkout import to_response as checkout_response
+from gateway.services.checkout import card_to_charge
 from gateway.services.deps import Deps
+from gateway.services.settlement import ToppedUp
 from gateway.storage import idempotency
 from gateway.storage.locks import lock_workspace
 
+__all__ = ["CardAdded", "ToppedUp", "add_card", "card_method", "remove_card", "top_up"]
 
-def card_method(deps: Deps) -> CardPaymentMethod | None:
-    """The card payment method: the one with code "card", else the only card-kind one."""
-    methods = deps.payment_methods
-    card = methods.get("card")
-    if isinstance(card, CardPaymentMethod) and card.kind is PaymentKind.CARD:
-        return card
-    cards = [m for m in methods.values() if isinstance(m, CardPaymentMethod) and m.kind is PaymentKind.CARD]
-    return cards[0] if len(cards) == 1 else None
+
+def card_method(deps: Deps) -> CardMethod | None:
+    """The method that saves cards: the one with code "card", else the only CARDS method."""
+    cards = {
+        code: method
+        for code, method in deps.payment_methods.items()
+        if Capability.CARDS in method.capabilities and isinstance(method, CardMethod)
+    }
+    if "card" in cards:
+        return cards["card"]
+    return next(iter(cards.values())) if len(cards) == 1 else None
 
 
 # ------------------------------------------------------------------ cards
@@ -74,7 +78,7 @@ def add_card(
         "add_card",
         fingerprint,
         now,
-        lambda: _add_card(deps, workspace_id, token, idempotency_key, use_for_renewal, now),
+        lambda: _add_card(deps, method, workspace_id, token, idempotency_key, use_for_renewal, now),
         lambda outcome: {"type": "card_added", "card_id": outcome.card_id},
         lambda response: CardAdded(response["card_id"]),
         (CardAdded,),
@@ -83,14 +87,21 @@ def add_card(
 
 
 def _add_card(
-    deps: Deps, workspace_id: str, token: StoredCard, key: str, use_for_renewal: bool, now: datetime
+    deps: Deps,
+    method: CardMethod,
+    workspace_id: str,
+    token: StoredCard,
+    key: str,
+    use_for_renewal: bool,
+    now: datetime,
 ) -> CardAdded:
     with deps.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None
         row = save_card(session, workspace, token, now)  # the same card saved before is not saved twice
-        if use_for_renewal or workspace.renewal_payment is None:
-            workspace.renewal_payment = renewal_by_card(row.id)
+        renews = Capability.OFF_SESSION in method.capabilities
+        if renews and (use_for_renewal or workspace.renewal_payment is None):
+            workspace.renewal_payment = renewal_choice(method.code, row.id)
         idempotency.complete(session, workspace_id, key, {"type": "card_added", "card_id": row.id})
         return CardAdded(row.id)
 
@@ -103,51 +114,30 @@ def remove_card(deps: Deps, workspace_id: str, card_id: str) -> None:
         assert workspace is not None, "authenticated workspaces exist"
         row = saved_card(session, workspace_id, card_id, field=("card_id",))
         row.removed_at = now
-        if workspace.renewal_payment == renewal_by_card(card_id):
+        if renewal_card_id(workspace.renewal_payment) == card_id:
             workspace.renewal_payment = None
 
 
 # ------------------------------------------------------------------ top-up
 
 
-@dataclass(frozen=True)
-class ToppedUp:
-    payment_id: str
-    amount: Money
-
-
-TopUpOutcome = ToppedUp | PaymentDeclined | PaymentActionRequired
+TopUpOutcome = ToppedUp | PaymentDeclined | PaymentActionRequired | PaymentPending
+_STORED = (ToppedUp, PaymentDeclined, PaymentActionRequired, PaymentPending)
 
 
 def _to_response(outcome: TopUpOutcome) -> dict[str, Any]:
-    if isinstance(outcome, ToppedUp):
-        return {
-            "type": "topped_up",
-            "payment_id": outcome.payment_id,
-            "amount": str(outcome.amount.amount),
-            "currency": outcome.amount.currency,
-        }
-    return checkout_response(outcome)
-
-
-def _from_response(response: dict[str, Any]) -> TopUpOutcome:
-    if response["type"] == "topped_up":
-        return ToppedUp(response["payment_id"], Money(response["amount"], response["currency"]))
-    return payment_outcome_from(response)
+    return {"type": "payment", "payment_id": outcome.payment_id}
 
 
 def top_up(
     deps: Deps, workspace_id: str, amount: Decimal, payment: PaymentChoice, idempotency_key: str
 ) -> TopUpOutcome:
-    """Add money to the prepaid balance, paid by card. Idempotent per key."""
+    """Add money to the prepaid balance, paid with any method that does not spend that
+    balance itself. Idempotent per key."""
     idempotency.check_key(idempotency_key)
     now = deps.clock()
-    method = card_method(deps)
-    token = (
-        tokenize(method, payment, now.date())
-        if method is not None and payment.method in ("card", method.code)
-        else None
-    )  # first, as for checkout: the fingerprint tells cards apart
+    # First, as for checkout: the new card's fingerprint tells cards apart.
+    token = tokenize(deps.payment_methods.get(payment.method), payment, now.date())
     fingerprint = {"amount": str(amount), "payment": payment.fingerprint(token)}
     outcome: TopUpOutcome = idempotency.run_once(
         deps.write_sessions,
@@ -158,21 +148,14 @@ def top_up(
         now,
         lambda: _top_up(deps, workspace_id, amount, payment, token, idempotency_key, now),
         _to_response,
-        _from_response,
-        (ToppedUp, PaymentDeclined, PaymentActionRequired),
+        lambda response: settlement.read_outcome(deps, response["payment_id"]),
+        _STORED,
     )
     return outcome
 
 
-def _top_up(
-    deps: Deps,
-    workspace_id: str,
-    amount: Decimal,
-    choice: PaymentChoice,
-    token: StoredCard | None,
-    key: str,
-    now: datetime,
-) -> TopUpOutcome:
+def _money(deps: Deps, amount: Decimal) -> Money:
+    """The top-up amount, or :class:`PaymentRefused` (INVALID_AMOUNT)."""
     low, high = deps.top_up_limits
     currency = deps.catalog.currency
     exponent = CURRENCY_EXPONENTS[currency]
@@ -185,22 +168,37 @@ def _top_up(
         raise PaymentRefused(
             ErrorCode.INVALID_AMOUNT, f"amounts in {currency} have at most {exponent} decimals", ("amount",)
         )
-    method = card_method(deps)
-    if method is None or (choice.method not in ("card", method.code)):
+    return Money(amount, currency)
+
+
+def _top_up(
+    deps: Deps,
+    workspace_id: str,
+    amount: Decimal,
+    choice: PaymentChoice,
+    token: StoredCard | None,
+    key: str,
+    now: datetime,
+) -> TopUpOutcome:
+    money = _money(deps, amount)
+    method = deps.payment_methods.get(choice.method)
+    if method is None:
         raise PaymentRefused(
-            ErrorCode.UNKNOWN_PAYMENT_METHOD, "top-ups are paid by card", ("payment_method", "method")
+            ErrorCode.UNKNOWN_PAYMENT_METHOD,
+            f"no payment method {choice.method!r}",
+            ("payment_method", "method"),
         )
-    money = Money(amount, currency)
-    if choice.card_id is None:
-        require_card(choice, token)
+    if Capability.PREPAID_BALANCE in method.capabilities:
+        raise PaymentRefused(
+            ErrorCode.PAYMENT_METHOD_NOT_ALLOWED,
+            f"{method.label} cannot pay a top-up of the balance it spends",
+            ("payment_method", "method"),
+        )
     with deps.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None
-        card_row = None
-        if choice.card_id is not None:
-            card_row = saved_card(session, workspace_id, choice.card_id)
-            token = stored_card(card_row)
-        taken = take_payment(
+        card_value, card_row = card_to_charge(session, workspace, method, choice, token)
+        payment = payflow.begin(
             session,
             workspace,
             method,
@@ -209,25 +207,12 @@ def _top_up(
             description=f"Balance top-up of {money}",
             idempotency_key=f"top_up:{workspace_id}:{key}",
             now=now,
-            card=token,
+            card=card_value,
             card_id=card_row.id if card_row else None,
+            follow_up={"save_card": card_row is None and card_value is not None and choice.save_card},
         )
-        outcome: TopUpOutcome
-        if taken.result.status is PaymentStatus.FAILED:
-            outcome = declined(taken, fallback="declined")
-        else:
-            to_save = token if card_row is None and choice.save_card else None
-            if taken.result.status is PaymentStatus.REQUIRES_ACTION:  # the card is saved once authenticated
-                taken.payment.pending = {
-                    "purpose": PaymentPurpose.TOP_UP.value,
-                    "save_card": card_snapshot(to_save),
-                }
-                outcome = PaymentActionRequired(taken.payment.id, taken.result.next_action or "")
-            else:
-                if to_save is not None:
-                    card_row = save_card(session, workspace, to_save, now)
-                    taken.payment.card_id = card_row.id
-                credit_top_up(session, workspace, taken.payment, now)
-                outcome = ToppedUp(taken.payment.id, money)
-        idempotency.complete(session, workspace_id, key, _to_response(outcome))
-        return outcome
+        idempotency.complete(session, workspace_id, key, {"type": "payment", "payment_id": payment.id})
+        payment_id, request = payment.id, payflow.request_of(payment)
+    outcome = settlement.settle(deps, payment_id, payflow.charge(deps, method, request))
+    assert isinstance(outcome, _STORED), f"a top-up's payment ends as a top-up outcome, not {outcome!r}"
+    return outcome

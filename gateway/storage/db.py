@@ -29,6 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    false,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
@@ -158,9 +159,26 @@ class Payment(Base):
     reference: Mapped[str | None] = mapped_column(String(128), nullable=True)  # processor or ledger reference
     pending: Mapped[dict[str, Any] | None] = mapped_column(
         JSON, nullable=True
-    )  # what to apply on confirmation
+    )  # what to apply once the payment succeeds (the order, the card to save...)
+    # The key the method deduplicates on: one payment per key and workspace, so a retried
+    # request or renewal finds its payment again instead of charging a second time.
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # the method answered
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # open payments
+    next_action: Mapped[str | None] = mapped_column(String(2048), nullable=True)  # REQUIRES_ACTION
+    instructions: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # PENDING: how to pay
+    refund_due: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )  # paid for an order that no longer applies
+    refund_reference: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "idempotency_key", name="uq_payments_workspace_key"),
+        Index("ix_payments_open", "status", "expires_at"),
+        Index("ix_payments_method_reference", "method", "reference"),
+    )
 
 
 class Invoice(Base):

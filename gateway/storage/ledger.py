@@ -8,11 +8,12 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.core.money import Money
 from gateway.plugin_api.payments import LedgerEntryKind
 from gateway.storage.db import LedgerEntry, Workspace
+from gateway.storage.locks import lock_workspace
 
 
 class NegativeBalance(ValueError):
@@ -58,3 +59,65 @@ def ledger_sum(session: Session, workspace_id: str) -> int:
         )
     )
     return int(total or 0)
+
+
+class WorkspaceLedger:
+    """The :class:`~gateway.plugin_api.payments.Ledger` payment methods get: one workspace's
+    balance, each call a short transaction of its own holding the workspace's lock.
+
+    Entries are idempotent by key (kept as the entry's reference): the lock serialises the
+    look-up and the insert, so the same key can never make two entries.
+    """
+
+    def __init__(
+        self, write_sessions: sessionmaker[Session], workspace_id: str, currency: str, now: datetime
+    ) -> None:
+        self._sessions, self._workspace_id, self.currency, self._now = (
+            write_sessions,
+            workspace_id,
+            currency,
+            now,
+        )
+
+    def _locked(self, session: Session) -> Workspace:
+        workspace = lock_workspace(session, self._workspace_id)
+        if workspace is None:
+            raise LookupError(f"no workspace {self._workspace_id!r}")
+        return workspace
+
+    def _entry(self, session: Session, kind: LedgerEntryKind, key: str) -> str | None:
+        return session.scalar(
+            select(LedgerEntry.id).where(
+                LedgerEntry.workspace_id == self._workspace_id,
+                LedgerEntry.kind == kind.value,
+                LedgerEntry.reference == key,
+            )
+        )
+
+    def balance(self) -> Money:
+        with self._sessions() as session:
+            minor = session.scalar(select(Workspace.balance_minor).where(Workspace.id == self._workspace_id))
+        return Money.from_minor_units(minor or 0, self.currency)
+
+    def debit(self, amount: Money, key: str, description: str) -> str | None:
+        with self._sessions.begin() as session:
+            workspace = self._locked(session)
+            if (entry := self._entry(session, LedgerEntryKind.CHARGE, key)) is not None:
+                return entry
+            ledger = SqlLedger(session, workspace, self._now)
+            if ledger.balance() < amount:
+                return None
+            return ledger.append(LedgerEntryKind.CHARGE, -amount, key, description)
+
+    def credit(self, amount: Money, key: str, description: str) -> str:
+        with self._sessions.begin() as session:
+            workspace = self._locked(session)
+            if (entry := self._entry(session, LedgerEntryKind.REFUND, key)) is not None:
+                return entry
+            return SqlLedger(session, workspace, self._now).append(
+                LedgerEntryKind.REFUND, amount, key, description
+            )
+
+    def entry(self, key: str) -> str | None:
+        with self._sessions() as session:
+            return self._entry(session, LedgerEntryKind.CHARGE, key)

@@ -47,6 +47,7 @@ from datetime import date
 from stdnum import luhn
 
 from gateway.plugin_api import (
+    Capability,
     CardDetails,
     CardError,
     CardErrorCode,
@@ -54,7 +55,6 @@ from gateway.plugin_api import (
     FailureCode,
     Ledger,
     Money,
-    PaymentKind,
     PaymentResult,
     PaymentStatus,
     StoredCard,
@@ -149,12 +149,21 @@ class CardPaymentMethod:
 
     code = "card"
     label = "Credit card"
-    kind = PaymentKind.CARD
+    capabilities = frozenset(
+        {
+            Capability.PAY_NOW,
+            Capability.CUSTOMER_ACTION,
+            Capability.OFF_SESSION,
+            Capability.REFUND,
+            Capability.CARDS,
+        }
+    )
 
     def __init__(self, processor: CardProcessor) -> None:
         if not isinstance(processor, CardProcessor):
             raise TypeError(
-                f"{processor!r} does not implement CardProcessor (tokenize, charge, confirm, refund)"
+                f"{processor!r} does not implement CardProcessor "
+                "(tokenize, charge, retrieve, confirm, cancel, refund)"
             )
         self._processor = processor
 
@@ -174,24 +183,54 @@ class CardPaymentMethod:
     def charge(self, request: ChargeRequest, ledger: Ledger) -> PaymentResult:
         """Charge the request's saved card through the processor; the ledger is not used."""
         if request.card is None:
+            return _no_card()
+        result = self._processor.charge(
+            request.card.token,
+            request.amount,
+            request.idempotency_key,
+            request.description,
+            off_session=request.off_session,
+        )
+        if request.off_session and result.status is PaymentStatus.REQUIRES_ACTION:
+            # A processor that ignored off_session: nobody can authenticate, so give it up.
+            self._processor.cancel(result.reference or "")
             return PaymentResult(
                 PaymentStatus.FAILED,
-                failure=FailureCode.PROCESSING_ERROR,
-                message="A card payment needs a saved card.",
+                reference=result.reference,
+                failure=FailureCode.AUTHENTICATION_REQUIRED,
+                message="The card asks for authentication, which needs the customer present.",
             )
-        return self._processor.charge(
-            request.card.token, request.amount, request.idempotency_key, request.description
-        )
+        return result
 
-    def confirm(self, reference: str, challenge_response: str | None) -> PaymentResult:
-        return self._processor.confirm(reference, challenge_response)
+    def status(self, request: ChargeRequest, reference: str | None, ledger: Ledger) -> PaymentResult:
+        if request.card is None:
+            return _no_card()
+        return self._processor.retrieve(request.card.token, request.idempotency_key, reference)
 
-    def refund(self, reference: str, amount: Money, ledger: Ledger) -> PaymentResult:
+    def confirm(self, request: ChargeRequest, reference: str, response: str | None) -> PaymentResult:
+        return self._processor.confirm(reference, response)
+
+    def cancel(self, request: ChargeRequest, reference: str | None, ledger: Ledger) -> PaymentResult:
+        if reference is None:  # never reached the processor under a reference: ask by key
+            return self.status(request, None, ledger)
+        return self._processor.cancel(reference)
+
+    def refund(
+        self, request: ChargeRequest, reference: str, amount: Money, key: str, ledger: Ledger
+    ) -> PaymentResult:
         """Refund through the processor; the ledger is not used."""
-        return self._processor.refund(reference, amount)
+        return self._processor.refund(reference, amount, key)
 
     def __repr__(self) -> str:
         return f"CardPaymentMethod({self._processor!r})"
+
+
+def _no_card() -> PaymentResult:
+    return PaymentResult(
+        PaymentStatus.FAILED,
+        failure=FailureCode.PROCESSING_ERROR,
+        message="A card payment needs a saved card.",
+    )
 
 
 @hookimpl

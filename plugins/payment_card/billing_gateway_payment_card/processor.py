@@ -14,8 +14,9 @@ Rules every adapter follows
   processor said, definitively, that nothing was taken (a decline, a refusal).
 * **An unknown outcome raises.** A timeout, a connection error or a 5xx leaves
   the outcome unknown: raise (any exception) instead of returning FAILED. The
-  gateway rolls back its transaction and the payment can be retried with the
-  *same* idempotency key, which is safe because :meth:`CardProcessor.charge` is
+  gateway keeps the payment *pending* (it was recorded before the call) and its
+  reconciliation run asks :meth:`CardProcessor.retrieve` later, with the *same*
+  idempotency key, which is safe because :meth:`CardProcessor.charge` is
   idempotent.
 * **Every network call has a time limit** (connect and read timeouts); a
   request never blocks a gateway worker indefinitely.
@@ -52,7 +53,9 @@ class CardProcessor(Protocol):
         """
         ...
 
-    def charge(self, token: str, amount: Money, idempotency_key: str, description: str) -> PaymentResult:
+    def charge(
+        self, token: str, amount: Money, idempotency_key: str, description: str, off_session: bool = False
+    ) -> PaymentResult:
         """Take ``amount`` (positive, rounded to the minor unit) from the card behind ``token``.
 
         Idempotent per ``idempotency_key``: a second call with the same key
@@ -62,9 +65,16 @@ class CardProcessor(Protocol):
         :class:`~gateway.plugin_api.payments.FailureCode` and a message safe to show the
         customer (and only if no money moved); or REQUIRES_ACTION with a
         reference and a ``next_action`` (e.g. a 3-D Secure URL) when the
-        customer must authenticate first. Refuse an amount that is not positive
-        or not rounded with FAILED ``processing_error``.
+        customer must authenticate first. With ``off_session`` (a renewal: the
+        customer is away) never REQUIRES_ACTION: FAILED ``authentication_required``
+        instead. Refuse an amount that is not positive or not rounded with FAILED
+        ``processing_error``.
         """
+        ...
+
+    def retrieve(self, token: str, idempotency_key: str, reference: str | None) -> PaymentResult:
+        """Where the charge made with ``idempotency_key`` stands (``reference`` if known).
+        A charge the processor never received is FAILED ``processing_error``."""
         ...
 
     def confirm(self, reference: str, challenge_response: str | None) -> PaymentResult:
@@ -77,11 +87,17 @@ class CardProcessor(Protocol):
         """
         ...
 
-    def refund(self, reference: str, amount: Money) -> PaymentResult:
+    def cancel(self, reference: str) -> PaymentResult:
+        """Cancel a charge still waiting for the customer: FAILED ``canceled`` once it can no
+        longer succeed, or SUCCEEDED if it succeeded first."""
+        ...
+
+    def refund(self, reference: str, amount: Money, idempotency_key: str) -> PaymentResult:
         """Give back ``amount`` (positive, rounded, at most what is left) of a succeeded charge.
 
-        SUCCEEDED carries the refund's own reference. A refund of a charge that
-        did not succeed, or of an unknown reference, is FAILED and moves no money.
+        Idempotent per ``idempotency_key``. SUCCEEDED carries the refund's own reference. A
+        refund of a charge that did not succeed, or of an unknown reference, is FAILED and
+        moves no money.
         """
         ...
 

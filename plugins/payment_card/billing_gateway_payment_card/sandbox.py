@@ -17,7 +17,8 @@ Number                Outcome of a charge
 4000 0000 0000 0127   declined: ``incorrect_cvc``
 4000 0000 0000 0119   declined: ``processing_error``
 4000 0027 6000 3184   3-D Secure: REQUIRES_ACTION, then ``confirm(reference, "authenticated")``
-                      succeeds and any other answer fails with ``authentication_failed``
+                      succeeds and any other answer fails with ``authentication_failed``;
+                      off-session (renewals) it fails with ``authentication_required``
 4000 0000 0000 0341   can be saved, every charge is declined (``card_declined``)
 any other valid card  can be saved, every charge is declined: the sandbox accepts only test cards
 ====================  ===================================================
@@ -194,7 +195,9 @@ class SandboxProcessor:
             fingerprint=fingerprint,
         )
 
-    def charge(self, token: str, amount: Money, idempotency_key: str, description: str) -> PaymentResult:
+    def charge(
+        self, token: str, amount: Money, idempotency_key: str, description: str, off_session: bool = False
+    ) -> PaymentResult:
         scenario = self._scenario_of(token, _TOKEN_PREFIX, 24)
         if scenario is None:
             return _failed(
@@ -204,15 +207,32 @@ class SandboxProcessor:
             return _failed(FailureCode.PROCESSING_ERROR, "An idempotency key is required.")
         if (refused := _bad_amount(amount)) is not None:
             return refused
-        # Same key, same reference: a retry finds the "same" charge without any memory.
-        body = _hmac_hex(b"charge\x00" + idempotency_key.encode())[:24]
-        reference = self._issue(_CHARGE_PREFIX, scenario, body)
+        reference = self._charge_reference(scenario, idempotency_key)
         if scenario is Scenario.THREE_D_SECURE:
+            if off_session:
+                return _failed(
+                    FailureCode.AUTHENTICATION_REQUIRED,
+                    "The card issuer requires 3-D Secure, which needs the customer present.",
+                    reference,
+                )
             return PaymentResult(
                 PaymentStatus.REQUIRES_ACTION,
                 reference=reference,
                 message="The card issuer requires 3-D Secure authentication.",
                 next_action=f"sandbox-3ds:{reference}",
+            )
+        return self._outcome(scenario, reference)
+
+    def retrieve(self, token: str, idempotency_key: str, reference: str | None) -> PaymentResult:
+        # Stateless: a charge is what charging with this token and key answers. A 3-D Secure
+        # charge reads as still waiting, since only the confirmation call carries the answer.
+        scenario = self._scenario_of(token, _TOKEN_PREFIX, 24)
+        if scenario is None or not isinstance(idempotency_key, str) or not idempotency_key:
+            return _failed(FailureCode.PROCESSING_ERROR, "The sandbox processor has no such charge.")
+        reference = self._charge_reference(scenario, idempotency_key)
+        if scenario is Scenario.THREE_D_SECURE:
+            return PaymentResult(
+                PaymentStatus.REQUIRES_ACTION, reference=reference, next_action=f"sandbox-3ds:{reference}"
             )
         return self._outcome(scenario, reference)
 
@@ -227,7 +247,15 @@ class SandboxProcessor:
             return PaymentResult(PaymentStatus.SUCCEEDED, reference=reference)
         return _failed(FailureCode.AUTHENTICATION_FAILED, "The 3-D Secure authentication failed.", reference)
 
-    def refund(self, reference: str, amount: Money) -> PaymentResult:
+    def cancel(self, reference: str) -> PaymentResult:
+        scenario = self._scenario_of(reference, _CHARGE_PREFIX, 24)
+        if scenario is None:
+            return _failed(FailureCode.PROCESSING_ERROR, "The payment is unknown to the sandbox processor.")
+        if scenario is Scenario.THREE_D_SECURE:
+            return _failed(FailureCode.CANCELED, "The payment was canceled.", reference)
+        return self._outcome(scenario, reference)  # settled at once: nothing left to cancel
+
+    def refund(self, reference: str, amount: Money, idempotency_key: str) -> PaymentResult:
         scenario = self._scenario_of(reference, _CHARGE_PREFIX, 24)
         if scenario is None:
             return _failed(FailureCode.PROCESSING_ERROR, "The payment is unknown to the sandbox processor.")
@@ -235,9 +263,15 @@ class SandboxProcessor:
             return _failed(FailureCode.PROCESSING_ERROR, "Only a succeeded payment can be refunded.")
         if (refused := _bad_amount(amount)) is not None:
             return refused
-        body = _mac("refund", reference, str(amount.minor_units), amount.currency, length=24)
+        body = _mac("refund", reference, idempotency_key, str(amount.minor_units), amount.currency, length=24)
         reference = f"{_REFUND_PREFIX}{body}{_mac(_REFUND_PREFIX, body)}"
         return PaymentResult(PaymentStatus.SUCCEEDED, reference=reference)
+
+    @classmethod
+    def _charge_reference(cls, scenario: Scenario, idempotency_key: str) -> str:
+        # Same key, same reference: a retry finds the "same" charge without any memory.
+        body = _hmac_hex(b"charge\x00" + idempotency_key.encode())[:24]
+        return cls._issue(_CHARGE_PREFIX, scenario, body)
 
     @staticmethod
     def _outcome(scenario: Scenario, reference: str) -> PaymentResult:

@@ -1,0 +1,510 @@
+"""Settling payments: applying a method's answer, and what each purpose does with it.
+
+A payment's answer is applied in a transaction of its own, after the method was asked
+outside any transaction (see :mod:`gateway.services.payflow`). What follows a success
+depends on what the payment was for:
+
+* a **checkout** applies its order, priced again exactly as at checkout (the core is pure:
+  the same inputs and ``now`` give the same order). If the subscription changed in the
+  meantime the order no longer applies: the payment is refunded (``ORDER_SUPERSEDED``);
+* a **top-up** adds the money to the balance;
+* a **renewal** marks its open invoice paid (or, on failure, leaves the workspace past due).
+
+Answers arrive from the request that made the payment, a 3-D Secure confirmation, a
+processor's notification, an operator, or :func:`reconcile`, which the CLI and the
+server's periodic task run: it asks methods about payments they never answered (a crash,
+a timeout), polls those that settle later, expires those nobody completed in time
+(cancelling them at the method) and makes the refunds owed. Every path goes through
+:func:`settle`, which locks the workspace, so an answer is applied once whoever brings it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from gateway.core import pricing
+from gateway.core.errors import (
+    DomainError,
+    ErrorCode,
+    PaymentActionRequired,
+    PaymentDeclined,
+    PaymentPending,
+    PaymentRefused,
+)
+from gateway.core.money import Money
+from gateway.core.statuses import (
+    InvoiceStatus,
+    PaymentPurpose,
+    PaymentStatus,
+    RenewalRecordStatus,
+    WorkspaceStatus,
+)
+from gateway.events.outbox import EventType, emit
+from gateway.plugin_api.payments import (
+    Capability,
+    ChargeRequest,
+    FailureCode,
+    NotifiedPaymentMethod,
+    PaymentMethod,
+    PaymentResult,
+    StoredCard,
+)
+from gateway.services import billing_details, payflow
+from gateway.services.cards import renewal_choice, save_card
+from gateway.services.charging import credit_top_up
+from gateway.services.deps import Deps
+from gateway.services.invoices import open_invoices
+from gateway.services.orders import OrderRequest, apply_order, base_snapshot, plan_to_buy, price_for_workspace
+from gateway.storage.db import BillingDetails, Card, Invoice, Payment, Renewal, Workspace
+from gateway.storage.locks import lock_workspace
+
+logger = logging.getLogger("gateway.payments")
+
+SUPERSEDED = "the subscription changed before the payment was confirmed; "
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A checkout applied its order (paid, or nothing was due)."""
+
+    kind: pricing.ChangeKind
+    invoice_id: str | None
+    payment_id: str | None
+
+
+@dataclass(frozen=True)
+class ToppedUp:
+    payment_id: str
+    amount: Money
+
+
+@dataclass(frozen=True)
+class RenewalSettled:
+    """A renewal's payment came to an end: paid, or failed (the workspace is past due)."""
+
+    payment_id: str
+    paid: bool
+
+
+# Where a payment stands, as its requester sees it.
+PaymentOutcome = (
+    Completed
+    | ToppedUp
+    | RenewalSettled
+    | PaymentDeclined
+    | PaymentActionRequired
+    | PaymentPending
+    | PaymentRefused
+)
+
+
+def outcome_of(session: Session, payment: Payment) -> PaymentOutcome:
+    """What ``payment`` means for whoever asked for it, now."""
+    status = PaymentStatus(payment.status)
+    amount = Money.from_minor_units(payment.amount_minor, payment.currency)
+    if status is PaymentStatus.SUCCEEDED and not payment.refund_due:
+        if payment.purpose == PaymentPurpose.TOP_UP:
+            return ToppedUp(payment.id, amount)
+        if payment.purpose == PaymentPurpose.RENEWAL:
+            return RenewalSettled(payment.id, paid=True)
+        invoice_id = session.scalar(select(Invoice.id).where(Invoice.payment_id == payment.id))
+        kind = pricing.ChangeKind((payment.pending or {})["order"]["kind"])
+        return Completed(kind, invoice_id, payment.id)
+    if status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.REFUND_FAILED):
+        return PaymentRefused(
+            ErrorCode.ORDER_SUPERSEDED, payment.failure_message or SUPERSEDED + "refunded", ("payment_id",)
+        )
+    if status is PaymentStatus.REQUIRES_ACTION:
+        return PaymentActionRequired(payment.id, payment.next_action or "", payment.expires_at)
+    if status is PaymentStatus.PENDING:
+        return PaymentPending(
+            payment.id, payment.reference, dict(payment.instructions or {}), payment.expires_at
+        )
+    if payment.purpose == PaymentPurpose.RENEWAL:
+        return RenewalSettled(payment.id, paid=False)
+    return PaymentDeclined(
+        payment.id,
+        payment.failure_code or FailureCode.PROCESSING_ERROR.value,
+        payment.failure_message or "the payment failed",
+    )
+
+
+def read_outcome(deps: Deps, payment_id: str) -> PaymentOutcome:
+    with deps.sessions() as session:
+        payment = session.get(Payment, payment_id)
+        assert payment is not None, "payments are never deleted"
+        return outcome_of(session, payment)
+
+
+def settle(deps: Deps, payment_id: str, result: PaymentResult | None) -> PaymentOutcome:
+    """Apply ``result`` (None: the outcome is unknown, nothing changes) and the purpose's
+    follow-up in one transaction; then make the refund it may owe. Returns where the payment
+    stands, however often the same answer arrives."""
+    now = deps.clock()
+    with deps.write_sessions.begin() as session:
+        workspace_id = session.scalar(select(Payment.workspace_id).where(Payment.id == payment_id))
+        assert workspace_id is not None, "payments are never deleted"
+        workspace = lock_workspace(session, workspace_id)
+        assert workspace is not None
+        payment = session.get(Payment, payment_id, populate_existing=True)
+        assert payment is not None
+        if result is not None:
+            new = payflow.record(
+                session,
+                workspace,
+                payment,
+                result,
+                now,
+                action_timeout=deps.payment_action_timeout,
+                settle_timeout=deps.payment_settle_timeout,
+            )
+            if new is PaymentStatus.SUCCEEDED:
+                _succeeded(deps, session, workspace, payment, now)
+            elif new in (PaymentStatus.FAILED, PaymentStatus.EXPIRED):
+                _ended_unpaid(session, workspace, payment, now)
+        outcome = outcome_of(session, payment)
+        refund_due = payment.refund_due
+    if refund_due:
+        return refund_owed(deps, payment_id)
+    return outcome
+
+
+# ------------------------------------------------------------------ follow-ups
+
+
+def _succeeded(deps: Deps, session: Session, workspace: Workspace, payment: Payment, now: datetime) -> None:
+    if payment.purpose == PaymentPurpose.TOP_UP:
+        _save_pending_card(session, workspace, payment, now)
+        credit_top_up(session, workspace, payment, now)
+    elif payment.purpose == PaymentPurpose.RENEWAL:
+        _renewal_ended(session, workspace, payment, now, paid=True)
+    else:
+        _checkout_paid(deps, session, workspace, payment, now)
+
+
+def _ended_unpaid(session: Session, workspace: Workspace, payment: Payment, now: datetime) -> None:
+    if payment.purpose == PaymentPurpose.RENEWAL:
+        _renewal_ended(session, workspace, payment, now, paid=False)
+
+
+def _checkout_paid(
+    deps: Deps, session: Session, workspace: Workspace, payment: Payment, now: datetime
+) -> None:
+    order = _reprice_pending(deps, session, workspace, payment)
+    if order is None:
+        payment.refund_due = True  # refunded right after this transaction commits
+        payment.failure_message = SUPERSEDED + "refunded"
+        return
+    details = session.get(BillingDetails, workspace.id)
+    card_row = _save_pending_card(session, workspace, payment, now)
+    if card_row is None and payment.card_id:
+        card_row = session.get(Card, payment.card_id)
+    method = deps.payment_methods.get(payment.method)
+    renews = method is not None and Capability.OFF_SESSION in method.capabilities
+    renewal = renewal_choice(payment.method, card_row.id if card_row else None) if renews else None
+    if method is not None and Capability.CARDS in method.capabilities and card_row is None:
+        renewal = None  # an unsaved card cannot pay the renewals
+    apply_order(
+        session,
+        workspace,
+        order,
+        payment,
+        renewal,
+        details,
+        now,
+        target_description=pricing.describe(order.target),
+    )
+
+
+def _reprice_pending(
+    deps: Deps, session: Session, workspace: Workspace, payment: Payment
+) -> pricing.PricedOrder | None:
+    """The paid order, priced again as at checkout; None if it no longer applies."""
+    pending = payment.pending or {}
+    base, target = pending.get("base", {}), pending.get("order", {}).get("target", {})
+    if base != base_snapshot(workspace):
+        return None
+    details = session.get(BillingDetails, workspace.id)
+    request = OrderRequest(
+        target.get("plan", ""), target.get("email_credits"), target.get("messaging_credits")
+    )
+    try:
+        plan = plan_to_buy(deps, request.plan_code)
+        order = price_for_workspace(
+            deps, workspace, plan, request, billing_details.tax_customer(details), payment.created_at
+        )
+    except DomainError:  # the plan or its limits are gone, or the VAT ID no longer checks out
+        return None
+    if order.due_now.total.minor_units != payment.amount_minor:
+        return None
+    return order
+
+
+def _save_pending_card(
+    session: Session, workspace: Workspace, payment: Payment, now: datetime
+) -> Card | None:
+    """Save the card the customer asked to save, now that its payment succeeded."""
+    pending = payment.pending or {}
+    if not pending.get("save_card") or not pending.get("card"):
+        return None
+    row = save_card(session, workspace, StoredCard(**pending["card"]), now)
+    payment.card_id = row.id
+    return row
+
+
+def _renewal_ended(
+    session: Session, workspace: Workspace, payment: Payment, now: datetime, *, paid: bool
+) -> None:
+    """Finish the renewal a payment was for: its invoice paid, or the workspace past due."""
+    follow_up = (payment.pending or {})["renewal"]
+    invoice = session.get(Invoice, follow_up["invoice_id"])
+    renewal = session.get(Renewal, (workspace.id, datetime.fromisoformat(follow_up["period_start"])))
+    assert invoice is not None and renewal is not None, "a renewal's payment keeps its invoice and period"
+    payload = {**follow_up["payload"], "payment_id": payment.id, "payment_method": payment.method}
+    if paid:
+        invoice.status = InvoiceStatus.PAID
+        invoice.payment_id = payment.id
+        renewal.status = RenewalRecordStatus.RENEWED
+        session.flush()
+        others = any(row.id != invoice.id for row in open_invoices(session, workspace.id))
+        workspace.status = WorkspaceStatus.PAST_DUE if others else WorkspaceStatus.ACTIVE
+        emit(session, workspace, EventType.RENEWAL_COMPLETED, payload, now)
+        return
+    renewal.status = RenewalRecordStatus.PAYMENT_FAILED
+    workspace.status = WorkspaceStatus.PAST_DUE
+    emit(
+        session,
+        workspace,
+        EventType.RENEWAL_FAILED,
+        {
+            **payload,
+            "reason": payment.failure_code or FailureCode.PROCESSING_ERROR.value,
+            "message": payment.failure_message or "the payment failed",
+            "status": WorkspaceStatus.PAST_DUE.value,
+        },
+        now,
+    )
+
+
+# ------------------------------------------------------------------ refunds
+
+
+def refund_owed(deps: Deps, payment_id: str) -> PaymentOutcome:
+    """Give back a payment whose order no longer applied, outside any transaction, and record
+    it. A refund whose outcome is unknown stays owed: the next :func:`reconcile` tries again
+    with the same key."""
+    with deps.sessions() as session:
+        payment = session.get(Payment, payment_id)
+        assert payment is not None
+        if not payment.refund_due or payment.status != PaymentStatus.SUCCEEDED:
+            return outcome_of(session, payment)
+        request = payflow.request_of(payment)
+        reference, method_code = payment.reference, payment.method
+    method = deps.payment_methods.get(method_code)
+    result: PaymentResult | None
+    if method is None or Capability.REFUND not in method.capabilities or reference is None:
+        result = PaymentResult(
+            PaymentStatus.FAILED, message=f"the payment method {method_code!r} cannot refund"
+        )
+    else:
+        key = payflow.payment_key("refund", f"refund:{request.idempotency_key}")
+        result = payflow.ask(
+            method,
+            request,
+            "refund",
+            lambda: method.refund(request, reference, request.amount, key, payflow.ledger_for(deps, request)),
+        )
+    now = deps.clock()
+    with deps.write_sessions.begin() as session:
+        workspace = lock_workspace(session, request.workspace_id)
+        assert workspace is not None
+        payment = session.get(Payment, payment_id, populate_existing=True)
+        assert payment is not None
+        if result is not None and payment.refund_due and payment.status == PaymentStatus.SUCCEEDED:
+            payment.refund_due = False
+            payment.updated_at = now
+            if result.status is PaymentStatus.SUCCEEDED:
+                payment.status = PaymentStatus.REFUNDED
+                payment.refund_reference = (result.reference or "")[:128] or None
+                payment.failure_message = SUPERSEDED + "refunded"
+                emit(
+                    session,
+                    workspace,
+                    EventType.PAYMENT_REFUNDED,
+                    {**payflow.payment_payload(payment), "refund_reference": payment.refund_reference},
+                    now,
+                )
+            else:
+                payment.status = PaymentStatus.REFUND_FAILED
+                payment.failure_message = SUPERSEDED + "the refund failed and needs an operator"
+                payflow.emit_payment_failed(
+                    session, workspace, payment, PaymentStatus.REFUND_FAILED.value, now
+                )
+        return outcome_of(session, payment)
+
+
+# ------------------------------------------------------------------ reconciliation
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    payment_id: str
+    method: str
+    before: str
+    after: str
+    action: str  # "asked", "expired", "refunded"
+
+    def describe(self) -> str:
+        return f"payment {self.payment_id} ({self.method}): {self.action}: {self.before} -> {self.after}"
+
+
+def reconcile(deps: Deps, now: datetime, limit: int = 500) -> list[Reconciled]:
+    """Settle what is left open: payments a method never answered (asked again with the same
+    key after :data:`~gateway.services.payflow.ANSWER_GRACE`), payments that settle later
+    (polled), payments past their expiry (cancelled at the method, then EXPIRED unless the
+    money arrived first), and refunds owed. One payment's trouble never stops the others."""
+    with deps.sessions() as session:
+        open_rows = session.execute(
+            select(Payment.id, Payment.status, Payment.answered_at, Payment.expires_at, Payment.created_at)
+            .where(
+                or_(
+                    Payment.status.in_((PaymentStatus.PENDING.value, PaymentStatus.REQUIRES_ACTION.value)),
+                    Payment.refund_due.is_(True),
+                )
+            )
+            .order_by(Payment.created_at, Payment.id)
+            .limit(limit)
+        ).all()
+    done: list[Reconciled] = []
+    for payment_id, status, answered_at, expires_at, created_at in open_rows:
+        try:
+            step = _reconcile_one(deps, payment_id, status, answered_at, expires_at, created_at, now)
+        except Exception:  # logged with its traceback; tried again on the next run
+            logger.exception("reconciling payment %s failed", payment_id)
+            continue
+        if step is not None:
+            done.append(step)
+    return done
+
+
+def _reconcile_one(
+    deps: Deps,
+    payment_id: str,
+    status: str,
+    answered_at: datetime | None,
+    expires_at: datetime | None,
+    created_at: datetime,
+    now: datetime,
+) -> Reconciled | None:
+    with deps.sessions() as session:
+        payment = session.get(Payment, payment_id)
+        assert payment is not None
+        request = payflow.request_of(payment)
+        reference, method_code, refund_due = payment.reference, payment.method, payment.refund_due
+    method = deps.payment_methods.get(method_code)
+    if method is None:
+        logger.warning("payment %s: its method %r is not loaded; left open", payment_id, method_code)
+        return None
+    if refund_due:
+        refund_owed(deps, payment_id)
+        return Reconciled(payment_id, method_code, status, _status_of(deps, payment_id), "refunded")
+    if expires_at is not None and expires_at <= now:
+        expire(deps, payment_id, method, request, reference, PaymentStatus(status))
+        return Reconciled(payment_id, method_code, status, _status_of(deps, payment_id), "expired")
+    if status != PaymentStatus.PENDING or (answered_at is None and created_at > now - payflow.ANSWER_GRACE):
+        return None  # waiting for the customer, or still being answered
+    result = payflow.ask(
+        method,
+        request,
+        "status",
+        lambda: method.status(request, reference, payflow.ledger_for(deps, request)),
+    )
+    if result is None or result.status.value == status:
+        return None
+    settle(deps, payment_id, result)
+    return Reconciled(payment_id, method_code, status, _status_of(deps, payment_id), "asked")
+
+
+def expire(
+    deps: Deps,
+    payment_id: str,
+    method: PaymentMethod,
+    request: ChargeRequest,
+    reference: str | None,
+    status: PaymentStatus,
+) -> PaymentOutcome:
+    """Give up a payment past its expiry: cancel it at the method (outside any transaction),
+    then record it EXPIRED (``payment.expired``; what it paid for is not applied), unless the
+    method says the money arrived first. A cancellation whose outcome is unknown leaves the
+    payment open for the next run."""
+    result = payflow.ask(
+        method,
+        request,
+        "cancel",
+        lambda: method.cancel(request, reference, payflow.ledger_for(deps, request)),
+    )
+    if result is not None and result.status is not PaymentStatus.SUCCEEDED:
+        result = PaymentResult(
+            PaymentStatus.EXPIRED, failure=FailureCode.EXPIRED, message=_expired_message(status)
+        )
+    return settle(deps, payment_id, result)
+
+
+def _expired_message(status: PaymentStatus) -> str:
+    if status == PaymentStatus.REQUIRES_ACTION:
+        return "the customer did not complete the payment in time"
+    return "the money did not arrive in time"
+
+
+def _status_of(deps: Deps, payment_id: str) -> str:
+    with deps.sessions() as session:
+        return str(session.scalar(select(Payment.status).where(Payment.id == payment_id)))
+
+
+# ------------------------------------------------------------------ settling later
+
+
+class CannotSettle(LookupError):
+    """A notification or an operator named a payment that cannot be settled that way."""
+
+
+def notified(deps: Deps, method_code: str, headers: dict[str, str], body: bytes) -> PaymentOutcome:
+    """Apply a payment method's signed notification (a bank's notice of incoming funds, a
+    processor's webhook). Raises :class:`~gateway.plugin_api.payments.InvalidNotification`
+    for one the method does not verify, :class:`CannotSettle` for an unknown payment."""
+    method = deps.payment_methods.get(method_code)
+    if not isinstance(method, NotifiedPaymentMethod):
+        raise CannotSettle(f"the payment method {method_code!r} takes no notifications")
+    reference, result = method.parse_notification(headers, body)  # raises InvalidNotification
+    with deps.sessions() as session:
+        payment_id = session.scalar(
+            select(Payment.id)
+            .where(Payment.method == method_code, Payment.reference == reference)
+            .order_by(Payment.created_at.desc())
+            .limit(1)
+        )
+    if payment_id is None:
+        raise CannotSettle(f"no {method_code} payment with reference {reference!r}")
+    return settle(deps, payment_id, result)
+
+
+def mark_paid(deps: Deps, payment_id: str, note: str) -> PaymentOutcome:
+    """An operator saw the money of a payment that settles later (a bank transfer) arrive."""
+    with deps.sessions() as session:
+        payment = session.get(Payment, payment_id)
+        if payment is None:
+            raise CannotSettle(f"no payment {payment_id!r}")
+        method = deps.payment_methods.get(payment.method)
+        if method is None or Capability.SETTLE_LATER not in method.capabilities:
+            raise CannotSettle(
+                f"payment {payment_id} is paid by {payment.method}, which does not settle later"
+            )
+        if payment.status != PaymentStatus.PENDING:
+            raise CannotSettle(f"payment {payment_id} is {payment.status}, not pending")
+    logger.info("payment %s marked paid by an operator: %s", payment_id, note)
+    return settle(deps, payment_id, PaymentResult(PaymentStatus.SUCCEEDED, message=note[:200] or None))
