@@ -310,7 +310,7 @@ def test_the_limits_are_inclusive(gateway, member, top_up):
 @pytest.mark.parametrize(
     ("payment", "code", "field"),
     [
-        ({"method": "balance"}, "UNKNOWN_PAYMENT_METHOD", ["paymentMethod", "method"]),
+        ({"method": "balance"}, "PAYMENT_METHOD_NOT_ALLOWED", ["paymentMethod", "method"]),
         ({"method": "card"}, "CARD_REQUIRED", ["paymentMethod"]),
         ({"method": "card", "cardId": "nope"}, "UNKNOWN_CARD", ["paymentMethod", "cardId"]),
         (

@@ -158,23 +158,87 @@ def test_two_rate_providers_need_a_setting_to_choose(tmp_path, monkeypatch, sett
         ),
         (
             """
-     from gateway.plugin_api import hookimpl
-     from gateway.plugin_api import PaymentKind
+     from gateway.plugin_api import Capability, hookimpl
 
-     class Balance:
+     class Method:
          code = "balance"
-         label = "Another balance"
-         kind = PaymentKind.BALANCE
+         label = "Another method"
+         capabilities = frozenset({Capability.PAY_NOW})
 
          def charge(self, request, ledger): ...
-         def confirm(self, reference, challenge_response): ...
-         def refund(self, reference, amount, ledger): ...
+         def status(self, request, reference, ledger): ...
+         def confirm(self, request, reference, response): ...
+         def cancel(self, request, reference, ledger): ...
+         def refund(self, request, reference, amount, key, ledger): ...
 
      @hookimpl
      def register_payment_methods(register):
-         register(Balance())
+         register(Method())
      """,
             r"payment_method 'balance', which is already taken",
+        ),
+        (
+            """
+     from gateway.plugin_api import Capability, hookimpl
+
+     class Method:
+         code = "wire"
+         label = "Another method"
+         capabilities = frozenset({Capability.REFUND})
+
+         def charge(self, request, ledger): ...
+         def status(self, request, reference, ledger): ...
+         def confirm(self, request, reference, response): ...
+         def cancel(self, request, reference, ledger): ...
+         def refund(self, request, reference, amount, key, ledger): ...
+
+     @hookimpl
+     def register_payment_methods(register):
+         register(Method())
+     """,
+            r"payment method 'wire' that can neither pay now, ask for a customer action nor settle later",
+        ),
+        (
+            """
+     from gateway.plugin_api import Capability, hookimpl
+
+     class Method:
+         code = "wire"
+         label = "Another method"
+         capabilities = {"pay_now"}
+
+         def charge(self, request, ledger): ...
+         def status(self, request, reference, ledger): ...
+         def confirm(self, request, reference, response): ...
+         def cancel(self, request, reference, ledger): ...
+         def refund(self, request, reference, amount, key, ledger): ...
+
+     @hookimpl
+     def register_payment_methods(register):
+         register(Method())
+     """,
+            r"payment method 'wire' whose `capabilities` is not a frozenset of Capability",
+        ),
+        (
+            """
+     from gateway.plugin_api import Capability, hookimpl
+
+     class Method:
+         code = "cards"
+         label = "Another method"
+         capabilities = frozenset({Capability.PAY_NOW, Capability.CARDS})
+
+         def charge(self, request, ledger): ...
+         def status(self, request, reference, ledger): ...
+         def confirm(self, request, reference, response): ...
+         def cancel(self, request, reference, ledger): ...
+         def refund(self, request, reference, amount, key, ledger): ...
+
+     @hookimpl
+     def register_payment_methods(register):
+         register(Method())
+     """,
+            r"payment method 'cards' with the CARDS capability but without `tokenize`",
         ),
         (
             """

@@ -454,7 +454,7 @@ def test_a_3ds_card_cannot_renew_off_session(gateway, graphql, make_workspace):
 
     assert result.status is RenewalStatus.PAYMENT_FAILED and result.reason == "authentication_required"
     [payment] = [p for p in rows(gateway, Payment, member) if p.purpose == "renewal"]
-    assert payment.status == "canceled"
+    assert (payment.status, payment.failure_code) == ("failed", "authentication_required")
     assert workspace_row(gateway, member).status == "past_due"
 
 
@@ -728,11 +728,13 @@ def test_the_server_starts_the_periodic_renewal_unless_disabled(gateway, monkeyp
     monkeypatch.setattr(http, "run_periodically", fake)
     with TestClient(http.create_app(gateway)):
         pass
-    assert started == [300.0]
-    gateway.settings = Settings(database_url=gateway.settings.database_url, renewal_interval=0)
+    assert started == [300.0, 60.0]  # renewal, then payment reconciliation
+    gateway.settings = Settings(
+        database_url=gateway.settings.database_url, renewal_interval=0, reconcile_interval=0
+    )
     with TestClient(http.create_app(gateway)):
         pass
-    assert started == [300.0]
+    assert started == [300.0, 60.0]
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("300", 300.0), ("0", 0.0), ("2.5", 2.5), (" 60 ", 60.0)])

@@ -82,6 +82,14 @@ def _period() -> tuple[Field, ...]:
     )
 
 
+_PAYMENT = (
+    Field("payment_id", "string", "the payment"),
+    Field("purpose", "string", "checkout, top_up or renewal"),
+    Field("amount", "string", _AMOUNT),
+    Field("currency", "string", "ISO 4217 code"),
+    Field("method", "string", "payment method code: balance, card, ..."),
+)
+
 _RENEWAL = (
     *_period(),
     *_configuration("renewed"),
@@ -151,11 +159,7 @@ PAYLOADS: dict[str, Payload] = {
             1,
             "A payment was declined or failed; nothing else changed.",
             (
-                Field("payment_id", "string", "the failed payment"),
-                Field("purpose", "string", "checkout, top_up or renewal"),
-                Field("amount", "string", _AMOUNT),
-                Field("currency", "string", "ISO 4217 code"),
-                Field("method", "string", "payment method code: balance, card, ..."),
+                *_PAYMENT,
                 Field(
                     "failure_code",
                     "string | null",
@@ -164,6 +168,37 @@ PAYLOADS: dict[str, Payload] = {
                 ),
                 Field("message", "string | null", "a sentence for people"),
             ),
+        ),
+        Payload(
+            EventType.PAYMENT_PENDING,
+            1,
+            "A payment waits for its money (a bank transfer): show the customer how to pay. What it pays "
+            "for applies once it succeeds (`checkout.completed`, `balance.topped_up`, `renewal.completed`); "
+            "`payment.expired` if the money does not arrive in time.",
+            (
+                *_PAYMENT,
+                Field("reference", "string | null", "the payment method's reference, to quote when paying"),
+                Field("instructions", "object", "how to pay, as name and value strings (IBAN, BIC, amount...)"),
+                Field("expires_at", "string | null", f"when the payment expires ({_INSTANT})"),
+            ),
+        ),
+        Payload(
+            EventType.PAYMENT_EXPIRED,
+            1,
+            "Nobody completed a payment in time (3-D Secure not confirmed, money not arrived): it was "
+            "cancelled at the payment method and what it was for is not applied.",
+            (
+                *_PAYMENT,
+                Field("failure_code", "string | null", "`expired`"),
+                Field("message", "string | null", "a sentence for people"),
+            ),
+        ),
+        Payload(
+            EventType.PAYMENT_REFUNDED,
+            1,
+            "A payment was given back in full: what it paid for no longer applied "
+            "(the subscription changed before it settled).",
+            (*_PAYMENT, Field("refund_reference", "string | null", "the payment method's reference of the refund")),
         ),
         Payload(
             EventType.BALANCE_TOPPED_UP,

@@ -12,6 +12,7 @@ the same key answers where that payment stands and never charges again.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -34,7 +35,7 @@ from gateway.core.errors import (
 )
 from gateway.core.money import Money
 from gateway.core.statuses import PaymentPurpose, PaymentStatus
-from gateway.plugin_api.payments import Capability, PaymentMethod, StoredCard
+from gateway.plugin_api.payments import Capability, ChargeRequest, PaymentMethod, StoredCard
 from gateway.services import billing_details, payflow, settlement
 from gateway.services.cards import PaymentChoice, require_card, saved_card, tokenize
 from gateway.services.charging import stored_card
@@ -126,7 +127,7 @@ def from_response(deps: Deps, response: dict[str, Any]) -> Any:
     """The outcome a stored response stands for now (see :func:`to_response`)."""
     if response["type"] == "completed" and response.get("payment_id") is None:
         return Completed(pricing.ChangeKind(response["kind"]), response["invoice_id"], None)
-    return settlement.read_outcome(deps, response["payment_id"])
+    return settlement.read_outcome(deps, response["payment_id"], wait=idempotency.WAIT_SECONDS)
 
 
 # ------------------------------------------------------------------ checkout
@@ -158,6 +159,39 @@ def _checkout(
     deps: Deps, workspace_id: str, request: CheckoutRequest, now: datetime, token: StoredCard | None
 ) -> Outcome:
     # 1. Price, check and record the payment as pending: committed before the method is asked.
+    #    Another checkout of the workspace being asked for its money is waited for, so that
+    #    concurrent checkouts run one after the other as they did under one lock.
+    deadline = time.monotonic() + idempotency.WAIT_SECONDS
+    while True:
+        try:
+            started = _begin_checkout(deps, workspace_id, request, now, token)
+            break
+        except _Busy:
+            if time.monotonic() >= deadline:
+                raise PaymentRefused(
+                    ErrorCode.PAYMENT_IN_PROGRESS,
+                    "another checkout's payment is being processed; try again in a moment",
+                    ("payment_method",),
+                ) from None
+            time.sleep(0.02)
+    if isinstance(started, Completed):
+        return started
+    payment_id, method_code, charge_request = started
+    method = deps.payment_methods[method_code]
+    # 2. Ask the method, outside any transaction; 3. apply its answer in a transaction of its own.
+    result = payflow.charge(deps, method, charge_request)
+    outcome = settlement.settle(deps, payment_id, result)
+    assert isinstance(outcome, STORED), f"a checkout's payment ends as a checkout outcome, not {outcome!r}"
+    return outcome
+
+
+class _Busy(Exception):
+    """Another checkout's payment of the workspace is being asked for (rolls the attempt back)."""
+
+
+def _begin_checkout(
+    deps: Deps, workspace_id: str, request: CheckoutRequest, now: datetime, token: StoredCard | None
+) -> Completed | tuple[str, str, ChargeRequest]:
     with deps.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None, "authenticated workspaces exist"
@@ -168,13 +202,7 @@ def _checkout(
         idempotency.complete(
             session, workspace_id, request.idempotency_key, {"type": "payment", "payment_id": started.id}
         )
-        payment_id, charge_request = started.id, payflow.request_of(started)
-        method = deps.payment_methods[started.method]
-    # 2. Ask the method, outside any transaction; 3. apply its answer in a transaction of its own.
-    result = payflow.charge(deps, method, charge_request)
-    outcome = settlement.settle(deps, payment_id, result)
-    assert isinstance(outcome, STORED), f"a checkout's payment ends as a checkout outcome, not {outcome!r}"
-    return outcome
+        return started.id, started.method, payflow.request_of(started)
 
 
 def _priced_checkout(
@@ -232,7 +260,7 @@ def _priced_checkout(
     card_value, card_row = card_to_charge(session, workspace, method, request.payment, token)
     if Capability.PREPAID_BALANCE in method.capabilities and balance_of(workspace) < amount:
         raise InsufficientBalance(balance_of(workspace), amount)
-    _refuse_if_in_flight(session, workspace, now)
+    _wait_if_in_flight(session, workspace, now)
     return payflow.begin(
         session,
         workspace,
@@ -240,7 +268,7 @@ def _priced_checkout(
         amount,
         purpose=PaymentPurpose.CHECKOUT,
         description=description,
-        idempotency_key=f"checkout:{workspace.id}:{request.idempotency_key}",
+        idempotency_key=payflow.request_key(session, "checkout", workspace.id, request.idempotency_key),
         now=now,
         card=card_value,
         card_id=card_row.id if card_row is not None else None,
@@ -252,9 +280,9 @@ def _priced_checkout(
     )
 
 
-def _refuse_if_in_flight(session: Session, workspace: Workspace, now: datetime) -> None:
-    """Refuse a checkout while another one's payment is being asked for (recorded, not
-    answered yet, and recent): both would be charged, and one refunded."""
+def _wait_if_in_flight(session: Session, workspace: Workspace, now: datetime) -> None:
+    """Raise :class:`_Busy` while another checkout's payment is being asked for (recorded,
+    not answered yet, and recent): both would be charged, and one refunded."""
     busy = session.scalar(
         select(Payment.id)
         .where(
@@ -267,11 +295,7 @@ def _refuse_if_in_flight(session: Session, workspace: Workspace, now: datetime) 
         .limit(1)
     )
     if busy is not None:
-        raise PaymentRefused(
-            ErrorCode.PAYMENT_IN_PROGRESS,
-            "another checkout's payment is being processed; try again in a moment",
-            ("payment_method",),
-        )
+        raise _Busy()
 
 
 def card_to_charge(

@@ -23,7 +23,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -41,6 +41,7 @@ from gateway.plugin_api.payments import (
     StoredCard,
 )
 from gateway.services.deps import Deps
+from gateway.storage import idempotency
 from gateway.storage.db import Payment, Workspace
 from gateway.storage.ledger import WorkspaceLedger
 
@@ -61,6 +62,14 @@ def payment_key(purpose: str, idempotency_key: str) -> str:
     if len(idempotency_key) <= MAX_PAYMENT_KEY:
         return idempotency_key
     return f"{purpose[:16]}:{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}"
+
+
+def request_key(session: Session, purpose: str, workspace_id: str, client_key: str) -> str:
+    """The payment key for a client's request: one per idempotency key *and* claim, so a key
+    reused after it expired (24 hours) makes a new payment, while every retry within its life
+    finds the same one."""
+    claimed = idempotency.claimed_at(session, workspace_id, client_key)
+    return f"{purpose}:{workspace_id}:{client_key}:{claimed.astimezone(UTC):%Y%m%dT%H%M%S%fZ}"
 
 
 def card_snapshot(card: StoredCard | None) -> dict[str, Any] | None:

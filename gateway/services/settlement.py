@@ -21,6 +21,7 @@ a timeout), polls those that settle later, expires those nobody completed in tim
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -134,11 +135,18 @@ def outcome_of(session: Session, payment: Payment) -> PaymentOutcome:
     )
 
 
-def read_outcome(deps: Deps, payment_id: str) -> PaymentOutcome:
-    with deps.sessions() as session:
-        payment = session.get(Payment, payment_id)
-        assert payment is not None, "payments are never deleted"
-        return outcome_of(session, payment)
+def read_outcome(deps: Deps, payment_id: str, *, wait: float = 0.0) -> PaymentOutcome:
+    """Where ``payment_id`` stands. With ``wait``, a payment its method is still being asked
+    about is waited for, up to ``wait`` seconds (a retry of the request that made it)."""
+    deadline = time.monotonic() + wait
+    while True:
+        with deps.sessions() as session:
+            payment = session.get(Payment, payment_id)
+            assert payment is not None, "payments are never deleted"
+            unanswered = payment.status == PaymentStatus.PENDING and payment.answered_at is None
+            if not unanswered or time.monotonic() >= deadline:
+                return outcome_of(session, payment)
+        time.sleep(0.02)
 
 
 def settle(deps: Deps, payment_id: str, result: PaymentResult | None) -> PaymentOutcome:

@@ -148,7 +148,7 @@ def top_up(
         now,
         lambda: _top_up(deps, workspace_id, amount, payment, token, idempotency_key, now),
         _to_response,
-        lambda response: settlement.read_outcome(deps, response["payment_id"]),
+        lambda response: settlement.read_outcome(deps, response["payment_id"], wait=idempotency.WAIT_SECONDS),
         _STORED,
     )
     return outcome
@@ -205,7 +205,7 @@ def _top_up(
             money,
             purpose=PaymentPurpose.TOP_UP,
             description=f"Balance top-up of {money}",
-            idempotency_key=f"top_up:{workspace_id}:{key}",
+            idempotency_key=payflow.request_key(session, "top_up", workspace_id, key),
             now=now,
             card=card_value,
             card_id=card_row.id if card_row else None,

@@ -208,3 +208,12 @@ def purge_expired(session: Session, now: datetime) -> int:
         "CursorResult[Any]", session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
     )
     return result.rowcount or 0
+
+
+def claimed_at(session: Session, workspace_id: str, key: str) -> datetime:
+    """When ``key`` was first claimed: the same for every retry while the key lives, and new
+    once it expired and is used again (so work derived from it is new work)."""
+    row = session.get(IdempotencyKey, (workspace_id, key))
+    if row is None:  # cannot happen while the claim is held
+        raise RuntimeError(f"idempotency key {key!r} lost its claim")
+    return row.created_at
