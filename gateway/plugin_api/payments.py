@@ -171,6 +171,9 @@ class PaymentResult:
     next_action: str | None = None  # REQUIRES_ACTION: what the customer must do (a 3-D Secure URL)
     instructions: Mapping[str, str] | None = None  # PENDING: how to pay (IBAN, reference, amount...)
     expires_at: datetime | None = None  # REQUIRES_ACTION or PENDING: when the method gives the payment up
+    # The amount the processor reports as paid, when it reports one (a bank's notice of funds):
+    # the gateway settles a payment only on its own amount and leaves any other for an operator.
+    amount: Money | None = None
 
 
 class Ledger(Protocol):

@@ -249,6 +249,16 @@ def record(
     e.g. an answer that arrives after the payment expired)."""
     current = PaymentStatus(payment.status)
     new = result.status
+    paid = Money.from_minor_units(payment.amount_minor, payment.currency)
+    if result.amount is not None and result.amount != paid:
+        logger.error(
+            "payment %s: %s reports %s paid, but the payment is for %s; not settled, an operator must look",
+            payment.id,
+            payment.method,
+            result.amount,
+            paid,
+        )
+        return None
     if result.reference:
         payment.reference = payment.reference or result.reference[:128]
     if payment.answered_at is None:
