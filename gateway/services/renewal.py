@@ -1,7 +1,7 @@
 """Renewal: what happens at each period boundary, and cancelling a scheduled change.
 
-For every workspace whose period has ended, one period at a time, each in its own
-transaction holding the workspace's lock:
+For every workspace whose period has ended, one period at a time, each in a transaction
+of its own holding the workspace's lock:
 
 1. A ``Renewal`` row for the new period start is inserted first. It exists once per
    workspace and period, so renewing a period twice (a second run, another replica,
@@ -12,13 +12,18 @@ transaction holding the workspace's lock:
    previous end, so a period anchored on the 31st comes back to the 31st).
 4. Credits reset: usage is counted per period start, so the new period starts from
    zero and unused credits do not roll over (``credits.reset``).
-5. A paid plan is charged for the configuration now in force, with the VAT in force on
-   the renewal date, through ``workspace.renewal_payment`` (the balance, or a saved
-   card). Success: a paid invoice and ``renewal.completed``. Failure (declined, the
-   balance too low, no payment method, incomplete billing details): the workspace is
-   ``past_due``, an *open* invoice records what is owed, ``renewal.failed`` says why,
-   and no money moved. The period still rolls and the credits still reset: the
-   customer keeps service while the debt is chased (dunning), and nothing is lost
+5. A paid plan is invoiced (open) for the configuration now in force, with the VAT in
+   force on the renewal date, and its payment is recorded as pending, to be paid by
+   ``workspace.renewal_payment`` (any method that can charge off-session: ``"balance"``,
+   ``"card:<saved card id>"``, a partner's method code; without one, the prepaid balance).
+   The transaction commits, the method is asked outside it, and the answer settles the
+   invoice in another (:mod:`gateway.services.settlement`). Success: the invoice is paid,
+   ``renewal.completed``. Failure (declined, the balance too low, no payment method,
+   incomplete billing details): the workspace is ``past_due``, the open invoice records
+   what is owed, ``renewal.failed`` says why, and no money moved. A payment whose answer is
+   unknown (a crash, a timeout) or that settles later keeps the invoice open until the
+   reconciliation run settles it. The period still rolls and the credits still reset:
+   the customer keeps service while the debt is chased (dunning), and nothing is lost
    because the open invoice keeps the amount.
 
    Free plans roll and reset (``credits.reset``) and are never charged or invoiced.
