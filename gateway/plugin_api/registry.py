@@ -72,20 +72,21 @@ class Registry:
         }
         return by_kind[kind]
 
-    def select(self, kind: str, code: str | None) -> Any:
-        """The provider of ``kind`` named ``code``, or the only one loaded."""
+    def select(self, kind: str, code: str | None, setting: str = "the settings") -> Any:
+        """The provider of ``kind`` named ``code``, or the only one loaded; ``setting`` names
+        where the operator chooses one, for the error."""
         providers = self._by_kind(kind)
         if code is not None:
             if code not in providers:
                 raise PluginError(
                     f"no {kind.replace('_', ' ')} named {code!r} is loaded "
-                    f"(loaded: {sorted(providers) or 'none'})"
+                    f"(loaded: {sorted(providers) or 'none'}); change {setting}"
                 )
             return providers[code]
         if len(providers) != 1:
             raise PluginError(
                 f"{len(providers)} {kind.replace('_', ' ')}s are loaded "
-                f"({sorted(providers) or 'none'}); name one in the settings"
+                f"({sorted(providers) or 'none'}); name one in {setting}"
             )
         return next(iter(providers.values()))
 
