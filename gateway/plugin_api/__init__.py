@@ -24,6 +24,7 @@ from gateway.core.tax import (
     TaxRequest,
     TaxTreatment,
 )
+from gateway.core.tax_routing import EU_MEMBER_STATES, REGIONS
 from gateway.plugin_api.events import Event, EventListener
 from gateway.plugin_api.hookspecs import ENTRY_POINT_GROUP, hookimpl
 from gateway.plugin_api.messaging import Destination, MessageType, RateProvider
@@ -45,6 +46,8 @@ from gateway.plugin_api.payments import (
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "EU_MEMBER_STATES",
+    "REGIONS",
     "CardDetails",
     "CardError",
     "CardErrorCode",
