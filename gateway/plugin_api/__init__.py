@@ -43,6 +43,7 @@ from gateway.plugin_api.payments import (
     PaymentStatus,
     StoredCard,
 )
+from gateway.plugin_api.tax_ids import TaxIdCheck, TaxIdStatus, TaxIdVerifier
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -72,6 +73,9 @@ __all__ = [
     "StoredCard",
     "TaxCalculator",
     "TaxCustomer",
+    "TaxIdCheck",
+    "TaxIdStatus",
+    "TaxIdVerifier",
     "TaxLine",
     "TaxRequest",
     "TaxTreatment",

@@ -20,6 +20,7 @@ from gateway.plugin_api import hookspecs
 from gateway.plugin_api.events import EventListener
 from gateway.plugin_api.messaging import RateProvider
 from gateway.plugin_api.payments import CardPaymentMethod, PaymentKind, PaymentMethod
+from gateway.plugin_api.tax_ids import TaxIdVerifier
 
 
 class PluginError(RuntimeError):
@@ -43,6 +44,7 @@ _HOOKS: dict[str, tuple[str, type, tuple[str, ...]]] = {
         ("label", "kind", "charge", "confirm", "refund"),
     ),
     "register_tax_calculators": ("tax_calculator", TaxCalculator, ("calculate",)),
+    "register_tax_id_verifiers": ("tax_id_verifier", TaxIdVerifier, ("countries", "verify")),
     "register_rate_providers": (
         "rate_provider",
         RateProvider,
@@ -59,6 +61,7 @@ class Registry:
     plugins: list[PluginInfo] = field(default_factory=list)
     payment_methods: dict[str, PaymentMethod] = field(default_factory=dict)
     tax_calculators: dict[str, TaxCalculator] = field(default_factory=dict)
+    tax_id_verifiers: dict[str, TaxIdVerifier] = field(default_factory=dict)
     rate_providers: dict[str, RateProvider] = field(default_factory=dict)
     event_listeners: dict[str, EventListener] = field(default_factory=dict)
 
@@ -67,6 +70,7 @@ class Registry:
         by_kind: dict[str, dict[str, Any]] = {
             "payment_method": self.payment_methods,
             "tax_calculator": self.tax_calculators,
+            "tax_id_verifier": self.tax_id_verifiers,
             "rate_provider": self.rate_providers,
             "event_listener": self.event_listeners,
         }
@@ -173,6 +177,13 @@ def _registrar(
                 raise PluginError(
                     f"plugin {plugin!r} registered card payment method {code!r} without `tokenize`"
                 )
+        if kind == "tax_id_verifier" and not (
+            isinstance(provider.countries, frozenset) and all(isinstance(c, str) for c in provider.countries)
+        ):
+            raise PluginError(
+                f"plugin {plugin!r} registered {kind} {code!r} whose `countries` is not a frozenset of "
+                "country codes"
+            )
         providers[code] = provider
         provides[plugin].append(f"{kind}:{code}")
 

@@ -19,6 +19,7 @@ from gateway.plugin_api.events import EventListener
 from gateway.plugin_api.messaging import RateProvider
 from gateway.plugin_api.payments import PaymentMethod
 from gateway.plugin_api.registry import PluginInfo, Registry, load_plugins
+from gateway.plugin_api.tax_ids import TaxIdVerifier
 from gateway.server.settings import PREFIX, Settings
 from gateway.server.taxes import choose_tax_calculator
 from gateway.services.messages import MessageCatalog
@@ -68,6 +69,10 @@ class Gateway:
     @property
     def event_listeners(self) -> Mapping[str, EventListener]:
         return self.registry.event_listeners
+
+    @property
+    def tax_id_verifiers(self) -> Mapping[str, TaxIdVerifier]:
+        return self.registry.tax_id_verifiers
 
     @property
     def plugins(self) -> Sequence[PluginInfo]:

@@ -55,7 +55,17 @@ from billing_gateway_tax_vat.rules import (
     normalize_vat_id,
 )
 from billing_gateway_tax_vat.territories import TERRITORIES, TerritoryVatCalculator
-from gateway.plugin_api import CustomerKind, Money, TaxCalculator, TaxLine, TaxRequest, TaxTreatment, hookimpl
+from billing_gateway_tax_vat.vies import ViesVerifier
+from gateway.plugin_api import (
+    CustomerKind,
+    Money,
+    TaxCalculator,
+    TaxIdVerifier,
+    TaxLine,
+    TaxRequest,
+    TaxTreatment,
+    hookimpl,
+)
 
 __all__ = [
     "MEMBER_STATES",
@@ -67,9 +77,11 @@ __all__ = [
     "TerritoryVatCalculator",
     "VatRateNotFound",
     "VatSettings",
+    "ViesVerifier",
     "load_rates",
     "normalize_vat_id",
     "register_tax_calculators",
+    "register_tax_id_verifiers",
 ]
 
 REVERSE_CHARGE_NOTE = (
@@ -162,3 +174,10 @@ def register_tax_calculators(register: Callable[[TaxCalculator], None]) -> None:
     register(EuVatCalculator())
     for calculator in territory_calculators(VatSettings.from_env(os.environ)):
         register(calculator)
+
+
+@hookimpl
+def register_tax_id_verifiers(register: Callable[[TaxIdVerifier], None]) -> None:
+    settings = VatSettings.from_env(os.environ)
+    if settings.vies:  # off by default: no network call unless the operator asks for one
+        register(ViesVerifier(settings.vies_url, settings.vies_timeout, settings.vies_fallback))
