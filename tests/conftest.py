@@ -72,8 +72,9 @@ class BuiltOnce:
     ``gateway`` fixture's build_gateway (building them per test was most of its time). The
     GraphQL schema is built once per process anyway (``build_schema`` is cached).
 
-    Each part is kept by the settings it is built from, so a module that overrides the
-    ``settings`` fixture still gets parts that match them. What a test may change is
+    Each part is kept by the settings (and plugin environment) it is built from, so a
+    module that overrides the ``settings`` or ``plugin_env`` fixture still gets parts that
+    match them. What a test may change is
     per test: the registry is copied for each gateway (tests register event listeners in
     it); settings, clock, sessions and the rest of the Gateway are new for each test.
     Tests of start-up itself (plugin, catalog and settings errors) call build_gateway
@@ -82,18 +83,23 @@ class BuiltOnce:
 
     def __init__(self) -> None:
         self._catalogs: dict[Path | None, Catalog] = {}
-        self._registries: dict[frozenset[str], Registry] = {}
+        self._registries: dict[tuple[frozenset[str], frozenset[tuple[str, str]]], Registry] = {}
         self._engines: dict[str, Engine] = {}
 
-    def parts(self, settings: Settings) -> dict[str, Any]:
-        """The keyword arguments for build_gateway(settings)."""
+    def parts(self, settings: Settings, plugin_env: dict[str, str] | None = None) -> dict[str, Any]:
+        """The keyword arguments for build_gateway(settings), with plugins loaded while
+        ``plugin_env`` is set (their own settings are environment variables)."""
         if settings.catalog_path not in self._catalogs:
             self._catalogs[settings.catalog_path] = load_catalog(settings.catalog_path)
-        if settings.disabled_plugins not in self._registries:
-            self._registries[settings.disabled_plugins] = load_plugins(settings.disabled_plugins)
+        key = (settings.disabled_plugins, frozenset((plugin_env or {}).items()))
+        if key not in self._registries:
+            with pytest.MonkeyPatch.context() as env:  # set only while the hooks run
+                for name, value in (plugin_env or {}).items():
+                    env.setenv(name, value)
+                self._registries[key] = load_plugins(settings.disabled_plugins)
         if settings.database_url not in self._engines:
             self._engines[settings.database_url] = create_db_engine(settings.database_url)
-        registry = self._registries[settings.disabled_plugins]
+        registry = self._registries[key]
         return {
             "catalog": self._catalogs[settings.catalog_path],  # frozen
             # A copy of each of its lists and dicts: what one test registers is gone in the next.
@@ -118,10 +124,19 @@ def built_once() -> Iterator[BuiltOnce]:
 
 
 @pytest.fixture
-def gateway(settings: Settings, clock: Clock, built_once: BuiltOnce) -> Gateway:
+def plugin_env() -> dict[str, str]:
+    """The environment variables the plugins see when they load (a plugin's own settings,
+    such as BILLING_GATEWAY_VAT_TERRITORIES): none. A module overrides this fixture to test
+    plugins configured; the variables are set only while the plugins load."""
+    return {}
+
+
+@pytest.fixture
+def gateway(settings: Settings, clock: Clock, built_once: BuiltOnce, plugin_env: dict[str, str]) -> Gateway:
     # No gateway.close() after the test: that disposes the engine, which is the run's
     # (built_once disposes it at the end).
-    gateway = build_gateway(settings, clock=clock, run_migrations=False, **built_once.parts(settings))
+    parts = built_once.parts(settings, plugin_env)
+    gateway = build_gateway(settings, clock=clock, run_migrations=False, **parts)
     with gateway.engine.begin() as conn:  # every test starts from empty tables
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from test_checkout import quote
+
 from gateway.server.cli import main
 from gateway.server.settings import Settings
 from gateway.services.settlement import reconcile
 from gateway.storage.db import Payment, Workspace
+
 from helpers import THREE_DS, billing, card, events, rows
-from test_checkout import quote
 
 CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) { __typename
   ... on UserError { code message }
@@ -117,7 +119,9 @@ def test_the_wait_is_configurable(gateway, graphql, clock, make_workspace):
     assert datetime.fromisoformat(pending["expiresAt"]) == clock() + timedelta(minutes=10)
 
 
-def test_the_reconcile_command_expires_overdue_payments(cli_env, capsys, gateway, graphql, clock, make_workspace):
+def test_the_reconcile_command_expires_overdue_payments(
+    cli_env, capsys, gateway, graphql, clock, make_workspace
+):
     member = make_workspace("Command")
     billing(graphql, member)
     pending = three_ds_checkout(graphql, member)

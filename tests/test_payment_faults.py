@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+from test_checkout import CHECKOUT, quote
+from test_renewal import BOUNDARY
 
 from gateway.core.money import Money
 from gateway.plugin_api import (
@@ -31,9 +33,8 @@ from gateway.services.payflow import ANSWER_GRACE
 from gateway.services.renewal import RenewalStatus, renew_due
 from gateway.services.settlement import reconcile
 from gateway.storage.db import Invoice, Payment, Workspace
+
 from helpers import billing, events, rows
-from test_checkout import CHECKOUT, quote
-from test_renewal import BOUNDARY
 
 
 @dataclass
@@ -74,7 +75,9 @@ class ProcessorMethod:
     def status(self, request: ChargeRequest, reference: str | None, ledger: Ledger) -> PaymentResult:
         if request.idempotency_key in self.processor.charges:
             return PaymentResult(PaymentStatus.SUCCEEDED, reference=f"ch_{request.idempotency_key[-12:]}")
-        return PaymentResult(PaymentStatus.FAILED, failure=FailureCode.PROCESSING_ERROR, message="no such charge")
+        return PaymentResult(
+            PaymentStatus.FAILED, failure=FailureCode.PROCESSING_ERROR, message="no such charge"
+        )
 
     def confirm(self, request: ChargeRequest, reference: str, response: str | None) -> PaymentResult:
         return self.status(request, reference, ledger=None)  # type: ignore[arg-type]
@@ -192,7 +195,9 @@ def test_no_fault_charges_once_and_applies(gateway, graphql, client, clock, proc
     assert state(gateway, customer) == PAID and processor.taken == DUE
 
 
-def test_commit_of_the_pending_payment_fails(gateway, graphql, client, clock, processor, customer, commit_fault):
+def test_commit_of_the_pending_payment_fails(
+    gateway, graphql, client, clock, processor, customer, commit_fault
+):
     """Before the call: the record of the payment never commits, so the processor is never asked."""
     offer = quote(graphql, customer, "omnichannel")
     commit_fault.statuses, commit_fault.armed = frozenset({"pending"}), True

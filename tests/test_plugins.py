@@ -306,6 +306,7 @@ def test_every_hook_is_documented_and_tested():
         "register_payment_methods",
         "register_rate_providers",
         "register_tax_calculators",
+        "register_tax_id_verifiers",
     ]
     for name in specs:
         assert (getattr(hookspecs, name).__doc__ or "").strip(), f"{name} has no docstring"

@@ -377,6 +377,12 @@ WorkspaceStatus: TypeAlias = statuses.WorkspaceStatus
 strawberry.enum(statuses.WorkspaceStatus)
 
 
+@strawberry.enum(description="What a tax ID register (VIES) said of the saved VAT ID.")
+class VatIdVerification(enum.Enum):
+    VERIFIED = "verified"  # the register confirms the VAT ID
+    UNVERIFIED = "unverified"  # the register could not answer; the ID passed the format check only
+
+
 @strawberry.type
 class BillingDetails:
     customer_type: CustomerType | None
@@ -389,6 +395,12 @@ class BillingDetails:
     region: str | None
     country: str | None
     vat_id: str | None
+    vat_id_verification: VatIdVerification | None = strawberry.field(
+        description=(
+            "What a tax ID register said of vatId when it was saved (VIES for EU VAT IDs, if the gateway "
+            "checks them); null when no register was asked."
+        )
+    )
     email: str | None
     missing_fields: list[str] = strawberry.field(
         description="What checkout still needs, as input field names."

@@ -128,6 +128,7 @@ def billing_details_of(saved: views.BillingDetailsView) -> t.BillingDetails:
         region=saved.region,
         country=saved.country,
         vat_id=saved.vat_id,
+        vat_id_verification=t.VatIdVerification(saved.vat_id_status) if saved.vat_id_status else None,
         email=saved.email,
         missing_fields=list(saved.missing_fields),
     )

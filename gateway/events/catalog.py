@@ -178,7 +178,9 @@ PAYLOADS: dict[str, Payload] = {
             (
                 *_PAYMENT,
                 Field("reference", "string | null", "the payment method's reference, to quote when paying"),
-                Field("instructions", "object", "how to pay, as name and value strings (IBAN, BIC, amount...)"),
+                Field(
+                    "instructions", "object", "how to pay, as name and value strings (IBAN, BIC, amount...)"
+                ),
                 Field("expires_at", "string | null", f"when the payment expires ({_INSTANT})"),
             ),
         ),
@@ -198,7 +200,10 @@ PAYLOADS: dict[str, Payload] = {
             1,
             "A payment was given back in full: what it paid for no longer applied "
             "(the subscription changed before it settled).",
-            (*_PAYMENT, Field("refund_reference", "string | null", "the payment method's reference of the refund")),
+            (
+                *_PAYMENT,
+                Field("refund_reference", "string | null", "the payment method's reference of the refund"),
+            ),
         ),
         Payload(
             EventType.BALANCE_TOPPED_UP,

@@ -24,6 +24,7 @@ from gateway.core.tax import (
     TaxRequest,
     TaxTreatment,
 )
+from gateway.core.tax_routing import EU_MEMBER_STATES, REGIONS
 from gateway.plugin_api.events import Event, EventListener
 from gateway.plugin_api.hookspecs import ENTRY_POINT_GROUP, hookimpl
 from gateway.plugin_api.messaging import Destination, MessageType, RateProvider
@@ -44,9 +45,12 @@ from gateway.plugin_api.payments import (
     PaymentStatus,
     StoredCard,
 )
+from gateway.plugin_api.tax_ids import TaxIdCheck, TaxIdStatus, TaxIdVerifier
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "EU_MEMBER_STATES",
+    "REGIONS",
     "Capability",
     "CardDetails",
     "CardError",
@@ -73,6 +77,9 @@ __all__ = [
     "StoredCard",
     "TaxCalculator",
     "TaxCustomer",
+    "TaxIdCheck",
+    "TaxIdStatus",
+    "TaxIdVerifier",
     "TaxLine",
     "TaxRequest",
     "TaxTreatment",

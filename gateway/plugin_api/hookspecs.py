@@ -26,6 +26,7 @@ from gateway.core.tax import TaxCalculator
 from gateway.plugin_api.events import EventListener
 from gateway.plugin_api.messaging import RateProvider
 from gateway.plugin_api.payments import PaymentMethod
+from gateway.plugin_api.tax_ids import TaxIdVerifier
 
 PROJECT_NAME = "billing_gateway"
 ENTRY_POINT_GROUP = "billing_gateway"
@@ -51,8 +52,25 @@ def register_tax_calculators(register: Callable[[TaxCalculator], None]) -> None:
     """Register tax calculators.
 
     Called once at start-up. Each object must satisfy
-    :class:`gateway.plugin_api.TaxCalculator`. The gateway uses the one named by
-    the ``tax_calculator`` setting, or the only one loaded.
+    :class:`gateway.plugin_api.TaxCalculator` (``calculate`` is pure: it runs on every quote)
+    and have a ``code`` no other plugin uses. The gateway uses the one named by
+    ``BILLING_GATEWAY_TAX_CALCULATOR``, the ones ``BILLING_GATEWAY_TAX_CALCULATORS`` routes
+    customers to by country, or the only one loaded. Each chosen calculator is asked once at
+    start-up to tax a customer in the seller's country and in each country routed to it; an
+    exception there stops start-up with the message.
+    """
+
+
+@hookspec
+def register_tax_id_verifiers(register: Callable[[TaxIdVerifier], None]) -> None:
+    """Register verifiers that ask a register (such as VIES) whether customers' tax IDs are issued.
+
+    Called once at start-up. Each object must satisfy
+    :class:`gateway.plugin_api.TaxIdVerifier` and have a ``code`` no other plugin uses.
+    When billing details with a tax ID are saved, the first verifier (by code) whose
+    ``countries`` hold the billing country is asked, outside any database transaction; a
+    REJECTED answer refuses the save with its reason on the ``vat_id`` field. Register none
+    to keep the offline format check only.
     """
 
 

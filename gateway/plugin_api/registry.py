@@ -20,6 +20,7 @@ from gateway.plugin_api import hookspecs
 from gateway.plugin_api.events import EventListener
 from gateway.plugin_api.messaging import RateProvider
 from gateway.plugin_api.payments import Capability, CardMethod, PaymentMethod
+from gateway.plugin_api.tax_ids import TaxIdVerifier
 
 
 class PluginError(RuntimeError):
@@ -43,6 +44,7 @@ _HOOKS: dict[str, tuple[str, type, tuple[str, ...]]] = {
         ("label", "capabilities", "charge", "status", "confirm", "cancel", "refund"),
     ),
     "register_tax_calculators": ("tax_calculator", TaxCalculator, ("calculate",)),
+    "register_tax_id_verifiers": ("tax_id_verifier", TaxIdVerifier, ("countries", "verify")),
     "register_rate_providers": (
         "rate_provider",
         RateProvider,
@@ -59,6 +61,7 @@ class Registry:
     plugins: list[PluginInfo] = field(default_factory=list)
     payment_methods: dict[str, PaymentMethod] = field(default_factory=dict)
     tax_calculators: dict[str, TaxCalculator] = field(default_factory=dict)
+    tax_id_verifiers: dict[str, TaxIdVerifier] = field(default_factory=dict)
     rate_providers: dict[str, RateProvider] = field(default_factory=dict)
     event_listeners: dict[str, EventListener] = field(default_factory=dict)
 
@@ -67,25 +70,27 @@ class Registry:
         by_kind: dict[str, dict[str, Any]] = {
             "payment_method": self.payment_methods,
             "tax_calculator": self.tax_calculators,
+            "tax_id_verifier": self.tax_id_verifiers,
             "rate_provider": self.rate_providers,
             "event_listener": self.event_listeners,
         }
         return by_kind[kind]
 
-    def select(self, kind: str, code: str | None) -> Any:
-        """The provider of ``kind`` named ``code``, or the only one loaded."""
+    def select(self, kind: str, code: str | None, setting: str = "the settings") -> Any:
+        """The provider of ``kind`` named ``code``, or the only one loaded; ``setting`` names
+        where the operator chooses one, for the error."""
         providers = self._by_kind(kind)
         if code is not None:
             if code not in providers:
                 raise PluginError(
                     f"no {kind.replace('_', ' ')} named {code!r} is loaded "
-                    f"(loaded: {sorted(providers) or 'none'})"
+                    f"(loaded: {sorted(providers) or 'none'}); change {setting}"
                 )
             return providers[code]
         if len(providers) != 1:
             raise PluginError(
                 f"{len(providers)} {kind.replace('_', ' ')}s are loaded "
-                f"({sorted(providers) or 'none'}); name one in the settings"
+                f"({sorted(providers) or 'none'}); name one in {setting}"
             )
         return next(iter(providers.values()))
 
@@ -164,6 +169,13 @@ def _registrar(
         # protocol is PaymentMethod for this kind, so the isinstance only tells mypy so
         if kind == "payment_method" and isinstance(provider, PaymentMethod):
             _check_payment_method(plugin, code, provider)
+        if kind == "tax_id_verifier" and not (
+            isinstance(provider.countries, frozenset) and all(isinstance(c, str) for c in provider.countries)
+        ):
+            raise PluginError(
+                f"plugin {plugin!r} registered {kind} {code!r} whose `countries` is not a frozenset of "
+                "country codes"
+            )
         providers[code] = provider
         provides[plugin].append(f"{kind}:{code}")
 

@@ -12,15 +12,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.core.catalog import Catalog, load_catalog
-from gateway.core.money import Money
-from gateway.core.tax import CustomerKind, TaxCalculator, TaxCustomer, TaxRequest
+from gateway.core.tax import TaxCalculator
 from gateway.events.notify import Notifier
 from gateway.events.routing import attach_event_listeners
 from gateway.plugin_api.events import EventListener
 from gateway.plugin_api.messaging import RateProvider
 from gateway.plugin_api.payments import PaymentMethod
 from gateway.plugin_api.registry import PluginInfo, Registry, load_plugins
-from gateway.server.settings import Settings, SettingsError
+from gateway.plugin_api.tax_ids import TaxIdVerifier
+from gateway.server.settings import PREFIX, Settings
+from gateway.server.taxes import choose_tax_calculator
 from gateway.services.messages import MessageCatalog
 from gateway.storage.db import create_db_engine, migrate, session_factory, write_session_factory
 
@@ -70,6 +71,10 @@ class Gateway:
         return self.registry.event_listeners
 
     @property
+    def tax_id_verifiers(self) -> Mapping[str, TaxIdVerifier]:
+        return self.registry.tax_id_verifiers
+
+    @property
     def plugins(self) -> Sequence[PluginInfo]:
         return self.registry.plugins
 
@@ -97,19 +102,6 @@ class Gateway:
         self.engine.dispose()
 
 
-def _check_seller_country(tax: TaxCalculator, seller_country: str, currency: str, now: datetime) -> None:
-    """Ask the tax calculator once, at start-up, whether it can tax for this seller, so a
-    wrong setting stops the gateway instead of failing every quote."""
-    customer = TaxCustomer(CustomerKind.PERSON, seller_country)
-    try:
-        tax.calculate(TaxRequest(seller_country, customer, Money.zero(currency).rounded(), now.date()))
-    except Exception as error:  # a plugin's own error type: report it with the setting to change
-        raise SettingsError(
-            f"the tax calculator {tax.code!r} cannot tax for seller country "
-            f"{seller_country!r} (BILLING_GATEWAY_SELLER_COUNTRY): {error}"
-        ) from error
-
-
 def build_gateway(
     settings: Settings | None = None,
     *,
@@ -130,9 +122,9 @@ def build_gateway(
     settings = settings or Settings.from_env()
     catalog = catalog if catalog is not None else load_catalog(settings.catalog_path)
     registry = registry if registry is not None else load_plugins(settings.disabled_plugins)
-    tax = registry.select("tax_calculator", settings.tax_calculator)
-    _check_seller_country(tax, settings.seller_country, catalog.currency, clock())
-    rates = registry.select("rate_provider", settings.rate_provider)
+    countries = _load_countries()
+    tax = choose_tax_calculator(settings, registry.tax_calculators, countries, catalog.currency, clock())
+    rates = registry.select("rate_provider", settings.rate_provider, f"{PREFIX}RATE_PROVIDER")
     own_engine = engine is None
     engine = engine if engine is not None else create_db_engine(settings.database_url)
     if run_migrations:
@@ -152,4 +144,5 @@ def build_gateway(
         sessions=session_factory(engine),
         write_sessions=write_session_factory(engine),
         clock=clock,
+        countries=countries,
     )

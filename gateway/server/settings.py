@@ -21,7 +21,8 @@ class Settings:
     catalog_path: Path | None = None  # None: the bundled catalog
     disabled_plugins: frozenset[str] = field(default_factory=frozenset)
     seller_country: str = "DE"  # where the seller is established, for VAT
-    tax_calculator: str | None = None  # None: the only one loaded
+    tax_calculator: str | None = None  # None: the only one loaded (or the rule below)
+    tax_calculators: str | None = None  # a routing rule by customer country (gateway.core.tax_routing)
     rate_provider: str | None = None  # None: the only one loaded
     graphiql: bool = True
     renewal_interval: float = 300.0  # seconds between the server's renewal runs; 0: no periodic task
@@ -56,6 +57,8 @@ class Settings:
             values["seller_country"] = country.upper()
         if (tax := get("TAX_CALCULATOR")) is not None:
             values["tax_calculator"] = tax
+        if (routes := get("TAX_CALCULATORS")) is not None:
+            values["tax_calculators"] = routes  # read against the loaded calculators by build_gateway
         if (rates := get("RATE_PROVIDER")) is not None:
             values["rate_provider"] = rates
         if (graphiql := get("GRAPHIQL")) is not None:

@@ -1,8 +1,18 @@
-"""Billing details: saved field by field, checked for completeness at checkout."""
+"""Billing details: saved field by field, checked for completeness at checkout.
+
+A VAT ID is checked offline by the tax calculator (format and check digits) and, when a
+plugin registered a :class:`~gateway.plugin_api.tax_ids.TaxIdVerifier` for the billing
+country (VIES, with ``BILLING_GATEWAY_VIES=on``), against the register: only when the
+customer submits the VAT ID or the country, before the write transaction begins (a
+register may take seconds; no lock or connection is held meanwhile). The answer is kept on
+the row (``vat_id_status``): a verified ID submitted again is not sent again; an
+unverified one (the register could not answer) is.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +22,7 @@ from gateway.core.errors import FieldProblem, InvalidBillingDetails
 from gateway.core.money import Money
 from gateway.core.tax import CustomerKind, InvalidTaxId, TaxCalculator, TaxCustomer, TaxRequest
 from gateway.core.text import has_control_characters
+from gateway.plugin_api.tax_ids import TaxIdCheck, TaxIdStatus
 from gateway.services.deps import Deps
 from gateway.storage.db import BillingDetails
 
@@ -30,6 +41,25 @@ LIMITS = {
 REQUIRED = ("customer_type", "name", "address_line1", "city", "postal_code", "country", "email")
 
 
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A register's answer for one VAT ID in one country, obtained before the transaction."""
+
+    vat_id: str
+    country: str
+    check: TaxIdCheck
+
+
+def _tidy(field: str, value: Any) -> Any:
+    """A submitted value as it is checked and stored: whitespace collapsed, blank is None,
+    the country upper case."""
+    if isinstance(value, str):
+        value = " ".join(value.split()) or None  # collapse whitespace; blank clears
+    if field == "country" and isinstance(value, str) and value.isascii():
+        value = value.upper()
+    return value
+
+
 def update(
     session: Session,
     workspace_id: str,
@@ -40,11 +70,13 @@ def update(
     seller_country: str,
     now: datetime,
     currency: str = "EUR",
+    verified: Verified | None = None,
 ) -> BillingDetails:
     """Apply ``changes`` (snake_case field -> value; None clears an optional field).
 
     Every value is checked before anything is written; one bad field refuses the
-    whole update. The VAT ID is checked against the resulting country.
+    whole update. The VAT ID is checked against the resulting country. ``verified`` is a
+    register's answer, stored when it is about the VAT ID and country the row ends with.
     """
     row = session.get(BillingDetails, workspace_id, with_for_update=True)
     current = (
@@ -55,16 +87,13 @@ def update(
     cleaned: dict[str, Any] = {}
     problems: list[FieldProblem] = []
     for field, value in changes.items():
-        if isinstance(value, str):
-            value = " ".join(value.split()) or None  # collapse whitespace; blank clears
+        value = _tidy(field, value)
         if value is not None and field in LIMITS and len(value) > LIMITS[field]:
             problems.append(FieldProblem(field, f"must be at most {LIMITS[field]} characters"))
             continue
-        if field == "country" and value is not None:
-            value = value.upper() if value.isascii() else value
-            if value not in countries:
-                problems.append(FieldProblem("country", f"unknown country {value!r}"))
-                continue
+        if field == "country" and value is not None and value not in countries:
+            problems.append(FieldProblem("country", f"unknown country {value!r}"))
+            continue
         if field == "email" and value is not None and not EMAIL.match(value):
             problems.append(FieldProblem("email", "is not an email address"))
             continue
@@ -88,6 +117,10 @@ def update(
         session.add(row)
     for field, value in cleaned.items():
         setattr(row, field, value.value if hasattr(value, "value") else value)
+    if verified is not None and (verified.vat_id, verified.country) == (row.vat_id, row.country):
+        row.vat_id_status, row.vat_id_checked_at = verified.check.status.value, now
+    elif (current.get("vat_id"), current.get("country")) != (row.vat_id, row.country):
+        row.vat_id_status, row.vat_id_checked_at = None, None  # a new ID (or country) nobody checked
     row.updated_at = now
     return row
 
@@ -153,6 +186,10 @@ def update_billing_details(
         if isinstance(value, str) and has_control_characters(value)
     ]
     clean = {name: value for name, value in changes.items() if name not in {p.field for p in problems}}
+    verified = _ask_register(deps, workspace_id, clean, now)  # before the transaction: may take seconds
+    if verified is not None and verified.check.status is TaxIdStatus.REJECTED:
+        problems.append(FieldProblem("vat_id", verified.check.reason or "is not a registered VAT ID"))
+        verified = None
     try:
         with deps.write_sessions.begin() as session:
             try:
@@ -165,6 +202,7 @@ def update_billing_details(
                     seller_country=deps.seller_country,
                     now=now,
                     currency=deps.catalog.currency,
+                    verified=verified,
                 )
             except InvalidBillingDetails as error:
                 problems += error.problems
@@ -177,3 +215,39 @@ def update_billing_details(
         raise InvalidBillingDetails(
             sorted(error.problems, key=lambda p: order.get(p.field, len(order)))
         ) from None
+
+
+def _ask_register(deps: Deps, workspace_id: str, changes: dict[str, Any], now: datetime) -> Verified | None:
+    """What the register of the billing country says of the VAT ID being submitted, or None
+    when there is nothing to ask: no verifier for the country, no VAT ID or country among
+    the changes, a malformed ID (``update`` reports it), or an ID already verified.
+
+    Runs with no transaction open: the saved row is read in a short session closed before
+    the register is asked. A concurrent save may change the row meanwhile; ``update`` only
+    stores an answer about the VAT ID and country the row ends with.
+    """
+    verifiers = deps.tax_id_verifiers
+    if not verifiers or not {"vat_id", "country"} & changes.keys():
+        return None
+    with deps.sessions() as session:
+        row = session.get(BillingDetails, workspace_id)
+        saved = (row.vat_id, row.country, row.vat_id_status, row.customer_type) if row else (None,) * 4
+    saved_id, saved_country, saved_status, saved_kind = saved
+    vat_id = _tidy("vat_id", changes["vat_id"]) if "vat_id" in changes else saved_id
+    country = _tidy("country", changes["country"]) if "country" in changes else saved_country
+    kind = _tidy("customer_type", changes.get("customer_type")) or saved_kind or CustomerKind.COMPANY.value
+    if not vat_id or not country or not isinstance(vat_id, str) or not isinstance(country, str):
+        return None
+    if (vat_id, country, saved_status) == (saved_id, saved_country, TaxIdStatus.VERIFIED.value):
+        return None  # the register confirmed this very ID: not asked again
+    verifier = next((v for _, v in sorted(verifiers.items()) if country in v.countries), None)
+    if verifier is None:
+        return None
+    customer = TaxCustomer(CustomerKind(getattr(kind, "value", kind)), country, vat_id)
+    try:  # only well-formed IDs go to the register
+        deps.tax.calculate(
+            TaxRequest(deps.seller_country, customer, Money.zero(deps.catalog.currency), now.date())
+        )
+    except InvalidTaxId:
+        return None
+    return Verified(vat_id, country, verifier.verify(vat_id, country))

@@ -119,6 +119,7 @@ class BillingDetailsView:
     region: str | None
     country: str | None
     vat_id: str | None
+    vat_id_status: str | None  # a TaxIdStatus value (verified | unverified), None when no register was asked
     email: str | None
     missing_fields: tuple[str, ...]  # what checkout still needs, as the API names the fields
 
@@ -136,6 +137,7 @@ def billing_details_view(row: BillingDetails) -> BillingDetailsView:
         region=row.region,
         country=row.country,
         vat_id=row.vat_id,
+        vat_id_status=row.vat_id_status,
         email=row.email,
         missing_fields=tuple(details.missing_fields(row)),
     )

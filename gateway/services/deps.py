@@ -20,6 +20,7 @@ from gateway.core.tax import TaxCalculator
 from gateway.plugin_api.events import EventListener
 from gateway.plugin_api.messaging import RateProvider
 from gateway.plugin_api.payments import PaymentMethod
+from gateway.plugin_api.tax_ids import TaxIdVerifier
 from gateway.services.messages import MessageCatalog
 
 # The session type the API layer may hold (to pass to read functions) without importing SQLAlchemy.
@@ -32,6 +33,11 @@ class Deps(Protocol):
 
     @property
     def tax(self) -> TaxCalculator: ...
+
+    @property
+    def tax_id_verifiers(self) -> Mapping[str, TaxIdVerifier]:
+        """Registers of tax IDs by code (VIES, ...): network I/O, never inside a transaction."""
+        ...
 
     @property
     def rates(self) -> RateProvider: ...

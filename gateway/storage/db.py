@@ -106,6 +106,10 @@ class BillingDetails(Base):
     region: Mapped[str | None] = mapped_column(String(100), nullable=True)
     country: Mapped[str | None] = mapped_column(String(2), nullable=True)
     vat_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # What a tax ID register (VIES) said of vat_id, kept so later saves need not ask again:
+    # a TaxIdStatus value (verified | unverified), or None when no register was asked.
+    vat_id_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    vat_id_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -22,18 +22,31 @@ VAT is computed once on the whole taxable base and rounded half-up to the
 currency's minor unit, so negative bases (refunds) mirror positive ones.
 Only the 27 member-state ISO codes count as the EU; special territories
 (Canary Islands, Monaco via France, Northern Ireland for goods) are not modelled.
+
+The plugin registers more than the EU calculator when configured (see :mod:`.config` for
+every variable):
+
+* ``vat_gb``, ``vat_ch``, ``vat_no``: VAT of the United Kingdom, Switzerland and Norway
+  (:mod:`.territories`), one per territory listed in ``BILLING_GATEWAY_VAT_TERRITORIES``.
+  Route customers to them with the gateway's ``BILLING_GATEWAY_TAX_CALCULATORS``, e.g.
+  ``GB=vat_gb; CH=vat_ch; NO=vat_no; *=vat``.
+* ``vies``: a tax ID verifier that asks the EU's VIES service whether an EU VAT ID is
+  registered (:mod:`.vies`), when ``BILLING_GATEWAY_VIES=on``. It runs when billing
+  details are saved, never on the quote path.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from decimal import Decimal
-from functools import lru_cache
 from importlib.resources import as_file, files
 from os import PathLike
 from pathlib import Path
 
+from billing_gateway_tax_vat.config import VatSettings
+from billing_gateway_tax_vat.lines import tax_line
 from billing_gateway_tax_vat.rules import (
     MEMBER_STATES,
     RateTable,
@@ -41,18 +54,34 @@ from billing_gateway_tax_vat.rules import (
     load_rates,
     normalize_vat_id,
 )
-from gateway.plugin_api import CustomerKind, Money, TaxCalculator, TaxLine, TaxRequest, TaxTreatment, hookimpl
+from billing_gateway_tax_vat.territories import TERRITORIES, TerritoryVatCalculator
+from billing_gateway_tax_vat.vies import ViesVerifier
+from gateway.plugin_api import (
+    CustomerKind,
+    Money,
+    TaxCalculator,
+    TaxIdVerifier,
+    TaxLine,
+    TaxRequest,
+    TaxTreatment,
+    hookimpl,
+)
 
 __all__ = [
     "MEMBER_STATES",
     "OUT_OF_SCOPE_NOTE",
     "REVERSE_CHARGE_NOTE",
+    "TERRITORIES",
     "EuVatCalculator",
     "RateTable",
+    "TerritoryVatCalculator",
     "VatRateNotFound",
+    "VatSettings",
+    "ViesVerifier",
     "load_rates",
     "normalize_vat_id",
     "register_tax_calculators",
+    "register_tax_id_verifiers",
 ]
 
 REVERSE_CHARGE_NOTE = (
@@ -63,6 +92,7 @@ OUT_OF_SCOPE_NOTE = "Outside the scope of EU VAT"
 
 _ZERO = Decimal(0)
 _STANDARD = TaxTreatment.STANDARD  # bound once: enum member access is slow on Python 3.11
+_OUT_OF_SCOPE = TaxTreatment.OUT_OF_SCOPE
 
 
 class EuVatCalculator:
@@ -73,7 +103,7 @@ class EuVatCalculator:
     def __init__(self, rates_path: str | PathLike[str] | None = None) -> None:
         # The CSV is read and validated here, once, never on the quote path.
         if rates_path is None:
-            with _packaged_rates() as path:
+            with _packaged("vat_rates.csv") as path:
                 self._rates = load_rates(path)
         else:
             self._rates = load_rates(rates_path)
@@ -100,7 +130,7 @@ class EuVatCalculator:
         if country not in MEMBER_STATES:
             country = country.upper()
             if country not in MEMBER_STATES:
-                return [_line(country, _ZERO, base, TaxTreatment.OUT_OF_SCOPE, OUT_OF_SCOPE_NOTE)]
+                return [_line(country, _ZERO, base, _OUT_OF_SCOPE, OUT_OF_SCOPE_NOTE)]
 
         tax_id = customer.tax_id
         if tax_id is not None and tax_id.strip():
@@ -115,27 +145,39 @@ class EuVatCalculator:
 
 
 def _line(country: str, rate: Decimal, base: Money, treatment: TaxTreatment, note: str | None) -> TaxLine:
-    amount = base.times_rounded(rate)  # one half-up rounding, on the whole base
-    if not amount.amount:
-        amount = Money.zero(base.currency).rounded()  # no "-0.00" on refunds
-    return TaxLine(_name(country, rate), country, rate, base, amount, treatment, note)
+    return tax_line("VAT", country, rate, base, treatment, note)
 
 
-@lru_cache(maxsize=1024)  # a few rates per country: the label is built once per (country, rate)
-def _name(country: str, rate: Decimal) -> str:
-    return f"VAT {_percent(rate)}% ({country})"
+def _packaged(name: str) -> AbstractContextManager[Path]:
+    """A bundled data file as a real file, even from a zipped install."""
+    return as_file(files(__package__).joinpath(name))
 
 
-def _percent(rate: Decimal) -> str:
-    """0.255 -> "25.5", 0.19 -> "19", 0 -> "0" (no exponent, no trailing zeros)."""
-    return f"{(rate * 100).normalize():f}"
-
-
-def _packaged_rates() -> AbstractContextManager[Path]:
-    """The bundled ``vat_rates.csv`` as a real file, even from a zipped install."""
-    return as_file(files(__package__).joinpath("vat_rates.csv"))
+def territory_calculators(settings: VatSettings) -> list[TerritoryVatCalculator]:
+    """The non-EU calculators ``settings`` ask for (none by default); reads their rates once."""
+    if not settings.territories:
+        return []
+    listed = frozenset(settings.territories)
+    if settings.territory_rates is not None:
+        rates = load_rates(settings.territory_rates, frozenset(TERRITORIES), listed, "VAT territory")
+    else:
+        with _packaged("territory_rates.csv") as path:
+            rates = load_rates(path, frozenset(TERRITORIES), listed, "VAT territory")
+    return [
+        TerritoryVatCalculator(TERRITORIES[t], rates, registered=t in settings.registrations)
+        for t in settings.territories
+    ]
 
 
 @hookimpl
 def register_tax_calculators(register: Callable[[TaxCalculator], None]) -> None:
     register(EuVatCalculator())
+    for calculator in territory_calculators(VatSettings.from_env(os.environ)):
+        register(calculator)
+
+
+@hookimpl
+def register_tax_id_verifiers(register: Callable[[TaxIdVerifier], None]) -> None:
+    settings = VatSettings.from_env(os.environ)
+    if settings.vies:  # off by default: no network call unless the operator asks for one
+        register(ViesVerifier(settings.vies_url, settings.vies_timeout, settings.vies_fallback))

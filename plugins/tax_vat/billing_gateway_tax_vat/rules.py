@@ -19,40 +19,11 @@ from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError
 from stdnum.util import clean
 
-from gateway.plugin_api import InvalidTaxId
+from gateway.plugin_api import EU_MEMBER_STATES, InvalidTaxId
 
-#: ISO 3166-1 alpha-2 codes of the 27 EU member states.
-MEMBER_STATES: frozenset[str] = frozenset(
-    [
-        "AT",
-        "BE",
-        "BG",
-        "CY",
-        "CZ",
-        "DE",
-        "DK",
-        "EE",
-        "ES",
-        "FI",
-        "FR",
-        "GR",
-        "HR",
-        "HU",
-        "IE",
-        "IT",
-        "LT",
-        "LU",
-        "LV",
-        "MT",
-        "NL",
-        "PL",
-        "PT",
-        "RO",
-        "SE",
-        "SI",
-        "SK",
-    ]
-)
+#: ISO 3166-1 alpha-2 codes of the 27 EU member states (the gateway's list, so routing and
+#: the calculator agree on what ``EU`` means).
+MEMBER_STATES: frozenset[str] = EU_MEMBER_STATES
 
 # VAT numbers use ISO codes except for Greece ("EL"); stdnum also accepts "GR".
 _VAT_PREFIX = {country: country for country in MEMBER_STATES} | {"GR": "EL"}
@@ -62,7 +33,7 @@ _HEADER = ["country", "rate", "valid_from"]
 
 
 class VatRateNotFound(LookupError):
-    """No rate is known for a member state on a date (before its first table row)."""
+    """No rate is known for a country on a date (before its first table row)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +43,7 @@ class _CountryRates:
 
 
 class RateTable:
-    """Standard VAT rates by member state and date.
+    """Standard VAT rates by country and date.
 
     Built once from the CSV; per-country sorted start dates make a lookup one
     dict access plus one bisect, cheap enough for every live-preview request.
@@ -105,13 +76,19 @@ class RateTable:
         return table.rates[index]
 
 
-def load_rates(path: str | PathLike[str]) -> RateTable:
+def load_rates(
+    path: str | PathLike[str],
+    countries: frozenset[str] = MEMBER_STATES,
+    required: frozenset[str] | None = None,
+    what: str = "member state",
+) -> RateTable:
     """Read and validate a ``country,rate,valid_from`` CSV.
 
     Blank lines and lines starting with ``#`` are ignored. Any bad row raises
     ValueError naming the file, the line and the field, so a broken data file
-    stops start-up instead of mispricing orders later. Every member state must
-    be present.
+    stops start-up instead of mispricing orders later. Rows may only name
+    ``countries`` (a ``what`` each) and every one of ``required`` (all of
+    ``countries`` unless given) must be present.
     """
     path = Path(path)
     rows: dict[str, list[tuple[date, Decimal]]] = {}
@@ -130,22 +107,24 @@ def load_rates(path: str | PathLike[str]) -> RateTable:
                 continue
             if len(fields) != len(_HEADER):
                 raise ValueError(f"{where}: expected {len(_HEADER)} fields, got {len(fields)}")
-            country, rate, valid_from = _parse_row(where, *fields)
+            country, rate, valid_from = _parse_row(where, countries, what, *fields)
             if (country, valid_from) in seen:
                 raise ValueError(f"{where}, field 'valid_from': duplicate {country} row for {valid_from}")
             seen.add((country, valid_from))
             rows.setdefault(country, []).append((valid_from, rate))
     if not header_seen:
         raise ValueError(f"{path}: empty rate table")
-    missing = MEMBER_STATES - rows.keys()
+    missing = (countries if required is None else required) - rows.keys()
     if missing:
-        raise ValueError(f"{path}: no rates for member state(s) {', '.join(sorted(missing))}")
+        raise ValueError(f"{path}: no rates for {what}(s) {', '.join(sorted(missing))}")
     return RateTable(rows)
 
 
-def _parse_row(where: str, country: str, rate_text: str, date_text: str) -> tuple[str, Decimal, date]:
-    if country not in MEMBER_STATES:
-        raise ValueError(f"{where}, field 'country': {country!r} is not an EU member state code")
+def _parse_row(
+    where: str, countries: frozenset[str], what: str, country: str, rate_text: str, date_text: str
+) -> tuple[str, Decimal, date]:
+    if country not in countries:
+        raise ValueError(f"{where}, field 'country': {country!r} is not a {what} code")
     try:
         rate = Decimal(rate_text)
     except InvalidOperation:
