@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib.metadata
 import inspect
+import tomllib
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from gateway.plugin_api import hookspecs
+from gateway.plugin_api import hookimpl, hookspecs
 from gateway.plugin_api.registry import PluginError, load_plugins
 from gateway.server.app import build_gateway
 from gateway.server.http import create_app
 
-from helpers import make_distribution
+from helpers import BUILT_IN_PLUGINS, make_distribution, registry_of
 
 ROOT = Path(__file__).parent.parent
 BUILT_INS = {
@@ -203,6 +205,43 @@ def test_a_disabled_built_in_is_not_loaded():
     registry = load_plugins(disabled={"payment_card"})
     assert set(registry.payment_methods) == {"balance"}
     assert "payment_card" not in {p.name for p in registry.plugins}
+
+
+def test_the_suites_plugins_are_the_built_ins_as_their_projects_declare_them():
+    declared = {}
+    for project in (ROOT / "plugins").glob("*/pyproject.toml"):
+        declared |= tomllib.loads(project.read_text())["project"]["entry-points"][hookspecs.ENTRY_POINT_GROUP]
+    assert {name: module.__name__ for name, module in BUILT_IN_PLUGINS.items()} == declared
+    assert {p.name for p in registry_of().plugins} == set(declared) == set(BUILT_INS)
+
+
+def test_an_explicit_plugin_list_is_checked_as_discovered_plugins_are():
+    class Half:
+        code = "half"
+
+    class Broken:
+        @hookimpl
+        def register_tax_calculators(self, register):
+            register(Half())
+
+    with pytest.raises(
+        PluginError,
+        match=r"plugin 'broken' registered tax_calculator 'half' that does not satisfy TaxCalculator",
+    ):
+        registry_of({**BUILT_IN_PLUGINS, "broken": Broken()})
+    with pytest.raises(PluginError, match="two plugins are named 'tax_vat'"):
+        load_plugins(plugins=[*BUILT_IN_PLUGINS.items(), ("tax_vat", Broken())])
+    assert {p.name for p in registry_of(disabled={"payment_card"}).plugins} == set(BUILT_INS) - {
+        "payment_card"
+    }
+
+
+def test_discovery_in_the_tests_sees_the_built_ins_whatever_else_is_installed():
+    """conftest's discovered_plugins hides every installed plugin but the built-ins, so that
+    start-up tests (the CLI, build_gateway without a registry) load the same set anywhere."""
+    installed = {ep.name for ep in importlib.metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP)}
+    assert installed >= set(BUILT_INS)
+    assert {p.name for p in load_plugins().plugins} == set(BUILT_INS)
 
 
 def test_the_core_never_imports_a_plugin():
