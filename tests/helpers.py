@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import shutil
 import textwrap
 import threading
+import tomllib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
@@ -186,6 +188,7 @@ BUILT_IN_PLUGINS: dict[str, ModuleType] = {
     "payment_card": billing_gateway_payment_card,
     "tax_vat": billing_gateway_tax_vat,
 }
+PARTNER_PLUGIN = Path(__file__).parent / "fixtures" / "partner_plugin"
 
 
 def registry_of(plugins: dict[str, Any] = BUILT_IN_PLUGINS, disabled: Iterable[str] = ()) -> Registry:
@@ -211,3 +214,19 @@ def installed_beside_the_built_ins() -> list[str]:
     a subprocess (conftest's ``discovered_plugins`` does not reach there)."""
     installed = {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
     return sorted(installed - set(BUILT_IN_PLUGINS))
+
+
+def install_project(path: Path, project: Path) -> None:
+    """Lay out a plugin project (its pyproject.toml and package) in ``path`` as pip installs
+    it: the package and a dist-info with its ``billing_gateway`` entry points."""
+    meta = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    name, version = meta["name"], meta["version"]
+    dist_info = path / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    entry_points = meta["entry-points"][ENTRY_POINT_GROUP]
+    (dist_info / "entry_points.txt").write_text(
+        f"[{ENTRY_POINT_GROUP}]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+    )
+    for package in {value.split(".")[0] for value in entry_points.values()}:
+        shutil.copytree(project / package, path / package, ignore=shutil.ignore_patterns("__pycache__"))

@@ -17,7 +17,7 @@ from gateway.plugin_api.registry import PluginError, load_plugins
 from gateway.server.app import build_gateway
 from gateway.server.http import create_app
 
-from helpers import BUILT_IN_PLUGINS, make_distribution, registry_of
+from helpers import BUILT_IN_PLUGINS, PARTNER_PLUGIN, install_project, make_distribution, registry_of
 
 ROOT = Path(__file__).parent.parent
 BUILT_INS = {
@@ -236,11 +236,42 @@ def test_an_explicit_plugin_list_is_checked_as_discovered_plugins_are():
     }
 
 
+def test_a_partner_installed_beside_the_gateway_is_discovered_but_not_loaded_by_the_suite(
+    tmp_path, monkeypatch, built_once, settings, clock, gateway
+):
+    """The partner of tests/fixtures/partner_plugin (CI installs it for the PostgreSQL run) adds
+    a second tax calculator and rate provider and a second payment method "card": the server
+    sees it, and refuses to start until the operator disables one of the cards. The suite's
+    registries hold the built-ins only."""
+    install_project(tmp_path, PARTNER_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    with pytest.raises(PluginError, match=r"payment_method 'card', which is already taken"):
+        load_plugins()
+    with pytest.raises(PluginError, match=r"payment_method 'card', which is already taken"):
+        build_gateway(settings, clock=clock, run_migrations=False)
+    discovered = load_plugins(disabled={"payment_card"})
+    assert {p.name: p.distribution for p in discovered.plugins if p.name.startswith("acme")} == {
+        "acme": "acme-billing",
+        "acme_card": "acme-billing",
+    }
+    assert set(discovered.tax_calculators) == {"acme_sales_tax", "vat"}
+    assert set(discovered.rate_providers) == {"acme", "default"}
+    assert discovered.payment_methods["card"].label == "Acme card"
+
+    fresh = build_gateway(settings, clock=clock, run_migrations=False, **built_once.parts(settings))
+    for registry in (gateway.registry, fresh.registry, registry_of()):
+        assert {p.name: p.provides for p in registry.plugins} == {
+            name: tuple(provides) for name, (_, provides) in BUILT_INS.items()
+        }
+        assert registry.payment_methods["card"].label != "Acme card"
+
+
 def test_discovery_in_the_tests_sees_the_built_ins_whatever_else_is_installed():
     """conftest's discovered_plugins hides every installed plugin but the built-ins, so that
     start-up tests (the CLI, build_gateway without a registry) load the same set anywhere."""
     installed = {ep.name for ep in importlib.metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP)}
-    assert installed >= set(BUILT_INS)
+    assert installed >= set(BUILT_INS)  # and, where CI installed the partner, acme and acme_card
     assert {p.name for p in load_plugins().plugins} == set(BUILT_INS)
 
 
