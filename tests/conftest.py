@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib.metadata
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,12 +19,15 @@ from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
 from gateway.core.catalog import Catalog, load_catalog
-from gateway.plugin_api.registry import Registry, load_plugins
+from gateway.plugin_api import registry as plugin_registry
+from gateway.plugin_api.registry import Registry
 from gateway.server.app import Gateway, build_gateway
 from gateway.server.http import create_app
 from gateway.server.settings import Settings
 from gateway.services.workspaces import create_workspace, issue_api_key
 from gateway.storage.db import Base, create_db_engine, migrate
+
+from helpers import BUILT_IN_PLUGINS, registry_of
 
 TEST_DATABASE_URL = "BILLING_GATEWAY_TEST_DATABASE_URL"
 START = datetime(2026, 11, 10, 9, 30, tzinfo=UTC)
@@ -43,6 +47,27 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     migrate(engine)
     engine.dispose()
     return url
+
+
+@pytest.fixture(autouse=True)
+def discovered_plugins(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Entry-point discovery in every test sees the built-ins and the distributions that tests
+    lay out in their tmp_path, never the others installed beside the gateway: the tests of
+    start-up (the CLI, build_gateway without a registry, load_plugins()) then load the same
+    plugins wherever the suite runs. The rest of the suite does not discover at all: it
+    builds its registries from BUILT_IN_PLUGINS (``registry_of``)."""
+    built_in = {(name, module.__name__) for name, module in BUILT_IN_PLUGINS.items()}
+    test_made = tmp_path_factory.getbasetemp().resolve()
+
+    def visible(ep: importlib.metadata.EntryPoint) -> bool:
+        if (ep.name, ep.value) in built_in:
+            return True
+        return ep.dist is not None and Path(str(ep.dist.locate_file(""))).resolve().is_relative_to(test_made)
+
+    def entry_points(*, group: str) -> importlib.metadata.EntryPoints:
+        return importlib.metadata.EntryPoints(filter(visible, importlib.metadata.entry_points(group=group)))
+
+    monkeypatch.setattr(plugin_registry, "entry_points", entry_points)
 
 
 @dataclass
@@ -74,9 +99,9 @@ class BuiltOnce:
 
     Each part is kept by the settings (and plugin environment) it is built from, so a
     module that overrides the ``settings`` or ``plugin_env`` fixture still gets parts that
-    match them. What a test may change is
-    per test: the registry is copied for each gateway (tests register event listeners in
-    it); settings, clock, sessions and the rest of the Gateway are new for each test.
+    match them. What a test may change is per test: the registry (of the built-in plugins,
+    whatever else is installed) is copied for each gateway (tests register event listeners
+    in it); settings, clock, sessions and the rest of the Gateway are new for each test.
     Tests of start-up itself (plugin, catalog and settings errors) call build_gateway
     without these parts and so build everything.
     """
@@ -96,7 +121,7 @@ class BuiltOnce:
             with pytest.MonkeyPatch.context() as env:  # set only while the hooks run
                 for name, value in (plugin_env or {}).items():
                     env.setenv(name, value)
-                self._registries[key] = load_plugins(settings.disabled_plugins)
+                self._registries[key] = registry_of(disabled=settings.disabled_plugins)
         if settings.database_url not in self._engines:
             self._engines[settings.database_url] = create_db_engine(settings.database_url)
         registry = self._registries[key]

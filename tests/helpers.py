@@ -8,16 +8,26 @@ because conftest.py lives here.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
+import shutil
 import textwrap
 import threading
-from collections.abc import Callable
+import tomllib
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 from sqlalchemy import inspect, select, text
 from starlette.testclient import TestClient
 
+import billing_gateway_messaging_rates
+import billing_gateway_payment_balance
+import billing_gateway_payment_card
+import billing_gateway_tax_vat
 from gateway.core.money import Money
+from gateway.plugin_api.hookspecs import ENTRY_POINT_GROUP
+from gateway.plugin_api.registry import Registry, load_plugins
 from gateway.server.http import create_app
 from gateway.storage.db import LedgerEntry, OutboxEvent, Workspace
 from gateway.storage.ledger import ledger_sum
@@ -170,6 +180,22 @@ def race(gateway, threads: int, work: Callable[[int, TestClient], T]) -> list[T]
 
 # ------------------------------------------------------------------ plugins
 
+# The plugins the tests run with, by entry-point name: the built-ins, never what else is
+# installed (tests/test_plugins.py checks this list against plugins/*/pyproject.toml).
+BUILT_IN_PLUGINS: dict[str, ModuleType] = {
+    "messaging_rates": billing_gateway_messaging_rates,
+    "payment_balance": billing_gateway_payment_balance,
+    "payment_card": billing_gateway_payment_card,
+    "tax_vat": billing_gateway_tax_vat,
+}
+PARTNER_PLUGIN = Path(__file__).parent / "fixtures" / "partner_plugin"
+
+
+def registry_of(plugins: dict[str, Any] = BUILT_IN_PLUGINS, disabled: Iterable[str] = ()) -> Registry:
+    """A registry of exactly these plugins (by default the built-ins), registered and checked
+    as the server registers the ones it discovers."""
+    return load_plugins(disabled, plugins=plugins.items())
+
 
 def make_distribution(
     path: Path, name: str, module: str, source: str, version: str = "1.2.3", entry_point: str | None = None
@@ -181,3 +207,26 @@ def make_distribution(
     (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
     (dist_info / "entry_points.txt").write_text(f"[billing_gateway]\n{entry_point or module} = {module}\n")
     (path / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+def installed_beside_the_built_ins() -> list[str]:
+    """The names of the other plugins installed, to disable in a gateway that a test starts in
+    a subprocess (conftest's ``discovered_plugins`` does not reach there)."""
+    installed = {ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    return sorted(installed - set(BUILT_IN_PLUGINS))
+
+
+def install_project(path: Path, project: Path) -> None:
+    """Lay out a plugin project (its pyproject.toml and package) in ``path`` as pip installs
+    it: the package and a dist-info with its ``billing_gateway`` entry points."""
+    meta = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    name, version = meta["name"], meta["version"]
+    dist_info = path / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    entry_points = meta["entry-points"][ENTRY_POINT_GROUP]
+    (dist_info / "entry_points.txt").write_text(
+        f"[{ENTRY_POINT_GROUP}]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+    )
+    for package in {value.split(".")[0] for value in entry_points.values()}:
+        shutil.copytree(project / package, path / package, ignore=shutil.ignore_patterns("__pycache__"))

@@ -19,7 +19,7 @@ from gateway.server.settings import Settings
 from gateway.storage.db import Delivery, DeliveryAttempt
 from gateway.storage.locks import lock_workspace
 
-from helpers import make_distribution
+from helpers import make_distribution, registry_of
 
 
 @pytest.fixture
@@ -197,7 +197,7 @@ def test_two_workers_hand_each_event_to_the_listener_once_and_in_order(
     log: list[Event] = []
     lock = threading.Lock()
     gateway.registry.event_listeners["audit"] = Recorder(log=log, lock=lock)
-    replica = build_gateway(settings, clock=clock, run_migrations=False)
+    replica = build_gateway(settings, clock=clock, run_migrations=False, registry=registry_of())
     replica.registry.event_listeners["audit"] = Recorder(log=log, lock=lock)
     workspaces = [make_workspace(f"W{n}") for n in range(4)]
     ids = []

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib.metadata
 import inspect
+import tomllib
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from gateway.plugin_api import hookspecs
+from gateway.plugin_api import hookimpl, hookspecs
 from gateway.plugin_api.registry import PluginError, load_plugins
 from gateway.server.app import build_gateway
 from gateway.server.http import create_app
 
-from helpers import make_distribution
+from helpers import BUILT_IN_PLUGINS, PARTNER_PLUGIN, install_project, make_distribution, registry_of
 
 ROOT = Path(__file__).parent.parent
 BUILT_INS = {
@@ -267,6 +269,74 @@ def test_a_disabled_built_in_is_not_loaded():
     registry = load_plugins(disabled={"payment_card"})
     assert set(registry.payment_methods) == {"balance"}
     assert "payment_card" not in {p.name for p in registry.plugins}
+
+
+def test_the_suites_plugins_are_the_built_ins_as_their_projects_declare_them():
+    declared = {}
+    for project in (ROOT / "plugins").glob("*/pyproject.toml"):
+        declared |= tomllib.loads(project.read_text())["project"]["entry-points"][hookspecs.ENTRY_POINT_GROUP]
+    assert {name: module.__name__ for name, module in BUILT_IN_PLUGINS.items()} == declared
+    assert {p.name for p in registry_of().plugins} == set(declared) == set(BUILT_INS)
+
+
+def test_an_explicit_plugin_list_is_checked_as_discovered_plugins_are():
+    class Half:
+        code = "half"
+
+    class Broken:
+        @hookimpl
+        def register_tax_calculators(self, register):
+            register(Half())
+
+    with pytest.raises(
+        PluginError,
+        match=r"plugin 'broken' registered tax_calculator 'half' that does not satisfy TaxCalculator",
+    ):
+        registry_of({**BUILT_IN_PLUGINS, "broken": Broken()})
+    with pytest.raises(PluginError, match="two plugins are named 'tax_vat'"):
+        load_plugins(plugins=[*BUILT_IN_PLUGINS.items(), ("tax_vat", Broken())])
+    assert {p.name for p in registry_of(disabled={"payment_card"}).plugins} == set(BUILT_INS) - {
+        "payment_card"
+    }
+
+
+def test_a_partner_installed_beside_the_gateway_is_discovered_but_not_loaded_by_the_suite(
+    tmp_path, monkeypatch, built_once, settings, clock, gateway
+):
+    """The partner of tests/fixtures/partner_plugin (CI installs it for the PostgreSQL run) adds
+    a second tax calculator and rate provider and a second payment method "card": the server
+    sees it, and refuses to start until the operator disables one of the cards. The suite's
+    registries hold the built-ins only."""
+    install_project(tmp_path, PARTNER_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    with pytest.raises(PluginError, match=r"payment_method 'card', which is already taken"):
+        load_plugins()
+    with pytest.raises(PluginError, match=r"payment_method 'card', which is already taken"):
+        build_gateway(settings, clock=clock, run_migrations=False)
+    discovered = load_plugins(disabled={"payment_card"})
+    assert {p.name: p.distribution for p in discovered.plugins if p.name.startswith("acme")} == {
+        "acme": "acme-billing",
+        "acme_card": "acme-billing",
+    }
+    assert set(discovered.tax_calculators) == {"acme_sales_tax", "vat"}
+    assert set(discovered.rate_providers) == {"acme", "default"}
+    assert discovered.payment_methods["card"].label == "Acme card"
+
+    fresh = build_gateway(settings, clock=clock, run_migrations=False, **built_once.parts(settings))
+    for registry in (gateway.registry, fresh.registry, registry_of()):
+        assert {p.name: p.provides for p in registry.plugins} == {
+            name: tuple(provides) for name, (_, provides) in BUILT_INS.items()
+        }
+        assert registry.payment_methods["card"].label != "Acme card"
+
+
+def test_discovery_in_the_tests_sees_the_built_ins_whatever_else_is_installed():
+    """conftest's discovered_plugins hides every installed plugin but the built-ins, so that
+    start-up tests (the CLI, build_gateway without a registry) load the same set anywhere."""
+    installed = {ep.name for ep in importlib.metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP)}
+    assert installed >= set(BUILT_INS)  # and, where CI installed the partner, acme and acme_card
+    assert {p.name for p in load_plugins().plugins} == set(BUILT_INS)
 
 
 def test_the_core_never_imports_a_plugin():

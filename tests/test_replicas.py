@@ -33,7 +33,7 @@ from gateway.events.notify import APPLICATION_NAME, POLL_INTERVAL
 from gateway.services.workspaces import create_workspace, issue_api_key
 from gateway.storage.db import create_db_engine
 
-from helpers import GERMAN_PERSON, card
+from helpers import GERMAN_PERSON, card, installed_beside_the_built_ins
 
 pytestmark = pytest.mark.postgres
 
@@ -71,6 +71,8 @@ class Replica:
             "BILLING_GATEWAY_DATABASE_URL": database_url,
             "BILLING_GATEWAY_RENEWAL_INTERVAL": "0",
             "PYTHONUNBUFFERED": "1",
+            # A subprocess discovers what is installed: it gets the built-ins.
+            "BILLING_GATEWAY_DISABLED_PLUGINS": ",".join(installed_beside_the_built_ins()),
         }
         self.process = subprocess.Popen(
             [

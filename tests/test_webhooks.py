@@ -34,6 +34,8 @@ from gateway.server.settings import Settings, SettingsError
 from gateway.storage.db import Delivery, DeliveryAttempt, OutboxEvent, WebhookEndpoint
 from gateway.storage.locks import lock_workspace
 
+from helpers import registry_of
+
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
@@ -549,7 +551,7 @@ def test_two_workers_never_send_one_delivery_twice(gateway, settings, clock, mak
     with gateway.sessions() as session:
         globex_secret = session.get(WebhookEndpoint, second).secret
     events = emit_events(gateway, acme.id, 40) + emit_events(gateway, globex.id, 40)
-    replica = build_gateway(settings, clock=clock, run_migrations=False)
+    replica = build_gateway(settings, clock=clock, run_migrations=False, registry=registry_of())
     claimed = {"one": 0, "two": 0}
     start, errors = threading.Barrier(2), []
 
@@ -841,7 +843,10 @@ def test_the_server_worker_delivers_as_soon_as_an_event_commits(
     member = make_workspace()
     add_endpoint(gateway, member.id, hook)
     server = build_gateway(
-        dataclasses.replace(settings, delivery_interval=60), clock=clock, run_migrations=False
+        dataclasses.replace(settings, delivery_interval=60),
+        clock=clock,
+        run_migrations=False,
+        registry=registry_of(),
     )
     try:
         with TestClient(create_app(server)) as client:

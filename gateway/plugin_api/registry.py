@@ -3,7 +3,9 @@
 Built-in and partner plugins load the same way: through the ``billing_gateway``
 entry-point group. Loading happens once, at start-up; a plugin that fails to
 import or breaks its contract stops start-up with a :class:`PluginError` naming
-it, unless the operator disabled it.
+it, unless the operator disabled it. ``load_plugins(plugins=...)`` registers an
+explicit list instead, checked the same way: what else is installed then changes
+nothing (the tests build their registries so).
 """
 
 from __future__ import annotations
@@ -100,28 +102,66 @@ def _describe(ep: EntryPoint) -> tuple[str | None, str | None]:
     return (dist.name, dist.version) if dist is not None else (None, None)
 
 
-def load_plugins(disabled: Iterable[str] = (), group: str = hookspecs.ENTRY_POINT_GROUP) -> Registry:
-    """Discover, import and register every enabled plugin of the entry-point group."""
+# A plugin to register: its name, how to import it, and its distribution and version if known.
+_Candidate = tuple[str, Callable[[], object], str | None, str | None]
+
+
+def _discovered(group: str) -> list[_Candidate]:
+    return [(ep.name, ep.load, *_describe(ep)) for ep in entry_points(group=group)]
+
+
+def _given(plugins: Iterable[tuple[str, object]], group: str) -> list[_Candidate]:
+    # The distribution is only what the `plugins` query reports: take it from the
+    # entry point that names the same module, where one is installed.
+    declared = {ep.value: ep for ep in entry_points(group=group)}
+    given: list[_Candidate] = []
+    for name, plugin in plugins:
+        if name in {g[0] for g in given}:
+            raise PluginError(f"two plugins are named {name!r}")
+        ep = declared.get(getattr(plugin, "__name__", ""))
+        dist, version = _describe(ep) if ep is not None else (None, None)
+        given.append((name, _loaded(plugin), dist, version))
+    return given
+
+
+def _loaded(plugin: object) -> Callable[[], object]:
+    return lambda: plugin
+
+
+def load_plugins(
+    disabled: Iterable[str] = (),
+    group: str = hookspecs.ENTRY_POINT_GROUP,
+    *,
+    plugins: Iterable[tuple[str, object]] | None = None,
+) -> Registry:
+    """Discover, import and register every enabled plugin of the entry-point group.
+
+    :param disabled: plugin (entry-point) names to leave out.
+    :param group: the entry-point group to discover.
+    :param plugins: ``(name, module or object)`` pairs to register instead of discovering
+        any: exactly these, in name order, with the same hook and contract checks, so that
+        the result does not depend on what else is installed (the tests use it).
+    """
     disabled = set(disabled)
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     infos: dict[str, tuple[str | None, str | None, str]] = {}
     seen: set[str] = set()
-    for ep in sorted(entry_points(group=group), key=lambda e: e.name):
-        if ep.name in disabled or ep.name in seen:
+    candidates = _discovered(group) if plugins is None else _given(plugins, group)
+    for name, load, dist, version in sorted(candidates, key=lambda c: c[0]):
+        if name in disabled or name in seen:
             continue
-        seen.add(ep.name)
-        dist, version = _describe(ep)
-        label = f"plugin {ep.name!r} ({dist or 'unknown distribution'} {version or ''})".replace(" )", ")")
+        seen.add(name)
+        label = f"plugin {name!r} ({dist or 'unknown distribution'} {version or ''})".replace(" )", ")")
         try:
-            plugin = ep.load()
+            plugin = load()
         except Exception as exc:
             raise PluginError(f"{label} failed to import: {type(exc).__name__}: {exc}") from exc
         try:
-            pm.register(plugin, name=ep.name)
+            pm.register(plugin, name=name)
         except (pluggy.PluginValidationError, ValueError) as exc:
             raise PluginError(f"{label} breaks the hook contract: {exc}") from exc
-        infos[ep.name] = (dist, version, getattr(plugin, "__name__", type(plugin).__name__))
+        infos[name] = (dist, version, getattr(plugin, "__name__", type(plugin).__name__))
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
