@@ -213,6 +213,7 @@ def _priced_checkout(
     now: datetime,
     token: StoredCard | None,
 ) -> Completed | Payment:
+    _wait_if_in_flight(session, workspace, now)  # its order may change what this one costs
     plan = plan_to_buy(deps, request.plan_code)
     details = session.get(BillingDetails, workspace.id)
     missing = billing_details.missing_fields(details)
@@ -260,7 +261,6 @@ def _priced_checkout(
     card_value, card_row = card_to_charge(session, workspace, method, request.payment, token)
     if Capability.PREPAID_BALANCE in method.capabilities and balance_of(workspace) < amount:
         raise InsufficientBalance(balance_of(workspace), amount)
-    _wait_if_in_flight(session, workspace, now)
     return payflow.begin(
         session,
         workspace,
