@@ -50,6 +50,7 @@ logger = logging.getLogger("gateway.payments")  # logger names are stable: opera
 MAX_PAYMENT_KEY = 64  # processors' key limits, and the ledger keeps the key as an entry's reference
 ANSWER_GRACE = timedelta(minutes=2)  # a payment the method never answered is asked again after this
 _MESSAGE = 200  # the stored message's length
+_MAX_INSTRUCTIONS = 20  # lines of payment instructions kept
 
 
 def payment_key(purpose: str, idempotency_key: str) -> str:
@@ -261,11 +262,14 @@ def record(
         return None
     if result.reference:
         payment.reference = payment.reference or result.reference[:128]
-    if payment.answered_at is None:
+    first_answer = payment.answered_at is None
+    if first_answer:
         payment.answered_at = now
     if new is current:
         _waiting(payment, result, now, action_timeout, settle_timeout)
         payment.updated_at = now
+        if first_answer and new is PaymentStatus.PENDING:  # recorded pending, now waiting for the money
+            emit_payment_pending(session, workspace, payment, now)
         return None
     if new not in PAYMENT_TRANSITIONS[current]:
         logger.warning(
@@ -310,8 +314,9 @@ def _waiting(
         payment.next_action = (result.next_action or "")[:2048] or None
         limit = now + action_timeout
     elif result.status is PaymentStatus.PENDING:
-        if result.instructions is not None:
-            payment.instructions = {str(k): str(v) for k, v in result.instructions.items()}
+        if result.instructions is not None:  # bounded: a plugin's answer is stored and shown as it is
+            items = list(result.instructions.items())[:_MAX_INSTRUCTIONS]
+            payment.instructions = {str(k)[:64]: str(v)[:500] for k, v in items}
         limit = now + settle_timeout
     else:
         return

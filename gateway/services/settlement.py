@@ -490,15 +490,18 @@ def notified(deps: Deps, method_code: str, headers: dict[str, str], body: bytes)
         raise CannotSettle(f"the payment method {method_code!r} takes no notifications")
     reference, result = method.parse_notification(headers, body)  # raises InvalidNotification
     with deps.sessions() as session:
-        payment_id = session.scalar(
-            select(Payment.id)
-            .where(Payment.method == method_code, Payment.reference == reference)
-            .order_by(Payment.created_at.desc())
-            .limit(1)
+        matches = list(
+            session.scalars(
+                select(Payment.id)
+                .where(Payment.method == method_code, Payment.reference == reference)
+                .limit(2)
+            )
         )
-    if payment_id is None:
+    if not matches:
         raise CannotSettle(f"no {method_code} payment with reference {reference!r}")
-    return settle(deps, payment_id, result)
+    if len(matches) > 1:  # a method that reuses references: never guess whose money it is
+        raise CannotSettle(f"several {method_code} payments have the reference {reference!r}")
+    return settle(deps, matches[0], result)
 
 
 def mark_paid(deps: Deps, payment_id: str, note: str) -> PaymentOutcome:
