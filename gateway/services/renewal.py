@@ -58,7 +58,6 @@ from gateway.core.statuses import (
     PaymentPurpose,
     PaymentStatus,
     RenewalRecordStatus,
-    WorkspaceStatus,
 )
 from gateway.core.tax import InvalidTaxId, TaxCustomer
 from gateway.events.outbox import EventType, config_payload, emit
@@ -67,9 +66,9 @@ from gateway.services import billing_details, payflow, settlement
 from gateway.services.cards import parse_renewal_choice
 from gateway.services.charging import stored_card
 from gateway.services.deps import Deps
-from gateway.services.invoices import create_invoice, open_invoices
+from gateway.services.invoices import create_invoice
 from gateway.services.workspaces import emit_credits_reset
-from gateway.storage.db import BillingDetails, Card, Invoice, Payment, Renewal, ScheduledChange, Workspace
+from gateway.storage.db import BillingDetails, Card, Payment, Renewal, ScheduledChange, Workspace
 from gateway.storage.locks import lock_workspace
 
 logger = logging.getLogger("gateway.renewal")  # logger names are stable: operators filter on them
@@ -405,14 +404,7 @@ def _charge_renewal(
         )
     payload = {**payload, "payment_id": None, "payment_method": None}
     if failure is None:  # nothing to pay
-        renewal.status = RenewalRecordStatus.RENEWED
-        session.flush()
-        workspace.status = (
-            WorkspaceStatus.PAST_DUE
-            if _other_open_invoices(session, workspace, invoice)
-            else WorkspaceStatus.ACTIVE
-        )
-        emit(session, workspace, EventType.RENEWAL_COMPLETED, payload, now)
+        settlement.finish_renewal(session, workspace, renewal, invoice, payload, now)
         return RenewalResult(
             status=RenewalStatus.RENEWED,
             amount=amount,
@@ -420,19 +412,8 @@ def _charge_renewal(
             invoice_number=invoice.number,
             **result,
         )
-    renewal.status = RenewalRecordStatus.PAYMENT_FAILED
-    workspace.status = WorkspaceStatus.PAST_DUE
-    emit(
-        session,
-        workspace,
-        EventType.RENEWAL_FAILED,
-        {
-            **payload,
-            "reason": failure.reason,
-            "message": failure.message,
-            "status": WorkspaceStatus.PAST_DUE.value,
-        },
-        now,
+    settlement.finish_renewal(
+        session, workspace, renewal, invoice, payload, now, failure=(failure.reason, failure.message)
     )
     return RenewalResult(
         status=RenewalStatus.PAYMENT_FAILED,
@@ -499,10 +480,6 @@ def renewal_key(workspace_id: str, period_start: datetime) -> str:
     can never charge twice. Compact (57 characters), as the balance method keeps it as the
     ledger entry's reference (64 characters at most)."""
     return f"renewal:{workspace_id}:{period_start.astimezone(UTC):%Y%m%dT%H%M%SZ}"
-
-
-def _other_open_invoices(session: Session, workspace: Workspace, invoice: Invoice) -> bool:
-    return any(row.id != invoice.id for row in open_invoices(session, workspace.id))
 
 
 # ------------------------------------------------------------ scheduled change

@@ -277,24 +277,43 @@ def _renewal_ended(
     if paid:
         invoice.status = InvoiceStatus.PAID
         invoice.payment_id = payment.id
+        finish_renewal(session, workspace, renewal, invoice, payload, now)
+    else:
+        failure = (
+            payment.failure_code or FailureCode.PROCESSING_ERROR.value,
+            payment.failure_message or "the payment failed",
+        )
+        finish_renewal(session, workspace, renewal, invoice, payload, now, failure=failure)
+
+
+def finish_renewal(
+    session: Session,
+    workspace: Workspace,
+    renewal: Renewal,
+    invoice: Invoice,
+    payload: dict[str, object],
+    now: datetime,
+    *,
+    failure: tuple[str, str] | None = None,
+) -> None:
+    """A renewal's end: paid (the workspace active unless other invoices are open,
+    ``renewal.completed``), or not (``failure`` is the reason and message: past due,
+    ``renewal.failed``)."""
+    if failure is None:
         renewal.status = RenewalRecordStatus.RENEWED
         session.flush()
         others = any(row.id != invoice.id for row in open_invoices(session, workspace.id))
         workspace.status = WorkspaceStatus.PAST_DUE if others else WorkspaceStatus.ACTIVE
         emit(session, workspace, EventType.RENEWAL_COMPLETED, payload, now)
         return
+    reason, message = failure
     renewal.status = RenewalRecordStatus.PAYMENT_FAILED
     workspace.status = WorkspaceStatus.PAST_DUE
     emit(
         session,
         workspace,
         EventType.RENEWAL_FAILED,
-        {
-            **payload,
-            "reason": payment.failure_code or FailureCode.PROCESSING_ERROR.value,
-            "message": payment.failure_message or "the payment failed",
-            "status": WorkspaceStatus.PAST_DUE.value,
-        },
+        {**payload, "reason": reason, "message": message, "status": WorkspaceStatus.PAST_DUE.value},
         now,
     )
 
