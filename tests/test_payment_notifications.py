@@ -214,3 +214,28 @@ def test_an_unpaid_transfer_expires(gateway, graphql, clock, customer):
     assert plan_of(gateway, customer) == "free"
     assert [t for _, t, _ in events(gateway, customer)] == ["payment.pending", "payment.expired"]
     assert pending["paymentId"] == rows(gateway, Payment, customer)[0].id
+
+
+def test_money_that_arrives_after_expiry_is_recorded_for_an_operator(
+    gateway, graphql, client, clock, customer
+):
+    pending = pending_checkout(graphql, customer)
+    reconcile(gateway, clock.advance(days=3, minutes=1))
+    assert [p.status for p in rows(gateway, Payment, customer)] == ["expired"]
+
+    assert (
+        notify(client, {"reference": pending["reference"], "amount": "113.05", "currency": "EUR"})[0] == 200
+    )
+
+    # Not applied; the method cannot refund, so the payment says an operator must give it back.
+    assert plan_of(gateway, customer) == "free"
+    [payment] = rows(gateway, Payment, customer)
+    assert payment.status == "refund_failed"
+    assert payment.failure_message == (
+        "the money arrived after the payment expired; the refund failed and needs an operator"
+    )
+    assert [t for _, t, _ in events(gateway, customer)] == [
+        "payment.pending",
+        "payment.expired",
+        "payment.failed",
+    ]

@@ -47,7 +47,9 @@ PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     PaymentStatus.SUCCEEDED: frozenset({PaymentStatus.REFUNDED, PaymentStatus.REFUND_FAILED}),
     PaymentStatus.REFUND_FAILED: frozenset({PaymentStatus.REFUNDED}),
     PaymentStatus.FAILED: frozenset(),
-    PaymentStatus.EXPIRED: frozenset(),
+    # Money that arrived after the payment expired (a late bank transfer): recorded, and refunded
+    # rather than applied.
+    PaymentStatus.EXPIRED: frozenset({PaymentStatus.SUCCEEDED}),
     PaymentStatus.REFUNDED: frozenset(),
 }
 

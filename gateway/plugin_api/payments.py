@@ -3,10 +3,10 @@
 The core decides *what* to charge and *when*, and drives one state machine for every
 method (see :class:`PaymentStatus`)::
 
-    pending ──► requires_action ──► succeeded ──► refunded
-       │               │
-       ├──► succeeded  ├──► failed
-       ├──► failed     └──► expired
+    pending ──► requires_action ──► succeeded ──► refunded (or refund_failed, for an operator)
+       │      ◄──┘       │
+       ├──► succeeded    ├──► failed
+       ├──► failed       └──► expired ──► succeeded (money that arrived late: refunded, not applied)
        └──► expired
 
 A method says what it can do with :attr:`PaymentMethod.capabilities`; the core names no
@@ -165,7 +165,9 @@ class PaymentResult:
     method gives; the core sets EXPIRED and REFUNDED (a refund answers SUCCEEDED or FAILED)."""
 
     status: PaymentStatus
-    reference: str | None = None  # the processor's id for the payment (or the refund)
+    # The processor's id for the payment (or the refund). Required with REQUIRES_ACTION and
+    # PENDING: the gateway confirms, polls, cancels and matches notifications by it.
+    reference: str | None = None
     failure: FailureCode | None = None  # FAILED: why
     message: str | None = None  # human-readable, safe to show to the customer; never card data
     next_action: str | None = None  # REQUIRES_ACTION: what the customer must do (a 3-D Secure URL)
@@ -200,7 +202,7 @@ class Ledger(Protocol):
         ...
 
     def entry(self, key: str) -> str | None:
-        """The id of the entry made with ``key``, if any."""
+        """The id of the debit made with ``key``, if any (what ``status`` asks)."""
         ...
 
 

@@ -199,6 +199,8 @@ def _breach(method: PaymentMethod, request: ChargeRequest, result: object) -> st
     status, capabilities = result.status, method.capabilities
     if status is PaymentStatus.REQUIRES_ACTION and Capability.CUSTOMER_ACTION not in capabilities:
         return "REQUIRES_ACTION without the CUSTOMER_ACTION capability"
+    if status in (PaymentStatus.REQUIRES_ACTION, PaymentStatus.PENDING) and not result.reference:
+        return f"{status.value} without a reference to confirm, poll or cancel it by"
     if status is PaymentStatus.PENDING and Capability.SETTLE_LATER not in capabilities:
         return "PENDING without the SETTLE_LATER capability"
     if status in (PaymentStatus.EXPIRED, PaymentStatus.REFUNDED, PaymentStatus.REFUND_FAILED):

@@ -162,6 +162,7 @@ def settle(deps: Deps, payment_id: str, result: PaymentResult | None) -> Payment
         payment = session.get(Payment, payment_id, populate_existing=True)
         assert payment is not None
         if result is not None:
+            before = PaymentStatus(payment.status)
             new = payflow.record(
                 session,
                 workspace,
@@ -171,7 +172,13 @@ def settle(deps: Deps, payment_id: str, result: PaymentResult | None) -> Payment
                 action_timeout=deps.payment_action_timeout,
                 settle_timeout=deps.payment_settle_timeout,
             )
-            if new is PaymentStatus.SUCCEEDED:
+            if new is PaymentStatus.SUCCEEDED and before is PaymentStatus.EXPIRED:
+                # The money arrived after the payment expired (a late transfer): what it was for
+                # is not applied; it is given back, or left to an operator if it cannot be.
+                logger.warning("payment %s: money arrived after it expired; refunding it", payment.id)
+                payment.refund_due = True
+                payment.failure_message = "the money arrived after the payment expired; refunded"
+            elif new is PaymentStatus.SUCCEEDED:
                 _succeeded(deps, session, workspace, payment, now)
             elif new in (PaymentStatus.FAILED, PaymentStatus.EXPIRED):
                 _ended_unpaid(session, workspace, payment, now)
@@ -355,10 +362,11 @@ def refund_owed(deps: Deps, payment_id: str) -> PaymentOutcome:
         if result is not None and payment.refund_due and payment.status == PaymentStatus.SUCCEEDED:
             payment.refund_due = False
             payment.updated_at = now
+            reason = (payment.failure_message or SUPERSEDED + "refunded").removesuffix("refunded")
             if result.status is PaymentStatus.SUCCEEDED:
                 payment.status = PaymentStatus.REFUNDED
                 payment.refund_reference = (result.reference or "")[:128] or None
-                payment.failure_message = SUPERSEDED + "refunded"
+                payment.failure_message = reason + "refunded"
                 emit(
                     session,
                     workspace,
@@ -368,7 +376,7 @@ def refund_owed(deps: Deps, payment_id: str) -> PaymentOutcome:
                 )
             else:
                 payment.status = PaymentStatus.REFUND_FAILED
-                payment.failure_message = SUPERSEDED + "the refund failed and needs an operator"
+                payment.failure_message = reason + "the refund failed and needs an operator"
                 payflow.emit_payment_failed(
                     session, workspace, payment, PaymentStatus.REFUND_FAILED.value, now
                 )
@@ -524,7 +532,8 @@ def notified(deps: Deps, method_code: str, headers: dict[str, str], body: bytes)
 
 
 def mark_paid(deps: Deps, payment_id: str, note: str) -> PaymentOutcome:
-    """An operator saw the money of a payment that settles later (a bank transfer) arrive."""
+    """An operator saw the money of a payment that settles later (a bank transfer) arrive. For a
+    payment that had expired, the money is refunded instead of applied."""
     with deps.sessions() as session:
         payment = session.get(Payment, payment_id)
         if payment is None:
@@ -534,7 +543,7 @@ def mark_paid(deps: Deps, payment_id: str, note: str) -> PaymentOutcome:
             raise CannotSettle(
                 f"payment {payment_id} is paid by {payment.method}, which does not settle later"
             )
-        if payment.status != PaymentStatus.PENDING:
+        if payment.status not in (PaymentStatus.PENDING, PaymentStatus.EXPIRED):
             raise CannotSettle(f"payment {payment_id} is {payment.status}, not pending")
     logger.info("payment %s marked paid by an operator: %s", payment_id, note)
     return settle(deps, payment_id, PaymentResult(PaymentStatus.SUCCEEDED, message=note[:200] or None))

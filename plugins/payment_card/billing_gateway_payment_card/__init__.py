@@ -174,8 +174,8 @@ class CardPaymentMethod:
     def tokenize(self, card: CardDetails, today: date) -> StoredCard:
         """Validate the card as of ``today`` and exchange it for the processor's token.
 
-        Raises :class:`~gateway.plugin_api.payments.CardError` (code and API field name:
-        ``number``, ``expMonth``, ``expYear``, ``cvc``) before the processor is
+        Raises :class:`~gateway.plugin_api.payments.CardError` (code and field:
+        ``number``, ``exp_month``, ``exp_year``, ``cvc``) before the processor is
         called; the processor may raise one too if it refuses the card.
         """
         return self._processor.tokenize(_validated(card, today))
