@@ -44,7 +44,7 @@ class MemoryLedger:
             self._append(LedgerEntryKind.TOP_UP, balance, f"top-up-{secrets.token_hex(8)}", "Top-up")
 
     def balance(self) -> Money:
-        return money_sum((entry.amount for entry in self.entries), self.currency)
+        return money_sum((entry.amount for entry in self.entries), self.currency).rounded()
 
     def debit(self, amount: Money, key: str, description: str) -> str | None:
         self._check(amount)
