@@ -16,7 +16,10 @@
       |
     core         pure domain: money, catalog, pricing, periods, sms, tax values, errors
 
-A module may import modules of its own layer or of a lower one. ``gateway/__init__.py`` is
+    testing      (beside the stack) the plugin conformance kit: sees only plugin_api and core
+
+A module may import modules of its own layer or of a lower one; a layer beside the stack
+imports the layers it names and is imported by none. ``gateway/__init__.py`` is
 neutral: anyone may import it, and it imports no layer (it runs before every gateway module,
 so whatever it imported every layer would depend on). Some layers also ban third-party
 packages (``BANNED``), and no gateway modules may import each other in a cycle.
@@ -45,20 +48,28 @@ import pytest
 
 # Bottom to top. A module may import its own layer and the layers before it.
 LAYERS = ("core", "plugin_api", "storage", "events", "services", "api", "server")
+# Beside the stack: each imports only itself and the layers named, and no layer imports it.
+SIDE_LAYERS: dict[str, tuple[str, ...]] = {
+    # the conformance kit (a pytest plugin): it checks plugins as partners see them
+    "testing": ("core", "plugin_api"),
+}
 
 # Third-party top-level packages each layer must not import, and why.
 _WEB = frozenset({"strawberry", "graphql", "starlette"})  # GraphQL and HTTP live in api and server
+_TEST_TOOLS = frozenset({"pytest", "hypothesis"})  # only the conformance kit runs under pytest
 BANNED: dict[str, frozenset[str]] = {
     # the domain is pure: no database, no GraphQL or HTTP, no plugin machinery
-    "core": _WEB | {"sqlalchemy", "alembic", "uvicorn", "pluggy"},
+    "core": _WEB | _TEST_TOOLS | {"sqlalchemy", "alembic", "uvicorn", "pluggy"},
     # plugins see values and protocols, never the database or the web layer
-    "plugin_api": _WEB | {"sqlalchemy", "alembic"},
-    "storage": _WEB,
-    "events": _WEB,
-    "services": _WEB,
+    "plugin_api": _WEB | _TEST_TOOLS | {"sqlalchemy", "alembic"},
+    "storage": _WEB | _TEST_TOOLS,
+    "events": _WEB | _TEST_TOOLS,
+    "services": _WEB | _TEST_TOOLS,
     # resolvers call services; they run no SQL themselves
-    "api": frozenset({"sqlalchemy"}),
-    "server": frozenset(),
+    "api": _TEST_TOOLS | {"sqlalchemy"},
+    "server": _TEST_TOOLS,
+    # the kit checks plugins through plugin_api, as the server loads them: no database, no web
+    "testing": _WEB | {"sqlalchemy", "alembic", "uvicorn"},
 }
 # The gateway finds its plugins through entry points and never imports them (README, Plugins).
 PLUGIN_PACKAGE_PREFIX = "billing_gateway_"
@@ -109,9 +120,16 @@ def layer_of(module: str) -> str | None:
     if module == f"{PACKAGE}.__main__":
         return "server"
     top = module.split(".")[1]
-    if top not in LAYERS:
+    if top not in LAYERS and top not in SIDE_LAYERS:
         raise KeyError(module)
     return top
+
+
+def may_import(layer: str) -> tuple[str, ...]:
+    """The layers a module of ``layer`` may import: its own and those below it (or named)."""
+    if layer in SIDE_LAYERS:
+        return (*SIDE_LAYERS[layer], layer)
+    return LAYERS[: LAYERS.index(layer) + 1]
 
 
 def scan(root: Path) -> Project:
@@ -210,8 +228,9 @@ class _ImportCollector(ast.NodeVisitor):
             self._add(target, node)
 
 
-def _rank(layer: str | None) -> int:
-    return -1 if layer is None else LAYERS.index(layer)
+def _allowed(source: str | None, target: str | None) -> bool:
+    """Whether a module of layer ``source`` may import one of layer ``target`` (None: neutral)."""
+    return target is None or (source is not None and target in may_import(source))
 
 
 def unlayered_modules(project: Project) -> list[str]:
@@ -242,8 +261,8 @@ def direction_violations(project: Project) -> list[str]:
                 f"{imp.at()}: {PACKAGE} (neutral) imports {imp.target} ({target_layer}){imp.where}; "
                 f"{PACKAGE}/__init__.py runs before every module and must import no layer"
             )
-        elif source_layer is not None and _rank(target_layer) > _rank(source_layer):
-            allowed = ", ".join(LAYERS[: LAYERS.index(source_layer) + 1])
+        elif source_layer is not None and not _allowed(source_layer, target_layer):
+            allowed = ", ".join(may_import(source_layer))
             problems.append(
                 f"{imp.at()}: {imp.source} ({source_layer}) imports {imp.target} ({target_layer})"
                 f"{imp.where}; {source_layer} may import only {allowed}"
@@ -326,7 +345,7 @@ def _shortest_cycle(start: str, graph: dict[str, set[str]], members: set[str]) -
 
 def _points_up(imp: Import) -> bool:
     try:
-        return _rank(layer_of(imp.target)) > _rank(layer_of(imp.source))
+        return not _allowed(layer_of(imp.source), layer_of(imp.target))
     except KeyError:
         return False  # reported by unlayered_modules
 
@@ -400,7 +419,7 @@ def project() -> Project:
 
 def test_the_scan_sees_the_whole_gateway(project):
     """Guards the checks below against passing because they looked at nothing."""
-    assert {layer_of(module) for module in project.modules} == {None, *LAYERS}
+    assert {layer_of(module) for module in project.modules} == {None, *LAYERS, *SIDE_LAYERS}
     assert "gateway.storage.migrations.env" in project.modules
     assert not any(".versions." in module for module in project.modules)
     found = {(imp.source, imp.target, imp.where) for imp in project.imports}
@@ -505,7 +524,7 @@ def test_checker_catches_a_banned_package_under_type_checking(tmp_path):
     problems = banned_imports(project)
     assert len(problems) == 2
     assert problems[0].startswith(
-        "gateway/api/types.py:1: gateway.api.types (api) imports sqlalchemy; api must not import sqlalchemy"
+        "gateway/api/types.py:1: gateway.api.types (api) imports sqlalchemy; api must not import hypothesis, pytest, sqlalchemy"
     )
     assert "gateway.core.money (core) imports sqlalchemy.orm (under TYPE_CHECKING)" in problems[1]
 
@@ -566,4 +585,26 @@ def test_checker_keeps_the_package_init_neutral(tmp_path):
     assert direction_violations(project) == [
         "gateway/__init__.py:1: gateway (neutral) imports gateway.core.money (core); "
         "gateway/__init__.py runs before every module and must import no layer"
+    ]
+
+
+def test_checker_keeps_a_side_layer_beside_the_stack(tmp_path):
+    project = _tree(
+        tmp_path,
+        CLEAN
+        | {
+            "gateway/testing/__init__.py": "",
+            "gateway/testing/kit.py": "import pytest\nfrom gateway.core import money\nfrom gateway.services import use_case\n",
+            "gateway/services/use_case.py": "import pytest\nfrom gateway.testing import kit\n",
+        },
+    )
+    assert direction_violations(project) == [
+        "gateway/services/use_case.py:2: gateway.services.use_case (services) imports gateway.testing.kit (testing);"
+        " services may import only core, plugin_api, storage, events, services",
+        "gateway/testing/kit.py:3: gateway.testing.kit (testing) imports gateway.services.use_case (services);"
+        " testing may import only core, plugin_api, testing",
+    ]
+    assert banned_imports(project) == [
+        "gateway/services/use_case.py:1: gateway.services.use_case (services) imports pytest; services must not"
+        " import graphql, hypothesis, pytest, starlette, strawberry"
     ]

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from gateway.core.money import Money
 from gateway.plugin_api.payments import LedgerEntryKind
 from gateway.storage.db import LedgerEntry, Payment, Workspace
-from gateway.storage.ledger import NegativeBalance, SqlLedger, ledger_sum
+from gateway.storage.ledger import NegativeBalance, SqlLedger, WorkspaceLedger, ledger_sum
 from gateway.storage.locks import lock_workspace
 
 from helpers import billing, card
@@ -223,3 +223,27 @@ def test_an_empty_ledger_sums_to_zero(gateway, member):
     with gateway.sessions() as session:
         assert ledger_sum(session, member.id) == 0
         assert ledger_sum(session, "no-such-workspace") == 0
+
+
+def test_the_workspace_ledger_is_idempotent_by_key_and_never_goes_negative(gateway, make_workspace):
+    """The Ledger the balance method gets, on the test database (SQLite or PostgreSQL)."""
+    member = make_workspace("Acme", plan_code="email", email_credits=10000)
+    with gateway.write_sessions.begin() as session:
+        workspace = lock_workspace(session, member.id)
+        SqlLedger(session, workspace, gateway.clock()).append(
+            LedgerEntryKind.TOP_UP, Money("30.00", "EUR"), "top-up-1", "Top-up"
+        )
+    ledger = WorkspaceLedger(gateway.write_sessions, member.id, "EUR", gateway.clock())
+    first = ledger.debit(Money("20.00", "EUR"), "pay-1", "Email plan")
+    assert first is not None and ledger.entry("pay-1") == first
+    assert ledger.debit(Money("20.00", "EUR"), "pay-1", "Email plan") == first  # the same key: nothing more
+    assert ledger.debit(Money("10.01", "EUR"), "pay-2", "Email plan") is None  # does not cover: nothing taken
+    assert ledger.entry("pay-2") is None
+    assert ledger.balance() == Money("10.00", "EUR")
+    refund = ledger.credit(Money("5.00", "EUR"), "refund-1", "Refund")
+    assert ledger.credit(Money("5.00", "EUR"), "refund-1", "Refund") == refund
+    assert ledger.balance() == Money("15.00", "EUR")
+    with gateway.sessions() as session:
+        assert ledger_sum(session, member.id) == 1500
+        kinds = session.scalars(select(LedgerEntry.kind).where(LedgerEntry.workspace_id == member.id)).all()
+    assert sorted(kinds) == ["charge", "refund", "top_up"]

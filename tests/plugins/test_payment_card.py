@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
 import billing_gateway_payment_card as plugin
 from gateway.core.money import Money
 from gateway.plugin_api.payments import (
+    Capability,
     CardDetails,
     CardError,
     CardErrorCode,
     ChargeRequest,
     FailureCode,
-    LedgerEntryKind,
-    PaymentKind,
     PaymentMethod,
     PaymentResult,
     PaymentStatus,
     StoredCard,
 )
-from gateway.plugin_api.payments import CardPaymentMethod as CardMethodProtocol
+from gateway.plugin_api.payments import CardMethod as CardMethodProtocol
 
 from helpers import eur
 
@@ -57,8 +56,14 @@ class UnusableLedger:
     def balance(self) -> Money:
         raise AssertionError("a card payment read the balance ledger")
 
-    def append(self, kind: LedgerEntryKind, amount: Money, reference: str | None, description: str) -> str:
-        raise AssertionError("a card payment wrote to the balance ledger")
+    def debit(self, amount: Money, key: str, description: str) -> str | None:
+        raise AssertionError("a card payment debited the balance ledger")
+
+    def credit(self, amount: Money, key: str, description: str) -> str:
+        raise AssertionError("a card payment credited the balance ledger")
+
+    def entry(self, key: str) -> str | None:
+        raise AssertionError("a card payment read the balance ledger")
 
 
 LEDGER = UnusableLedger()
@@ -87,15 +92,21 @@ def details(number: str, exp_month: int = 12, exp_year: int = 2030, cvc: str | N
 
 
 def charge_request(
-    card: StoredCard | None, key: str = "checkout-1", amount: Money | None = None
+    card: StoredCard | None, key: str = "checkout-1", amount: Money | None = None, off_session: bool = False
 ) -> ChargeRequest:
     return ChargeRequest(
+        payment_id="pay_1",
         workspace_id="ws_1",
         amount=amount if amount is not None else eur("29.00"),
         description="Email plan",
         idempotency_key=key,
+        requested_at=datetime(2026, 3, 15, 9, 30, tzinfo=UTC),
+        off_session=off_session,
         card=card,
     )
+
+
+REQUEST = charge_request(None)  # what confirm and refund are told of the payment (unused by the sandbox)
 
 
 def save(method: CardMethodProtocol, number: str, **kwargs: object) -> StoredCard:
@@ -114,7 +125,14 @@ def assert_no_secret(text: str, number: str, cvc: str | None = CVC) -> None:
 
 def test_hook_registers_the_card_method_around_the_sandbox(method: CardMethodProtocol) -> None:
     assert isinstance(method, PaymentMethod)
-    assert (method.code, method.label, method.kind) == ("card", "Credit card", PaymentKind.CARD)
+    assert (method.code, method.label) == ("card", "Credit card")
+    assert method.capabilities == {
+        Capability.PAY_NOW,
+        Capability.CUSTOMER_ACTION,
+        Capability.OFF_SESSION,
+        Capability.REFUND,
+        Capability.CARDS,
+    }
     assert isinstance(method, plugin.CardPaymentMethod)
     assert isinstance(method.processor, plugin.SandboxProcessor)
     assert isinstance(method.processor, plugin.CardProcessor)
@@ -189,34 +207,99 @@ def test_3ds_card_succeeds_once_authenticated(method: CardMethodProtocol) -> Non
     started = method.charge(charge_request(save(method, THREE_DS)), LEDGER)
     assert started.status is ACTION and started.reference and started.next_action
     assert started.next_action == f"sandbox-3ds:{started.reference}"
-    confirmed = method.confirm(started.reference, "authenticated")
+    confirmed = method.confirm(REQUEST, started.reference, "authenticated")
     assert confirmed == PaymentResult(SUCCEEDED, reference=started.reference)
-    assert method.confirm(started.reference, "authenticated") == confirmed
+    assert method.confirm(REQUEST, started.reference, "authenticated") == confirmed
     # Stateless: another gateway process (a fresh plugin instance) gives the same answer.
-    assert registered_method().confirm(started.reference, "authenticated") == confirmed
+    assert registered_method().confirm(REQUEST, started.reference, "authenticated") == confirmed
 
 
 @pytest.mark.parametrize("response", [None, "", "failed", "Authenticated", "authenticated "])
 def test_3ds_card_fails_without_authentication(method: CardMethodProtocol, response: str | None) -> None:
     started = method.charge(charge_request(save(method, THREE_DS)), LEDGER)
     assert started.reference
-    failed = method.confirm(started.reference, response)
+    failed = method.confirm(REQUEST, started.reference, response)
     assert (failed.status, failed.failure) == (FAILED, FailureCode.AUTHENTICATION_FAILED)
     assert failed.reference == started.reference
-    assert method.confirm(started.reference, response) == failed
+    assert method.confirm(REQUEST, started.reference, response) == failed
 
 
 def test_confirming_a_payment_that_needed_no_action_reports_it_unchanged(method: CardMethodProtocol) -> None:
     charged = method.charge(charge_request(save(method, "4242424242424242")), LEDGER)
     declined = method.charge(charge_request(save(method, "4000000000000002")), LEDGER)
     assert charged.reference and declined.reference
-    assert method.confirm(charged.reference, None) == charged
-    assert method.confirm(declined.reference, "authenticated") == declined
+    assert method.confirm(REQUEST, charged.reference, None) == charged
+    assert method.confirm(REQUEST, declined.reference, "authenticated") == declined
 
 
 @pytest.mark.parametrize("reference", ["", "ch_123", "ch_sandbox_3ds_required_" + "0" * 32, "sandbox-3ds:x"])
 def test_confirming_an_unknown_reference_fails(method: CardMethodProtocol, reference: str) -> None:
-    result = method.confirm(reference, "authenticated")
+    result = method.confirm(REQUEST, reference, "authenticated")
+    assert (result.status, result.failure) == (FAILED, FailureCode.PROCESSING_ERROR)
+
+
+def test_3ds_card_fails_off_session_without_asking_for_an_action(method: CardMethodProtocol) -> None:
+    stored = save(method, THREE_DS)
+    result = method.charge(charge_request(stored, "renewal-1", off_session=True), LEDGER)
+    assert (result.status, result.failure) == (FAILED, FailureCode.AUTHENTICATION_REQUIRED)
+    assert result.next_action is None and result.reference and result.message
+    # The same card on-session asks for the action, under the same key's reference.
+    assert method.charge(charge_request(stored, "renewal-1"), LEDGER).status is ACTION
+
+
+@pytest.mark.parametrize("number", ["4242424242424242", "4000000000000002"])
+def test_off_session_charges_of_other_cards_answer_as_on_session(
+    method: CardMethodProtocol, number: str
+) -> None:
+    stored = save(method, number)
+    away = method.charge(charge_request(stored, off_session=True), LEDGER)
+    assert away == method.charge(charge_request(stored), LEDGER)
+
+
+# -- status and cancel ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", ["4242424242424242", "4000000000009995", THREE_DS])
+def test_status_answers_what_the_charge_answered(method: CardMethodProtocol, number: str) -> None:
+    stored = save(method, number)
+    charged = method.charge(charge_request(stored, "key-S"), LEDGER)
+    assert method.status(charge_request(stored, "key-S"), charged.reference, LEDGER).status is charged.status
+    # After a crash the reference is unknown: the key finds the same charge.
+    found = method.status(charge_request(stored, "key-S"), None, LEDGER)
+    assert (found.status, found.reference) == (charged.status, charged.reference)
+
+
+def test_status_without_a_card_fails(method: CardMethodProtocol) -> None:
+    result = method.status(charge_request(None), None, LEDGER)
+    assert (result.status, result.failure) == (FAILED, FailureCode.PROCESSING_ERROR)
+
+
+def test_cancel_of_a_3ds_payment_fails_it_as_canceled(method: CardMethodProtocol) -> None:
+    stored = save(method, THREE_DS)
+    started = method.charge(charge_request(stored), LEDGER)
+    assert started.reference
+    canceled = method.cancel(charge_request(stored), started.reference, LEDGER)
+    assert (canceled.status, canceled.failure, canceled.reference) == (
+        FAILED,
+        FailureCode.CANCELED,
+        started.reference,
+    )
+    assert method.cancel(charge_request(stored), started.reference, LEDGER) == canceled
+
+
+@pytest.mark.parametrize("number", ["4242424242424242", "4000000000000002"])
+def test_cancel_of_a_settled_payment_reports_it_unchanged(method: CardMethodProtocol, number: str) -> None:
+    stored = save(method, number)
+    charged = method.charge(charge_request(stored), LEDGER)
+    assert method.cancel(charge_request(stored), charged.reference, LEDGER) == charged
+    # Without a reference (the charge never answered), cancel asks by key.
+    assert method.cancel(charge_request(stored), None, LEDGER) == method.status(
+        charge_request(stored), None, LEDGER
+    )
+
+
+def test_cancel_of_an_unknown_reference_fails(method: CardMethodProtocol) -> None:
+    result = method.cancel(REQUEST, "ch_unknown", LEDGER)
     assert (result.status, result.failure) == (FAILED, FailureCode.PROCESSING_ERROR)
 
 
@@ -294,24 +377,29 @@ def test_an_empty_idempotency_key_is_refused(method: CardMethodProtocol) -> None
 def test_refund_of_a_succeeded_charge(method: CardMethodProtocol) -> None:
     charged = method.charge(charge_request(save(method, "4242424242424242")), LEDGER)
     assert charged.reference
-    refund = method.refund(charged.reference, eur("10.00"), LEDGER)
+    refund = method.refund(REQUEST, charged.reference, eur("10.00"), "refund-1", LEDGER)
     assert refund.status is SUCCEEDED and refund.failure is None
     assert refund.reference and refund.reference.startswith("re_") and refund.reference != charged.reference
-    assert method.refund(charged.reference, eur("10.00"), LEDGER) == refund  # deterministic
-    assert method.refund(charged.reference, eur("5.00"), LEDGER).reference != refund.reference
+    # Idempotent per key, in any process; another key is another refund.
+    assert method.refund(REQUEST, charged.reference, eur("10.00"), "refund-1", LEDGER) == refund
+    assert registered_method().refund(REQUEST, charged.reference, eur("10.00"), "refund-1", LEDGER) == refund
+    other = method.refund(REQUEST, charged.reference, eur("10.00"), "refund-2", LEDGER)
+    assert other.status is SUCCEEDED and other.reference not in {refund.reference, charged.reference}
 
 
 def test_refund_of_an_authenticated_3ds_charge(method: CardMethodProtocol) -> None:
     started = method.charge(charge_request(save(method, THREE_DS)), LEDGER)
-    assert started.reference and method.confirm(started.reference, "authenticated").status is SUCCEEDED
-    assert method.refund(started.reference, eur("29.00"), LEDGER).status is SUCCEEDED
+    assert (
+        started.reference and method.confirm(REQUEST, started.reference, "authenticated").status is SUCCEEDED
+    )
+    assert method.refund(REQUEST, started.reference, eur("29.00"), "refund-1", LEDGER).status is SUCCEEDED
 
 
 @pytest.mark.parametrize("number", ["4000000000000002", "4000000000009995", "4000000000000341"])
 def test_refund_of_a_declined_charge_fails(method: CardMethodProtocol, number: str) -> None:
     declined = method.charge(charge_request(save(method, number)), LEDGER)
     assert declined.reference
-    result = method.refund(declined.reference, eur("1.00"), LEDGER)
+    result = method.refund(REQUEST, declined.reference, eur("1.00"), "refund-1", LEDGER)
     assert (result.status, result.failure) == (FAILED, FailureCode.PROCESSING_ERROR)
 
 
@@ -325,7 +413,7 @@ def test_refund_of_an_unknown_charge_or_a_bad_amount_fails(
     if reference is None:
         reference = method.charge(charge_request(save(method, "4242424242424242")), LEDGER).reference
     assert reference
-    result = method.refund(reference, amount, LEDGER)
+    result = method.refund(REQUEST, reference, amount, "refund-1", LEDGER)
     assert (result.status, result.failure) == (FAILED, FailureCode.PROCESSING_ERROR)
 
 
@@ -433,14 +521,22 @@ class RecordingProcessor:
         self.seen.append(card)
         return self.inner.tokenize(card)
 
-    def charge(self, token: str, amount: Money, idempotency_key: str, description: str) -> PaymentResult:
-        return self.inner.charge(token, amount, idempotency_key, description)
+    def charge(
+        self, token: str, amount: Money, idempotency_key: str, description: str, off_session: bool = False
+    ) -> PaymentResult:
+        return self.inner.charge(token, amount, idempotency_key, description, off_session)
+
+    def retrieve(self, token: str, idempotency_key: str, reference: str | None) -> PaymentResult:
+        return self.inner.retrieve(token, idempotency_key, reference)
 
     def confirm(self, reference: str, challenge_response: str | None) -> PaymentResult:
         return self.inner.confirm(reference, challenge_response)
 
-    def refund(self, reference: str, amount: Money) -> PaymentResult:
-        return self.inner.refund(reference, amount)
+    def cancel(self, reference: str) -> PaymentResult:
+        return self.inner.cancel(reference)
+
+    def refund(self, reference: str, amount: Money, idempotency_key: str) -> PaymentResult:
+        return self.inner.refund(reference, amount, idempotency_key)
 
 
 def test_the_processor_never_sees_an_invalid_card_and_gets_a_normalised_one(
@@ -473,10 +569,13 @@ def test_nothing_returned_contains_the_number(method: CardMethodProtocol, number
     key = "checkout-leak"
     result = method.charge(charge_request(stored, key), LEDGER)
     texts = [repr(stored), *map(str, vars_of(stored)), repr(result), repr(method)]
+    texts.append(repr(method.status(charge_request(stored, key), result.reference, LEDGER)))
+    texts.append(repr(method.charge(charge_request(stored, key + "-away", off_session=True), LEDGER)))
     if result.reference:
         texts += [
-            repr(method.confirm(result.reference, "authenticated")),
-            repr(method.refund(result.reference, eur("1.00"), LEDGER)),
+            repr(method.cancel(charge_request(stored, key), result.reference, LEDGER)),
+            repr(method.confirm(REQUEST, result.reference, "authenticated")),
+            repr(method.refund(REQUEST, result.reference, eur("1.00"), "refund-1", LEDGER)),
         ]
     for text in texts:
         assert_no_secret(text, number, cvc=None)
@@ -493,3 +592,28 @@ def test_nothing_returned_contains_the_number(method: CardMethodProtocol, number
 
 def vars_of(stored: StoredCard) -> list[object]:
     return [getattr(stored, name) for name in StoredCard.__slots__]
+
+
+@dataclass
+class OffSessionIgnoringProcessor(RecordingProcessor):
+    """An adapter that forgets ``off_session``: its 3-D Secure cards still ask for an action."""
+
+    canceled: list[str] = field(default_factory=list)
+
+    def charge(
+        self, token: str, amount: Money, idempotency_key: str, description: str, off_session: bool = False
+    ) -> PaymentResult:
+        return self.inner.charge(token, amount, idempotency_key, description)
+
+    def cancel(self, reference: str) -> PaymentResult:
+        self.canceled.append(reference)
+        return self.inner.cancel(reference)
+
+
+def test_an_action_asked_for_off_session_is_given_up_and_fails(method: CardMethodProtocol) -> None:
+    processor = OffSessionIgnoringProcessor()
+    partner_method = type(method)(processor)  # type: ignore[call-arg]
+    stored = partner_method.tokenize(details(THREE_DS), TODAY)
+    result = partner_method.charge(charge_request(stored, off_session=True), LEDGER)
+    assert (result.status, result.failure) == (FAILED, FailureCode.AUTHENTICATION_REQUIRED)
+    assert result.reference and processor.canceled == [result.reference]

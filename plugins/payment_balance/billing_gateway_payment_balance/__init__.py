@@ -58,6 +58,9 @@ class BalancePaymentMethod:
     def refund(
         self, request: ChargeRequest, reference: str, amount: Money, key: str, ledger: Ledger
     ) -> PaymentResult:
+        if ledger.entry(request.idempotency_key) is None:
+            # Nothing was taken for this payment: giving "back" would create money.
+            return _not_charged("the balance was not charged for this payment, so nothing can be refunded")
         entry = ledger.credit(amount, key, f"Refund: {request.description}")
         return PaymentResult(PaymentStatus.SUCCEEDED, reference=entry)
 
