@@ -10,11 +10,7 @@ import pytest
 
 KIT = ("-p", "no:cacheprovider", "-rfEs", "--pyargs", "gateway.testing.conformance")
 # What the built-in plugins are known not to do yet, as the test ids that fail.
-KNOWN_GAPS = {
-    # The sandbox is stateless: it cannot tell an idempotency key it never charged from one it
-    # did, and answers what a charge with that key would (SUCCEEDED for 4242...).
-    "payment_card": ["test_status_of_a_key_never_charged_is_failed[card]"],
-}
+KNOWN_GAPS: dict[str, list[str]] = {}
 
 
 def run_kit(pytester: pytest.Pytester, *plugins: str) -> pytest.RunResult:

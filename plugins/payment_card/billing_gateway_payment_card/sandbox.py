@@ -224,12 +224,20 @@ class SandboxProcessor:
         return self._outcome(scenario, reference)
 
     def retrieve(self, token: str, idempotency_key: str, reference: str | None) -> PaymentResult:
-        # Stateless: a charge is what charging with this token and key answers. A 3-D Secure
-        # charge reads as still waiting, since only the confirmation call carries the answer.
+        # Stateless: the sandbox keeps no record of its charges. With the reference it issued,
+        # the charge is what charging with this token and key answered; without one (the
+        # gateway never got an answer) it reports none: the sandbox takes no money, so "no
+        # charge" is the truth, and a payment recorded that way is never applied unpaid. A
+        # 3-D Secure charge reads as still waiting: only the confirmation carries the answer.
         scenario = self._scenario_of(token, _TOKEN_PREFIX, 24)
         if scenario is None or not isinstance(idempotency_key, str) or not idempotency_key:
             return _failed(FailureCode.PROCESSING_ERROR, "The sandbox processor has no such charge.")
-        reference = self._charge_reference(scenario, idempotency_key)
+        issued = self._charge_reference(scenario, idempotency_key)
+        if reference != issued:
+            return _failed(
+                FailureCode.PROCESSING_ERROR, "The sandbox processor has no record of this charge."
+            )
+        reference = issued
         if scenario is Scenario.THREE_D_SECURE:
             return PaymentResult(
                 PaymentStatus.REQUIRES_ACTION, reference=reference, next_action=f"sandbox-3ds:{reference}"
