@@ -261,11 +261,16 @@ def record(
         return None
     if result.reference:
         payment.reference = payment.reference or result.reference[:128]
-    if payment.answered_at is None:
+    first_answer = payment.answered_at is None
+    if first_answer:
         payment.answered_at = now
     if new is current:
         _waiting(payment, result, now, action_timeout, settle_timeout)
         payment.updated_at = now
+        if new is PaymentStatus.PENDING and first_answer:
+            # Recorded PENDING before the method was asked, so its first PENDING answer (the
+            # instructions of a bank transfer) is no transition: announce it here, once.
+            emit_payment_pending(session, workspace, payment, now)
         return None
     if new not in PAYMENT_TRANSITIONS[current]:
         logger.warning(
