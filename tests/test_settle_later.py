@@ -12,6 +12,8 @@ from datetime import timedelta
 import pytest
 
 from gateway.plugin_api import Capability, ChargeRequest, Ledger, Money, PaymentResult, PaymentStatus
+from gateway.services.settlement import reconcile
+from gateway.storage.db import Payment
 
 from helpers import billing, events
 
@@ -98,3 +100,50 @@ def test_a_checkout_that_waits_for_its_money_emits_payment_pending(graphql, gate
             },
         )
     ]
+
+
+class LostAnswer(Transfer):
+    """The first charge's outcome is unknown (a timeout): it raises; later calls answer."""
+
+    def __init__(self) -> None:
+        self.charges = 0
+
+    def charge(self, request: ChargeRequest, ledger: Ledger) -> PaymentResult:
+        self.charges += 1
+        raise TimeoutError("the bank's API did not answer")
+
+
+def test_reconciliation_records_the_instructions_of_a_charge_whose_answer_was_lost(
+    graphql, gateway, clock, member
+):
+    gateway.registry.payment_methods["transfer"] = LostAnswer()
+    quote = graphql(QUOTE, {"input": {"planCode": "omnichannel"}}, key=member.key)["quote"]
+    total = quote["dueNow"]["total"]["amount"]
+    checkout_input = {
+        "planCode": "omnichannel",
+        "expectedTotal": total,
+        "quoteExpiresAt": quote["expiresAt"],
+        "paymentMethod": {"method": "transfer"},
+        "idempotencyKey": "transfer-lost",
+    }
+    unknown = graphql(CHECKOUT, {"input": checkout_input}, key=member.key)["checkout"]
+    assert unknown["__typename"] == "PaymentPending"
+    assert (unknown["reference"], unknown["instructions"], unknown["expiresAt"]) == (None, [], None)
+
+    clock.advance(minutes=5)  # past the grace for an unanswered payment: reconciliation asks status()
+    steps = reconcile(gateway, clock.now)
+    assert [(s.payment_id, s.action) for s in steps] == [(unknown["paymentId"], "asked")]
+    with gateway.sessions() as session:
+        payment = session.get(Payment, unknown["paymentId"])
+        assert payment.status == "pending"
+        assert payment.reference == f"REF-{unknown['paymentId'][:8]}"
+        assert payment.instructions == {"iban": "DE89370400440532013000", "amount": total}
+        assert payment.expires_at is not None  # so that it can expire
+    assert [type_ for _, type_, _ in events(gateway, member)] == ["payment.pending"]
+
+    clock.advance(days=3)
+    steps = reconcile(gateway, clock.now)
+    assert [(s.payment_id, s.action, s.after) for s in steps] == [
+        (unknown["paymentId"], "expired", "expired")
+    ]
+    assert [type_ for _, type_, _ in events(gateway, member)] == ["payment.pending", "payment.expired"]
