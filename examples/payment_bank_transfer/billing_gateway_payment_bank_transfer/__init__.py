@@ -27,8 +27,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
@@ -91,7 +92,8 @@ class Settings:
     iban: str  # compact: no spaces, upper case
     bic: str
     expiry_days: int
-    notification_secret: str | None  # "whsec_..."; None: notifications are refused
+    # "whsec_..."; None: notifications are refused. Kept out of repr(), so it reaches no log.
+    notification_secret: str | None = field(repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -110,7 +112,7 @@ class Settings:
         except ValidationError as error:
             raise ConfigurationError(f"{ENV_BIC}={raw_bic!r} is not a valid BIC: {error}") from None
         raw_days = env.get(ENV_EXPIRY_DAYS, str(DEFAULT_EXPIRY_DAYS)).strip()
-        if not raw_days.isdigit() or not 1 <= int(raw_days) <= MAX_EXPIRY_DAYS:
+        if not re.fullmatch(r"[0-9]{1,3}", raw_days) or not 1 <= int(raw_days) <= MAX_EXPIRY_DAYS:
             raise ConfigurationError(
                 f"{ENV_EXPIRY_DAYS}={raw_days!r} is not a whole number of days from 1 to {MAX_EXPIRY_DAYS}"
             )

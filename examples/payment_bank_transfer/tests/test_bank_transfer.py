@@ -122,6 +122,7 @@ def test_it_reads_its_configuration():
         ("BANK_TRANSFER_EXPIRY_DAYS", "0", "whole number of days"),
         ("BANK_TRANSFER_EXPIRY_DAYS", "1.5", "whole number of days"),
         ("BANK_TRANSFER_EXPIRY_DAYS", "366", "whole number of days"),
+        ("BANK_TRANSFER_EXPIRY_DAYS", "²", "whole number of days"),
         ("BANK_TRANSFER_NOTIFICATION_SECRET", "hunter2", "Standard Webhooks secret"),
         ("BANK_TRANSFER_NOTIFICATION_SECRET", "whsec_", "Standard Webhooks secret"),
     ],
@@ -191,6 +192,11 @@ def test_charge_answers_pending_with_instructions():
     }
     assert result.expires_at == REQUESTED + timedelta(days=7)
     assert result.amount is None  # nothing was paid yet
+
+
+def test_the_secret_is_not_shown():
+    configured = method(BANK_TRANSFER_NOTIFICATION_SECRET=SECRET)
+    assert SECRET not in repr(configured.settings) and SECRET not in repr(configured)
 
 
 def test_the_expiry_is_configurable():
