@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import queue
+import re
 import shutil
+import subprocess
 import textwrap
 import threading
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
@@ -230,3 +233,69 @@ def install_project(path: Path, project: Path) -> None:
     )
     for package in {value.split(".")[0] for value in entry_points.values()}:
         shutil.copytree(project / package, path / package, ignore=shutil.ignore_patterns("__pycache__"))
+
+
+# ------------------------------------------------------------------ server processes
+
+
+class ServerProcess:
+    """A gateway server in a subprocess (``billing-gateway serve ... --host 127.0.0.1 --port 0``
+    or ``python -m gateway serve ...``), listening on the free port uvicorn picked.
+
+    Its output (stdout and stderr) is drained by a thread, so the server never blocks on a
+    full pipe, and kept for :meth:`log`. Start-up waits at most ``start_timeout`` seconds;
+    :meth:`stop` terminates it (then kills it) within bounded waits.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        start_timeout: float = 30.0,
+    ) -> None:
+        self.name = name
+        self.process = subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+        )
+        self.lines: list[str] = []
+        self._port: queue.Queue[int] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, name=f"{name} output", daemon=True)
+        self._reader.start()
+        try:
+            self.port = self._port.get(timeout=start_timeout)
+        except queue.Empty:
+            self.stop()
+            raise AssertionError(f"{name} did not start:\n" + self.log()) from None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:  # drained to the end, so the server never blocks on a full pipe
+            self.lines.append(line)
+            if (match := re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line)) is not None:
+                self._port.put(int(match.group(1)))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        self._reader.join(timeout=15)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+    def log(self) -> str:
+        return "".join(self.lines)

@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import os
 import queue
-import re
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -33,7 +31,7 @@ from gateway.events.notify import APPLICATION_NAME, POLL_INTERVAL
 from gateway.services.workspaces import create_workspace, issue_api_key
 from gateway.storage.db import create_db_engine
 
-from helpers import GERMAN_PERSON, card, installed_beside_the_built_ins
+from helpers import GERMAN_PERSON, ServerProcess, card, installed_beside_the_built_ins
 
 pytestmark = pytest.mark.postgres
 
@@ -61,80 +59,28 @@ def postgres_url() -> str:
     return url
 
 
-class Replica:
-    """``python -m gateway serve`` on a free port of 127.0.0.1."""
-
-    def __init__(self, name: str, database_url: str) -> None:
-        self.name = name
-        env = {
-            **os.environ,
-            "BILLING_GATEWAY_DATABASE_URL": database_url,
-            "BILLING_GATEWAY_RENEWAL_INTERVAL": "0",
-            "PYTHONUNBUFFERED": "1",
-            # A subprocess discovers what is installed: it gets the built-ins.
-            "BILLING_GATEWAY_DISABLED_PLUGINS": ",".join(installed_beside_the_built_ins()),
-        }
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gateway",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--log-level",
-                "info",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-        )
-        self.lines: list[str] = []
-        self._port: queue.Queue[int] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, name=f"replica {name} output", daemon=True)
-        self._reader.start()
-        try:
-            self.port = self._port.get(timeout=START_TIMEOUT)
-        except queue.Empty:
-            self.stop()
-            raise AssertionError(f"replica {name} did not start:\n" + "".join(self.lines)) from None
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:  # drained to the end, so the server never blocks on a full pipe
-            self.lines.append(line)
-            if (match := re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line)) is not None:
-                self._port.put(int(match.group(1)))
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
-        self._reader.join(timeout=15)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-
-    def log(self) -> str:
-        return "".join(self.lines)
+def start_replica(name: str, database_url: str) -> ServerProcess:
+    """``python -m gateway serve`` on a free port of 127.0.0.1, periodic renewal off."""
+    env = {
+        **os.environ,
+        "BILLING_GATEWAY_DATABASE_URL": database_url,
+        "BILLING_GATEWAY_RENEWAL_INTERVAL": "0",
+        "PYTHONUNBUFFERED": "1",
+        # A subprocess discovers what is installed: it gets the built-ins.
+        "BILLING_GATEWAY_DISABLED_PLUGINS": ",".join(installed_beside_the_built_ins()),
+    }
+    command = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", "0"]
+    return ServerProcess(
+        f"replica {name}", [*command, "--log-level", "info"], env=env, cwd=ROOT, start_timeout=START_TIMEOUT
+    )
 
 
 @pytest.fixture
-def replicas(postgres_url, gateway) -> Iterator[tuple[Replica, Replica]]:
+def replicas(postgres_url, gateway) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Replicas A and B; ``gateway`` (the test process's) has emptied the tables first."""
-    a = Replica("A", postgres_url)
+    a = start_replica("A", postgres_url)
     try:
-        b = Replica("B", postgres_url)
+        b = start_replica("B", postgres_url)
     except BaseException:
         a.stop()
         raise
@@ -191,7 +137,7 @@ def post(client: httpx.Client, query: str, variables: dict[str, Any]) -> dict[st
     return next(iter(body["data"].values()))
 
 
-def open_socket(replica: Replica) -> ClientConnection:
+def open_socket(replica: ServerProcess) -> ClientConnection:
     return connect(
         f"ws://127.0.0.1:{replica.port}/graphql", subprotocols=[PROTOCOL], open_timeout=5, close_timeout=5
     )

@@ -459,8 +459,8 @@ def _reconcile_one(
         "status",
         lambda: method.status(request, reference, payflow.ledger_for(deps, request)),
     )
-    if result is None or result.status.value == status:
-        return None
+    if result is None or (result.status.value == status and answered_at is not None):
+        return None  # nothing new (a payment never answered records even a PENDING answer)
     settle(deps, payment_id, result)
     return Reconciled(payment_id, method_code, status, _status_of(deps, payment_id), "asked")
 
