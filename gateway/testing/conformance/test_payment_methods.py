@@ -84,6 +84,11 @@ def check_result(result: PaymentResult, request: ChargeRequest, what: str) -> Pa
         assert isinstance(result.next_action, str) and result.next_action, (
             f"{what} answered REQUIRES_ACTION without a next_action for the customer"
         )
+    if result.status in (PaymentStatus.REQUIRES_ACTION, PaymentStatus.PENDING):
+        # The gateway confirms, polls, cancels and matches notifications by it.
+        assert isinstance(result.reference, str) and result.reference, (
+            f"{what} answered {result.status.value} without a reference"
+        )
     for name in ("reference", "message", "next_action"):
         value = getattr(result, name)
         assert value is None or isinstance(value, str), f"{what}: {name} is {value!r}, not a str"
