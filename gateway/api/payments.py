@@ -209,8 +209,10 @@ def _card_added(info: Info, added: wallet.CardAdded) -> CardAdded:
 class PaymentsMutation:
     @strawberry.mutation(
         description=(
-            "Checkout Now: re-prices the confirmed quote and, if its total still holds, charges it, applies or "
-            "schedules the change, records the invoice and the events, in one transaction. Idempotent per key."
+            "Checkout Now: re-prices the confirmed quote and, if its total still holds, records the payment, "
+            "asks the payment method, and once it succeeds applies or schedules the change with its invoice "
+            "and events. A payment that waits answers PaymentActionRequired or PaymentPending. Idempotent per "
+            "key: a retry answers where the payment stands now and never charges again."
         )
     )
     def checkout(self, info: Info, input: CheckoutInput) -> CheckoutResult:
