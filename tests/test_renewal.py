@@ -402,7 +402,12 @@ def test_a_balance_too_low_leaves_the_workspace_past_due_and_loses_nothing(
     [renewal] = rows(gateway, Renewal, member)
     assert (renewal.status, renewal.invoice_id) == ("payment_failed", invoice.id)
     log = events(gateway, member)
-    assert [(s, t) for s, t, _ in log] == [(1, "credits.reset"), (2, "payment.failed"), (3, "renewal.failed")]
+    assert [(s, t) for s, t, _ in log] == [
+        (1, "credits.reset"),
+        (2, "payment.failed"),
+        (3, "renewal.failed"),
+        (4, "invoice.payment_failed"),  # dunning starts: ask the customer for another method
+    ]
     failed = log[2][2]
     assert (
         failed["reason"],
@@ -438,10 +443,11 @@ def test_a_card_that_fails_later_leaves_the_workspace_past_due(gateway, graphql,
     )
     [invoice] = rows(gateway, Invoice, member)
     assert (invoice.status, invoice.total_minor) == ("open", 2678)
-    assert [t for _, t, _ in events(gateway, member)][-3:] == [
+    assert [t for _, t, _ in events(gateway, member)][-4:] == [
         "credits.reset",
         "payment.failed",
         "renewal.failed",
+        "invoice.payment_failed",
     ]
 
 
@@ -516,7 +522,11 @@ def test_renewal_failures_without_a_payment_attempt(gateway, graphql, make_works
         )
     else:
         assert invoice.total_minor == 2678
-    assert [t for _, t, _ in events(gateway, member)][-2:] == ["credits.reset", "renewal.failed"]
+    assert [t for _, t, _ in events(gateway, member)][-3:] == [
+        "credits.reset",
+        "renewal.failed",
+        "invoice.payment_failed",
+    ]
 
 
 def test_a_later_successful_renewal_keeps_older_invoices_open(gateway, graphql, make_workspace):

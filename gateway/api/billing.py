@@ -115,6 +115,7 @@ RecordUsageResult = Annotated[
     | e.TextTooLong
     | e.IdempotencyKeyRejected
     | e.RenewalPending
+    | e.WorkspaceSuspended
     | e.AuthenticationRequired,
     strawberry.union("RecordUsageResult"),
 ]

@@ -211,6 +211,14 @@ class InsufficientBalance(UserError):
     shortfall: t.Money
 
 
+@strawberry.type(
+    description="The workspace is suspended for unpaid invoices: usage and orders are refused until "
+    "every open invoice is paid (payInvoice); nothing changed."
+)
+class WorkspaceSuspended(UserError):
+    amount_due: t.Money
+
+
 @strawberry.type(description="The confirmed quote expired or its total changed: here is the new quote.")
 class QuoteChanged(UserError):
     quote: t.Quote
@@ -356,6 +364,7 @@ def _register_all() -> None:
                 "shortfall": t.Money.of(e.shortfall),
             },
         ),
+        (errors.WorkspaceSuspended, WorkspaceSuspended, lambda e: {"amount_due": t.Money.of(e.amount_due)}),
         (
             errors.PaymentDeclined,
             PaymentDeclined,

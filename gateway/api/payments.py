@@ -18,6 +18,8 @@ from gateway.services import billing_views as views
 from gateway.services import checkout as co
 from gateway.services import wallet
 from gateway.services.confirmation import confirm_payment
+from gateway.services.dunning import pay_invoice
+from gateway.services.settlement import InvoicePaid as InvoicePaidOutcome
 
 # ------------------------------------------------------------------ inputs
 
@@ -108,6 +110,22 @@ class TopUpSuccess:
     payment: PaymentInfo
 
 
+@strawberry.type(
+    description="The open invoice is paid; the workspace is active again once none is left open."
+)
+class InvoicePaid:
+    invoice: t.Invoice
+    workspace: Workspace
+    payment: PaymentInfo
+
+
+@strawberry.input
+class PayInvoiceInput:
+    invoice_id: strawberry.ID
+    payment_method: PaymentMethodInput
+    idempotency_key: str
+
+
 @strawberry.type
 class CardAdded:
     card: t.SavedCard
@@ -128,6 +146,7 @@ CheckoutResult = Annotated[
     | e.InvalidVolume
     | e.InvalidVatId
     | e.RenewalPending
+    | e.WorkspaceSuspended
     | e.IdempotencyKeyRejected
     | e.AuthenticationRequired,
     strawberry.union("CheckoutResult"),
@@ -135,6 +154,7 @@ CheckoutResult = Annotated[
 ConfirmPaymentResult = Annotated[
     CheckoutSuccess
     | TopUpSuccess
+    | InvoicePaid
     | e.PaymentActionRequired
     | e.PaymentPending
     | e.PaymentDeclined
@@ -151,6 +171,17 @@ TopUpResult = Annotated[
     | e.IdempotencyKeyRejected
     | e.AuthenticationRequired,
     strawberry.union("TopUpResult"),
+]
+PayInvoiceResult = Annotated[
+    InvoicePaid
+    | e.PaymentActionRequired
+    | e.PaymentPending
+    | e.PaymentDeclined
+    | e.InsufficientBalance
+    | e.PaymentRejected
+    | e.IdempotencyKeyRejected
+    | e.AuthenticationRequired,
+    strawberry.union("PayInvoiceResult"),
 ]
 AddCardResult = Annotated[
     CardAdded | e.PaymentRejected | e.IdempotencyKeyRejected | e.AuthenticationRequired,
@@ -198,6 +229,18 @@ def _topped_up(info: Info, outcome: wallet.ToppedUp) -> TopUpSuccess:
     )
 
 
+def _invoice_paid(info: Info, outcome: InvoicePaidOutcome) -> InvoicePaid:
+    session = info.context.session
+    row = current_workspace(info)
+    assert row is not None
+    payment = views.payment(session, outcome.payment_id)
+    invoice = views.invoice(session, outcome.invoice_id)
+    assert payment is not None and invoice is not None
+    return InvoicePaid(
+        invoice=invoice_of(invoice), workspace=Workspace.of(info, row), payment=_payment_info(payment, row)
+    )
+
+
 def _card_added(info: Info, added: wallet.CardAdded) -> CardAdded:
     workspace = current_workspace(info)
     card = views.card(info.context.session, added.card_id)
@@ -236,14 +279,33 @@ class PaymentsMutation:
     def confirm_payment(
         self, info: Info, payment_id: strawberry.ID, challenge_response: str | None = None
     ) -> ConfirmPaymentResult:
-        def work(workspace_id: str) -> CheckoutSuccess | TopUpSuccess | DomainError:
+        def work(workspace_id: str) -> CheckoutSuccess | TopUpSuccess | InvoicePaid | DomainError:
             outcome = confirm_payment(info.context.gateway, workspace_id, str(payment_id), challenge_response)
             if isinstance(outcome, co.Completed):
                 return _success(info, outcome)
             if isinstance(outcome, wallet.ToppedUp):
                 return _topped_up(info, outcome)
-            assert isinstance(outcome, DomainError), "only checkouts and top-ups are confirmed"
+            if isinstance(outcome, InvoicePaidOutcome):
+                return _invoice_paid(info, outcome)
+            assert isinstance(outcome, DomainError), "only checkouts, top-ups and invoices are confirmed"
             return outcome
+
+        return e.signed_in(info, work)
+
+    @strawberry.mutation(
+        description="Pay an open invoice (a failed renewal) with any payment method; the workspace is "
+        "active again once no invoice is left open. Idempotent per key."
+    )
+    def pay_invoice(self, info: Info, input: PayInvoiceInput) -> PayInvoiceResult:
+        def work(workspace_id: str) -> InvoicePaid | DomainError:
+            outcome = pay_invoice(
+                info.context.gateway,
+                workspace_id,
+                str(input.invoice_id),
+                input.payment_method.choice(),
+                input.idempotency_key,
+            )
+            return _invoice_paid(info, outcome) if isinstance(outcome, InvoicePaidOutcome) else outcome
 
         return e.signed_in(info, work)
 

@@ -49,6 +49,9 @@ class ErrorCode(enum.Enum):
     PAYMENT_PENDING = "PAYMENT_PENDING"
     PAYMENT_METHOD_NOT_ALLOWED = "PAYMENT_METHOD_NOT_ALLOWED"
     PAYMENT_IN_PROGRESS = "PAYMENT_IN_PROGRESS"
+    UNKNOWN_INVOICE = "UNKNOWN_INVOICE"
+    INVOICE_NOT_OPEN = "INVOICE_NOT_OPEN"
+    WORKSPACE_SUSPENDED = "WORKSPACE_SUSPENDED"
     UNKNOWN_PAYMENT_METHOD = "UNKNOWN_PAYMENT_METHOD"
     UNKNOWN_PAYMENT = "UNKNOWN_PAYMENT"
     UNKNOWN_CARD = "UNKNOWN_CARD"
@@ -298,3 +301,15 @@ class PaymentRefused(DomainError):
     @property
     def error_code(self) -> ErrorCode:
         return self._code
+
+
+class WorkspaceSuspended(DomainError):
+    """The workspace is suspended for unpaid invoices: pay them (payInvoice) to use it again."""
+
+    code = ErrorCode.WORKSPACE_SUSPENDED
+
+    def __init__(self, amount_due: Money) -> None:
+        super().__init__(
+            f"the workspace is suspended until its open invoices ({amount_due}) are paid; use payInvoice"
+        )
+        self.amount_due = amount_due

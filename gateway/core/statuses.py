@@ -12,6 +12,7 @@ import enum
 class WorkspaceStatus(enum.StrEnum):
     ACTIVE = "active"
     PAST_DUE = "past_due"  # the last renewal payment failed; an open invoice is waiting
+    SUSPENDED = "suspended"  # past due beyond the grace: usage and orders refused until it pays
 
 
 class PaymentStatus(enum.StrEnum):
@@ -68,6 +69,7 @@ class PaymentPurpose(enum.StrEnum):
     CHECKOUT = "checkout"
     TOP_UP = "top_up"
     RENEWAL = "renewal"
+    INVOICE = "invoice"  # an open invoice paid later: by the customer (payInvoice) or a dunning retry
 
 
 class RenewalRecordStatus(enum.StrEnum):

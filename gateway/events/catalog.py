@@ -206,6 +206,56 @@ PAYLOADS: dict[str, Payload] = {
             ),
         ),
         Payload(
+            EventType.INVOICE_PAYMENT_FAILED,
+            1,
+            "An attempt to collect an open invoice failed (the renewal's own payment, or a dunning "
+            "retry): from the first failure on, ask the customer for another payment method.",
+            (
+                Field("invoice_id", "string", "the open invoice"),
+                Field("invoice_number", "string", "its number"),
+                Field("amount_due", "string", _AMOUNT),
+                Field("currency", "string", "ISO 4217 code"),
+                Field("attempt", "integer", "attempts to collect it so far, this one included"),
+                Field("reason", "string", "a failure code (card_declined, insufficient_balance, ...)"),
+                Field("message", "string", "a sentence for people"),
+                Field("payment_method", "string | null", "the renewal method that failed (`card:<id>`, ...)"),
+                Field("hard_decline", "boolean", "true: not retried on the same method"),
+                Field("next_retry_at", "string | null", f"the next retry ({_INSTANT}); null: none scheduled"),
+            ),
+        ),
+        Payload(
+            EventType.INVOICE_PAID,
+            1,
+            "An open invoice was paid later (payInvoice, or a dunning retry).",
+            (
+                Field("invoice_id", "string", "the invoice"),
+                Field("invoice_number", "string", "its number"),
+                Field("amount", "string", _AMOUNT),
+                Field("currency", "string", "ISO 4217 code"),
+                Field("payment_id", "string", "the payment that paid it"),
+                Field("payment_method", "string", "its method code"),
+                Field("attempts", "integer", "attempts to collect it, this one included"),
+            ),
+        ),
+        Payload(
+            EventType.WORKSPACE_SUSPENDED,
+            1,
+            "The workspace stayed past due beyond the grace: usage and orders are refused until every "
+            "open invoice is paid.",
+            (
+                Field("invoice_ids", "array of strings", "the open invoices past the grace"),
+                Field("amount_due", "string", _AMOUNT),
+                Field("currency", "string", "ISO 4217 code"),
+                Field("past_due_since", "string", f"the first failure ({_INSTANT})"),
+            ),
+        ),
+        Payload(
+            EventType.WORKSPACE_REACTIVATED,
+            1,
+            "Every open invoice is paid: the workspace is active again.",
+            (Field("previous_status", "string", "`past_due` or `suspended`"),),
+        ),
+        Payload(
             EventType.BALANCE_TOPPED_UP,
             1,
             "The prepaid balance was topped up (paid by card).",

@@ -29,6 +29,7 @@ from gateway.plugin_api.events import Event, EventListener
 from gateway.plugin_api.hookspecs import ENTRY_POINT_GROUP, hookimpl
 from gateway.plugin_api.messaging import Destination, MessageType, RateProvider
 from gateway.plugin_api.payments import (
+    HARD_DECLINES,
     Capability,
     CardDetails,
     CardError,
@@ -50,6 +51,7 @@ from gateway.plugin_api.tax_ids import TaxIdCheck, TaxIdStatus, TaxIdVerifier
 __all__ = [
     "ENTRY_POINT_GROUP",
     "EU_MEMBER_STATES",
+    "HARD_DECLINES",
     "REGIONS",
     "Capability",
     "CardDetails",

@@ -36,6 +36,7 @@ from gateway.core.money import Money
 from gateway.core.statuses import PaymentStatus
 
 __all__ = [
+    "HARD_DECLINES",
     "Capability",
     "CardDetails",
     "CardError",
@@ -90,6 +91,21 @@ class FailureCode(enum.StrEnum):
     INSUFFICIENT_BALANCE = "insufficient_balance"
     EXPIRED = "expired"  # nobody acted (or paid) in time
     CANCELED = "canceled"
+    LOST_CARD = "lost_card"
+    STOLEN_CARD = "stolen_card"
+    ACCOUNT_CLOSED = "account_closed"
+
+
+# Declines that asking again cannot fix: dunning does not retry them on the same method.
+HARD_DECLINES = frozenset(
+    {
+        FailureCode.EXPIRED_CARD,
+        FailureCode.LOST_CARD,
+        FailureCode.STOLEN_CARD,
+        FailureCode.ACCOUNT_CLOSED,
+        FailureCode.AUTHENTICATION_REQUIRED,
+    }
+)
 
 
 class LedgerEntryKind(enum.StrEnum):

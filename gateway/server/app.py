@@ -95,6 +95,14 @@ class Gateway:
         return timedelta(seconds=self.settings.payment_action_timeout)
 
     @property
+    def dunning_schedule(self) -> tuple[timedelta, ...]:
+        return tuple(timedelta(days=days) for days in self.settings.dunning_schedule)
+
+    @property
+    def dunning_grace(self) -> timedelta:
+        return timedelta(days=self.settings.dunning_grace_days)
+
+    @property
     def payment_settle_timeout(self) -> timedelta:
         return timedelta(seconds=self.settings.payment_settle_timeout)
 

@@ -217,6 +217,18 @@ def cmd_deliveries_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dunning(args: argparse.Namespace) -> int:
+    """Retry the open invoices that are due and suspend workspaces past due beyond the grace, once."""
+    from gateway.services.dunning import run_dunning
+
+    with _gateway(args) as gateway:
+        steps = run_dunning(gateway, args.now or gateway.clock())
+    for step in steps:
+        print(step.describe())
+    print(f"{len(steps)} dunning step{'' if len(steps) == 1 else 's'}")
+    return 0
+
+
 def cmd_payments_reconcile(args: argparse.Namespace) -> int:
     """Settle open payments once: ask methods about unanswered ones, expire the overdue, refund what is owed."""
     from gateway.services.settlement import reconcile
@@ -325,6 +337,14 @@ def parser() -> argparse.ArgumentParser:
     running.add_argument("--limit", type=int, default=100)
     running.add_argument("--now", type=_instant, help="as of this ISO 8601 instant instead of the clock")
     running.set_defaults(func=cmd_deliveries_run)
+
+    dunning = with_db(
+        commands.add_parser(
+            "dunning", help="retry open invoices that are due, suspend workspaces past due beyond the grace"
+        )
+    )
+    dunning.add_argument("--now", type=_instant, help="as of this ISO 8601 instant instead of the clock")
+    dunning.set_defaults(func=cmd_dunning)
 
     payments = commands.add_parser("payments", help="settle open payments")
     payment_commands = payments.add_subparsers(dest="payments_command", required=True)

@@ -54,6 +54,7 @@ from gateway.api.subscriptions import SubscriptionServer
 from gateway.events.delivery import DeliveryWorker
 from gateway.plugin_api.payments import InvalidNotification
 from gateway.server.app import Gateway
+from gateway.services.dunning import run_dunning
 from gateway.services.renewal import RenewalStatus, renew_due
 from gateway.services.settlement import CannotSettle, notified, reconcile
 from gateway.services.workspaces import authenticate
@@ -323,7 +324,8 @@ def _request_error_status(media: str) -> int:
 
 
 def renew(gateway: Gateway) -> None:
-    """One renewal run, reported to the log; expired idempotency keys are purged on the way."""
+    """One renewal run, then one dunning run, reported to the log; expired idempotency keys are
+    purged on the way."""
     now = gateway.clock()
     with gateway.write_sessions.begin() as session:
         purged = purge_expired(session, now)
@@ -336,6 +338,8 @@ def renew(gateway: Gateway) -> None:
             RenewalStatus.ALREADY_RENEWED: logging.WARNING,
         }.get(result.status, logging.INFO)
         logger.log(level, "renewal: %s", result.describe())
+    for step in run_dunning(gateway, now):  # retries due and suspensions, after the renewals
+        logger.info("dunning: %s", step.describe())
 
 
 def reconcile_payments(gateway: Gateway) -> None:

@@ -30,6 +30,8 @@ class Settings:
     webhook_timeout: float = 10.0  # seconds for one webhook request, from connecting to the answer
     payment_action_timeout: float = 3600.0  # seconds a payment waits for the customer (3-D Secure)
     payment_settle_timeout: float = 14 * 86400.0  # seconds at most a payment waits for its money
+    dunning_schedule: tuple[float, ...] = (1.0, 3.0, 5.0, 7.0)  # days after the first failure
+    dunning_grace_days: float = 14.0  # days past due before the workspace is suspended
     reconcile_interval: float = 60.0  # seconds between the server's payment reconciliation runs; 0: none
     top_up_min: Decimal = Decimal("5.00")  # in the catalog currency
     top_up_max: Decimal = Decimal("10000.00")
@@ -108,6 +110,12 @@ class Settings:
         ):
             if (raw := get(name)) is not None:
                 values[attribute] = _seconds(name, raw, low_open, high, meaning)
+        if (schedule := get("DUNNING_SCHEDULE")) is not None:
+            values["dunning_schedule"] = _days_list(schedule)
+        if (grace := get("DUNNING_GRACE_DAYS")) is not None:
+            values["dunning_grace_days"] = _seconds(
+                "DUNNING_GRACE_DAYS", grace, True, 365.0, "days, above 0 and at most 365"
+            )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
@@ -123,3 +131,20 @@ def _seconds(name: str, raw: str, zero_excluded: bool, high: float | None, meani
     if not (low_ok and high_ok):
         raise SettingsError(f"{PREFIX}{name} must be a number of seconds ({meaning}), not {raw!r}")
     return seconds
+
+
+def _days_list(raw: str) -> tuple[float, ...]:
+    """``BILLING_GATEWAY_DUNNING_SCHEDULE``: increasing day counts, e.g. ``1,3,5,7``; ``none`` for no retries."""
+    if raw.strip().lower() == "none":
+        return ()
+    try:
+        days = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        days = ()
+    valid = bool(days) and all(0 < d <= 365 for d in days) and list(days) == sorted(set(days))
+    if not valid:
+        raise SettingsError(
+            f"{PREFIX}DUNNING_SCHEDULE must be increasing day counts between 0 and 365, like 1,3,5,7 "
+            f"(or none), not {raw!r}"
+        )
+    return days

@@ -50,6 +50,7 @@ from gateway.services.orders import (
     price_for_workspace,
 )
 from gateway.services.settlement import Completed
+from gateway.services.usage import refuse_if_suspended
 from gateway.storage import idempotency
 from gateway.storage.db import BillingDetails, Card, Payment, Workspace
 from gateway.storage.locks import lock_workspace
@@ -214,6 +215,7 @@ def _priced_checkout(
     token: StoredCard | None,
 ) -> Completed | Payment:
     _wait_if_in_flight(session, workspace, now)  # its order may change what this one costs
+    refuse_if_suspended(session, workspace)
     plan = plan_to_buy(deps, request.plan_code)
     details = session.get(BillingDetails, workspace.id)
     missing = billing_details.missing_fields(details)

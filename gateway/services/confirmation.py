@@ -28,7 +28,7 @@ def confirm_payment(
         if (
             payment is None
             or payment.workspace_id != workspace_id
-            or payment.purpose not in (PaymentPurpose.CHECKOUT, PaymentPurpose.TOP_UP)
+            or payment.purpose not in (PaymentPurpose.CHECKOUT, PaymentPurpose.TOP_UP, PaymentPurpose.INVOICE)
         ):
             raise PaymentRefused(
                 ErrorCode.UNKNOWN_PAYMENT, f"no payment {payment_id!r} to confirm", ("payment_id",)

@@ -92,6 +92,16 @@ class Deps(Protocol):
         ...
 
     @property
+    def dunning_schedule(self) -> tuple[timedelta, ...]:
+        """When a failed renewal is retried, counted from its first failure (e.g. 1, 3, 5, 7 days)."""
+        ...
+
+    @property
+    def dunning_grace(self) -> timedelta:
+        """How long a workspace may stay past due before it is suspended."""
+        ...
+
+    @property
     def payment_settle_timeout(self) -> timedelta:
         """The longest a payment may wait for its money (a bank transfer) before it expires."""
         ...

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.core.money import Money
 from gateway.core.pricing import Charge, Line
-from gateway.core.statuses import InvoiceStatus
+from gateway.core.statuses import InvoiceStatus, WorkspaceStatus
+from gateway.events.outbox import EventType, emit
 from gateway.storage.counters import next_value
-from gateway.storage.db import Invoice
+from gateway.storage.db import Invoice, Workspace
 
 
 def next_number(session: Session, now: datetime) -> str:
@@ -77,6 +80,8 @@ def create_invoice(
         payment_id=payment_id,
         period_start=period_start,
         period_end=period_end,
+        attempts=0,
+        hard_declined=False,
     )
     session.add(invoice)
     return invoice
@@ -90,3 +95,70 @@ def open_invoices(session: Session, workspace_id: str) -> list[Invoice]:
             .order_by(Invoice.issued_at)
         )
     )
+
+
+# ------------------------------------------------------------------ collecting open invoices
+
+
+def record_collection_failure(
+    session: Session,
+    workspace: Workspace,
+    invoice: Invoice,
+    *,
+    reason: str,
+    message: str,
+    method: str | None,
+    hard: bool,
+    schedule: Sequence[timedelta],
+    now: datetime,
+) -> None:
+    """An attempt to collect ``invoice`` failed (its renewal's payment, or a dunning retry):
+    count it, schedule the next retry from the first failure (none after a hard decline, which
+    waits for another method), and emit ``invoice.payment_failed`` — the event an integrator
+    uses to ask the customer for another payment method, from the first failure on."""
+    if invoice.first_failed_at is None:
+        invoice.first_failed_at = now
+    invoice.attempts += 1
+    invoice.dunning_method = method
+    invoice.hard_declined = hard
+    retries_done = invoice.attempts - 1
+    invoice.next_retry_at = (
+        None if hard or retries_done >= len(schedule) else invoice.first_failed_at + schedule[retries_done]
+    )
+    emit(
+        session,
+        workspace,
+        EventType.INVOICE_PAYMENT_FAILED,
+        {
+            "invoice_id": invoice.id,
+            "invoice_number": invoice.number,
+            "amount_due": str(Money.from_minor_units(invoice.total_minor, invoice.currency).amount),
+            "currency": invoice.currency,
+            "attempt": invoice.attempts,
+            "reason": reason,
+            "message": message,
+            "payment_method": method,
+            "hard_decline": hard,
+            "next_retry_at": invoice.next_retry_at.isoformat() if invoice.next_retry_at else None,
+        },
+        now,
+    )
+
+
+def amount_due(session: Session, workspace_id: str) -> Money | None:
+    """What the workspace's open invoices add up to, or None when none is open."""
+    rows = open_invoices(session, workspace_id)
+    if not rows:
+        return None
+    return Money.from_minor_units(sum(row.total_minor for row in rows), rows[0].currency)
+
+
+def settle_workspace_status(session: Session, workspace: Workspace, now: datetime) -> None:
+    """After an invoice was paid: a workspace with no open invoice left is active again
+    (``workspace.reactivated`` if it was past due or suspended); one that still owes stays as it is."""
+    session.flush()
+    if open_invoices(session, workspace.id) or workspace.status == WorkspaceStatus.ACTIVE:
+        return
+    before = workspace.status
+    workspace.status = WorkspaceStatus.ACTIVE
+    emit(session, workspace, EventType.WORKSPACE_REACTIVATED, {"previous_status": before}, now)

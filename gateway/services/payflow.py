@@ -153,7 +153,7 @@ def request_of(payment: Payment) -> ChargeRequest:
         description=kept.get("description", ""),
         idempotency_key=payment.idempotency_key,
         requested_at=payment.created_at,
-        off_session=payment.purpose == PaymentPurpose.RENEWAL,
+        off_session=payment.purpose == PaymentPurpose.RENEWAL or bool(kept.get("off_session")),
         card=StoredCard(**card) if card else None,
     )
 

@@ -342,18 +342,18 @@ def _charge_renewal(
     details = session.get(BillingDetails, workspace.id)
     complete = not billing_details.missing_fields(details)
     customer = billing_details.tax_customer(details) if complete else None
-    failure: _Failure | None = None
+    failure: RenewalFailure | None = None
     charge, refused = price_renewal(deps, config, customer, period_start)
     if refused is not None:
-        failure = _Failure(FailureReason.INVALID_VAT_ID.value, str(refused))
+        failure = RenewalFailure(FailureReason.INVALID_VAT_ID.value, str(refused))
     if not complete:
         missing = ", ".join(billing_details.missing_fields(details))
-        failure = _Failure(
+        failure = RenewalFailure(
             FailureReason.BILLING_DETAILS_INCOMPLETE.value, f"billing details are incomplete: {missing}"
         )
     amount = charge.total
-    payer = _payer(deps, session, workspace) if failure is None and amount else None
-    if isinstance(payer, _Failure):
+    payer = renewal_payer(deps, session, workspace) if failure is None and amount else None
+    if isinstance(payer, RenewalFailure):
         failure, payer = payer, None
     invoice = create_invoice(
         session,
@@ -413,7 +413,14 @@ def _charge_renewal(
             **result,
         )
     settlement.finish_renewal(
-        session, workspace, renewal, invoice, payload, now, failure=(failure.reason, failure.message)
+        session,
+        workspace,
+        renewal,
+        invoice,
+        payload,
+        now,
+        failure=(failure.reason, failure.message),
+        dunning=(deps.dunning_schedule, workspace.renewal_payment, False),
     )
     return RenewalResult(
         status=RenewalStatus.PAYMENT_FAILED,
@@ -427,19 +434,19 @@ def _charge_renewal(
 
 
 @dataclass(frozen=True)
-class _Failure:
+class RenewalFailure:
     reason: str  # a FailureReason value or a payment method's failure code
     message: str
 
 
 @dataclass(frozen=True)
-class _Payer:
+class RenewalPayer:
     method: PaymentMethod
     card: StoredCard | None = None
     card_id: str | None = None
 
 
-def _payer(deps: Deps, session: Session, workspace: Workspace) -> _Payer | _Failure:
+def renewal_payer(deps: Deps, session: Session, workspace: Workspace) -> RenewalPayer | RenewalFailure:
     """The method (and saved card) that pays the renewal: ``workspace.renewal_payment``.
 
     A workspace that never chose one (it paid its checkout with a card it did not save, or
@@ -455,24 +462,28 @@ def _payer(deps: Deps, session: Session, workspace: Workspace) -> _Payer | _Fail
             if {Capability.PREPAID_BALANCE, Capability.OFF_SESSION} <= method.capabilities
         )
         if not prepaid:
-            return _Failure(FailureReason.NO_PAYMENT_METHOD.value, "no payment method is chosen for renewals")
+            return RenewalFailure(
+                FailureReason.NO_PAYMENT_METHOD.value, "no payment method is chosen for renewals"
+            )
         choice = prepaid[0]
     code, card_id = parse_renewal_choice(choice)
     method = methods.get(code)
     if method is None:
-        return _Failure(
+        return RenewalFailure(
             FailureReason.PAYMENT_METHOD_UNAVAILABLE.value, f"the {code} payment method is not installed"
         )
     if Capability.OFF_SESSION not in method.capabilities:
-        return _Failure(
+        return RenewalFailure(
             FailureReason.NO_PAYMENT_METHOD.value, f"{method.label} cannot charge with the customer away"
         )
     if Capability.CARDS not in method.capabilities:
-        return _Payer(method)
+        return RenewalPayer(method)
     card = session.get(Card, card_id) if card_id is not None else None
     if card is None or card.workspace_id != workspace.id or card.removed_at is not None:
-        return _Failure(FailureReason.NO_PAYMENT_METHOD.value, "the card chosen for renewals was removed")
-    return _Payer(method, stored_card(card), card.id)
+        return RenewalFailure(
+            FailureReason.NO_PAYMENT_METHOD.value, "the card chosen for renewals was removed"
+        )
+    return RenewalPayer(method, stored_card(card), card.id)
 
 
 def renewal_key(workspace_id: str, period_start: datetime) -> str:

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -47,6 +48,7 @@ from gateway.core.statuses import (
 )
 from gateway.events.outbox import EventType, emit
 from gateway.plugin_api.payments import (
+    HARD_DECLINES,
     Capability,
     ChargeRequest,
     FailureCode,
@@ -59,7 +61,7 @@ from gateway.services import billing_details, payflow
 from gateway.services.cards import renewal_choice, save_card
 from gateway.services.charging import credit_top_up
 from gateway.services.deps import Deps
-from gateway.services.invoices import open_invoices
+from gateway.services.invoices import record_collection_failure, settle_workspace_status
 from gateway.services.orders import OrderRequest, apply_order, base_snapshot, plan_to_buy, price_for_workspace
 from gateway.storage.db import BillingDetails, Card, Invoice, Payment, Renewal, Workspace
 from gateway.storage.locks import lock_workspace
@@ -85,6 +87,14 @@ class ToppedUp:
 
 
 @dataclass(frozen=True)
+class InvoicePaid:
+    """An open invoice was paid (payInvoice, or a dunning retry)."""
+
+    payment_id: str
+    invoice_id: str
+
+
+@dataclass(frozen=True)
 class RenewalSettled:
     """A renewal's payment came to an end: paid, or failed (the workspace is past due)."""
 
@@ -96,6 +106,7 @@ class RenewalSettled:
 PaymentOutcome = (
     Completed
     | ToppedUp
+    | InvoicePaid
     | RenewalSettled
     | PaymentDeclined
     | PaymentActionRequired
@@ -113,6 +124,8 @@ def outcome_of(session: Session, payment: Payment) -> PaymentOutcome:
             return ToppedUp(payment.id, amount)
         if payment.purpose == PaymentPurpose.RENEWAL:
             return RenewalSettled(payment.id, paid=True)
+        if payment.purpose == PaymentPurpose.INVOICE:
+            return InvoicePaid(payment.id, (payment.pending or {})["invoice_id"])
         invoice_id = session.scalar(select(Invoice.id).where(Invoice.payment_id == payment.id))
         kind = pricing.ChangeKind((payment.pending or {})["order"]["kind"])
         return Completed(kind, invoice_id, payment.id)
@@ -181,7 +194,7 @@ def settle(deps: Deps, payment_id: str, result: PaymentResult | None) -> Payment
             elif new is PaymentStatus.SUCCEEDED:
                 _succeeded(deps, session, workspace, payment, now)
             elif new in (PaymentStatus.FAILED, PaymentStatus.EXPIRED):
-                _ended_unpaid(session, workspace, payment, now)
+                _ended_unpaid(deps, session, workspace, payment, now)
         outcome = outcome_of(session, payment)
         refund_due = payment.refund_due
     if refund_due:
@@ -197,14 +210,69 @@ def _succeeded(deps: Deps, session: Session, workspace: Workspace, payment: Paym
         _save_pending_card(session, workspace, payment, now)
         credit_top_up(session, workspace, payment, now)
     elif payment.purpose == PaymentPurpose.RENEWAL:
-        _renewal_ended(session, workspace, payment, now, paid=True)
+        _renewal_ended(deps, session, workspace, payment, now, paid=True)
+    elif payment.purpose == PaymentPurpose.INVOICE:
+        _invoice_paid(session, workspace, payment, now)
     else:
         _checkout_paid(deps, session, workspace, payment, now)
 
 
-def _ended_unpaid(session: Session, workspace: Workspace, payment: Payment, now: datetime) -> None:
+def _ended_unpaid(
+    deps: Deps, session: Session, workspace: Workspace, payment: Payment, now: datetime
+) -> None:
+    follow_up = payment.pending or {}
     if payment.purpose == PaymentPurpose.RENEWAL:
-        _renewal_ended(session, workspace, payment, now, paid=False)
+        _renewal_ended(deps, session, workspace, payment, now, paid=False)
+    elif payment.purpose == PaymentPurpose.INVOICE and follow_up.get("retry"):
+        invoice = session.get(Invoice, follow_up["invoice_id"])
+        assert invoice is not None
+        if invoice.status == InvoiceStatus.OPEN:
+            code = payment.failure_code or FailureCode.PROCESSING_ERROR.value
+            record_collection_failure(
+                session,
+                workspace,
+                invoice,
+                reason=code,
+                message=payment.failure_message or "the payment failed",
+                method=follow_up.get("method"),
+                hard=code in HARD_DECLINES,
+                schedule=deps.dunning_schedule,
+                now=now,
+            )
+
+
+def _invoice_paid(session: Session, workspace: Workspace, payment: Payment, now: datetime) -> None:
+    """An open invoice paid later: paid, its renewal renewed, the workspace active once nothing
+    is left open. An invoice paid twice (two payments raced) gives the second one back."""
+    invoice = session.get(Invoice, (payment.pending or {})["invoice_id"])
+    assert invoice is not None
+    if invoice.status != InvoiceStatus.OPEN:
+        payment.refund_due = True
+        payment.failure_message = "the invoice was already paid; refunded"
+        return
+    _save_pending_card(session, workspace, payment, now)
+    invoice.status = InvoiceStatus.PAID
+    invoice.payment_id = payment.id
+    invoice.next_retry_at = None
+    renewal = session.scalar(select(Renewal).where(Renewal.invoice_id == invoice.id))
+    if renewal is not None and renewal.status != RenewalRecordStatus.RENEWED:
+        renewal.status = RenewalRecordStatus.RENEWED
+    emit(
+        session,
+        workspace,
+        EventType.INVOICE_PAID,
+        {
+            "invoice_id": invoice.id,
+            "invoice_number": invoice.number,
+            "amount": str(Money.from_minor_units(invoice.total_minor, invoice.currency).amount),
+            "currency": invoice.currency,
+            "payment_id": payment.id,
+            "payment_method": payment.method,
+            "attempts": invoice.attempts + 1,
+        },
+        now,
+    )
+    settle_workspace_status(session, workspace, now)
 
 
 def _checkout_paid(
@@ -273,7 +341,7 @@ def _save_pending_card(
 
 
 def _renewal_ended(
-    session: Session, workspace: Workspace, payment: Payment, now: datetime, *, paid: bool
+    deps: Deps, session: Session, workspace: Workspace, payment: Payment, now: datetime, *, paid: bool
 ) -> None:
     """Finish the renewal a payment was for: its invoice paid, or the workspace past due."""
     follow_up = (payment.pending or {})["renewal"]
@@ -290,7 +358,16 @@ def _renewal_ended(
             payment.failure_code or FailureCode.PROCESSING_ERROR.value,
             payment.failure_message or "the payment failed",
         )
-        finish_renewal(session, workspace, renewal, invoice, payload, now, failure=failure)
+        finish_renewal(
+            session,
+            workspace,
+            renewal,
+            invoice,
+            payload,
+            now,
+            failure=failure,
+            dunning=(deps.dunning_schedule, workspace.renewal_payment, failure[0] in HARD_DECLINES),
+        )
 
 
 def finish_renewal(
@@ -302,26 +379,39 @@ def finish_renewal(
     now: datetime,
     *,
     failure: tuple[str, str] | None = None,
+    dunning: tuple[Sequence[timedelta], str | None, bool] = ((), None, False),
 ) -> None:
     """A renewal's end: paid (the workspace active unless other invoices are open,
     ``renewal.completed``), or not (``failure`` is the reason and message: past due,
-    ``renewal.failed``)."""
+    ``renewal.failed``, and the open invoice enters dunning: ``dunning`` is the retry schedule,
+    the renewal method that failed and whether it was a hard decline)."""
     if failure is None:
         renewal.status = RenewalRecordStatus.RENEWED
-        session.flush()
-        others = any(row.id != invoice.id for row in open_invoices(session, workspace.id))
-        workspace.status = WorkspaceStatus.PAST_DUE if others else WorkspaceStatus.ACTIVE
         emit(session, workspace, EventType.RENEWAL_COMPLETED, payload, now)
+        settle_workspace_status(session, workspace, now)
         return
     reason, message = failure
     renewal.status = RenewalRecordStatus.PAYMENT_FAILED
-    workspace.status = WorkspaceStatus.PAST_DUE
+    if workspace.status != WorkspaceStatus.SUSPENDED:  # suspended stays suspended until it pays
+        workspace.status = WorkspaceStatus.PAST_DUE
     emit(
         session,
         workspace,
         EventType.RENEWAL_FAILED,
-        {**payload, "reason": reason, "message": message, "status": WorkspaceStatus.PAST_DUE.value},
+        {**payload, "reason": reason, "message": message, "status": workspace.status},
         now,
+    )
+    schedule, method, hard = dunning
+    record_collection_failure(
+        session,
+        workspace,
+        invoice,
+        reason=reason,
+        message=message,
+        method=method,
+        hard=hard,
+        schedule=schedule,
+        now=now,
     )
 
 

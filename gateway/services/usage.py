@@ -29,9 +29,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.core.catalog import CreditKind
-from gateway.core.errors import DomainError, ErrorCode, InvalidVolume, RenewalPending
+from gateway.core.errors import DomainError, ErrorCode, InvalidVolume, RenewalPending, WorkspaceSuspended
 from gateway.core.messaging import Channel
+from gateway.core.money import Money
+from gateway.core.statuses import WorkspaceStatus
 from gateway.services.deps import Deps
+from gateway.services.invoices import amount_due
 from gateway.services.messages import message_cost
 from gateway.services.renewal import renew_workspace
 from gateway.services.workspaces import subscription_of
@@ -252,6 +255,13 @@ def record_usage(deps: Deps, workspace_id: str, request: UsageRequest, now: date
     )
 
 
+def refuse_if_suspended(session: Session, workspace: Workspace) -> None:
+    """Raise :class:`WorkspaceSuspended` for a workspace suspended for unpaid invoices."""
+    if workspace.status == WorkspaceStatus.SUSPENDED:
+        due = amount_due(session, workspace.id) or Money.zero(workspace.currency)
+        raise WorkspaceSuspended(due)
+
+
 def _record(deps: Deps, workspace_id: str, priced: PricedUsage, now: datetime, key: str | None) -> Recorded:
     with deps.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
@@ -259,6 +269,7 @@ def _record(deps: Deps, workspace_id: str, priced: PricedUsage, now: datetime, k
             raise LookupError(f"no workspace {workspace_id!r}")
         if workspace.period_end <= now:
             raise RenewalPending(workspace.period_end)
+        refuse_if_suspended(session, workspace)
         subscription = subscription_of(workspace, deps.catalog, now)
         config = subscription.configuration
         plan = config.plan

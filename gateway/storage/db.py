@@ -204,6 +204,14 @@ class Invoice(Base):
     payment_id: Mapped[str | None] = mapped_column(ForeignKey("payments.id"), nullable=True)
     period_start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     period_end: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Dunning of an open invoice: attempts to collect it so far, when the next one is due (None:
+    # none scheduled), since when it is unpaid, the renewal method that last failed, and whether
+    # that failure was a hard decline (not retried on the same method).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+    first_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    dunning_method: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    hard_declined: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ScheduledChange(Base):
