@@ -6,12 +6,13 @@ import threading
 from datetime import timedelta
 
 import pytest
+from test_renewal import BOUNDARY, RECORD, add_card, pay_renewals_with, top_up
 
 from gateway.services.dunning import run_dunning
 from gateway.services.renewal import RenewalStatus, renew_due
 from gateway.storage.db import Invoice, Payment, Workspace
+
 from helpers import billing, card, events, rows
-from test_renewal import BOUNDARY, RECORD, add_card, pay_renewals_with, top_up
 
 PAY = """mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { __typename
   ... on UserError { code field message }
