@@ -122,6 +122,9 @@ class Plan:
     requires_quote: bool = strawberry.field(description="True for plans sold by quote (Custom).")
     email_credits: CreditOption | None
     messaging_credits: CreditOption | None
+    features: list[str] = strawberry.field(
+        description="The bullets a Select a Plan page lists for the plan, in order (from the catalog)."
+    )
 
     @classmethod
     def of(cls, plan: cat.Plan, currency: str) -> Plan:
@@ -139,6 +142,7 @@ class Plan:
             requires_quote=not plan.purchasable,
             email_credits=CreditOption.of(email, currency) if email else None,
             messaging_credits=CreditOption.of(messaging, currency) if messaging else None,
+            features=list(plan.features),
         )
 
 
