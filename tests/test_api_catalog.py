@@ -157,6 +157,21 @@ def test_plans_lists_the_catalog_lowest_tier_first(graphql):
     assert graphql(PLANS)["plans"] == EXPECTED_PLANS
 
 
+def test_plans_list_their_features_as_the_catalog_orders_them(graphql, gateway):
+    plans = graphql("{ plans { code features } }")["plans"]
+    assert {p["code"]: p["features"] for p in plans} == {
+        plan.code: list(plan.features) for plan in gateway.catalog.plans
+    }
+    omnichannel = next(p for p in plans if p["code"] == "omnichannel")
+    assert omnichannel["features"][:4] == [
+        "Use email and messaging channels in one workspace",
+        "Send large-scale email marketing campaigns",
+        "Launch SMS and WhatsApp campaigns",
+        "Build cross-channel automations",
+    ]
+    assert all(p["features"] for p in plans)
+
+
 def test_plans_need_no_key_and_ignore_a_wrong_one(client):
     for headers in ({}, {"Authorization": "Bearer bgw_000000000000_nope"}):
         response = client.post("/graphql", json={"query": "{ plans { code } }"}, headers=headers)

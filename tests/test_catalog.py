@@ -78,6 +78,54 @@ def test_bundled_plans() -> None:
     assert not custom.purchasable and custom.base_price is None and not custom.is_free
 
 
+def test_bundled_features_are_the_select_a_plan_bullets() -> None:
+    """Taken from the seed's Upgrade guide: its "With a paid plan, you can" list and its one
+    line per plan on the Select a Plan step. Limits and prices are not repeated in them."""
+    features = {plan.code: plan.features for plan in load_catalog().plans}
+    assert features == {
+        "free": ("Use the product with basic limits", "Email channel", "Upgrade to a paid plan at any time"),
+        "email": (
+            "For teams whose primary channel is email",
+            "Send large-scale email marketing campaigns",
+            "Scale your contact database without restrictive limits",
+            "Adjustable monthly email credits",
+        ),
+        "omnichannel": (
+            "Use email and messaging channels in one workspace",
+            "Send large-scale email marketing campaigns",
+            "Launch SMS and WhatsApp campaigns",
+            "Build cross-channel automations",
+            "Scale your contact database without restrictive limits",
+            "Adjustable monthly email and SMS/WhatsApp credits",
+        ),
+        "custom": (
+            "For advanced or enterprise requirements",
+            "Email, SMS and WhatsApp",
+            "Volumes and terms tailored with our sales team",
+            "Request a quote",
+        ),
+    }
+
+
+def test_features_are_optional() -> None:
+    data = {
+        "currency": "EUR",
+        "default_plan": "free",
+        "sales_contact": "x",
+        "plans": [
+            {
+                "code": "free",
+                "name": "Free",
+                "tier": 0,
+                "channels": ["email"],
+                "base_price": "0",
+                "adjustable": False,
+            }
+        ],
+    }
+    assert parse_catalog(data).default_plan.features == ()
+
+
 def test_base_prices_carry_the_currency_decimals() -> None:
     for plan in load_catalog().plans:
         if plan.base_price is not None:
@@ -324,6 +372,71 @@ BROKEN = [
         "code",
         "used by more than one plan",
     ),
+    (
+        "features not a list",
+        '"Email channel",\n    "Upgrade',
+        '"Email channel",\n]\nx = [\n    "Upgrade',
+        "free",
+        "x",
+        "not a known field",
+    ),
+    (
+        "a feature that is not a string",
+        '"Email channel",',
+        "7,",
+        "free",
+        "features[2]",
+        "must be a str",
+    ),
+    ("an empty feature", '"Email channel",', '"  ",', "free", "features[2]", "is empty"),
+    (
+        "a feature of two lines",
+        '"Email channel",',
+        '"Email\\nchannel",',
+        "free",
+        "features[2]",
+        "must be one line",
+    ),
+    (
+        "a feature with a leading space",
+        '"Email channel",',
+        '" Email channel",',
+        "free",
+        "features[2]",
+        "must be one line",
+    ),
+    (
+        "a feature too long",
+        '"Email channel",',
+        f'"{"x" * 121}",',
+        "free",
+        "features[2]",
+        "121 characters; at most 120",
+    ),
+    (
+        "a repeated feature",
+        '"Email channel",',
+        '"Use the product with basic limits",',
+        "free",
+        "features[2]",
+        "repeats feature 1",
+    ),
+    (
+        "too many features",
+        'features = [\n    "Use the product',
+        "features = [" + "".join(f'"f{i}", ' for i in range(11)) + '\n    "Use the product',
+        "free",
+        "features",
+        "lists 14 features; at most 12",
+    ),
+    (
+        "features given as a string",
+        'features = [\n    "Use the product with basic limits",\n    "Email channel",\n    "Upgrade to a paid plan at any time",\n]',
+        'features = "Email channel"',
+        "free",
+        "features",
+        "must be a list",
+    ),
     ("duplicate plan tier", "tier = 2", "tier = 1", "email", "tier", "used by more than one plan"),
     (
         "bad plan code",
@@ -432,7 +545,7 @@ def test_plan_without_a_string_code_is_named_by_position(tmp_path: Path) -> None
 
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, edit('currency = "EUR"', "currency = EUR"))
-    with pytest.raises(CatalogError, match=rf"^{re.escape(str(path))}: not valid TOML: .*line 10"):
+    with pytest.raises(CatalogError, match=rf"^{re.escape(str(path))}: not valid TOML: .*line 13"):
         load_catalog(path)
 
 

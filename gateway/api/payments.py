@@ -11,12 +11,12 @@ import strawberry
 from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.common import Info, current_workspace
-from gateway.api.workspace import Workspace, invoice_of, saved_card
+from gateway.api.workspace import Workspace, invoice_of, renewal_payment_of, saved_card
 from gateway.core.errors import DomainError
 from gateway.plugin_api.payments import CardDetails
 from gateway.services import billing_views as views
 from gateway.services import checkout as co
-from gateway.services import wallet
+from gateway.services import renewal_method, wallet
 from gateway.services.confirmation import confirm_payment
 from gateway.services.dunning import pay_invoice
 from gateway.services.settlement import InvoicePaid as InvoicePaidOutcome
@@ -76,6 +76,16 @@ class TopUpInput:
     idempotency_key: str
 
 
+@strawberry.input(description="The method that pays renewals, with the customer away.")
+class SetDefaultPaymentMethodInput:
+    method: str = strawberry.field(
+        description="A payment method code from `paymentMethods` with the OFF_SESSION capability."
+    )
+    card_id: strawberry.ID | None = strawberry.field(
+        default=None, description="One of `cards`: required for a method with CARDS, refused for others."
+    )
+
+
 @strawberry.input
 class AddCardInput:
     card: CardInput
@@ -101,6 +111,10 @@ class CheckoutSuccess:
     workspace: Workspace
     invoice: t.Invoice | None = strawberry.field(description="Null when nothing was due now (a downgrade).")
     payment: PaymentInfo | None
+    renewal_payment: t.RenewalPayment = strawberry.field(
+        description="How the next renewal will be paid, and whether it can be: the same as "
+        "`workspace.renewalPayment`. A card used without saving it cannot pay renewals."
+    )
 
 
 @strawberry.type(description="The card's balance top-up went through.")
@@ -190,6 +204,10 @@ AddCardResult = Annotated[
 RemoveCardResult = Annotated[
     Workspace | e.PaymentRejected | e.AuthenticationRequired, strawberry.union("RemoveCardResult")
 ]
+SetDefaultPaymentMethodResult = Annotated[
+    Workspace | e.PaymentRejected | e.AuthenticationRequired,
+    strawberry.union("SetDefaultPaymentMethodResult"),
+]
 
 
 def _payment_info(payment: views.PaymentView, workspace: views.WorkspaceView) -> PaymentInfo:
@@ -213,6 +231,7 @@ def _success(info: Info, outcome: co.Completed) -> CheckoutSuccess:
         workspace=Workspace.of(info, row),
         invoice=invoice_of(invoice) if invoice else None,
         payment=_payment_info(payment, row) if payment else None,
+        renewal_payment=renewal_payment_of(info, row),
     )
 
 
@@ -346,6 +365,25 @@ class PaymentsMutation:
     def remove_card(self, info: Info, card_id: strawberry.ID) -> RemoveCardResult:
         def work(workspace_id: str) -> Workspace:
             wallet.remove_card(info.context.gateway, workspace_id, str(card_id))
+            row = current_workspace(info)
+            assert row is not None
+            return Workspace.of(info, row)
+
+        return e.signed_in(info, work)
+
+    @strawberry.mutation(
+        description="Choose the method that pays renewals: My balance, a saved card, or another method that "
+        "can charge with the customer away. Answers the workspace, whose renewalPayment says whether the next "
+        "renewal can be paid. Choosing the method already chosen changes nothing."
+    )
+    def set_default_payment_method(
+        self, info: Info, input: SetDefaultPaymentMethodInput
+    ) -> SetDefaultPaymentMethodResult:
+        def work(workspace_id: str) -> Workspace:
+            card_id = str(input.card_id) if input.card_id is not None else None
+            renewal_method.set_default_payment_method(
+                info.context.gateway, workspace_id, input.method, card_id
+            )
             row = current_workspace(info)
             assert row is not None
             return Workspace.of(info, row)

@@ -16,6 +16,7 @@ from gateway.core.money import Money as CoreMoney
 from gateway.plugin_api import messaging as plugin_messaging
 from gateway.plugin_api import payments
 from gateway.services import messages as message_pricing
+from gateway.services import renewal_method
 
 
 @strawberry.type(description="An exact amount of money. `amount` is a decimal string, never a float.")
@@ -54,6 +55,19 @@ TaxTreatment: TypeAlias = tax.TaxTreatment
 strawberry.enum(tax.TaxTreatment)
 CustomerType: TypeAlias = tax.CustomerKind
 strawberry.enum(tax.CustomerKind, name="CustomerType")
+RenewalPaymentProblem: TypeAlias = renewal_method.RenewalProblem
+strawberry.enum(
+    renewal_method.RenewalProblem,
+    name="RenewalPaymentProblem",
+    description=(
+        "Why the next renewal would not be paid as things stand. NO_PAYMENT_METHOD: none chosen and no "
+        "prepaid balance to fall back on. INSUFFICIENT_BALANCE: My balance pays it and holds less than the "
+        "renewal's amount now. CARD_REMOVED: the chosen card was removed. CARD_EXPIRES: the chosen card "
+        "expires before the renewal date. PAYMENT_METHOD_UNAVAILABLE: the chosen method's plugin is not "
+        "installed. OFF_SESSION_NOT_SUPPORTED: the chosen method cannot charge with the customer away. "
+        "BILLING_DETAILS_INCOMPLETE: the renewal cannot be invoiced."
+    ),
+)
 PaymentCapability: TypeAlias = payments.Capability
 strawberry.enum(
     payments.Capability,
@@ -122,6 +136,9 @@ class Plan:
     requires_quote: bool = strawberry.field(description="True for plans sold by quote (Custom).")
     email_credits: CreditOption | None
     messaging_credits: CreditOption | None
+    features: list[str] = strawberry.field(
+        description="The bullets a Select a Plan page lists for the plan, in order (from the catalog)."
+    )
 
     @classmethod
     def of(cls, plan: cat.Plan, currency: str) -> Plan:
@@ -139,6 +156,7 @@ class Plan:
             requires_quote=not plan.purchasable,
             email_credits=CreditOption.of(email, currency) if email else None,
             messaging_credits=CreditOption.of(messaging, currency) if messaging else None,
+            features=list(plan.features),
         )
 
 
@@ -422,6 +440,31 @@ class SavedCard:
     exp_year: int
     fingerprint: str
     is_renewal_method: bool
+
+
+@strawberry.type(
+    description=(
+        "How the next renewal will be paid, as things stand now: the method renewal will charge with the "
+        "customer away, the amount (priced as the renewal will be, with a scheduled change that applies by "
+        "then), and whether it can pay. Choose the method with setDefaultPaymentMethod."
+    )
+)
+class RenewalPayment:
+    method: PaymentMethod | None = strawberry.field(
+        description="The method the renewal will charge; null when it cannot charge any (see problem)."
+    )
+    chosen: bool = strawberry.field(
+        description="False when the workspace chose no method: renewals then fall back to My balance."
+    )
+    card: SavedCard | None = strawberry.field(description="The saved card charged, for a card method.")
+    next_renewal_at: datetime = strawberry.field(description="The end of the current period.")
+    next_renewal_amount: Money = strawberry.field(description="What the renewal will charge, tax included.")
+    nothing_to_pay: bool = strawberry.field(description="True on a free plan: renewals charge nothing.")
+    can_pay_next_renewal: bool = strawberry.field(
+        description="False when, as things stand, the renewal would not be paid (the workspace would go past due)."
+    )
+    problem: RenewalPaymentProblem | None = strawberry.field(description="Why not, when it cannot pay.")
+    message: str = strawberry.field(description="One sentence for the Billing page, whatever the case.")
 
 
 @strawberry.type(description="A change waiting for the end of the period, and what the renewal will cost.")

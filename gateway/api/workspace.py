@@ -12,7 +12,9 @@ from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.common import Info, plan_of
 from gateway.core import catalog as cat
+from gateway.plugin_api.payments import PaymentMethod
 from gateway.services import billing_views as views
+from gateway.services import renewal_method
 from gateway.services.cards import renewal_card_id
 from gateway.services.usage import PeriodUsage, normal
 from gateway.services.workspaces import subscription_of
@@ -59,10 +61,7 @@ class Workspace:
             period=t.Period(start=subscription.period_start, end=subscription.period_end),
             allowances=allowances,
             actions=actions,
-            payment_methods=[
-                t.PaymentMethod(code=m.code, label=m.label, capabilities=sorted(m.capabilities))
-                for m in gateway.payment_methods.values()
-            ],
+            payment_methods=[payment_method_of(m) for m in gateway.payment_methods.values()],
             balance=t.Money.of(workspace.balance),
             view=workspace,
         )
@@ -93,6 +92,13 @@ class Workspace:
             effective_at=change.effective_at,
             due_at_renewal=t.Charge.of(change.due_at_renewal),
         )
+
+    @strawberry.field(
+        description="How the next renewal will be paid and whether it can be (the renewal method); "
+        "also in every CheckoutSuccess."
+    )
+    def renewal_payment(self, info: Info) -> t.RenewalPayment:
+        return renewal_payment_of(info, self.view)
 
     @strawberry.field(description="Invoices, newest first.")
     def invoices(self, info: Info, first: int = 50) -> list[t.Invoice]:
@@ -143,6 +149,30 @@ def saved_card(card: views.CardView, workspace: views.WorkspaceView) -> t.SavedC
         exp_year=card.exp_year,
         fingerprint=card.fingerprint,
         is_renewal_method=renewal_card_id(workspace.renewal_payment) == card.id,
+    )
+
+
+def payment_method_of(method: PaymentMethod) -> t.PaymentMethod:
+    return t.PaymentMethod(code=method.code, label=method.label, capabilities=sorted(method.capabilities))
+
+
+def renewal_payment_of(info: Info, workspace: views.WorkspaceView) -> t.RenewalPayment:
+    """How the next renewal of ``workspace`` will be paid (Workspace and CheckoutSuccess)."""
+    gateway = info.context.gateway
+    subscription = subscription_of(workspace, gateway.catalog, info.context.now)
+    outlook = renewal_method.renewal_payment(
+        gateway, info.context.session, workspace, subscription.configuration
+    )
+    return t.RenewalPayment(
+        method=payment_method_of(outlook.method) if outlook.method is not None else None,
+        chosen=outlook.chosen,
+        card=saved_card(outlook.card, workspace) if outlook.card is not None else None,
+        next_renewal_at=outlook.next_renewal_at,
+        next_renewal_amount=t.Money.of(outlook.amount),
+        nothing_to_pay=outlook.nothing_to_pay,
+        can_pay_next_renewal=outlook.can_pay,
+        problem=outlook.problem,
+        message=outlook.message,
     )
 
 

@@ -21,6 +21,8 @@ from gateway.core.money import CURRENCY_EXPONENTS, Money
 
 DEFAULT_CATALOG = Path(__file__).parent.parent / "data" / "catalog.toml"
 _CODE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+MAX_FEATURES = 12  # bullets per plan: a Select a Plan card, not a brochure
+MAX_FEATURE_LENGTH = 120  # characters: one line on that card
 
 
 class CreditKind(enum.Enum):
@@ -107,6 +109,7 @@ class Plan:
     purchasable: bool
     adjustable: bool
     credits: Mapping[CreditKind, CreditOption]
+    features: tuple[str, ...] = ()  # the Select a Plan bullets, in order
 
     is_free: bool = dataclass_field(init=False, repr=False, compare=False)  # nothing in it costs anything
 
@@ -255,6 +258,7 @@ def _parse_plan(source: str, index: int, raw: Mapping[str, Any], currency: str) 
             "purchasable",
             "adjustable",
             "credits",
+            "features",
         }
     )
     code = r.get("code", str)
@@ -263,6 +267,7 @@ def _parse_plan(source: str, index: int, raw: Mapping[str, Any], currency: str) 
     name = r.get("name", str)
     tier = r.get("tier", int)
     description = r.get("description", str, "")
+    features = _parse_features(r)
     channel_names = r.get("channels", list)
     try:
         channels = tuple(Channel(c) for c in channel_names)
@@ -298,8 +303,40 @@ def _parse_plan(source: str, index: int, raw: Mapping[str, Any], currency: str) 
     if adjustable and not any(o.adjustable for o in credits.values()):
         raise r.fail("adjustable", "is true but no credit limit has a range (min < max)")
     return Plan(
-        code, name, description, tier, channels, base_price, purchasable, adjustable, CreditOptions(credits)
+        code,
+        name,
+        description,
+        tier,
+        channels,
+        base_price,
+        purchasable,
+        adjustable,
+        CreditOptions(credits),
+        features,
     )
+
+
+def _parse_features(r: _Reader) -> tuple[str, ...]:
+    """The plan's bullets: distinct one-line texts, a few of them, each short (optional)."""
+    raw = r.get("features", list, [])
+    if len(raw) > MAX_FEATURES:
+        raise r.fail("features", f"lists {len(raw)} features; at most {MAX_FEATURES}")
+    features: list[str] = []
+    for position, value in enumerate(raw, start=1):
+        field = f"features[{position}]"
+        if not isinstance(value, str):
+            raise r.fail(field, f"must be a str, not {value!r}")
+        text = value.strip()
+        if not text:
+            raise r.fail(field, "is empty")
+        if text != value or any(not ch.isprintable() for ch in text):
+            raise r.fail(field, "must be one line without leading or trailing spaces or control characters")
+        if len(text) > MAX_FEATURE_LENGTH:
+            raise r.fail(field, f"has {len(text)} characters; at most {MAX_FEATURE_LENGTH}")
+        if text in features:
+            raise r.fail(field, f"repeats feature {features.index(text) + 1}")
+        features.append(text)
+    return tuple(features)
 
 
 def _parse_credits(

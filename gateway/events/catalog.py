@@ -277,6 +277,23 @@ PAYLOADS: dict[str, Payload] = {
             ),
         ),
         Payload(
+            EventType.PAYMENT_METHOD_DEFAULT_CHANGED,
+            1,
+            "The customer chose another method to pay renewals (setDefaultPaymentMethod).",
+            (
+                Field("method", "string", "the payment method code renewals now charge: balance, card, ..."),
+                Field(
+                    "card_id", "string | null", "the saved card it charges; null for a method without cards"
+                ),
+                Field(
+                    "previous_method",
+                    "string | null",
+                    "the method chosen before; null when none was (renewals fell back to the balance)",
+                ),
+                Field("previous_card_id", "string | null", "the saved card chosen before, if any"),
+            ),
+        ),
+        Payload(
             EventType.CREDITS_RESET,
             1,
             "A new period started: the allowances were reset to the limits "

@@ -25,6 +25,7 @@ class EventType(enum.Enum):
     RENEWAL_FAILED = "renewal.failed"
     CUSTOM_QUOTE_REQUESTED = "custom_quote.requested"
     CARD_ADDED = "card.added"
+    PAYMENT_METHOD_DEFAULT_CHANGED = "payment_method.default_changed"
 
 
 PAYLOAD_VERSION = (
