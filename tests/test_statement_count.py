@@ -21,6 +21,8 @@ from gateway.events import delivery as webhook_delivery
 from gateway.server.settings import Settings
 from gateway.services.renewal import renew_workspace
 
+from helpers import checkout_by_quote
+
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
@@ -66,34 +68,7 @@ DETAILS = """mutation { updateBillingDetails(input: {customerType: PERSON, name:
   email: "erika@example.de"}) { __typename } }"""
 ADD_CARD = """mutation($input: AddCardInput!) { addCard(input: $input) {
   __typename ... on CardAdded { card { id } } } }"""
-QUOTE = """mutation($input: QuoteInput!) { quote(input: $input) {
-  __typename ... on Quote { kind emailCredits messagingCredits expiresAt dueNow { total { amount } } } } }"""
-CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) {
-  __typename ... on UserError { code message } ... on CheckoutSuccess { kind } } }"""
 RECORD_USAGE = """mutation { recordUsage(input: {messageType: "EMAIL", quantity: 120}) { __typename } }"""
-
-
-def _checkout(graphql, key: str, plan: str, payment: dict[str, Any], idempotency_key: str, **sliders) -> str:
-    """Quote, then Checkout Now on that quote; the kind of change it made."""
-    quote = graphql(QUOTE, {"input": {"planCode": plan, **sliders}}, key=key)["quote"]
-    assert quote["__typename"] == "Quote", quote
-    done = graphql(
-        CHECKOUT,
-        {
-            "input": {
-                "planCode": plan,
-                "emailCredits": quote["emailCredits"],
-                "messagingCredits": quote["messagingCredits"],
-                "expectedTotal": quote["dueNow"]["total"]["amount"],
-                "quoteExpiresAt": quote["expiresAt"],
-                "paymentMethod": payment,
-                "idempotencyKey": idempotency_key,
-            }
-        },
-        key=key,
-    )["checkout"]
-    assert done["__typename"] == "CheckoutSuccess", done
-    return done["kind"]
 
 
 def billed_workspace(graphql, make_workspace, gateway, clock, invoices: int):
@@ -108,13 +83,15 @@ def billed_workspace(graphql, make_workspace, gateway, clock, invoices: int):
     )["addCard"]
     card_id = added["card"]["id"]
     paid_by_card = {"method": "card", "cardId": card_id}
-    assert _checkout(graphql, member.key, "omnichannel", paid_by_card, "upgrade") == "NEW_PERIOD"
+    assert checkout_by_quote(graphql, member.key, "omnichannel", paid_by_card, "upgrade") == "NEW_PERIOD"
     if invoices > 1:  # each renewal invoices one more period, paid by the renewal card
         clock.advance(days=31 * (invoices - 1))
         results = renew_workspace(gateway, member.id, clock())
         assert [r.status.value for r in results] == ["renewed"] * (invoices - 1), results
     assert graphql(RECORD_USAGE, key=member.key)["recordUsage"]["__typename"] == "UsageRecorded"
-    downgrade = _checkout(graphql, member.key, "omnichannel", paid_by_card, "down", emailCredits=10000)
+    downgrade = checkout_by_quote(
+        graphql, member.key, "omnichannel", paid_by_card, "down", emailCredits=10000
+    )
     assert downgrade == "DOWNGRADE"
     return member
 
