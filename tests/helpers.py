@@ -139,6 +139,40 @@ def billing(graphql, member, **details) -> None:
     assert result["updateBillingDetails"] == {"__typename": "BillingDetails", "missingFields": []}
 
 
+# ------------------------------------------------------------------ checkout
+
+QUOTE_FOR_CHECKOUT = """mutation($input: QuoteInput!) { quote(input: $input) {
+  __typename ... on Quote { kind emailCredits messagingCredits expiresAt dueNow { total { amount } } } } }"""
+CHECKOUT_QUOTED = """mutation($input: CheckoutInput!) { checkout(input: $input) {
+  __typename ... on UserError { code message } ... on CheckoutSuccess { kind } } }"""
+
+
+def checkout_by_quote(
+    graphql, key: str, plan: str, payment: dict[str, Any], idempotency_key: str, **sliders
+) -> str:
+    """Quote, then Checkout Now on that quote (``payment`` a PaymentMethodInput); the kind of
+    change it made."""
+    quote = graphql(QUOTE_FOR_CHECKOUT, {"input": {"planCode": plan, **sliders}}, key=key)["quote"]
+    assert quote["__typename"] == "Quote", quote
+    done = graphql(
+        CHECKOUT_QUOTED,
+        {
+            "input": {
+                "planCode": plan,
+                "emailCredits": quote["emailCredits"],
+                "messagingCredits": quote["messagingCredits"],
+                "expectedTotal": quote["dueNow"]["total"]["amount"],
+                "quoteExpiresAt": quote["expiresAt"],
+                "paymentMethod": payment,
+                "idempotencyKey": idempotency_key,
+            }
+        },
+        key=key,
+    )["checkout"]
+    assert done["__typename"] == "CheckoutSuccess", done
+    return done["kind"]
+
+
 # ------------------------------------------------------------------ concurrent requests
 
 

@@ -11,15 +11,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
+from gateway.core.money import Money
 from gateway.events import delivery as webhook_delivery
+from gateway.plugin_api.payments import LedgerEntryKind
 from gateway.server.settings import Settings
 from gateway.services.renewal import renew_workspace
+from gateway.storage.db import UsageCounter
+from gateway.storage.ledger import SqlLedger
+from gateway.storage.locks import lock_workspace
+
+from helpers import checkout_by_quote
 
 
 @pytest.fixture
@@ -66,34 +74,7 @@ DETAILS = """mutation { updateBillingDetails(input: {customerType: PERSON, name:
   email: "erika@example.de"}) { __typename } }"""
 ADD_CARD = """mutation($input: AddCardInput!) { addCard(input: $input) {
   __typename ... on CardAdded { card { id } } } }"""
-QUOTE = """mutation($input: QuoteInput!) { quote(input: $input) {
-  __typename ... on Quote { kind emailCredits messagingCredits expiresAt dueNow { total { amount } } } } }"""
-CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) {
-  __typename ... on UserError { code message } ... on CheckoutSuccess { kind } } }"""
 RECORD_USAGE = """mutation { recordUsage(input: {messageType: "EMAIL", quantity: 120}) { __typename } }"""
-
-
-def _checkout(graphql, key: str, plan: str, payment: dict[str, Any], idempotency_key: str, **sliders) -> str:
-    """Quote, then Checkout Now on that quote; the kind of change it made."""
-    quote = graphql(QUOTE, {"input": {"planCode": plan, **sliders}}, key=key)["quote"]
-    assert quote["__typename"] == "Quote", quote
-    done = graphql(
-        CHECKOUT,
-        {
-            "input": {
-                "planCode": plan,
-                "emailCredits": quote["emailCredits"],
-                "messagingCredits": quote["messagingCredits"],
-                "expectedTotal": quote["dueNow"]["total"]["amount"],
-                "quoteExpiresAt": quote["expiresAt"],
-                "paymentMethod": payment,
-                "idempotencyKey": idempotency_key,
-            }
-        },
-        key=key,
-    )["checkout"]
-    assert done["__typename"] == "CheckoutSuccess", done
-    return done["kind"]
 
 
 def billed_workspace(graphql, make_workspace, gateway, clock, invoices: int):
@@ -108,13 +89,15 @@ def billed_workspace(graphql, make_workspace, gateway, clock, invoices: int):
     )["addCard"]
     card_id = added["card"]["id"]
     paid_by_card = {"method": "card", "cardId": card_id}
-    assert _checkout(graphql, member.key, "omnichannel", paid_by_card, "upgrade") == "NEW_PERIOD"
+    assert checkout_by_quote(graphql, member.key, "omnichannel", paid_by_card, "upgrade") == "NEW_PERIOD"
     if invoices > 1:  # each renewal invoices one more period, paid by the renewal card
         clock.advance(days=31 * (invoices - 1))
         results = renew_workspace(gateway, member.id, clock())
         assert [r.status.value for r in results] == ["renewed"] * (invoices - 1), results
     assert graphql(RECORD_USAGE, key=member.key)["recordUsage"]["__typename"] == "UsageRecorded"
-    downgrade = _checkout(graphql, member.key, "omnichannel", paid_by_card, "down", emailCredits=10000)
+    downgrade = checkout_by_quote(
+        graphql, member.key, "omnichannel", paid_by_card, "down", emailCredits=10000
+    )
     assert downgrade == "DOWNGRADE"
     return member
 
@@ -224,3 +207,57 @@ def test_webhook_endpoints_cost_the_same_statements_for_1_and_10_endpoints(
     ten = endpoints_statements(graphql, gateway, large, 10)
     print(f"webhookEndpoints: {len(one)} statements with 1 endpoint, {len(ten)} with 10")
     assert len(ten) == len(one), "\n".join(ten)
+
+
+# ------------------------------------------------------------------ history, a page at a time
+
+BARE = "{ workspace { ... on Workspace { id } } }"
+HISTORY = """{ workspace { ... on Workspace { id
+  invoiceHistory(first: 20) { ... on InvoiceConnection { edges { cursor node { id number
+    lines { description amount { amount } } taxLines { name amount { amount } } paymentMethod } }
+    pageInfo { hasNextPage endCursor } } }
+  payments(first: 20) { ... on PaymentConnection { edges { cursor node { id purpose method status
+    amount { amount } card { id last4 isRenewalMethod } invoiceId } } pageInfo { hasNextPage endCursor } } }
+  balanceTransactions(first: 20) { ... on BalanceTransactionConnection { edges { cursor node { id kind
+    amount { amount } balanceAfter { amount } } } pageInfo { hasNextPage endCursor } } }
+  usageHistory(first: 20) { ... on UsagePeriodConnection { edges { cursor node { periodStart current
+    credits { kind used } } } pageInfo { hasNextPage endCursor } } }
+  events(first: 20) { ... on EventConnection { edges { cursor node { id sequence type payload } }
+    pageInfo { hasNextPage endCursor } } }
+} } }"""
+
+
+def with_history(graphql, make_workspace, gateway, clock, invoices: int):
+    """billed_workspace, plus as many ledger entries and periods with usage as invoices."""
+    member = billed_workspace(graphql, make_workspace, gateway, clock, invoices)
+    with gateway.write_sessions.begin() as session:
+        workspace = lock_workspace(session, member.id)
+        for n in range(invoices):
+            SqlLedger(session, workspace, clock()).append(
+                LedgerEntryKind.ADJUSTMENT, Money("1", "EUR"), None, ""
+            )
+            start = workspace.period_start - timedelta(days=31 * (n + 1))
+            session.add(UsageCounter(workspace_id=member.id, period_start=start, kind="email", used=n + 1))
+    return member
+
+
+def history_statements(graphql, gateway, member, rows: int) -> tuple[int, int]:
+    """The statements of a page of every history connection, and of the bare workspace."""
+    with statements(gateway.engine) as bare:
+        graphql(BARE, key=member.key)
+    with statements(gateway.engine) as seen:
+        shown = graphql(HISTORY, key=member.key)["workspace"]
+    for field in ("invoiceHistory", "payments", "balanceTransactions", "usageHistory", "events"):
+        assert min(rows, 20) <= len(shown[field]["edges"]) <= 20, field
+    return len(seen), len(bare)
+
+
+def test_a_page_of_each_history_connection_is_one_statement_for_1_or_25_rows_and_more(
+    graphql, make_workspace, gateway, clock
+):
+    small = with_history(graphql, make_workspace, gateway, clock, invoices=1)
+    one, bare = history_statements(graphql, gateway, small, 1)
+    large = with_history(graphql, make_workspace, gateway, clock, invoices=25)
+    many, _ = history_statements(graphql, gateway, large, 25)
+    print(f"history pages: {one} statements with 1 row each, {many} with 20 of 25 or more")
+    assert one == many == bare + 5  # one statement per connection

@@ -170,6 +170,17 @@ class UnknownEvent(UserError):
     event_id: str
 
 
+# ------------------------------------------------------------------ history (paged lists)
+
+
+@strawberry.type(
+    description="A page was asked for with a negative `first` (INVALID_PAGE_SIZE) or an `after` that is "
+    "not a cursor of this list (INVALID_CURSOR)."
+)
+class InvalidPageRequest(UserError):
+    pass
+
+
 # ------------------------------------------------------------------ payments
 
 
@@ -309,6 +320,15 @@ def attempt(info: Info, work: Callable[[], object]) -> Any:
     return result
 
 
+def reading(info: Info, work: Callable[[], object]) -> Any:
+    """``work()`` on the request's read session (kept open: it only reads), with a domain error
+    it raises as its GraphQL type: for fields that refuse bad arguments, such as a page's cursor."""
+    try:
+        return work()
+    except errors.DomainError as error:
+        return translate(error, info)
+
+
 def _invalid_input(error: errors.InvalidInput) -> dict[str, Any]:
     problems = [InputProblem(field=api_path((p.field,)), message=p.message) for p in error.problems]
     return {"problems": problems, "message": "; ".join(f"{p.field[0]} {p.message}" for p in problems)}
@@ -324,7 +344,7 @@ def _builder(graphql_type: Callable[..., UserError], extra: Callable[[Any], dict
 def _register_all() -> None:
     from gateway.core import pricing
     from gateway.events import endpoints
-    from gateway.services import checkout, usage
+    from gateway.services import checkout, history, usage
     from gateway.storage import idempotency
 
     simple: list[
@@ -416,6 +436,8 @@ def _register_all() -> None:
         (endpoints.EndpointDisabled, WebhookEndpointDisabled, lambda e: {"endpoint_id": e.endpoint_id}),
         (endpoints.EndpointLimitReached, WebhookEndpointLimitReached, lambda e: {"limit": e.limit}),
         (endpoints.UnknownEvent, UnknownEvent, lambda e: {"event_id": e.event_id}),
+        (history.InvalidCursor, InvalidPageRequest, lambda e: {}),
+        (history.InvalidPageSize, InvalidPageRequest, lambda e: {}),
     ]
     for kind, graphql_type, extra in simple:
         _translates(kind)(_builder(graphql_type, extra))

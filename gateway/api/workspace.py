@@ -1,5 +1,6 @@
 """The caller's workspace: plan, period, usage, balance, billing details, cards,
-scheduled change and invoices (the Billing pages)."""
+scheduled change and invoices (the Billing pages), and its history as cursor connections
+(invoices, payments, balance transactions, usage per period, events)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import strawberry
 from strawberry.scalars import JSON
 
 from gateway.api import errors as e
+from gateway.api import history as h
 from gateway.api import types as t
 from gateway.api.common import Info, plan_of
+from gateway.api.subscriptions import Event
 from gateway.core import catalog as cat
 from gateway.plugin_api.payments import PaymentMethod
 from gateway.services import billing_views as views
-from gateway.services import renewal_method
+from gateway.services import history, renewal_method
 from gateway.services.cards import renewal_card_id
 from gateway.services.usage import PeriodUsage, normal
 from gateway.services.workspaces import subscription_of
@@ -100,13 +103,99 @@ class Workspace:
     def renewal_payment(self, info: Info) -> t.RenewalPayment:
         return renewal_payment_of(info, self.view)
 
-    @strawberry.field(description="Invoices, newest first.")
+    @strawberry.field(
+        description="The newest invoices, newest first (at most 200); invoiceHistory pages through them all."
+    )
     def invoices(self, info: Info, first: int = 50) -> list[t.Invoice]:
         limit = max(0, min(first, 200))
         return [invoice_of(invoice) for invoice in views.invoices(info.context.session, self.view.id, limit)]
 
+    # ------------------------------------------------------------ history, a page at a time
+
+    @strawberry.field(description="Every invoice, newest first: " + h.PAGE_ARGUMENTS)
+    def invoice_history(
+        self, info: Info, first: int = history.DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> InvoiceHistoryResult:
+        return e.reading(
+            info,
+            lambda: h.connection_of(
+                history.invoices(info.context.session, self.view.id, first, after), invoice_of
+            ),
+        )
+
+    @strawberry.field(description="Every payment, whatever came of it, newest first: " + h.PAGE_ARGUMENTS)
+    def payments(
+        self, info: Info, first: int = history.DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> PaymentsResult:
+        return e.reading(
+            info,
+            lambda: h.connection_of(
+                history.payments(info.context.session, self.view.id, first, after),
+                lambda payment: h.payment_of(payment, lambda card: saved_card(card, self.view)),
+            ),
+        )
+
+    @strawberry.field(description="The balance's ledger entries, newest first: " + h.PAGE_ARGUMENTS)
+    def balance_transactions(
+        self, info: Info, first: int = history.DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> BalanceTransactionsResult:
+        return e.reading(
+            info,
+            lambda: h.connection_of(
+                history.balance_transactions(info.context.session, self.view.id, first, after),
+                h.balance_transaction_of,
+            ),
+        )
+
+    @strawberry.field(
+        description="Usage per billing period, newest period first; periods that used nothing are left "
+        "out: " + h.PAGE_ARGUMENTS
+    )
+    def usage_history(
+        self, info: Info, first: int = history.DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> UsageHistoryResult:
+        return e.reading(
+            info,
+            lambda: h.connection_of(
+                history.usage_periods(info.context.session, self.view.id, first, after),
+                lambda period: h.usage_period_of(period, self.view.period_start),
+            ),
+        )
+
+    @strawberry.field(
+        description="The workspace's events, oldest first (by sequence, as the `events` subscription "
+        "sends them), optionally only some types (null or empty: every type). New events are added at "
+        "the end: keep the last endCursor to read them later. " + h.PAGE_ARGUMENTS
+    )
+    def events(
+        self,
+        info: Info,
+        first: int = history.DEFAULT_PAGE_SIZE,
+        after: str | None = None,
+        types: list[str] | None = None,
+    ) -> EventsResult:
+        return e.reading(
+            info,
+            lambda: h.connection_of(
+                history.events(info.context.session, self.view.id, first, after, types), Event.of
+            ),
+        )
+
 
 WorkspaceResult = Annotated[Workspace | e.AuthenticationRequired, strawberry.union("WorkspaceResult")]
+InvoiceHistoryResult = Annotated[
+    h.Connection[t.Invoice] | e.InvalidPageRequest, strawberry.union("InvoiceHistoryResult")
+]
+PaymentsResult = Annotated[h.Connection[h.Payment] | e.InvalidPageRequest, strawberry.union("PaymentsResult")]
+BalanceTransactionsResult = Annotated[
+    h.Connection[h.BalanceTransaction] | e.InvalidPageRequest, strawberry.union("BalanceTransactionsResult")
+]
+UsageHistoryResult = Annotated[
+    h.Connection[h.UsagePeriod] | e.InvalidPageRequest, strawberry.union("UsageHistoryResult")
+]
+EventsResult = Annotated[
+    h.Connection[Event] | e.InvalidPageRequest | e.UnknownEventType, strawberry.union("EventsResult")
+]
 
 
 def usage_of(period: PeriodUsage) -> t.Usage:

@@ -1,5 +1,6 @@
 """What the Billing pages show of a workspace, read for the API: the workspace itself, this
-period's usage, billing details, saved cards, the scheduled change, invoices and payments.
+period's usage, billing details, saved cards, the scheduled change, invoices and payments
+(their history, a page at a time, is read by ``gateway.services.history``).
 
 Each function takes the request's read session and returns read models: small frozen
 dataclasses copied out of the rows. A resolver therefore cannot lazy-load, and cannot change
@@ -161,7 +162,7 @@ class CardView:
     fingerprint: str
 
 
-def _card(row: Card) -> CardView:
+def card_view(row: Card) -> CardView:
     return CardView(row.id, row.brand, row.last4, row.exp_month, row.exp_year, row.fingerprint)
 
 
@@ -172,13 +173,13 @@ def saved_cards(session: Session, workspace_id: str) -> list[CardView]:
         .where(Card.workspace_id == workspace_id, Card.removed_at.is_(None))
         .order_by(Card.created_at.desc(), Card.id)
     )
-    return [_card(row) for row in rows]
+    return [card_view(row) for row in rows]
 
 
 def card(session: Session, card_id: str) -> CardView | None:
     """A card by id, also one since removed (payments keep naming the card they were made with)."""
     row = session.get(Card, card_id)
-    return _card(row) if row is not None else None
+    return card_view(row) if row is not None else None
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def _payment(payment: Payment, card: Card | None) -> PaymentView:
         method=payment.method,
         status=payment.status,
         amount=Money.from_minor_units(payment.amount_minor, payment.currency),
-        card=_card(card) if card is not None else None,
+        card=card_view(card) if card is not None else None,
     )
 
 
@@ -254,7 +255,7 @@ def _decimal(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-def _invoice(row: Invoice, payment: Payment | None, card: Card | None) -> InvoiceView:
+def invoice_view(row: Invoice, payment: Payment | None, card: Card | None) -> InvoiceView:
     currency = row.currency
     return InvoiceView(
         id=row.id,
@@ -295,7 +296,7 @@ def _invoice(row: Invoice, payment: Payment | None, card: Card | None) -> Invoic
     )
 
 
-def _invoices_with_payments() -> Select[Invoice, Payment, Card]:
+def invoices_with_payments() -> Select[Invoice, Payment, Card]:
     """Invoices joined to their payment and the payment's card (also a removed one), so that
     showing them costs one statement, not one more per invoice and per card."""
     return (
@@ -308,17 +309,17 @@ def _invoices_with_payments() -> Select[Invoice, Payment, Card]:
 def invoices(session: Session, workspace_id: str, limit: int) -> list[InvoiceView]:
     """The ``limit`` newest invoices, newest first."""
     rows = session.execute(
-        _invoices_with_payments()
+        invoices_with_payments()
         .where(Invoice.workspace_id == workspace_id)
         .order_by(Invoice.issued_at.desc(), Invoice.number.desc())
         .limit(limit)
     ).all()
-    return [_invoice(*row) for row in rows]
+    return [invoice_view(*row) for row in rows]
 
 
 def invoice(session: Session, invoice_id: str) -> InvoiceView | None:
-    found = session.execute(_invoices_with_payments().where(Invoice.id == invoice_id)).first()
-    return _invoice(*found) if found is not None else None
+    found = session.execute(invoices_with_payments().where(Invoice.id == invoice_id)).first()
+    return invoice_view(*found) if found is not None else None
 
 
 # ------------------------------------------------------------------ the scheduled change

@@ -1,0 +1,174 @@
+"""The workspace's history as cursor connections: `invoiceHistory`, `payments`,
+`balanceTransactions`, `usageHistory` and `events` (the fields themselves are on Workspace).
+
+Relay-style connections written by hand (`edges { cursor node }`, `pageInfo`), not
+strawberry.relay: that one would make every node a `Node` with a global id, and the ids
+the API already gives out must not change. Paging is forwards only (`first`, `after`);
+what a cursor holds and why pages stay stable: ``gateway.services.history``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Generic, TypeAlias, TypeVar
+
+import strawberry
+
+from gateway.api import types as t
+from gateway.core import statuses
+from gateway.plugin_api import payments as plugin_payments
+from gateway.services import history
+from gateway.services.billing_views import CardView
+
+PAGE_ARGUMENTS = (
+    f"`first` (default {history.DEFAULT_PAGE_SIZE}, at most {history.MAX_PAGE_SIZE} are returned; "
+    "negative: INVALID_PAGE_SIZE) after the cursor `after` (an `endCursor` or edge `cursor` this "
+    "list returned; anything else: INVALID_CURSOR)."
+)
+
+T = TypeVar("T")
+S = TypeVar("S")
+
+
+@strawberry.type(description="Where a page ends, and whether another follows (Relay's PageInfo).")
+class PageInfo:
+    has_next_page: bool = strawberry.field(
+        description="More items follow: ask again with `after: endCursor`. On lists that grow at the "
+        "end (events), false means none yet."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="The cursor of the page's last item; null if empty."
+    )
+    has_previous_page: bool = strawberry.field(
+        description="Always false: pages are read forwards only (first/after)."
+    )
+    start_cursor: str | None = strawberry.field(
+        description="The cursor of the page's first item; null if empty."
+    )
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str = strawberry.field(description="Opaque; pass it as `after` to read the items that follow.")
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+
+
+def connection_of(page: history.Page[S], node: Callable[[S], T]) -> Connection[T]:
+    return Connection(
+        edges=[Edge(cursor=cursor, node=node(item)) for cursor, item in page.edges],
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            end_cursor=page.end_cursor,
+            has_previous_page=False,
+            start_cursor=page.start_cursor,
+        ),
+    )
+
+
+# ------------------------------------------------------------------ payments
+
+PaymentStatus: TypeAlias = statuses.PaymentStatus
+strawberry.enum(statuses.PaymentStatus, description="Where a payment stands.")
+PaymentPurpose: TypeAlias = statuses.PaymentPurpose
+strawberry.enum(statuses.PaymentPurpose, description="What a payment pays for.")
+
+
+@strawberry.type(description="A payment of the workspace, whatever came of it. Never a card number.")
+class Payment:
+    id: str
+    purpose: PaymentPurpose
+    method: str = strawberry.field(description='The payment method code: "balance", "card", or a plugin\'s.')
+    status: PaymentStatus
+    amount: t.Money
+    card: t.SavedCard | None = strawberry.field(
+        description="The saved card charged (also one since removed); null for other methods and unsaved cards."
+    )
+    failure_code: str | None = strawberry.field(description="Why it failed or expired, e.g. card_declined.")
+    failure_message: str | None
+    invoice_id: str | None = strawberry.field(
+        description="The invoice this payment is for, if one refers to it (never for top-ups)."
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+def payment_of(payment: history.PaymentRecord, card_of: Callable[[CardView], t.SavedCard]) -> Payment:
+    return Payment(
+        id=payment.id,
+        purpose=PaymentPurpose(payment.purpose),
+        method=payment.method,
+        status=PaymentStatus(payment.status),
+        amount=t.Money.of(payment.amount),
+        card=card_of(payment.card) if payment.card is not None else None,
+        failure_code=payment.failure_code,
+        failure_message=payment.failure_message,
+        invoice_id=payment.invoice_id,
+        created_at=payment.created_at,
+        updated_at=payment.updated_at,
+    )
+
+
+# ------------------------------------------------------------------ balance transactions
+
+LedgerEntryKind: TypeAlias = plugin_payments.LedgerEntryKind
+strawberry.enum(
+    plugin_payments.LedgerEntryKind, name="BalanceTransactionKind", description="What moved the balance."
+)
+
+
+@strawberry.type(description="An entry of the prepaid balance's ledger.")
+class BalanceTransaction:
+    id: str
+    kind: LedgerEntryKind
+    amount: t.Money = strawberry.field(
+        description="Signed: top-ups and refunds are positive, charges negative."
+    )
+    balance_after: t.Money
+    description: str
+    created_at: datetime
+
+
+def balance_transaction_of(entry: history.BalanceTransaction) -> BalanceTransaction:
+    return BalanceTransaction(
+        id=entry.id,
+        kind=entry.kind,
+        amount=t.Money.of(entry.amount),
+        balance_after=t.Money.of(entry.balance_after),
+        description=entry.description,
+        created_at=entry.created_at,
+    )
+
+
+# ------------------------------------------------------------------ usage per period
+
+
+@strawberry.type
+class PeriodCreditUsage:
+    kind: t.CreditKind
+    used: Decimal
+
+
+@strawberry.type(
+    description="The credits one billing period used. Only usage is kept per period: the limits then in "
+    "force are not (the period's invoice shows what was bought)."
+)
+class UsagePeriod:
+    period_start: datetime
+    current: bool = strawberry.field(description="The workspace's current period (see also `usage`).")
+    credits: list[PeriodCreditUsage] = strawberry.field(description="Each credit kind the period used.")
+
+
+def usage_period_of(period: history.UsagePeriod, current_start: datetime) -> UsagePeriod:
+    return UsagePeriod(
+        period_start=period.period_start,
+        current=period.period_start == current_start,
+        credits=[PeriodCreditUsage(kind=c.kind, used=c.used) for c in period.credits],
+    )
