@@ -21,6 +21,7 @@ class EventType(enum.Enum):
     RENEWAL_FAILED = "renewal.failed"
     CUSTOM_QUOTE_REQUESTED = "custom_quote.requested"
     CARD_ADDED = "card.added"
+    TAX_VAT_ID_REJECTED = "tax.vat_id_rejected"
 
 
 PAYLOAD_VERSION = (
