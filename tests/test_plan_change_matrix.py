@@ -213,3 +213,44 @@ def test_plan_change_matrix(graphql, gateway, clock, make_workspace, row: Row) -
     renewed = graphql(WORKSPACE, key=member.key)["workspace"]
     assert config_of(renewed) == (row.current if row.kind == "NONE" else row.target)
     assert renewed["scheduledChange"] is None
+
+
+RECORD = """mutation($input: RecordUsageInput!) { recordUsage(input: $input) {
+  __typename ... on UserError { code } } }"""
+USAGE = """{ workspace { ... on Workspace { plan { code } usage { credits { kind used included } } } } }"""
+
+
+def test_the_reported_case_keeps_its_email_credits_usable_until_renewal(
+    graphql, gateway, clock, make_workspace
+):
+    """Issue 9: on Email with 100,000 credits and 50,000 used, moving to Omnichannel with 5,000
+    email credits left 50,000 used of 5,000 and refused the next email."""
+    member = make_workspace("Reported", plan_code="email", email_credits=100000)
+    billing(graphql, member)
+    method = {"method": "card", "newCard": card()}
+    sent = graphql(RECORD, {"input": {"messageType": "EMAIL", "quantity": 50000}}, key=member.key)
+    assert sent["recordUsage"]["__typename"] == "UsageRecorded"
+    clock.advance(days=10)
+    sliders = {"planCode": "omnichannel", "emailCredits": 5000, "messagingCredits": 20000}
+    offer = graphql(QUOTE, {"input": sliders}, key=member.key)["quote"]
+    assert offer["kind"] == "SPLIT"
+    checkout = {
+        **sliders,
+        "expectedTotal": offer["dueNow"]["total"]["amount"],
+        "quoteExpiresAt": offer["expiresAt"],
+        "paymentMethod": method,
+        "idempotencyKey": "checkout",
+    }
+    assert graphql(CHECKOUT, {"input": checkout}, key=member.key)["checkout"]["kind"] == "SPLIT"
+
+    assert graphql(USAGE, key=member.key)["workspace"] == {
+        "plan": {"code": "omnichannel"},
+        "usage": {
+            "credits": [
+                {"kind": "EMAIL", "used": "50000", "included": 100000},
+                {"kind": "MESSAGING", "used": "0", "included": 20000},
+            ]
+        },
+    }
+    sent = graphql(RECORD, {"input": {"messageType": "EMAIL", "quantity": 1}}, key=member.key)
+    assert sent["recordUsage"]["__typename"] == "UsageRecorded"
