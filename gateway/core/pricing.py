@@ -472,16 +472,24 @@ def _classify(
         target.email_credits > current.email_credits or target.messaging_credits > current.messaging_credits
     ):
         return _DOWNGRADE, None, target, None  # only reductions: nothing to apply now
-    email = _kept_limit(target_plan.option(_EMAIL), current.email_credits, target.email_credits)
-    messaging = _kept_limit(
-        target_plan.option(_MESSAGING), current.messaging_credits, target.messaging_credits
+    # max(current, target) as a slider position; the option is looked up only when the current
+    # limit is the higher one (this runs on every slider move).
+    email, new_email = current.email_credits, target.email_credits
+    kept_email = (
+        new_email if email <= new_email else _kept_limit(target_plan.option(_EMAIL), email, new_email)
     )
-    if email is None or messaging is None:
+    messaging, new_messaging = current.messaging_credits, target.messaging_credits
+    kept_messaging = (
+        new_messaging
+        if messaging <= new_messaging
+        else _kept_limit(target_plan.option(_MESSAGING), messaging, new_messaging)
+    )
+    if kept_email is None or kept_messaging is None:
         return _DOWNGRADE, None, target, None
-    if email == target.email_credits and messaging == target.messaging_credits:
+    if kept_email == new_email and kept_messaging == new_messaging:
         now_part = target
     else:
-        now_part = Configuration(target_plan, email, messaging)
+        now_part = Configuration(target_plan, kept_email, kept_messaging)
     if same_plan:
         # Same plan: every limit of the part applied now is at least the current one, so by
         # the graduated tiers it never costs less: no need to price the current configuration.
