@@ -503,16 +503,9 @@ def _classify(
     current_subtotal = price_configuration(current)[1]
     if now_subtotal < current_subtotal:
         return _DOWNGRADE, None, target, current_subtotal
-    return (
-        (_UPGRADE, target, None, current_subtotal)
-        if now_part is target
-        else (
-            _SPLIT,
-            now_part,
-            target,
-            current_subtotal,
-        )
-    )
+    if now_part is target:
+        return _UPGRADE, target, None, current_subtotal
+    return _SPLIT, now_part, target, current_subtotal
 
 
 def price_order(
