@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import billing_gateway_tax_vat
-from gateway.core.catalog import CreditKind, Plan, load_catalog, parse_catalog
+from gateway.core.catalog import Catalog, CreditKind, Plan, load_catalog, parse_catalog
 from gateway.core.errors import ErrorCode
 from gateway.core.money import Money, money_sum
 from gateway.core.periods import add_months
@@ -175,23 +175,41 @@ def check_charge(charge: Charge, customer: TaxCustomer | None) -> None:
         assert line.amount.is_rounded
 
 
+def expected_now_part(current: Configuration, target: Configuration) -> Configuration | None:
+    """The part applied now between paid plans (the README's rule, restated independently of
+    classify()): the target plan with each limit at the smallest slider position of that plan
+    that is at least max(current, target); None where no position is (above the max, or a kind
+    the target plan lacks while the workspace has some)."""
+    limits = []
+    for kind in (EMAIL_KIND, MESSAGING_KIND):
+        have, want = current.limit(kind), target.limit(kind)
+        if have <= want:
+            limits.append(want)
+            continue
+        option = target.plan.option(kind)
+        positions = range(option.min, option.max + 1, option.step) if option else range(0)
+        kept = next((v for v in positions if v >= have), None)
+        if kept is None:
+            return None
+        limits.append(kept)
+    return Configuration(target.plan, *limits)
+
+
 def expected_kind(current: Configuration, target: Configuration) -> ChangeKind:
-    """The timing rules of DESIGN.md, restated independently of classify()."""
+    """The timing rules of the README, restated independently of classify()."""
     if current == target:
         return ChangeKind.NONE
     if current.plan.is_free:
         return ChangeKind.DOWNGRADE if target.plan.is_free else ChangeKind.NEW_PERIOD
-    if current.plan == target.plan:
-        pairs = (
-            (current.email_credits, target.email_credits),
-            (current.messaging_credits, target.messaging_credits),
-        )
-        up, down = any(new > old for old, new in pairs), any(new < old for old, new in pairs)
-        return ChangeKind.SPLIT if up and down else ChangeKind.UPGRADE if up else ChangeKind.DOWNGRADE
-    higher = target.plan.tier > current.plan.tier and not target.plan.is_free
-    if higher and price_configuration(target)[1] >= price_configuration(current)[1]:
-        return ChangeKind.UPGRADE
-    return ChangeKind.DOWNGRADE
+    if target.plan.is_free or target.plan.tier < current.plan.tier:
+        return ChangeKind.DOWNGRADE
+    raised = any(target.limit(kind) > current.limit(kind) for kind in (EMAIL_KIND, MESSAGING_KIND))
+    if current.plan == target.plan and not raised:
+        return ChangeKind.DOWNGRADE
+    now_part = expected_now_part(current, target)
+    if now_part is None or price_configuration(now_part)[1] < price_configuration(current)[1]:
+        return ChangeKind.DOWNGRADE
+    return ChangeKind.UPGRADE if now_part == target else ChangeKind.SPLIT
 
 
 # ------------------------------------------------------- properties of orders
@@ -245,12 +263,10 @@ def test_changes_between_paid_configurations_follow_the_timing_rules(
         if kind is ChangeKind.UPGRADE:
             assert result.changes == (Change(Timing.IMMEDIATE, now, target),)
         else:
-            assert current.plan == target.plan
-            assert now_part == Configuration(
-                target.plan,
-                max(current.email_credits, target.email_credits),
-                max(current.messaging_credits, target.messaging_credits),
-            )
+            # Changed deliberately (issue 9, part 1): a SPLIT used to be on the same plan only
+            # (`assert current.plan == target.plan`); across plans it now splits too.
+            assert now_part == expected_now_part(current, target)
+            assert now_part.plan == target.plan
             assert now_part not in (current, target)
             assert result.changes[1] == Change(Timing.AT_RENEWAL, subscription.period_end, target)
             assert len(result.changes) == 2
@@ -266,6 +282,14 @@ def test_changes_between_paid_configurations_follow_the_timing_rules(
         remaining, unused = result.due_now.lines
         assert (remaining.kind, remaining.amount) == (LineKind.REMAINING_TIME, new)
         assert (unused.kind, unused.amount) == (LineKind.UNUSED_TIME, -old)
+
+    if kind is not ChangeKind.NONE:
+        # Whatever applies now keeps every limit the workspace has; the renewal brings the target.
+        for change in result.changes[:-1]:
+            assert all(
+                change.configuration.limit(k) >= current.limit(k) for k in (EMAIL_KIND, MESSAGING_KIND)
+            )
+        assert result.changes[-1].configuration == target
 
     # The renewal charges the configuration in force after the scheduled change, in full.
     renewal_config = target if kind is not ChangeKind.NONE else current
@@ -314,6 +338,203 @@ def test_moving_to_free_is_a_downgrade_with_nothing_to_pay(
     assert result.due_now.lines == () and result.due_now.total == eur("0")
     assert result.due_at_renewal.lines == () and result.due_at_renewal.total == eur("0")
     assert result.changes == (Change(Timing.AT_RENEWAL, subscription.period_end, FREE_CONFIG),)
+
+
+def catalog_with_free(name: str, free_email: int, *plans: dict[str, object]) -> Catalog:
+    """A test catalog in EUR: a Free plan with ``free_email`` credits, then ``plans``."""
+    free = {
+        "code": "free",
+        "name": "Free",
+        "tier": 0,
+        "channels": ["email"],
+        "base_price": "0",
+        "adjustable": False,
+        "credits": {"email": {"included": free_email}},
+    }
+    return parse_catalog(
+        {
+            "currency": "EUR",
+            "default_plan": "free",
+            "sales_contact": "sales@example.com",
+            "plans": [free, *plans],
+        },
+        name,
+    )
+
+
+# A catalog where a higher plan cannot hold every limit of a lower one: Pro has a coarser
+# email step and a lower email max than Basic, and no messaging at all; Plus has both kinds,
+# and email credits beyond 100,000 so cheap that a big Basic configuration costs more.
+STEP_CATALOG = catalog_with_free(
+    "step",
+    100,
+    {
+        "code": "basic",
+        "name": "Basic",
+        "tier": 1,
+        "channels": ["email", "sms"],
+        "base_price": "10.00",
+        "adjustable": True,
+        "credits": {
+            "email": {
+                "included": 1000,
+                "min": 1000,
+                "max": 300000,
+                "step": 1000,
+                "tiers": [{"unit_price": "0.002"}],
+            },
+            "messaging": {
+                "included": 0,
+                "min": 0,
+                "max": 10000,
+                "step": 500,
+                "tiers": [{"unit_price": "0.01"}],
+            },
+        },
+    },
+    {
+        "code": "pro",
+        "name": "Pro",
+        "tier": 2,
+        "channels": ["email"],
+        "base_price": "30.00",
+        "adjustable": True,
+        "credits": {
+            "email": {
+                "included": 10000,
+                "min": 10000,
+                "max": 200000,
+                "step": 10000,
+                "tiers": [{"unit_price": "0.0025"}],
+            },
+        },
+    },
+    {
+        "code": "plus",
+        "name": "Plus",
+        "tier": 3,
+        "channels": ["email", "sms"],
+        "base_price": "50.00",
+        "adjustable": True,
+        "credits": {
+            "email": {
+                "included": 0,
+                "min": 0,
+                "max": 1000000,
+                "step": 25000,
+                "tiers": [{"up_to": 100000, "unit_price": "0.003"}, {"unit_price": "0.0002"}],
+            },
+            "messaging": {
+                "included": 0,
+                "min": 0,
+                "max": 50000,
+                "step": 2000,
+                "tiers": [{"unit_price": "0.02"}],
+            },
+        },
+    },
+)
+STEP_FREE, BASIC, PRO, PLUS = STEP_CATALOG.plans
+
+
+@st.composite
+def held_configurations(draw: st.DrawFn) -> Configuration:
+    """What a workspace may hold: any limit between a plan's min and max, on its step or not
+    (the catalog's step may have changed since it bought it)."""
+    p = draw(st.sampled_from((BASIC, PRO, PLUS)))
+    limits = []
+    for kind in (EMAIL_KIND, MESSAGING_KIND):
+        option = p.option(kind)
+        limits.append(draw(st.integers(option.min, option.max)) if option else 0)
+    return Configuration(p, *limits)
+
+
+@st.composite
+def step_targets(draw: st.DrawFn) -> Configuration:
+    p = draw(st.sampled_from(STEP_CATALOG.plans))
+    return Configuration(p, draw(slider(p, EMAIL_KIND)), draw(slider(p, MESSAGING_KIND)))
+
+
+@settings(deadline=None, max_examples=400)
+@given(sub_now=subscriptions(held_configurations()), target=step_targets(), customer=customers)
+def test_the_part_applied_now_never_lowers_a_limit_and_the_renewal_brings_the_target(
+    sub_now: tuple[Subscription, datetime], target: Configuration, customer: TaxCustomer | None
+) -> None:
+    subscription, now = sub_now
+    current = subscription.configuration
+    result = price_order(
+        subscription, target, now, customer=customer, tax=vat() if customer else None, seller_country=SELLER
+    )
+    check_charge(result.due_now, customer)
+    check_charge(result.due_at_renewal, customer)
+    assert result.kind is expected_kind(current, target)
+    assert classify(current, target) == (
+        result.kind,
+        next((c.configuration for c in result.changes if c.timing is Timing.IMMEDIATE), None),
+        next((c.configuration for c in result.changes if c.timing is Timing.AT_RENEWAL), None),
+    )
+    if result.kind is ChangeKind.NONE:
+        assert result.changes == ()
+        return
+    assert result.changes[-1].configuration == target  # the renewal part is the exact target
+    immediate = [c for c in result.changes if c.timing is Timing.IMMEDIATE]
+    scheduled = [c for c in result.changes if c.timing is Timing.AT_RENEWAL]
+    assert len(immediate) <= 1 and len(scheduled) <= 1
+    assert [c.timing for c in result.changes] == [Timing.IMMEDIATE] * len(immediate) + [
+        Timing.AT_RENEWAL
+    ] * len(scheduled)
+    assert (result.kind is ChangeKind.SPLIT) == bool(immediate and scheduled)
+    assert all(c.effective_at == now for c in immediate)
+    assert all(c.effective_at == subscription.period_end for c in scheduled)
+    assert result.due_at_renewal.lines == (() if target.plan.is_free else price_configuration(target)[0])
+    if not immediate:
+        assert result.kind is ChangeKind.DOWNGRADE and result.due_now.total == eur("0")
+        return
+    now_part = immediate[0].configuration
+    assert now_part.plan == target.plan
+    # A slider position of the target plan that keeps every limit the workspace has.
+    assert (
+        configure(target.plan, STEP_CATALOG, None, now_part.email_credits, now_part.messaging_credits)
+        == now_part
+    )
+    assert all(now_part.limit(k) >= current.limit(k) for k in (EMAIL_KIND, MESSAGING_KIND))
+    assert all(now_part.limit(k) >= target.limit(k) for k in (EMAIL_KIND, MESSAGING_KIND))
+    # Priced as an upgrade: exactly the difference of the two prorations, never a refund.
+    assert result.proration_days is not None
+    days_left, period_days = result.proration_days
+    new = prorate(price_configuration(now_part)[1], days_left, period_days)
+    old = prorate(price_configuration(current)[1], days_left, period_days)
+    assert result.due_now.subtotal == new - old >= eur("0")
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "kind", "now_part"),
+    [
+        # Basic's 123,000 email credits are off Plus's 25,000 step: rounded up to 125,000.
+        (
+            Configuration(BASIC, 123000, 500),
+            Configuration(PLUS, 25000, 2000),
+            ChangeKind.SPLIT,
+            (125000, 2000),
+        ),
+        # Off Pro's 10,000 step, and Pro has no messaging: the 500 messaging credits cannot stay.
+        (Configuration(BASIC, 123000, 500), Configuration(PRO, 10000, 0), ChangeKind.DOWNGRADE, None),
+        (Configuration(BASIC, 123000, 0), Configuration(PRO, 10000, 0), ChangeKind.SPLIT, (130000, 0)),
+        # 250,000 is above Pro's max of 200,000: clamping would lower it now, so all waits.
+        (Configuration(BASIC, 250000, 0), Configuration(PRO, 200000, 0), ChangeKind.DOWNGRADE, None),
+        (Configuration(BASIC, 200000, 0), Configuration(PRO, 200000, 0), ChangeKind.UPGRADE, (200000, 0)),
+        # Plus with all Basic's limits costs less than Basic does (refund): at renewal.
+        (Configuration(BASIC, 300000, 0), Configuration(PLUS, 0, 0), ChangeKind.DOWNGRADE, None),
+    ],
+)
+def test_limits_the_target_plan_cannot_hold_as_they_are(
+    current: Configuration, target: Configuration, kind: ChangeKind, now_part: tuple[int, int] | None
+) -> None:
+    assert classify(current, target) == (
+        kind,
+        None if now_part is None else Configuration(target.plan, *now_part),
+        None if kind is ChangeKind.UPGRADE else target,
+    )
 
 
 # -------------------------------------------------------- monthly prices
@@ -387,56 +608,41 @@ def test_graduated_tier_lines_sum_exactly_to_the_subtotal(config: Configuration)
 
 
 # A catalog whose per-credit prices do not land on whole cents, so each tier line must round.
-ODD_CATALOG = parse_catalog(
-    {
-        "currency": "EUR",
-        "default_plan": "free",
-        "sales_contact": "sales@example.com",
-        "plans": [
-            {
-                "code": "free",
-                "name": "Free",
-                "tier": 0,
-                "channels": ["email"],
-                "base_price": "0",
-                "adjustable": False,
-                "credits": {"email": {"included": 10}},
-            },
-            {
-                "code": "odd",
-                "name": "Odd",
-                "tier": 1,
-                "channels": ["email", "sms"],
-                "base_price": "9.99",
-                "adjustable": True,
-                "credits": {
-                    "email": {
-                        "included": 7,
-                        "min": 7,
-                        "max": 100007,
-                        "step": 1,
-                        "tiers": [
-                            {"up_to": 1003, "unit_price": "0.00333"},
-                            {"up_to": 50001, "unit_price": "0.0049"},
-                            {"unit_price": "0.000125"},
-                        ],
-                    },
-                    "messaging": {
-                        "included": 0,
-                        "min": 0,
-                        "max": 9999,
-                        "step": 3,
-                        "tiers": [
-                            {"up_to": 7, "unit_price": "0"},
-                            {"up_to": 20, "unit_price": "0.0155"},
-                            {"unit_price": "0.00777"},
-                        ],
-                    },  # the first 7 credits are free
-                },
-            },
-        ],
-    },
+ODD_CATALOG = catalog_with_free(
     "odd",
+    10,
+    {
+        "code": "odd",
+        "name": "Odd",
+        "tier": 1,
+        "channels": ["email", "sms"],
+        "base_price": "9.99",
+        "adjustable": True,
+        "credits": {
+            "email": {
+                "included": 7,
+                "min": 7,
+                "max": 100007,
+                "step": 1,
+                "tiers": [
+                    {"up_to": 1003, "unit_price": "0.00333"},
+                    {"up_to": 50001, "unit_price": "0.0049"},
+                    {"unit_price": "0.000125"},
+                ],
+            },
+            "messaging": {
+                "included": 0,
+                "min": 0,
+                "max": 9999,
+                "step": 3,
+                "tiers": [
+                    {"up_to": 7, "unit_price": "0"},
+                    {"up_to": 20, "unit_price": "0.0155"},
+                    {"unit_price": "0.00777"},
+                ],
+            },  # the first 7 credits are free
+        },
+    },
 )
 ODD = ODD_CATALOG.plans[1]
 
@@ -566,24 +772,53 @@ def test_email_to_omnichannel_upgrade_with_13_of_30_days_left() -> None:
     assert result.due_at_renewal.total == eur("113.05")
 
 
-def test_same_plan_split_raises_now_and_lowers_at_renewal() -> None:
+@pytest.mark.parametrize(
+    ("current", "target", "now_part", "due_now_lines", "due_now", "renewal"),
+    [
+        # Same plan. Now: 39 + 54 + 45 (50,000 × 0.0009) + 180.50 = 318.50, current 273.50;
+        # + 2.85 VAT. Renewal: 39 + 99 + 9,000 × 0.0095 = 223.50, + 42.465 → 42.47 VAT.
+        (
+            Configuration(OMNI, 50000, 20000),
+            Configuration(OMNI, 100000, 10000),
+            Configuration(OMNI, 100000, 20000),
+            ("106.17", "-91.17"),
+            ("15.00", "17.85"),
+            ("223.50", "265.97"),
+        ),
+        # Issue 9's example, across plans: Email with 100,000 credits (15 + 67.50 + 50 = 132.50)
+        # to Omnichannel 5,000/20,000. The plan and the messaging credits apply now, the email
+        # limit stays 100,000 (318.50, as above) until renewal, when it drops to 5,000.
+        # + 11.78 VAT now. Renewal: 39 + 180.50 = 219.50, + 41.705 → 41.71 VAT.
+        (
+            Configuration(EMAIL, 100000, 0),
+            Configuration(OMNI, 5000, 20000),
+            Configuration(OMNI, 100000, 20000),
+            ("106.17", "-44.17"),
+            ("62.00", "73.78"),
+            ("219.50", "261.21"),
+        ),
+    ],
+)
+def test_a_split_raises_now_and_lowers_at_renewal(
+    current: Configuration,
+    target: Configuration,
+    now_part: Configuration,
+    due_now_lines: tuple[str, str],
+    due_now: tuple[str, str],
+    renewal: tuple[str, str],
+) -> None:
     start, now = at(2026, 11, 1), at(2026, 11, 21)  # 10 of 30 days left
-    current, target = Configuration(OMNI, 50000, 20000), Configuration(OMNI, 100000, 10000)
     result = order(current, target, now, start=start)
     assert result.kind is ChangeKind.SPLIT
-    now_part = Configuration(OMNI, 100000, 20000)
     assert result.changes == (
         Change(Timing.IMMEDIATE, now, now_part),
         Change(Timing.AT_RENEWAL, at(2026, 12, 1), target),
     )
-    # now part: 39 + 54 + 45 (50,000 × 0.0009) + 180.50 = 318.50; current 273.50
     assert price_configuration(now_part)[1] == eur("318.50")
-    assert [line.amount for line in result.due_now.lines] == [eur("106.17"), eur("-91.17")]
-    assert result.due_now.subtotal == eur("15.00")
-    assert result.due_now.total == eur("17.85")  # + 2.85 VAT
-    # target: 39 + 99 + 9,000 × 0.0095 = 223.50, billed at renewal
-    assert result.monthly_subtotal == result.due_at_renewal.subtotal == eur("223.50")
-    assert result.due_at_renewal.total == eur("265.97")  # 223.50 + 42.465 → 42.47
+    assert [line.amount for line in result.due_now.lines] == [eur(a) for a in due_now_lines]
+    assert (result.due_now.subtotal, result.due_now.total) == tuple(eur(a) for a in due_now)
+    assert result.monthly_subtotal == result.due_at_renewal.subtotal == eur(renewal[0])
+    assert result.due_at_renewal.total == eur(renewal[1])
 
 
 def test_same_plan_decrease_is_scheduled() -> None:

@@ -42,9 +42,11 @@ ChangeKind: TypeAlias = pricing.ChangeKind
 strawberry.enum(
     pricing.ChangeKind,
     description=(
-        "How a plan change applies. NEW_PERIOD: from a free plan, a paid period starts now. UPGRADE: "
-        "applied now, prorated. DOWNGRADE: scheduled for the next period, nothing due now. SPLIT: the "
-        "raised limits apply now (prorated), the reduced ones at the next period."
+        "How a plan change applies; no limit is lowered before the next period. NEW_PERIOD: from a "
+        "free plan, a paid period starts now. UPGRADE: applied now, prorated. DOWNGRADE: scheduled "
+        "for the next period, nothing due now. SPLIT: the target plan applies now (prorated) with "
+        "every limit kept at least at its current value, and the exact target, with the reduced "
+        "limits, at the next period."
     ),
 )
 Timing: TypeAlias = pricing.Timing

@@ -4,18 +4,22 @@ Nothing here touches GraphQL, SQL or the clock: ``now`` and the tax calculator
 are passed in, so the same call always prices the same way. It runs on every
 slider move of the Order Preview, so it stays lean.
 
-Timing rules (see DESIGN.md, "Timing of plan changes"):
+Timing rules (see DESIGN.md, "Timing of plan changes", and README): no limit is
+ever lowered before the start of the next period.
 
-* From a free plan to a paid one, a new paid period starts now and the whole
-  monthly price is due now.
-* Same plan, limits raised: applied now; the period anchor stays and the
-  difference is prorated for the days left.
-* Same plan, limits lowered: nothing is charged now; scheduled for renewal.
-* Same plan, one limit raised and another lowered (a *split*): the raise is
-  applied now and prorated; the reduction is scheduled for renewal.
-* Another paid plan of a higher tier whose monthly price is not lower: an
-  upgrade, applied now and prorated. Any other plan change (a lower tier, a
-  cheaper configuration, or the free plan) is a downgrade scheduled for renewal.
+* From a free plan to a paid one (NEW_PERIOD), a new paid period starts now with
+  the target as asked, and the whole monthly price is due now.
+* To the free plan, or to a plan of a lower tier (DOWNGRADE): nothing is charged
+  now; the whole target is scheduled for renewal.
+* On the same plan or to a higher tier, the part applied now is the target plan
+  with each of its limits at max(current, target). If that is the target itself,
+  the change is an UPGRADE, applied now; otherwise a SPLIT: that part now, the
+  exact target scheduled for renewal. The part applied now is prorated for the
+  days left (the period anchor stays). When it cannot hold a limit the workspace
+  has (above the target plan's max, or a kind the plan lacks) or would cost less
+  per month than the current configuration (a refund), the whole change is a
+  DOWNGRADE scheduled for renewal instead. See :func:`classify`.
+* Same plan, limits only lowered: a DOWNGRADE, scheduled for renewal.
 """
 
 from __future__ import annotations
@@ -251,7 +255,7 @@ class PricedOrder(NamedTuple):
 
 # The enum members of the quote path, bound once: on Python 3.11 each access such
 # as ChangeKind.UPGRADE goes through the enum metaclass and costs about 60 ns.
-_EMAIL = CreditKind.EMAIL
+_EMAIL, _MESSAGING = CreditKind.EMAIL, CreditKind.MESSAGING
 _BASE, _CREDITS = LineKind.BASE, LineKind.CREDITS
 _REMAINING_TIME, _UNUSED_TIME = LineKind.REMAINING_TIME, LineKind.UNUSED_TIME
 _NONE, _NEW_PERIOD, _SPLIT = ChangeKind.NONE, ChangeKind.NEW_PERIOD, ChangeKind.SPLIT
@@ -410,9 +414,41 @@ _QUANTA = {currency: Decimal(1).scaleb(-exponent) for currency, exponent in CURR
 def classify(
     current: Configuration, target: Configuration
 ) -> tuple[ChangeKind, Configuration | None, Configuration | None]:
-    """Split a change into (kind, applied now, scheduled for renewal)."""
+    """Split a change into (kind, applied now, scheduled for renewal).
+
+    The rule (README, "Timing of plan changes"): a limit is never lowered before the
+    next period. From a free plan the target starts a new period now. To the free plan,
+    or to a plan of a lower tier, everything waits for renewal. On the same plan or a
+    higher tier, the part applied now is the target plan with each of its limits at
+    ``max(current, target)`` (see :func:`_kept_limit`); if it is the target, the change
+    is an UPGRADE, else a SPLIT whose renewal part is the exact target. When that
+    immediate part cannot exist (the target plan cannot hold a limit the workspace has)
+    or would cost less per month than the current configuration (applying it now would
+    be a refund), the whole change is a DOWNGRADE at renewal.
+    """
     kind, now_part, scheduled, _ = _classify(current, target, None)
     return kind, now_part, scheduled
+
+
+def _kept_limit(option: CreditOption | None, current: int, target: int) -> int | None:
+    """The limit of one credit kind in the part applied now: ``max(current, target)`` as a
+    slider position of the target plan, or None when the target plan cannot hold the
+    current limit without lowering it.
+
+    * A current limit at or below the target's: the target's (already a valid position).
+    * Above it but off the target plan's step: rounded *up* to the next step, so no
+      credit the workspace has is lost (it pays, prorated, for the few credits added).
+    * Above the target plan's highest position, or of a kind the target plan does not
+      have (for example messaging credits on an email-only plan): None. Clamping would
+      lower a limit now, so the caller schedules the whole change for renewal instead.
+    """
+    if current <= target:
+        return target
+    if option is None:
+        return None
+    if current > option.max:  # the catalog puts max on the step grid
+        return None
+    return option.min - (option.min - current) // option.step * option.step  # up to the step grid
 
 
 def _classify(
@@ -429,23 +465,47 @@ def _classify(
         if target_plan.is_free:
             return _DOWNGRADE, None, target, None
         return _NEW_PERIOD, target, None, None
-    if current_plan.code == target_plan.code:
-        email, messaging = current.email_credits, current.messaging_credits
-        new_email, new_messaging = target.email_credits, target.messaging_credits
-        raised = new_email > email or new_messaging > messaging
-        lowered = new_email < email or new_messaging < messaging
-        if raised and lowered:
-            now_part = Configuration(target_plan, max(email, new_email), max(messaging, new_messaging))
-            return _SPLIT, now_part, target, None
-        return (_UPGRADE, target, None, None) if raised else (_DOWNGRADE, None, target, None)
-    if not target_plan.is_free and target_plan.tier > current_plan.tier:
+    if target_plan.is_free or target_plan.tier < current_plan.tier:
+        return _DOWNGRADE, None, target, None
+    same_plan = current_plan.code == target_plan.code
+    if same_plan and not (
+        target.email_credits > current.email_credits or target.messaging_credits > current.messaging_credits
+    ):
+        return _DOWNGRADE, None, target, None  # only reductions: nothing to apply now
+    # max(current, target) as a slider position; the option is looked up only when the current
+    # limit is the higher one (this runs on every slider move).
+    email, new_email = current.email_credits, target.email_credits
+    kept_email = (
+        new_email if email <= new_email else _kept_limit(target_plan.option(_EMAIL), email, new_email)
+    )
+    messaging, new_messaging = current.messaging_credits, target.messaging_credits
+    kept_messaging = (
+        new_messaging
+        if messaging <= new_messaging
+        else _kept_limit(target_plan.option(_MESSAGING), messaging, new_messaging)
+    )
+    if kept_email is None or kept_messaging is None:
+        return _DOWNGRADE, None, target, None
+    if kept_email == new_email and kept_messaging == new_messaging:
+        now_part = target
+    else:
+        now_part = Configuration(target_plan, kept_email, kept_messaging)
+    if same_plan:
+        # Same plan: every limit of the part applied now is at least the current one, so by
+        # the graduated tiers it never costs less: no need to price the current configuration.
+        return (_UPGRADE, target, None, None) if now_part is target else (_SPLIT, now_part, target, None)
+    if now_part is target:
         if target_subtotal is None:
             target_subtotal = price_configuration(target)[1]
-        current_subtotal = price_configuration(current)[1]
-        if target_subtotal >= current_subtotal:
-            return _UPGRADE, target, None, current_subtotal
+        now_subtotal = target_subtotal
+    else:
+        now_subtotal = price_configuration(now_part)[1]
+    current_subtotal = price_configuration(current)[1]
+    if now_subtotal < current_subtotal:
         return _DOWNGRADE, None, target, current_subtotal
-    return _DOWNGRADE, None, target, None
+    if now_part is target:
+        return _UPGRADE, target, None, current_subtotal
+    return _SPLIT, now_part, target, current_subtotal
 
 
 def price_order(

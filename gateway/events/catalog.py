@@ -314,11 +314,31 @@ PAYLOADS: dict[str, Payload] = {
                     "reason",
                     "string",
                     "a payment failure code, or no_payment_method, "
-                    "payment_method_unavailable, billing_details_incomplete, invalid_vat_id, "
-                    "authentication_required",
+                    "payment_method_unavailable, billing_details_incomplete, "
+                    "authentication_required (before issue 9 also invalid_vat_id, no longer sent: see "
+                    "tax.vat_id_rejected)",
                 ),
                 Field("message", "string", "a sentence for people"),
                 Field("status", "string", "the workspace's status: `past_due`"),
+            ),
+        ),
+        Payload(
+            EventType.TAX_VAT_ID_REJECTED,
+            1,
+            "The tax calculator refused the saved VAT ID (a checksum or format it no longer "
+            "accepts), so the charge was taxed as the customer is without it, never untaxed: "
+            "under tax_vat a company then pays its country's VAT, as a consumer does. Sent "
+            "with the renewal it taxed, before its renewal.completed or renewal.failed.",
+            (
+                Field("vat_id", "string", "the VAT ID as saved in the billing details"),
+                Field("reason", "string", "why the tax calculator refused it, for people"),
+                Field("customer_type", "string", "person or company, as saved"),
+                Field("country", "string", "the customer's country (ISO 3166-1 alpha-2)"),
+                Field("context", "string", "what was taxed without the ID: `renewal`"),
+                Field("invoice_id", "string", "the invoice taxed without the ID"),
+                Field("invoice_number", "string", "its number"),
+                Field("tax", "string", f"the tax charged on it ({_AMOUNT})"),
+                Field("currency", "string", "ISO 4217 code"),
             ),
         ),
         Payload(

@@ -26,6 +26,7 @@ class EventType(enum.Enum):
     CUSTOM_QUOTE_REQUESTED = "custom_quote.requested"
     CARD_ADDED = "card.added"
     PAYMENT_METHOD_DEFAULT_CHANGED = "payment_method.default_changed"
+    TAX_VAT_ID_REJECTED = "tax.vat_id_rejected"
 
 
 PAYLOAD_VERSION = (

@@ -331,7 +331,7 @@ class ScheduledChangeView:
     email_credits: int
     messaging_credits: int
     effective_at: datetime
-    due_at_renewal: Charge  # as the renewal will price it (untaxed if the VAT ID is now refused)
+    due_at_renewal: Charge  # as the renewal will price it (without the VAT ID if it is now refused)
 
 
 def scheduled_change(deps: Deps, session: Session, workspace_id: str) -> ScheduledChangeView | None:

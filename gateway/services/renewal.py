@@ -26,6 +26,10 @@ of its own holding the workspace's lock:
    the customer keeps service while the debt is chased (dunning), and nothing is lost
    because the open invoice keeps the amount.
 
+   A saved VAT ID that the tax calculator now refuses does not stop the renewal: it is
+   taxed as the customer is without the ID (never untaxed) and ``tax.vat_id_rejected``
+   says why, before the payment is asked for.
+
    Free plans roll and reset (``credits.reset``) and are never charged or invoiced.
 
 A workspace that is past due stays so while it has open invoices: a later renewal
@@ -41,7 +45,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,7 +94,6 @@ class FailureReason(enum.Enum):
     NO_PAYMENT_METHOD = "no_payment_method"  # none chosen, or the saved card was removed
     PAYMENT_METHOD_UNAVAILABLE = "payment_method_unavailable"  # its plugin is not loaded
     BILLING_DETAILS_INCOMPLETE = "billing_details_incomplete"
-    INVALID_VAT_ID = "invalid_vat_id"
     AUTHENTICATION_REQUIRED = "authentication_required"  # 3-D Secure: impossible with the customer away
 
 
@@ -311,19 +314,24 @@ def price_renewal(
 ) -> tuple[pricing.Charge, InvalidTaxId | None]:
     """What renewing ``config`` costs on ``on``, with the tax in force then for ``customer``.
 
-    A VAT ID that checked out when it was saved may be refused now (a stricter tax plugin):
-    the charge is then the price without tax, and the refusal comes with it. Used by renewal
-    itself and by the Billing page's preview of a scheduled change, so both show one price.
+    A VAT ID that checked out when it was saved may be refused now (a stricter tax plugin,
+    a checksum rule it did not apply before): the renewal is then taxed as the customer is
+    without that ID, never left untaxed (under tax_vat a company without a valid VAT ID pays
+    its country's VAT, like a consumer: no reverse charge), and the refusal comes with the
+    charge so that renewal can say why (``tax.vat_id_rejected``). Used by renewal itself and
+    by the Billing page's preview of a scheduled change, so both show one price.
     """
     try:
         charge = pricing.renewal_charge(
             config, customer=customer, tax=deps.tax, seller_country=deps.seller_country, on=on
         )
     except InvalidTaxId as error:
-        untaxed = pricing.renewal_charge(
-            config, customer=None, tax=None, seller_country=deps.seller_country, on=on
+        assert customer is not None, "only a customer's tax ID can be refused"
+        without_id = replace(customer, tax_id=None)
+        charge = pricing.renewal_charge(
+            config, customer=without_id, tax=deps.tax, seller_country=deps.seller_country, on=on
         )
-        return untaxed, error
+        return charge, error
     return charge, None
 
 
@@ -344,8 +352,6 @@ def _charge_renewal(
     customer = billing_details.tax_customer(details) if complete else None
     failure: RenewalFailure | None = None
     charge, refused = price_renewal(deps, config, customer, period_start)
-    if refused is not None:
-        failure = RenewalFailure(FailureReason.INVALID_VAT_ID.value, str(refused))
     if not complete:
         missing = ", ".join(billing_details.missing_fields(details))
         failure = RenewalFailure(
@@ -368,6 +374,24 @@ def _charge_renewal(
         period_end=period_end,
     )
     renewal.invoice_id = invoice.id
+    if refused is not None and customer is not None:  # the refusal says why it was taxed so
+        emit(
+            session,
+            workspace,
+            EventType.TAX_VAT_ID_REJECTED,
+            {
+                "vat_id": refused.tax_id,
+                "reason": refused.reason,
+                "customer_type": customer.kind.value,
+                "country": customer.country,
+                "context": "renewal",
+                "invoice_id": invoice.id,
+                "invoice_number": invoice.number,
+                "tax": str(charge.tax.amount),
+                "currency": charge.tax.currency,
+            },
+            now,
+        )
     payload = {
         "period_start": period_start.isoformat(),
         "period_end": period_end.isoformat(),
