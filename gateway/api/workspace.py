@@ -12,8 +12,10 @@ from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.common import Info, plan_of
 from gateway.core import catalog as cat
+from gateway.core.seller import Seller
 from gateway.services import billing_views as views
 from gateway.services.cards import renewal_card_id
+from gateway.services.invoice_pdf import pdf_path
 from gateway.services.usage import PeriodUsage, normal
 from gateway.services.workspaces import subscription_of
 
@@ -94,6 +96,13 @@ class Workspace:
             due_at_renewal=t.Charge.of(change.due_at_renewal),
         )
 
+    @strawberry.field(
+        description="One of the workspace's invoices; null for an unknown id or another workspace's."
+    )
+    def invoice(self, info: Info, id: strawberry.ID) -> t.Invoice | None:
+        found = views.invoice(info.context.session, str(id), workspace_id=self.view.id)
+        return invoice_of(found) if found is not None else None
+
     @strawberry.field(description="Invoices, newest first.")
     def invoices(self, info: Info, first: int = 50) -> list[t.Invoice]:
         limit = max(0, min(first, 200))
@@ -146,15 +155,6 @@ def saved_card(card: views.CardView, workspace: views.WorkspaceView) -> t.SavedC
     )
 
 
-def _payment_method(payment: views.PaymentView | None) -> str | None:
-    """How an invoice names its payment: "balance", or "card visa •••• 4242"."""
-    if payment is None:
-        return None
-    if payment.card is None:
-        return payment.method
-    return f"card {payment.card.brand} •••• {payment.card.last4}"
-
-
 def invoice_of(invoice: views.InvoiceView) -> t.Invoice:
     currency = invoice.currency
     return t.Invoice(
@@ -190,8 +190,21 @@ def invoice_of(invoice: views.InvoiceView) -> t.Invoice:
         subtotal=t.Money.of(invoice.subtotal),
         tax=t.Money.of(invoice.tax),
         total=t.Money.of(invoice.total),
-        payment_method=_payment_method(invoice.payment),
+        payment_method=views.payment_method_label(invoice.payment),
         period_start=invoice.period_start,
         period_end=invoice.period_end,
         billing_details=JSON(invoice.billing),
+        seller=_seller_of(invoice.seller) if invoice.seller is not None else None,
+        pdf_url=pdf_path(invoice.id),
+    )
+
+
+def _seller_of(seller: Seller) -> t.InvoiceSeller:
+    return t.InvoiceSeller(
+        name=seller.name,
+        address=list(seller.address),
+        country=seller.country,
+        vat_id=seller.vat_id,
+        email=seller.email,
+        demo=seller.demo,
     )
