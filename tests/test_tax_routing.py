@@ -94,7 +94,7 @@ def test_a_person_pays_the_tax_of_their_country_where_the_seller_is_registered(q
 def test_where_the_seller_is_not_registered_the_line_says_so(quote):
     line = only_line(quote(customerType="PERSON", country="CH"))
     assert line == {
-        "name": "MWST 0% (CH)",
+        "name": "Swiss VAT not charged",
         "jurisdiction": "CH",
         "rate": "0",
         "treatment": "OUT_OF_SCOPE",

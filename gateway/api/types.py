@@ -502,6 +502,18 @@ InvoiceStatus: TypeAlias = statuses.InvoiceStatus
 strawberry.enum(statuses.InvoiceStatus)
 
 
+@strawberry.type(description="Who issued an invoice, as it was on the invoice date.")
+class InvoiceSeller:
+    name: str = strawberry.field(description="The legal name.")
+    address: list[str] = strawberry.field(description="The postal address, one line each.")
+    country: str
+    vat_id: str | None
+    email: str | None
+    demo: bool = strawberry.field(
+        description="The gateway ran with its demo seller identity: the invoice is not a valid one."
+    )
+
+
 @strawberry.type
 class Invoice:
     id: str
@@ -517,7 +529,17 @@ class Invoice:
     payment_method: str | None = strawberry.field(description='e.g. "balance" or "card visa •••• 4242".')
     period_start: datetime | None
     period_end: datetime | None
-    billing_details: JSON = strawberry.field(description="The billing details as invoiced.")
+    billing_details: JSON = strawberry.field(
+        description="The buyer's billing details as they were on the invoice date."
+    )
+    seller: InvoiceSeller | None = strawberry.field(
+        description="The seller as it was on the invoice date; null on invoices issued before the "
+        "gateway recorded it."
+    )
+    pdf_url: str = strawberry.field(
+        description="The invoice as a PDF, relative to the gateway's address: GET it with the "
+        "workspace's API key as a bearer token."
+    )
 
 
 @strawberry.type

@@ -15,10 +15,12 @@ from gateway.api import types as t
 from gateway.api.common import Info, plan_of
 from gateway.api.subscriptions import Event
 from gateway.core import catalog as cat
+from gateway.core.seller import Seller
 from gateway.plugin_api.payments import PaymentMethod
 from gateway.services import billing_views as views
 from gateway.services import history, renewal_method
 from gateway.services.cards import renewal_card_id
+from gateway.services.invoice_pdf import pdf_path
 from gateway.services.usage import PeriodUsage, normal
 from gateway.services.workspaces import subscription_of
 
@@ -102,6 +104,13 @@ class Workspace:
     )
     def renewal_payment(self, info: Info) -> t.RenewalPayment:
         return renewal_payment_of(info, self.view)
+
+    @strawberry.field(
+        description="One of the workspace's invoices; null for an unknown id or another workspace's."
+    )
+    def invoice(self, info: Info, id: strawberry.ID) -> t.Invoice | None:
+        found = views.invoice(info.context.session, str(id), workspace_id=self.view.id)
+        return invoice_of(found) if found is not None else None
 
     @strawberry.field(
         description="The newest invoices, newest first (at most 200); invoiceHistory pages through them all."
@@ -309,8 +318,21 @@ def invoice_of(invoice: views.InvoiceView) -> t.Invoice:
         subtotal=t.Money.of(invoice.subtotal),
         tax=t.Money.of(invoice.tax),
         total=t.Money.of(invoice.total),
-        payment_method=_payment_method(invoice.payment),
+        payment_method=views.payment_method_label(invoice.payment),
         period_start=invoice.period_start,
         period_end=invoice.period_end,
         billing_details=JSON(invoice.billing),
+        seller=_seller_of(invoice.seller) if invoice.seller is not None else None,
+        pdf_url=pdf_path(invoice.id),
+    )
+
+
+def _seller_of(seller: Seller) -> t.InvoiceSeller:
+    return t.InvoiceSeller(
+        name=seller.name,
+        address=list(seller.address),
+        country=seller.country,
+        vat_id=seller.vat_id,
+        email=seller.email,
+        demo=seller.demo,
     )

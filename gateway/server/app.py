@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.core.catalog import Catalog, load_catalog
+from gateway.core.seller import Seller
 from gateway.core.tax import TaxCalculator
 from gateway.events.notify import Notifier
 from gateway.events.routing import attach_event_listeners
@@ -81,6 +82,10 @@ class Gateway:
     @property
     def seller_country(self) -> str:
         return self.settings.seller_country
+
+    @property
+    def seller(self) -> Seller:
+        return self.settings.seller
 
     @property
     def top_up_limits(self) -> tuple[Decimal, Decimal]:

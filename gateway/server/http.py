@@ -2,6 +2,8 @@
 
 * POST with ``application/json`` runs queries and mutations; GET (and HEAD)
   runs queries only (a mutation over GET is 405 with ``Allow: POST``).
+* ``GET /invoices/{id}.pdf`` serves one of the workspace's invoices as a PDF, with the same
+  bearer key (:func:`invoice_pdf`).
   Subscriptions are served over WebSocket, never over plain HTTP: graphql-transport-ws
   on the same path (see :mod:`gateway.api.subscriptions`).
 * A body that is not a GraphQL-over-HTTP request (not JSON, no string ``query``,
@@ -54,7 +56,11 @@ from gateway.api.subscriptions import SubscriptionServer
 from gateway.events.delivery import DeliveryWorker
 from gateway.plugin_api.payments import InvalidNotification
 from gateway.server.app import Gateway
+from gateway.services import billing_views
+from gateway.services.billing_views import InvoiceView
 from gateway.services.dunning import run_dunning
+from gateway.services.invoice_pdf import MEDIA_TYPE as PDF_MEDIA_TYPE
+from gateway.services.invoice_pdf import file_name, render_invoice
 from gateway.services.renewal import RenewalStatus, renew_due
 from gateway.services.settlement import CannotSettle, notified, reconcile
 from gateway.services.workspaces import authenticate
@@ -348,6 +354,45 @@ def reconcile_payments(gateway: Gateway) -> None:
         logger.info("payments: %s", step.describe())
 
 
+def _read_invoice(gateway: Gateway, token: str, invoice_id: str) -> tuple[bool, InvoiceView | None]:
+    """Whether the key is valid, and the invoice if it is the key's workspace's. The session
+    (one connection) is closed before returning: rendering holds none."""
+    with gateway.sessions() as session:
+        workspace_id = authenticate(session, token)
+        if workspace_id is None:
+            return False, None
+        return True, billing_views.invoice(session, invoice_id, workspace_id)
+
+
+async def invoice_pdf(request: Request) -> Response:
+    """``GET /invoices/{id}.pdf`` with the workspace's API key as a bearer token: 401 without a
+    valid key, 404 for an unknown id or another workspace's invoice (the same answer, so ids of
+    other workspaces cannot be probed), else the invoice as a PDF."""
+    gateway: Gateway = request.app.state.gateway
+    token = _bearer_token(request)
+    if not token:
+        return _unauthorized("an API key is required: send it as `Authorization: Bearer <key>`")
+    invoice_id = request.path_params["invoice_id"]
+    valid, invoice = await anyio.to_thread.run_sync(_read_invoice, gateway, token, invoice_id)
+    if not valid:
+        return _unauthorized("the API key is not valid")
+    if invoice is None:
+        return JSONResponse({"error": "no such invoice"}, status_code=404)
+    document = await anyio.to_thread.run_sync(render_invoice, invoice)
+    return Response(
+        document,
+        media_type=PDF_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": f'inline; filename="{file_name(invoice)}"',
+            "Cache-Control": "private, no-store",  # a document for the key holder only
+        },
+    )
+
+
+def _unauthorized(message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
 MAX_NOTIFICATION_BYTES = 64 * 1024
 
 
@@ -457,6 +502,7 @@ def create_app(gateway: Gateway) -> Starlette:
             WebSocketRoute("/graphql", SubscriptionServer(gateway, endpoint.schema)),
             Route("/health", health, methods=["GET"]),
             Route("/payments/{method}/notifications", payment_notification, methods=["POST"]),
+            Route("/invoices/{invoice_id}.pdf", invoice_pdf, methods=["GET"]),
         ],
         lifespan=lifespan,
         middleware=[Middleware(AccessLog)],

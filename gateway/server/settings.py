@@ -8,6 +8,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+import stdnum
+from stdnum.eu import vat as eu_vat
+from stdnum.exceptions import ValidationError
+
+from gateway.core.numbering import INVOICE_SERIES, MAX_SERIES_LENGTH, valid_series
+from gateway.core.seller import Seller, demo_seller
+
 PREFIX = "BILLING_GATEWAY_"
 
 
@@ -21,6 +28,12 @@ class Settings:
     catalog_path: Path | None = None  # None: the bundled catalog
     disabled_plugins: frozenset[str] = field(default_factory=frozenset)
     seller_country: str = "DE"  # where the seller is established, for VAT
+    # The seller's identity printed on invoices; None: the demo placeholder (gateway.core.seller).
+    seller_name: str | None = None
+    seller_address: tuple[str, ...] = ()  # one printed line each
+    seller_vat_id: str | None = None  # checked with python-stdnum for seller_country
+    seller_email: str | None = None
+    invoice_series: str = INVOICE_SERIES  # the prefix of invoice numbers (gateway.core.numbering)
     tax_calculator: str | None = None  # None: the only one loaded (or the rule below)
     tax_calculators: str | None = None  # a routing rule by customer country (gateway.core.tax_routing)
     rate_provider: str | None = None  # None: the only one loaded
@@ -35,6 +48,26 @@ class Settings:
     reconcile_interval: float = 60.0  # seconds between the server's payment reconciliation runs; 0: none
     top_up_min: Decimal = Decimal("5.00")  # in the catalog currency
     top_up_max: Decimal = Decimal("10000.00")
+
+    def __post_init__(self) -> None:
+        # Here rather than in from_env, so that overrides (the CLI's, a test's) are checked too.
+        _check_seller(self)
+        if self.seller_vat_id is not None:
+            object.__setattr__(self, "seller_vat_id", _vat_id(self.seller_vat_id, self.seller_country))
+
+    @property
+    def seller(self) -> Seller:
+        """Who issues the invoices: the configured identity, or the demo placeholder."""
+        if self.seller_name is None:
+            return demo_seller(self.seller_country, self.invoice_series)
+        return Seller(
+            name=self.seller_name,
+            address=self.seller_address,
+            country=self.seller_country,
+            vat_id=self.seller_vat_id,
+            email=self.seller_email,
+            invoice_series=self.invoice_series,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -57,6 +90,16 @@ class Settings:
                     f"{PREFIX}SELLER_COUNTRY must be a two-letter country code, not {country!r}"
                 )
             values["seller_country"] = country.upper()
+        if (name := get("SELLER_NAME")) is not None:
+            values["seller_name"] = name
+        if (address := get("SELLER_ADDRESS")) is not None:
+            values["seller_address"] = address_lines(address)
+        if (vat_id := get("SELLER_VAT_ID")) is not None:
+            values["seller_vat_id"] = vat_id
+        if (email := get("SELLER_EMAIL")) is not None:
+            values["seller_email"] = email
+        if (series := get("INVOICE_SERIES")) is not None:
+            values["invoice_series"] = series
         if (tax := get("TAX_CALCULATOR")) is not None:
             values["tax_calculator"] = tax
         if (routes := get("TAX_CALCULATORS")) is not None:
@@ -148,3 +191,82 @@ def _days_list(raw: str) -> tuple[float, ...]:
             f"(or none), not {raw!r}"
         )
     return days
+
+
+def address_lines(raw: str) -> tuple[str, ...]:
+    """A multi-line address from one variable: lines are separated by newlines, or by a
+    literal ``\\n`` where the environment cannot hold a newline (a one-line .env file)."""
+    lines = raw.replace("\\n", "\n").splitlines()
+    return tuple(line.strip() for line in lines if line.strip())
+
+
+_MAX_TEXT = 200  # characters in the name, an address line or the email
+
+
+def _check_seller(settings: Settings) -> None:
+    """The seller's identity is all configured or not at all, and printable."""
+    given = {
+        "SELLER_VAT_ID": settings.seller_vat_id,
+        "SELLER_EMAIL": settings.seller_email,
+        "SELLER_ADDRESS": settings.seller_address or None,
+    }
+    if settings.seller_name is None:
+        extra = [name for name, value in given.items() if value is not None]
+        if extra:
+            raise SettingsError(
+                f"{PREFIX}{extra[0]} is set but {PREFIX}SELLER_NAME is not: an invoice names the seller "
+                f"by its legal name; set {PREFIX}SELLER_NAME and {PREFIX}SELLER_ADDRESS"
+            )
+    elif not settings.seller_address:
+        raise SettingsError(
+            f"{PREFIX}SELLER_ADDRESS must be set with {PREFIX}SELLER_NAME: an invoice shows the seller's "
+            "address (lines separated by newlines or \\n)"
+        )
+    for name, texts in (
+        ("SELLER_NAME", (settings.seller_name,)),
+        ("SELLER_ADDRESS", settings.seller_address),
+        ("SELLER_EMAIL", (settings.seller_email,)),
+    ):
+        for text in texts:
+            if text is not None and (len(text) > _MAX_TEXT or not text.isprintable()):
+                raise SettingsError(
+                    f"{PREFIX}{name} must be printable text of at most {_MAX_TEXT} characters per line"
+                )
+    if len(settings.seller_address) > 6:
+        raise SettingsError(f"{PREFIX}SELLER_ADDRESS has more than 6 lines")
+    email = settings.seller_email
+    if email is not None and (" " in email or email.count("@") != 1 or email.startswith("@")):
+        raise SettingsError(f"{PREFIX}SELLER_EMAIL must be an email address, not {email!r}")
+    if not valid_series(settings.invoice_series):
+        raise SettingsError(
+            f"{PREFIX}INVOICE_SERIES must be upper-case letters and digits (groups joined by a hyphen, "
+            f"starting with a letter, at most {MAX_SERIES_LENGTH} characters), not {settings.invoice_series!r}"
+        )
+
+
+# VAT numbers of EU member states start with their ISO code, except Greece's ("EL").
+_VAT_PREFIX = {"GR": "EL"}
+
+
+def _vat_id(raw: str, country: str) -> str:
+    """The seller's VAT ID as printed, checked (format and check digits, offline) with
+    python-stdnum for the seller's country; a SettingsError names the variable."""
+    prefix = _VAT_PREFIX.get(country, country)
+    try:
+        if country.lower() in eu_vat.MEMBER_STATES:
+            number = eu_vat.validate(raw)
+            if not number.startswith(prefix):
+                raise SettingsError(
+                    f"{PREFIX}SELLER_VAT_ID {raw!r} is not a VAT number of {PREFIX}SELLER_COUNTRY "
+                    f"{country}: it must start with {prefix}"
+                )
+            return str(number)
+        module = stdnum.get_cc_module(country.lower(), "vat")
+        if module is None:
+            return raw  # python-stdnum knows no VAT format for the country: printed as given
+        module.validate(raw)
+        return raw
+    except ValidationError as error:
+        raise SettingsError(
+            f"{PREFIX}SELLER_VAT_ID {raw!r} is not a valid VAT number for {country}: {error}"
+        ) from None

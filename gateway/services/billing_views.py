@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from gateway.core.catalog import CreditKind, Plan
 from gateway.core.money import Money
 from gateway.core.pricing import Charge, Configuration, LineKind, Subscription
+from gateway.core.seller import Seller
 from gateway.core.tax import TaxTreatment
 from gateway.services import billing_details as details
 from gateway.services.deps import Deps
@@ -201,6 +202,15 @@ def _payment(payment: Payment, card: Card | None) -> PaymentView:
     )
 
 
+def payment_method_label(payment: PaymentView | None) -> str | None:
+    """How an invoice names its payment: "balance", or "card visa •••• 4242"."""
+    if payment is None:
+        return None
+    if payment.card is None:
+        return payment.method
+    return f"card {payment.card.brand} •••• {payment.card.last4}"
+
+
 def payment(session: Session, payment_id: str) -> PaymentView | None:
     """A payment with its card, in one statement."""
     found = session.execute(
@@ -249,6 +259,7 @@ class InvoiceView:
     period_start: datetime | None
     period_end: datetime | None
     billing: dict[str, Any]  # the billing details as invoiced
+    seller: Seller | None  # the seller as invoiced; None on invoices issued before it was recorded
 
 
 def _decimal(value: str | None) -> Decimal | None:
@@ -293,6 +304,7 @@ def invoice_view(row: Invoice, payment: Payment | None, card: Card | None) -> In
         period_start=row.period_start,
         period_end=row.period_end,
         billing=row.billing,
+        seller=Seller.from_snapshot(row.seller) if row.seller is not None else None,
     )
 
 
@@ -317,8 +329,13 @@ def invoices(session: Session, workspace_id: str, limit: int) -> list[InvoiceVie
     return [invoice_view(*row) for row in rows]
 
 
-def invoice(session: Session, invoice_id: str) -> InvoiceView | None:
-    found = session.execute(invoices_with_payments().where(Invoice.id == invoice_id)).first()
+def invoice(session: Session, invoice_id: str, workspace_id: str | None = None) -> InvoiceView | None:
+    """An invoice by id, with its payment and card in one statement. Given ``workspace_id``,
+    only that workspace's: another workspace's invoice is None, as an unknown id is."""
+    query = invoices_with_payments().where(Invoice.id == invoice_id)
+    if workspace_id is not None:
+        query = query.where(Invoice.workspace_id == workspace_id)
+    found = session.execute(query).first()
     return invoice_view(*found) if found is not None else None
 
 

@@ -250,6 +250,7 @@ def _priced_checkout(
             details,
             now,
             target_description=pricing.describe(order.target),
+            seller=deps.seller,
         )
         return Completed(order.kind, invoice_id, None)
 

@@ -16,6 +16,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.core.catalog import Catalog
+from gateway.core.seller import Seller
 from gateway.core.tax import TaxCalculator
 from gateway.plugin_api.events import EventListener
 from gateway.plugin_api.messaging import RateProvider
@@ -74,6 +75,12 @@ class Deps(Protocol):
     @property
     def seller_country(self) -> str:
         """Where the seller is established, for tax."""
+        ...
+
+    @property
+    def seller(self) -> Seller:
+        """Who issues the invoices (configured, or the demo placeholder) and in which number
+        series; each invoice keeps a copy of the identity as it was on its date."""
         ...
 
     @property

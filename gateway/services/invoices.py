@@ -1,4 +1,8 @@
-"""Invoices: gap-free numbers and an immutable record of what was charged."""
+"""Invoices: gap-free numbers and an immutable record of what was charged, by whom, to whom.
+
+An invoice copies what it must show as it was on its date: the lines and tax lines, the
+buyer's billing details and the seller's identity. Later changes to either change no invoice.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +15,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.core.money import Money
+from gateway.core.numbering import counter_name, document_number
 from gateway.core.pricing import Charge, Line
+from gateway.core.seller import Seller
 from gateway.core.statuses import InvoiceStatus, WorkspaceStatus
 from gateway.events.outbox import EventType, emit
 from gateway.storage.counters import next_value
 from gateway.storage.db import Invoice, Workspace
 
 
-def next_number(session: Session, now: datetime) -> str:
-    """The next invoice number of the year, e.g. INV-2026-000042.
+def next_number(session: Session, series: str, now: datetime) -> str:
+    """The next number of ``series`` in ``now``'s year, e.g. INV-2026-000042 (the format and
+    the counter's name: :mod:`gateway.core.numbering`). Credit notes use the same with their
+    own series.
 
     The counter row stays locked until the transaction ends, so numbers are
-    gap-free and never issued twice, also across replicas.
+    gap-free and never issued twice, also across replicas; a rollback gives the number back.
     """
-    value = next_value(session, f"invoice:{now.year}")
-    return f"INV-{now.year}-{value:06d}"
+    return document_number(series, now.year, next_value(session, counter_name(series, now.year)))
 
 
 def _line(line: Line) -> dict[str, Any]:
@@ -46,6 +53,7 @@ def create_invoice(
     status: str,
     charge: Charge,
     billing: dict[str, Any],
+    seller: Seller,
     payment_id: str | None,
     now: datetime,
     period_start: datetime | None,
@@ -54,7 +62,7 @@ def create_invoice(
     currency = charge.total.currency
     invoice = Invoice(
         id=secrets.token_hex(16),
-        number=next_number(session, now),
+        number=next_number(session, seller.invoice_series, now),
         workspace_id=workspace_id,
         kind=kind,
         status=status,
@@ -77,6 +85,7 @@ def create_invoice(
             for t in charge.tax_lines
         ],
         billing=billing,
+        seller=seller.snapshot(),
         payment_id=payment_id,
         period_start=period_start,
         period_end=period_end,

@@ -14,6 +14,7 @@ from gateway.core import pricing
 from gateway.core.catalog import Plan
 from gateway.core.errors import InvalidVatId, RenewalPending, UnknownPlan
 from gateway.core.money import Money
+from gateway.core.seller import Seller
 from gateway.core.statuses import InvoiceKind, InvoiceStatus
 from gateway.core.tax import InvalidTaxId, TaxCustomer
 from gateway.events.outbox import EventType, config_payload, emit
@@ -121,6 +122,7 @@ def apply_order(
     now: datetime,
     *,
     target_description: str,
+    seller: Seller,
 ) -> str | None:
     """Apply what was paid for: the immediate part now, the rest scheduled; invoice and events.
     ``renewal_payment``, if given, becomes the workspace's renewal method (the one that paid)."""
@@ -199,6 +201,7 @@ def apply_order(
             status=InvoiceStatus.PAID,
             charge=order.due_now,
             billing=billing_details.snapshot(details) if details else {},
+            seller=seller,
             payment_id=payment.id,
             now=now,
             period_start=order.period_start,

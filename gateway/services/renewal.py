@@ -368,6 +368,7 @@ def _charge_renewal(
         status=InvoiceStatus.PAID if failure is None and payer is None else InvoiceStatus.OPEN,
         charge=charge,
         billing=billing_details.snapshot(details) if details is not None else {},
+        seller=deps.seller,
         payment_id=None,
         now=now,
         period_start=period_start,

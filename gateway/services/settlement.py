@@ -301,6 +301,7 @@ def _checkout_paid(
         details,
         now,
         target_description=pricing.describe(order.target),
+        seller=deps.seller,
     )
 
 

@@ -201,6 +201,8 @@ class Invoice(Base):
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     tax_lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     billing: Mapped[dict[str, Any]] = mapped_column(JSON)  # the billing details as invoiced
+    # The seller's identity as invoiced (gateway.core.seller); null on invoices issued before 0007.
+    seller: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     payment_id: Mapped[str | None] = mapped_column(ForeignKey("payments.id"), nullable=True)
     period_start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     period_end: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -316,7 +318,8 @@ class CustomQuoteRequest(Base):
 
 
 class Counter(Base):
-    """Named gap-free counters (invoice numbers), incremented under the row's lock."""
+    """Named gap-free counters (document numbers, gateway.core.numbering), incremented under the
+    row's lock."""
 
     __tablename__ = "counters"
 

@@ -183,7 +183,9 @@ def test_outside_the_eu_is_one_out_of_scope_line(country: str, kind: CustomerKin
     assert str(line.amount.amount) == "0.00"
     assert line.base == Money("-42.17", "EUR")
     assert line.jurisdiction == country
-    assert line.note == "Outside the scope of EU VAT"
+    # Named by the tax that does not apply, with no "VAT 0%" that would claim it applies at 0 %.
+    assert line.name == "Not subject to EU VAT"
+    assert line.note == "Not subject to EU VAT (place of supply outside the EU)"
 
 
 def test_seller_outside_the_eu_is_refused() -> None:

@@ -73,7 +73,7 @@ def test_a_seller_in_the_territory_charges_its_domestic_companies(territories):
 def test_a_customer_outside_the_territory_is_out_of_scope(territories):
     [line] = tax(territories["vat_no"], "SE")
     assert (line.name, line.treatment, line.note) == (
-        "MVA 0% (SE)",
+        "Not subject to Norwegian VAT",
         TaxTreatment.OUT_OF_SCOPE,
         "Outside the scope of Norwegian VAT",
     )

@@ -14,9 +14,11 @@ Policy, by customer (``TaxRequest.customer``):
   micro-business threshold is not applied: always the customer's country.
   A person's VAT ID, if given, is still validated (bad input is reported) but
   does not change the treatment.
-* **Outside the EU**: one line with rate 0, amount 0, treatment OUT_OF_SCOPE and
-  the note "Outside the scope of EU VAT" (never an empty list, so invoices can
-  print the reason). The tax ID is ignored: there is no offline EU check for it.
+* **Outside the EU**: one line named "Not subject to EU VAT", with rate 0, amount 0,
+  treatment OUT_OF_SCOPE and the note "Not subject to EU VAT (place of supply outside
+  the EU)" (never an empty list, so invoices can print the reason; never "VAT 0%", which
+  would claim EU VAT applies at a zero rate). The tax ID is ignored: there is no offline
+  EU check for it.
 
 VAT is computed once on the whole taxable base and rounded half-up to the
 currency's minor unit, so negative bases (refunds) mirror positive ones.
@@ -46,7 +48,7 @@ from os import PathLike
 from pathlib import Path
 
 from billing_gateway_tax_vat.config import VatSettings
-from billing_gateway_tax_vat.lines import tax_line
+from billing_gateway_tax_vat.lines import tax_line, untaxed_line
 from billing_gateway_tax_vat.rules import (
     MEMBER_STATES,
     RateTable,
@@ -69,6 +71,7 @@ from gateway.plugin_api import (
 
 __all__ = [
     "MEMBER_STATES",
+    "OUT_OF_SCOPE_NAME",
     "OUT_OF_SCOPE_NOTE",
     "REVERSE_CHARGE_NOTE",
     "TERRITORIES",
@@ -88,11 +91,11 @@ REVERSE_CHARGE_NOTE = (
     "Reverse charge: VAT to be accounted for by the recipient "
     "(Article 196, Council Directive 2006/112/EC). Customer VAT ID: {vat_id}"
 )
-OUT_OF_SCOPE_NOTE = "Outside the scope of EU VAT"
+OUT_OF_SCOPE_NAME = "Not subject to EU VAT"
+OUT_OF_SCOPE_NOTE = "Not subject to EU VAT (place of supply outside the EU)"
 
 _ZERO = Decimal(0)
 _STANDARD = TaxTreatment.STANDARD  # bound once: enum member access is slow on Python 3.11
-_OUT_OF_SCOPE = TaxTreatment.OUT_OF_SCOPE
 
 
 class EuVatCalculator:
@@ -130,7 +133,7 @@ class EuVatCalculator:
         if country not in MEMBER_STATES:
             country = country.upper()
             if country not in MEMBER_STATES:
-                return [_line(country, _ZERO, base, _OUT_OF_SCOPE, OUT_OF_SCOPE_NOTE)]
+                return [untaxed_line(OUT_OF_SCOPE_NAME, country, base, OUT_OF_SCOPE_NOTE)]
 
         tax_id = customer.tax_id
         if tax_id is not None and tax_id.strip():

@@ -1,4 +1,10 @@
-"""Building tax lines: one rounding on the whole base, and names like "VAT 19% (DE)"."""
+"""Building tax lines: one rounding on the whole base, and names like "VAT 19% (DE)".
+
+A line is named by the tax that applies. Where none does (treatment OUT_OF_SCOPE) the line
+says so in its name, "Not subject to EU VAT", never "VAT 0% (US)": a 0 % rate would claim the
+tax applies at a zero rate. Reverse-charge lines keep "VAT 0% (NL)": the tax applies, the
+customer accounts for it, and the note says so.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,13 @@ def tax_line(
     if not amount.amount:
         amount = Money.zero(base.currency).rounded()  # no "-0.00" on refunds
     return TaxLine(line_name(tax, country, rate), country, rate, base, amount, treatment, note)
+
+
+def untaxed_line(name: str, country: str, base: Money, note: str) -> TaxLine:
+    """A line saying why no tax is charged (treatment OUT_OF_SCOPE, rate and amount 0), named
+    ``name`` ("Not subject to EU VAT"), so invoices print the reason and no "0%" rate."""
+    zero = Money.zero(base.currency).rounded()
+    return TaxLine(name, country, Decimal(0), base, zero, TaxTreatment.OUT_OF_SCOPE, note)
 
 
 @lru_cache(maxsize=1024)  # a few rates per country: the label is built once per (tax, country, rate)

@@ -17,15 +17,17 @@ Policy, by customer (``TaxRequest.customer``) in the territory:
 * **Otherwise, seller registered there** (``BILLING_GATEWAY_VAT_REGISTRATIONS``): the
   territory's standard rate, treatment STANDARD. Businesses without a VAT number are taxed
   like consumers; a seller established in the territory charges its domestic customers.
-* **Otherwise (seller not registered)**: one line with rate 0, treatment OUT_OF_SCOPE and
-  the note "Not charged: the seller is not registered for UK VAT" (or Swiss, Norwegian).
+* **Otherwise (seller not registered)**: one line named "UK VAT not charged" (or Swiss,
+  Norwegian), rate 0, treatment OUT_OF_SCOPE and the note "Not charged: the seller is not
+  registered for UK VAT".
   Registration thresholds are the operator's to judge: the UK has none for non-established
   sellers of digital services, Switzerland and Norway register from CHF 100,000 and
   NOK 50,000 of yearly turnover there. Register, then list the territory.
-* **Customer outside the territory** (a routing mistake): an OUT_OF_SCOPE line, never a tax.
+* **Customer outside the territory** (a routing mistake): an OUT_OF_SCOPE line named
+  "Not subject to UK VAT", never a tax.
 
 Lines are named after the tax that applies: "VAT 20% (GB)", "MWST 8.1% (CH)",
-"MVA 25% (NO)". Rates are effective-dated in ``territory_rates.csv`` (GB 20 % since
+"MVA 25% (NO)"; a line of no tax never shows a 0 % rate. Rates are effective-dated in ``territory_rates.csv`` (GB 20 % since
 2011-01-04; CH 8.1 % since 2024-01-01, 7.7 % before; NO 25 %), replaceable with
 ``BILLING_GATEWAY_VAT_TERRITORY_RATES``. Liechtenstein (Swiss VAT area, own numbers),
 Northern Ireland's goods rules and reduced rates are not modelled.
@@ -44,7 +46,7 @@ from stdnum.exceptions import ValidationError
 from stdnum.gb import vat as gb_vat
 from stdnum.no import mva as no_mva
 
-from billing_gateway_tax_vat.lines import tax_line
+from billing_gateway_tax_vat.lines import tax_line, untaxed_line
 from billing_gateway_tax_vat.rules import RateTable
 from gateway.plugin_api import CustomerKind, InvalidTaxId, TaxLine, TaxRequest, TaxTreatment
 
@@ -114,7 +116,9 @@ class TerritoryVatCalculator:
         self.code = f"vat_{territory.country.lower()}"
         self.registered = registered
         self._rates = rates
+        self._outside_name = f"Not subject to {territory.title}"
         self._outside = f"Outside the scope of {territory.title}"
+        self._unregistered_name = f"{territory.title} not charged"
         self._unregistered = f"Not charged: the seller is not registered for {territory.title}"
         rates.rate(territory.country, _FAR_FUTURE)  # the table must have the territory: fail at start-up
 
@@ -124,7 +128,7 @@ class TerritoryVatCalculator:
         customer = request.customer
         base = request.taxable_base
         if customer.country != here and customer.country.upper() != here:
-            return [tax_line(territory.tax, customer.country.upper(), _ZERO, base, _OUT, self._outside)]
+            return [untaxed_line(self._outside_name, customer.country.upper(), base, self._outside)]
         tax_id = customer.tax_id
         if tax_id is not None and tax_id.strip():
             vat_id = _normalize(territory.country, tax_id)  # raises InvalidTaxId
@@ -132,11 +136,10 @@ class TerritoryVatCalculator:
                 note = territory.reverse_charge_note.format(vat_id=vat_id)
                 return [tax_line(territory.tax, here, _ZERO, base, TaxTreatment.REVERSE_CHARGE, note)]
         if not self.registered:
-            return [tax_line(territory.tax, here, _ZERO, base, _OUT, self._unregistered)]
+            return [untaxed_line(self._unregistered_name, here, base, self._unregistered)]
         return [tax_line(territory.tax, here, self._rates.rate(here, request.on), base, _STANDARD, None)]
 
 
-_OUT = TaxTreatment.OUT_OF_SCOPE
 _STANDARD = TaxTreatment.STANDARD
 _FAR_FUTURE = date(9999, 12, 31)
 
