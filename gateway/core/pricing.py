@@ -181,6 +181,7 @@ class LineKind(enum.Enum):
     CREDITS = "credits"  # credits above the included ones, one line per price tier
     REMAINING_TIME = "remaining_time"  # prorated charge for the new configuration
     UNUSED_TIME = "unused_time"  # prorated credit for the configuration it replaces
+    REFUND = "refund"  # a credit note's line: money given back for an invoice
 
 
 # The outputs are built on every slider move, so they are NamedTuples: immutable

@@ -63,6 +63,18 @@ class InvoiceStatus(enum.StrEnum):
 class InvoiceKind(enum.StrEnum):
     CHECKOUT = "checkout"
     RENEWAL = "renewal"
+    CREDIT_NOTE = "credit_note"  # a refund: negative amounts, its own number series
+
+
+class RefundStatus(enum.StrEnum):
+    PENDING = "pending"  # recorded; the payment method has not confirmed it yet
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class RefundDestination(enum.StrEnum):
+    METHOD = "method"  # back through the payment method (to the card)
+    BALANCE = "balance"  # onto the workspace's prepaid balance, as a ledger entry
 
 
 class PaymentPurpose(enum.StrEnum):

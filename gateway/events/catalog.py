@@ -198,11 +198,29 @@ PAYLOADS: dict[str, Payload] = {
         Payload(
             EventType.PAYMENT_REFUNDED,
             1,
-            "A payment was given back in full: what it paid for no longer applied "
-            "(the subscription changed before it settled).",
+            "A payment was given back, in full or in part: by an operator (with a credit note when it "
+            "had an invoice), or because what it paid for no longer applied.",
             (
                 *_PAYMENT,
                 Field("refund_reference", "string | null", "the payment method's reference of the refund"),
+                Field("refund_id", "string | null", "the operator's refund; null for an automatic one"),
+                Field("refunded", "string", f"the amount given back now ({_AMOUNT})"),
+                Field("destination", "string", "`method` (back through the payment method) or `balance`"),
+                Field("full", "boolean", "true once the whole payment is given back"),
+                Field("credit_note_id", "string | null", "the credit note; null when there was no invoice"),
+                Field("credit_note_number", "string | null", "its number, e.g. CN-2026-000001"),
+            ),
+        ),
+        Payload(
+            EventType.REFUND_FAILED,
+            1,
+            "An operator's refund was refused by the payment method; nothing was given back.",
+            (
+                Field("refund_id", "string", "the refund"),
+                Field("payment_id", "string", "the payment it was for"),
+                Field("amount", "string", _AMOUNT),
+                Field("currency", "string", "ISO 4217 code"),
+                Field("message", "string | null", "the method's reason"),
             ),
         ),
         Payload(

@@ -15,6 +15,7 @@ class EventType(enum.Enum):
     PAYMENT_PENDING = "payment.pending"
     PAYMENT_EXPIRED = "payment.expired"
     PAYMENT_REFUNDED = "payment.refunded"
+    REFUND_FAILED = "refund.failed"
     INVOICE_PAYMENT_FAILED = "invoice.payment_failed"
     INVOICE_PAID = "invoice.paid"
     WORKSPACE_SUSPENDED = "workspace.suspended"

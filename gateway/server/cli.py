@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -139,6 +140,16 @@ def _instant(text: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _amount(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not an amount: {text!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive amount: {text!r}")
+    return value
+
+
 def cmd_renew(args: argparse.Namespace) -> int:
     """Renew every workspace whose period has ended; exit 1 if any renewal hit an unexpected error.
 
@@ -256,6 +267,29 @@ def cmd_payments_mark_paid(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_payments_refund(args: argparse.Namespace) -> int:
+    """Refund a succeeded payment in full or in part, to its method or to the balance, with a credit note."""
+    import secrets
+
+    from gateway.core.errors import DomainError
+    from gateway.core.statuses import RefundDestination
+    from gateway.services.refunds import refund_payment
+
+    key = args.key or f"cli-{secrets.token_hex(8)}"
+    with _gateway(args) as gateway:
+        try:
+            outcome = refund_payment(
+                gateway, args.payment_id, args.amount, RefundDestination(args.to), args.reason or "", key
+            )
+        except DomainError as error:
+            print(f"error: {error.message}", file=sys.stderr)
+            return 1
+    print(outcome.describe())
+    if outcome.status == "pending":
+        print(f"the payment method did not answer; run again with --key {key} to finish it")
+    return 0 if outcome.status != "failed" else 1
+
+
 def cmd_export_schema(args: argparse.Namespace) -> int:
     from gateway.api.schema import print_sdl
 
@@ -365,6 +399,19 @@ def parser() -> argparse.ArgumentParser:
     marking.add_argument("payment_id")
     marking.add_argument("--note", help="what you saw, e.g. the bank statement line (logged)")
     marking.set_defaults(func=cmd_payments_mark_paid)
+    refunding = with_db(
+        payment_commands.add_parser(
+            "refund", help="refund a succeeded payment in full or in part, with a credit note"
+        )
+    )
+    refunding.add_argument("payment_id")
+    refunding.add_argument("--amount", type=_amount, help="how much (default: all that is left)")
+    refunding.add_argument(
+        "--to", choices=["method", "balance"], default="method", help="where the money goes"
+    )
+    refunding.add_argument("--reason", help="printed on the credit note")
+    refunding.add_argument("--key", help="idempotency key: the same key again never refunds twice")
+    refunding.set_defaults(func=cmd_payments_refund)
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.add_argument("--output", "-o", default="-")

@@ -462,7 +462,18 @@ def refund_owed(deps: Deps, payment_id: str) -> PaymentOutcome:
                     session,
                     workspace,
                     EventType.PAYMENT_REFUNDED,
-                    {**payflow.payment_payload(payment), "refund_reference": payment.refund_reference},
+                    {
+                        **payflow.payment_payload(payment),
+                        "refund_reference": payment.refund_reference,
+                        "refund_id": None,
+                        "refunded": str(
+                            Money.from_minor_units(payment.amount_minor, payment.currency).amount
+                        ),
+                        "destination": "method",
+                        "full": True,
+                        "credit_note_id": None,
+                        "credit_note_number": None,
+                    },
                     now,
                 )
             else:

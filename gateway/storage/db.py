@@ -214,6 +214,30 @@ class Invoice(Base):
     first_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     dunning_method: Mapped[str | None] = mapped_column(String(64), nullable=True)
     hard_declined: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    credited_invoice_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # credit notes
+
+
+class Refund(Base):
+    """Money given back from a succeeded payment, in full or in part, with its credit note."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    destination: Mapped[str] = mapped_column(String(16))  # a RefundDestination
+    status: Mapped[str] = mapped_column(String(16))  # a RefundStatus
+    reason: Mapped[str] = mapped_column(String(200))
+    reference: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    failure_message: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    credit_note_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (UniqueConstraint("payment_id", "idempotency_key", name="uq_refunds_payment_key"),)
 
 
 class ScheduledChange(Base):
