@@ -272,7 +272,7 @@ def cmd_payments_refund(args: argparse.Namespace) -> int:
     import secrets
 
     from gateway.core.errors import DomainError
-    from gateway.core.statuses import RefundDestination
+    from gateway.core.statuses import RefundDestination, RefundStatus
     from gateway.services.refunds import refund_payment
 
     key = args.key or f"cli-{secrets.token_hex(8)}"
@@ -285,9 +285,9 @@ def cmd_payments_refund(args: argparse.Namespace) -> int:
             print(f"error: {error.message}", file=sys.stderr)
             return 1
     print(outcome.describe())
-    if outcome.status == "pending":
+    if outcome.status == RefundStatus.PENDING:
         print(f"the payment method did not answer; run again with --key {key} to finish it")
-    return 0 if outcome.status != "failed" else 1
+    return 1 if outcome.status == RefundStatus.FAILED else 0
 
 
 def cmd_export_schema(args: argparse.Namespace) -> int:
