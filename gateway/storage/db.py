@@ -129,6 +129,9 @@ class LedgerEntry(Base):
     description: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
+    # History pages read a workspace's entries newest first, past a (created_at, id) cursor.
+    __table_args__ = (Index("ix_ledger_entries_history", "workspace_id", "created_at", "id"),)
+
 
 class Card(Base):
     """A saved card: the processor's token and what a person needs to recognise it. Never the number."""
@@ -182,6 +185,7 @@ class Payment(Base):
         UniqueConstraint("workspace_id", "idempotency_key", name="uq_payments_workspace_key"),
         Index("ix_payments_open", "status", "expires_at"),
         Index("ix_payments_method_reference", "method", "reference"),
+        Index("ix_payments_history", "workspace_id", "created_at", "id"),
     )
 
 
@@ -215,6 +219,8 @@ class Invoice(Base):
     dunning_method: Mapped[str | None] = mapped_column(String(64), nullable=True)
     hard_declined: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     credited_invoice_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # credit notes
+
+    __table_args__ = (Index("ix_invoices_history", "workspace_id", "issued_at", "id"),)
 
 
 class Refund(Base):
