@@ -200,9 +200,6 @@ def _begin_checkout(
         if isinstance(started, Completed):  # nothing due now: applied already
             idempotency.complete(session, workspace_id, request.idempotency_key, to_response(started))
             return started
-        idempotency.complete(
-            session, workspace_id, request.idempotency_key, {"type": "payment", "payment_id": started.id}
-        )
         return started.id, started.method, payflow.request_of(started)
 
 
@@ -261,26 +258,60 @@ def _priced_checkout(
             f"no payment method {request.payment.method!r}",
             ("payment_method", "method"),
         )
-    card_value, card_row = card_to_charge(session, workspace, method, request.payment, token)
-    if Capability.PREPAID_BALANCE in method.capabilities and balance_of(workspace) < amount:
-        raise InsufficientBalance(balance_of(workspace), amount)
-    return payflow.begin(
+    return begin_customer_payment(
         session,
         workspace,
         method,
         amount,
+        request.payment,
+        token,
         purpose=PaymentPurpose.CHECKOUT,
         description=description,
-        idempotency_key=payflow.request_key(session, "checkout", workspace.id, request.idempotency_key),
+        client_key=request.idempotency_key,
+        now=now,
+        follow_up={"order": order_snapshot(order), "base": base_snapshot(workspace)},
+    )
+
+
+def begin_customer_payment(
+    session: Session,
+    workspace: Workspace,
+    method: PaymentMethod,
+    amount: Money,
+    choice: PaymentChoice,
+    token: StoredCard | None,
+    *,
+    purpose: PaymentPurpose,
+    description: str,
+    client_key: str,
+    now: datetime,
+    follow_up: dict[str, Any] | None = None,
+) -> Payment:
+    """A payment the customer asked for (checkout, top-up, payInvoice), in the caller's
+    transaction holding the workspace's lock: the card to charge, a balance that does not cover
+    ``amount`` refused (nothing written), the pending record (a new card is saved once paid, if
+    asked), and the client's idempotency key completed with it."""
+    card_value, card_row = card_to_charge(session, workspace, method, choice, token)
+    if Capability.PREPAID_BALANCE in method.capabilities and balance_of(workspace) < amount:
+        raise InsufficientBalance(balance_of(workspace), amount)
+    payment = payflow.begin(
+        session,
+        workspace,
+        method,
+        amount,
+        purpose=purpose,
+        description=description,
+        idempotency_key=payflow.request_key(session, purpose, workspace.id, client_key),
         now=now,
         card=card_value,
         card_id=card_row.id if card_row is not None else None,
         follow_up={
-            "order": order_snapshot(order),
-            "base": base_snapshot(workspace),
-            "save_card": card_row is None and card_value is not None and request.payment.save_card,
+            **(follow_up or {}),
+            "save_card": card_row is None and card_value is not None and choice.save_card,
         },
     )
+    idempotency.complete(session, workspace.id, client_key, {"type": "payment", "payment_id": payment.id})
+    return payment
 
 
 def _wait_if_in_flight(session: Session, workspace: Workspace, now: datetime) -> None:

@@ -29,7 +29,6 @@ from sqlalchemy import and_, func, or_, select
 
 from gateway.core.errors import (
     ErrorCode,
-    InsufficientBalance,
     PaymentActionRequired,
     PaymentDeclined,
     PaymentPending,
@@ -38,13 +37,12 @@ from gateway.core.errors import (
 from gateway.core.money import Money
 from gateway.core.statuses import InvoiceStatus, PaymentPurpose, WorkspaceStatus
 from gateway.events.outbox import EventType, emit
-from gateway.plugin_api.payments import Capability, StoredCard
+from gateway.plugin_api.payments import StoredCard
 from gateway.services import payflow, settlement
 from gateway.services.cards import PaymentChoice, renewal_choice, tokenize
-from gateway.services.checkout import card_to_charge
+from gateway.services.checkout import begin_customer_payment
 from gateway.services.deps import Deps
 from gateway.services.invoices import record_collection_failure
-from gateway.services.orders import balance_of
 from gateway.services.renewal import RenewalFailure, renewal_payer
 from gateway.services.settlement import InvoicePaid
 from gateway.storage import idempotency
@@ -108,27 +106,19 @@ def _pay_invoice(
             raise PaymentRefused(
                 ErrorCode.INVOICE_NOT_OPEN, f"invoice {invoice.number} is {invoice.status}", ("invoice_id",)
             )
-        amount = Money.from_minor_units(invoice.total_minor, invoice.currency)
-        card_value, card_row = card_to_charge(session, workspace, method, choice, token)
-        if Capability.PREPAID_BALANCE in method.capabilities and balance_of(workspace) < amount:
-            raise InsufficientBalance(balance_of(workspace), amount)
-        payment = payflow.begin(
+        payment = begin_customer_payment(
             session,
             workspace,
             method,
-            amount,
+            Money.from_minor_units(invoice.total_minor, invoice.currency),
+            choice,
+            token,
             purpose=PaymentPurpose.INVOICE,
             description=f"Invoice {invoice.number}",
-            idempotency_key=payflow.request_key(session, "invoice", workspace_id, key),
+            client_key=key,
             now=now,
-            card=card_value,
-            card_id=card_row.id if card_row else None,
-            follow_up={
-                "invoice_id": invoice.id,
-                "save_card": card_row is None and card_value is not None and choice.save_card,
-            },
+            follow_up={"invoice_id": invoice.id},
         )
-        idempotency.complete(session, workspace_id, key, {"type": "payment", "payment_id": payment.id})
         payment_id, request = payment.id, payflow.request_of(payment)
     outcome = settlement.settle(deps, payment_id, payflow.charge(deps, method, request))
     assert isinstance(outcome, _STORED), f"an invoice's payment ends as an invoice outcome, not {outcome!r}"

@@ -27,7 +27,7 @@ from gateway.services.cards import (
     saved_card,
     tokenize,
 )
-from gateway.services.checkout import card_to_charge
+from gateway.services.checkout import begin_customer_payment
 from gateway.services.deps import Deps
 from gateway.services.settlement import ToppedUp
 from gateway.storage import idempotency
@@ -197,21 +197,18 @@ def _top_up(
     with deps.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None
-        card_value, card_row = card_to_charge(session, workspace, method, choice, token)
-        payment = payflow.begin(
+        payment = begin_customer_payment(
             session,
             workspace,
             method,
             money,
+            choice,
+            token,
             purpose=PaymentPurpose.TOP_UP,
             description=f"Balance top-up of {money}",
-            idempotency_key=payflow.request_key(session, "top_up", workspace_id, key),
+            client_key=key,
             now=now,
-            card=card_value,
-            card_id=card_row.id if card_row else None,
-            follow_up={"save_card": card_row is None and card_value is not None and choice.save_card},
         )
-        idempotency.complete(session, workspace_id, key, {"type": "payment", "payment_id": payment.id})
         payment_id, request = payment.id, payflow.request_of(payment)
     outcome = settlement.settle(deps, payment_id, payflow.charge(deps, method, request))
     assert isinstance(outcome, _STORED), f"a top-up's payment ends as a top-up outcome, not {outcome!r}"
