@@ -53,7 +53,7 @@ CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) { __typ
 INVOICE = """query($id: ID!) { workspace { ... on Workspace { invoice(id: $id) {
   id number status issuedAt periodStart periodEnd paymentMethod pdfUrl billingDetails
   seller { name address country vatId email demo }
-  lines { description quantity unitPrice { amount } amount { amount } }
+  lines { description priceVersion quantity unitPrice { amount } amount { amount } }
   taxLines { name jurisdiction rate base { amount } amount { amount } treatment note }
   subtotal { amount } tax { amount } total { amount currency } } } } }"""
 
@@ -265,6 +265,7 @@ def test_the_pdf_shows_what_the_invoice_says(graphql, client, make_workspace):
         assert expected in lines, (expected, lines)
     description = shown["lines"][0]["description"]
     assert description in lines
+    assert f"price version {shown['lines'][0]['priceVersion']}" in lines  # the version it is priced at
 
 
 def test_the_pdf_needs_the_workspaces_key(graphql, client, make_workspace):

@@ -104,9 +104,9 @@ def _customer_input(details: BillingDetailsInput | None) -> quotes.CustomerInput
 
 @strawberry.type
 class CoreQuery:
-    @strawberry.field(description="The plans of the catalog, lowest tier first.")
+    @strawberry.field(description="The plans of the catalog, lowest tier first, at the prices on sale now.")
     def plans(self, info: Info) -> list[t.Plan]:
-        return [plan_of(info, plan) for plan in info.context.gateway.catalog.plans]
+        return [plan_of(info, plan) for plan in info.context.gateway.catalog.plans_on(info.context.now)]
 
     @strawberry.field(description="The workspace of the API key sent as a bearer token.")
     def workspace(self, info: Info) -> WorkspaceResult:

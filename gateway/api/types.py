@@ -141,6 +141,14 @@ class Plan:
     features: list[str] = strawberry.field(
         description="The bullets a Select a Plan page lists for the plan, in order (from the catalog)."
     )
+    price_version: str = strawberry.field(
+        description="The price version these prices belong to. The plans list shows the version on "
+        "sale now; a workspace's plan shows the version it bought, which it keeps under the "
+        "catalog's rule for price changes (see Workspace.priceChange)."
+    )
+    price_effective_from: datetime | None = strawberry.field(
+        description="When this price version went on sale; null for the plan's first version."
+    )
 
     @classmethod
     def of(cls, plan: cat.Plan, currency: str) -> Plan:
@@ -159,7 +167,29 @@ class Plan:
             email_credits=CreditOption.of(email, currency) if email else None,
             messaging_credits=CreditOption.of(messaging, currency) if messaging else None,
             features=list(plan.features),
+            price_version=plan.price_version,
+            price_effective_from=plan.effective_from,
         )
+
+
+@strawberry.type(
+    description="Notice of a new price for the workspace's plan: from effectiveAt (a renewal) it "
+    "pays the plan's newer price version. Given only when the catalog's rule for that version "
+    "moves existing subscribers after notice; a workspace that moves to another plan first "
+    "keeps no notice."
+)
+class PriceChange:
+    plan: Plan = strawberry.field(description="The plan at the new price version.")
+    from_version: str = strawberry.field(description="The price version the workspace is on.")
+    to_version: str = strawberry.field(description="The price version it moves to.")
+    noticed_at: datetime
+    effective_at: datetime = strawberry.field(description="The renewal from which the new price applies.")
+    monthly_subtotal_before: Money = strawberry.field(
+        description="Its configuration's monthly price now, before tax."
+    )
+    monthly_subtotal_after: Money = strawberry.field(
+        description="The same configuration at the new price version, before tax."
+    )
 
 
 @strawberry.type
@@ -170,6 +200,9 @@ class OrderLine:
     unit_price: Money | None
     amount: Money
     credit_kind: CreditKind | None
+    price_version: str | None = strawberry.field(
+        description="The plan's price version the line is priced at (see Plan.priceVersion)."
+    )
 
     @classmethod
     def of(cls, line: pricing.Line) -> OrderLine:
@@ -180,6 +213,7 @@ class OrderLine:
             unit_price=Money.of(line.unit_price) if line.unit_price else None,
             amount=Money.of(line.amount),
             credit_kind=line.credit_kind,
+            price_version=line.price_version,
         )
 
 
@@ -485,6 +519,10 @@ class InvoiceLine:
     quantity: int
     unit_price: Money | None
     amount: Money
+    price_version: str | None = strawberry.field(
+        description="The plan's price version the line is priced at (see Plan.priceVersion); "
+        "null on lines not priced from a plan, such as a credit note's."
+    )
 
 
 @strawberry.type

@@ -18,7 +18,7 @@ from gateway.core import catalog as cat
 from gateway.core.seller import Seller
 from gateway.plugin_api.payments import PaymentMethod
 from gateway.services import billing_views as views
-from gateway.services import history, renewal_method
+from gateway.services import history, price_changes, renewal_method
 from gateway.services.cards import renewal_card_id
 from gateway.services.invoice_pdf import pdf_path
 from gateway.services.usage import PeriodUsage, normal
@@ -96,6 +96,24 @@ class Workspace:
             messaging_credits=change.messaging_credits,
             effective_at=change.effective_at,
             due_at_renewal=t.Charge.of(change.due_at_renewal),
+        )
+
+    @strawberry.field(
+        description="A new price the workspace was given notice of, applying at a coming renewal; "
+        "null when its price is not changing."
+    )
+    def price_change(self, info: Info) -> t.PriceChange | None:
+        notice = price_changes.notice(info.context.gateway.catalog, info.context.session, self.view)
+        if notice is None:
+            return None
+        return t.PriceChange(
+            plan=plan_of(info, notice.plan),
+            from_version=notice.from_version,
+            to_version=notice.plan.price_version,
+            noticed_at=notice.noticed_at,
+            effective_at=notice.effective_at,
+            monthly_subtotal_before=t.Money.of(notice.monthly_subtotal_before),
+            monthly_subtotal_after=t.Money.of(notice.monthly_subtotal_after),
         )
 
     @strawberry.field(
@@ -300,6 +318,7 @@ def invoice_of(invoice: views.InvoiceView) -> t.Invoice:
                 if line.unit_price is not None
                 else None,
                 amount=t.Money(amount=line.amount, currency=currency),
+                price_version=line.price_version,
             )
             for line in invoice.lines
         ],

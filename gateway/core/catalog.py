@@ -2,6 +2,15 @@
 
 A broken catalog stops start-up with a :class:`CatalogError` naming the file,
 the plan and the field, so an operator can fix it without reading code.
+
+Prices have versions. A plan's own ``base_price`` and credit ``tiers`` are its first price
+version (named by ``price_version``, "1" unless set), in force since always; each
+``[[plans.prices]]`` entry adds a later one from its ``effective_from`` date, changing the
+base price and any credit tiers it names. A :class:`Plan` value is one plan at one price
+version: pricing reads the price from the value it is given, so a subscriber priced with the
+version it bought keeps that price whatever the catalog sells today. Whether and when existing
+subscribers move to a newer version is the version's ``existing_subscribers`` rule
+(:class:`PriceChangeRule`), applied by ``gateway.services.price_changes``.
 """
 
 from __future__ import annotations
@@ -10,8 +19,9 @@ import enum
 import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -21,13 +31,23 @@ from gateway.core.money import CURRENCY_EXPONENTS, Money
 
 DEFAULT_CATALOG = Path(__file__).parent.parent / "data" / "catalog.toml"
 _CODE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 MAX_FEATURES = 12  # bullets per plan: a Select a Plan card, not a brochure
 MAX_FEATURE_LENGTH = 120  # characters: one line on that card
+FIRST_PRICE_VERSION = "1"  # the name of a plan's first price version unless the catalog names it
+DEFAULT_NOTICE_DAYS = 30
 
 
 class CreditKind(enum.Enum):
     EMAIL = "email"
     MESSAGING = "messaging"
+
+
+class PriceChangeRule(enum.Enum):
+    """What a new price version does to the plan's existing subscribers."""
+
+    GRANDFATHER = "grandfather"  # nothing: they keep the version they bought until they change plan
+    NOTICE = "notice"  # noticed now, moved at their first renewal once the notice period has run
 
 
 class CatalogError(ValueError):
@@ -110,6 +130,9 @@ class Plan:
     adjustable: bool
     credits: Mapping[CreditKind, CreditOption]
     features: tuple[str, ...] = ()  # the Select a Plan bullets, in order
+    price_version: str = FIRST_PRICE_VERSION  # which of the plan's price versions this value prices
+    effective_from: datetime | None = None  # when this version went on sale; None: the first, always
+    existing_subscribers: PriceChangeRule = PriceChangeRule.GRANDFATHER  # for a later version
 
     is_free: bool = dataclass_field(init=False, repr=False, compare=False)  # nothing in it costs anything
 
@@ -126,7 +149,7 @@ class Plan:
     def __hash__(self) -> int:
         # Consistent with the generated __eq__ (equal plans share these fields) and
         # cheap, since plans key the pricing caches.
-        return hash((self.code, self.tier))
+        return hash((self.code, self.tier, self.price_version))
 
     def option(self, kind: CreditKind) -> CreditOption | None:
         return self.credits.get(kind)
@@ -139,16 +162,51 @@ class Plan:
 @dataclass(frozen=True, slots=True)
 class Catalog:
     currency: str
-    plans: tuple[Plan, ...]  # ordered by tier
+    plans: tuple[Plan, ...]  # ordered by tier, each at its first price version
     default_plan: Plan
     sales_contact: str
     source: str
+    versions: tuple[tuple[Plan, ...], ...] = ()  # per plan of ``plans``: its price versions, oldest first
+    notice_days: int = DEFAULT_NOTICE_DAYS  # a NOTICE version moves subscribers no sooner than this
+
+    def __post_init__(self) -> None:
+        if not self.versions:
+            object.__setattr__(self, "versions", tuple((plan,) for plan in self.plans))
 
     def plan(self, code: str) -> Plan | None:
+        """The plan ``code`` at its first price version: for what does not depend on the price
+        (names, channels, limits). Prices come from :meth:`plan_on` or :meth:`plan_version`."""
         for plan in self.plans:
             if plan.code == code:
                 return plan
         return None
+
+    def price_versions(self, code: str) -> tuple[Plan, ...]:
+        """Every price version of plan ``code``, oldest first (empty for an unknown plan)."""
+        for plan, versions in zip(self.plans, self.versions, strict=True):
+            if plan.code == code:
+                return versions
+        return ()
+
+    def plan_on(self, code: str, when: datetime) -> Plan | None:
+        """The plan ``code`` at the price version on sale at ``when``: what a new order buys."""
+        found = None
+        for version in self.price_versions(code):
+            if version.effective_from is None or version.effective_from <= when:
+                found = version
+        return found
+
+    def plan_version(self, code: str, version: str | None) -> Plan | None:
+        """The plan ``code`` at price version ``version`` (None: the first, for subscriptions
+        recorded before prices had versions); None if the catalog has no such plan or version."""
+        versions = self.price_versions(code)
+        if version is None:
+            return versions[0] if versions else None
+        return next((v for v in versions if v.price_version == version), None)
+
+    def plans_on(self, when: datetime) -> tuple[Plan, ...]:
+        """Every plan at the price on sale at ``when``, in tier order."""
+        return tuple(v for plan in self.plans if (v := self.plan_on(plan.code, when)) is not None)
 
 
 # ------------------------------------------------------------------ loading
@@ -212,7 +270,8 @@ def load_catalog(path: Path | str | None = None) -> Catalog:
 
 def parse_catalog(data: Mapping[str, Any], source: str = "<catalog>") -> Catalog:
     top = _Reader(source, "catalog", data)
-    top.unknown_fields({"currency", "default_plan", "sales_contact", "plans"})
+    top.unknown_fields({"currency", "default_plan", "sales_contact", "plans", "price_changes"})
+    rule, notice_days = _parse_price_changes(top)
     currency = top.get("currency", str)
     if currency not in CURRENCY_EXPONENTS:
         raise top.fail("currency", f"unknown currency {currency!r}")
@@ -220,30 +279,62 @@ def parse_catalog(data: Mapping[str, Any], source: str = "<catalog>") -> Catalog
     raw_plans = top.get("plans", list)
     if not raw_plans:
         raise top.fail("plans", "lists no plans")
-    plans: list[Plan] = []
+    plans: list[tuple[Plan, ...]] = []
     for index, raw in enumerate(raw_plans):
         if not isinstance(raw, dict):
             raise top.fail("plans", f"entry {index + 1} is not a table")
-        plans.append(_parse_plan(source, index, raw, currency))
-    codes = [p.code for p in plans]
-    tiers = [p.tier for p in plans]
-    for plan in plans:
+        plans.append(_parse_plan(source, index, raw, currency, rule))
+    codes = [p[0].code for p in plans]
+    tiers = [p[0].tier for p in plans]
+    for plan, *_ in plans:
         where = _Reader(source, f"plan {plan.code!r}", {})
         if codes.count(plan.code) > 1:
             raise where.fail("code", "is used by more than one plan")
         if tiers.count(plan.tier) > 1:
             raise where.fail("tier", f"{plan.tier} is used by more than one plan")
-    plans.sort(key=lambda p: p.tier)
+    plans.sort(key=lambda p: p[0].tier)
     default_code = top.get("default_plan", str)
-    default = next((p for p in plans if p.code == default_code), None)
+    default = next((p[0] for p in plans if p[0].code == default_code), None)
     if default is None:
         raise top.fail("default_plan", f"names no plan in the catalog: {default_code!r}")
-    if not default.is_free:
+    if any(not version.is_free for p in plans if p[0].code == default_code for version in p):
         raise top.fail("default_plan", f"plan {default_code!r} must be free: new workspaces start on it")
-    return Catalog(currency, tuple(plans), default, sales_contact, source)
+    return Catalog(
+        currency,
+        tuple(p[0] for p in plans),
+        default,
+        sales_contact,
+        source,
+        tuple(plans),
+        notice_days,
+    )
 
 
-def _parse_plan(source: str, index: int, raw: Mapping[str, Any], currency: str) -> Plan:
+def _parse_price_changes(top: _Reader) -> tuple[PriceChangeRule, int]:
+    """The catalog-wide ``[price_changes]`` table: the default rule for new price versions
+    and the notice period of the NOTICE rule."""
+    table = top.get("price_changes", dict, {})
+    r = _Reader(top.source, "catalog", {f"price_changes.{k}": v for k, v in table.items()})
+    r.unknown_fields({"price_changes.existing_subscribers", "price_changes.notice_days"})
+    rule = _rule(r, "price_changes.existing_subscribers", PriceChangeRule.GRANDFATHER)
+    notice_days = r.get("price_changes.notice_days", int, DEFAULT_NOTICE_DAYS)
+    if not 0 <= notice_days <= 366:
+        raise r.fail("price_changes.notice_days", f"{notice_days} must be between 0 and 366 days")
+    return rule, notice_days
+
+
+def _rule(r: _Reader, field: str, default: PriceChangeRule) -> PriceChangeRule:
+    raw = r.get(field, str, default.value)
+    try:
+        return PriceChangeRule(raw)
+    except ValueError:
+        raise r.fail(field, f"{raw!r}: use one of {[rule.value for rule in PriceChangeRule]}") from None
+
+
+def _parse_plan(
+    source: str, index: int, raw: Mapping[str, Any], currency: str, rule: PriceChangeRule
+) -> tuple[Plan, ...]:
+    """The plan, once per price version, oldest first."""
     code = raw.get("code")
     where = f"plan {code!r}" if isinstance(code, str) else f"plan #{index + 1}"
     r = _Reader(source, where, raw)
@@ -259,6 +350,8 @@ def _parse_plan(source: str, index: int, raw: Mapping[str, Any], currency: str) 
             "adjustable",
             "credits",
             "features",
+            "price_version",
+            "prices",
         }
     )
     code = r.get("code", str)
@@ -277,13 +370,10 @@ def _parse_plan(source: str, index: int, raw: Mapping[str, Any], currency: str) 
         ) from None
     purchasable = r.get("purchasable", bool, True)
     adjustable = r.get("adjustable", bool)
-    price = r.decimal("base_price", optional=not purchasable)
-    base_price = Money(price, currency) if price is not None else None
-    if base_price is not None and not base_price.is_rounded:
-        raise r.fail("base_price", f"{price} has more decimals than {currency} allows")
-    if base_price is not None:
-        # "15" and "15.00" are the same price; store it with the currency's decimals so it reads alike.
-        base_price = base_price.rounded()
+    base_price = _base_price(r, "base_price", currency, optional=not purchasable)
+    first_version = r.get("price_version", str, FIRST_PRICE_VERSION)
+    if not _VERSION.match(first_version):
+        raise r.fail("price_version", f"{first_version!r} must be a short name (letters, digits, . _ -)")
     raw_credits = r.get("credits", dict, {})
     credits: dict[CreditKind, CreditOption] = {}
     for key, table in raw_credits.items():
@@ -302,7 +392,7 @@ def _parse_plan(source: str, index: int, raw: Mapping[str, Any], currency: str) 
         raise r.fail("credits.messaging", "the plan has no SMS or WhatsApp channel")
     if adjustable and not any(o.adjustable for o in credits.values()):
         raise r.fail("adjustable", "is true but no credit limit has a range (min < max)")
-    return Plan(
+    plan = Plan(
         code,
         name,
         description,
@@ -313,7 +403,96 @@ def _parse_plan(source: str, index: int, raw: Mapping[str, Any], currency: str) 
         adjustable,
         CreditOptions(credits),
         features,
+        first_version,
     )
+    return (plan, *_parse_price_versions(r, plan, currency, rule))
+
+
+def _base_price(r: _Reader, field: str, currency: str, *, optional: bool = False) -> Money | None:
+    price = r.decimal(field, optional=optional)
+    if price is None:
+        return None
+    base_price = Money(price, currency)
+    if not base_price.is_rounded:
+        raise r.fail(field, f"{price} has more decimals than {currency} allows")
+    # "15" and "15.00" are the same price; store it with the currency's decimals so it reads alike.
+    return base_price.rounded()
+
+
+def _parse_price_versions(r: _Reader, first: Plan, currency: str, rule: PriceChangeRule) -> list[Plan]:
+    """The plan's later price versions (``[[plans.prices]]``), each a copy of the version
+    before it with the base price and the credit tiers it names."""
+    raw_versions = r.get("prices", list, [])
+    if raw_versions and not first.purchasable:
+        raise r.fail("prices", "the plan is sold by quote and has no prices to version")
+    versions = [first]
+    for position, raw in enumerate(raw_versions, start=1):
+        field = f"prices[{position}]"
+        if not isinstance(raw, dict):
+            raise r.fail(field, "must be a table")
+        v = _Reader(r.source, r.where, {f"{field}.{k}": v for k, v in raw.items()})
+        v.unknown_fields(
+            {
+                f"{field}.{k}"
+                for k in ("version", "effective_from", "base_price", "tiers", "existing_subscribers")
+            }
+        )
+        name = v.get(f"{field}.version", str)
+        if not _VERSION.match(name):
+            raise v.fail(f"{field}.version", f"{name!r} must be a short name (letters, digits, . _ -)")
+        if any(p.price_version == name for p in versions):
+            raise v.fail(f"{field}.version", f"{name!r} names an earlier price version of the plan")
+        effective_from = _effective_from(v, f"{field}.effective_from")
+        previous = versions[-1]
+        if previous.effective_from is not None and effective_from <= previous.effective_from:
+            raise v.fail(
+                f"{field}.effective_from",
+                f"{effective_from.date()} must be after the previous version's "
+                f"{previous.effective_from.date()}: list versions oldest first",
+            )
+        base_price = _base_price(v, f"{field}.base_price", currency, optional=True) or previous.base_price
+        tiers = v.get(f"{field}.tiers", dict, {})
+        credits = dict(previous.credits)
+        for key, raw_tiers in tiers.items():
+            try:
+                kind = CreditKind(key)
+            except ValueError:
+                raise v.fail(f"{field}.tiers.{key}", "unknown credit kind") from None
+            option = previous.credits.get(kind)
+            if option is None:
+                raise v.fail(f"{field}.tiers.{key}", "the plan has no such credits")
+            if not isinstance(raw_tiers, list):
+                raise v.fail(f"{field}.tiers.{key}", "must be a list of tiers")
+            credits[kind] = replace(
+                option, tiers=_parse_tiers(v, f"{field}.tiers.{key}", raw_tiers, option.included, option.max)
+            )
+        if base_price == previous.base_price and credits == dict(previous.credits):
+            raise v.fail(field, "changes no price: give a base_price or tiers that differ")
+        versions.append(
+            replace(
+                previous,
+                base_price=base_price,
+                credits=CreditOptions(credits),
+                price_version=name,
+                effective_from=effective_from,
+                existing_subscribers=_rule(v, f"{field}.existing_subscribers", rule),
+            )
+        )
+    return versions[1:]
+
+
+def _effective_from(r: _Reader, field: str) -> datetime:
+    """A TOML date (midnight UTC) or a date-time with its offset."""
+    raw = r.table.get(field)
+    if isinstance(raw, datetime):
+        if raw.tzinfo is None:
+            raise r.fail(field, "give a date (2027-01-01) or a date-time with its offset")
+        return raw.astimezone(UTC)
+    if isinstance(raw, date):
+        return datetime(raw.year, raw.month, raw.day, tzinfo=UTC)
+    if raw is None:
+        raise r.fail(field, "is required")
+    raise r.fail(field, f"must be a TOML date such as 2027-01-01, not {raw!r}")
 
 
 def _parse_features(r: _Reader) -> tuple[str, ...]:
@@ -364,14 +543,21 @@ def _parse_credits(
         raise r.fail(f"{prefix}.default", f"{default} is not a slider position between {low} and {high}")
     if not adjustable and high != low:
         raise r.fail(f"{prefix}.max", "the plan is not adjustable, so min and max must be equal")
-    raw_tiers = r.get(f"{prefix}.tiers", list, [])
+    tiers = _parse_tiers(r, f"{prefix}.tiers", r.get(f"{prefix}.tiers", list, []), included, high)
+    return CreditOption(kind, included, low, high, step, default, tiers)
+
+
+def _parse_tiers(
+    r: _Reader, prefix: str, raw_tiers: list[Any], included: int, high: int
+) -> tuple[PriceTier, ...]:
+    """Graduated tiers above ``included`` that price every credit up to ``high``."""
     tiers: list[PriceTier] = []
     previous = included
     for position, raw in enumerate(raw_tiers, start=1):
-        field = f"{prefix}.tiers[{position}]"
+        field = f"{prefix}[{position}]"
         if not isinstance(raw, dict):
             raise r.fail(field, "must be a table")
-        t = _Reader(source, plan_where, {f"{field}.{k}": v for k, v in raw.items()})
+        t = _Reader(r.source, r.where, {f"{field}.{k}": v for k, v in raw.items()})
         t.unknown_fields({f"{field}.up_to", f"{field}.unit_price"})
         up_to = t.get(f"{field}.up_to", int, optional=True)
         unit_price = t.decimal(f"{field}.unit_price")
@@ -384,8 +570,8 @@ def _parse_credits(
         previous = up_to if up_to is not None else previous
     if high > included:
         if not tiers:
-            raise r.fail(f"{prefix}.tiers", f"credits above the {included} included need a price tier")
+            raise r.fail(prefix, f"credits above the {included} included need a price tier")
         last = tiers[-1].up_to
         if last is not None and last < high:
-            raise r.fail(f"{prefix}.tiers", f"the last tier ends at {last}, below max {high}")
-    return CreditOption(kind, included, low, high, step, default, tuple(tiers))
+            raise r.fail(prefix, f"the last tier ends at {last}, below max {high}")
+    return tuple(tiers)

@@ -200,6 +200,7 @@ class Line(NamedTuple):
     quantity: int = 1
     unit_price: Money | None = None  # may carry sub-minor precision (per-credit prices)
     credit_kind: CreditKind | None = None
+    price_version: str | None = None  # the plan's price version the line is priced at
 
 
 @same_type_equality
@@ -274,6 +275,7 @@ class _Tier(NamedTuple):
 
 class _PlanTerms(NamedTuple):
     currency: str
+    version: str
     base_line: Line
     credits: tuple[tuple[CreditKind, tuple[_Tier, ...]], ...]
 
@@ -300,8 +302,9 @@ def _plan_terms(plan: Plan) -> _PlanTerms:
                 break  # no credit is beyond a tier without an end
             lower = tier.up_to
         credits.append((kind, tuple(tiers)))
-    base_line = Line(_BASE, f"{plan.name} plan, monthly base price", base_price)
-    return _PlanTerms(currency, base_line, tuple(credits))
+    version = plan.price_version
+    base_line = Line(_BASE, f"{plan.name} plan, monthly base price", base_price, price_version=version)
+    return _PlanTerms(currency, version, base_line, tuple(credits))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -312,7 +315,7 @@ def price_configuration(config: Configuration) -> tuple[tuple[Line, ...], Money]
     prices the same few configurations several times, on every slider move.
     """
     terms = _plan_terms(config.plan)
-    base_line = terms.base_line
+    base_line, version = terms.base_line, terms.version
     lines = [base_line]
     subtotal = base_line.amount.amount
     for kind, tiers in terms.credits:
@@ -324,7 +327,7 @@ def price_configuration(config: Configuration) -> tuple[tuple[Line, ...], Money]
             units = upper - lower
             if units > 0 and unit_price:
                 amount = unit.times_rounded(units)
-                lines.append(Line(_CREDITS, f"{label}{upper:,}", amount, units, unit, kind))
+                lines.append(Line(_CREDITS, f"{label}{upper:,}", amount, units, unit, kind, version))
                 subtotal += amount.amount
     return tuple(lines), Money._of(subtotal, terms.currency).rounded()
 
@@ -559,8 +562,18 @@ def price_order(
             old_currency,
         )
         due_lines = (
-            Line(_REMAINING_TIME, f"Remaining time on {describe(now_part)}, {span}", remaining),
-            Line(_UNUSED_TIME, f"Unused time on {describe(current_config)}, {span}", unused),
+            Line(
+                _REMAINING_TIME,
+                f"Remaining time on {describe(now_part)}, {span}",
+                remaining,
+                price_version=now_part.plan.price_version,
+            ),
+            Line(
+                _UNUSED_TIME,
+                f"Unused time on {describe(current_config)}, {span}",
+                unused,
+                price_version=current_config.plan.price_version,
+            ),
         )
         due_now = _charge(due_lines, remaining + unused, currency, customer, tax, seller_country, now_date)
     else:

@@ -360,6 +360,45 @@ PAYLOADS: dict[str, Payload] = {
             ),
         ),
         Payload(
+            EventType.PRICE_CHANGE_SCHEDULED,
+            1,
+            "Notice of a new price: the catalog has a newer price version of the workspace's plan "
+            "whose rule moves existing subscribers after notice (`existing_subscribers = "
+            '"notice"`). The workspace keeps its price until `effective_at`, its first renewal '
+            "once the version is on sale and the notice period has run. Not sent for a version "
+            "that grandfathers its subscribers.",
+            (
+                Field("plan", "string", "the plan code"),
+                Field("from_version", "string", "the price version the workspace is on"),
+                Field("to_version", "string", "the price version it moves to"),
+                Field("effective_at", "string", f"the renewal from which it pays the new price ({_INSTANT})"),
+                Field(
+                    "monthly_subtotal_before",
+                    "string",
+                    f"the monthly price of its configuration now, before tax ({_AMOUNT})",
+                ),
+                Field(
+                    "monthly_subtotal_after",
+                    "string",
+                    f"the same configuration at the new price version, before tax ({_AMOUNT})",
+                ),
+                Field("currency", "string", "ISO 4217 code"),
+            ),
+        ),
+        Payload(
+            EventType.PRICE_CHANGE_APPLIED,
+            1,
+            "The renewal moved the workspace to the price version it was given notice of "
+            "(price_change.scheduled); sent before that renewal's renewal.completed or renewal.failed.",
+            (
+                Field("plan", "string", "the plan code"),
+                Field("from_version", "string", "the price version it was on"),
+                Field("to_version", "string", "the price version it pays from now on"),
+                Field("effective_at", "string", f"the start of the period it applies to ({_INSTANT})"),
+                Field("noticed_at", "string", f"when the notice was given ({_INSTANT})"),
+            ),
+        ),
+        Payload(
             EventType.CUSTOM_QUOTE_REQUESTED,
             1,
             "A request for a Custom plan quote was recorded.",

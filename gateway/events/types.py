@@ -28,6 +28,8 @@ class EventType(enum.Enum):
     CARD_ADDED = "card.added"
     PAYMENT_METHOD_DEFAULT_CHANGED = "payment_method.default_changed"
     TAX_VAT_ID_REJECTED = "tax.vat_id_rejected"
+    PRICE_CHANGE_SCHEDULED = "price_change.scheduled"
+    PRICE_CHANGE_APPLIED = "price_change.applied"
 
 
 PAYLOAD_VERSION = (

@@ -240,6 +240,18 @@ def cmd_dunning(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prices_notify(args: argparse.Namespace) -> int:
+    """Give existing subscribers notice of newer price versions whose rule moves them after notice."""
+    from gateway.services.price_changes import give_notice
+
+    with _gateway(args) as gateway:
+        notices = give_notice(gateway, args.now or gateway.clock(), args.limit)
+    for notice in notices:
+        print(notice.describe())
+    print(f"{len(notices)} notice{'' if len(notices) == 1 else 's'} given")
+    return 0
+
+
 def cmd_payments_reconcile(args: argparse.Namespace) -> int:
     """Settle open payments once: ask methods about unanswered ones, expire the overdue, refund what is owed."""
     from gateway.services.settlement import reconcile
@@ -379,6 +391,19 @@ def parser() -> argparse.ArgumentParser:
     )
     dunning.add_argument("--now", type=_instant, help="as of this ISO 8601 instant instead of the clock")
     dunning.set_defaults(func=cmd_dunning)
+
+    prices = commands.add_parser("prices", help="price versions and existing subscribers")
+    price_commands = prices.add_subparsers(dest="prices_command", required=True)
+    notifying = with_db(
+        price_commands.add_parser(
+            "notify",
+            help="give subscribers on an earlier price notice of the newest version whose rule is "
+            '"notice" (the server does this with each renewal run)',
+        )
+    )
+    notifying.add_argument("--limit", type=int, default=500, help="at most this many workspaces per plan")
+    notifying.add_argument("--now", type=_instant, help="as of this ISO 8601 instant instead of the clock")
+    notifying.set_defaults(func=cmd_prices_notify)
 
     payments = commands.add_parser("payments", help="settle open payments")
     payment_commands = payments.add_subparsers(dest="payments_command", required=True)

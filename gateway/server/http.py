@@ -61,6 +61,7 @@ from gateway.services.billing_views import InvoiceView
 from gateway.services.dunning import run_dunning
 from gateway.services.invoice_pdf import MEDIA_TYPE as PDF_MEDIA_TYPE
 from gateway.services.invoice_pdf import file_name, render_invoice
+from gateway.services.price_changes import give_notice
 from gateway.services.renewal import RenewalStatus, renew_due
 from gateway.services.settlement import CannotSettle, notified, reconcile
 from gateway.services.workspaces import authenticate
@@ -346,6 +347,8 @@ def renew(gateway: Gateway) -> None:
         logger.log(level, "renewal: %s", result.describe())
     for step in run_dunning(gateway, now):  # retries due and suspensions, after the renewals
         logger.info("dunning: %s", step.describe())
+    for notice in give_notice(gateway, now):
+        logger.info("price change: %s", notice.describe())
 
 
 def reconcile_payments(gateway: Gateway) -> None:

@@ -25,6 +25,7 @@ from gateway.core.pricing import Charge, Configuration, LineKind, Subscription
 from gateway.core.seller import Seller
 from gateway.core.tax import TaxTreatment
 from gateway.services import billing_details as details
+from gateway.services import price_changes
 from gateway.services.deps import Deps
 from gateway.services.renewal import price_renewal
 from gateway.services.usage import CreditUsage, PeriodUsage, normal
@@ -50,6 +51,7 @@ class WorkspaceView:
     name: str
     status: str
     plan_code: str
+    price_version: str | None
     email_credits: int
     messaging_credits: int
     period_anchor: datetime
@@ -73,6 +75,7 @@ def workspace(session: Session, workspace_id: str) -> WorkspaceView | None:
         name=row.name,
         status=row.status,
         plan_code=row.plan_code,
+        price_version=row.price_version,
         email_credits=row.email_credits,
         messaging_credits=row.messaging_credits,
         period_anchor=row.period_anchor,
@@ -229,6 +232,7 @@ class InvoiceLineView:
     quantity: int
     unit_price: Decimal | None  # as invoiced, in the invoice's currency; may have sub-cent digits
     amount: Decimal
+    price_version: str | None = None  # the plan's price version; None on lines without one
 
 
 @dataclass(frozen=True)
@@ -282,6 +286,7 @@ def invoice_view(row: Invoice, payment: Payment | None, card: Card | None) -> In
                 quantity=line["quantity"],
                 unit_price=_decimal(line.get("unit_price")),
                 amount=Decimal(line["amount"]),
+                price_version=line.get("price_version"),
             )
             for line in row.lines
         ),
@@ -363,10 +368,15 @@ def scheduled_change(deps: Deps, session: Session, workspace_id: str) -> Schedul
     if found is None:
         return None
     change, saved = found
-    plan = deps.catalog.plan(change.plan_code)
+    plan = price_changes.scheduled_plan(deps.catalog, change)
     if plan is None:
         return None
     config = Configuration(plan, change.email_credits, change.messaging_credits)
+    row = session.get(Workspace, workspace_id)
+    if row is not None:  # a price change noticed for the plan applies at the same renewal
+        config = price_changes.configuration_at_renewal(
+            deps.catalog, session, row, config, change.effective_at
+        )
     charge, _ = price_renewal(deps, config, details.tax_customer(saved), change.effective_at)
     return ScheduledChangeView(
         plan, change.email_credits, change.messaging_credits, change.effective_at, charge

@@ -213,7 +213,7 @@ def _priced_checkout(
 ) -> Completed | Payment:
     _wait_if_in_flight(session, workspace, now)  # its order may change what this one costs
     refuse_if_suspended(session, workspace)
-    plan = plan_to_buy(deps, request.plan_code)
+    plan = plan_to_buy(deps, request.plan_code, now)
     details = session.get(BillingDetails, workspace.id)
     missing = billing_details.missing_fields(details)
     if missing:

@@ -236,7 +236,10 @@ class _Document(FPDF):
             table.row(headings)
             self._font(8.5)
             for line in invoice.lines:
-                table.row((line.description, f"{line.quantity:,}", _unit_price(line), f"{line.amount:,f}"))
+                description = line.description
+                if line.price_version is not None:
+                    description += f"\nprice version {line.price_version}"
+                table.row((description, f"{line.quantity:,}", _unit_price(line), f"{line.amount:,f}"))
         self.ln(3)
 
     def _total_row(self, label: str, value: str, *, bold: bool = False) -> None:

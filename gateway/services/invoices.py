@@ -42,6 +42,7 @@ def _line(line: Line) -> dict[str, Any]:
         "quantity": line.quantity,
         "unit_price": str(line.unit_price.amount) if line.unit_price is not None else None,
         "amount": str(line.amount.amount),
+        "price_version": line.price_version,
     }
 
 

@@ -54,6 +54,10 @@ def price_for_workspace(
     subscription = subscription_of(workspace, deps.catalog, now)
     if not now < subscription.period_end:
         raise RenewalPending(subscription.period_end)
+    if plan.code == subscription.configuration.plan.code:
+        # Staying on the plan (new limits) keeps the price version the workspace bought: a
+        # subscriber on an earlier price is not moved by customizing it (see price_changes).
+        plan = subscription.configuration.plan
     target = pricing.configure(
         plan, deps.catalog, subscription.configuration, order.email_credits, order.messaging_credits
     )
@@ -65,10 +69,10 @@ def price_for_workspace(
         raise InvalidVatId(error.tax_id, str(error), ("billing_details", "vat_id")) from None
 
 
-def plan_to_buy(deps: Deps, plan_code: str) -> Plan:
-    """The catalog's plan ``plan_code``, or :class:`UnknownPlan`: checked before anything else
-    about an order, so a mistyped plan is what the client hears first."""
-    plan = deps.catalog.plan(plan_code)
+def plan_to_buy(deps: Deps, plan_code: str, now: datetime) -> Plan:
+    """The catalog's plan ``plan_code`` at the price on sale at ``now``, or :class:`UnknownPlan`:
+    checked before anything else about an order, so a mistyped plan is what the client hears first."""
+    plan = deps.catalog.plan_on(plan_code, now)
     if plan is None:
         raise UnknownPlan(plan_code)
     return plan
@@ -132,6 +136,7 @@ def apply_order(
         if change.timing is pricing.Timing.IMMEDIATE:
             before = config_payload(workspace.plan_code, workspace.email_credits, workspace.messaging_credits)
             workspace.plan_code = config.plan.code
+            workspace.price_version = config.plan.price_version
             workspace.email_credits, workspace.messaging_credits = (
                 config.email_credits,
                 config.messaging_credits,
@@ -178,6 +183,7 @@ def apply_order(
                 plan_code=config.plan.code,
                 email_credits=config.email_credits,
                 messaging_credits=config.messaging_credits,
+                price_version=config.plan.price_version,
                 effective_at=scheduled.effective_at,
                 created_at=now,
             )

@@ -57,7 +57,7 @@ def quote(
 ) -> Quoted:
     """Price ``order`` for the workspace: with the tax of ``customer`` when given, else of the
     saved billing details (as checkout will). Writes nothing."""
-    plan = plan_to_buy(deps, order.plan_code)
+    plan = plan_to_buy(deps, order.plan_code, now)
     given = tax_customer(deps, customer, ("billing_details",)) if customer is not None else None
     with deps.sessions() as session:
         workspace = session.get(Workspace, workspace_id)
@@ -81,7 +81,7 @@ class PlanSelection:
 def select_plan(deps: Deps, workspace_id: str | None, plan_code: str, now: datetime) -> PlanSelection:
     """Open Customize Plan: where the sliders start (the current limits on the same plan,
     else the plan's defaults) and, for a workspace, when choosing the plan would apply."""
-    plan = plan_to_buy(deps, plan_code)
+    plan = plan_to_buy(deps, plan_code, now)
     subscription = None
     if workspace_id is not None:
         with deps.sessions() as session:
@@ -98,6 +98,7 @@ def select_plan(deps: Deps, workspace_id: str | None, plan_code: str, now: datet
             plan, plan.default_limit(CreditKind.EMAIL), plan.default_limit(CreditKind.MESSAGING)
         )
     )
+    plan = start.plan  # on the same plan: the price version the workspace bought
     change = effective_at = None
     if subscription is not None and plan.purchasable:
         change, now_part, _ = pricing.classify(subscription.configuration, start)

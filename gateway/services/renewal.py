@@ -66,7 +66,7 @@ from gateway.core.statuses import (
 from gateway.core.tax import InvalidTaxId, TaxCustomer
 from gateway.events.outbox import EventType, config_payload, emit
 from gateway.plugin_api.payments import Capability, ChargeRequest, PaymentMethod, StoredCard
-from gateway.services import billing_details, payflow, settlement
+from gateway.services import billing_details, payflow, price_changes, settlement
 from gateway.services.cards import parse_renewal_choice
 from gateway.services.charging import stored_card
 from gateway.services.deps import Deps
@@ -253,14 +253,16 @@ def _renew_period(
     session.flush()  # claims the period: a concurrent insert fails here instead of renewing twice
 
     applied = _apply_scheduled_change(deps, session, workspace, boundary, now)
+    price_changes.apply_at_renewal(deps, session, workspace, boundary, now)
     workspace.period_start = boundary
     workspace.period_end = period_containing(workspace.period_anchor, boundary)[1]
     emit_credits_reset(session, workspace, now)
 
-    plan = deps.catalog.plan(workspace.plan_code)
+    plan = deps.catalog.plan_version(workspace.plan_code, workspace.price_version)
     if plan is None:
         raise LookupError(
-            f"workspace {workspace.id} is on plan {workspace.plan_code!r}, which the catalog no longer has"
+            f"workspace {workspace.id} is on plan {workspace.plan_code!r} at price version "
+            f"{workspace.price_version!r}, which the catalog no longer has"
         )
     result: dict[str, Any] = {
         "workspace_id": workspace.id,
@@ -282,16 +284,18 @@ def _apply_scheduled_change(
     change = session.get(ScheduledChange, workspace.id, with_for_update=True)
     if change is None or change.effective_at > boundary:
         return False
-    if deps.catalog.plan(change.plan_code) is None:
+    if price_changes.scheduled_plan(deps.catalog, change) is None:
         logger.error(
-            "workspace %s: the scheduled change to plan %r cannot apply, the catalog no longer has "
-            "the plan; kept for an operator",
+            "workspace %s: the scheduled change to plan %r at price version %r cannot apply, the "
+            "catalog no longer has it; kept for an operator",
             workspace.id,
             change.plan_code,
+            change.price_version,
         )
         return False
     before = config_payload(workspace.plan_code, workspace.email_credits, workspace.messaging_credits)
     workspace.plan_code = change.plan_code
+    workspace.price_version = change.price_version
     workspace.email_credits, workspace.messaging_credits = change.email_credits, change.messaging_credits
     emit(
         session,

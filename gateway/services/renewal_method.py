@@ -31,8 +31,9 @@ from gateway.services import billing_details
 from gateway.services.billing_views import CardView, WorkspaceView, card
 from gateway.services.cards import parse_renewal_choice, renewal_choice, saved_card
 from gateway.services.deps import Deps
+from gateway.services.price_changes import configuration_at_renewal
 from gateway.services.renewal import FailureReason, RenewalPayer, price_renewal, renewal_payer
-from gateway.storage.db import BillingDetails, ScheduledChange, Workspace
+from gateway.storage.db import BillingDetails, Workspace
 from gateway.storage.locks import lock_workspace
 
 __all__ = [
@@ -161,7 +162,7 @@ def renewal_payment(
     the period's end), priced as renewal will price it, and whether its method can pay it.
     Reads with the request's session: a fixed handful of statements, nothing written."""
     renews_at = workspace.period_end
-    config = _configuration_at_renewal(deps, session, workspace.id, current, renews_at)
+    config = configuration_at_renewal(deps.catalog, session, workspace, current, renews_at)
     details = session.get(BillingDetails, workspace.id)
     complete = not billing_details.missing_fields(details)
     customer = billing_details.tax_customer(details) if complete else None
@@ -209,20 +210,6 @@ def renewal_payment(
                 f"{balance}: top up the balance or choose a saved card.",
             )
     return _with(view, None, f"The renewal of {amount} on {on} will be charged to {by}.")
-
-
-def _configuration_at_renewal(
-    deps: Deps, session: Session, workspace_id: str, current: pricing.Configuration, renews_at: datetime
-) -> pricing.Configuration:
-    """What renewal will charge for: the scheduled change if it applies by then (as renewal
-    applies it), else the configuration in force."""
-    change = session.get(ScheduledChange, workspace_id)
-    if change is None or change.effective_at > renews_at:
-        return current
-    plan = deps.catalog.plan(change.plan_code)
-    if plan is None:  # renewal keeps the change for an operator and charges the current plan
-        return current
-    return pricing.Configuration(plan, change.email_credits, change.messaging_credits)
 
 
 def _problem(deps: Deps, choice: str | None, reason: str) -> RenewalProblem:

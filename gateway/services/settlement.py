@@ -318,7 +318,7 @@ def _reprice_pending(
         target.get("plan", ""), target.get("email_credits"), target.get("messaging_credits")
     )
     try:
-        plan = plan_to_buy(deps, request.plan_code)
+        plan = plan_to_buy(deps, request.plan_code, payment.created_at)
         order = price_for_workspace(
             deps, workspace, plan, request, billing_details.tax_customer(details), payment.created_at
         )

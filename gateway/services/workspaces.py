@@ -45,7 +45,7 @@ def create_workspace(
 ) -> Workspace:
     """A new workspace on the catalog's default plan, or on ``plan_code`` (operators
     moving an existing customer), with a period starting ``now``."""
-    plan = catalog.default_plan if plan_code is None else catalog.plan(plan_code)
+    plan = catalog.plan_on(catalog.default_plan.code if plan_code is None else plan_code, now)
     if plan is None:
         raise ValueError(f"unknown plan {plan_code!r}")
     config = configure(plan, catalog, None, email_credits, messaging_credits)
@@ -54,6 +54,7 @@ def create_workspace(
         name=name,
         created_at=now,
         plan_code=plan.code,
+        price_version=plan.price_version,
         email_credits=config.email_credits,
         messaging_credits=config.messaging_credits,
         period_anchor=now,
@@ -117,6 +118,8 @@ class SubscriptionState(Protocol):
     @property
     def plan_code(self) -> str: ...
     @property
+    def price_version(self) -> str | None: ...
+    @property
     def email_credits(self) -> int: ...
     @property
     def messaging_credits(self) -> int: ...
@@ -134,10 +137,11 @@ def subscription_of(workspace: SubscriptionState, catalog: Catalog, now: datetim
     Free plans have nothing to charge at renewal, so their period simply rolls
     forward with the anchor.
     """
-    plan = catalog.plan(workspace.plan_code)
+    plan = catalog.plan_version(workspace.plan_code, workspace.price_version)
     if plan is None:
         raise LookupError(
-            f"workspace {workspace.id} is on plan {workspace.plan_code!r}, which the catalog no longer has"
+            f"workspace {workspace.id} is on plan {workspace.plan_code!r} at price version "
+            f"{workspace.price_version!r}, which the catalog no longer has"
         )
     config = Configuration(plan, workspace.email_credits, workspace.messaging_credits)
     start, end = workspace.period_start, workspace.period_end

@@ -86,6 +86,9 @@ class Workspace(Base):
         Integer, default=0, server_default="0"
     )  # last outbox sequence
     renewal_payment: Mapped[str | None] = mapped_column(String(64), nullable=True)  # "balance" | "card:<id>"
+    # The price version of the plan it bought (gateway.core.catalog); None: the plan's first,
+    # for subscriptions recorded before prices had versions.
+    price_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class BillingDetails(Base):
@@ -259,6 +262,23 @@ class ScheduledChange(Base):
     messaging_credits: Mapped[int] = mapped_column(Integer)
     effective_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    price_version: Mapped[str | None] = mapped_column(String(32), nullable=True)  # as priced when scheduled
+
+
+class PriceChange(Base):
+    """A newer price version an existing subscriber was given notice of: it moves to it at
+    its first renewal on or after ``effective_at`` (``gateway.services.price_changes``)."""
+
+    __tablename__ = "price_changes"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    plan_code: Mapped[str] = mapped_column(String(32))
+    from_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    to_version: Mapped[str] = mapped_column(String(32))
+    noticed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    effective_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class OutboxEvent(Base):
