@@ -97,7 +97,9 @@ def workspace(graphql, member) -> dict:
 
 
 def renewal_totals(gateway, member) -> list[str]:
-    return [str(Decimal(i.total_minor).scaleb(-2)) for i in rows(gateway, Invoice, member) if i.kind == "renewal"]
+    return [
+        str(Decimal(i.total_minor).scaleb(-2)) for i in rows(gateway, Invoice, member) if i.kind == "renewal"
+    ]
 
 
 def types(gateway, member, prefix: str) -> list[tuple[str, dict]]:
@@ -299,7 +301,9 @@ def test_notice_moves_a_subscriber_at_the_first_renewal_after_the_notice_period(
     clock.now = BOUNDARY
     [renewed] = renew_due(gateway, BOUNDARY)
     assert renewed.status is RenewalStatus.RENEWED
-    assert workspace(graphql, member)["renewalPayment"]["nextRenewalAmount"] == {"amount": "34.51"}  # next one
+    assert workspace(graphql, member)["renewalPayment"]["nextRenewalAmount"] == {
+        "amount": "34.51"
+    }  # next one
     clock.now = NEXT_RENEWAL
     [renewed] = renew_due(gateway, NEXT_RENEWAL)
     assert renewed.status is RenewalStatus.RENEWED
