@@ -59,7 +59,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def ensure_demo_workspace(gateway: Gateway) -> tuple[str, bool]:
     """Find or create the demo workspace and issue it a fresh API key."""
-    from gateway.services.workspaces import create_workspace, issue_api_key
+    from gateway.services.keys import issue_api_key
+    from gateway.services.workspaces import create_workspace
     from gateway.storage.db import Workspace
 
     now = gateway.clock()
@@ -74,7 +75,8 @@ def ensure_demo_workspace(gateway: Gateway) -> tuple[str, bool]:
 
 def cmd_create_workspace(args: argparse.Namespace) -> int:
     from gateway.core.pricing import PricingError
-    from gateway.services.workspaces import create_workspace, issue_api_key
+    from gateway.services.keys import issue_api_key
+    from gateway.services.workspaces import create_workspace
 
     with _gateway(args) as gateway:
         now = gateway.clock()
@@ -100,7 +102,7 @@ def cmd_create_workspace(args: argparse.Namespace) -> int:
 
 
 def cmd_create_key(args: argparse.Namespace) -> int:
-    from gateway.services.workspaces import issue_api_key
+    from gateway.services.keys import issue_api_key
     from gateway.storage.db import Workspace
 
     with _gateway(args) as gateway, gateway.sessions.begin() as session:
@@ -113,7 +115,7 @@ def cmd_create_key(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke_key(args: argparse.Namespace) -> int:
-    from gateway.services.workspaces import revoke_api_key
+    from gateway.services.keys import revoke_api_key
 
     with _gateway(args) as gateway, gateway.sessions.begin() as session:
         revoked = revoke_api_key(session, args.key, gateway.clock())
@@ -121,6 +123,28 @@ def cmd_revoke_key(args: argparse.Namespace) -> int:
         print(f"error: no active API key {args.key!r}", file=sys.stderr)
         return 2
     print(f"revoked key {revoked}")
+    return 0
+
+
+def cmd_operator_keys_create(args: argparse.Namespace) -> int:
+    """Issue an operator key: it reaches the operators' GraphQL fields (refundPayment), no workspace's."""
+    from gateway.services.keys import issue_operator_key
+
+    with _gateway(args) as gateway, gateway.sessions.begin() as session:
+        key = issue_operator_key(session, gateway.clock(), args.name)
+    print(f"operator key {key.prefix} (id {key.id}), shown once: {key.secret}")
+    return 0
+
+
+def cmd_operator_keys_revoke(args: argparse.Namespace) -> int:
+    from gateway.services.keys import revoke_operator_key
+
+    with _gateway(args) as gateway, gateway.sessions.begin() as session:
+        revoked = revoke_operator_key(session, args.key, gateway.clock())
+    if revoked is None:
+        print(f"error: no active operator key {args.key!r}", file=sys.stderr)
+        return 2
+    print(f"revoked operator key {revoked}")
     return 0
 
 
@@ -331,6 +355,17 @@ def parser() -> argparse.ArgumentParser:
     revoke = with_db(commands.add_parser("revoke-key", help="revoke an API key: the whole key or its prefix"))
     revoke.add_argument("key", help="the key (bgw_<prefix>_...) or its 12-character prefix")
     revoke.set_defaults(func=cmd_revoke_key)
+
+    operator_keys = commands.add_parser("operator-keys", help="keys for the operators' GraphQL fields")
+    operator_key_commands = operator_keys.add_subparsers(dest="operator_keys_command", required=True)
+    creating = with_db(
+        operator_key_commands.add_parser("create", help="issue an operator key (printed once)")
+    )
+    creating.add_argument("--name", required=True, help="who or what holds it, to tell keys apart")
+    creating.set_defaults(func=cmd_operator_keys_create)
+    revoking = with_db(operator_key_commands.add_parser("revoke", help="revoke an operator key"))
+    revoking.add_argument("key", help="the key (bgo_<prefix>_...), its 12-character prefix or its id")
+    revoking.set_defaults(func=cmd_operator_keys_revoke)
 
     migrate = with_db(commands.add_parser("migrate", help="bring the database schema up to date"))
     migrate.set_defaults(func=cmd_migrate)
