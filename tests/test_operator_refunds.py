@@ -1,7 +1,8 @@
 """Operator keys and the operators' refundPayment mutation, through GraphQL over HTTP.
 
 An operator key (bgo_) reaches refundPayment and no workspace's data; a workspace's API key
-(bgw_) never reaches refundPayment. The refund itself is the CLI's service (test_refunds.py).
+(bgw_) never reaches refundPayment. The refund itself is the CLI's service (test_refunds.py),
+whose payment (113.05 by card for Omnichannel) these tests refund too.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import re
 import pytest
 from alembic import command
 from sqlalchemy import inspect, select
-from test_checkout import checkout, quote
+from test_refunds import credit_notes, pay_by_card
 
 from gateway.server.cli import main
+from gateway.services import event_feed
 from gateway.services.keys import issue_operator_key
 from gateway.storage.db import (
     Invoice,
@@ -28,7 +30,7 @@ from gateway.storage.db import (
     migrate,
 )
 
-from helpers import billing, card, eur_json, events, race, rows, snapshot
+from helpers import eur_json, events, race, rows, snapshot
 
 REFUND = """mutation($input: RefundPaymentInput!) { refundPayment(input: $input) { __typename
   ... on Refund { id paymentId amount { amount currency } destination status failureMessage
@@ -47,13 +49,7 @@ def operator(gateway) -> str:
 
 @pytest.fixture
 def paid(graphql, make_workspace):
-    """Free → Omnichannel paid by card: 113.05 (95.00 + 18.05 VAT)."""
-    member = make_workspace("Refund Ltd")
-    billing(graphql, member)
-    offer = quote(graphql, member, "omnichannel")
-    done = checkout(graphql, member, "omnichannel", offer, payment={"method": "card", "newCard": card()})
-    assert done["__typename"] == "CheckoutSuccess", done
-    return member, done["payment"]["id"]
+    return pay_by_card(graphql, make_workspace)
 
 
 def refund_input(payment_id: str, key: str = "r-1", **fields) -> dict:
@@ -70,10 +66,6 @@ def refund_input(payment_id: str, key: str = "r-1", **fields) -> dict:
 
 def refund(graphql, key: str | None, payment_id: str, idempotency_key: str = "r-1", **fields) -> dict:
     return graphql(REFUND, refund_input(payment_id, idempotency_key, **fields), key=key)["refundPayment"]
-
-
-def credit_notes(gateway, member) -> list[Invoice]:
-    return [i for i in rows(gateway, Invoice, member) if i.kind == "credit_note"]
 
 
 def test_a_full_refund_to_the_card(graphql, gateway, operator, paid):
@@ -287,6 +279,7 @@ def test_an_operator_key_reaches_no_workspace(graphql, client, gateway, operator
     [invoice] = [i for i in rows(gateway, Invoice, member) if i.kind == "checkout"]
     pdf = client.get(f"/invoices/{invoice.id}.pdf", headers={"Authorization": f"Bearer {operator}"})
     assert pdf.status_code == 401
+    assert event_feed.workspace_of_key(gateway, operator) is None  # subscriptions' connection_init: 4403
 
 
 def test_operator_keys_are_stored_hashed(gateway, operator):

@@ -300,25 +300,32 @@ def has_translation(kind: type[errors.DomainError]) -> bool:
     return any(k in _BUILDERS for k in kind.__mro__)
 
 
+def _why(info: Info, other_kind: bool, *, other: str, wrong: str, missing: str) -> str:
+    """Why a guard refused: the other kind of key was sent, a key that is not valid, or none."""
+    if other_kind:
+        return other
+    return wrong if info.context.credentials_given else missing
+
+
 def authentication_required(info: Info) -> AuthenticationRequired:
-    ctx = info.context
-    if ctx.operator is not None:
-        message = "an operator key has no workspace: this needs a workspace API key"
-    elif ctx.credentials_given:
-        message = "the API key is not valid"
-    else:
-        message = "this needs a workspace API key: send Authorization: Bearer <key>"
+    message = _why(
+        info,
+        info.context.operator is not None,
+        other="an operator key has no workspace: this needs a workspace API key",
+        wrong="the API key is not valid",
+        missing="this needs a workspace API key: send Authorization: Bearer <key>",
+    )
     return AuthenticationRequired(code=errors.ErrorCode.AUTHENTICATION_REQUIRED, message=message, field=[])
 
 
 def operator_key_required(info: Info) -> OperatorKeyRequired:
-    ctx = info.context
-    if ctx.workspace_id is not None:
-        message = "a workspace API key cannot do this: it needs an operator key"
-    elif ctx.credentials_given:
-        message = "the operator key is not valid"
-    else:
-        message = "this needs an operator key: send Authorization: Bearer <operator key>"
+    message = _why(
+        info,
+        info.context.workspace_id is not None,
+        other="a workspace API key cannot do this: it needs an operator key",
+        wrong="the operator key is not valid",
+        missing="this needs an operator key: send Authorization: Bearer <operator key>",
+    )
     return OperatorKeyRequired(code=errors.ErrorCode.OPERATOR_KEY_REQUIRED, message=message, field=[])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -20,6 +20,8 @@ from gateway.plugin_api.registry import PluginError
 from gateway.server.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from gateway.server.app import Gateway
 
 DEMO_WORKSPACE = "Demo workspace"
@@ -117,12 +119,22 @@ def cmd_create_key(args: argparse.Namespace) -> int:
 def cmd_revoke_key(args: argparse.Namespace) -> int:
     from gateway.services.keys import revoke_api_key
 
+    return _revoke(args, revoke_api_key, "API key", "key")
+
+
+def _revoke(
+    args: argparse.Namespace,
+    revoke: Callable[[Session, str, datetime], str | None],
+    kind: str,
+    done: str,
+) -> int:
+    """Revoke ``args.key`` with ``revoke``; exit 2 when no active key of ``kind`` matches."""
     with _gateway(args) as gateway, gateway.sessions.begin() as session:
-        revoked = revoke_api_key(session, args.key, gateway.clock())
+        revoked = revoke(session, args.key, gateway.clock())
     if revoked is None:
-        print(f"error: no active API key {args.key!r}", file=sys.stderr)
+        print(f"error: no active {kind} {args.key!r}", file=sys.stderr)
         return 2
-    print(f"revoked key {revoked}")
+    print(f"revoked {done} {revoked}")
     return 0
 
 
@@ -139,13 +151,7 @@ def cmd_operator_keys_create(args: argparse.Namespace) -> int:
 def cmd_operator_keys_revoke(args: argparse.Namespace) -> int:
     from gateway.services.keys import revoke_operator_key
 
-    with _gateway(args) as gateway, gateway.sessions.begin() as session:
-        revoked = revoke_operator_key(session, args.key, gateway.clock())
-    if revoked is None:
-        print(f"error: no active operator key {args.key!r}", file=sys.stderr)
-        return 2
-    print(f"revoked operator key {revoked}")
-    return 0
+    return _revoke(args, revoke_operator_key, "operator key", "operator key")
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
