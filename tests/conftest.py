@@ -24,7 +24,8 @@ from gateway.plugin_api.registry import Registry
 from gateway.server.app import Gateway, build_gateway
 from gateway.server.http import create_app
 from gateway.server.settings import Settings
-from gateway.services.workspaces import create_workspace, issue_api_key
+from gateway.services.keys import issue_api_key
+from gateway.services.workspaces import create_workspace
 from gateway.storage.db import Base, create_db_engine, migrate
 
 from helpers import BUILT_IN_PLUGINS, registry_of

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from gateway.services.workspaces import issue_api_key
+from gateway.services.keys import issue_api_key
 from gateway.storage.db import ApiKey
 
 from helpers import snapshot

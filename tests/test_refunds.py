@@ -21,7 +21,11 @@ METHOD, BALANCE = RefundDestination.METHOD, RefundDestination.BALANCE
 
 @pytest.fixture
 def paid(graphql, make_workspace):
-    """Free → Omnichannel paid by card: 113.05 (95.00 + 18.05 VAT)."""
+    return pay_by_card(graphql, make_workspace)
+
+
+def pay_by_card(graphql, make_workspace):
+    """Free → Omnichannel paid by card: 113.05 (95.00 + 18.05 VAT); the workspace and payment id."""
     member = make_workspace("Refund Ltd")
     billing(graphql, member)
     offer = quote(graphql, member, "omnichannel")

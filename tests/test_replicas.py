@@ -28,7 +28,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from gateway.events.notify import APPLICATION_NAME, POLL_INTERVAL
-from gateway.services.workspaces import create_workspace, issue_api_key
+from gateway.services.keys import issue_api_key
+from gateway.services.workspaces import create_workspace
 from gateway.storage.db import create_db_engine
 
 from helpers import GERMAN_PERSON, ServerProcess, card, installed_beside_the_built_ins

@@ -10,6 +10,7 @@ from typing import Protocol
 from gateway.events.notify import Notifier
 from gateway.plugin_api.registry import PluginInfo
 from gateway.services.deps import Deps, ReadSession
+from gateway.services.keys import Caller, OperatorCaller, WorkspaceCaller
 
 
 class ApiDeps(Deps, Protocol):
@@ -30,9 +31,17 @@ class ApiDeps(Deps, Protocol):
 class Context:
     gateway: ApiDeps
     now: datetime  # one clock reading per request: every resolver prices at the same instant
-    workspace_id: str | None = None  # set when the bearer token is a valid API key
+    workspace_id: str | None = None  # set when the bearer token is a valid workspace API key
+    # Set when it is a valid operator key instead: such a request has no workspace, so every
+    # workspace field refuses it, and only it passes the operators' guard (errors.as_operator).
+    operator: OperatorCaller | None = None
     credentials_given: bool = False  # a token was sent (distinguishes "wrong key" from "no key")
     _session: ReadSession | None = field(default=None, repr=False)
+
+    def sign_in(self, caller: Caller | None) -> None:
+        """Take who the bearer token speaks for (None: a wrong or revoked key)."""
+        self.workspace_id = caller.workspace_id if isinstance(caller, WorkspaceCaller) else None
+        self.operator = caller if isinstance(caller, OperatorCaller) else None
 
     @property
     def session(self) -> ReadSession:

@@ -13,6 +13,7 @@ from strawberry.utils.str_converters import to_camel_case
 from gateway.api import types as t
 from gateway.api.common import Info, quote_of
 from gateway.core import errors
+from gateway.services.keys import OperatorCaller
 
 # Domain enums shown in GraphQL. strawberry.enum() registers the GraphQL enum on the class itself
 # and returns it unchanged; the alias gives it its API name for annotations.
@@ -29,6 +30,14 @@ class UserError:
 
 @strawberry.type(description="No valid API key was sent: send `Authorization: Bearer <key>`.")
 class AuthenticationRequired(UserError):
+    pass
+
+
+@strawberry.type(
+    description="An operators' field: send an operator key (`Authorization: Bearer bgo_...`), "
+    "not a workspace's API key. Nothing was done."
+)
+class OperatorKeyRequired(UserError):
     pass
 
 
@@ -242,6 +251,14 @@ class BillingDetailsIncomplete(UserError):
 
 
 @strawberry.type(
+    description="The refund asks for more than is left of the payment to refund (what it paid less the "
+    "refunds made or under way); nothing was written."
+)
+class RefundExceedsPayment(UserError):
+    refundable: t.Money = strawberry.field(description="What can still be refunded.")
+
+
+@strawberry.type(
     description="A payment request refused before anything was attempted, or (ORDER_SUPERSEDED) a "
     "confirmed payment whose order no longer applied and was refunded; `code` says which."
 )
@@ -283,13 +300,33 @@ def has_translation(kind: type[errors.DomainError]) -> bool:
     return any(k in _BUILDERS for k in kind.__mro__)
 
 
+def _why(info: Info, other_kind: bool, *, other: str, wrong: str, missing: str) -> str:
+    """Why a guard refused: the other kind of key was sent, a key that is not valid, or none."""
+    if other_kind:
+        return other
+    return wrong if info.context.credentials_given else missing
+
+
 def authentication_required(info: Info) -> AuthenticationRequired:
-    message = (
-        "the API key is not valid"
-        if info.context.credentials_given
-        else "this needs a workspace API key: send Authorization: Bearer <key>"
+    message = _why(
+        info,
+        info.context.operator is not None,
+        other="an operator key has no workspace: this needs a workspace API key",
+        wrong="the API key is not valid",
+        missing="this needs a workspace API key: send Authorization: Bearer <key>",
     )
     return AuthenticationRequired(code=errors.ErrorCode.AUTHENTICATION_REQUIRED, message=message, field=[])
+
+
+def operator_key_required(info: Info) -> OperatorKeyRequired:
+    message = _why(
+        info,
+        info.context.workspace_id is not None,
+        other="a workspace API key cannot do this: it needs an operator key",
+        wrong="the operator key is not valid",
+        missing="this needs an operator key: send Authorization: Bearer <operator key>",
+    )
+    return OperatorKeyRequired(code=errors.ErrorCode.OPERATOR_KEY_REQUIRED, message=message, field=[])
 
 
 # The guard returns Any: each resolver's result union is an Annotated union of concrete types,
@@ -302,6 +339,15 @@ def signed_in(info: Info, work: Callable[[str], object]) -> Any:
     if workspace_id is None:
         return authentication_required(info)
     return attempt(info, lambda: work(workspace_id))
+
+
+def as_operator(info: Info, work: Callable[[OperatorCaller], object]) -> Any:
+    """The operators' guard: ``work(operator)`` for a valid operator key, else OperatorKeyRequired
+    (a workspace's key never passes); a domain error it raises (or returns) becomes its GraphQL type."""
+    operator = info.context.operator
+    if operator is None:
+        return operator_key_required(info)
+    return attempt(info, lambda: work(operator))
 
 
 def attempt(info: Info, work: Callable[[], object]) -> Any:
@@ -344,7 +390,7 @@ def _builder(graphql_type: Callable[..., UserError], extra: Callable[[Any], dict
 def _register_all() -> None:
     from gateway.core import pricing
     from gateway.events import endpoints
-    from gateway.services import checkout, history, usage
+    from gateway.services import checkout, history, refunds, usage
     from gateway.storage import idempotency
 
     simple: list[
@@ -406,6 +452,11 @@ def _register_all() -> None:
             },
         ),
         (errors.PaymentRefused, PaymentRejected, lambda e: {}),
+        (
+            refunds.RefundExceedsPayment,
+            RefundExceedsPayment,
+            lambda e: {"refundable": t.Money.of(e.refundable)},
+        ),
         (errors.NothingToChange, PaymentRejected, lambda e: {}),
         (idempotency.IdempotencyKeyReused, IdempotencyKeyRejected, lambda e: {}),
         (idempotency.IdempotencyKeyInProgress, IdempotencyKeyRejected, lambda e: {}),

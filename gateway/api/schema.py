@@ -22,6 +22,7 @@ from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.billing import BillingMutation
 from gateway.api.common import Info, current_workspace, plan_of, quote_of
+from gateway.api.operator import OperatorMutation
 from gateway.api.payments import PaymentsMutation
 from gateway.api.subscriptions import Subscription
 from gateway.api.webhooks import WebhooksMutation, WebhooksQuery
@@ -234,7 +235,9 @@ MAX_DEPTH = 12
 def build_schema() -> strawberry.Schema:
     """The schema, built once per process: it holds no per-gateway state (the context does)."""
     query = merge_types("Query", (CoreQuery, WebhooksQuery))
-    mutation = merge_types("Mutation", (CoreMutation, PaymentsMutation, BillingMutation, WebhooksMutation))
+    mutation = merge_types(
+        "Mutation", (CoreMutation, PaymentsMutation, BillingMutation, WebhooksMutation, OperatorMutation)
+    )
     return _Schema(
         query=query,
         mutation=mutation,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -20,6 +20,8 @@ from gateway.plugin_api.registry import PluginError
 from gateway.server.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from gateway.server.app import Gateway
 
 DEMO_WORKSPACE = "Demo workspace"
@@ -59,7 +61,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def ensure_demo_workspace(gateway: Gateway) -> tuple[str, bool]:
     """Find or create the demo workspace and issue it a fresh API key."""
-    from gateway.services.workspaces import create_workspace, issue_api_key
+    from gateway.services.keys import issue_api_key
+    from gateway.services.workspaces import create_workspace
     from gateway.storage.db import Workspace
 
     now = gateway.clock()
@@ -74,7 +77,8 @@ def ensure_demo_workspace(gateway: Gateway) -> tuple[str, bool]:
 
 def cmd_create_workspace(args: argparse.Namespace) -> int:
     from gateway.core.pricing import PricingError
-    from gateway.services.workspaces import create_workspace, issue_api_key
+    from gateway.services.keys import issue_api_key
+    from gateway.services.workspaces import create_workspace
 
     with _gateway(args) as gateway:
         now = gateway.clock()
@@ -100,7 +104,7 @@ def cmd_create_workspace(args: argparse.Namespace) -> int:
 
 
 def cmd_create_key(args: argparse.Namespace) -> int:
-    from gateway.services.workspaces import issue_api_key
+    from gateway.services.keys import issue_api_key
     from gateway.storage.db import Workspace
 
     with _gateway(args) as gateway, gateway.sessions.begin() as session:
@@ -113,15 +117,41 @@ def cmd_create_key(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke_key(args: argparse.Namespace) -> int:
-    from gateway.services.workspaces import revoke_api_key
+    from gateway.services.keys import revoke_api_key
+
+    return _revoke(args, revoke_api_key, "API key", "key")
+
+
+def _revoke(
+    args: argparse.Namespace,
+    revoke: Callable[[Session, str, datetime], str | None],
+    kind: str,
+    done: str,
+) -> int:
+    """Revoke ``args.key`` with ``revoke``; exit 2 when no active key of ``kind`` matches."""
+    with _gateway(args) as gateway, gateway.sessions.begin() as session:
+        revoked = revoke(session, args.key, gateway.clock())
+    if revoked is None:
+        print(f"error: no active {kind} {args.key!r}", file=sys.stderr)
+        return 2
+    print(f"revoked {done} {revoked}")
+    return 0
+
+
+def cmd_operator_keys_create(args: argparse.Namespace) -> int:
+    """Issue an operator key: it reaches the operators' GraphQL fields (refundPayment), no workspace's."""
+    from gateway.services.keys import issue_operator_key
 
     with _gateway(args) as gateway, gateway.sessions.begin() as session:
-        revoked = revoke_api_key(session, args.key, gateway.clock())
-    if revoked is None:
-        print(f"error: no active API key {args.key!r}", file=sys.stderr)
-        return 2
-    print(f"revoked key {revoked}")
+        key = issue_operator_key(session, gateway.clock(), args.name)
+    print(f"operator key {key.prefix} (id {key.id}), shown once: {key.secret}")
     return 0
+
+
+def cmd_operator_keys_revoke(args: argparse.Namespace) -> int:
+    from gateway.services.keys import revoke_operator_key
+
+    return _revoke(args, revoke_operator_key, "operator key", "operator key")
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -343,6 +373,17 @@ def parser() -> argparse.ArgumentParser:
     revoke = with_db(commands.add_parser("revoke-key", help="revoke an API key: the whole key or its prefix"))
     revoke.add_argument("key", help="the key (bgw_<prefix>_...) or its 12-character prefix")
     revoke.set_defaults(func=cmd_revoke_key)
+
+    operator_keys = commands.add_parser("operator-keys", help="keys for the operators' GraphQL fields")
+    operator_key_commands = operator_keys.add_subparsers(dest="operator_keys_command", required=True)
+    creating = with_db(
+        operator_key_commands.add_parser("create", help="issue an operator key (printed once)")
+    )
+    creating.add_argument("--name", required=True, help="who or what holds it, to tell keys apart")
+    creating.set_defaults(func=cmd_operator_keys_create)
+    revoking = with_db(operator_key_commands.add_parser("revoke", help="revoke an operator key"))
+    revoking.add_argument("key", help="the key (bgo_<prefix>_...), its 12-character prefix or its id")
+    revoking.set_defaults(func=cmd_operator_keys_revoke)
 
     migrate = with_db(commands.add_parser("migrate", help="bring the database schema up to date"))
     migrate.set_defaults(func=cmd_migrate)

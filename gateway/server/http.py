@@ -61,10 +61,10 @@ from gateway.services.billing_views import InvoiceView
 from gateway.services.dunning import run_dunning
 from gateway.services.invoice_pdf import MEDIA_TYPE as PDF_MEDIA_TYPE
 from gateway.services.invoice_pdf import file_name, render_invoice
+from gateway.services.keys import authenticate, identify
 from gateway.services.price_changes import give_notice
 from gateway.services.renewal import RenewalStatus, renew_due
 from gateway.services.settlement import CannotSettle, notified, reconcile
-from gateway.services.workspaces import authenticate
 from gateway.storage.idempotency import purge_expired
 
 logger = logging.getLogger("gateway.http")  # logger names are stable: operators filter on them
@@ -292,7 +292,7 @@ class GraphQLEndpoint:
         context = Context(gateway=self.gateway, now=self.gateway.clock(), credentials_given=token is not None)
         try:
             if token:
-                context.workspace_id = authenticate(context.session, token)
+                context.sign_in(identify(context.session, token))
                 context.close()  # a request holds one connection at a time: resolvers reopen as needed
             result = self.schema.execute_sync(
                 query,

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from gateway.events import catalog
 from gateway.plugin_api.events import Event
 from gateway.services.deps import Deps
-from gateway.services.workspaces import authenticate
+from gateway.services.keys import authenticate
 
 
 def workspace_of_key(deps: Deps, key: str) -> str | None:

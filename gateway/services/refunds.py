@@ -23,7 +23,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.core.errors import ErrorCode, PaymentRefused
+from gateway.core.errors import ErrorCode, PaymentRefused, TextTooLong
 from gateway.core.money import Money
 from gateway.core.pricing import LineKind
 from gateway.core.statuses import (
@@ -39,8 +39,24 @@ from gateway.services import payflow
 from gateway.services.deps import Deps
 from gateway.services.invoices import next_number
 from gateway.storage.db import Invoice, Payment, Refund, Workspace
+from gateway.storage.idempotency import IdempotencyKeyReused, InvalidIdempotencyKey
 from gateway.storage.ledger import SqlLedger
 from gateway.storage.locks import lock_workspace
+
+MAX_REASON = 200  # characters: the reason is printed on the credit note
+MAX_KEY = 64  # characters of an idempotency key, as stored on the refund
+
+
+class RefundExceedsPayment(PaymentRefused):
+    """The amount is more than what is left of the payment to refund; nothing was written."""
+
+    def __init__(self, refundable: Money) -> None:
+        super().__init__(
+            ErrorCode.REFUND_EXCEEDS_PAYMENT,
+            f"at most {refundable} of this payment can still be refunded",
+            ("amount",),
+        )
+        self.refundable = refundable
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,7 @@ class RefundOutcome:
     status: str  # a RefundStatus
     credit_note_number: str | None
     message: str | None = None
+    credit_note_id: str | None = None
 
     def describe(self) -> str:
         note = f", credit note {self.credit_note_number}" if self.credit_note_number else ""
@@ -72,8 +89,15 @@ def refund_payment(
     idempotency_key: str,
 ) -> RefundOutcome:
     """Refund ``amount`` (all that is left when None) of a succeeded payment. Raises
-    :class:`PaymentRefused` (nothing written) for a payment that cannot be refunded that way
-    or an amount above what is left; the same key again answers the same refund."""
+    :class:`PaymentRefused` (nothing written) for a payment that cannot be refunded that way,
+    an amount that is not a positive amount of its currency or (:class:`RefundExceedsPayment`)
+    one above what is left, :class:`TextTooLong` for a reason longer than ``MAX_REASON``; the
+    same key again answers the same refund, and refuses another amount or destination
+    (:class:`IdempotencyKeyReused`)."""
+    if len(reason) > MAX_REASON:
+        raise TextTooLong(("reason",), len(reason), MAX_REASON, "refund reasons")
+    if not idempotency_key.strip() or len(idempotency_key) > MAX_KEY or not idempotency_key.isprintable():
+        raise InvalidIdempotencyKey(f"refund idempotency keys are 1 to {MAX_KEY} printable characters")
     now = deps.clock()
     refund_id, request, reference, method_code = _record(
         deps, payment_id, amount, destination, reason, idempotency_key, now
@@ -113,6 +137,11 @@ def _record(
             select(Refund).where(Refund.payment_id == payment_id, Refund.idempotency_key == key[:64])
         )
         if existing is not None:
+            first = Money.from_minor_units(existing.amount_minor, existing.currency)
+            if existing.destination != destination or (amount is not None and amount != first.amount):
+                raise IdempotencyKeyReused(
+                    f"the key {key!r} was used for another refund: {first} to {existing.destination}"
+                )
             return existing.id, payflow.request_of(payment), payment.reference, payment.method
         if payment.status != PaymentStatus.SUCCEEDED or payment.refund_due:
             raise PaymentRefused(
@@ -128,22 +157,10 @@ def _record(
                     f"the {payment.method} payment method cannot refund; refund to the balance instead",
                     ("destination",),
                 )
-        left = payment.amount_minor - _committed(session, payment_id)
-        if amount is None:
-            minor = left
-        else:
-            money = Money(amount, payment.currency)
-            if not amount.is_finite() or not money.is_rounded:
-                raise PaymentRefused(
-                    ErrorCode.INVALID_AMOUNT, "the amount must be rounded to the minor unit", ("amount",)
-                )
-            minor = money.minor_units
-        if minor <= 0 or minor > left:
-            raise PaymentRefused(
-                ErrorCode.REFUND_EXCEEDS_PAYMENT,
-                f"at most {Money.from_minor_units(max(left, 0), payment.currency)} of this payment can still be refunded",
-                ("amount",),
-            )
+        left = Money.from_minor_units(
+            max(payment.amount_minor - _committed(session, payment_id), 0), payment.currency
+        )
+        minor = _requested(amount, left)
         refund = Refund(
             id=secrets.token_hex(16),
             workspace_id=workspace_id,
@@ -162,6 +179,22 @@ def _record(
         )
         session.add(refund)
         return refund.id, payflow.request_of(payment), payment.reference, payment.method
+
+
+def _requested(amount: Decimal | None, left: Money) -> int:
+    """Minor units of the amount asked for (all that is ``left`` when None)."""
+    if amount is not None and (not amount.is_finite() or amount <= 0):
+        raise PaymentRefused(ErrorCode.INVALID_AMOUNT, "the amount must be positive", ("amount",))
+    if not left or (amount is not None and amount > left.amount):
+        raise RefundExceedsPayment(left)
+    if amount is None:
+        return left.minor_units
+    try:
+        return Money(amount, left.currency).minor_units
+    except ValueError:  # more decimals than the currency has
+        raise PaymentRefused(
+            ErrorCode.INVALID_AMOUNT, "the amount must be rounded to the minor unit", ("amount",)
+        ) from None
 
 
 def _committed(session: Session, payment_id: str) -> int:
@@ -224,6 +257,7 @@ def _apply(deps: Deps, refund_id: str, result: PaymentResult | None, now: dateti
             refund.status,
             credit_note.number if credit_note else None,
             refund.failure_message,
+            credit_note.id if credit_note else None,
         )
 
 

@@ -1,15 +1,11 @@
-"""Workspaces, their subscription state and their API keys."""
+"""Workspaces and their subscription state (their API keys: ``gateway.services.keys``)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.core.catalog import Catalog
@@ -17,20 +13,7 @@ from gateway.core.periods import add_months, period_containing
 from gateway.core.pricing import Configuration, Subscription, configure
 from gateway.core.statuses import WorkspaceStatus
 from gateway.events.outbox import EventType, emit
-from gateway.storage.db import ApiKey, Workspace
-
-KEY_PREFIX = "bgw"
-
-
-def _hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class IssuedKey:
-    id: str
-    prefix: str
-    secret: str  # the whole key; shown once, never stored
+from gateway.storage.db import Workspace
 
 
 def create_workspace(
@@ -68,46 +51,6 @@ def create_workspace(
     session.add(workspace)
     session.flush()
     return workspace
-
-
-def issue_api_key(session: Session, workspace_id: str, now: datetime, name: str = "default") -> IssuedKey:
-    prefix = secrets.token_hex(6)
-    secret = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
-    key = ApiKey(
-        id=secrets.token_hex(16),
-        workspace_id=workspace_id,
-        prefix=prefix,
-        key_hash=_hash(secret),
-        name=name,
-        created_at=now,
-    )
-    session.add(key)
-    session.flush()
-    return IssuedKey(key.id, prefix, secret)
-
-
-def authenticate(session: Session, token: str) -> str | None:
-    """The workspace id a bearer token belongs to, or None for a wrong or revoked key."""
-    parts = token.split("_", 2)
-    if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 12:
-        return None
-    key = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
-    if key is None or key.revoked_at is not None:
-        return None
-    if not hmac.compare_digest(key.key_hash, _hash(token)):
-        return None
-    return key.workspace_id
-
-
-def revoke_api_key(session: Session, key_or_prefix: str, now: datetime) -> str | None:
-    """Revoke a key given whole or by its prefix; the prefix revoked, or None if none was active."""
-    parts = key_or_prefix.split("_", 2)
-    prefix = parts[1] if len(parts) == 3 and parts[0] == KEY_PREFIX else key_or_prefix
-    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)))
-    if key is None:
-        return None
-    key.revoked_at = now
-    return key.prefix
 
 
 class SubscriptionState(Protocol):

@@ -389,6 +389,20 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+class OperatorKey(Base):
+    """A key for the operators' fields (refunds): tied to no workspace, so it reads no workspace's
+    data, and no workspace key reaches what it can do. Stored hashed, as API keys are."""
+
+    __tablename__ = "operator_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)  # shown to people to tell keys apart
+    key_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the whole key, hex
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
 class WebhookEndpoint(Base):
     """Where a workspace wants its events POSTed (see ``gateway.events.endpoints``)."""
 

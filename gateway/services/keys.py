@@ -1,0 +1,151 @@
+"""Bearer keys: workspace API keys and operator keys, stored only as hashes, and the one
+lookup that tells which a token is.
+
+A key reads ``<kind>_<prefix>_<secret>``: ``bgw_`` for a workspace's API key, ``bgo_`` for an
+operator key. The prefix (12 hex characters) is stored in the clear to tell keys apart and
+find the row; only the SHA-256 of the whole key is kept beside it. An operator key belongs to
+no workspace: a request made with it reads and changes no workspace's data through the
+workspace fields, and only it reaches the operators' fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from gateway.storage.db import ApiKey, OperatorKey
+
+KEY_PREFIX = "bgw"  # a workspace's API key
+OPERATOR_KEY_PREFIX = "bgo"  # an operator key
+PREFIX_LENGTH = 12
+
+_Key = TypeVar("_Key", ApiKey, OperatorKey)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    id: str
+    prefix: str
+    secret: str  # the whole key; shown once, never stored
+
+
+@dataclass(frozen=True)
+class WorkspaceCaller:
+    """A request made with a workspace's API key."""
+
+    workspace_id: str
+
+
+@dataclass(frozen=True)
+class OperatorCaller:
+    """A request made with an operator key: no workspace."""
+
+    key_id: str
+    prefix: str
+
+
+Caller = WorkspaceCaller | OperatorCaller
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _new_secret(kind: str) -> tuple[str, str]:
+    prefix = secrets.token_hex(PREFIX_LENGTH // 2)
+    return prefix, f"{kind}_{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def _parts(token: str) -> tuple[str, str] | None:
+    """The kind and prefix of a well-formed key, else None."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] not in (KEY_PREFIX, OPERATOR_KEY_PREFIX) or len(parts[1]) != PREFIX_LENGTH:
+        return None
+    return parts[0], parts[1]
+
+
+def issue_api_key(session: Session, workspace_id: str, now: datetime, name: str = "default") -> IssuedKey:
+    prefix, secret = _new_secret(KEY_PREFIX)
+    key = ApiKey(
+        id=secrets.token_hex(16),
+        workspace_id=workspace_id,
+        prefix=prefix,
+        key_hash=_hash(secret),
+        name=name,
+        created_at=now,
+    )
+    session.add(key)
+    session.flush()
+    return IssuedKey(key.id, prefix, secret)
+
+
+def issue_operator_key(session: Session, now: datetime, name: str) -> IssuedKey:
+    prefix, secret = _new_secret(OPERATOR_KEY_PREFIX)
+    key = OperatorKey(
+        id=secrets.token_hex(16), prefix=prefix, key_hash=_hash(secret), name=name[:200], created_at=now
+    )
+    session.add(key)
+    session.flush()
+    return IssuedKey(key.id, prefix, secret)
+
+
+def identify(session: Session, token: str) -> Caller | None:
+    """Who a bearer token speaks for, or None for a wrong or revoked key (of either kind)."""
+    parts = _parts(token)
+    if parts is None:
+        return None
+    kind, prefix = parts
+    if kind == KEY_PREFIX:
+        api_key = _active(session, ApiKey, prefix, token)
+        return WorkspaceCaller(api_key.workspace_id) if api_key is not None else None
+    operator_key = _active(session, OperatorKey, prefix, token)
+    return OperatorCaller(operator_key.id, operator_key.prefix) if operator_key is not None else None
+
+
+def _active(session: Session, model: type[_Key], prefix: str, token: str) -> _Key | None:
+    """The unrevoked key of ``model`` with this prefix whose hash is the token's."""
+    key = session.scalar(select(model).where(model.prefix == prefix))
+    if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, _hash(token)):
+        return None
+    return key
+
+
+def authenticate(session: Session, token: str) -> str | None:
+    """The workspace id a bearer token belongs to, or None for a wrong or revoked key, and for
+    an operator key (which has no workspace)."""
+    caller = identify(session, token)
+    return caller.workspace_id if isinstance(caller, WorkspaceCaller) else None
+
+
+def revoke_api_key(session: Session, key_or_prefix: str, now: datetime) -> str | None:
+    """Revoke a key given whole or by its prefix; the prefix revoked, or None if none was active."""
+    parts = _parts(key_or_prefix)
+    prefix = parts[1] if parts is not None and parts[0] == KEY_PREFIX else key_or_prefix
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)))
+    if key is None:
+        return None
+    key.revoked_at = now
+    return key.prefix
+
+
+def revoke_operator_key(session: Session, key_prefix_or_id: str, now: datetime) -> str | None:
+    """Revoke an operator key given whole, by its prefix or by its id; the prefix revoked, or
+    None if none was active."""
+    parts = _parts(key_prefix_or_id)
+    wanted = parts[1] if parts is not None and parts[0] == OPERATOR_KEY_PREFIX else key_prefix_or_id
+    key = session.scalar(
+        select(OperatorKey).where(
+            or_(OperatorKey.prefix == wanted, OperatorKey.id == wanted), OperatorKey.revoked_at.is_(None)
+        )
+    )
+    if key is None:
+        return None
+    key.revoked_at = now
+    return key.prefix
