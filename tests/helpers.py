@@ -29,6 +29,7 @@ import billing_gateway_payment_balance
 import billing_gateway_payment_card
 import billing_gateway_tax_vat
 from gateway.core.money import Money
+from gateway.events import catalog
 from gateway.plugin_api.hookspecs import ENTRY_POINT_GROUP
 from gateway.plugin_api.registry import Registry, load_plugins
 from gateway.server.http import create_app
@@ -66,6 +67,20 @@ def rows(gateway, model, member) -> list:
 def events(gateway, member) -> list[tuple[int, str, dict]]:
     """The workspace's outbox events as (sequence, type, payload), in sequence order."""
     return [(e.sequence, e.type, e.payload) for e in rows(gateway, OutboxEvent, member)]
+
+
+def assert_events_as_documented(gateway, member) -> set[str]:
+    """Every event the workspace has is as docs/events.md shows it: the fields of its type's
+    example (which are the documented ones) with the documented JSON types, at the documented
+    version. Returns the types seen, for the caller to say which it expected."""
+    seen = set()
+    for row in rows(gateway, OutboxEvent, member):
+        payload = catalog.PAYLOADS[row.type]
+        assert set(row.payload) == set(payload.example.payload), (row.type, row.payload)
+        assert catalog.nonconforming(row.type, row.payload) == [], (row.type, row.payload)
+        assert row.version == payload.version
+        seen.add(row.type)
+    return seen
 
 
 def reconcile(gateway, member) -> int:

@@ -8,7 +8,7 @@ import pytest
 
 from gateway.storage.db import Card, LedgerEntry, Payment, Workspace
 
-from helpers import THREE_DS, VISA, card, events, reconcile, rows, snapshot
+from helpers import THREE_DS, VISA, assert_events_as_documented, card, events, reconcile, rows, snapshot
 
 MASTERCARD = "5555555555554444"
 
@@ -223,6 +223,7 @@ def test_top_up_with_a_new_card_not_saved(graphql, gateway, member, top_up):
             {"payment_id": payment_id, "amount": "50.00", "currency": "EUR", "balance": "50.00"},
         )
     ]
+    assert assert_events_as_documented(gateway, member) == {"balance.topped_up"}
 
 
 def test_top_up_with_a_new_card_saved_then_with_the_saved_card(graphql, gateway, member, top_up):

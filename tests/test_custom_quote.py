@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from gateway.storage.db import CustomQuoteRequest, OutboxEvent
 
-from helpers import snapshot
+from helpers import assert_events_as_documented, snapshot
 
 REQUEST = """mutation($input: RequestCustomQuoteInput!) { requestCustomQuote(input: $input) {
   __typename
@@ -61,6 +61,7 @@ def test_a_request_is_recorded_announced_and_answered_with_the_sales_contact(gra
         clock.now,
     )
     assert (event.sequence, event.type) == (1, "custom_quote.requested")
+    assert assert_events_as_documented(gateway, member) == {"custom_quote.requested"}
     assert event.payload == {
         "request_id": row.id,
         "contact_name": "Ada Lovelace",

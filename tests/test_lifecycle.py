@@ -19,7 +19,7 @@ from gateway.services.refunds import refund_payment
 from gateway.services.renewal import RenewalStatus, renew_due
 from gateway.storage.db import Invoice, Payment, Workspace
 
-from helpers import billing, card, events, rows
+from helpers import assert_events_as_documented, billing, card, events, rows
 
 PAY = """mutation($input: PayInvoiceInput!) { payInvoice(input: $input) { __typename
   ... on UserError { code message } ... on InvoicePaid { workspace { status } } } }"""
@@ -158,3 +158,19 @@ def test_a_year_of_billing(gateway, graphql, make_workspace, clock):
     assert state(gateway, member) == ("active", "email", 10000, 0, 1000)
     statuses = sorted((p.purpose, p.status) for p in rows(gateway, Payment, member))
     assert statuses.count(("invoice", "failed")) == 4 and ("invoice", "succeeded") in statuses
+    # Every event of the year has the fields and JSON types that docs/events.md shows for its type.
+    assert assert_events_as_documented(gateway, member) == {
+        "card.added",
+        "checkout.completed",
+        "credits.reset",
+        "invoice.paid",
+        "invoice.payment_failed",
+        "payment.failed",
+        "payment.refunded",
+        "plan_change.applied",
+        "plan_change.cancelled",
+        "plan_change.scheduled",
+        "renewal.failed",
+        "workspace.reactivated",
+        "workspace.suspended",
+    }

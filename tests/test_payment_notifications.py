@@ -25,7 +25,7 @@ from gateway.server.cli import main
 from gateway.services.settlement import reconcile
 from gateway.storage.db import Invoice, Payment, Workspace
 
-from helpers import billing, events, rows
+from helpers import assert_events_as_documented, billing, events, rows
 
 SECRET = b"test-notification-secret"
 CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) { __typename
@@ -213,6 +213,7 @@ def test_an_unpaid_transfer_expires(gateway, graphql, clock, customer):
     assert (step.action, step.after) == ("expired", "expired")
     assert plan_of(gateway, customer) == "free"
     assert [t for _, t, _ in events(gateway, customer)] == ["payment.pending", "payment.expired"]
+    assert assert_events_as_documented(gateway, customer) == {"payment.pending", "payment.expired"}
     assert pending["paymentId"] == rows(gateway, Payment, customer)[0].id
 
 

@@ -24,7 +24,7 @@ from gateway.services.renewal import RenewalStatus, renew_due
 from gateway.storage.db import Invoice, PriceChange, Workspace
 from gateway.storage.locks import lock_workspace
 
-from helpers import billing, events, race, rows
+from helpers import assert_events_as_documented, billing, events, race, rows
 
 ON_SALE = datetime(2026, 11, 20, tzinfo=UTC)
 NEXT_RENEWAL = datetime(2027, 1, 10, 9, 30, tzinfo=UTC)  # the renewal after BOUNDARY
@@ -316,6 +316,9 @@ def test_notice_moves_a_subscriber_at_the_first_renewal_after_the_notice_period(
     assert after["plan"]["priceVersion"] == "2026-12" and after["priceChange"] is None
     renewal = next(i for i in after["invoices"] if i["total"] == {"amount": "34.51"})
     assert {line["priceVersion"] for line in renewal["lines"]} == {"2026-12"}
+    assert {"price_change.scheduled", "price_change.applied", "renewal.completed"} <= (
+        assert_events_as_documented(gateway, member)
+    )
 
 
 @pytest.mark.parametrize("rule", ["notice"])

@@ -14,7 +14,7 @@ from gateway.server.cli import main
 from gateway.services.refunds import refund_payment
 from gateway.storage.db import Invoice, LedgerEntry, Payment, Refund, Workspace
 
-from helpers import billing, card, events, rows
+from helpers import assert_events_as_documented, billing, card, events, rows
 
 METHOD, BALANCE = RefundDestination.METHOD, RefundDestination.BALANCE
 
@@ -61,6 +61,26 @@ def test_a_full_refund_to_the_card_makes_a_credit_note(gateway, paid):
     with pytest.raises(DomainError) as refused:
         refund_payment(gateway, payment_id, Decimal("1.00"), METHOD, "more", "r-2")
     assert refused.value.error_code.value == "PAYMENT_NOT_REFUNDABLE"
+
+
+def test_a_refund_the_card_processor_refuses_gives_nothing_back(gateway, paid):
+    member, payment_id = paid
+    with gateway.sessions.begin() as session:  # the processor no longer knows the charge
+        session.get(Payment, payment_id).reference = "ch_unknown"
+    outcome = refund_payment(gateway, payment_id, Decimal("10.00"), METHOD, "goodwill", "r-1")
+    assert (outcome.status, outcome.credit_note_number) == ("failed", None)
+    assert credit_notes(gateway, member) == []
+    [(_, _, payload)] = [e for e in events(gateway, member) if e[1] == "refund.failed"]
+    assert payload == {
+        "refund_id": rows(gateway, Refund, member)[0].id,
+        "payment_id": payment_id,
+        "amount": "10.00",
+        "currency": "EUR",
+        "message": "The payment is unknown to the sandbox processor.",
+    }
+    assert "refund.failed" in assert_events_as_documented(gateway, member)
+    [payment] = [p for p in rows(gateway, Payment, member) if p.id == payment_id]
+    assert payment.status == "succeeded"  # still the customer's payment, refundable later
 
 
 def test_partial_refunds_to_the_balance_never_exceed_the_payment(gateway, paid):

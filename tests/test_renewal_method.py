@@ -16,7 +16,7 @@ from gateway.services.renewal import RenewalStatus, renew_due
 from gateway.storage.db import Workspace
 from gateway.storage.locks import lock_workspace
 
-from helpers import billing, card, eur_json, events, race, snapshot
+from helpers import assert_events_as_documented, billing, card, eur_json, events, race, snapshot
 
 RENEWS_AT = datetime(2026, 12, 10, 9, 30, tzinfo=UTC)
 MASTERCARD = "5555555555554444"
@@ -226,6 +226,9 @@ def test_set_default_payment_method_fixes_it_and_emits_an_event(graphql, gateway
     ]
     assert renewal_choice(gateway, unsaved) == f"card:{card_id}"
     assert renew(gateway, unsaved) is RenewalStatus.RENEWED
+    assert {"payment_method.default_changed", "renewal.completed"} <= assert_events_as_documented(
+        gateway, unsaved
+    )
 
 
 def test_removing_the_default_card_falls_back_to_the_balance(graphql, gateway, unsaved):

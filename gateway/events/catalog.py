@@ -16,8 +16,11 @@ changing one bumps the version of that type.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -40,8 +43,21 @@ EVENT_TYPES = frozenset(t.value for t in EventType)
 @dataclass(frozen=True)
 class Field:
     name: str
-    type: str  # as JSON carries it: string, integer, boolean, object; "| null" when it may be null
+    type: str  # as JSON carries it (see JSON_TYPES), alternatives joined by " | ": "string | null"
     description: str
+
+
+@dataclass(frozen=True)
+class Example:
+    """One event of a type as the gateway writes it, shown in ``docs/events.md``.
+
+    Tests check that its payload has exactly the documented fields with the documented
+    JSON types, and that the gateway writes the same fields in a real flow.
+    """
+
+    occurred_at: datetime
+    sequence: int
+    payload: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -52,11 +68,23 @@ class Payload:
     version: int
     summary: str
     fields: tuple[Field, ...]
+    example: Example
 
     @property
     def names(self) -> frozenset[str]:
         return frozenset(f.name for f in self.fields)
 
+
+def _id(label: str) -> str:
+    """An example id as the gateway makes them (32 hex digits), the same for the same label."""
+    return hashlib.sha256(label.encode()).hexdigest()[:32]
+
+
+def _at(month: int, day: int, hour: int, minute: int, *, year: int = 2026) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+EXAMPLE_WORKSPACE_ID = _id("workspace")
 
 _CONFIGURATION = "`{plan, email_credits, messaging_credits}`"
 _AMOUNT = 'decimal string in the currency\'s major unit, e.g. "39.00"'
@@ -64,7 +92,7 @@ _INSTANT = "ISO 8601 instant in UTC"
 
 
 def _plan(name: str = "plan") -> Field:
-    return Field(name, "string", "plan code, e.g. OMNICHANNEL")
+    return Field(name, "string", "plan code, e.g. `omnichannel`")
 
 
 def _configuration(subject: str) -> tuple[Field, ...]:
@@ -116,6 +144,16 @@ PAYLOADS: dict[str, Payload] = {
                 *_configuration("from then on"),
                 Field("effective_at", "string", f"when it applies: the next renewal ({_INSTANT})"),
             ),
+            Example(
+                _at(11, 20, 14, 5),
+                7,
+                {
+                    "plan": "email",
+                    "email_credits": 10000,
+                    "messaging_credits": 0,
+                    "effective_at": "2026-12-10T09:30:00+00:00",
+                },
+            ),
         ),
         Payload(
             EventType.PLAN_CHANGE_APPLIED,
@@ -128,6 +166,16 @@ PAYLOADS: dict[str, Payload] = {
                 Field("effective_at", "string", _INSTANT),
                 Field("reason", "string", "`checkout` or `renewal`"),
             ),
+            Example(
+                _at(11, 10, 9, 31),
+                3,
+                {
+                    "from": {"plan": "free", "email_credits": 1000, "messaging_credits": 0},
+                    "to": {"plan": "omnichannel", "email_credits": 20000, "messaging_credits": 5000},
+                    "effective_at": "2026-11-10T09:31:00+00:00",
+                    "reason": "checkout",
+                },
+            ),
         ),
         Payload(
             EventType.PLAN_CHANGE_CANCELLED,
@@ -137,6 +185,17 @@ PAYLOADS: dict[str, Payload] = {
                 *_configuration("that was scheduled"),
                 Field("effective_at", "string", f"when it would have applied ({_INSTANT})"),
                 Field("reason", "string", "`cancelled by the customer` or `superseded by a new order`"),
+            ),
+            Example(
+                _at(11, 21, 8, 12),
+                8,
+                {
+                    "plan": "email",
+                    "email_credits": 10000,
+                    "messaging_credits": 0,
+                    "effective_at": "2026-12-10T09:30:00+00:00",
+                    "reason": "cancelled by the customer",
+                },
             ),
         ),
         Payload(
@@ -153,6 +212,20 @@ PAYLOADS: dict[str, Payload] = {
                 Field("payment_id", "string | null", "null when nothing was due now"),
                 Field("payment_method", "string | null", "balance, card, ...; null when nothing was due now"),
             ),
+            Example(
+                _at(11, 10, 9, 31),
+                5,
+                {
+                    "kind": "new_period",
+                    "order": "Omnichannel (20,000 email, 5,000 messaging credits)",
+                    "total": "113.05",
+                    "currency": "EUR",
+                    "invoice_id": _id("invoice 1"),
+                    "invoice_number": "INV-2026-000001",
+                    "payment_id": _id("checkout payment"),
+                    "payment_method": "card",
+                },
+            ),
         ),
         Payload(
             EventType.PAYMENT_FAILED,
@@ -167,6 +240,19 @@ PAYLOADS: dict[str, Payload] = {
                     "incorrect_cvc, processing_error, authentication_failed, insufficient_balance, ...",
                 ),
                 Field("message", "string | null", "a sentence for people"),
+            ),
+            Example(
+                _at(11, 25, 16, 40),
+                11,
+                {
+                    "payment_id": _id("declined top-up"),
+                    "purpose": "top_up",
+                    "amount": "50.00",
+                    "currency": "EUR",
+                    "method": "card",
+                    "failure_code": "card_declined",
+                    "message": "The card was declined.",
+                },
             ),
         ),
         Payload(
@@ -183,6 +269,25 @@ PAYLOADS: dict[str, Payload] = {
                 ),
                 Field("expires_at", "string | null", f"when the payment expires ({_INSTANT})"),
             ),
+            Example(
+                _at(11, 24, 10, 0),
+                9,
+                {
+                    "payment_id": _id("transfer top-up"),
+                    "purpose": "top_up",
+                    "amount": "100.00",
+                    "currency": "EUR",
+                    "method": "transfer",
+                    "reference": "TR-39CC5FC278",
+                    "instructions": {
+                        "iban": "DE89370400440532013000",
+                        "bic": "COBADEFFXXX",
+                        "amount": "100.00 EUR",
+                        "reference": "TR-39CC5FC278",
+                    },
+                    "expires_at": "2026-12-08T10:00:00+00:00",
+                },
+            ),
         ),
         Payload(
             EventType.PAYMENT_EXPIRED,
@@ -193,6 +298,19 @@ PAYLOADS: dict[str, Payload] = {
                 *_PAYMENT,
                 Field("failure_code", "string | null", "`expired`"),
                 Field("message", "string | null", "a sentence for people"),
+            ),
+            Example(
+                _at(12, 8, 10, 0),
+                16,
+                {
+                    "payment_id": _id("transfer top-up"),
+                    "purpose": "top_up",
+                    "amount": "100.00",
+                    "currency": "EUR",
+                    "method": "transfer",
+                    "failure_code": "expired",
+                    "message": "the customer did not complete the payment in time",
+                },
             ),
         ),
         Payload(
@@ -210,6 +328,24 @@ PAYLOADS: dict[str, Payload] = {
                 Field("credit_note_id", "string | null", "the credit note; null when there was no invoice"),
                 Field("credit_note_number", "string | null", "its number, e.g. CN-2026-000001"),
             ),
+            Example(
+                _at(11, 28, 11, 15),
+                13,
+                {
+                    "payment_id": _id("checkout payment"),
+                    "purpose": "checkout",
+                    "amount": "113.05",
+                    "currency": "EUR",
+                    "method": "card",
+                    "refund_reference": "re_sandbox_ba9bf24a64704c05d4ac12dd9c34a3c2",
+                    "refund_id": _id("goodwill refund"),
+                    "refunded": "20.00",
+                    "destination": "method",
+                    "full": False,
+                    "credit_note_id": _id("credit note 1"),
+                    "credit_note_number": "CN-2026-000001",
+                },
+            ),
         ),
         Payload(
             EventType.REFUND_FAILED,
@@ -221,6 +357,17 @@ PAYLOADS: dict[str, Payload] = {
                 Field("amount", "string", _AMOUNT),
                 Field("currency", "string", "ISO 4217 code"),
                 Field("message", "string | null", "the method's reason"),
+            ),
+            Example(
+                _at(11, 29, 9, 2),
+                14,
+                {
+                    "refund_id": _id("second refund"),
+                    "payment_id": _id("checkout payment"),
+                    "amount": "10.00",
+                    "currency": "EUR",
+                    "message": "The payment is unknown to the sandbox processor.",
+                },
             ),
         ),
         Payload(
@@ -240,6 +387,22 @@ PAYLOADS: dict[str, Payload] = {
                 Field("hard_decline", "boolean", "true: not retried on the same method"),
                 Field("next_retry_at", "string | null", f"the next retry ({_INSTANT}); null: none scheduled"),
             ),
+            Example(
+                _at(12, 10, 9, 30),
+                21,
+                {
+                    "invoice_id": _id("invoice 2"),
+                    "invoice_number": "INV-2026-000002",
+                    "amount_due": "113.05",
+                    "currency": "EUR",
+                    "attempt": 1,
+                    "reason": "card_declined",
+                    "message": "The card was declined.",
+                    "payment_method": f"card:{_id('card')}",
+                    "hard_decline": False,
+                    "next_retry_at": "2026-12-11T09:30:00+00:00",
+                },
+            ),
         ),
         Payload(
             EventType.INVOICE_PAID,
@@ -254,6 +417,19 @@ PAYLOADS: dict[str, Payload] = {
                 Field("payment_method", "string", "its method code"),
                 Field("attempts", "integer", "attempts to collect it, this one included"),
             ),
+            Example(
+                _at(12, 26, 15, 45),
+                23,
+                {
+                    "invoice_id": _id("invoice 2"),
+                    "invoice_number": "INV-2026-000002",
+                    "amount": "113.05",
+                    "currency": "EUR",
+                    "payment_id": _id("invoice 2 payment"),
+                    "payment_method": "card",
+                    "attempts": 5,
+                },
+            ),
         ),
         Payload(
             EventType.WORKSPACE_SUSPENDED,
@@ -266,12 +442,23 @@ PAYLOADS: dict[str, Payload] = {
                 Field("currency", "string", "ISO 4217 code"),
                 Field("past_due_since", "string", f"the first failure ({_INSTANT})"),
             ),
+            Example(
+                _at(12, 24, 9, 30),
+                22,
+                {
+                    "invoice_ids": [_id("invoice 2")],
+                    "amount_due": "113.05",
+                    "currency": "EUR",
+                    "past_due_since": "2026-12-10T09:30:00+00:00",
+                },
+            ),
         ),
         Payload(
             EventType.WORKSPACE_REACTIVATED,
             1,
             "Every open invoice is paid: the workspace is active again.",
             (Field("previous_status", "string", "`past_due` or `suspended`"),),
+            Example(_at(12, 26, 15, 45), 24, {"previous_status": "suspended"}),
         ),
         Payload(
             EventType.BALANCE_TOPPED_UP,
@@ -283,6 +470,16 @@ PAYLOADS: dict[str, Payload] = {
                 Field("currency", "string", "ISO 4217 code"),
                 Field("balance", "string", f"the balance after the top-up ({_AMOUNT})"),
             ),
+            Example(
+                _at(11, 10, 9, 28),
+                2,
+                {
+                    "payment_id": _id("top-up payment"),
+                    "amount": "50.00",
+                    "currency": "EUR",
+                    "balance": "50.00",
+                },
+            ),
         ),
         Payload(
             EventType.CARD_ADDED,
@@ -293,6 +490,7 @@ PAYLOADS: dict[str, Payload] = {
                 Field("brand", "string", "visa, mastercard, ..."),
                 Field("last4", "string", "its last four digits"),
             ),
+            Example(_at(11, 10, 9, 28), 1, {"card_id": _id("card"), "brand": "visa", "last4": "4242"}),
         ),
         Payload(
             EventType.PAYMENT_METHOD_DEFAULT_CHANGED,
@@ -310,6 +508,16 @@ PAYLOADS: dict[str, Payload] = {
                 ),
                 Field("previous_card_id", "string | null", "the saved card chosen before, if any"),
             ),
+            Example(
+                _at(11, 12, 17, 3),
+                6,
+                {
+                    "method": "card",
+                    "card_id": _id("card"),
+                    "previous_method": None,
+                    "previous_card_id": None,
+                },
+            ),
         ),
         Payload(
             EventType.CREDITS_RESET,
@@ -317,9 +525,41 @@ PAYLOADS: dict[str, Payload] = {
             "A new period started: the allowances were reset to the limits "
             "(unused credits do not roll over).",
             (*_period(), *_configuration("for the new period")),
+            Example(
+                _at(12, 10, 9, 30),
+                18,
+                {
+                    "period_start": "2026-12-10T09:30:00+00:00",
+                    "period_end": "2027-01-10T09:30:00+00:00",
+                    "plan": "omnichannel",
+                    "email_credits": 20000,
+                    "messaging_credits": 5000,
+                },
+            ),
         ),
         Payload(
-            EventType.RENEWAL_COMPLETED, 1, "A period was renewed and paid (or nothing was due).", _RENEWAL
+            EventType.RENEWAL_COMPLETED,
+            1,
+            "A period was renewed and paid (or nothing was due).",
+            _RENEWAL,
+            Example(
+                _at(1, 10, 9, 30, year=2027),
+                27,
+                {
+                    "period_start": "2027-01-10T09:30:00+00:00",
+                    "period_end": "2027-02-10T09:30:00+00:00",
+                    "plan": "omnichannel",
+                    "email_credits": 20000,
+                    "messaging_credits": 5000,
+                    "total": "119.00",
+                    "currency": "EUR",
+                    "tax_calculated": True,
+                    "invoice_id": _id("invoice 3"),
+                    "invoice_number": "INV-2027-000001",
+                    "payment_id": _id("invoice 3 payment"),
+                    "payment_method": "card",
+                },
+            ),
         ),
         Payload(
             EventType.RENEWAL_FAILED,
@@ -339,6 +579,27 @@ PAYLOADS: dict[str, Payload] = {
                 Field("message", "string", "a sentence for people"),
                 Field("status", "string", "the workspace's status: `past_due`"),
             ),
+            Example(
+                _at(12, 10, 9, 30),
+                20,
+                {
+                    "period_start": "2026-12-10T09:30:00+00:00",
+                    "period_end": "2027-01-10T09:30:00+00:00",
+                    "plan": "omnichannel",
+                    "email_credits": 20000,
+                    "messaging_credits": 5000,
+                    "total": "113.05",
+                    "currency": "EUR",
+                    "tax_calculated": True,
+                    "invoice_id": _id("invoice 2"),
+                    "invoice_number": "INV-2026-000002",
+                    "payment_id": _id("renewal payment"),
+                    "payment_method": "card",
+                    "reason": "card_declined",
+                    "message": "The card was declined.",
+                    "status": "past_due",
+                },
+            ),
         ),
         Payload(
             EventType.TAX_VAT_ID_REJECTED,
@@ -357,6 +618,21 @@ PAYLOADS: dict[str, Payload] = {
                 Field("invoice_number", "string", "its number"),
                 Field("tax", "string", f"the tax charged on it ({_AMOUNT})"),
                 Field("currency", "string", "ISO 4217 code"),
+            ),
+            Example(
+                _at(12, 10, 9, 30),
+                19,
+                {
+                    "vat_id": "DE136695970",
+                    "reason": "not a valid DE VAT number: The number's checksum or check digit is invalid.",
+                    "customer_type": "company",
+                    "country": "DE",
+                    "context": "renewal",
+                    "invoice_id": _id("invoice 2"),
+                    "invoice_number": "INV-2026-000002",
+                    "tax": "18.05",
+                    "currency": "EUR",
+                },
             ),
         ),
         Payload(
@@ -384,6 +660,19 @@ PAYLOADS: dict[str, Payload] = {
                 ),
                 Field("currency", "string", "ISO 4217 code"),
             ),
+            Example(
+                _at(12, 1, 0, 0),
+                15,
+                {
+                    "plan": "omnichannel",
+                    "from_version": "1",
+                    "to_version": "2027-01",
+                    "effective_at": "2027-01-10T09:30:00+00:00",
+                    "monthly_subtotal_before": "95.00",
+                    "monthly_subtotal_after": "100.00",
+                    "currency": "EUR",
+                },
+            ),
         ),
         Payload(
             EventType.PRICE_CHANGE_APPLIED,
@@ -396,6 +685,17 @@ PAYLOADS: dict[str, Payload] = {
                 Field("to_version", "string", "the price version it pays from now on"),
                 Field("effective_at", "string", f"the start of the period it applies to ({_INSTANT})"),
                 Field("noticed_at", "string", f"when the notice was given ({_INSTANT})"),
+            ),
+            Example(
+                _at(1, 10, 9, 30, year=2027),
+                25,
+                {
+                    "plan": "omnichannel",
+                    "from_version": "1",
+                    "to_version": "2027-01",
+                    "effective_at": "2027-01-10T09:30:00+00:00",
+                    "noticed_at": "2026-12-01T00:00:00+00:00",
+                },
             ),
         ),
         Payload(
@@ -413,6 +713,20 @@ PAYLOADS: dict[str, Payload] = {
                 ),
                 Field("message", "string", "their message"),
                 Field("current_plan", "string", "plan code of the workspace when it asked"),
+            ),
+            Example(
+                _at(11, 26, 13, 20),
+                12,
+                {
+                    "request_id": _id("quote request"),
+                    "contact_name": "Ada Lovelace",
+                    "email": "ada@example.com",
+                    "company": "Analytical Engines GmbH",
+                    "expected_email_credits": 2000000,
+                    "expected_messaging_credits": 750000,
+                    "message": "We send 2M emails a month. Can we talk about SLAs?",
+                    "current_plan": "omnichannel",
+                },
             ),
         ),
     )
@@ -465,8 +779,123 @@ def undocumented(type: str, payload: Mapping[str, Any]) -> tuple[set[str], set[s
     return present - names, set(names) - present
 
 
+# The JSON types a Field may name; "a | b" accepts either.
+JSON_TYPES: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "object": lambda v: isinstance(v, dict),
+    "array of strings": lambda v: isinstance(v, list) and all(isinstance(item, str) for item in v),
+    "null": lambda v: v is None,
+}
+
+
+def fits(documented: str, value: Any) -> bool:
+    """Whether ``value`` (as JSON decodes it) has the documented type, e.g. ``"string | null"``."""
+    return any(JSON_TYPES[alternative](value) for alternative in documented.split(" | "))
+
+
+def nonconforming(type: str, payload: Mapping[str, Any]) -> list[str]:
+    """What in ``payload`` differs from the documentation of ``type``: fields and JSON types."""
+    extra, missing = undocumented(type, payload)
+    return (
+        [f"undocumented field {name!r}" for name in sorted(extra)]
+        + [f"missing field {name!r}" for name in sorted(missing)]
+        + [
+            f"{f.name}: {payload[f.name]!r} is not {f.type}"
+            for f in PAYLOADS[type].fields
+            if f.name in payload and not fits(f.type, payload[f.name])
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class EnvelopeField:
+    """A field of the envelope around every payload, as webhooks and GraphQL name it."""
+
+    webhook: str
+    graphql: str
+    type: str
+    meaning: str
+    value: Callable[[Event], Any]
+
+
+ENVELOPE = (
+    EnvelopeField(
+        "id", "id", "string", "unique id of the event; use it to drop a duplicate delivery", lambda e: e.id
+    ),
+    EnvelopeField("type", "type", "string", "one of the types below", lambda e: e.type),
+    EnvelopeField(
+        "workspace_id",
+        "workspaceId",
+        "string",
+        "the workspace the event belongs to",
+        lambda e: e.workspace_id,
+    ),
+    EnvelopeField(
+        "sequence",
+        "sequence",
+        "integer",
+        "1, 2, 3, ... per workspace, without gaps, in commit order",
+        lambda e: e.sequence,
+    ),
+    EnvelopeField(
+        "occurred_at",
+        "occurredAt",
+        "string",
+        "when the change happened (ISO 8601 with its UTC offset)",
+        lambda e: e.occurred_at.isoformat(),
+    ),
+    EnvelopeField("version", "version", "integer", "version of this type's payload", lambda e: e.version),
+    EnvelopeField("data", "payload", "object", "the type's fields, below", lambda e: dict(e.payload)),
+)
+
+
+def webhook_envelope(event: Event) -> dict[str, Any]:
+    """The JSON body a webhook endpoint receives for ``event``."""
+    return {f.webhook: f.value(event) for f in ENVELOPE}
+
+
+def graphql_envelope(event: Event) -> dict[str, Any]:
+    """``event`` as the ``events`` and ``planChanged`` subscriptions send it, every field selected."""
+    return {f.graphql: f.value(event) for f in ENVELOPE}
+
+
+def example_event(payload: Payload) -> Event:
+    """The documented example of a type, as a committed event of the example workspace."""
+    example = payload.example
+    return Event(
+        id=_id(f"event {payload.type.value}"),
+        type=payload.type.value,
+        workspace_id=EXAMPLE_WORKSPACE_ID,
+        sequence=example.sequence,
+        occurred_at=example.occurred_at,
+        payload=example.payload,
+        version=payload.version,
+    )
+
+
+def _cell(text: str) -> str:
+    """Text for one Markdown table cell: on one line, a ``|`` escaped so it does not end the cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def _json(value: Any) -> list[str]:
+    return ["```json", *json.dumps(value, indent=2, ensure_ascii=False).splitlines(), "```"]
+
+
+def anchor(heading: str) -> str:
+    """The fragment GitHub gives a heading: lower case, punctuation other than ``-`` and ``_`` dropped."""
+    return "".join(c for c in heading.lower() if c.isalnum() or c in "-_ ").replace(" ", "-")
+
+
 def reference() -> str:
-    """``docs/events.md``: the event envelope and every type's payload."""
+    """``docs/events.md``: the event envelope and every type's payload, with an example of each."""
+    shown = PAYLOADS[EventType.PLAN_CHANGE_APPLIED.value]
     out = [
         "# Events",
         "",
@@ -478,30 +907,34 @@ def reference() -> str:
         "",
         "## Envelope",
         "",
-        "As GraphQL subscriptions name the fields; a webhook body has the same ones in snake case, with",
-        'the payload as `data`: `{"id", "type", "workspace_id", "sequence", "occurred_at", "version",',
-        '"data"}`.',
+        "Each payload comes in the same envelope. A webhook endpoint receives it as the JSON body of a",
+        "POST signed per [Standard Webhooks](https://www.standardwebhooks.com/) (the `webhook-id` header",
+        "is the event's `id`); a GraphQL subscriber selects the fields of the `Event` type, named in",
+        "camel case, with the payload as `payload`.",
         "",
-        "| Field | Type | Meaning |",
-        "|-------|------|---------|",
-        "| `id` | string | unique id of the event; use it to drop a duplicate delivery |",
-        "| `type` | string | one of the types below |",
-        "| `workspaceId` | string | the workspace the event belongs to |",
-        "| `sequence` | integer | 1, 2, 3, ... per workspace, without gaps, in commit order |",
-        "| `occurredAt` | string | when the change happened (ISO 8601, UTC) |",
-        "| `version` | integer | version of this type's payload |",
-        "| `payload` | object | the type's fields, below |",
+        "| Webhook body | GraphQL `Event` | Type | Meaning |",
+        "|--------------|-----------------|------|---------|",
+        *(_row(f"`{f.webhook}`", f"`{f.graphql}`", f.type, f.meaning) for f in ENVELOPE),
         "",
-        'Amounts are decimal strings in the currency\'s major unit (`"39.00"`), never floats. Within a',
-        "version a payload may gain fields, so ignore the ones you do not know; removing or changing a",
-        "field bumps the type's version.",
+        f"The `{shown.type.value}` example below as a webhook body:",
+        "",
+        *_json(webhook_envelope(example_event(shown))),
+        "",
+        "and as the `events` subscription sends it (`next` message payload), every field selected:",
+        "",
+        *_json({"data": {"events": graphql_envelope(example_event(shown))}}),
+        "",
+        'Amounts are decimal strings in the currency\'s major unit (`"39.00"`), never floats; ids are',
+        "opaque strings. Within a version a payload may gain fields, so ignore the ones you do not",
+        "know; removing or changing a field bumps the type's version. A field's type is the JSON type",
+        "it carries; `string | null` may also be `null`.",
         "",
         "| Type | Version | When |",
         "|------|---------|------|",
-    ]
-    out += [
-        f"| [`{p.type.value}`](#{p.type.value.replace('.', '')}) | {p.version} | {p.summary} |"
-        for p in PAYLOADS.values()
+        *(
+            _row(f"[`{p.type.value}`](#{anchor(p.type.value)})", str(p.version), p.summary)
+            for p in PAYLOADS.values()
+        ),
     ]
     for p in PAYLOADS.values():
         out += [
@@ -512,6 +945,10 @@ def reference() -> str:
             "",
             "| Field | Type | Meaning |",
             "|-------|------|---------|",
+            *(_row(f"`{f.name}`", f.type, f.description) for f in p.fields),
+            "",
+            "Example, as a webhook body:",
+            "",
+            *_json(webhook_envelope(example_event(p))),
         ]
-        out += [f"| `{f.name}` | {f.type} | {f.description} |" for f in p.fields]
     return "\n".join(out) + "\n"

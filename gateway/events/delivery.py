@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from gateway.core.statuses import DeliveryStatus
-from gateway.events.catalog import event_of
+from gateway.events.catalog import event_of, webhook_envelope
 from gateway.events.notify import Notifier
 from gateway.events.routing import Routed
 from gateway.plugin_api.events import Event, EventListener
@@ -264,18 +264,8 @@ def _claim(
 
 
 def webhook_body(event: Event) -> str:
-    return json.dumps(
-        {
-            "id": event.id,
-            "type": event.type,
-            "workspace_id": event.workspace_id,
-            "sequence": event.sequence,
-            "occurred_at": event.occurred_at.isoformat(),
-            "version": event.version,
-            "data": dict(event.payload),
-        },
-        separators=(",", ":"),
-    )
+    """The signed JSON body: the envelope ``docs/events.md`` documents, compact."""
+    return json.dumps(webhook_envelope(event), separators=(",", ":"))
 
 
 def signed_headers(secret: str, msg_id: str, body: str, timestamp: datetime) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The ``billing-gateway`` command: serve, operate and export the schema."""
+"""The ``billing-gateway`` command: serve, operate, export the schema and compare it with a release."""
 
 from __future__ import annotations
 
@@ -343,6 +343,29 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema_diff(args: argparse.Namespace) -> int:
+    from graphql import GraphQLError, GraphQLSchema, build_schema
+    from graphql.utilities import find_breaking_changes, find_dangerous_changes
+
+    schemas: list[GraphQLSchema] = []
+    for path in (args.old, args.new):
+        try:
+            schemas.append(build_schema(Path(path).read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, GraphQLError, TypeError) as error:  # TypeError: invalid SDL
+            print(f"error: {path}: {error}", file=sys.stderr)
+            return 2
+    old, new = schemas
+    breaking, dangerous = find_breaking_changes(old, new), find_dangerous_changes(old, new)
+    for kind, changes in (("breaking", breaking), ("dangerous", dangerous)):
+        for change in changes:
+            print(f"{kind}: {change.type.name}: {change.description}")
+    if breaking or dangerous:
+        print(
+            f"{len(breaking)} breaking and {len(dangerous)} dangerous changes from {args.old} to {args.new}"
+        )
+    return 1 if breaking and args.fail_on_breaking else 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="billing-gateway", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -482,6 +505,20 @@ def parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.add_argument("--output", "-o", default="-")
     export.set_defaults(func=cmd_export_schema)
+
+    diff = commands.add_parser(
+        "schema-diff",
+        help="print the breaking and dangerous changes from one SDL file to another "
+        "(e.g. schema/released/0.1.0.graphql to schema/schema.graphql)",
+    )
+    diff.add_argument("old", help="the SDL clients were built against, e.g. the last release's")
+    diff.add_argument("new", help="the SDL to compare with it")
+    diff.add_argument(
+        "--fail-on-breaking",
+        action="store_true",
+        help="exit with status 1 when there is a breaking change (default: report only, status 0)",
+    )
+    diff.set_defaults(func=cmd_schema_diff)
     return root
 
 
