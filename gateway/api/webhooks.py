@@ -207,6 +207,7 @@ WebhookEndpointsResult = Annotated[
 CreateWebhookEndpointResult = Annotated[
     WebhookEndpointCreated
     | e.InvalidWebhookUrl
+    | e.WebhookUrlRefused
     | e.UnknownEventType
     | e.WebhookEndpointLimitReached
     | e.AuthenticationRequired,
@@ -216,6 +217,7 @@ UpdateWebhookEndpointResult = Annotated[
     WebhookEndpoint
     | e.UnknownWebhookEndpoint
     | e.InvalidWebhookUrl
+    | e.WebhookUrlRefused
     | e.UnknownEventType
     | e.AuthenticationRequired,
     strawberry.union("UpdateWebhookEndpointResult"),

@@ -29,6 +29,7 @@ import math
 import random
 import secrets
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,7 +37,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
-from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
@@ -46,7 +46,9 @@ from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from gateway.core.statuses import DeliveryStatus
+from gateway.events import endpoints
 from gateway.events.catalog import event_of
+from gateway.events.egress import EgressPolicy, EgressRefused, IPAddress, Unresolvable
 from gateway.events.notify import Notifier
 from gateway.events.routing import Routed
 from gateway.plugin_api.events import Event, EventListener
@@ -77,6 +79,9 @@ class DeliveryDeps(Routed, Protocol):
 
     @property
     def webhook_timeout(self) -> float: ...
+
+    @property
+    def egress(self) -> EgressPolicy: ...
 
     @property
     def notifier(self) -> Notifier: ...
@@ -186,6 +191,7 @@ class _Result:
     error: str | None = None
     duration_ms: int = 0
     gone: bool = False  # 410: stop, and disable the endpoint
+    cause: str | None = None  # why there was no HTTP answer: for the operator's log, not the tenant
 
 
 def retry_delay(failed_attempts: int, rng: random.Random) -> timedelta | None:
@@ -289,19 +295,95 @@ def signed_headers(secret: str, msg_id: str, body: str, timestamp: datetime) -> 
     }
 
 
-def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> _Result:
-    """POST without following redirects, ``timeout`` seconds for the whole exchange.
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to the addresses the egress policy checked, never to a second lookup's answer;
+    the Host header still names the URL's host."""
+
+    def __init__(self, host: str, port: int, timeout: float, addresses: Sequence[IPAddress]) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.addresses = tuple(addresses)
+
+    def connect(self) -> None:
+        self.sock = _connect(self.addresses, self.port or 80, self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """As :class:`_PinnedHTTPConnection`, with TLS: SNI and certificate verification for the
+    URL's host name, whichever checked address the connection went to."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        timeout: float,
+        addresses: Sequence[IPAddress],
+        context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.tls = context or ssl.create_default_context()
+        super().__init__(host, port, timeout=timeout, context=self.tls)
+        self.addresses = tuple(addresses)
+
+    def connect(self) -> None:
+        sock = _connect(self.addresses, self.port or 443, self.timeout)
+        try:
+            self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+def _connect(addresses: Sequence[IPAddress], port: int, timeout: float | None) -> socket.socket:
+    """A TCP connection to the first of ``addresses`` that answers, in ``timeout`` seconds in all."""
+    deadline = time.monotonic() + (timeout or 0)
+    failure: OSError = OSError("no address to connect to")
+    for address in addresses:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("connecting took longer than the time limit")
+        try:
+            sock = socket.create_connection((str(address), port), timeout=left)
+        except OSError as error:
+            failure = error
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    raise failure
+
+
+# What a tenant sees of every attempt that got no HTTP answer. Connection refused, a time limit,
+# DNS and the egress policy read alike, so that webhooks cannot map the operator's network
+# (which ports are open, which names exist); the operator's log has the cause.
+NO_RESPONSE = "no HTTP response: could not connect, or no answer in time"
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+    policy: EgressPolicy,
+    *,
+    context: ssl.SSLContext | None = None,
+) -> _Result:
+    """POST without following redirects, ``timeout`` seconds for the whole exchange (the DNS
+    lookup included), to an address of the URL's host that ``policy`` allows, checked now.
 
     The per-operation socket timeout alone would let a server that drips bytes hold the worker
-    for ever; a timer shuts the socket down at the deadline.
+    for ever; a timer shuts the socket down at the deadline. ``error`` of a result without an
+    HTTP answer is :data:`NO_RESPONSE`; ``cause`` says why, for the log.
     """
-    parts = urlsplit(url)
-    https = parts.scheme.lower() == "https"
-    connection = (http.client.HTTPSConnection if https else http.client.HTTPConnection)(
-        parts.hostname or "", parts.port, timeout=timeout
-    )
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     started = time.monotonic()
+    where = endpoints.target_of(url)
+    try:
+        destination = policy.resolve(where.host, where.port, timeout)
+    except (EgressRefused, Unresolvable) as error:
+        return _no_response(error.reason, started)
+    left = timeout - (time.monotonic() - started)
+    connection: http.client.HTTPConnection = (
+        _PinnedHTTPSConnection(where.host_header, where.port, left, destination.addresses, context)
+        if where.https
+        else _PinnedHTTPConnection(where.host_header, where.port, left, destination.addresses)
+    )
 
     def shut_down() -> None:
         sock = connection.sock
@@ -309,22 +391,19 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> _
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
-    timer = threading.Timer(timeout, shut_down)
+    timer = threading.Timer(left, shut_down)
     timer.daemon = True
     timer.start()
     try:
-        connection.request("POST", target, body=body, headers=dict(headers))
+        connection.request("POST", where.path, body=body, headers=dict(headers))
         response = connection.getresponse()
         raw = response.read(EXCERPT * 4)
         status = response.status
     except (OSError, http.client.HTTPException) as error:
-        elapsed = time.monotonic() - started
-        message = (
-            f"timed out after {timeout:g}s"
-            if elapsed >= timeout or isinstance(error, TimeoutError)
-            else f"{type(error).__name__}: {error}"
+        late = time.monotonic() - started >= timeout or isinstance(error, TimeoutError)
+        return _no_response(
+            f"timed out after {timeout:g}s" if late else f"{type(error).__name__}: {error}", started
         )
-        return _Result(ok=False, error=message[:EXCERPT], duration_ms=round(elapsed * 1000))
     finally:
         timer.cancel()
         connection.close()
@@ -342,11 +421,30 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> _
     )
 
 
-def _send(claim: _Claim, timeout: float) -> _Result:
+def _no_response(cause: str, started: float) -> _Result:
+    return _Result(
+        ok=False,
+        error=NO_RESPONSE,
+        cause=cause[:EXCERPT],
+        duration_ms=round((time.monotonic() - started) * 1000),
+    )
+
+
+def _send(claim: _Claim, timeout: float, policy: EgressPolicy) -> _Result:
     body = webhook_body(claim.event)
     assert claim.url is not None and claim.secret is not None
     headers = signed_headers(claim.secret, claim.event.id, body, datetime.now(UTC))
-    return post(claim.url, body.encode("utf-8"), headers, timeout)
+    result = post(claim.url, body.encode("utf-8"), headers, timeout, policy)
+    if result.cause is not None:
+        logger.info(
+            "delivery %s of event %s to endpoint %s (workspace %s): %s",
+            claim.delivery_id,
+            claim.event.id,
+            claim.endpoint_id,
+            claim.event.workspace_id,
+            result.cause,
+        )
+    return result
 
 
 def _call(listener: EventListener | None, claim: _Claim) -> _Result:
@@ -500,7 +598,7 @@ def deliver_due(
         return now + timedelta(seconds=time.monotonic() - started)
 
     def webhook(claim: _Claim) -> DeliveryCounts:
-        return _finish(deps, claim, _send(claim, timeout), at(), rng)
+        return _finish(deps, claim, _send(claim, timeout, deps.egress), at(), rng)
 
     def queue(claims: list[_Claim]) -> DeliveryCounts:
         counts = DeliveryCounts()

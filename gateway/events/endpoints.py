@@ -4,8 +4,10 @@ inside the caller's transaction; a refusal is a DomainError and writes nothing."
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -13,9 +15,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.core.errors import DomainError, ErrorCode
+from gateway.events.egress import (
+    GENERIC_REFUSAL,
+    EgressPolicy,
+    EgressRefused,
+    HostSpellingError,
+    Unresolvable,
+    canonical_host,
+)
 from gateway.events.routing import new_delivery, subscribes
 from gateway.events.types import EventType
 from gateway.storage.db import Delivery, OutboxEvent, WebhookEndpoint
+
+logger = logging.getLogger("gateway.webhooks")
 
 MAX_URL = 2000
 MAX_ENDPOINTS = 20  # per workspace
@@ -36,6 +48,17 @@ class InvalidWebhookUrl(WebhookError):
 
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"invalid webhook URL: {reason}", ("url",))
+        self.url = url
+
+
+class WebhookUrlRefused(WebhookError):
+    """The URL's host is, or resolves to, an address the egress policy refuses. The message is
+    the same whatever the reason (it must not map the operator's network); the log has it."""
+
+    code = ErrorCode.WEBHOOK_URL_REFUSED
+
+    def __init__(self, url: str) -> None:
+        super().__init__(GENERIC_REFUSAL, ("url",))
         self.url = url
 
 
@@ -102,6 +125,53 @@ def validate_url(url: str) -> str:
         raise InvalidWebhookUrl(url, "the URL has no host")
     if parts.username is not None or parts.password is not None:
         raise InvalidWebhookUrl(url, "credentials in the URL are not supported")
+    try:
+        canonical_host(parts.hostname)
+    except HostSpellingError as error:
+        raise InvalidWebhookUrl(url, str(error)) from None
+    return text
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a stored webhook URL points: what a connection needs."""
+
+    https: bool
+    host: str  # canonical (egress.canonical_host): a DNS name or an IP address
+    port: int
+    path: str  # with the query
+    host_header: str  # as the URL wrote it (the Host header, and the name TLS verifies)
+
+
+def target_of(url: str) -> Target:
+    """The parts of a URL that :func:`validate_url` accepted."""
+    parts = urlsplit(url)
+    https = parts.scheme.lower() == "https"
+    hostname = parts.hostname or ""
+    return Target(
+        https=https,
+        host=canonical_host(hostname),
+        port=parts.port or (443 if https else 80),
+        path=(parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+        host_header=hostname,
+    )
+
+
+def check_destination(policy: EgressPolicy, workspace_id: str, url: str, timeout: float) -> str:
+    """:func:`validate_url`, then the egress policy on the host and on what it resolves to now
+    (outside any transaction: this may wait for DNS, ``timeout`` seconds at most). A name that
+    does not resolve yet is accepted: every send checks again, on that send's own answer."""
+    text = validate_url(url)
+    where = target_of(text)
+    try:
+        policy.resolve(where.host, where.port, timeout)
+    except EgressRefused as error:
+        logger.warning(
+            "workspace %s: webhook URL refused by the egress policy: %s", workspace_id, error.reason
+        )
+        raise WebhookUrlRefused(url) from None
+    except Unresolvable as error:
+        logger.info("workspace %s: webhook URL accepted unresolved: %s", workspace_id, error.reason)
     return text
 
 

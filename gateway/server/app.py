@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.core.catalog import Catalog, load_catalog
 from gateway.core.seller import Seller
 from gateway.core.tax import TaxCalculator
+from gateway.events.egress import EgressPolicy
 from gateway.events.notify import Notifier
 from gateway.events.routing import attach_event_listeners
 from gateway.plugin_api.events import EventListener
@@ -57,9 +58,12 @@ class Gateway:
     messages: MessageCatalog = field(init=False)
     # Wakes subscribers (and other outbox readers) when events commit; run by the server's lifespan.
     notifier: Notifier = field(init=False)
+    # Where webhooks may go (the settings' allow-list); a test may give it another resolver.
+    egress: EgressPolicy = field(init=False)
 
     def __post_init__(self) -> None:
         self.notifier = Notifier(self.settings.database_url)
+        self.egress = self.settings.egress
         attach_event_listeners(self)  # emit queues a delivery per registered event listener
         self.messages = MessageCatalog.of(self.rates)
 

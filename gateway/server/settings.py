@@ -14,6 +14,7 @@ from stdnum.exceptions import ValidationError
 
 from gateway.core.numbering import INVOICE_SERIES, MAX_SERIES_LENGTH, valid_series
 from gateway.core.seller import Seller, demo_seller
+from gateway.events.egress import EgressPolicy
 
 PREFIX = "BILLING_GATEWAY_"
 
@@ -41,6 +42,12 @@ class Settings:
     renewal_interval: float = 300.0  # seconds between the server's renewal runs; 0: no periodic task
     delivery_interval: float = 1.0  # seconds between the server's webhook/listener delivery runs; 0: none
     webhook_timeout: float = 10.0  # seconds for one webhook request, from connecting to the answer
+    # Networks and host names webhooks may reach although not public (self-hosted receivers);
+    # see gateway.events.egress. Cloud metadata services stay refused.
+    webhook_allow: tuple[str, ...] = ()
+    webhook_concurrency: int = 16  # webhook requests in flight at once, in all
+    webhook_workspace_concurrency: int = 4  # ... and for one workspace (one slow tenant waits alone)
+    egress: EgressPolicy = field(init=False, repr=False, compare=False)  # webhook_allow, read
     payment_action_timeout: float = 3600.0  # seconds a payment waits for the customer (3-D Secure)
     payment_settle_timeout: float = 14 * 86400.0  # seconds at most a payment waits for its money
     dunning_schedule: tuple[float, ...] = (1.0, 3.0, 5.0, 7.0)  # days after the first failure
@@ -52,6 +59,15 @@ class Settings:
     def __post_init__(self) -> None:
         # Here rather than in from_env, so that overrides (the CLI's, a test's) are checked too.
         _check_seller(self)
+        try:
+            object.__setattr__(self, "egress", EgressPolicy.parse(self.webhook_allow))
+        except ValueError as error:
+            raise SettingsError(f"{PREFIX}WEBHOOK_ALLOW: {error}") from None
+        if not 1 <= self.webhook_workspace_concurrency <= self.webhook_concurrency <= 256:
+            raise SettingsError(
+                f"{PREFIX}WEBHOOK_CONCURRENCY and {PREFIX}WEBHOOK_WORKSPACE_CONCURRENCY must be whole "
+                "numbers with 1 <= per workspace <= in all <= 256"
+            )
         if self.seller_vat_id is not None:
             object.__setattr__(self, "seller_vat_id", _vat_id(self.seller_vat_id, self.seller_country))
 
@@ -153,6 +169,13 @@ class Settings:
         ):
             if (raw := get(name)) is not None:
                 values[attribute] = _seconds(name, raw, low_open, high, meaning)
+        if (allow := get("WEBHOOK_ALLOW")) is not None:
+            values["webhook_allow"] = tuple(part.strip() for part in allow.split(",") if part.strip())
+        for name in ("WEBHOOK_CONCURRENCY", "WEBHOOK_WORKSPACE_CONCURRENCY"):
+            if (raw := get(name)) is not None:
+                if not raw.isdigit():
+                    raise SettingsError(f"{PREFIX}{name} must be a whole number, not {raw!r}")
+                values[name.lower()] = int(raw)
         if (schedule := get("DUNNING_SCHEDULE")) is not None:
             values["dunning_schedule"] = _days_list(schedule)
         if (grace := get("DUNNING_GRACE_DAYS")) is not None:
