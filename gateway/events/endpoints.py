@@ -26,6 +26,7 @@ from gateway.events.egress import (
 from gateway.events.routing import new_delivery, subscribes
 from gateway.events.types import EventType
 from gateway.storage.db import Delivery, OutboxEvent, WebhookEndpoint
+from gateway.storage.locks import lock_workspace
 
 logger = logging.getLogger("gateway.webhooks")
 
@@ -214,6 +215,8 @@ def create_endpoint(
     session: Session, workspace_id: str, url: str, event_types: Iterable[str], now: datetime
 ) -> WebhookEndpoint:
     url, types = validate_url(url), validate_event_types(event_types)
+    # The workspace row, locked: concurrent creates count one after another, never past the limit.
+    lock_workspace(session, workspace_id)
     count = session.scalar(
         select(func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.workspace_id == workspace_id)
     )

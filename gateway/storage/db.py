@@ -473,10 +473,15 @@ WRITE_LOCK = "billing_gateway_write_lock"
 def create_db_engine(url: str) -> Engine:
     """An engine for ``url``. On SQLite the gateway issues BEGIN itself, so that a
     writing transaction (see :func:`write_session_factory`) takes the database's
-    write lock up front (BEGIN IMMEDIATE) instead of failing on upgrade later."""
+    write lock up front (BEGIN IMMEDIATE) instead of failing on upgrade later.
+
+    Neither engine puts SQL parameters into its errors (``hide_parameters``): they reach the
+    log, and the values include secrets (webhook signing secrets) and personal data."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -493,7 +498,7 @@ def create_db_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
