@@ -345,40 +345,83 @@ def test_a_rolled_back_change_delivers_nothing(gateway, clock, make_workspace, r
     assert hook.requests == []
 
 
-def test_rotating_the_secret_signs_later_attempts_with_the_new_secret_only(
+def test_a_rotated_secret_signs_beside_the_new_one_for_the_grace_period_then_stops(
     gateway, clock, make_workspace, receiver, graphql
 ):
+    """Standard Webhooks allows several signatures: during the grace period (24 hours by default)
+    a receiver that still has the old secret accepts, as does one that has the new; after it,
+    only the new secret signs, retries included."""
     hook = receiver(lambda request: (200, b"ok") if request.verified else (401, b"bad signature"))
     member = make_workspace()
     created = graphql(
         """mutation($url: String!) { createWebhookEndpoint(input: {url: $url}) {
-        ... on WebhookEndpointCreated { secret endpoint { id } } } }""",
+        ... on WebhookEndpointCreated { secret endpoint { id previousSecretExpiresAt } } } }""",
         {"url": hook.url},
         key=member.key,
     )["createWebhookEndpoint"]
     old_secret, endpoint_id = created["secret"], created["endpoint"]["id"]
+    assert created["endpoint"]["previousSecretExpiresAt"] is None
     hook.secret = old_secret
     emit_events(gateway, member.id)
     webhook_delivery.deliver_due(gateway, clock())
 
     rotated = graphql(
         """mutation($id: ID!) { rotateWebhookSecret(id: $id) {
-        ... on WebhookSecretRotated { secret endpoint { id } } } }""",
+        ... on WebhookSecretRotated { secret endpoint { id previousSecretExpiresAt } } } }""",
         {"id": endpoint_id},
         key=member.key,
     )["rotateWebhookSecret"]
     new_secret = rotated["secret"]
     assert new_secret != old_secret and new_secret.startswith("whsec_")
+    assert rotated["endpoint"]["previousSecretExpiresAt"] == (clock() + timedelta(days=1)).isoformat()
     emit_events(gateway, member.id)
-    webhook_delivery.deliver_due(gateway, clock())  # the receiver still has the old secret: 401, retried
+    webhook_delivery.deliver_due(gateway, clock())  # the receiver still has the old secret
 
     first, second = hook.requests
     assert first.verifies_with(old_secret) and not first.verifies_with(new_secret)
-    assert second.verifies_with(new_secret) and not second.verifies_with(old_secret)
-    assert second.status == 401
+    assert len(second.headers["webhook-signature"].split(" ")) == 2
+    assert second.verifies_with(new_secret) and second.verifies_with(old_secret)
+    assert second.status == 200  # accepted with the old secret
+
+    clock.advance(hours=23, minutes=59)
+    hook.secret = new_secret  # the receiver switched over within the grace period
+    emit_events(gateway, member.id)
+    webhook_delivery.deliver_due(gateway, clock())
+    assert hook.requests[-1].verifies_with(old_secret) and hook.requests[-1].status == 200
+
+    clock.advance(minutes=1)  # the grace period is over
+    hook.secret = old_secret  # a receiver that never switched over ...
+    emit_events(gateway, member.id)
+    webhook_delivery.deliver_due(gateway, clock(), rng=random.Random(1))
+    last = hook.requests[-1]
+    assert last.headers["webhook-signature"].count("v1,") == 1
+    assert last.verifies_with(new_secret) and not last.verifies_with(old_secret)
+    assert last.status == 401  # ... rejects, and the delivery is retried
     hook.secret = new_secret
     run_until_idle(gateway, clock)
     assert hook.requests[-1].verifies_with(new_secret) and hook.requests[-1].status == 200
+    assert not hook.requests[-1].verifies_with(old_secret)
+
+
+def test_without_a_grace_period_the_old_secret_stops_at_once(
+    settings, gateway, make_workspace, receiver, graphql
+):
+    gateway.settings = dataclasses.replace(settings, webhook_secret_grace=0)
+    hook = receiver()
+    member = make_workspace()
+    endpoint_id = add_endpoint(gateway, member.id, hook)
+    old_secret = hook.secret
+    rotated = graphql(
+        """mutation($id: ID!) { rotateWebhookSecret(id: $id) {
+        ... on WebhookSecretRotated { secret endpoint { previousSecretExpiresAt } } } }""",
+        {"id": endpoint_id},
+        key=member.key,
+    )["rotateWebhookSecret"]
+    assert rotated["endpoint"]["previousSecretExpiresAt"] is None
+    emit_events(gateway, member.id)
+    webhook_delivery.deliver_due(gateway, gateway.clock())
+    [request] = hook.requests
+    assert request.verifies_with(rotated["secret"]) and not request.verifies_with(old_secret)
 
 
 def test_redeliver_sends_the_event_again_with_the_same_webhook_id(

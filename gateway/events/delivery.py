@@ -186,7 +186,7 @@ class _Claim:
     event: Event
     endpoint_id: str | None
     url: str | None
-    secret: str | None
+    secrets: tuple[str, ...]  # that sign (two during a rotation's grace period); none for a listener
     listener: str | None
 
 
@@ -313,7 +313,7 @@ def _claim(
                     event_of(event),
                     delivery.endpoint_id,
                     endpoint.url if endpoint else None,
-                    endpoint.secret if endpoint else None,
+                    endpoints.signing_secrets(endpoint, now) if endpoint else (),
                     delivery.listener,
                 )
             )
@@ -335,12 +335,13 @@ def webhook_body(event: Event) -> str:
     )
 
 
-def signed_headers(secret: str, msg_id: str, body: str, timestamp: datetime) -> dict[str, str]:
-    """The Standard Webhooks headers for one attempt."""
+def signed_headers(signing: Sequence[str], msg_id: str, body: str, timestamp: datetime) -> dict[str, str]:
+    """The Standard Webhooks headers for one attempt: one signature per secret, space-separated
+    (``v1,<new> v1,<old>``; a receiver accepts the request if any signature verifies)."""
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(math.floor(timestamp.timestamp())),
-        "webhook-signature": Webhook(secret).sign(msg_id, timestamp, body),
+        "webhook-signature": " ".join(Webhook(secret).sign(msg_id, timestamp, body) for secret in signing),
         "content-type": "application/json",
         "user-agent": USER_AGENT,
     }
@@ -483,8 +484,8 @@ def _no_response(cause: str, started: float) -> _Result:
 
 def _send(claim: _Claim, timeout: float, policy: EgressPolicy) -> _Result:
     body = webhook_body(claim.event)
-    assert claim.url is not None and claim.secret is not None
-    headers = signed_headers(claim.secret, claim.event.id, body, datetime.now(UTC))
+    assert claim.url is not None and claim.secrets
+    headers = signed_headers(claim.secrets, claim.event.id, body, datetime.now(UTC))
     result = post(claim.url, body.encode("utf-8"), headers, timeout, policy)
     if result.cause is not None:
         logger.info(

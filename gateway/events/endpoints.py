@@ -8,11 +8,12 @@ import logging
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from gateway.core.errors import DomainError, ErrorCode
 from gateway.events.egress import (
@@ -26,6 +27,7 @@ from gateway.events.egress import (
 from gateway.events.routing import new_delivery, subscribes
 from gateway.events.types import EventType
 from gateway.storage.db import Delivery, OutboxEvent, WebhookEndpoint
+from gateway.storage.encryption import keyring
 from gateway.storage.locks import lock_workspace
 
 logger = logging.getLogger("gateway.webhooks")
@@ -265,13 +267,28 @@ def update_endpoint(
     return row
 
 
-def rotate_secret(session: Session, workspace_id: str, endpoint_id: str, now: datetime) -> WebhookEndpoint:
-    """A new secret, effective at once: every later attempt (retries too) is signed with it only."""
+def rotate_secret(
+    session: Session, workspace_id: str, endpoint_id: str, now: datetime, grace: timedelta
+) -> WebhookEndpoint:
+    """A new secret, effective at once. The one it replaces still signs for ``grace`` (every
+    attempt meanwhile carries both signatures, so the receiver can switch over), then stops; a
+    secret replaced earlier stops at once."""
     row = endpoint_of(session, workspace_id, endpoint_id)
+    row.previous_secret = row.secret if grace > timedelta(0) else None
+    row.previous_secret_until = now + grace if grace > timedelta(0) else None
     row.secret = new_secret()
     row.updated_at = now
     session.flush()
     return row
+
+
+def signing_secrets(row: WebhookEndpoint, now: datetime) -> tuple[str, ...]:
+    """The secrets that sign an attempt at ``now``: the current one, and the previous one
+    during its grace period."""
+    until = row.previous_secret_until
+    if row.previous_secret is not None and until is not None and now < until:
+        return (row.secret, row.previous_secret)
+    return (row.secret,)
 
 
 def delete_endpoint(session: Session, workspace_id: str, endpoint_id: str) -> None:
@@ -304,3 +321,25 @@ def redeliver(
     session.add_all(rows)
     session.flush()
     return rows
+
+
+def reencrypt_secrets(session: Session) -> tuple[int, int]:
+    """Encrypt every stored endpoint secret with the newest key (the first configured); the
+    number changed and the number already under it. The secrets themselves do not change."""
+    table = WebhookEndpoint.__table__
+    raw = select(
+        table.c.id, type_coerce(table.c.secret, String), type_coerce(table.c.previous_secret, String)
+    )
+    changed = unchanged = 0
+    for endpoint_id, secret, previous in session.execute(raw).all():
+        if keyring.is_current(secret) and (previous is None or keyring.is_current(previous)):
+            unchanged += 1
+            continue
+        row = session.get_one(WebhookEndpoint, endpoint_id)
+        # Assigned anew (the same values, decrypted): written through EncryptedText, so under the newest key.
+        row.secret, row.previous_secret = keyring.decrypt(secret), previous and keyring.decrypt(previous)
+        flag_modified(row, "secret")
+        flag_modified(row, "previous_secret")
+        changed += 1
+    session.flush()
+    return changed, unchanged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,16 @@ from gateway.plugin_api.tax_ids import TaxIdVerifier
 from gateway.server.settings import PREFIX, Settings
 from gateway.server.taxes import choose_tax_calculator
 from gateway.services.messages import MessageCatalog
-from gateway.storage.db import create_db_engine, migrate, session_factory, write_session_factory
+from gateway.storage.db import (
+    create_db_engine,
+    migrate,
+    session_factory,
+    stored_key,
+    write_session_factory,
+)
+from gateway.storage.encryption import keyring
+
+logger = logging.getLogger("gateway.encryption")
 
 COUNTRIES = Path(__file__).parent.parent / "data" / "countries.tsv"
 
@@ -100,6 +110,10 @@ class Gateway:
         return self.settings.webhook_timeout
 
     @property
+    def webhook_secret_grace(self) -> timedelta:
+        return timedelta(seconds=self.settings.webhook_secret_grace)
+
+    @property
     def payment_action_timeout(self) -> timedelta:
         return timedelta(seconds=self.settings.payment_action_timeout)
 
@@ -117,6 +131,23 @@ class Gateway:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def configure_encryption(settings: Settings, engine: Engine, now: datetime) -> None:
+    """The keys that encrypt secrets at rest: the configured ones (and the database's own key, if
+    one was made before, to read what it encrypted until ``webhooks reencrypt`` has run), or the
+    database's own key, made now if need be, with a warning."""
+    keys = list(settings.encryption_keys)
+    stored = stored_key(engine, now, create=not keys)
+    if not keys:
+        logger.warning(
+            "%sENCRYPTION_KEYS is not set: webhook signing secrets are encrypted with a key kept in "
+            "the database itself, which does not protect them from a copy of the database. Set it to "
+            "a Fernet key (`billing-gateway webhooks new-key` prints one) and run "
+            "`billing-gateway webhooks reencrypt`.",
+            PREFIX,
+        )
+    keyring.configure(keys + ([stored] if stored is not None else []))
 
 
 def build_gateway(
@@ -151,6 +182,12 @@ def build_gateway(
             if own_engine:
                 engine.dispose()
             raise
+    try:
+        configure_encryption(settings, engine, clock())
+    except BaseException:
+        if own_engine:
+            engine.dispose()
+        raise
     return Gateway(
         settings=settings,
         catalog=catalog,

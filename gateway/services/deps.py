@@ -95,6 +95,11 @@ class Deps(Protocol):
         ...
 
     @property
+    def webhook_secret_grace(self) -> timedelta:
+        """How long a rotated-out webhook secret still signs, beside the new one."""
+        ...
+
+    @property
     def egress(self) -> EgressPolicy:
         """Which hosts and addresses webhooks may reach (checked at registration and each send)."""
         ...

@@ -49,9 +49,10 @@ def update_endpoint(
 def rotate_secret(
     deps: Deps, workspace_id: str, endpoint_id: str, now: datetime
 ) -> tuple[views.EndpointView, str]:
-    """The endpoint with a new signing secret (the old one stops at once), and the secret."""
+    """The endpoint with a new signing secret, and the secret; the old one still signs for the
+    grace period (the setting), then stops."""
     with deps.write_sessions.begin() as session:
-        row = endpoints.rotate_secret(session, workspace_id, endpoint_id, now)
+        row = endpoints.rotate_secret(session, workspace_id, endpoint_id, now, deps.webhook_secret_grace)
         return views.endpoint_view(row), row.secret
 
 
