@@ -23,7 +23,13 @@ from gateway.storage.locks import lock_workspace
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, delivery_interval=0)
+    return Settings(database_url=database_url, delivery_interval=0, webhook_allow=("127.0.0.1",))
+
+
+@pytest.fixture(autouse=True)
+def receivers_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The receiver is on loopback, which the egress policy refuses unless the operator allows it."""
+    monkeypatch.setenv("BILLING_GATEWAY_WEBHOOK_ALLOW", "127.0.0.1")
 
 
 class Receiver:

@@ -14,15 +14,13 @@ import itertools
 import random
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from standardwebhooks import Webhook, WebhookVerificationError
+from standardwebhooks import Webhook
 from starlette.testclient import TestClient
 
 from gateway.events import delivery as webhook_delivery
@@ -35,109 +33,21 @@ from gateway.storage.db import Delivery, DeliveryAttempt, OutboxEvent, WebhookEn
 from gateway.storage.locks import lock_workspace
 
 from helpers import registry_of
+from receivers import Received, Receiver, receivers
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    # The tests run the worker themselves, with the test clock; no background worker.
-    return Settings(database_url=database_url, delivery_interval=0, webhook_timeout=2)
-
-
-# ------------------------------------------------------------------ a real receiver
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    verified: bool  # with the receiver's secret at the time
-    status: int = 0  # what the receiver answered
-
-    @property
-    def webhook_id(self) -> str:
-        return self.headers["webhook-id"]
-
-    def verifies_with(self, secret: str) -> bool:
-        try:
-            Webhook(secret).verify(self.body, self.headers)
-        except WebhookVerificationError:
-            return False
-        return True
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 that checks every request's Standard Webhooks signature.
-
-    ``respond(request) -> (status, body)`` decides the answer; it may block on ``release``.
-    """
-
-    def __init__(self, respond: Callable[[Received], tuple[int, bytes]] | None = None) -> None:
-        self.secret: str | None = None
-        self.location: str | None = None  # sent with every answer when set (redirects)
-        self.respond = respond or (lambda request: (200, b"ok"))
-        self.requests: list[Received] = []
-        self.lock = threading.Lock()
-        self.release = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                request = Received(self.path, headers, body, False)
-                request.verified = receiver.secret is not None and request.verifies_with(receiver.secret)
-                with receiver.lock:
-                    receiver.requests.append(request)
-                status, reply = receiver.respond(request)
-                request.status = status
-                try:
-                    self.send_response(status)
-                    self.send_header("content-length", str(len(reply)))
-                    if receiver.location:
-                        self.send_header("location", receiver.location)
-                    self.end_headers()
-                    self.wfile.write(reply)
-                except OSError:  # the gateway gave up waiting
-                    pass
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-
-    def accepted(self) -> list[str]:
-        """The webhook-ids answered with 2xx, in order: what the integrator processed."""
-        with self.lock:
-            return [r.webhook_id for r in self.requests if 200 <= r.status < 300]
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+    # The tests run the worker themselves, with the test clock; no background worker. Their
+    # receivers listen on 127.0.0.1, which the egress policy refuses unless the operator allows it.
+    return Settings(
+        database_url=database_url, delivery_interval=0, webhook_timeout=2, webhook_allow=("127.0.0.1",)
+    )
 
 
 @pytest.fixture
-def receiver() -> Callable[..., Receiver]:
-    started: list[Receiver] = []
-
-    def start(respond: Callable[[Received], tuple[int, bytes]] | None = None) -> Receiver:
-        started.append(Receiver(respond))
-        return started[-1]
-
-    yield start
-    for r in started:
-        r.close()
+def receiver() -> Iterator[Callable[..., Receiver]]:
+    yield from receivers()
 
 
 # ------------------------------------------------------------------ helpers
@@ -353,11 +263,14 @@ def test_a_receiver_slower_than_the_time_limit_is_a_failed_attempt(gateway, cloc
     assert elapsed < 3 and counts.retrying == 1
     [delivery] = deliveries(gateway)
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, None)
-    assert delivery.last_error == "timed out after 0.5s"
+    assert delivery.last_error == webhook_delivery.NO_RESPONSE
     assert timedelta(seconds=4) <= delivery.next_attempt_at - clock() <= timedelta(seconds=7)
     [attempt] = attempts(gateway, delivery.id)
     assert (
-        attempt.status_code is None and attempt.error == "timed out after 0.5s" and attempt.duration_ms >= 450
+        attempt.status_code is None
+        and attempt.error == webhook_delivery.NO_RESPONSE
+        and attempt.response_excerpt is None
+        and attempt.duration_ms >= 450
     )
 
 
@@ -381,7 +294,7 @@ def test_redirects_are_not_followed_and_unreachable_hosts_are_retried(
     assert (counts.claimed, counts.retrying) == (2, 2)
     assert len(redirect.requests) == 1 and target.requests == []
     errors = sorted(d.last_error for d in deliveries(gateway))
-    assert errors[0].startswith("ConnectionRefusedError") and errors[1] == "HTTP 307"
+    assert errors == ["HTTP 307", webhook_delivery.NO_RESPONSE]
 
 
 def test_an_endpoint_gets_only_the_event_types_it_subscribes_to(gateway, clock, make_workspace, receiver):
@@ -432,40 +345,83 @@ def test_a_rolled_back_change_delivers_nothing(gateway, clock, make_workspace, r
     assert hook.requests == []
 
 
-def test_rotating_the_secret_signs_later_attempts_with_the_new_secret_only(
+def test_a_rotated_secret_signs_beside_the_new_one_for_the_grace_period_then_stops(
     gateway, clock, make_workspace, receiver, graphql
 ):
+    """Standard Webhooks allows several signatures: during the grace period (24 hours by default)
+    a receiver that still has the old secret accepts, as does one that has the new; after it,
+    only the new secret signs, retries included."""
     hook = receiver(lambda request: (200, b"ok") if request.verified else (401, b"bad signature"))
     member = make_workspace()
     created = graphql(
         """mutation($url: String!) { createWebhookEndpoint(input: {url: $url}) {
-        ... on WebhookEndpointCreated { secret endpoint { id } } } }""",
+        ... on WebhookEndpointCreated { secret endpoint { id previousSecretExpiresAt } } } }""",
         {"url": hook.url},
         key=member.key,
     )["createWebhookEndpoint"]
     old_secret, endpoint_id = created["secret"], created["endpoint"]["id"]
+    assert created["endpoint"]["previousSecretExpiresAt"] is None
     hook.secret = old_secret
     emit_events(gateway, member.id)
     webhook_delivery.deliver_due(gateway, clock())
 
     rotated = graphql(
         """mutation($id: ID!) { rotateWebhookSecret(id: $id) {
-        ... on WebhookSecretRotated { secret endpoint { id } } } }""",
+        ... on WebhookSecretRotated { secret endpoint { id previousSecretExpiresAt } } } }""",
         {"id": endpoint_id},
         key=member.key,
     )["rotateWebhookSecret"]
     new_secret = rotated["secret"]
     assert new_secret != old_secret and new_secret.startswith("whsec_")
+    assert rotated["endpoint"]["previousSecretExpiresAt"] == (clock() + timedelta(days=1)).isoformat()
     emit_events(gateway, member.id)
-    webhook_delivery.deliver_due(gateway, clock())  # the receiver still has the old secret: 401, retried
+    webhook_delivery.deliver_due(gateway, clock())  # the receiver still has the old secret
 
     first, second = hook.requests
     assert first.verifies_with(old_secret) and not first.verifies_with(new_secret)
-    assert second.verifies_with(new_secret) and not second.verifies_with(old_secret)
-    assert second.status == 401
+    assert len(second.headers["webhook-signature"].split(" ")) == 2
+    assert second.verifies_with(new_secret) and second.verifies_with(old_secret)
+    assert second.status == 200  # accepted with the old secret
+
+    clock.advance(hours=23, minutes=59)
+    hook.secret = new_secret  # the receiver switched over within the grace period
+    emit_events(gateway, member.id)
+    webhook_delivery.deliver_due(gateway, clock())
+    assert hook.requests[-1].verifies_with(old_secret) and hook.requests[-1].status == 200
+
+    clock.advance(minutes=1)  # the grace period is over
+    hook.secret = old_secret  # a receiver that never switched over ...
+    emit_events(gateway, member.id)
+    webhook_delivery.deliver_due(gateway, clock(), rng=random.Random(1))
+    last = hook.requests[-1]
+    assert last.headers["webhook-signature"].count("v1,") == 1
+    assert last.verifies_with(new_secret) and not last.verifies_with(old_secret)
+    assert last.status == 401  # ... rejects, and the delivery is retried
     hook.secret = new_secret
     run_until_idle(gateway, clock)
     assert hook.requests[-1].verifies_with(new_secret) and hook.requests[-1].status == 200
+    assert not hook.requests[-1].verifies_with(old_secret)
+
+
+def test_without_a_grace_period_the_old_secret_stops_at_once(
+    settings, gateway, make_workspace, receiver, graphql
+):
+    gateway.settings = dataclasses.replace(settings, webhook_secret_grace=0)
+    hook = receiver()
+    member = make_workspace()
+    endpoint_id = add_endpoint(gateway, member.id, hook)
+    old_secret = hook.secret
+    rotated = graphql(
+        """mutation($id: ID!) { rotateWebhookSecret(id: $id) {
+        ... on WebhookSecretRotated { secret endpoint { previousSecretExpiresAt } } } }""",
+        {"id": endpoint_id},
+        key=member.key,
+    )["rotateWebhookSecret"]
+    assert rotated["endpoint"]["previousSecretExpiresAt"] is None
+    emit_events(gateway, member.id)
+    webhook_delivery.deliver_due(gateway, gateway.clock())
+    [request] = hook.requests
+    assert request.verifies_with(rotated["secret"]) and not request.verifies_with(old_secret)
 
 
 def test_redeliver_sends_the_event_again_with_the_same_webhook_id(
@@ -654,11 +610,11 @@ def test_endpoints_are_managed_through_graphql(graphql, make_workspace):
     )
     updated = graphql(
         UPDATE,
-        {"id": endpoint["id"], "input": {"url": "http://10.0.0.5:8080/h", "enabled": True}},
+        {"id": endpoint["id"], "input": {"url": "http://hooks.example.com:8080/h", "enabled": True}},
         key=member.key,
     )["updateWebhookEndpoint"]
     assert (updated["url"], updated["enabled"], updated["disabledReason"]) == (
-        "http://10.0.0.5:8080/h",
+        "http://hooks.example.com:8080/h",
         True,
         None,
     )
@@ -667,7 +623,7 @@ def test_endpoints_are_managed_through_graphql(graphql, make_workspace):
         "{ webhookEndpoints { ... on WebhookEndpoints { endpoints { id url } } } }", key=member.key
     )
     assert listed["webhookEndpoints"]["endpoints"] == [
-        {"id": endpoint["id"], "url": "http://10.0.0.5:8080/h"}
+        {"id": endpoint["id"], "url": "http://hooks.example.com:8080/h"}
     ]
     assert (
         "secret" not in graphql('{ __type(name: "WebhookEndpoint") { fields { name } } }')["__type"]["fields"]
@@ -703,6 +659,14 @@ def test_endpoints_are_managed_through_graphql(graphql, make_workspace):
         ("https://exa mple.com/h", "without spaces"),
         ("https://bücher.example/h", "punycode"),
         ("https://example.com:99999/h", "out of range"),
+        # numbers that resolvers read as IPv4 addresses (127.0.0.1 each): not guessed at
+        ("http://2130706433/h", "four decimal numbers"),
+        ("http://0x7f000001/h", "four decimal numbers"),
+        ("http://127.1/h", "four decimal numbers"),
+        ("http://0177.0.0.1/h", "four decimal numbers"),
+        ("http://127.000.000.001/h", "four decimal numbers"),
+        ("https://hooks_x.example.com/h", "letters, digits and hyphens"),
+        ("http://[fe80::1%25eth0]/h", "zone"),
     ],
 )
 def test_bad_urls_are_refused_with_a_typed_error(graphql, make_workspace, url, reason):

@@ -153,6 +153,15 @@ class InvalidWebhookUrl(UserError):
     url: str
 
 
+@strawberry.type(
+    description="The URL's host is, or resolves to, an address webhooks may not reach: private, "
+    "loopback, link-local, multicast, reserved or a cloud metadata service. The operator may allow "
+    "self-hosted receivers (BILLING_GATEWAY_WEBHOOK_ALLOW). Nothing was saved."
+)
+class WebhookUrlRefused(UserError):
+    url: str
+
+
 @strawberry.type(description="Not an event type; `validEventTypes` lists them. Nothing was saved.")
 class UnknownEventType(UserError):
     event_type: str
@@ -478,6 +487,7 @@ def _register_all() -> None:
             lambda e: {"plan_code": e.plan_code, "message_type": e.message_type},
         ),
         (endpoints.InvalidWebhookUrl, InvalidWebhookUrl, lambda e: {"url": e.url}),
+        (endpoints.WebhookUrlRefused, WebhookUrlRefused, lambda e: {"url": e.url}),
         (
             endpoints.UnknownEventType,
             UnknownEventType,

@@ -122,6 +122,10 @@ class WebhookEndpoint:
     )
     created_at: datetime
     updated_at: datetime
+    previous_secret_expires_at: datetime | None = strawberry.field(
+        description="After rotateWebhookSecret: until then the previous secret signs too (each "
+        "request carries both signatures); null: only the current secret signs."
+    )
     recent: strawberry.Private[_RecentDeliveries]  # shared by the endpoints of one answer
 
     @classmethod
@@ -135,6 +139,7 @@ class WebhookEndpoint:
             disabled_reason=endpoint.disabled_reason,
             created_at=endpoint.created_at,
             updated_at=endpoint.updated_at,
+            previous_secret_expires_at=endpoint.previous_secret_expires_at,
             recent=recent if recent is not None else _RecentDeliveries([endpoint.id]),
         )
 
@@ -159,8 +164,10 @@ class WebhookEndpointCreated:
 
 
 @strawberry.type(
-    description="The endpoint has a new secret, shown this once. It applies at once: every "
-    "later attempt, retries included, is signed with the new secret only."
+    description="The endpoint has a new secret, shown this once. It signs every later attempt, "
+    "retries included; the previous secret signs beside it until `endpoint.previousSecretExpiresAt` "
+    "(the operator's grace period, 24 hours by default), so receivers can switch over without "
+    "rejecting a request."
 )
 class WebhookSecretRotated:
     endpoint: WebhookEndpoint
@@ -207,6 +214,7 @@ WebhookEndpointsResult = Annotated[
 CreateWebhookEndpointResult = Annotated[
     WebhookEndpointCreated
     | e.InvalidWebhookUrl
+    | e.WebhookUrlRefused
     | e.UnknownEventType
     | e.WebhookEndpointLimitReached
     | e.AuthenticationRequired,
@@ -216,6 +224,7 @@ UpdateWebhookEndpointResult = Annotated[
     WebhookEndpoint
     | e.UnknownWebhookEndpoint
     | e.InvalidWebhookUrl
+    | e.WebhookUrlRefused
     | e.UnknownEventType
     | e.AuthenticationRequired,
     strawberry.union("UpdateWebhookEndpointResult"),
@@ -295,7 +304,10 @@ class WebhooksMutation:
 
         return e.signed_in(info, work)
 
-    @strawberry.mutation(description="Replace an endpoint's signing secret; the old one stops at once.")
+    @strawberry.mutation(
+        description="Replace an endpoint's signing secret; the old one still signs, beside the new "
+        "one, for a grace period."
+    )
     def rotate_webhook_secret(self, info: Info, id: strawberry.ID) -> RotateWebhookSecretResult:
         ctx = info.context
 

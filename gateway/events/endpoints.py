@@ -4,18 +4,33 @@ inside the caller's transaction; a refusal is a DomainError and writes nothing."
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from gateway.core.errors import DomainError, ErrorCode
+from gateway.events.egress import (
+    GENERIC_REFUSAL,
+    EgressPolicy,
+    EgressRefused,
+    HostSpellingError,
+    Unresolvable,
+    canonical_host,
+)
 from gateway.events.routing import new_delivery, subscribes
 from gateway.events.types import EventType
 from gateway.storage.db import Delivery, OutboxEvent, WebhookEndpoint
+from gateway.storage.encryption import keyring
+from gateway.storage.locks import lock_workspace
+
+logger = logging.getLogger("gateway.webhooks")
 
 MAX_URL = 2000
 MAX_ENDPOINTS = 20  # per workspace
@@ -36,6 +51,17 @@ class InvalidWebhookUrl(WebhookError):
 
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"invalid webhook URL: {reason}", ("url",))
+        self.url = url
+
+
+class WebhookUrlRefused(WebhookError):
+    """The URL's host is, or resolves to, an address the egress policy refuses. The message is
+    the same whatever the reason (it must not map the operator's network); the log has it."""
+
+    code = ErrorCode.WEBHOOK_URL_REFUSED
+
+    def __init__(self, url: str) -> None:
+        super().__init__(GENERIC_REFUSAL, ("url",))
         self.url = url
 
 
@@ -102,6 +128,53 @@ def validate_url(url: str) -> str:
         raise InvalidWebhookUrl(url, "the URL has no host")
     if parts.username is not None or parts.password is not None:
         raise InvalidWebhookUrl(url, "credentials in the URL are not supported")
+    try:
+        canonical_host(parts.hostname)
+    except HostSpellingError as error:
+        raise InvalidWebhookUrl(url, str(error)) from None
+    return text
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a stored webhook URL points: what a connection needs."""
+
+    https: bool
+    host: str  # canonical (egress.canonical_host): a DNS name or an IP address
+    port: int
+    path: str  # with the query
+    host_header: str  # as the URL wrote it (the Host header, and the name TLS verifies)
+
+
+def target_of(url: str) -> Target:
+    """The parts of a URL that :func:`validate_url` accepted."""
+    parts = urlsplit(url)
+    https = parts.scheme.lower() == "https"
+    hostname = parts.hostname or ""
+    return Target(
+        https=https,
+        host=canonical_host(hostname),
+        port=parts.port or (443 if https else 80),
+        path=(parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+        host_header=hostname,
+    )
+
+
+def check_destination(policy: EgressPolicy, workspace_id: str, url: str, timeout: float) -> str:
+    """:func:`validate_url`, then the egress policy on the host and on what it resolves to now
+    (outside any transaction: this may wait for DNS, ``timeout`` seconds at most). A name that
+    does not resolve yet is accepted: every send checks again, on that send's own answer."""
+    text = validate_url(url)
+    where = target_of(text)
+    try:
+        policy.resolve(where.host, where.port, timeout)
+    except EgressRefused as error:
+        logger.warning(
+            "workspace %s: webhook URL refused by the egress policy: %s", workspace_id, error.reason
+        )
+        raise WebhookUrlRefused(url) from None
+    except Unresolvable as error:
+        logger.info("workspace %s: webhook URL accepted unresolved: %s", workspace_id, error.reason)
     return text
 
 
@@ -144,6 +217,8 @@ def create_endpoint(
     session: Session, workspace_id: str, url: str, event_types: Iterable[str], now: datetime
 ) -> WebhookEndpoint:
     url, types = validate_url(url), validate_event_types(event_types)
+    # The workspace row, locked: concurrent creates count one after another, never past the limit.
+    lock_workspace(session, workspace_id)
     count = session.scalar(
         select(func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.workspace_id == workspace_id)
     )
@@ -192,13 +267,28 @@ def update_endpoint(
     return row
 
 
-def rotate_secret(session: Session, workspace_id: str, endpoint_id: str, now: datetime) -> WebhookEndpoint:
-    """A new secret, effective at once: every later attempt (retries too) is signed with it only."""
+def rotate_secret(
+    session: Session, workspace_id: str, endpoint_id: str, now: datetime, grace: timedelta
+) -> WebhookEndpoint:
+    """A new secret, effective at once. The one it replaces still signs for ``grace`` (every
+    attempt meanwhile carries both signatures, so the receiver can switch over), then stops; a
+    secret replaced earlier stops at once."""
     row = endpoint_of(session, workspace_id, endpoint_id)
+    row.previous_secret = row.secret if grace > timedelta(0) else None
+    row.previous_secret_until = now + grace if grace > timedelta(0) else None
     row.secret = new_secret()
     row.updated_at = now
     session.flush()
     return row
+
+
+def signing_secrets(row: WebhookEndpoint, now: datetime) -> tuple[str, ...]:
+    """The secrets that sign an attempt at ``now``: the current one, and the previous one
+    during its grace period."""
+    until = row.previous_secret_until
+    if row.previous_secret is not None and until is not None and now < until:
+        return (row.secret, row.previous_secret)
+    return (row.secret,)
 
 
 def delete_endpoint(session: Session, workspace_id: str, endpoint_id: str) -> None:
@@ -231,3 +321,25 @@ def redeliver(
     session.add_all(rows)
     session.flush()
     return rows
+
+
+def reencrypt_secrets(session: Session) -> tuple[int, int]:
+    """Encrypt every stored endpoint secret with the newest key (the first configured); the
+    number changed and the number already under it. The secrets themselves do not change."""
+    table = WebhookEndpoint.__table__
+    raw = select(
+        table.c.id, type_coerce(table.c.secret, String), type_coerce(table.c.previous_secret, String)
+    )
+    changed = unchanged = 0
+    for endpoint_id, secret, previous in session.execute(raw).all():
+        if keyring.is_current(secret) and (previous is None or keyring.is_current(previous)):
+            unchanged += 1
+            continue
+        row = session.get_one(WebhookEndpoint, endpoint_id)
+        # Assigned anew (the same values, decrypted): written through EncryptedText, so under the newest key.
+        row.secret, row.previous_secret = keyring.decrypt(secret), previous and keyring.decrypt(previous)
+        flag_modified(row, "secret")
+        flag_modified(row, "previous_secret")
+        changed += 1
+    session.flush()
+    return changed, unchanged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.core.catalog import Catalog, load_catalog
 from gateway.core.seller import Seller
 from gateway.core.tax import TaxCalculator
+from gateway.events.egress import EgressPolicy
 from gateway.events.notify import Notifier
 from gateway.events.routing import attach_event_listeners
 from gateway.plugin_api.events import EventListener
@@ -24,7 +26,16 @@ from gateway.plugin_api.tax_ids import TaxIdVerifier
 from gateway.server.settings import PREFIX, Settings
 from gateway.server.taxes import choose_tax_calculator
 from gateway.services.messages import MessageCatalog
-from gateway.storage.db import create_db_engine, migrate, session_factory, write_session_factory
+from gateway.storage.db import (
+    create_db_engine,
+    migrate,
+    session_factory,
+    stored_key,
+    write_session_factory,
+)
+from gateway.storage.encryption import keyring
+
+logger = logging.getLogger("gateway.encryption")
 
 COUNTRIES = Path(__file__).parent.parent / "data" / "countries.tsv"
 
@@ -57,9 +68,12 @@ class Gateway:
     messages: MessageCatalog = field(init=False)
     # Wakes subscribers (and other outbox readers) when events commit; run by the server's lifespan.
     notifier: Notifier = field(init=False)
+    # Where webhooks may go (the settings' allow-list); a test may give it another resolver.
+    egress: EgressPolicy = field(init=False)
 
     def __post_init__(self) -> None:
         self.notifier = Notifier(self.settings.database_url)
+        self.egress = self.settings.egress
         attach_event_listeners(self)  # emit queues a delivery per registered event listener
         self.messages = MessageCatalog.of(self.rates)
 
@@ -96,6 +110,10 @@ class Gateway:
         return self.settings.webhook_timeout
 
     @property
+    def webhook_secret_grace(self) -> timedelta:
+        return timedelta(seconds=self.settings.webhook_secret_grace)
+
+    @property
     def payment_action_timeout(self) -> timedelta:
         return timedelta(seconds=self.settings.payment_action_timeout)
 
@@ -113,6 +131,23 @@ class Gateway:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def configure_encryption(settings: Settings, engine: Engine, now: datetime) -> None:
+    """The keys that encrypt secrets at rest: the configured ones (and the database's own key, if
+    one was made before, to read what it encrypted until ``webhooks reencrypt`` has run), or the
+    database's own key, made now if need be, with a warning."""
+    keys = list(settings.encryption_keys)
+    stored = stored_key(engine, now, create=not keys)
+    if not keys:
+        logger.warning(
+            "%sENCRYPTION_KEYS is not set: webhook signing secrets are encrypted with a key kept in "
+            "the database itself, which does not protect them from a copy of the database. Set it to "
+            "a Fernet key (`billing-gateway webhooks new-key` prints one) and run "
+            "`billing-gateway webhooks reencrypt`.",
+            PREFIX,
+        )
+    keyring.configure(keys + ([stored] if stored is not None else []))
 
 
 def build_gateway(
@@ -147,6 +182,12 @@ def build_gateway(
             if own_engine:
                 engine.dispose()
             raise
+    try:
+        configure_encryption(settings, engine, clock())
+    except BaseException:
+        if own_engine:
+            engine.dispose()
+        raise
     return Gateway(
         settings=settings,
         catalog=catalog,

@@ -245,6 +245,27 @@ def cmd_deliveries_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_webhooks_reencrypt(args: argparse.Namespace) -> int:
+    """Encrypt every webhook secret with the newest key of BILLING_GATEWAY_ENCRYPTION_KEYS."""
+    from gateway.events.endpoints import reencrypt_secrets
+
+    with _gateway(args) as gateway, gateway.write_sessions.begin() as session:
+        changed, unchanged = reencrypt_secrets(session)
+    print(
+        f"{changed} webhook secret{'s' if changed != 1 else ''} re-encrypted with the newest key, "
+        f"{unchanged} already under it; older keys can now be removed from BILLING_GATEWAY_ENCRYPTION_KEYS"
+    )
+    return 0
+
+
+def cmd_webhooks_new_key(args: argparse.Namespace) -> int:
+    """Print a new encryption key, to put first in BILLING_GATEWAY_ENCRYPTION_KEYS."""
+    from gateway.storage.encryption import new_key
+
+    print(new_key())
+    return 0
+
+
 def cmd_deliveries_run(args: argparse.Namespace) -> int:
     """Send what is due once (cron, tests); exit 0 whatever the receivers answered."""
     from gateway.events.delivery import deliver_due
@@ -447,6 +468,19 @@ def parser() -> argparse.ArgumentParser:
     running.add_argument("--limit", type=int, default=100)
     running.add_argument("--now", type=_instant, help="as of this ISO 8601 instant instead of the clock")
     running.set_defaults(func=cmd_deliveries_run)
+
+    webhooks = commands.add_parser("webhooks", help="webhook secrets at rest")
+    webhook_commands = webhooks.add_subparsers(dest="webhooks_command", required=True)
+    with_db(
+        webhook_commands.add_parser(
+            "reencrypt",
+            help="encrypt every webhook secret with the newest key of BILLING_GATEWAY_ENCRYPTION_KEYS "
+            "(after adding a key in front)",
+        )
+    ).set_defaults(func=cmd_webhooks_reencrypt)
+    webhook_commands.add_parser(
+        "new-key", help="print a new key for BILLING_GATEWAY_ENCRYPTION_KEYS"
+    ).set_defaults(func=cmd_webhooks_new_key)
 
     dunning = with_db(
         commands.add_parser(

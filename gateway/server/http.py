@@ -478,7 +478,12 @@ class AccessLog:
 
 def create_app(gateway: Gateway) -> Starlette:
     endpoint = GraphQLEndpoint(gateway)
-    deliveries = DeliveryWorker(gateway, gateway.settings.delivery_interval)  # webhooks and event listeners
+    deliveries = DeliveryWorker(  # webhooks and event listeners
+        gateway,
+        gateway.settings.delivery_interval,
+        concurrency=gateway.settings.webhook_concurrency,
+        per_workspace=gateway.settings.webhook_workspace_concurrency,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -14,6 +14,8 @@ from stdnum.exceptions import ValidationError
 
 from gateway.core.numbering import INVOICE_SERIES, MAX_SERIES_LENGTH, valid_series
 from gateway.core.seller import Seller, demo_seller
+from gateway.events.egress import EgressPolicy
+from gateway.storage.encryption import check_key
 
 PREFIX = "BILLING_GATEWAY_"
 
@@ -41,6 +43,16 @@ class Settings:
     renewal_interval: float = 300.0  # seconds between the server's renewal runs; 0: no periodic task
     delivery_interval: float = 1.0  # seconds between the server's webhook/listener delivery runs; 0: none
     webhook_timeout: float = 10.0  # seconds for one webhook request, from connecting to the answer
+    # Networks and host names webhooks may reach although not public (self-hosted receivers);
+    # see gateway.events.egress. Cloud metadata services stay refused.
+    webhook_allow: tuple[str, ...] = ()
+    webhook_concurrency: int = 16  # webhook requests in flight at once, in all
+    webhook_workspace_concurrency: int = 4  # ... and for one workspace (one slow tenant waits alone)
+    egress: EgressPolicy = field(init=False, repr=False, compare=False)  # webhook_allow, read
+    # Fernet keys, newest first, that encrypt secrets at rest (gateway.storage.encryption);
+    # empty: a key the gateway keeps in the database (a demo, with a warning at start).
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    webhook_secret_grace: float = 86400.0  # seconds a rotated-out webhook secret still signs
     payment_action_timeout: float = 3600.0  # seconds a payment waits for the customer (3-D Secure)
     payment_settle_timeout: float = 14 * 86400.0  # seconds at most a payment waits for its money
     dunning_schedule: tuple[float, ...] = (1.0, 3.0, 5.0, 7.0)  # days after the first failure
@@ -52,6 +64,20 @@ class Settings:
     def __post_init__(self) -> None:
         # Here rather than in from_env, so that overrides (the CLI's, a test's) are checked too.
         _check_seller(self)
+        try:
+            object.__setattr__(self, "egress", EgressPolicy.parse(self.webhook_allow))
+        except ValueError as error:
+            raise SettingsError(f"{PREFIX}WEBHOOK_ALLOW: {error}") from None
+        for index, key in enumerate(self.encryption_keys):
+            try:
+                check_key(key)
+            except ValueError as error:
+                raise SettingsError(f"{PREFIX}ENCRYPTION_KEYS: key {index + 1} is {error}") from None
+        if not 1 <= self.webhook_workspace_concurrency <= self.webhook_concurrency <= 256:
+            raise SettingsError(
+                f"{PREFIX}WEBHOOK_CONCURRENCY and {PREFIX}WEBHOOK_WORKSPACE_CONCURRENCY must be whole "
+                "numbers with 1 <= per workspace <= in all <= 256"
+            )
         if self.seller_vat_id is not None:
             object.__setattr__(self, "seller_vat_id", _vat_id(self.seller_vat_id, self.seller_country))
 
@@ -129,6 +155,7 @@ class Settings:
                 "0 disables the server's delivery worker",
             ),
             ("WEBHOOK_TIMEOUT", "webhook_timeout", True, 300.0, "above 0 and at most 300"),
+            ("WEBHOOK_SECRET_GRACE", "webhook_secret_grace", False, 30 * 86400.0, "0 to 30 days"),
             (
                 "PAYMENT_ACTION_TIMEOUT",
                 "payment_action_timeout",
@@ -153,6 +180,15 @@ class Settings:
         ):
             if (raw := get(name)) is not None:
                 values[attribute] = _seconds(name, raw, low_open, high, meaning)
+        if (keys := get("ENCRYPTION_KEYS")) is not None:
+            values["encryption_keys"] = tuple(part.strip() for part in keys.split(",") if part.strip())
+        if (allow := get("WEBHOOK_ALLOW")) is not None:
+            values["webhook_allow"] = tuple(part.strip() for part in allow.split(",") if part.strip())
+        for name in ("WEBHOOK_CONCURRENCY", "WEBHOOK_WORKSPACE_CONCURRENCY"):
+            if (raw := get(name)) is not None:
+                if not raw.isdigit():
+                    raise SettingsError(f"{PREFIX}{name} must be a whole number, not {raw!r}")
+                values[name.lower()] = int(raw)
         if (schedule := get("DUNNING_SCHEDULE")) is not None:
             values["dunning_schedule"] = _days_list(schedule)
         if (grace := get("DUNNING_GRACE_DAYS")) is not None:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.core.catalog import Catalog
 from gateway.core.seller import Seller
 from gateway.core.tax import TaxCalculator
+from gateway.events.egress import EgressPolicy
 from gateway.plugin_api.events import EventListener
 from gateway.plugin_api.messaging import RateProvider
 from gateway.plugin_api.payments import PaymentMethod
@@ -91,6 +92,16 @@ class Deps(Protocol):
     @property
     def webhook_timeout(self) -> float:
         """Seconds for one webhook request."""
+        ...
+
+    @property
+    def webhook_secret_grace(self) -> timedelta:
+        """How long a rotated-out webhook secret still signs, beside the new one."""
+        ...
+
+    @property
+    def egress(self) -> EgressPolicy:
+        """Which hosts and addresses webhooks may reach (checked at registration and each send)."""
         ...
 
     @property

@@ -28,6 +28,7 @@ class EndpointView:
     disabled_reason: str | None
     created_at: datetime
     updated_at: datetime
+    previous_secret_expires_at: datetime | None  # the rotated-out secret signs until then
 
 
 def endpoint_view(row: WebhookEndpoint) -> EndpointView:
@@ -40,6 +41,7 @@ def endpoint_view(row: WebhookEndpoint) -> EndpointView:
         disabled_reason=row.disabled_reason,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        previous_secret_expires_at=row.previous_secret_until if row.previous_secret is not None else None,
     )
 
 

@@ -18,6 +18,9 @@ def create_endpoint(
     deps: Deps, workspace_id: str, url: str, event_types: Sequence[str], now: datetime
 ) -> tuple[views.EndpointView, str]:
     """A new endpoint and its signing secret, which is shown to the caller this once."""
+    url = endpoints.check_destination(
+        deps.egress, workspace_id, url, deps.webhook_timeout
+    )  # DNS: no transaction
     with deps.write_sessions.begin() as session:
         row = endpoints.create_endpoint(session, workspace_id, url, event_types, now)
         return views.endpoint_view(row), row.secret
@@ -33,6 +36,8 @@ def update_endpoint(
     event_types: Sequence[str] | None = None,
     enabled: bool | None = None,
 ) -> views.EndpointView:
+    if url is not None:
+        url = endpoints.check_destination(deps.egress, workspace_id, url, deps.webhook_timeout)
     with deps.write_sessions.begin() as session:
         return views.endpoint_view(
             endpoints.update_endpoint(
@@ -44,9 +49,10 @@ def update_endpoint(
 def rotate_secret(
     deps: Deps, workspace_id: str, endpoint_id: str, now: datetime
 ) -> tuple[views.EndpointView, str]:
-    """The endpoint with a new signing secret (the old one stops at once), and the secret."""
+    """The endpoint with a new signing secret, and the secret; the old one still signs for the
+    grace period (the setting), then stops."""
     with deps.write_sessions.begin() as session:
-        row = endpoints.rotate_secret(session, workspace_id, endpoint_id, now)
+        row = endpoints.rotate_secret(session, workspace_id, endpoint_id, now, deps.webhook_secret_grace)
         return views.endpoint_view(row), row.secret
 
 

@@ -32,9 +32,11 @@ from sqlalchemy import (
     false,
 )
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from gateway.core.statuses import WorkspaceStatus
+from gateway.storage.encryption import keyring, new_key
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -57,6 +59,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class EncryptedText(TypeDecorator[str]):
+    """Text stored encrypted with the process's keyring (:mod:`gateway.storage.encryption`):
+    rows hold ``fernet:<key id>:<token>``, Python sees the plain value."""
+
+    impl = String(512)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else keyring.encrypt(value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else keyring.decrypt(value)
 
 
 class Base(DeclarativeBase):
@@ -412,11 +428,40 @@ class WebhookEndpoint(Base):
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     url: Mapped[str] = mapped_column(String(2048))
     event_types: Mapped[list[str]] = mapped_column(JSON)  # empty: every type
-    secret: Mapped[str] = mapped_column(String(64))  # whsec_<base64>; kept to sign, so not a hash
+    secret: Mapped[str] = mapped_column(EncryptedText())  # whsec_<base64>; kept to sign, so not a hash
+    # After a rotation the previous secret signs too, until then (receivers switch over meanwhile).
+    previous_secret: Mapped[str | None] = mapped_column(EncryptedText(), nullable=True)
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean)
     disabled_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class EncryptionKey(Base):
+    """The key the gateway made for itself when BILLING_GATEWAY_ENCRYPTION_KEYS is not set (the
+    demo): one row (see :mod:`gateway.storage.encryption`)."""
+
+    __tablename__ = "encryption_keys"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)  # "gateway": one row at most
+    key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+def stored_key(engine: Engine, now: datetime, *, create: bool) -> str | None:
+    """The gateway's own key from the database; made if there is none and ``create`` (a
+    concurrent start that made one first wins: every replica then uses the same)."""
+    with Session(engine) as session:
+        found = session.get(EncryptionKey, "gateway")
+        if found is not None or not create:
+            return found.key if found is not None else None
+        session.add(EncryptionKey(id="gateway", key=new_key(), created_at=now))
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+        return session.get_one(EncryptionKey, "gateway", populate_existing=True).key
 
 
 class Delivery(Base):
@@ -473,10 +518,15 @@ WRITE_LOCK = "billing_gateway_write_lock"
 def create_db_engine(url: str) -> Engine:
     """An engine for ``url``. On SQLite the gateway issues BEGIN itself, so that a
     writing transaction (see :func:`write_session_factory`) takes the database's
-    write lock up front (BEGIN IMMEDIATE) instead of failing on upgrade later."""
+    write lock up front (BEGIN IMMEDIATE) instead of failing on upgrade later.
+
+    Neither engine puts SQL parameters into its errors (``hide_parameters``): they reach the
+    log, and the values include secrets (webhook signing secrets) and personal data."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -493,7 +543,7 @@ def create_db_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
