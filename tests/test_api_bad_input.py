@@ -295,15 +295,15 @@ ESTIMATE_CASES = [
     ({**SMS_DE, "messageType": "SMS\u0000"}, typed("UNKNOWN_MESSAGE_TYPE", "messageType")),
     (
         {"credits": 10, "messageType": "WHATSAPP_MARKETING", "country": "CN"},
-        typed("UNKNOWN_MESSAGE_TYPE", "messageType"),
+        typed("MESSAGE_TYPE_NOT_OFFERED", "messageType"),
     ),
     (
         {"credits": 10, "messageType": "WHATSAPP_UTILITY", "country": "CN"},
-        typed("UNKNOWN_MESSAGE_TYPE", "messageType"),
+        typed("MESSAGE_TYPE_NOT_OFFERED", "messageType"),
     ),
     (
         {"credits": 10, "messageType": "WHATSAPP_AUTHENTICATION", "country": "CN"},
-        typed("UNKNOWN_MESSAGE_TYPE", "messageType"),
+        typed("MESSAGE_TYPE_NOT_OFFERED", "messageType"),
     ),
     ({**SMS_DE, "messageType": None}, INVALID),
     ({**SMS_DE, "messageType": 1}, INVALID),

@@ -244,6 +244,19 @@ def test_destinations_sorted_by_name_with_unique_codes(graphql):
         assert pair in destinations
 
 
+def test_each_destination_lists_the_message_types_it_offers(graphql, gateway):
+    destinations = graphql("{ destinations { country messageTypes { code } } }")["destinations"]
+    offered = {d["country"]: [m["code"] for m in d["messageTypes"]] for d in destinations}
+    assert offered["CN"] == ["SMS"]  # the rate card has no WhatsApp rate for China
+    assert offered["DE"] == ["SMS", "WHATSAPP_MARKETING", "WHATSAPP_UTILITY", "WHATSAPP_AUTHENTICATION"]
+    for country, codes in offered.items():  # exactly the types the rate provider prices there
+        assert codes == [
+            m.code
+            for m in gateway.rates.message_types()
+            if gateway.rates.credits_per_message(country, m.code)
+        ], country
+
+
 # ----------------------------------------------------------------------- selectPlan
 
 
@@ -258,7 +271,7 @@ def test_destinations_sorted_by_name_with_unique_codes(graphql):
                 "requiresQuote": False,
                 "salesContact": None,
                 "emailCredits": 1000,
-                "messagingCredits": 0,
+                "messagingCredits": None,  # the plan has no messaging credits
             },
         ),
         (
@@ -269,7 +282,7 @@ def test_destinations_sorted_by_name_with_unique_codes(graphql):
                 "requiresQuote": False,
                 "salesContact": None,
                 "emailCredits": 10000,
-                "messagingCredits": 0,
+                "messagingCredits": None,
             },
         ),
         (
@@ -290,8 +303,8 @@ def test_destinations_sorted_by_name_with_unique_codes(graphql):
                 "adjustable": False,
                 "requiresQuote": True,
                 "salesContact": "sales@contact.center",
-                "emailCredits": 0,
-                "messagingCredits": 0,
+                "emailCredits": None,  # sold by quote: no slider
+                "messagingCredits": None,
             },
         ),
     ],
@@ -305,17 +318,17 @@ def test_select_plan_anonymous(graphql, code, expected):
     ("workspace", "code", "sliders", "change", "effective_at"),
     [
         # From Free: a paid plan starts a new period now; staying is no change.
-        ("free", "free", (1000, 0), "NONE", None),
-        ("free", "email", (10000, 0), "NEW_PERIOD", NOW),
+        ("free", "free", (1000, None), "NONE", None),
+        ("free", "email", (10000, None), "NEW_PERIOD", NOW),
         ("free", "omnichannel", (20000, 5000), "NEW_PERIOD", NOW),
         # A paid Email workspace: Omnichannel at its defaults costs more, so it is an upgrade now.
-        ("email", "email", (10000, 0), "NONE", None),
+        ("email", "email", (10000, None), "NONE", None),
         ("email", "omnichannel", (20000, 5000), "UPGRADE", NOW),
-        ("email", "free", (1000, 0), "DOWNGRADE", PERIOD_END),
+        ("email", "free", (1000, None), "DOWNGRADE", PERIOD_END),
         # A paid Omnichannel workspace: its own plan starts at its current limits; lower tiers wait.
         ("omnichannel", "omnichannel", (50000, 10000), "NONE", None),
-        ("omnichannel", "email", (10000, 0), "DOWNGRADE", PERIOD_END),
-        ("omnichannel", "free", (1000, 0), "DOWNGRADE", PERIOD_END),
+        ("omnichannel", "email", (10000, None), "DOWNGRADE", PERIOD_END),
+        ("omnichannel", "free", (1000, None), "DOWNGRADE", PERIOD_END),
     ],
 )
 def test_select_plan_authenticated(graphql, key_of, workspace, code, sliders, change, effective_at):
@@ -336,8 +349,8 @@ def test_select_custom_needs_a_quote_request(graphql, key_of, workspace):
         "adjustable": False,
         "requiresQuote": True,
         "salesContact": "sales@contact.center",
-        "emailCredits": 0,
-        "messagingCredits": 0,
+        "emailCredits": None,  # sold by quote: no slider
+        "messagingCredits": None,
         "change": None,
         "effectiveAt": None,
     }

@@ -19,7 +19,8 @@ ESTIMATE = """mutation($input: EstimateInput!) { estimate(input: $input) {
                     segments encoding characters messages creditsLeft }
   ... on UserError { code message field }
   ... on UnknownCountry { country }
-  ... on UnknownMessageType { unknownType: messageType }
+  ... on UnknownMessageType { requestedMessageType }
+  ... on MessageTypeNotOffered { messageType { code } country offeredMessageTypes { code } }
   ... on InvalidVolume { value min max step }
   ... on TextTooLong { length maxLength }
 } }"""
@@ -186,7 +187,7 @@ def test_messaging_needs_a_country(estimate, country):
         "code": "UNKNOWN_COUNTRY",
         "field": ["country"],
         "message": "WhatsApp Marketing needs a destination country",
-        "country": country or "",
+        "country": None,  # none was given
     }
 
 
@@ -197,7 +198,7 @@ def test_unknown_message_type(estimate, message_type):
         "code": "UNKNOWN_MESSAGE_TYPE",
         "field": ["messageType"],
         "message": f"unknown message type {message_type!r}",
-        "unknownType": message_type,
+        "requestedMessageType": message_type,
     }
 
 
@@ -205,17 +206,20 @@ def test_unknown_message_type(estimate, message_type):
     "message_type", ["WHATSAPP_MARKETING", "WHATSAPP_UTILITY", "WHATSAPP_AUTHENTICATION"]
 )
 def test_type_not_offered_to_the_destination(estimate, message_type):
+    """A type that exists but not for the country is its own error, not a misspelt type's."""
     name = {
         "WHATSAPP_MARKETING": "WhatsApp Marketing",
         "WHATSAPP_UTILITY": "WhatsApp Utility",
         "WHATSAPP_AUTHENTICATION": "WhatsApp Authentication",
     }[message_type]
-    assert estimate(credits=1000, messageType=message_type, country="CN") == {
-        "__typename": "UnknownMessageType",
-        "code": "UNKNOWN_MESSAGE_TYPE",
+    assert estimate(credits=1000, messageType=message_type.lower(), country=" cn") == {
+        "__typename": "MessageTypeNotOffered",
+        "code": "MESSAGE_TYPE_NOT_OFFERED",
         "field": ["messageType"],
-        "message": f"{name} is not offered to China",
-        "unknownType": message_type,
+        "message": f"{name} is not offered to China, which offers SMS",
+        "messageType": {"code": message_type},
+        "country": "CN",
+        "offeredMessageTypes": [{"code": "SMS"}],
     }
 
 

@@ -507,7 +507,7 @@ def test_paid_to_a_lower_plan_is_scheduled(quote, omni):
             "effectiveAt": PERIOD_END,
             "plan": {"code": "email"},
             "emailCredits": 10000,
-            "messagingCredits": 0,
+            "messagingCredits": None,  # the Email plan has no messaging credits
         }
     ]
     assert result["dueAtRenewal"] == charge(

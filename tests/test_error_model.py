@@ -167,7 +167,10 @@ def test_a_reused_idempotency_key_is_the_same_error_in_every_operation(graphql, 
     }
     assert graphql(TOP_UP, {"input": top_up}, key=member.key)["topUpBalance"]["__typename"] == "TopUpSuccess"
     reused_top_up = graphql(TOP_UP, {"input": {**top_up, "amount": "60.00"}}, key=member.key)["topUpBalance"]
-    for answer in (reused, reused_top_up):
+    add = {"card": CARD, "idempotencyKey": "k-3"}
+    assert graphql(ADD_CARD, {"input": add}, key=member.key)["addCard"]["__typename"] == "CardAdded"
+    reused_add = graphql(ADD_CARD, {"input": {**add, "useForRenewal": True}}, key=member.key)["addCard"]
+    for answer in (reused, reused_top_up, reused_add):
         assert (answer["__typename"], answer["code"], answer["field"]) == (
             "IdempotencyKeyRejected",
             "IDEMPOTENCY_KEY_REUSED",
@@ -180,6 +183,12 @@ def test_a_reused_idempotency_key_is_the_same_error_in_every_operation(graphql, 
     [
         ({"messageType": "PIGEON"}, "UnknownMessageType", "UNKNOWN_MESSAGE_TYPE", ["messageType"]),
         ({"messageType": "SMS", "country": "XX"}, "UnknownCountry", "UNKNOWN_COUNTRY", ["country"]),
+        (
+            {"messageType": "WHATSAPP_UTILITY", "country": "CN"},
+            "MessageTypeNotOffered",
+            "MESSAGE_TYPE_NOT_OFFERED",
+            ["messageType"],
+        ),
         ({"messageType": "SMS"}, "UnknownCountry", "UNKNOWN_COUNTRY", ["country"]),
         (
             {"messageType": "SMS", "country": "DE", "sampleText": "a" * 1601},

@@ -116,8 +116,8 @@ def test_renewal_applies_the_downgrade_resets_credits_charges_the_balance_and_in
     clock.advance(days=29)  # the last day of the period: the old usage and the old plan
     before = graphql(WORKSPACE, key=member.key)["workspace"]
     assert before["usage"]["credits"] == [
-        {"kind": "EMAIL", "used": "1200", "included": 50000, "remaining": "48800"},
-        {"kind": "MESSAGING", "used": "75", "included": 10000, "remaining": "9925"},
+        {"kind": "EMAIL", "used": "1200", "included": "50000", "remaining": "48800"},
+        {"kind": "MESSAGING", "used": "75", "included": "10000", "remaining": "9925"},
     ]
     assert before["scheduledChange"] == {"plan": {"code": "email"}}
 
@@ -137,7 +137,7 @@ def test_renewal_applies_the_downgrade_resets_credits_charges_the_balance_and_in
     assert after["usage"] == {
         "periodStart": BOUNDARY.isoformat(),
         "periodEnd": NEXT_END.isoformat(),
-        "credits": [{"kind": "EMAIL", "used": "0", "included": 10000, "remaining": "10000"}],
+        "credits": [{"kind": "EMAIL", "used": "0", "included": "10000", "remaining": "10000"}],
     }
     assert after["scheduledChange"] is None
     assert after["balance"] == {"amount": "173.22"}
@@ -307,7 +307,7 @@ def test_a_free_plan_rolls_and_resets_without_charge_or_invoice(gateway, graphql
     assert renewal.status == "free"
     clock.now = BOUNDARY
     usage = graphql(WORKSPACE, key=member.key)["workspace"]["usage"]
-    assert usage["credits"] == [{"kind": "EMAIL", "used": "0", "included": 1000, "remaining": "1000"}]
+    assert usage["credits"] == [{"kind": "EMAIL", "used": "0", "included": "1000", "remaining": "1000"}]
 
 
 def test_nothing_is_due_before_the_boundary(gateway, make_workspace):

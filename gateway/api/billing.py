@@ -85,13 +85,15 @@ class RequestCustomQuoteInput:
 @strawberry.type(description="Usage counted against this period's allowance.")
 class UsageRecorded:
     record_id: strawberry.ID
-    message_type: str
-    country: str | None
+    message_type: t.MessageType
+    country: str | None = strawberry.field(description="The destination; null for an email.")
     quantity: int
     segments: int = strawberry.field(description="SMS segments per message; 1 for other types.")
     credit_kind: t.CreditKind
-    credits_per_message: Decimal
-    credits: Decimal = strawberry.field(description="Credits this request used.")
+    credits_per_message: Decimal = strawberry.field(description="All segments of one message.")
+    credits: Decimal = strawberry.field(
+        description="Credits this request used: a Decimal, as every credit quantity of usage (see CreditUsage)."
+    )
     usage: t.Usage = strawberry.field(description="The period's usage after this request.")
 
 
@@ -111,6 +113,7 @@ RecordUsageResult = Annotated[
     | e.ChannelNotInPlan
     | e.InvalidVolume
     | e.UnknownMessageType
+    | e.MessageTypeNotOffered
     | e.UnknownCountry
     | e.TextTooLong
     | e.IdempotencyKeyRejected
@@ -136,7 +139,7 @@ def _recorded(recorded: usage.Recorded) -> UsageRecorded:
     u = recorded.usage
     return UsageRecorded(
         record_id=strawberry.ID(recorded.record_id),
-        message_type=u.message_type,
+        message_type=t.MessageType.of(u.offer),
         country=u.country,
         quantity=u.quantity,
         segments=u.segments,

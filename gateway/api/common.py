@@ -33,8 +33,8 @@ def quote_of(info: Info, order: pricing.PricedOrder, balance: Money) -> t.Quote:
     return t.Quote(
         kind=order.kind,
         plan=plan_of(info, order.target.plan),
-        email_credits=order.target.email_credits,
-        messaging_credits=order.target.messaging_credits,
+        email_credits=t.email_limit(order.target),
+        messaging_credits=t.messaging_limit(order.target),
         monthly_lines=[t.OrderLine.of(line) for line in order.monthly_lines],
         monthly_subtotal=t.Money.of(order.monthly_subtotal),
         changes=[
@@ -42,8 +42,8 @@ def quote_of(info: Info, order: pricing.PricedOrder, balance: Money) -> t.Quote:
                 timing=c.timing,
                 effective_at=c.effective_at,
                 plan=plan_of(info, c.configuration.plan),
-                email_credits=c.configuration.email_credits,
-                messaging_credits=c.configuration.messaging_credits,
+                email_credits=t.email_limit(c.configuration),
+                messaging_credits=t.messaging_limit(c.configuration),
             )
             for c in order.changes
         ],

@@ -67,12 +67,28 @@ class InvalidVolume(UserError):
 
 @strawberry.type
 class UnknownCountry(UserError):
-    country: str
+    country: str | None = strawberry.field(description="The country sent; null when none was given.")
 
 
-@strawberry.type(description="Unknown message type, or one not offered to the destination.")
+@strawberry.type(
+    description="Not a message type: `messageTypes` lists them. A type that exists but not for the "
+    "destination is MessageTypeNotOffered."
+)
 class UnknownMessageType(UserError):
-    message_type: str
+    requested_message_type: str = strawberry.field(description="The message type code sent.")
+
+
+@strawberry.type(
+    description="The message type exists but the destination does not offer it (WhatsApp to China); "
+    "`offeredMessageTypes` lists what it offers, as `destinations` does."
+)
+class MessageTypeNotOffered(UserError):
+    message_type: t.MessageType
+    country: str | None = strawberry.field(
+        description="The destination's ISO code; always set here (nullable as `country` is where no "
+        "destination applies, such as UsageRecorded's for an email)."
+    )
+    offered_message_types: list[t.MessageType]
 
 
 @strawberry.type(description="The VAT ID fails the offline format or checksum check.")
@@ -88,7 +104,7 @@ class TextTooLong(UserError):
 
 @strawberry.type(description="The current period has ended and its renewal has not run yet.")
 class RenewalPending(UserError):
-    period_end: str
+    period_end: datetime
 
 
 # ------------------------------------------ billing details, usage, scheduled changes, custom quotes
@@ -105,13 +121,16 @@ class InvalidBillingDetails(UserError):
     problems: list[InputProblem]
 
 
-@strawberry.type(description="The usage would go past this period's allowance. Nothing was counted.")
+@strawberry.type(
+    description="The usage would go past this period's allowance. Nothing was counted. Credit "
+    "quantities are Decimal, as in CreditUsage."
+)
 class AllowanceExceeded(UserError):
     kind: t.CreditKind
     used: Decimal = strawberry.field(description="Credits already used this period.")
-    included: int = strawberry.field(description="This period's limit.")
+    included: Decimal = strawberry.field(description="This period's limit, as in CreditUsage.")
     requested: Decimal = strawberry.field(description="Credits the refused request would have used.")
-    remaining: Decimal
+    remaining: Decimal = strawberry.field(description="included - used, never below 0.")
 
 
 @strawberry.type(
@@ -119,7 +138,7 @@ class AllowanceExceeded(UserError):
 )
 class ChannelNotInPlan(UserError):
     plan_code: str
-    message_type: str
+    message_type: t.MessageType
 
 
 @strawberry.type(description="The workspace has no scheduled change to cancel.")
@@ -170,12 +189,12 @@ class UnknownEventType(UserError):
 
 @strawberry.type(description="The workspace has no webhook endpoint with this id.")
 class UnknownWebhookEndpoint(UserError):
-    endpoint_id: str
+    endpoint_id: strawberry.ID
 
 
 @strawberry.type(description="The webhook endpoint is disabled: enable it with updateWebhookEndpoint first.")
 class WebhookEndpointDisabled(UserError):
-    endpoint_id: str
+    endpoint_id: strawberry.ID
 
 
 @strawberry.type(description="The workspace has as many webhook endpoints as allowed; delete one first.")
@@ -185,7 +204,7 @@ class WebhookEndpointLimitReached(UserError):
 
 @strawberry.type(description="The workspace has no event with this id.")
 class UnknownEvent(UserError):
-    event_id: str
+    event_id: strawberry.ID
 
 
 # ------------------------------------------------------------------ history (paged lists)
@@ -207,7 +226,7 @@ class InvalidPageRequest(UserError):
     "confirmPayment before `expiresAt`, after which the payment expires and nothing is applied."
 )
 class PaymentActionRequired(UserError):
-    payment_id: str
+    payment_id: strawberry.ID
     next_action: str
     expires_at: datetime | None = strawberry.field(
         default=None, description="When the payment expires if nobody confirms it."
@@ -221,7 +240,7 @@ class PaymentActionRequired(UserError):
     "events follow it)."
 )
 class PaymentPending(UserError):
-    payment_id: str
+    payment_id: strawberry.ID
     reference: str | None
     instructions: list[t.Instruction]
     expires_at: datetime | None
@@ -229,7 +248,7 @@ class PaymentPending(UserError):
 
 @strawberry.type(description="The payment failed; nothing changed but the failed payment's record.")
 class PaymentDeclined(UserError):
-    payment_id: str
+    payment_id: strawberry.ID
     decline_code: str
 
 
@@ -399,7 +418,7 @@ def _builder(graphql_type: Callable[..., UserError], extra: Callable[[Any], dict
 def _register_all() -> None:
     from gateway.core import pricing
     from gateway.events import endpoints
-    from gateway.services import checkout, history, refunds, usage
+    from gateway.services import checkout, history, messages, refunds, usage
     from gateway.storage import idempotency
 
     simple: list[
@@ -418,10 +437,23 @@ def _register_all() -> None:
         ),
         (errors.UnknownPlan, UnknownPlan, lambda e: {"plan_code": e.plan_code}),
         (errors.UnknownCountry, UnknownCountry, lambda e: {"country": e.country}),
-        (errors.UnknownMessageType, UnknownMessageType, lambda e: {"message_type": e.message_type}),
+        (
+            errors.UnknownMessageType,
+            UnknownMessageType,
+            lambda e: {"requested_message_type": e.message_type},
+        ),
+        (
+            messages.MessageTypeNotOffered,
+            MessageTypeNotOffered,
+            lambda e: {
+                "message_type": t.MessageType.of(e.offer),
+                "country": e.destination.country,
+                "offered_message_types": [t.MessageType.of(m) for m in e.offered],
+            },
+        ),
         (errors.InvalidVatId, InvalidVatId, lambda e: {"vat_id": e.vat_id}),
         (errors.TextTooLong, TextTooLong, lambda e: {"length": e.length, "max_length": e.max_length}),
-        (errors.RenewalPending, RenewalPending, lambda e: {"period_end": e.period_end.isoformat()}),
+        (errors.RenewalPending, RenewalPending, lambda e: {"period_end": e.period_end}),
         (errors.NoScheduledChange, NoScheduledChange, lambda e: {}),
         (errors.InvalidBillingDetails, InvalidBillingDetails, _invalid_input),
         (errors.InvalidQuoteRequest, InvalidQuoteRequest, _invalid_input),
@@ -476,7 +508,7 @@ def _register_all() -> None:
             lambda e: {
                 "kind": e.kind,
                 "used": usage.normal(e.used),
-                "included": e.included,
+                "included": Decimal(e.included),
                 "requested": usage.normal(e.requested),
                 "remaining": usage.normal(e.remaining),
             },
@@ -484,7 +516,7 @@ def _register_all() -> None:
         (
             usage.ChannelNotInPlan,
             ChannelNotInPlan,
-            lambda e: {"plan_code": e.plan_code, "message_type": e.message_type},
+            lambda e: {"plan_code": e.plan_code, "message_type": t.MessageType.of(e.offer)},
         ),
         (endpoints.InvalidWebhookUrl, InvalidWebhookUrl, lambda e: {"url": e.url}),
         (endpoints.WebhookUrlRefused, WebhookUrlRefused, lambda e: {"url": e.url}),

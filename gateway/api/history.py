@@ -83,7 +83,7 @@ strawberry.enum(statuses.PaymentPurpose, description="What a payment pays for.")
 
 @strawberry.type(description="A payment of the workspace, whatever came of it. Never a card number.")
 class Payment:
-    id: str
+    id: strawberry.ID
     purpose: PaymentPurpose
     method: str = strawberry.field(description='The payment method code: "balance", "card", or a plugin\'s.')
     status: PaymentStatus
@@ -93,7 +93,7 @@ class Payment:
     )
     failure_code: str | None = strawberry.field(description="Why it failed or expired, e.g. card_declined.")
     failure_message: str | None
-    invoice_id: str | None = strawberry.field(
+    invoice_id: strawberry.ID | None = strawberry.field(
         description="The invoice this payment is for, if one refers to it (never for top-ups)."
     )
     created_at: datetime
@@ -102,7 +102,7 @@ class Payment:
 
 def payment_of(payment: history.PaymentRecord, card_of: Callable[[CardView], t.SavedCard]) -> Payment:
     return Payment(
-        id=payment.id,
+        id=strawberry.ID(payment.id),
         purpose=PaymentPurpose(payment.purpose),
         method=payment.method,
         status=PaymentStatus(payment.status),
@@ -110,7 +110,7 @@ def payment_of(payment: history.PaymentRecord, card_of: Callable[[CardView], t.S
         card=card_of(payment.card) if payment.card is not None else None,
         failure_code=payment.failure_code,
         failure_message=payment.failure_message,
-        invoice_id=payment.invoice_id,
+        invoice_id=strawberry.ID(payment.invoice_id) if payment.invoice_id is not None else None,
         created_at=payment.created_at,
         updated_at=payment.updated_at,
     )
@@ -126,7 +126,7 @@ strawberry.enum(
 
 @strawberry.type(description="An entry of the prepaid balance's ledger.")
 class BalanceTransaction:
-    id: str
+    id: strawberry.ID
     kind: LedgerEntryKind
     amount: t.Money = strawberry.field(
         description="Signed: top-ups and refunds are positive, charges negative."
@@ -138,7 +138,7 @@ class BalanceTransaction:
 
 def balance_transaction_of(entry: history.BalanceTransaction) -> BalanceTransaction:
     return BalanceTransaction(
-        id=entry.id,
+        id=strawberry.ID(entry.id),
         kind=entry.kind,
         amount=t.Money.of(entry.amount),
         balance_after=t.Money.of(entry.balance_after),
@@ -150,7 +150,9 @@ def balance_transaction_of(entry: history.BalanceTransaction) -> BalanceTransact
 # ------------------------------------------------------------------ usage per period
 
 
-@strawberry.type
+@strawberry.type(
+    description="One credit kind's usage in a past or current period; `used` is a Decimal, as in CreditUsage."
+)
 class PeriodCreditUsage:
     kind: t.CreditKind
     used: Decimal

@@ -98,11 +98,16 @@ class AddCardInput:
 
 @strawberry.type
 class PaymentInfo:
-    id: str
+    id: strawberry.ID
     method: str
     status: str
     amount: t.Money
     card: t.SavedCard | None
+
+
+# Members of one result union (confirmPayment's) declare a shared field with one type: CheckoutSuccess's
+# invoice and payment are null for a downgrade, so the others' are nullable too, though always set.
+ALWAYS_SET = "Always set; nullable only as CheckoutSuccess's is (null there when nothing was paid)."
 
 
 @strawberry.type(description="The plan change was paid for (or scheduled) and applied.")
@@ -121,16 +126,16 @@ class CheckoutSuccess:
 class TopUpSuccess:
     amount: t.Money
     balance: t.Money
-    payment: PaymentInfo
+    payment: PaymentInfo | None = strawberry.field(description=ALWAYS_SET)
 
 
 @strawberry.type(
     description="The open invoice is paid; the workspace is active again once none is left open."
 )
 class InvoicePaid:
-    invoice: t.Invoice
+    invoice: t.Invoice | None = strawberry.field(description=ALWAYS_SET)
     workspace: Workspace
-    payment: PaymentInfo
+    payment: PaymentInfo | None = strawberry.field(description=ALWAYS_SET)
 
 
 @strawberry.input
@@ -212,7 +217,7 @@ SetDefaultPaymentMethodResult = Annotated[
 
 def _payment_info(payment: views.PaymentView, workspace: views.WorkspaceView) -> PaymentInfo:
     return PaymentInfo(
-        id=payment.id,
+        id=strawberry.ID(payment.id),
         method=payment.method,
         status=payment.status,
         amount=t.Money.of(payment.amount),

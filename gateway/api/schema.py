@@ -27,6 +27,7 @@ from gateway.api.payments import PaymentsMutation
 from gateway.api.subscriptions import Subscription
 from gateway.api.webhooks import WebhooksMutation, WebhooksQuery
 from gateway.api.workspace import Workspace, WorkspaceResult
+from gateway.core.catalog import CreditKind
 from gateway.core.tax import CustomerKind
 from gateway.services import quotes
 from gateway.services.orders import OrderRequest
@@ -89,7 +90,12 @@ QuoteResult = Annotated[
     strawberry.union("QuoteResult"),
 ]
 EstimateResult = Annotated[
-    t.Estimate | e.UnknownCountry | e.UnknownMessageType | e.InvalidVolume | e.TextTooLong,
+    t.Estimate
+    | e.UnknownCountry
+    | e.UnknownMessageType
+    | e.MessageTypeNotOffered
+    | e.InvalidVolume
+    | e.TextTooLong,
     strawberry.union("EstimateResult"),
 ]
 
@@ -122,9 +128,12 @@ class CoreQuery:
     def message_types(self, info: Info) -> list[t.MessageType]:
         return [t.MessageType.of(offer) for offer in info.context.gateway.messages.types]
 
-    @strawberry.field(description="Destination countries with messaging rates.")
+    @strawberry.field(
+        description="Destination countries with messaging rates, each with the message types it offers."
+    )
     def destinations(self, info: Info) -> list[t.Destination]:
-        return [t.Destination.of(d) for d in info.context.gateway.messages.destinations]
+        messages = info.context.gateway.messages
+        return [t.Destination.of(d, messages) for d in messages.destinations]
 
     @strawberry.field(description="The plugins loaded at start-up.")
     def plugins(self, info: Info) -> list[t.Plugin]:
@@ -176,20 +185,25 @@ class CoreMutation:
         return e.attempt(
             info,
             lambda: t.Estimate.of(
-                quotes.estimate(deps, input.credits, input.message_type, input.country, input.sample_text)
+                quotes.estimate(deps, input.credits, input.message_type, input.country, input.sample_text),
+                deps.messages,
             ),
         )
 
 
 def _plan_selection(info: Info, selection: quotes.PlanSelection) -> t.PlanSelection:
     plan = selection.plan
+
+    def slider_start(kind: CreditKind, value: int) -> int | None:
+        return t.limit_of(plan, kind, value) if plan.purchasable else None  # no slider on a quote
+
     return t.PlanSelection(
         plan=plan_of(info, plan),
         adjustable=plan.adjustable,
         requires_quote=not plan.purchasable,
         sales_contact=info.context.gateway.catalog.sales_contact if not plan.purchasable else None,
-        email_credits=selection.email_credits,
-        messaging_credits=selection.messaging_credits,
+        email_credits=slider_start(CreditKind.EMAIL, selection.email_credits),
+        messaging_credits=slider_start(CreditKind.MESSAGING, selection.messaging_credits),
         change=selection.change,
         effective_at=selection.effective_at,
     )

@@ -83,6 +83,15 @@ strawberry.enum(
 )
 
 
+# How credit quantities are typed, said in the schema wherever they appear.
+USAGE_NUMBERS = (
+    "Credit quantities of usage (used, included, remaining, requested, spent) are Decimal strings: a "
+    "message can cost a fraction of a credit (a WhatsApp Utility message to Colombia costs 0.02). "
+    "Limits and slider positions (what a plan grants or a customer sets: Allowance.limit, CreditOption, "
+    "the emailCredits and messagingCredits of plans, quotes and orders) are Int: limits are whole credits."
+)
+
+
 @strawberry.type(description="A graduated price tier: each credit is priced by the tier it falls in.")
 class PriceTier:
     from_credits: int = strawberry.field(description="First credit of the tier (1-based, inclusive).")
@@ -240,6 +249,23 @@ class TaxLine:
         )
 
 
+EMAIL_LIMIT = "The monthly Email credit limit; null when the plan grants no Email credits."
+MESSAGING_LIMIT = "The monthly SMS/WhatsApp credit limit; null when the plan grants no messaging credits."
+
+
+def limit_of(plan: cat.Plan, kind: cat.CreditKind, limit: int) -> int | None:
+    """A limit as the API shows it: null for a credit kind the plan does not grant."""
+    return limit if plan.option(kind) is not None else None
+
+
+def email_limit(configuration: pricing.Configuration) -> int | None:
+    return limit_of(configuration.plan, cat.CreditKind.EMAIL, configuration.email_credits)
+
+
+def messaging_limit(configuration: pricing.Configuration) -> int | None:
+    return limit_of(configuration.plan, cat.CreditKind.MESSAGING, configuration.messaging_credits)
+
+
 @strawberry.type(description="Lines charged together, with their tax.")
 class Charge:
     lines: list[OrderLine]
@@ -268,8 +294,8 @@ class PlanChange:
     timing: Timing
     effective_at: datetime
     plan: Plan
-    email_credits: int
-    messaging_credits: int
+    email_credits: int | None = strawberry.field(description=EMAIL_LIMIT)
+    messaging_credits: int | None = strawberry.field(description=MESSAGING_LIMIT)
 
 
 @strawberry.type
@@ -291,8 +317,8 @@ class BalancePreview:
 class Quote:
     kind: ChangeKind
     plan: Plan
-    email_credits: int
-    messaging_credits: int
+    email_credits: int | None = strawberry.field(description=EMAIL_LIMIT)
+    messaging_credits: int | None = strawberry.field(description=MESSAGING_LIMIT)
     monthly_lines: list[OrderLine] = strawberry.field(description="The target configuration's monthly price.")
     monthly_subtotal: Money
     changes: list[PlanChange]
@@ -315,8 +341,13 @@ class PlanSelection:
     adjustable: bool
     requires_quote: bool
     sales_contact: str | None = strawberry.field(description="Set when the plan is sold by quote.")
-    email_credits: int = strawberry.field(description="Where the email slider starts.")
-    messaging_credits: int = strawberry.field(description="Where the messaging slider starts.")
+    email_credits: int | None = strawberry.field(
+        description="Where the email slider starts; null for a plan sold by quote or without Email credits."
+    )
+    messaging_credits: int | None = strawberry.field(
+        description="Where the messaging slider starts; null for a plan sold by quote or without messaging "
+        "credits."
+    )
     change: ChangeKind | None = strawberry.field(
         description="For an authenticated workspace: how choosing this plan at the slider start applies."
     )
@@ -341,7 +372,7 @@ class Period:
 @strawberry.type(description="A credit allowance for the current period (unused credits do not roll over).")
 class Allowance:
     kind: CreditKind
-    limit: int
+    limit: int = strawberry.field(description="Credits per period: a whole number, as limits are.")
 
 
 @strawberry.type
@@ -370,14 +401,24 @@ class MessageType:
         )
 
 
-@strawberry.type
+@strawberry.type(description="A destination country with messaging rates.")
 class Destination:
-    country: str
+    country: str = strawberry.field(description="ISO 3166-1 alpha-2 code, e.g. DE.")
     name: str
+    message_types: list[MessageType] = strawberry.field(
+        description="The message types the country can be sent (SMS, WhatsApp ...), in the order of "
+        "`messageTypes`; Email needs no destination and is not listed."
+    )
 
     @classmethod
-    def of(cls, destination: plugin_messaging.Destination) -> Destination:
-        return cls(country=destination.country, name=destination.name)
+    def of(
+        cls, destination: plugin_messaging.Destination, messages: message_pricing.MessageCatalog
+    ) -> Destination:
+        return cls(
+            country=destination.country,
+            name=destination.name,
+            message_types=[MessageType.of(m) for m in messages.offered_to(destination.country)],
+        )
 
 
 SmsEncoding: TypeAlias = sms.SmsEncoding
@@ -398,12 +439,12 @@ class Estimate:
     credits_left: Decimal | None
 
     @classmethod
-    def of(cls, estimate: message_pricing.Estimate) -> Estimate:
+    def of(cls, estimate: message_pricing.Estimate, messages: message_pricing.MessageCatalog) -> Estimate:
         cost = estimate.cost
         segments = cost.segments
         return cls(
             message_type=MessageType.of(cost.offer),
-            destination=Destination.of(cost.destination) if cost.destination is not None else None,
+            destination=Destination.of(cost.destination, messages) if cost.destination is not None else None,
             credits=estimate.credits,
             credit_kind=cost.offer.credit_kind,
             credits_per_message=cost.per_message,
@@ -469,7 +510,7 @@ class Instruction:
 
 @strawberry.type(description="A saved card: never its number, only what identifies it to a person.")
 class SavedCard:
-    id: str
+    id: strawberry.ID
     brand: str
     last4: str
     exp_month: int
@@ -506,8 +547,8 @@ class RenewalPayment:
 @strawberry.type(description="A change waiting for the end of the period, and what the renewal will cost.")
 class ScheduledChange:
     plan: Plan
-    email_credits: int
-    messaging_credits: int
+    email_credits: int | None = strawberry.field(description=EMAIL_LIMIT)
+    messaging_credits: int | None = strawberry.field(description=MESSAGING_LIMIT)
     effective_at: datetime
     due_at_renewal: Charge
 
@@ -554,7 +595,7 @@ class InvoiceSeller:
 
 @strawberry.type
 class Invoice:
-    id: str
+    id: strawberry.ID
     number: str
     kind: str = strawberry.field(description="checkout or renewal")
     status: InvoiceStatus
@@ -580,12 +621,14 @@ class Invoice:
     )
 
 
-@strawberry.type
+@strawberry.type(description="One credit kind's usage this period. " + USAGE_NUMBERS)
 class CreditUsage:
     kind: CreditKind
-    used: Decimal
-    included: int = strawberry.field(description="This period's limit; unused credits do not roll over.")
-    remaining: Decimal
+    used: Decimal = strawberry.field(description="Credits used this period.")
+    included: Decimal = strawberry.field(
+        description="This period's limit (the allowance's limit, as a Decimal); unused credits do not roll over."
+    )
+    remaining: Decimal = strawberry.field(description="included - used, never below 0.")
 
 
 @strawberry.type(description="The plan-and-usage widget.")

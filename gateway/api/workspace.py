@@ -4,6 +4,7 @@ scheduled change and invoices (the Billing pages), and its history as cursor con
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 
 import strawberry
@@ -27,14 +28,23 @@ from gateway.services.workspaces import subscription_of
 
 @strawberry.type(description="The caller's workspace.")
 class Workspace:
-    id: str
+    id: strawberry.ID
     name: str
     status: t.WorkspaceStatus
     plan: t.Plan
-    email_credits: int
-    messaging_credits: int
+    email_credits: int = strawberry.field(
+        deprecation_reason="Use `allowances` (the limit of kind EMAIL): the one place of the current limits."
+    )
+    messaging_credits: int = strawberry.field(
+        deprecation_reason="Use `allowances` (the limit of kind MESSAGING): the one place of the current "
+        "limits."
+    )
     period: t.Period
-    allowances: list[t.Allowance]
+    allowances: list[t.Allowance] = strawberry.field(
+        description="The current limits, one per credit kind the plan grants (a kind it does not grant is "
+        "left out): the one place to read them, and where Customize Current Plan's sliders start. "
+        "`usage` shows how much of each this period used."
+    )
     actions: list[t.PlanAction] = strawberry.field(description="Plan actions open on the Billing page.")
     payment_methods: list[t.PaymentMethod]
     balance: t.Money = strawberry.field(description="The prepaid balance: the sum of the ledger.")
@@ -57,7 +67,7 @@ class Workspace:
             if plan.option(kind) is not None
         ]
         return cls(
-            id=workspace.id,
+            id=strawberry.ID(workspace.id),
             name=workspace.name,
             status=t.WorkspaceStatus(workspace.status),
             plan=plan_of(info, plan),
@@ -92,8 +102,8 @@ class Workspace:
             return None
         return t.ScheduledChange(
             plan=plan_of(info, change.plan),
-            email_credits=change.email_credits,
-            messaging_credits=change.messaging_credits,
+            email_credits=t.limit_of(change.plan, cat.CreditKind.EMAIL, change.email_credits),
+            messaging_credits=t.limit_of(change.plan, cat.CreditKind.MESSAGING, change.messaging_credits),
             effective_at=change.effective_at,
             due_at_renewal=t.Charge.of(change.due_at_renewal),
         )
@@ -231,7 +241,7 @@ def usage_of(period: PeriodUsage) -> t.Usage:
         period_end=period.period_end,
         credits=[
             t.CreditUsage(
-                kind=c.kind, used=normal(c.used), included=c.included, remaining=normal(c.remaining)
+                kind=c.kind, used=normal(c.used), included=Decimal(c.included), remaining=normal(c.remaining)
             )
             for c in period.credits
         ],
@@ -258,7 +268,7 @@ def billing_details_of(saved: views.BillingDetailsView) -> t.BillingDetails:
 
 def saved_card(card: views.CardView, workspace: views.WorkspaceView) -> t.SavedCard:
     return t.SavedCard(
-        id=card.id,
+        id=strawberry.ID(card.id),
         brand=card.brand,
         last4=card.last4,
         exp_month=card.exp_month,
@@ -304,7 +314,7 @@ def _payment_method(payment: views.PaymentView | None) -> str | None:
 def invoice_of(invoice: views.InvoiceView) -> t.Invoice:
     currency = invoice.currency
     return t.Invoice(
-        id=invoice.id,
+        id=strawberry.ID(invoice.id),
         number=invoice.number,
         kind=invoice.kind,
         status=t.InvoiceStatus(invoice.status),

@@ -36,6 +36,7 @@ class ErrorCode(enum.Enum):
     INVALID_VOLUME = "INVALID_VOLUME"
     UNKNOWN_COUNTRY = "UNKNOWN_COUNTRY"
     UNKNOWN_MESSAGE_TYPE = "UNKNOWN_MESSAGE_TYPE"
+    MESSAGE_TYPE_NOT_OFFERED = "MESSAGE_TYPE_NOT_OFFERED"
     INVALID_VAT_ID = "INVALID_VAT_ID"
     TEXT_TOO_LONG = "TEXT_TOO_LONG"
     RENEWAL_PENDING = "RENEWAL_PENDING"
@@ -158,15 +159,17 @@ class TextTooLong(DomainError):
 
 
 class UnknownCountry(DomainError):
+    """Not a country the operation knows; ``country`` is None when none was given."""
+
     code = ErrorCode.UNKNOWN_COUNTRY
 
-    def __init__(self, country: str, message: str, field: Sequence[str] = ("country",)) -> None:
+    def __init__(self, country: str | None, message: str, field: Sequence[str] = ("country",)) -> None:
         super().__init__(message, field)
         self.country = country
 
 
 class UnknownMessageType(DomainError):
-    """Not a message type, or one the destination is not offered."""
+    """Not a message type (one that exists but a destination lacks is MessageTypeNotOffered)."""
 
     code = ErrorCode.UNKNOWN_MESSAGE_TYPE
 

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from gateway.core.catalog import CreditKind
-from gateway.core.errors import InvalidVolume, TextTooLong, UnknownCountry, UnknownMessageType
+from gateway.core.errors import (
+    DomainError,
+    ErrorCode,
+    InvalidVolume,
+    TextTooLong,
+    UnknownCountry,
+    UnknownMessageType,
+)
 from gateway.core.messaging import Channel, normalise_code
 from gateway.core.sms import SmsSegments, count_segments
 from gateway.plugin_api.messaging import Destination, RateProvider
@@ -31,10 +38,12 @@ EMAIL = MessageOffer("EMAIL", "Email", Channel.EMAIL, CreditKind.EMAIL, segmente
 
 @dataclass(frozen=True)
 class MessageCatalog:
-    """The message types (Email first) and destinations of the rate provider, indexed once at start-up."""
+    """The message types (Email first) and destinations of the rate provider, with the types each
+    destination is offered, indexed once at start-up."""
 
     types: tuple[MessageOffer, ...]
     destinations: tuple[Destination, ...]
+    offered: dict[str, tuple[MessageOffer, ...]]  # per country: the types it has a rate for
     _by_code: dict[str, MessageOffer] = field(init=False, repr=False, compare=False)
     _by_country: dict[str, Destination] = field(init=False, repr=False, compare=False)
 
@@ -50,7 +59,16 @@ class MessageCatalog:
             )
             for m in rates.message_types()
         ]
-        return cls(tuple(types), tuple(rates.destinations()))
+        destinations = tuple(rates.destinations())
+        offered = {
+            d.country: tuple(
+                m
+                for m in types
+                if m.channel is not Channel.EMAIL and rates.credits_per_message(d.country, m.code) is not None
+            )
+            for d in destinations
+        }
+        return cls(tuple(types), destinations, offered)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_code", {m.code: m for m in self.types})
@@ -61,6 +79,26 @@ class MessageCatalog:
 
     def destination(self, country: str) -> Destination | None:
         return self._by_country.get(country)
+
+    def offered_to(self, country: str) -> tuple[MessageOffer, ...]:
+        """The message types a destination can be sent, in display order (Email needs none)."""
+        return self.offered.get(country, ())
+
+
+class MessageTypeNotOffered(DomainError):
+    """The message type exists but has no rate for the destination (WhatsApp to China):
+    ``offered`` lists the types that destination has."""
+
+    code = ErrorCode.MESSAGE_TYPE_NOT_OFFERED
+
+    def __init__(
+        self, offer: MessageOffer, destination: Destination, offered: tuple[MessageOffer, ...]
+    ) -> None:
+        names = ", ".join(m.name for m in offered) or "no message type"
+        super().__init__(
+            f"{offer.name} is not offered to {destination.name}, which offers {names}", ("message_type",)
+        )
+        self.offer, self.destination, self.offered = offer, destination, offered
 
 
 @dataclass(frozen=True)
@@ -84,8 +122,8 @@ def message_cost(
     country: str | None,
     sample_text: str | None,
 ) -> MessageCost:
-    """The cost of one message, or an :class:`UnknownMessageType`, :class:`UnknownCountry` or
-    :class:`TextTooLong` naming the field at fault. Pure: reads nothing."""
+    """The cost of one message, or an :class:`UnknownMessageType`, :class:`UnknownCountry`,
+    :class:`MessageTypeNotOffered` or :class:`TextTooLong` naming the field at fault. Pure: reads nothing."""
     if sample_text is not None and len(sample_text) > MAX_SAMPLE_TEXT:
         raise TextTooLong(("sample_text",), len(sample_text), MAX_SAMPLE_TEXT)
     code = normalise_code(message_type)
@@ -96,13 +134,13 @@ def message_cost(
         return MessageCost(offer, None, None, Decimal(1))
     normalised = normalise_code(country)
     if not normalised:
-        raise UnknownCountry(country or "", f"{offer.name} needs a destination country")
+        raise UnknownCountry(None, f"{offer.name} needs a destination country")
     destination = messages.destination(normalised)
     if destination is None:
-        raise UnknownCountry(country or "", f"no messaging rates for destination {country!r}")
+        raise UnknownCountry(country, f"no messaging rates for destination {country!r}")
     rate = rates.credits_per_message(normalised, code)
     if rate is None:
-        raise UnknownMessageType(message_type, f"{offer.name} is not offered to {destination.name}")
+        raise MessageTypeNotOffered(offer, destination, messages.offered_to(normalised))
     segments = count_segments(sample_text) if offer.segmented and sample_text is not None else None
     parts = segments.segments if segments is not None else 1
     return MessageCost(offer, destination, segments, rate * parts)

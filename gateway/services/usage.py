@@ -35,7 +35,7 @@ from gateway.core.money import Money
 from gateway.core.statuses import WorkspaceStatus
 from gateway.services.deps import Deps
 from gateway.services.invoices import amount_due
-from gateway.services.messages import message_cost
+from gateway.services.messages import MessageOffer, message_cost
 from gateway.services.renewal import renew_workspace
 from gateway.services.workspaces import subscription_of
 from gateway.storage import idempotency
@@ -55,13 +55,13 @@ class ChannelNotInPlan(DomainError):
 
     code = ErrorCode.CHANNEL_NOT_IN_PLAN
 
-    def __init__(self, plan_code: str, plan_name: str, message_type: str, channel: Channel) -> None:
+    def __init__(self, plan_code: str, plan_name: str, offer: MessageOffer) -> None:
         super().__init__(
-            f"the {plan_name} plan does not include {channel.value} messages: "
+            f"the {plan_name} plan does not include {offer.channel.value} messages: "
             "change to a plan with SMS/WhatsApp credits",
             ("message_type",),
         )
-        self.plan_code, self.message_type, self.channel = plan_code, message_type, channel
+        self.plan_code, self.offer = plan_code, offer
 
 
 class AllowanceExceeded(DomainError):
@@ -100,14 +100,24 @@ class UsageRequest:
 
 @dataclass(frozen=True)
 class PricedUsage:
-    message_type: str  # the normalised code
-    kind: CreditKind
-    channel: Channel
+    offer: MessageOffer  # the message type
     country: str | None
     quantity: int
     segments: int
     credits_per_message: Decimal  # all segments of one message
     credits: Decimal
+
+    @property
+    def message_type(self) -> str:
+        return self.offer.code
+
+    @property
+    def kind(self) -> CreditKind:
+        return self.offer.credit_kind
+
+    @property
+    def channel(self) -> Channel:
+        return self.offer.channel
 
 
 @dataclass(frozen=True)
@@ -140,6 +150,8 @@ class Recorded:
             "record_id": self.record_id,
             "usage": {
                 "message_type": u.message_type,
+                "name": u.offer.name,
+                "segmented": u.offer.segmented,
                 "kind": u.kind.value,
                 "channel": u.channel.value,
                 "country": u.country,
@@ -163,9 +175,14 @@ class Recorded:
         return cls(
             record_id=response["record_id"],
             usage=PricedUsage(
-                u["message_type"],
-                CreditKind(u["kind"]),
-                Channel(u["channel"]),
+                MessageOffer(
+                    u["message_type"],
+                    # answers stored before the name was: the code stands in for 24 hours at most
+                    u.get("name", u["message_type"]),
+                    Channel(u["channel"]),
+                    CreditKind(u["kind"]),
+                    u.get("segmented", Channel(u["channel"]) is Channel.SMS),
+                ),
                 u["country"],
                 u["quantity"],
                 u["segments"],
@@ -208,9 +225,7 @@ def price(deps: Deps, request: UsageRequest) -> PricedUsage:
     # Counters keep four decimals; a finer rate is rounded up, never in the sender's favour.
     credits = (cost.per_message * request.quantity).quantize(CREDIT_QUANTUM, rounding=ROUND_CEILING)
     return PricedUsage(
-        offer.code,
-        offer.credit_kind,
-        offer.channel,
+        offer,
         country,
         request.quantity,
         cost.parts,
@@ -274,7 +289,7 @@ def _record(deps: Deps, workspace_id: str, priced: PricedUsage, now: datetime, k
         config = subscription.configuration
         plan = config.plan
         if plan.option(priced.kind) is None or priced.channel not in plan.channels:
-            raise ChannelNotInPlan(plan.code, plan.name, priced.message_type, priced.channel)
+            raise ChannelNotInPlan(plan.code, plan.name, priced.offer)
         counters = _counters(session, workspace_id, subscription.period_start, lock=True)
         counter = counters.get(priced.kind)
         used = counter.used if counter is not None else Decimal(0)
