@@ -30,6 +30,7 @@ from gateway.api.workspace import Workspace, WorkspaceResult
 from gateway.core.tax import CustomerKind
 from gateway.services import quotes
 from gateway.services.orders import OrderRequest
+from gateway.storage import faults
 
 logger = logging.getLogger("gateway.api")
 
@@ -202,6 +203,10 @@ def _unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GraphQLError)
 
 
+def _database_fault(error: GraphQLError) -> bool:
+    return error.original_error is not None and faults.unavailable(error.original_error)
+
+
 def _should_mask(error: GraphQLError) -> bool:
     """Mask unexpected exceptions only; validation errors stay readable.
 
@@ -217,12 +222,37 @@ class _Schema(strawberry.Schema):
         """Log unexpected exceptions once, with their traceback; request errors are the
         client's and only noise in the server log (strawberry logs every error)."""
         for error in errors:
-            if _unexpected(error):
+            if _database_fault(error):  # an outage, not a bug: one line, no traceback
+                assert error.original_error is not None
+                logger.warning(
+                    "database unavailable at %s: %s",
+                    ".".join(map(str, error.path or ())) or "(request)",
+                    faults.describe(error.original_error),
+                )
+            elif _unexpected(error):
                 logger.error(
                     "unexpected error at %s",
                     ".".join(map(str, error.path or ())) or "(request)",
                     exc_info=error.original_error,
                 )
+
+
+class _MaskErrors(MaskErrors):
+    """Masks unexpected exceptions as "Internal error."; a database fault instead reads
+    :data:`~gateway.storage.faults.MESSAGE` with ``extensions.code`` DATABASE_UNAVAILABLE, so
+    clients (and the HTTP layer, which answers it with a 503) can tell an outage from a bug."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if not _database_fault(error):
+            return super().anonymise_error(error)
+        return GraphQLError(
+            faults.MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": faults.DATABASE_UNAVAILABLE},
+        )
 
 
 # Bounds on documents, so validating a hostile one stays cheap (introspection is not counted
@@ -248,7 +278,7 @@ def build_schema() -> strawberry.Schema:
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
-            lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
+            lambda: _MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
         ],
     )
 

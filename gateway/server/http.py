@@ -55,6 +55,7 @@ from gateway.api.schema import build_schema
 from gateway.api.subscriptions import SubscriptionServer
 from gateway.events.delivery import DeliveryWorker
 from gateway.plugin_api.payments import InvalidNotification
+from gateway.server import observability
 from gateway.server.app import Gateway
 from gateway.services import billing_views
 from gateway.services.billing_views import InvoiceView
@@ -65,6 +66,7 @@ from gateway.services.keys import authenticate, identify
 from gateway.services.price_changes import give_notice
 from gateway.services.renewal import RenewalStatus, renew_due
 from gateway.services.settlement import CannotSettle, notified, reconcile
+from gateway.storage import faults
 from gateway.storage.idempotency import purge_expired
 
 logger = logging.getLogger("gateway.http")  # logger names are stable: operators filter on them
@@ -276,9 +278,15 @@ class GraphQLEndpoint:
             )
         token = _bearer_token(request)
         allowed = {OperationType.QUERY} if reads else {OperationType.QUERY, OperationType.MUTATION}
-        return await anyio.to_thread.run_sync(
-            self._execute, query, variables, operation, token, allowed, media
-        )
+        try:
+            return await anyio.to_thread.run_sync(
+                self._execute, query, variables, operation, token, allowed, media
+            )
+        except Exception as error:
+            if not faults.unavailable(error):
+                raise
+            observability.log_unavailable(error, "signing in")  # before execution: nothing ran
+            return _unavailable(observability.graphql_unavailable_payload(), media)
 
     def _execute(
         self,
@@ -320,8 +328,19 @@ class GraphQLEndpoint:
             payload["data"] = result.data
         if result.extensions:
             payload["extensions"] = result.extensions
+        if observability.database_faulted(payload) and payload.get("data") is None:
+            payload.pop("data", None)  # nothing to show: the request failed as a whole
+            return _unavailable(payload, media)
         status = 200 if executed else _request_error_status(media)
         return _response(payload, status, media)
+
+
+def _unavailable(payload: dict[str, Any], media: str) -> Response:
+    """The database could not be reached: 503 with Retry-After for graphql-response+json; legacy
+    application/json clients get 200, as the GraphQL-over-HTTP spec asks for well-formed
+    requests (the errors carry extensions.code DATABASE_UNAVAILABLE either way)."""
+    status = 503 if media == GRAPHQL_RESPONSE else 200
+    return _response(payload, status, media, observability.unavailable_headers())
 
 
 def _request_error_status(media: str) -> int:
@@ -496,19 +515,26 @@ def create_app(gateway: Gateway) -> Starlette:
             yield
             tasks.cancel_scope.cancel()  # a renewal in progress finishes its transaction first
 
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+    probes = observability.Probes(gateway.engine)
+    observability.install_record_context()  # log records carry the request id
 
     app = Starlette(
         routes=[
             Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", SubscriptionServer(gateway, endpoint.schema)),
-            Route("/health", health, methods=["GET"]),
+            Route("/health", probes.health, methods=["GET"]),
+            Route("/livez", probes.livez, methods=["GET"]),
+            Route("/readyz", probes.readyz, methods=["GET"]),
             Route("/payments/{method}/notifications", payment_notification, methods=["POST"]),
             Route("/invoices/{invoice_id}.pdf", invoice_pdf, methods=["GET"]),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(AccessLog)],
+        # Outermost first: the request id is set before the access log and the error answers.
+        middleware=[
+            Middleware(observability.RequestContext),
+            Middleware(AccessLog),
+            Middleware(observability.ErrorResponses),
+        ],
     )
     app.state.gateway = gateway
     app.state.delivery_worker = deliveries  # .wake() delivers at once
