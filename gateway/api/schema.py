@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLResolveInfo
 from strawberry.extensions import (
     MaskErrors,
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.tools import merge_types
@@ -22,6 +24,7 @@ from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.billing import BillingMutation
 from gateway.api.common import Info, current_workspace, plan_of, quote_of
+from gateway.api.context import RootAnswer
 from gateway.api.operator import OperatorMutation
 from gateway.api.payments import PaymentsMutation
 from gateway.api.subscriptions import Subscription
@@ -255,6 +258,30 @@ class _MaskErrors(MaskErrors):
         )
 
 
+class _RootAnswers(SchemaExtension):
+    """Notes on the context what each root field answered (its type, whether a typed error),
+    for the server's metrics. Other fields pass straight through."""
+
+    def resolve(
+        self, _next: Callable[..., Any], root: Any, info: GraphQLResolveInfo, *args: Any, **kwargs: Any
+    ) -> Any:
+        if info.path.prev is not None:
+            return _next(root, info, *args, **kwargs)
+        answers = getattr(info.context, "answers", None)  # subscriptions have a context of their own
+        try:
+            result = _next(root, info, *args, **kwargs)
+        except Exception:
+            if answers is not None:
+                answers[str(info.path.key)] = RootAnswer(info.field_name, None, False, raised=True)
+            raise
+        if answers is not None:
+            definition = getattr(result, "__strawberry_definition__", None)
+            answers[str(info.path.key)] = RootAnswer(
+                info.field_name, definition.name if definition else None, isinstance(result, e.UserError)
+            )
+        return result
+
+
 # Bounds on documents, so validating a hostile one stays cheap (introspection is not counted
 # towards the depth). The deepest document the Billing pages need is about 6 levels.
 MAX_TOKENS = 5000
@@ -279,6 +306,7 @@ def build_schema() -> strawberry.Schema:
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
             lambda: _MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
+            _RootAnswers,
         ],
     )
 

@@ -545,8 +545,16 @@ class DeliveryWorker:
     directly, from any thread or from the event loop; it never blocks.
     """
 
-    def __init__(self, deps: DeliveryDeps, interval: float, *, limit: int = 100) -> None:
+    def __init__(
+        self,
+        deps: DeliveryDeps,
+        interval: float,
+        *,
+        limit: int = 100,
+        on_counts: Callable[[DeliveryCounts], object] | None = None,
+    ) -> None:
         self.deps, self.interval, self.limit = deps, interval, limit
+        self.on_counts = on_counts  # told what each run did (the server's metrics)
         self._woken = threading.Event()
 
     def wake(self, *_: object) -> None:
@@ -554,6 +562,8 @@ class DeliveryWorker:
 
     def run_once(self) -> DeliveryCounts:
         counts = deliver_due(self.deps, self.deps.clock(), self.limit)
+        if self.on_counts is not None:
+            self.on_counts(counts)
         if counts.claimed:
             logger.info(
                 "deliveries: %d delivered, %d retrying, %d failed",

@@ -57,6 +57,7 @@ from gateway.events.delivery import DeliveryWorker
 from gateway.plugin_api.payments import InvalidNotification
 from gateway.server import observability
 from gateway.server.app import Gateway
+from gateway.server.metrics import Metrics
 from gateway.services import billing_views
 from gateway.services.billing_views import InvoiceView
 from gateway.services.dunning import run_dunning
@@ -240,9 +241,10 @@ def _bearer_token(request: Request) -> str | None:
 
 
 class GraphQLEndpoint:
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, metrics: Metrics | None = None) -> None:
         self.gateway = gateway
         self.schema = build_schema()
+        self.metrics = metrics
 
     async def handle(self, request: Request) -> Response:
         reads = request.method in ("GET", "HEAD")  # HEAD is a GET without the body
@@ -297,7 +299,9 @@ class GraphQLEndpoint:
         allowed: set[OperationType],
         media: str,
     ) -> Response:
+        started = time.perf_counter()
         context = Context(gateway=self.gateway, now=self.gateway.clock(), credentials_given=token is not None)
+        result = None
         try:
             if token:
                 context.sign_in(identify(context.session, token))
@@ -319,6 +323,15 @@ class GraphQLEndpoint:
             )
         finally:
             context.close()
+            if self.metrics is not None:
+                self.metrics.graphql(
+                    context.answers,
+                    result.errors or () if result is not None else (),
+                    time.perf_counter() - started,
+                    query=query,
+                    operation_name=operation,
+                    completed=result is not None and not result.errors,
+                )
         payload: dict[str, Any] = {}
         if result.errors:
             payload["errors"] = [error.formatted for error in result.errors]
@@ -349,15 +362,18 @@ def _request_error_status(media: str) -> int:
     return 400 if media == GRAPHQL_RESPONSE else 200
 
 
-def renew(gateway: Gateway) -> None:
-    """One renewal run, then one dunning run, reported to the log; expired idempotency keys are
-    purged on the way."""
+def renew(gateway: Gateway, metrics: Metrics | None = None) -> None:
+    """One renewal run, then one dunning run, reported to the log (and renewal payment failures
+    to the metrics); expired idempotency keys are purged on the way."""
     now = gateway.clock()
     with gateway.write_sessions.begin() as session:
         purged = purge_expired(session, now)
     if purged:
         logger.info("purged %d expired idempotency keys", purged)
-    for result in renew_due(gateway, now):
+    results = renew_due(gateway, now)
+    if metrics is not None:
+        metrics.renewals(results)
+    for result in results:
         level = {
             RenewalStatus.ERROR: logging.ERROR,
             RenewalStatus.PAYMENT_FAILED: logging.WARNING,
@@ -496,8 +512,11 @@ class AccessLog:
 
 
 def create_app(gateway: Gateway) -> Starlette:
-    endpoint = GraphQLEndpoint(gateway)
-    deliveries = DeliveryWorker(gateway, gateway.settings.delivery_interval)  # webhooks and event listeners
+    metrics = observability.metrics_of(gateway, build_schema())
+    endpoint = GraphQLEndpoint(gateway, metrics)
+    deliveries = DeliveryWorker(  # webhooks and event listeners
+        gateway, gateway.settings.delivery_interval, on_counts=metrics.deliveries
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -505,7 +524,7 @@ def create_app(gateway: Gateway) -> Starlette:
             await tasks.start(gateway.notifier.run)
             interval = gateway.settings.renewal_interval
             if interval > 0:
-                tasks.start_soon(run_periodically, lambda: renew(gateway), interval)
+                tasks.start_soon(run_periodically, lambda: renew(gateway, metrics), interval)
             if deliveries.interval > 0:
                 tasks.start_soon(deliveries.run)
             if gateway.settings.reconcile_interval > 0:
@@ -525,6 +544,11 @@ def create_app(gateway: Gateway) -> Starlette:
             Route("/health", probes.health, methods=["GET"]),
             Route("/livez", probes.livez, methods=["GET"]),
             Route("/readyz", probes.readyz, methods=["GET"]),
+            Route(
+                "/metrics",
+                observability.metrics_route(metrics, gateway.settings.metrics_token),
+                methods=["GET"],
+            ),
             Route("/payments/{method}/notifications", payment_notification, methods=["POST"]),
             Route("/invoices/{invoice_id}.pdf", invoice_pdf, methods=["GET"]),
         ],
@@ -538,4 +562,5 @@ def create_app(gateway: Gateway) -> Starlette:
     )
     app.state.gateway = gateway
     app.state.delivery_worker = deliveries  # .wake() delivers at once
+    app.state.metrics = metrics
     return app

@@ -24,17 +24,20 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 import anyio.to_thread
+import strawberry
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.server.app import Gateway
+from gateway.server.metrics import Metrics
 from gateway.storage import faults
 from gateway.storage.db import current_revisions, head_revisions
 
@@ -328,3 +331,22 @@ def _ready_status(ready: bool) -> int:
 
 def _one(revisions: frozenset[str]) -> str | None:
     return ",".join(sorted(revisions)) or None
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def metrics_of(gateway: Gateway, schema: strawberry.Schema) -> Metrics:
+    """The app's metrics, labelled with the schema's root field names (Query and Mutation)."""
+    graphql_schema = schema._schema  # strawberry's underlying graphql-core schema
+    roots = [graphql_schema.query_type, graphql_schema.mutation_type]
+    return Metrics(gateway.engine, gateway.sessions, (name for root in roots if root for name in root.fields))
+
+
+def metrics_route(metrics: Metrics, token: str | None) -> Callable[[Request], Awaitable[Response]]:
+    """``GET /metrics``: open, or with ``BILLING_GATEWAY_METRICS_TOKEN`` set, for that bearer token."""
+
+    async def serve(request: Request) -> Response:
+        return await metrics.endpoint(request, token)
+
+    return serve
