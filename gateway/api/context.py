@@ -27,6 +27,16 @@ class ApiDeps(Deps, Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RootAnswer:
+    """What one root field of an operation answered."""
+
+    field: str  # the schema's field name (not the alias)
+    type_name: str | None  # the GraphQL type of the answer (CheckoutSuccess, PaymentDeclined, ...)
+    user_error: bool  # an expected failure: a UserError member of the field's result union
+    raised: bool = False  # the resolver raised (an error in `errors`)
+
+
 @dataclass
 class Context:
     gateway: ApiDeps
@@ -36,6 +46,8 @@ class Context:
     # workspace field refuses it, and only it passes the operators' guard (errors.as_operator).
     operator: OperatorCaller | None = None
     credentials_given: bool = False  # a token was sent (distinguishes "wrong key" from "no key")
+    # What each root field answered, by response key (for the server's metrics): see RootAnswer.
+    answers: dict[str, RootAnswer] = field(default_factory=dict)
     _session: ReadSession | None = field(default=None, repr=False)
 
     def sign_in(self, caller: Caller | None) -> None:

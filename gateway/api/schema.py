@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLResolveInfo
 from strawberry.extensions import (
     MaskErrors,
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.tools import merge_types
@@ -22,6 +24,7 @@ from gateway.api import errors as e
 from gateway.api import types as t
 from gateway.api.billing import BillingMutation
 from gateway.api.common import Info, current_workspace, plan_of, quote_of
+from gateway.api.context import RootAnswer
 from gateway.api.operator import OperatorMutation
 from gateway.api.payments import PaymentsMutation
 from gateway.api.subscriptions import Subscription
@@ -31,6 +34,7 @@ from gateway.core.catalog import CreditKind
 from gateway.core.tax import CustomerKind
 from gateway.services import quotes
 from gateway.services.orders import OrderRequest
+from gateway.storage import faults
 
 logger = logging.getLogger("gateway.api")
 
@@ -216,6 +220,10 @@ def _unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GraphQLError)
 
 
+def _database_fault(error: GraphQLError) -> bool:
+    return error.original_error is not None and faults.unavailable(error.original_error)
+
+
 def _should_mask(error: GraphQLError) -> bool:
     """Mask unexpected exceptions only; validation errors stay readable.
 
@@ -231,12 +239,61 @@ class _Schema(strawberry.Schema):
         """Log unexpected exceptions once, with their traceback; request errors are the
         client's and only noise in the server log (strawberry logs every error)."""
         for error in errors:
-            if _unexpected(error):
+            if _database_fault(error):  # an outage, not a bug: one line, no traceback
+                assert error.original_error is not None
+                logger.warning(
+                    "database unavailable at %s: %s",
+                    ".".join(map(str, error.path or ())) or "(request)",
+                    faults.describe(error.original_error),
+                )
+            elif _unexpected(error):
                 logger.error(
                     "unexpected error at %s",
                     ".".join(map(str, error.path or ())) or "(request)",
                     exc_info=error.original_error,
                 )
+
+
+class _MaskErrors(MaskErrors):
+    """Masks unexpected exceptions as "Internal error."; a database fault instead reads
+    :data:`~gateway.storage.faults.MESSAGE` with ``extensions.code`` DATABASE_UNAVAILABLE, so
+    clients (and the HTTP layer, which answers it with a 503) can tell an outage from a bug."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if not _database_fault(error):
+            return super().anonymise_error(error)
+        return GraphQLError(
+            faults.MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": faults.DATABASE_UNAVAILABLE},
+        )
+
+
+class _RootAnswers(SchemaExtension):
+    """Notes on the context what each root field answered (its type, whether a typed error),
+    for the server's metrics. Other fields pass straight through."""
+
+    def resolve(
+        self, _next: Callable[..., Any], root: Any, info: GraphQLResolveInfo, *args: Any, **kwargs: Any
+    ) -> Any:
+        if info.path.prev is not None:
+            return _next(root, info, *args, **kwargs)
+        answers = getattr(info.context, "answers", None)  # subscriptions have a context of their own
+        try:
+            result = _next(root, info, *args, **kwargs)
+        except Exception:
+            if answers is not None:
+                answers[str(info.path.key)] = RootAnswer(info.field_name, None, False, raised=True)
+            raise
+        if answers is not None:
+            definition = getattr(result, "__strawberry_definition__", None)
+            answers[str(info.path.key)] = RootAnswer(
+                info.field_name, definition.name if definition else None, isinstance(result, e.UserError)
+            )
+        return result
 
 
 # Bounds on documents, so validating a hostile one stays cheap (introspection is not counted
@@ -262,7 +319,8 @@ def build_schema() -> strawberry.Schema:
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
-            lambda: MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
+            lambda: _MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
+            _RootAnswers,
         ],
     )
 

@@ -759,9 +759,11 @@ class DeliveryWorker:
         *,
         concurrency: int = 16,
         per_workspace: int = PER_WORKSPACE,
+        on_counts: Callable[[DeliveryCounts], object] | None = None,
     ) -> None:
         self.deps, self.interval = deps, interval
         self.concurrency, self.per_workspace = concurrency, max(1, min(per_workspace, concurrency))
+        self.on_counts = on_counts  # told what each delivery did (the server's metrics)
         self._woken = threading.Event()
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -770,6 +772,14 @@ class DeliveryWorker:
 
     def wake(self, *_: object) -> None:
         self._woken.set()
+
+    def run_once(self) -> DeliveryCounts:
+        """Deliver what is due now, in this thread (tests, and operators through the CLI), and
+        report it as the running worker does."""
+        counts = deliver_due(self.deps, self.deps.clock(), per_workspace=self.per_workspace)
+        if self.on_counts is not None:
+            self.on_counts(counts)
+        return counts
 
     def pump(self) -> int:
         """Claim what fits into the free slots and start it; the number of deliveries claimed."""
@@ -800,6 +810,8 @@ class DeliveryWorker:
     def _run(self, unit: Callable[[], DeliveryCounts], workspace: str | None) -> None:
         try:
             counts = unit()
+            if self.on_counts is not None:
+                self.on_counts(counts)
             if counts.failed:
                 logger.info("deliveries: %d failed for good", counts.failed)
         finally:

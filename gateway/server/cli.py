@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from gateway.core.catalog import CatalogError
 from gateway.core.statuses import DeliveryStatus
 from gateway.plugin_api.registry import PluginError
 from gateway.server.settings import Settings, SettingsError
+from gateway.storage import faults
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -44,17 +44,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.server.http import create_app
+    from gateway.server.observability import configure_logging
 
     with _gateway(args) as gateway:
+        configure_logging(args.log_level, gateway.settings.log_format)
         if args.demo:
             key, created = ensure_demo_workspace(gateway)
             print(f"Demo workspace {'created' if created else 'found'}: {DEMO_WORKSPACE}")
             print(f"Demo API key (new on every start, shown once): {key}")
         print(f"GraphQL and GraphiQL: http://{args.host}:{args.port}/graphql", flush=True)
-        logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s %(message)s")
         # uvicorn's own access log prints query strings; gateway.server.http.AccessLog does not.
+        # log_config=None: uvicorn's loggers keep the handler configure_logging set up.
         uvicorn.run(
-            create_app(gateway), host=args.host, port=args.port, log_level=args.log_level, access_log=False
+            create_app(gateway),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=False,
+            log_config=None,
         )
     return 0
 
@@ -556,6 +563,9 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+EXIT_DATABASE_UNAVAILABLE = 3  # worth retrying, unlike the 2 of a configuration error
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -563,6 +573,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CatalogError, PluginError, SettingsError) as error:
         print(f"billing-gateway: cannot start: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        if not faults.unavailable(error):
+            raise
+        url = getattr(args, "database_url", None) or Settings.from_env().database_url
+        print(
+            f"error: cannot reach the database at {faults.masked(url)}: {faults.describe(error)}",
+            file=sys.stderr,
+        )
+        return EXIT_DATABASE_UNAVAILABLE
 
 
 if __name__ == "__main__":

@@ -55,7 +55,9 @@ from gateway.api.schema import build_schema
 from gateway.api.subscriptions import SubscriptionServer
 from gateway.events.delivery import DeliveryWorker
 from gateway.plugin_api.payments import InvalidNotification
+from gateway.server import observability
 from gateway.server.app import Gateway
+from gateway.server.metrics import Metrics
 from gateway.services import billing_views
 from gateway.services.billing_views import InvoiceView
 from gateway.services.dunning import run_dunning
@@ -65,6 +67,7 @@ from gateway.services.keys import authenticate, identify
 from gateway.services.price_changes import give_notice
 from gateway.services.renewal import RenewalStatus, renew_due
 from gateway.services.settlement import CannotSettle, notified, reconcile
+from gateway.storage import faults
 from gateway.storage.idempotency import purge_expired
 
 logger = logging.getLogger("gateway.http")  # logger names are stable: operators filter on them
@@ -238,9 +241,10 @@ def _bearer_token(request: Request) -> str | None:
 
 
 class GraphQLEndpoint:
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, metrics: Metrics | None = None) -> None:
         self.gateway = gateway
         self.schema = build_schema()
+        self.metrics = metrics
 
     async def handle(self, request: Request) -> Response:
         reads = request.method in ("GET", "HEAD")  # HEAD is a GET without the body
@@ -276,9 +280,15 @@ class GraphQLEndpoint:
             )
         token = _bearer_token(request)
         allowed = {OperationType.QUERY} if reads else {OperationType.QUERY, OperationType.MUTATION}
-        return await anyio.to_thread.run_sync(
-            self._execute, query, variables, operation, token, allowed, media
-        )
+        try:
+            return await anyio.to_thread.run_sync(
+                self._execute, query, variables, operation, token, allowed, media
+            )
+        except Exception as error:
+            if not faults.unavailable(error):
+                raise
+            observability.log_unavailable(error, "signing in")  # before execution: nothing ran
+            return _unavailable(observability.graphql_unavailable_payload(), media)
 
     def _execute(
         self,
@@ -289,7 +299,9 @@ class GraphQLEndpoint:
         allowed: set[OperationType],
         media: str,
     ) -> Response:
+        started = time.perf_counter()
         context = Context(gateway=self.gateway, now=self.gateway.clock(), credentials_given=token is not None)
+        result = None
         try:
             if token:
                 context.sign_in(identify(context.session, token))
@@ -311,6 +323,15 @@ class GraphQLEndpoint:
             )
         finally:
             context.close()
+            if self.metrics is not None:
+                self.metrics.graphql(
+                    context.answers,
+                    result.errors or () if result is not None else (),
+                    time.perf_counter() - started,
+                    query=query,
+                    operation_name=operation,
+                    completed=result is not None and not result.errors,
+                )
         payload: dict[str, Any] = {}
         if result.errors:
             payload["errors"] = [error.formatted for error in result.errors]
@@ -320,8 +341,19 @@ class GraphQLEndpoint:
             payload["data"] = result.data
         if result.extensions:
             payload["extensions"] = result.extensions
+        if observability.database_faulted(payload) and payload.get("data") is None:
+            payload.pop("data", None)  # nothing to show: the request failed as a whole
+            return _unavailable(payload, media)
         status = 200 if executed else _request_error_status(media)
         return _response(payload, status, media)
+
+
+def _unavailable(payload: dict[str, Any], media: str) -> Response:
+    """The database could not be reached: 503 with Retry-After for graphql-response+json; legacy
+    application/json clients get 200, as the GraphQL-over-HTTP spec asks for well-formed
+    requests (the errors carry extensions.code DATABASE_UNAVAILABLE either way)."""
+    status = 503 if media == GRAPHQL_RESPONSE else 200
+    return _response(payload, status, media, observability.unavailable_headers())
 
 
 def _request_error_status(media: str) -> int:
@@ -330,15 +362,18 @@ def _request_error_status(media: str) -> int:
     return 400 if media == GRAPHQL_RESPONSE else 200
 
 
-def renew(gateway: Gateway) -> None:
-    """One renewal run, then one dunning run, reported to the log; expired idempotency keys are
-    purged on the way."""
+def renew(gateway: Gateway, metrics: Metrics | None = None) -> None:
+    """One renewal run, then one dunning run, reported to the log (and renewal payment failures
+    to the metrics); expired idempotency keys are purged on the way."""
     now = gateway.clock()
     with gateway.write_sessions.begin() as session:
         purged = purge_expired(session, now)
     if purged:
         logger.info("purged %d expired idempotency keys", purged)
-    for result in renew_due(gateway, now):
+    results = renew_due(gateway, now)
+    if metrics is not None:
+        metrics.renewals(results)
+    for result in results:
         level = {
             RenewalStatus.ERROR: logging.ERROR,
             RenewalStatus.PAYMENT_FAILED: logging.WARNING,
@@ -477,12 +512,14 @@ class AccessLog:
 
 
 def create_app(gateway: Gateway) -> Starlette:
-    endpoint = GraphQLEndpoint(gateway)
+    metrics = observability.metrics_of(gateway, build_schema())
+    endpoint = GraphQLEndpoint(gateway, metrics)
     deliveries = DeliveryWorker(  # webhooks and event listeners
         gateway,
         gateway.settings.delivery_interval,
         concurrency=gateway.settings.webhook_concurrency,
         per_workspace=gateway.settings.webhook_workspace_concurrency,
+        on_counts=metrics.deliveries,
     )
 
     @contextlib.asynccontextmanager
@@ -491,7 +528,7 @@ def create_app(gateway: Gateway) -> Starlette:
             await tasks.start(gateway.notifier.run)
             interval = gateway.settings.renewal_interval
             if interval > 0:
-                tasks.start_soon(run_periodically, lambda: renew(gateway), interval)
+                tasks.start_soon(run_periodically, lambda: renew(gateway, metrics), interval)
             if deliveries.interval > 0:
                 tasks.start_soon(deliveries.run)
             if gateway.settings.reconcile_interval > 0:
@@ -501,20 +538,33 @@ def create_app(gateway: Gateway) -> Starlette:
             yield
             tasks.cancel_scope.cancel()  # a renewal in progress finishes its transaction first
 
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+    probes = observability.Probes(gateway.engine)
+    observability.install_record_context()  # log records carry the request id
 
     app = Starlette(
         routes=[
             Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", SubscriptionServer(gateway, endpoint.schema)),
-            Route("/health", health, methods=["GET"]),
+            Route("/health", probes.health, methods=["GET"]),
+            Route("/livez", probes.livez, methods=["GET"]),
+            Route("/readyz", probes.readyz, methods=["GET"]),
+            Route(
+                "/metrics",
+                observability.metrics_route(metrics, gateway.settings.metrics_token),
+                methods=["GET"],
+            ),
             Route("/payments/{method}/notifications", payment_notification, methods=["POST"]),
             Route("/invoices/{invoice_id}.pdf", invoice_pdf, methods=["GET"]),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(AccessLog)],
+        # Outermost first: the request id is set before the access log and the error answers.
+        middleware=[
+            Middleware(observability.RequestContext),
+            Middleware(AccessLog),
+            Middleware(observability.ErrorResponses),
+        ],
     )
     app.state.gateway = gateway
     app.state.delivery_worker = deliveries  # .wake() delivers at once
+    app.state.metrics = metrics
     return app

@@ -18,6 +18,7 @@ from gateway.events.egress import EgressPolicy
 from gateway.storage.encryption import check_key
 
 PREFIX = "BILLING_GATEWAY_"
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(ValueError):
@@ -60,6 +61,9 @@ class Settings:
     reconcile_interval: float = 60.0  # seconds between the server's payment reconciliation runs; 0: none
     top_up_min: Decimal = Decimal("5.00")  # in the catalog currency
     top_up_max: Decimal = Decimal("10000.00")
+    log_format: str = "text"  # text | json (one JSON object per line)
+    # None: /metrics is open, like the probes (bind to a private network or set a token).
+    metrics_token: str | None = None
 
     def __post_init__(self) -> None:
         # Here rather than in from_env, so that overrides (the CLI's, a test's) are checked too.
@@ -132,6 +136,12 @@ class Settings:
             values["tax_calculators"] = routes  # read against the loaded calculators by build_gateway
         if (rates := get("RATE_PROVIDER")) is not None:
             values["rate_provider"] = rates
+        if (log_format := get("LOG_FORMAT")) is not None:
+            if log_format.lower() not in LOG_FORMATS:
+                raise SettingsError(f"{PREFIX}LOG_FORMAT must be text or json, not {log_format!r}")
+            values["log_format"] = log_format.lower()
+        if (metrics_token := get("METRICS_TOKEN")) is not None:
+            values["metrics_token"] = metrics_token
         if (graphiql := get("GRAPHIQL")) is not None:
             if graphiql.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
                 raise SettingsError(f"{PREFIX}GRAPHIQL must be true or false, not {graphiql!r}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from gateway.storage.db import ApiKey, OperatorKey
+
+logger = logging.getLogger("gateway.auth")  # logger names are stable: operators filter on them
 
 KEY_PREFIX = "bgw"  # a workspace's API key
 OPERATOR_KEY_PREFIX = "bgo"  # an operator key
@@ -97,22 +100,30 @@ def issue_operator_key(session: Session, now: datetime, name: str) -> IssuedKey:
 
 
 def identify(session: Session, token: str) -> Caller | None:
-    """Who a bearer token speaks for, or None for a wrong or revoked key (of either kind)."""
+    """Who a bearer token speaks for, or None for a wrong or revoked key (of either kind).
+
+    A refusal is logged at WARNING on ``gateway.auth`` with the key's public prefix only (the
+    server's log records add the client's address and the request id)."""
     parts = _parts(token)
     if parts is None:
+        logger.warning("sign-in refused: a malformed bearer token")  # none of it: it may be a secret
         return None
     kind, prefix = parts
     if kind == KEY_PREFIX:
-        api_key = _active(session, ApiKey, prefix, token)
+        api_key = _active(session, ApiKey, kind, prefix, token)
         return WorkspaceCaller(api_key.workspace_id) if api_key is not None else None
-    operator_key = _active(session, OperatorKey, prefix, token)
+    operator_key = _active(session, OperatorKey, kind, prefix, token)
     return OperatorCaller(operator_key.id, operator_key.prefix) if operator_key is not None else None
 
 
-def _active(session: Session, model: type[_Key], prefix: str, token: str) -> _Key | None:
+def _active(session: Session, model: type[_Key], kind: str, prefix: str, token: str) -> _Key | None:
     """The unrevoked key of ``model`` with this prefix whose hash is the token's."""
     key = session.scalar(select(model).where(model.prefix == prefix))
-    if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, _hash(token)):
+    if key is None or not hmac.compare_digest(key.key_hash, _hash(token)):
+        logger.warning("sign-in refused: key %s_%s is unknown", kind, prefix)
+        return None
+    if key.revoked_at is not None:
+        logger.warning("sign-in refused: key %s_%s was revoked", kind, prefix)
         return None
     return key
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -31,7 +33,7 @@ from sqlalchemy import (
     event,
     false,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
@@ -513,6 +515,7 @@ def normalise_url(url: str) -> str:
 
 
 WRITE_LOCK = "billing_gateway_write_lock"
+CONNECT_TIMEOUT = 10  # seconds to open a PostgreSQL connection
 
 
 def create_db_engine(url: str) -> Engine:
@@ -543,7 +546,12 @@ def create_db_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
+    # Without a connect timeout, a database host that drops packets would hold a request (or the
+    # start-up) for minutes; a URL's own ?connect_timeout= wins.
+    timeout = {} if "connect_timeout" in make_url(url).query else {"connect_timeout": CONNECT_TIMEOUT}
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=timeout, hide_parameters=True
+    )
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -569,3 +577,15 @@ def alembic_config(engine: Engine) -> Config:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the database schema up to ``revision``."""
     command.upgrade(alembic_config(engine), revision)
+
+
+def head_revisions() -> frozenset[str]:
+    """The migration revisions this code brings a database to (read from the files)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return frozenset(ScriptDirectory.from_config(config).get_heads())
+
+
+def current_revisions(connection: Connection) -> frozenset[str]:
+    """The revisions the database's schema is at (empty before the first migration)."""
+    return frozenset(MigrationContext.configure(connection).get_current_heads())
