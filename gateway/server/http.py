@@ -13,7 +13,8 @@
   be executed (unparsable, invalid, bad variables, no operation to select);
   ``application/json`` keeps 200 for those, as legacy clients expect. 406 when
   neither is acceptable.
-* A browser asking for HTML at ``/graphql`` gets GraphiQL (unless disabled).
+* A browser asking for HTML at ``/graphql`` gets GraphiQL (unless disabled), bundled with the
+  gateway (:mod:`gateway.server.pages`): its assets are served at ``/assets/``.
 
 Operations run in a worker thread with a per-request :class:`Context`, so a
 slow database call never blocks the event loop.
@@ -44,9 +45,8 @@ from graphql import GraphQLError, OperationDefinitionNode, parse
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
-from strawberry.http.ides import get_graphql_ide_html
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
@@ -55,6 +55,7 @@ from gateway.api.schema import build_schema
 from gateway.api.subscriptions import SubscriptionServer
 from gateway.events.delivery import DeliveryWorker
 from gateway.plugin_api.payments import InvalidNotification
+from gateway.server import pages
 from gateway.server.app import Gateway
 from gateway.services import billing_views
 from gateway.services.billing_views import InvoiceView
@@ -248,7 +249,7 @@ class GraphQLEndpoint:
         if reads and wants_html and "query" not in request.query_params:
             if not self.gateway.settings.graphiql:
                 return Response("GraphiQL is disabled", status_code=404)
-            return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+            return pages.page("graphiql")  # bundled (frontend/): no request leaves the origin
         try:
             media = _negotiate(request.headers.get("accept"))
         except _Reject as reject:
@@ -506,6 +507,7 @@ def create_app(gateway: Gateway) -> Starlette:
             Route("/health", health, methods=["GET"]),
             Route("/payments/{method}/notifications", payment_notification, methods=["POST"]),
             Route("/invoices/{invoice_id}.pdf", invoice_pdf, methods=["GET"]),
+            Mount(pages.ASSETS_PATH, app=pages.assets(), name="assets"),
         ],
         lifespan=lifespan,
         middleware=[Middleware(AccessLog)],
