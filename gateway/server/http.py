@@ -15,6 +15,7 @@
   neither is acceptable.
 * A browser asking for HTML at ``/graphql`` gets GraphiQL (unless disabled), bundled with the
   gateway (:mod:`gateway.server.pages`): its assets are served at ``/assets/``.
+* CORS only for the origins in ``BILLING_GATEWAY_CORS_ORIGINS`` (:func:`cors`); none by default.
 
 Operations run in a worker thread with a per-request :class:`Context`, so a
 slow database call never blocks the event loop.
@@ -44,6 +45,7 @@ import anyio.to_thread
 from graphql import GraphQLError, OperationDefinitionNode, parse
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -57,6 +59,7 @@ from gateway.events.delivery import DeliveryWorker
 from gateway.plugin_api.payments import InvalidNotification
 from gateway.server import pages
 from gateway.server.app import Gateway
+from gateway.server.settings import Settings
 from gateway.services import billing_views
 from gateway.services.billing_views import InvoiceView
 from gateway.services.dunning import run_dunning
@@ -477,6 +480,33 @@ class AccessLog:
             )
 
 
+CORS_MAX_AGE = 600  # seconds a browser may reuse a preflight's answer
+
+
+def cors(settings: Settings) -> list[Middleware]:
+    """CORS for the configured origins, or nothing: with no origin set, a browser page on another
+    origin cannot read the API's answers (and an OPTIONS request is 405).
+
+    Preflights allow what the API takes: GET and POST with ``Authorization`` (the bearer key) and
+    ``Content-Type``. Never credentials: the API key is a header the page sends, not a cookie,
+    which is also why ``*`` is safe to allow. WebSocket (subscriptions) is not CORS: pages on any
+    origin may connect, authenticating in ``connection_init``.
+    """
+    if not settings.cors_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Accept"],
+            allow_credentials=False,
+            expose_headers=["Content-Disposition"],  # an invoice PDF's file name
+            max_age=CORS_MAX_AGE,
+        )
+    ]
+
+
 def create_app(gateway: Gateway) -> Starlette:
     endpoint = GraphQLEndpoint(gateway)
     deliveries = DeliveryWorker(gateway, gateway.settings.delivery_interval)  # webhooks and event listeners
@@ -510,7 +540,7 @@ def create_app(gateway: Gateway) -> Starlette:
             Mount(pages.ASSETS_PATH, app=pages.assets(), name="assets"),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(AccessLog)],
+        middleware=[Middleware(AccessLog), *cors(gateway.settings)],
     )
     app.state.gateway = gateway
     app.state.delivery_worker = deliveries  # .wake() delivers at once
