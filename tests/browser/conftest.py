@@ -40,7 +40,9 @@ TIMEOUT_MS = 20_000  # the longest any one step (a navigation, a wait for text) 
 VIEWPORT = {"width": 1280, "height": 800}
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an asyncio loop in the main thread while
+# it is started, and a later test's anyio.run() there would fail with "Already running asyncio".
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if not os.access(CHROMIUM, os.X_OK):
         reason = f"no Chromium at {CHROMIUM} (apt-get install chromium, or set BILLING_GATEWAY_TEST_CHROMIUM)"
@@ -51,7 +53,7 @@ def playwright() -> Iterator[Playwright]:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     # launch() gives the browser a new, empty profile (user data dir) and removes it at close.
     browser = playwright.chromium.launch(
