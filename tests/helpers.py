@@ -15,12 +15,14 @@ import shutil
 import subprocess
 import textwrap
 import threading
+import time
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
+import uvicorn
 from sqlalchemy import inspect, select, text
 from starlette.testclient import TestClient
 
@@ -284,7 +286,46 @@ def install_project(path: Path, project: Path) -> None:
         shutil.copytree(project / package, path / package, ignore=shutil.ignore_patterns("__pycache__"))
 
 
-# ------------------------------------------------------------------ server processes
+# ------------------------------------------------------------------ servers
+
+
+class ServerThread:
+    """The app under uvicorn on 127.0.0.1 (a free port), in a thread of this process, on the
+    test's gateway: real HTTP and WebSocket, the same database and clock as the test."""
+
+    def __init__(self, gateway: Any, start_timeout: float = 30.0) -> None:
+        config = uvicorn.Config(
+            create_app(gateway),
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="on",
+            ws="websockets-sansio",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
+        self.start_timeout = start_timeout
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        ready = threading.Event()
+        deadline = time.monotonic() + self.start_timeout
+        while not self.server.started:  # waits for lifespan start-up and the bound socket
+            assert self.thread.is_alive(), "the server did not start"
+            assert time.monotonic() < deadline, f"the server did not start in {self.start_timeout}s"
+            ready.wait(0.01)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+        assert not self.thread.is_alive(), "the server did not stop"
 
 
 class ServerProcess:

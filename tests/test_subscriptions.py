@@ -20,18 +20,16 @@ import anyio
 import anyio.to_thread
 import httpx2 as httpx
 import pytest
-import uvicorn
 from sqlalchemy import insert, update
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from gateway.events import catalog as ev
 from gateway.events.outbox import PAYLOAD_VERSION, EventType, emit
-from gateway.server.http import create_app
 from gateway.storage.db import OutboxEvent, Workspace
 from gateway.storage.locks import lock_workspace
 
-from helpers import GERMAN_PERSON, card, post
+from helpers import GERMAN_PERSON, ServerThread, card, post
 
 PROTOCOL = "graphql-transport-ws"
 WAIT = 5.0  # seconds: the longest any expected message may take
@@ -59,41 +57,10 @@ PLAN_CHANGED = """subscription($after: Int) {
 # ------------------------------------------------------------------ the server
 
 
-class Server:
-    """The app under uvicorn on 127.0.0.1, in a thread of this process."""
-
-    def __init__(self, gateway: Any) -> None:
-        config = uvicorn.Config(
-            create_app(gateway),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="on",
-            ws="websockets-sansio",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
-        self.port = 0
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        ready = threading.Event()
-        while not self.server.started:  # waits for lifespan start-up and the bound socket
-            assert self.thread.is_alive(), "the server did not start"
-            ready.wait(0.01)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        assert not self.thread.is_alive(), "the server did not stop"
-
-
 @pytest.fixture
-def server(gateway) -> Iterator[Server]:
+def server(gateway) -> Iterator[ServerThread]:
     gateway.notifier.poll_interval = 60.0  # delivery in these tests comes from wake-ups
-    with Server(gateway) as running:
+    with ServerThread(gateway) as running:
         yield running
 
 
@@ -149,7 +116,7 @@ class Subscriber:
         self.ws.close()
 
 
-def open_socket(server: Server) -> ClientConnection:
+def open_socket(server: ServerThread) -> ClientConnection:
     return connect(
         f"ws://127.0.0.1:{server.port}/graphql",
         subprotocols=[PROTOCOL],

@@ -13,7 +13,9 @@
   be executed (unparsable, invalid, bad variables, no operation to select);
   ``application/json`` keeps 200 for those, as legacy clients expect. 406 when
   neither is acceptable.
-* A browser asking for HTML at ``/graphql`` gets GraphiQL (unless disabled).
+* A browser asking for HTML at ``/graphql`` gets GraphiQL (unless disabled), bundled with the
+  gateway (:mod:`gateway.server.pages`): its assets are served at ``/assets/``.
+* CORS only for the origins in ``BILLING_GATEWAY_CORS_ORIGINS`` (:func:`cors`); none by default.
 
 Operations run in a worker thread with a per-request :class:`Context`, so a
 slow database call never blocks the event loop.
@@ -43,10 +45,10 @@ import anyio.to_thread
 from graphql import GraphQLError, OperationDefinitionNode, parse
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
-from strawberry.http.ides import get_graphql_ide_html
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
@@ -55,9 +57,10 @@ from gateway.api.schema import build_schema
 from gateway.api.subscriptions import SubscriptionServer
 from gateway.events.delivery import DeliveryWorker
 from gateway.plugin_api.payments import InvalidNotification
-from gateway.server import observability
+from gateway.server import observability, pages
 from gateway.server.app import Gateway
 from gateway.server.metrics import Metrics
+from gateway.server.settings import Settings
 from gateway.services import billing_views
 from gateway.services.billing_views import InvoiceView
 from gateway.services.dunning import run_dunning
@@ -252,7 +255,7 @@ class GraphQLEndpoint:
         if reads and wants_html and "query" not in request.query_params:
             if not self.gateway.settings.graphiql:
                 return Response("GraphiQL is disabled", status_code=404)
-            return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+            return pages.page("graphiql")  # bundled (frontend/): no request leaves the origin
         try:
             media = _negotiate(request.headers.get("accept"))
         except _Reject as reject:
@@ -511,6 +514,33 @@ class AccessLog:
             )
 
 
+CORS_MAX_AGE = 600  # seconds a browser may reuse a preflight's answer
+
+
+def cors(settings: Settings) -> list[Middleware]:
+    """CORS for the configured origins, or nothing: with no origin set, a browser page on another
+    origin cannot read the API's answers (and an OPTIONS request is 405).
+
+    Preflights allow what the API takes: GET and POST with ``Authorization`` (the bearer key) and
+    ``Content-Type``. Never credentials: the API key is a header the page sends, not a cookie,
+    which is also why ``*`` is safe to allow. WebSocket (subscriptions) is not CORS: pages on any
+    origin may connect, authenticating in ``connection_init``.
+    """
+    if not settings.cors_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Accept"],
+            allow_credentials=False,
+            expose_headers=["Content-Disposition"],  # an invoice PDF's file name
+            max_age=CORS_MAX_AGE,
+        )
+    ]
+
+
 def create_app(gateway: Gateway) -> Starlette:
     metrics = observability.metrics_of(gateway, build_schema())
     endpoint = GraphQLEndpoint(gateway, metrics)
@@ -555,12 +585,15 @@ def create_app(gateway: Gateway) -> Starlette:
             ),
             Route("/payments/{method}/notifications", payment_notification, methods=["POST"]),
             Route("/invoices/{invoice_id}.pdf", invoice_pdf, methods=["GET"]),
+            Mount(pages.ASSETS_PATH, app=pages.assets(), name="assets"),
         ],
         lifespan=lifespan,
-        # Outermost first: the request id is set before the access log and the error answers.
+        # Outermost first: the request id is set before the access log and the error answers;
+        # CORS headers go on every answer, errors included.
         middleware=[
             Middleware(observability.RequestContext),
             Middleware(AccessLog),
+            *cors(gateway.settings),
             Middleware(observability.ErrorResponses),
         ],
     )

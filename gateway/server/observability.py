@@ -184,6 +184,7 @@ def configure_logging(level: str, log_format: str, stream: Any = None) -> loggin
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers = []
         uvicorn_logger.propagate = True
+        uvicorn_logger.setLevel(logging.NOTSET)  # the root's level decides, whatever uvicorn set before
     return handler
 
 

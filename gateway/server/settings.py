@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import stdnum
 from stdnum.eu import vat as eu_vat
@@ -41,6 +43,8 @@ class Settings:
     tax_calculators: str | None = None  # a routing rule by customer country (gateway.core.tax_routing)
     rate_provider: str | None = None  # None: the only one loaded
     graphiql: bool = True
+    # Browser origins allowed to call the API from their pages (CORS); () sends no CORS headers.
+    cors_origins: tuple[str, ...] = ()
     renewal_interval: float = 300.0  # seconds between the server's renewal runs; 0: no periodic task
     delivery_interval: float = 1.0  # seconds between the server's webhook/listener delivery runs; 0: none
     webhook_timeout: float = 10.0  # seconds for one webhook request, from connecting to the answer
@@ -82,6 +86,7 @@ class Settings:
                 f"{PREFIX}WEBHOOK_CONCURRENCY and {PREFIX}WEBHOOK_WORKSPACE_CONCURRENCY must be whole "
                 "numbers with 1 <= per workspace <= in all <= 256"
             )
+        object.__setattr__(self, "cors_origins", cors_origins(self.cors_origins))
         if self.seller_vat_id is not None:
             object.__setattr__(self, "seller_vat_id", _vat_id(self.seller_vat_id, self.seller_country))
 
@@ -146,6 +151,8 @@ class Settings:
             if graphiql.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
                 raise SettingsError(f"{PREFIX}GRAPHIQL must be true or false, not {graphiql!r}")
             values["graphiql"] = graphiql.lower() in ("1", "true", "yes", "on")
+        if (origins := get("CORS_ORIGINS")) is not None:
+            values["cors_origins"] = tuple(origin.strip() for origin in origins.split(","))
         for name in ("TOP_UP_MIN", "TOP_UP_MAX"):
             if (raw := get(name)) is not None:
                 try:
@@ -237,6 +244,67 @@ def _days_list(raw: str) -> tuple[float, ...]:
             f"(or none), not {raw!r}"
         )
     return days
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST_PORT = re.compile(r"(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def cors_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
+    """``BILLING_GATEWAY_CORS_ORIGINS``, checked: each an exact origin as a browser sends it in
+    its ``Origin`` header (``scheme://host[:port]``, lower case, no default port, no path), or
+    ``*`` alone for any origin. A value that could never match is refused rather than ignored."""
+    name = f"{PREFIX}CORS_ORIGINS"
+    if "*" in origins:
+        if origins != ("*",):
+            raise SettingsError(f"{name}: `*` allows every origin and cannot be listed with others")
+        return origins
+    for origin in origins:
+        _check_origin(name, origin)
+    if len(set(origins)) != len(origins):
+        raise SettingsError(f"{name} lists an origin twice")
+    return origins
+
+
+def _check_origin(name: str, origin: str) -> None:
+    example = "like https://app.example.com or http://localhost:5173"
+    if not origin:
+        raise SettingsError(f"{name} has an empty entry: separate origins with single commas")
+    try:
+        parts = urlsplit(origin)
+        port = parts.port
+    except ValueError:
+        raise SettingsError(f"{name}: {origin!r} is not an origin ({example})") from None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or "*" in origin:
+        raise SettingsError(
+            f"{name}: {origin!r} is not an origin: it must be http:// or https:// and a host, {example}; "
+            "wildcards are not patterns (`*` alone allows every origin)"
+        )
+    if (
+        parts.path
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+        or parts.password is not None
+    ):
+        raise SettingsError(
+            f"{name}: {origin!r} is not an origin: give scheme://host[:port] only, with no path "
+            f"(not even a trailing /), query or user ({example})"
+        )
+    if not _HOST_PORT.fullmatch(parts.netloc.lower()):
+        raise SettingsError(
+            f"{name}: {origin!r} is not an origin: the host must be a DNS name (in ASCII, punycode for "
+            f"others), an IPv4 or a bracketed IPv6 address, then an optional :port ({example})"
+        )
+    if origin != origin.lower():
+        raise SettingsError(
+            f"{name}: {origin!r} must be in lower case, as browsers send it: {origin.lower()!r}"
+        )
+    if port == _DEFAULT_PORTS[parts.scheme] and parts.netloc.endswith(f":{port}"):
+        raise SettingsError(
+            f"{name}: {origin!r} names the default port, which browsers leave out of Origin: "
+            f"{parts.scheme}://{parts.hostname}"
+        )
 
 
 def address_lines(raw: str) -> tuple[str, ...]:
