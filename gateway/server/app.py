@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.core.catalog import Catalog, load_catalog
+from gateway.core.quote_tokens import QuoteKeys, SigningKey
 from gateway.core.seller import Seller
 from gateway.core.tax import TaxCalculator
 from gateway.events.notify import Notifier
@@ -25,6 +26,7 @@ from gateway.server.settings import PREFIX, Settings
 from gateway.server.taxes import choose_tax_calculator
 from gateway.services.messages import MessageCatalog
 from gateway.storage.db import create_db_engine, migrate, session_factory, write_session_factory
+from gateway.storage.secrets import shared_secret
 
 COUNTRIES = Path(__file__).parent.parent / "data" / "countries.tsv"
 
@@ -51,6 +53,7 @@ class Gateway:
     engine: Engine
     sessions: sessionmaker[Session]  # reads
     write_sessions: sessionmaker[Session]  # money and subscription changes: take locks when they begin
+    quote_keys: QuoteKeys  # signs and verifies quote tokens
     clock: Callable[[], datetime] = utc_now
     countries: frozenset[str] = field(default_factory=_load_countries)
     # Derived once from the rate provider: the calculator's lookups are dict hits.
@@ -115,6 +118,20 @@ class Gateway:
         self.engine.dispose()
 
 
+QUOTE_KEY = "quote_signing_key"
+
+
+def _quote_keys(settings: Settings, write_sessions: sessionmaker[Session], now: datetime) -> QuoteKeys:
+    """The setting's key, else the database's (made by the first gateway that needed it);
+    the previous key, if set, still verifies the tokens it signed."""
+    if settings.secret_key is not None:
+        current = SigningKey(settings.secret_key.encode("utf-8"))
+    else:
+        current = SigningKey(shared_secret(write_sessions, QUOTE_KEY, now))
+    previous = settings.secret_key_previous
+    return QuoteKeys(current, (SigningKey(previous.encode("utf-8")),) if previous is not None else ())
+
+
 def build_gateway(
     settings: Settings | None = None,
     *,
@@ -140,13 +157,14 @@ def build_gateway(
     rates = registry.select("rate_provider", settings.rate_provider, f"{PREFIX}RATE_PROVIDER")
     own_engine = engine is None
     engine = engine if engine is not None else create_db_engine(settings.database_url)
-    if run_migrations:
-        try:
+    try:
+        if run_migrations:
             migrate(engine)
-        except BaseException:
-            if own_engine:
-                engine.dispose()
-            raise
+        quote_keys = _quote_keys(settings, write_session_factory(engine), clock())
+    except BaseException:
+        if own_engine:
+            engine.dispose()
+        raise
     return Gateway(
         settings=settings,
         catalog=catalog,
@@ -156,6 +174,7 @@ def build_gateway(
         engine=engine,
         sessions=session_factory(engine),
         write_sessions=write_session_factory(engine),
+        quote_keys=quote_keys,
         clock=clock,
         countries=countries,
     )

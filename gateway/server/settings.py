@@ -13,9 +13,11 @@ from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError
 
 from gateway.core.numbering import INVOICE_SERIES, MAX_SERIES_LENGTH, valid_series
+from gateway.core.quote_tokens import MIN_KEY_BYTES
 from gateway.core.seller import Seller, demo_seller
 
 PREFIX = "BILLING_GATEWAY_"
+MIN_SECRET_KEY_BYTES = MIN_KEY_BYTES
 
 
 class SettingsError(ValueError):
@@ -48,10 +50,20 @@ class Settings:
     reconcile_interval: float = 60.0  # seconds between the server's payment reconciliation runs; 0: none
     top_up_min: Decimal = Decimal("5.00")  # in the catalog currency
     top_up_max: Decimal = Decimal("10000.00")
+    # Signs quote tokens; None: a key the gateway makes once and keeps in the database
+    # (gateway.storage.secrets). Never shown: not in repr, logs or errors.
+    secret_key: str | None = field(default=None, repr=False)
+    secret_key_previous: str | None = field(default=None, repr=False)  # still verifies (rotation)
 
     def __post_init__(self) -> None:
         # Here rather than in from_env, so that overrides (the CLI's, a test's) are checked too.
         _check_seller(self)
+        for name, key in (("SECRET_KEY", self.secret_key), ("SECRET_KEY_PREVIOUS", self.secret_key_previous)):
+            if key is not None and len(key.encode("utf-8")) < MIN_SECRET_KEY_BYTES:
+                raise SettingsError(
+                    f"{PREFIX}{name} must have at least {MIN_SECRET_KEY_BYTES} bytes, e.g. the output of "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                )
         if self.seller_vat_id is not None:
             object.__setattr__(self, "seller_vat_id", _vat_id(self.seller_vat_id, self.seller_country))
 
@@ -159,6 +171,10 @@ class Settings:
             values["dunning_grace_days"] = _seconds(
                 "DUNNING_GRACE_DAYS", grace, True, 365.0, "days, above 0 and at most 365"
             )
+        if (key := get("SECRET_KEY")) is not None:
+            values["secret_key"] = key
+        if (previous := get("SECRET_KEY_PREVIOUS")) is not None:
+            values["secret_key_previous"] = previous
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
