@@ -112,12 +112,15 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes | None:
+    """The bytes of canonical base64url only: a decoder ignores a last character's spare bits,
+    and a token that differs from the one signed in any character is refused."""
     if not text or not text.isascii():
         return None
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         return None
+    return data if _b64(data) == text else None
 
 
 def _encode(claims: QuoteClaims) -> bytes:
