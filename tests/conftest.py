@@ -25,15 +25,12 @@ from gateway.server.app import Gateway, build_gateway
 from gateway.server.http import create_app
 from gateway.server.settings import Settings
 from gateway.services.workspaces import create_workspace, issue_api_key
-from gateway.storage.db import Base, GatewaySecret, create_db_engine, migrate
+from gateway.storage.db import Base, create_db_engine, migrate
 
-from helpers import BUILT_IN_PLUGINS, registry_of
+from helpers import BUILT_IN_PLUGINS, empty_tables, registry_of
 
 TEST_DATABASE_URL = "BILLING_GATEWAY_TEST_DATABASE_URL"
 START = datetime(2026, 11, 10, 9, 30, tzinfo=UTC)
-# Kept from test to test, as in a deployment: the key the gateway made at its first start-up
-# (every gateway a test builds on the database shares it, as replicas do).
-KEPT_TABLES = frozenset({GatewaySecret.__tablename__})
 
 
 @pytest.fixture(scope="session")
@@ -166,9 +163,7 @@ def gateway(settings: Settings, clock: Clock, built_once: BuiltOnce, plugin_env:
     parts = built_once.parts(settings, plugin_env)
     gateway = build_gateway(settings, clock=clock, run_migrations=False, **parts)
     with gateway.engine.begin() as conn:  # every test starts from empty tables
-        for table in reversed(Base.metadata.sorted_tables):
-            if table.name not in KEPT_TABLES:
-                conn.execute(table.delete())
+        empty_tables(conn)
     return gateway
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
+from hypothesis import settings as examples
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 from starlette.testclient import TestClient
@@ -72,9 +74,12 @@ def quote(graphql, member, plan: str = "omnichannel", *, document: str = QUOTE_Q
     return result
 
 
-def checkout(graphql, member, *, key: str = "checkout-1", method: str = "balance", **input_) -> dict:
-    variables = {"input": {"paymentMethod": {"method": method}, "idempotencyKey": key, **input_}}
-    return graphql(CHECKOUT, variables, key=member.key)["checkout"]
+def checkout_input(*, key: str = "checkout-1", method: str = "balance", **input_) -> dict:
+    return {"input": {"paymentMethod": {"method": method}, "idempotencyKey": key, **input_}}
+
+
+def checkout(graphql, member, **input_) -> dict:
+    return graphql(CHECKOUT, checkout_input(**input_), key=member.key)["checkout"]
 
 
 def by_token(graphql, member, offer: dict, **kwargs) -> dict:
@@ -113,23 +118,19 @@ def minted(token: str, **claims) -> str:
     return f"{version}.{key_id}.{forged.decode()}.{signature}"
 
 
+def fund(graphql, member) -> None:
+    """Complete (German consumer) billing details and 150.00 on the balance, by card."""
+    billing(graphql, member)
+    method = {"method": "card", "newCard": card()}
+    variables = {"input": {"amount": "150.00", "paymentMethod": method, "idempotencyKey": "fund"}}
+    assert graphql(TOP_UP, variables, key=member.key)["topUpBalance"]["__typename"] == "TopUpSuccess"
+
+
 @pytest.fixture
 def funded(graphql, make_workspace):
-    """A Free workspace with German consumer billing details and 150.00 on its balance."""
+    """A Free workspace with complete billing details and 150.00 on its balance."""
     member = make_workspace("Free Ltd")
-    billing(graphql, member)
-    topped = graphql(
-        TOP_UP,
-        {
-            "input": {
-                "amount": "150.00",
-                "paymentMethod": {"method": "card", "newCard": card()},
-                "idempotencyKey": "fund",
-            }
-        },
-        key=member.key,
-    )
-    assert topped["topUpBalance"]["__typename"] == "TopUpSuccess"
+    fund(graphql, member)
     return member
 
 
@@ -257,18 +258,7 @@ def test_checkout_with_the_token_alone_buys_the_quote(graphql, gateway, funded, 
     assert done["payment"]["amount"] == {"amount": "113.05"}
     # The invoice is the one the resent inputs buy.
     other = make_workspace("Other Ltd")
-    billing(graphql, other)
-    graphql(
-        TOP_UP,
-        {
-            "input": {
-                "amount": "150.00",
-                "paymentMethod": {"method": "card", "newCard": card()},
-                "idempotencyKey": "f",
-            }
-        },
-        key=other.key,
-    )
+    fund(graphql, other)
     theirs = quote(graphql, other)
     classic = checkout(
         graphql,
@@ -500,13 +490,7 @@ def test_gateways_on_one_database_share_the_key_they_made(
             client,
             funded,
             CHECKOUT,
-            {
-                "input": {
-                    "quoteToken": offer["token"],
-                    "paymentMethod": {"method": "balance"},
-                    "idempotencyKey": "r",
-                }
-            },
+            checkout_input(quoteToken=offer["token"], key="r"),
         )["checkout"]
         assert done["__typename"] == "CheckoutSuccess", done
         theirs = post(client, funded, QUOTE_QUERY, {"input": {"planCode": "email"}})["quote"]
@@ -519,26 +503,14 @@ def test_the_setting_overrides_the_stored_key(graphql, gateway, settings, clock,
 
     configured = another_gateway(settings, clock, built_once, secret_key=KEY_A)
     with configured as replica, client_of(replica) as client:
-        variables = {
-            "input": {
-                "quoteToken": stored["token"],
-                "paymentMethod": {"method": "balance"},
-                "idempotencyKey": "x",
-            }
-        }
+        variables = checkout_input(quoteToken=stored["token"], key="x")
         refused = post(client, funded, CHECKOUT, variables)["checkout"]
         assert (refused["__typename"], refused["code"]) == ("InvalidQuoteToken", "INVALID_QUOTE_TOKEN")
         assert "no longer uses" in refused["message"]
         signed = post(client, funded, QUOTE_QUERY, {"input": {"planCode": "omnichannel"}})["quote"]
     # Another replica with the same setting verifies it; the stored key does not.
     with another_gateway(settings, clock, built_once, secret_key=KEY_A) as peer, client_of(peer) as client:
-        variables = {
-            "input": {
-                "quoteToken": signed["token"],
-                "paymentMethod": {"method": "balance"},
-                "idempotencyKey": "y",
-            }
-        }
+        variables = checkout_input(quoteToken=signed["token"], key="y")
         assert post(client, funded, CHECKOUT, variables)["checkout"]["__typename"] == "CheckoutSuccess"
     assert by_token(graphql, funded, signed, key="z")["code"] == "INVALID_QUOTE_TOKEN"
 
@@ -570,22 +542,10 @@ def test_the_previous_key_still_verifies_after_a_rotation(
     with another_gateway(settings, clock, built_once, **rotated) as new, client_of(new) as client:
         fresh = post(client, funded, QUOTE_QUERY, {"input": {"planCode": "email"}})["quote"]
         assert fresh["token"].split(".")[1] != offer["token"].split(".")[1]  # signed with the new key
-        variables = {
-            "input": {
-                "quoteToken": offer["token"],
-                "paymentMethod": {"method": "balance"},
-                "idempotencyKey": "r",
-            }
-        }
+        variables = checkout_input(quoteToken=offer["token"], key="r")
         assert post(client, funded, CHECKOUT, variables)["checkout"]["__typename"] == "CheckoutSuccess"
     with another_gateway(settings, clock, built_once, secret_key=KEY_B) as later, client_of(later) as client:
-        variables = {
-            "input": {
-                "quoteToken": offer["token"],
-                "paymentMethod": {"method": "balance"},
-                "idempotencyKey": "s",
-            }
-        }
+        variables = checkout_input(quoteToken=offer["token"], key="s")
         assert post(client, funded, CHECKOUT, variables)["checkout"]["code"] == "INVALID_QUOTE_TOKEN"
 
 
@@ -615,6 +575,29 @@ def test_gateways_starting_together_make_one_key(gateway, settings, clock, built
     assert len(key_ids) == starting and len(set(key_ids)) == 1
     with gateway.engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(GatewaySecret)) == 1
+
+
+def test_the_stored_key_is_never_logged_even_with_sql_echo(gateway, settings, clock, built_once, caplog):
+    with gateway.engine.begin() as connection:
+        connection.execute(delete(GatewaySecret))
+    caplog.set_level(logging.DEBUG)  # SQLAlchemy then logs every statement, its parameters and rows
+    with contextlib.ExitStack() as restore:
+        for logger in (logging.getLogger("sqlalchemy.engine"), logging.getLogger("sqlalchemy.pool")):
+            restore.callback(logger.setLevel, logger.level)
+            logger.setLevel(logging.DEBUG)
+        with (
+            another_gateway(settings, clock, built_once) as made,
+            made.sessions() as session,
+        ):  # makes the key
+            session.scalar(select(func.count()).select_from(GatewaySecret))  # the log does work
+        with another_gateway(settings, clock, built_once) as found:  # reads it
+            pass
+
+    stored = stored_keys(found)
+    assert len(stored) == 1 and made.quote_keys.current == found.quote_keys.current
+    logged = "\n".join(f"{record.getMessage()} {record.args!r}" for record in caplog.records)
+    assert "gateway_secrets" in logged  # the ORM's count above was logged
+    assert stored[0] not in logged
 
 
 def test_the_key_settings_are_read_checked_and_never_shown():
@@ -654,6 +637,7 @@ def test_a_token_round_trips_its_claims_exactly():
         SigningKey(b"short")
 
 
+@examples(deadline=None, max_examples=300)
 @given(position=st.integers(min_value=0), replacement=st.characters(codec="ascii"))
 def test_any_changed_character_makes_a_token_invalid(position, replacement):
     token = KEYS.sign(CLAIMS)

@@ -121,13 +121,13 @@ class Gateway:
 QUOTE_KEY = "quote_signing_key"
 
 
-def _quote_keys(settings: Settings, write_sessions: sessionmaker[Session], now: datetime) -> QuoteKeys:
+def _quote_keys(settings: Settings, engine: Engine) -> QuoteKeys:
     """The setting's key, else the database's (made by the first gateway that needed it);
     the previous key, if set, still verifies the tokens it signed."""
     if settings.secret_key is not None:
         current = SigningKey(settings.secret_key.encode("utf-8"))
     else:
-        current = SigningKey(shared_secret(write_sessions, QUOTE_KEY, now))
+        current = SigningKey(shared_secret(engine, QUOTE_KEY))
     previous = settings.secret_key_previous
     return QuoteKeys(current, (SigningKey(previous.encode("utf-8")),) if previous is not None else ())
 
@@ -160,7 +160,7 @@ def build_gateway(
     try:
         if run_migrations:
             migrate(engine)
-        quote_keys = _quote_keys(settings, write_session_factory(engine), clock())
+        quote_keys = _quote_keys(settings, engine)
     except BaseException:
         if own_engine:
             engine.dispose()

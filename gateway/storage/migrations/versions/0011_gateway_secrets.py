@@ -21,7 +21,7 @@ def upgrade() -> None:
         "gateway_secrets",
         sa.Column("name", sa.String(64), primary_key=True),
         sa.Column("value", sa.String(128), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), server_default=sa.func.now(), nullable=False),
     )
 
 
