@@ -593,7 +593,7 @@ def test_the_stored_key_is_never_logged_even_with_sql_echo(gateway, settings, cl
         with another_gateway(settings, clock, built_once) as found:  # reads it
             pass
 
-    stored = stored_keys(found)
+    stored = stored_keys(gateway)  # (the others are closed)
     assert len(stored) == 1 and made.quote_keys.current == found.quote_keys.current
     logged = "\n".join(f"{record.getMessage()} {record.args!r}" for record in caplog.records)
     assert "gateway_secrets" in logged  # the ORM's count above was logged
