@@ -28,7 +28,7 @@ from gateway.services.keys import issue_api_key
 from gateway.services.workspaces import create_workspace
 from gateway.storage.db import Base, create_db_engine, migrate
 
-from helpers import BUILT_IN_PLUGINS, registry_of
+from helpers import BUILT_IN_PLUGINS, empty_tables, registry_of
 
 TEST_DATABASE_URL = "BILLING_GATEWAY_TEST_DATABASE_URL"
 START = datetime(2026, 11, 10, 9, 30, tzinfo=UTC)
@@ -164,8 +164,7 @@ def gateway(settings: Settings, clock: Clock, built_once: BuiltOnce, plugin_env:
     parts = built_once.parts(settings, plugin_env)
     gateway = build_gateway(settings, clock=clock, run_migrations=False, **parts)
     with gateway.engine.begin() as conn:  # every test starts from empty tables
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
+        empty_tables(conn)
     return gateway
 
 

@@ -35,7 +35,7 @@ from gateway.events import catalog
 from gateway.plugin_api.hookspecs import ENTRY_POINT_GROUP
 from gateway.plugin_api.registry import Registry, load_plugins
 from gateway.server.http import create_app
-from gateway.storage.db import LedgerEntry, OutboxEvent, Workspace
+from gateway.storage.db import Base, EncryptionKey, GatewaySecret, LedgerEntry, OutboxEvent, Workspace
 from gateway.storage.ledger import ledger_sum
 
 T = TypeVar("T")
@@ -54,6 +54,19 @@ def snapshot(gateway) -> dict[str, list[str]]:
     with gateway.engine.connect() as connection:
         tables = inspect(connection).get_table_names()
         return {t: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{t}"')).all())) for t in tables}
+
+
+# Kept from test to test, as in a deployment: the keys the gateway made at its first start-up
+# (quote signing, and encryption at rest when no key is configured); every gateway a test builds
+# on the database shares them, as replicas do.
+KEPT_TABLES = frozenset({GatewaySecret.__tablename__, EncryptionKey.__tablename__})
+
+
+def empty_tables(connection) -> None:
+    """Delete every row the tests write (all but ``KEPT_TABLES``): each test starts from here."""
+    for table in reversed(Base.metadata.sorted_tables):
+        if table.name not in KEPT_TABLES:
+            connection.execute(table.delete())
 
 
 def rows(gateway, model, member) -> list:

@@ -48,7 +48,11 @@ def unreachable(clock, monkeypatch):
     a key here, as a database reachable at start-up would have."""
     monkeypatch.setattr("gateway.server.app.configure_encryption", lambda *_: keyring.configure([new_key()]))
     settings = Settings(
-        database_url=refused_url(), renewal_interval=0, delivery_interval=0, reconcile_interval=0
+        database_url=refused_url(),
+        renewal_interval=0,
+        delivery_interval=0,
+        reconcile_interval=0,
+        secret_key="a quote-signing key of 32 bytes or more",  # else read from the database
     )
     gateway = build_gateway(settings, clock=clock, run_migrations=False, registry=registry_of())
     yield gateway

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from gateway.server.app import build_gateway
 from gateway.storage.db import Base, Workspace
 
-from helpers import snapshot
+from helpers import empty_tables, snapshot
 
 
 def test_a_snapshot_covers_every_table_of_the_models_and_the_migrations(gateway):
@@ -29,8 +29,7 @@ def test_a_snapshot_changes_with_an_insert_an_update_and_a_delete(gateway, make_
     changed = snapshot(gateway)
     assert changed != added and changed["workspaces"] != added["workspaces"]
     with gateway.engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
+        empty_tables(connection)
     assert snapshot(gateway) == empty
 
 

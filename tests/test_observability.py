@@ -40,7 +40,11 @@ def test_a_database_behind_the_code_is_not_ready(tmp_path, clock, monkeypatch):
     # The database has no encryption key table yet: start-up's key is given here.
     monkeypatch.setattr("gateway.server.app.configure_encryption", lambda *_: keyring.configure([new_key()]))
     settings = Settings(
-        database_url=str(engine.url), renewal_interval=0, delivery_interval=0, reconcile_interval=0
+        database_url=str(engine.url),
+        renewal_interval=0,
+        delivery_interval=0,
+        reconcile_interval=0,
+        secret_key="a quote-signing key of 32 bytes or more",  # its table is not there yet either
     )
     gateway = build_gateway(
         settings, clock=clock, run_migrations=False, registry=registry_of(), engine=engine

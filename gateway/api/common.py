@@ -10,7 +10,7 @@ from gateway.core import catalog as cat
 from gateway.core import pricing
 from gateway.core.money import Money
 from gateway.services import billing_views as views
-from gateway.services.checkout import QUOTE_TTL
+from gateway.services import quotes
 
 Info = strawberry.Info[Context, None]
 
@@ -28,8 +28,12 @@ def current_workspace(info: Info) -> views.WorkspaceView | None:
 
 
 def quote_of(info: Info, order: pricing.PricedOrder, balance: Money) -> t.Quote:
-    """The Order Preview of a priced order, with the balance now and after paying by balance."""
+    """The Order Preview of a priced order, with the balance now and after paying by balance,
+    and its token for checkout (quotes are for a signed-in workspace only)."""
     now = info.context.now
+    workspace_id = info.context.workspace_id
+    assert workspace_id is not None, "quotes are made for a signed-in workspace"
+    offer = quotes.offer(info.context.gateway, workspace_id, order, now)
     return t.Quote(
         kind=order.kind,
         plan=plan_of(info, order.target.plan),
@@ -56,7 +60,8 @@ def quote_of(info: Info, order: pricing.PricedOrder, balance: Money) -> t.Quote:
         if order.proration_days
         else None,
         computed_at=now,
-        expires_at=now + QUOTE_TTL,
+        expires_at=offer.expires_at,
+        token=offer.token,
         balance=t.BalancePreview(
             now=t.Money.of(balance),
             after_purchase=t.Money.of(balance - order.due_now.total),

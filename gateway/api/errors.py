@@ -273,6 +273,16 @@ class QuoteChanged(UserError):
     expected_total: Decimal
 
 
+@strawberry.type(
+    description="The quote token is not one the gateway signed for this workspace: altered, malformed, "
+    "signed with a key no longer configured, or another workspace's (INVALID_QUOTE_TOKEN; ask for a new "
+    "quote); or it was sent with the fields it replaces (QUOTE_TOKEN_CONFLICT), or neither a token nor "
+    "the quote's fields were sent (QUOTE_REQUIRED). Nothing was done. An expired token is QuoteChanged."
+)
+class InvalidQuoteToken(UserError):
+    pass
+
+
 @strawberry.type(description="Checkout needs complete billing details (updateBillingDetails).")
 class BillingDetailsIncomplete(UserError):
     missing_fields: list[str]
@@ -416,7 +426,7 @@ def _builder(graphql_type: Callable[..., UserError], extra: Callable[[Any], dict
 
 
 def _register_all() -> None:
-    from gateway.core import pricing
+    from gateway.core import pricing, quote_tokens
     from gateway.events import endpoints
     from gateway.services import checkout, history, messages, refunds, usage
     from gateway.storage import idempotency
@@ -499,6 +509,8 @@ def _register_all() -> None:
             lambda e: {"refundable": t.Money.of(e.refundable)},
         ),
         (errors.NothingToChange, PaymentRejected, lambda e: {}),
+        (quote_tokens.InvalidQuoteToken, InvalidQuoteToken, lambda e: {}),
+        (checkout.QuoteTokenMisused, InvalidQuoteToken, lambda e: {}),
         (idempotency.IdempotencyKeyReused, IdempotencyKeyRejected, lambda e: {}),
         (idempotency.IdempotencyKeyInProgress, IdempotencyKeyRejected, lambda e: {}),
         (idempotency.InvalidIdempotencyKey, IdempotencyKeyRejected, lambda e: {}),

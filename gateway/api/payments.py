@@ -56,17 +56,35 @@ class PaymentMethodInput:
         )
 
 
-@strawberry.input
+_INSTEAD_OF_TOKEN = "Send `quoteToken` instead: it binds the quote's inputs, total and expiry."
+
+
+@strawberry.input(
+    description="The confirmed quote, as `quoteToken` (recommended), or as its inputs sent back "
+    "(`planCode`, the credits, `expectedTotal`, `quoteExpiresAt`); not both."
+)
 class CheckoutInput:
-    plan_code: str
-    email_credits: int | None = None
-    messaging_credits: int | None = None
-    expected_total: Decimal = strawberry.field(
-        description="The quote's `dueNow.total.amount` the customer saw."
+    plan_code: str | None = strawberry.field(default=None, deprecation_reason=_INSTEAD_OF_TOKEN)
+    email_credits: int | None = strawberry.field(default=None, deprecation_reason=_INSTEAD_OF_TOKEN)
+    messaging_credits: int | None = strawberry.field(default=None, deprecation_reason=_INSTEAD_OF_TOKEN)
+    expected_total: Decimal | None = strawberry.field(
+        default=None,
+        description="The quote's `dueNow.total.amount` the customer saw.",
+        deprecation_reason=_INSTEAD_OF_TOKEN,
     )
-    quote_expires_at: datetime = strawberry.field(description="The quote's `expiresAt`.")
+    quote_expires_at: datetime | None = strawberry.field(
+        default=None,
+        description="The quote's `expiresAt`; refused if later than 30 minutes from now, the longest a "
+        "quote holds (only a token proves when a quote was made).",
+        deprecation_reason=_INSTEAD_OF_TOKEN,
+    )
     payment_method: PaymentMethodInput
     idempotency_key: str = strawberry.field(description="Unique per checkout attempt; retries send the same.")
+    quote_token: str | None = strawberry.field(
+        default=None,
+        description="The confirmed quote's `token`: checkout buys what it signs if it has not expired "
+        "and its total is still the price (else QuoteChanged with the new quote).",
+    )
 
 
 @strawberry.input
@@ -157,6 +175,7 @@ CheckoutResult = Annotated[
     | e.PaymentDeclined
     | e.InsufficientBalance
     | e.QuoteChanged
+    | e.InvalidQuoteToken
     | e.BillingDetailsIncomplete
     | e.PaymentRejected
     | e.UnknownPlan
@@ -291,6 +310,7 @@ class PaymentsMutation:
             input.quote_expires_at,
             input.payment_method.choice(),
             input.idempotency_key,
+            input.quote_token,
         )
 
         def work(workspace_id: str) -> CheckoutSuccess | DomainError:

@@ -110,6 +110,52 @@ def _customer_input(details: BillingDetailsInput | None) -> quotes.CustomerInput
     return quotes.CustomerInput(CustomerKind(details.customer_type.value), details.country, details.vat_id)
 
 
+# ------------------------------------------------- previews: the same as queries and mutations
+# Read-only previews are fields of Query (one request with `workspace` and `plans`, and a client
+# cache can hold them) and, as the API has promised, of Mutation; one resolver serves both. They
+# write nothing and answer the same for the same inputs at the same instant.
+
+
+def preview_select_plan(info: Info, plan_code: str) -> SelectPlanResult:
+    ctx = info.context
+    return e.attempt(
+        info,
+        lambda: _plan_selection(info, quotes.select_plan(ctx.gateway, ctx.workspace_id, plan_code, ctx.now)),
+    )
+
+
+def preview_quote(info: Info, input: QuoteInput) -> QuoteResult:
+    ctx = info.context
+    order = OrderRequest(input.plan_code, input.email_credits, input.messaging_credits)
+
+    def work(workspace_id: str) -> t.Quote:
+        quoted = quotes.quote(
+            ctx.gateway, workspace_id, order, _customer_input(input.billing_details), ctx.now
+        )
+        return quote_of(info, quoted.order, quoted.balance)
+
+    return e.signed_in(info, work)
+
+
+def preview_estimate(info: Info, input: EstimateInput) -> EstimateResult:
+    deps = info.context.gateway
+    return e.attempt(
+        info,
+        lambda: t.Estimate.of(
+            quotes.estimate(deps, input.credits, input.message_type, input.country, input.sample_text),
+            deps.messages,
+        ),
+    )
+
+
+SELECT_PLAN = "Open Customize Plan: what can be set for a plan, and where sliders start."
+QUOTE = (
+    "Price a plan change: the live Order Preview, with its `token` for checkout. Writes nothing. "
+    "Tax from `billingDetails` when given, else from the saved billing details."
+)
+ESTIMATE = "Message Calculator: how many messages the credits buy."
+
+
 # ------------------------------------------------------------------ queries
 
 
@@ -127,6 +173,10 @@ class CoreQuery:
             return Workspace.of(info, view)
 
         return e.signed_in(info, work)
+
+    select_plan: SelectPlanResult = strawberry.field(resolver=preview_select_plan, description=SELECT_PLAN)
+    quote: QuoteResult = strawberry.field(resolver=preview_quote, description=QUOTE)
+    estimate: EstimateResult = strawberry.field(resolver=preview_estimate, description=ESTIMATE)
 
     @strawberry.field(description="Message types the Message Calculator can price, Email first.")
     def message_types(self, info: Info) -> list[t.MessageType]:
@@ -158,41 +208,9 @@ class CoreQuery:
 
 @strawberry.type
 class CoreMutation:
-    @strawberry.mutation(
-        description="Open Customize Plan: what can be set for a plan, and where sliders start."
-    )
-    def select_plan(self, info: Info, plan_code: str) -> SelectPlanResult:
-        ctx = info.context
-        return e.attempt(
-            info,
-            lambda: _plan_selection(
-                info, quotes.select_plan(ctx.gateway, ctx.workspace_id, plan_code, ctx.now)
-            ),
-        )
-
-    @strawberry.mutation(description="Price a plan change: the live Order Preview. Writes nothing.")
-    def quote(self, info: Info, input: QuoteInput) -> QuoteResult:
-        ctx = info.context
-        order = OrderRequest(input.plan_code, input.email_credits, input.messaging_credits)
-
-        def work(workspace_id: str) -> t.Quote:
-            quoted = quotes.quote(
-                ctx.gateway, workspace_id, order, _customer_input(input.billing_details), ctx.now
-            )
-            return quote_of(info, quoted.order, quoted.balance)
-
-        return e.signed_in(info, work)
-
-    @strawberry.mutation(description="Message Calculator: how many messages the credits buy.")
-    def estimate(self, info: Info, input: EstimateInput) -> EstimateResult:
-        deps = info.context.gateway
-        return e.attempt(
-            info,
-            lambda: t.Estimate.of(
-                quotes.estimate(deps, input.credits, input.message_type, input.country, input.sample_text),
-                deps.messages,
-            ),
-        )
+    select_plan: SelectPlanResult = strawberry.mutation(resolver=preview_select_plan, description=SELECT_PLAN)
+    quote: QuoteResult = strawberry.mutation(resolver=preview_quote, description=QUOTE)
+    estimate: EstimateResult = strawberry.mutation(resolver=preview_estimate, description=ESTIMATE)
 
 
 def _plan_selection(info: Info, selection: quotes.PlanSelection) -> t.PlanSelection:

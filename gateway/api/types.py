@@ -333,6 +333,10 @@ class Quote:
         description="Checkout refuses this quote's total after this time."
     )
     balance: BalancePreview = strawberry.field(description="For paying with My balance.")
+    token: str = strawberry.field(
+        description="Send as `checkout(input: {quoteToken})` to buy exactly this quote: it signs the "
+        "workspace, plan, credits, `dueNow.total` and `expiresAt` (opaque; nothing is stored)."
+    )
 
 
 @strawberry.type

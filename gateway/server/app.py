@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.core.catalog import Catalog, load_catalog
+from gateway.core.quote_tokens import QuoteKeys, SigningKey
 from gateway.core.seller import Seller
 from gateway.core.tax import TaxCalculator
 from gateway.events.egress import EgressPolicy
@@ -34,6 +35,7 @@ from gateway.storage.db import (
     write_session_factory,
 )
 from gateway.storage.encryption import keyring
+from gateway.storage.secrets import shared_secret
 
 logger = logging.getLogger("gateway.encryption")
 
@@ -62,6 +64,7 @@ class Gateway:
     engine: Engine
     sessions: sessionmaker[Session]  # reads
     write_sessions: sessionmaker[Session]  # money and subscription changes: take locks when they begin
+    quote_keys: QuoteKeys  # signs and verifies quote tokens
     clock: Callable[[], datetime] = utc_now
     countries: frozenset[str] = field(default_factory=_load_countries)
     # Derived once from the rate provider: the calculator's lookups are dict hits.
@@ -150,6 +153,20 @@ def configure_encryption(settings: Settings, engine: Engine, now: datetime) -> N
     keyring.configure(keys + ([stored] if stored is not None else []))
 
 
+QUOTE_KEY = "quote_signing_key"
+
+
+def _quote_keys(settings: Settings, engine: Engine) -> QuoteKeys:
+    """The setting's key, else the database's (made by the first gateway that needed it);
+    the previous key, if set, still verifies the tokens it signed."""
+    if settings.secret_key is not None:
+        current = SigningKey(settings.secret_key.encode("utf-8"))
+    else:
+        current = SigningKey(shared_secret(engine, QUOTE_KEY))
+    previous = settings.secret_key_previous
+    return QuoteKeys(current, (SigningKey(previous.encode("utf-8")),) if previous is not None else ())
+
+
 def build_gateway(
     settings: Settings | None = None,
     *,
@@ -175,15 +192,11 @@ def build_gateway(
     rates = registry.select("rate_provider", settings.rate_provider, f"{PREFIX}RATE_PROVIDER")
     own_engine = engine is None
     engine = engine if engine is not None else create_db_engine(settings.database_url)
-    if run_migrations:
-        try:
-            migrate(engine)
-        except BaseException:
-            if own_engine:
-                engine.dispose()
-            raise
     try:
+        if run_migrations:
+            migrate(engine)
         configure_encryption(settings, engine, clock())
+        quote_keys = _quote_keys(settings, engine)
     except BaseException:
         if own_engine:
             engine.dispose()
@@ -197,6 +210,7 @@ def build_gateway(
         engine=engine,
         sessions=session_factory(engine),
         write_sessions=write_session_factory(engine),
+        quote_keys=quote_keys,
         clock=clock,
         countries=countries,
     )

@@ -15,12 +15,14 @@ from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError
 
 from gateway.core.numbering import INVOICE_SERIES, MAX_SERIES_LENGTH, valid_series
+from gateway.core.quote_tokens import MIN_KEY_BYTES
 from gateway.core.seller import Seller, demo_seller
 from gateway.events.egress import EgressPolicy
 from gateway.storage.encryption import check_key
 
 PREFIX = "BILLING_GATEWAY_"
 LOG_FORMATS = ("text", "json")
+MIN_SECRET_KEY_BYTES = MIN_KEY_BYTES
 
 
 class SettingsError(ValueError):
@@ -68,6 +70,10 @@ class Settings:
     log_format: str = "text"  # text | json (one JSON object per line)
     # None: /metrics is open, like the probes (bind to a private network or set a token).
     metrics_token: str | None = None
+    # Signs quote tokens; None: a key the gateway makes once and keeps in the database
+    # (gateway.storage.secrets). Never shown: not in repr, logs or errors.
+    secret_key: str | None = field(default=None, repr=False)
+    secret_key_previous: str | None = field(default=None, repr=False)  # still verifies (rotation)
 
     def __post_init__(self) -> None:
         # Here rather than in from_env, so that overrides (the CLI's, a test's) are checked too.
@@ -87,6 +93,15 @@ class Settings:
                 "numbers with 1 <= per workspace <= in all <= 256"
             )
         object.__setattr__(self, "cors_origins", cors_origins(self.cors_origins))
+        for name, secret in (
+            ("SECRET_KEY", self.secret_key),
+            ("SECRET_KEY_PREVIOUS", self.secret_key_previous),
+        ):
+            if secret is not None and len(secret.encode("utf-8")) < MIN_SECRET_KEY_BYTES:
+                raise SettingsError(
+                    f"{PREFIX}{name} must have at least {MIN_SECRET_KEY_BYTES} bytes, e.g. the output of "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                )
         if self.seller_vat_id is not None:
             object.__setattr__(self, "seller_vat_id", _vat_id(self.seller_vat_id, self.seller_country))
 
@@ -212,6 +227,10 @@ class Settings:
             values["dunning_grace_days"] = _seconds(
                 "DUNNING_GRACE_DAYS", grace, True, 365.0, "days, above 0 and at most 365"
             )
+        if (key := get("SECRET_KEY")) is not None:
+            values["secret_key"] = key
+        if (previous := get("SECRET_KEY_PREVIOUS")) is not None:
+            values["secret_key_previous"] = previous
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +34,7 @@ from gateway.core.errors import (
     PaymentRefused,
 )
 from gateway.core.money import Money
+from gateway.core.quote_tokens import InvalidQuoteToken
 from gateway.core.statuses import PaymentPurpose, PaymentStatus
 from gateway.plugin_api.payments import Capability, ChargeRequest, PaymentMethod, StoredCard
 from gateway.services import billing_details, payflow, settlement
@@ -49,38 +50,105 @@ from gateway.services.orders import (
     plan_to_buy,
     price_for_workspace,
 )
+from gateway.services.quotes import QUOTE_TTL
 from gateway.services.settlement import Completed
 from gateway.services.usage import refuse_if_suspended
 from gateway.storage import idempotency
 from gateway.storage.db import BillingDetails, Card, Payment, Workspace
 from gateway.storage.locks import lock_workspace
 
-__all__ = ["CheckoutRequest", "Completed", "QuoteChanged", "checkout"]
-
-QUOTE_TTL = timedelta(minutes=30)
+__all__ = ["QUOTE_TTL", "CheckoutRequest", "Completed", "QuoteChanged", "QuoteTokenMisused", "checkout"]
 
 # ------------------------------------------------------------------ requests
 
 
 @dataclass(frozen=True)
 class CheckoutRequest:
-    plan_code: str
+    """Checkout Now on a confirmed quote: its ``quote_token`` (recommended), or the quote's
+    inputs sent back (``plan_code``, the credits, ``expected_total``, ``quote_expires_at``),
+    never both (see :func:`confirmed_quote`)."""
+
+    plan_code: str | None
     email_credits: int | None
     messaging_credits: int | None
-    expected_total: Decimal  # the due-now total the customer saw
-    quote_expires_at: datetime  # from the quote the customer confirmed
+    expected_total: Decimal | None  # the due-now total the customer saw
+    quote_expires_at: datetime | None  # from the quote the customer confirmed
     payment: PaymentChoice
     idempotency_key: str
+    quote_token: str | None = None  # Quote.token: binds all of the above, signed by the gateway
 
     def fingerprint(self, token: StoredCard | None = None) -> dict[str, Any]:
-        return {
+        fields = {
             "plan": self.plan_code,
             "email": self.email_credits,
             "messaging": self.messaging_credits,
             "total": str(self.expected_total),
-            "expires": self.quote_expires_at.isoformat(),
+            "expires": self.quote_expires_at.isoformat() if self.quote_expires_at is not None else None,
             "payment": self.payment.fingerprint(token),
         }
+        if self.quote_token is not None:  # only then: keys taken before tokens keep their hash
+            fields["quote_token"] = self.quote_token
+        return fields
+
+
+@dataclass(frozen=True)
+class ConfirmedQuote:
+    """What the customer confirmed, however it was sent."""
+
+    order: OrderRequest
+    total: Decimal
+    currency: str | None  # known from a token; the sent total is in the catalog's currency
+    expires_at: datetime
+    signed: bool  # from a verified quote token (errors then name the token's field)
+
+
+class QuoteTokenMisused(DomainError):
+    """A token sent together with the fields it replaces (QUOTE_TOKEN_CONFLICT), or neither a
+    token nor the quote's fields (QUOTE_REQUIRED). Nothing was done."""
+
+    code = ErrorCode.QUOTE_TOKEN_CONFLICT
+
+    def __init__(self, code: ErrorCode, message: str, field: tuple[str, ...]) -> None:
+        super().__init__(message, field)
+        self._code = code
+
+    @property
+    def error_code(self) -> ErrorCode:
+        return self._code
+
+
+_QUOTE_FIELDS = ("plan_code", "email_credits", "messaging_credits", "expected_total", "quote_expires_at")
+
+
+def confirmed_quote(deps: Deps, workspace_id: str, request: CheckoutRequest) -> ConfirmedQuote:
+    """The quote the request confirms. A token must verify (any configured key) and be this
+    workspace's; its expiry is checked when the order is priced. Without a token, the sent
+    fields are taken as before, and ``quote_expires_at`` at most ``QUOTE_TTL`` from now: the
+    server cannot know when such a quote was made, which only a token proves."""
+    if request.quote_token is not None:
+        mixed = [name for name in _QUOTE_FIELDS if getattr(request, name) is not None]
+        if mixed:
+            raise QuoteTokenMisused(
+                ErrorCode.QUOTE_TOKEN_CONFLICT,
+                "send the quote token alone: it already holds the plan, credits, total and expiry",
+                (mixed[0],),
+            )
+        claims = deps.quote_keys.verify(request.quote_token)
+        if claims.workspace_id != workspace_id:
+            raise InvalidQuoteToken("it was made for another workspace")
+        order = OrderRequest(claims.plan_code, claims.email_credits, claims.messaging_credits)
+        return ConfirmedQuote(order, claims.total.amount, claims.total.currency, claims.expires_at, True)
+    if request.plan_code is None or request.expected_total is None or request.quote_expires_at is None:
+        raise QuoteTokenMisused(
+            ErrorCode.QUOTE_REQUIRED,
+            "send the confirmed quote's token (or its plan, expected total and expiry)",
+            ("quote_token",),
+        )
+    expires = request.quote_expires_at
+    if expires.tzinfo is None:  # an ISO time without an offset: the quote's times are UTC
+        expires = expires.replace(tzinfo=UTC)
+    order = OrderRequest(request.plan_code, request.email_credits, request.messaging_credits)
+    return ConfirmedQuote(order, request.expected_total, None, expires, False)
 
 
 # ------------------------------------------------------------------ outcomes
@@ -92,14 +160,22 @@ class QuoteChanged(DomainError):
     code = ErrorCode.QUOTE_CHANGED
 
     def __init__(
-        self, order: pricing.PricedOrder, balance: Money, expected_total: Decimal, *, expired: bool
+        self,
+        order: pricing.PricedOrder,
+        balance: Money,
+        expected_total: Decimal,
+        *,
+        expired: bool,
+        signed: bool = False,
     ) -> None:
         if expired:
-            super().__init__("the quote expired; confirm the new one", ("quote_expires_at",))
+            message, field = "the quote expired; confirm the new one", "quote_expires_at"
         else:
-            super().__init__(
-                f"the total is now {order.due_now.total}; confirm the new quote", ("expected_total",)
+            message, field = (
+                f"the total is now {order.due_now.total}; confirm the new quote",
+                "expected_total",
             )
+        super().__init__(message, ("quote_token",) if signed else (field,))
         self.order, self.balance, self.expected_total, self.expired = order, balance, expected_total, expired
 
     @property
@@ -138,6 +214,7 @@ def checkout(deps: Deps, workspace_id: str, request: CheckoutRequest) -> Outcome
     """Checkout Now. Returns what happened to the payment, or raises a DomainError when the
     request was refused and nothing was written. Idempotent per ``request.idempotency_key``."""
     idempotency.check_key(request.idempotency_key)
+    confirmed = confirmed_quote(deps, workspace_id, request)  # a forged token never claims a key
     now = deps.clock()
     # A new card is tokenized first (outside any lock): its fingerprint tells one card from another.
     token = tokenize(deps.payment_methods.get(request.payment.method), request.payment, now.date())
@@ -148,7 +225,7 @@ def checkout(deps: Deps, workspace_id: str, request: CheckoutRequest) -> Outcome
         "checkout",
         request.fingerprint(token),
         now,
-        lambda: _checkout(deps, workspace_id, request, now, token),
+        lambda: _checkout(deps, workspace_id, request, confirmed, now, token),
         to_response,
         lambda response: from_response(deps, response),
         STORED,
@@ -157,7 +234,12 @@ def checkout(deps: Deps, workspace_id: str, request: CheckoutRequest) -> Outcome
 
 
 def _checkout(
-    deps: Deps, workspace_id: str, request: CheckoutRequest, now: datetime, token: StoredCard | None
+    deps: Deps,
+    workspace_id: str,
+    request: CheckoutRequest,
+    confirmed: ConfirmedQuote,
+    now: datetime,
+    token: StoredCard | None,
 ) -> Outcome:
     # 1. Price, check and record the payment as pending: committed before the method is asked.
     #    Another checkout of the workspace being asked for its money is waited for, so that
@@ -165,7 +247,7 @@ def _checkout(
     deadline = time.monotonic() + idempotency.WAIT_SECONDS
     while True:
         try:
-            started = _begin_checkout(deps, workspace_id, request, now, token)
+            started = _begin_checkout(deps, workspace_id, request, confirmed, now, token)
             break
         except _Busy:
             if time.monotonic() >= deadline:
@@ -191,12 +273,17 @@ class _Busy(Exception):
 
 
 def _begin_checkout(
-    deps: Deps, workspace_id: str, request: CheckoutRequest, now: datetime, token: StoredCard | None
+    deps: Deps,
+    workspace_id: str,
+    request: CheckoutRequest,
+    confirmed: ConfirmedQuote,
+    now: datetime,
+    token: StoredCard | None,
 ) -> Completed | tuple[str, str, ChargeRequest]:
     with deps.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None, "authenticated workspaces exist"
-        started = _priced_checkout(deps, session, workspace, request, now, token)
+        started = _priced_checkout(deps, session, workspace, request, confirmed, now, token)
         if isinstance(started, Completed):  # nothing due now: applied already
             idempotency.complete(session, workspace_id, request.idempotency_key, to_response(started))
             return started
@@ -208,12 +295,13 @@ def _priced_checkout(
     session: Session,
     workspace: Workspace,
     request: CheckoutRequest,
+    confirmed: ConfirmedQuote,
     now: datetime,
     token: StoredCard | None,
 ) -> Completed | Payment:
     _wait_if_in_flight(session, workspace, now)  # its order may change what this one costs
     refuse_if_suspended(session, workspace)
-    plan = plan_to_buy(deps, request.plan_code, now)
+    plan = plan_to_buy(deps, confirmed.order.plan_code, now)
     details = session.get(BillingDetails, workspace.id)
     missing = billing_details.missing_fields(details)
     if missing:
@@ -222,20 +310,21 @@ def _priced_checkout(
         deps,
         workspace,
         plan,
-        OrderRequest(request.plan_code, request.email_credits, request.messaging_credits),
+        confirmed.order,
         billing_details.tax_customer(details),
         now,
     )
     if order.kind is pricing.ChangeKind.NONE:
         raise NothingToChange()
-    expires = request.quote_expires_at
-    if expires.tzinfo is None:  # an ISO time without an offset: the quote's times are UTC
-        expires = expires.replace(tzinfo=UTC)
-    if not (now <= expires <= now + QUOTE_TTL):
-        raise QuoteChanged(order, balance_of(workspace), request.expected_total, expired=True)
+    expected = confirmed.total
+    # A signed expiry is the server's own; a sent one is believed up to QUOTE_TTL from now.
+    latest = confirmed.expires_at if confirmed.signed else now + QUOTE_TTL
+    if not (now <= confirmed.expires_at <= latest):
+        raise QuoteChanged(order, balance_of(workspace), expected, expired=True, signed=confirmed.signed)
     amount = order.due_now.total
-    if not request.expected_total.is_finite() or amount.amount != request.expected_total:
-        raise QuoteChanged(order, balance_of(workspace), request.expected_total, expired=False)
+    same_currency = confirmed.currency in (None, amount.currency)
+    if not expected.is_finite() or amount.amount != expected or not same_currency:
+        raise QuoteChanged(order, balance_of(workspace), expected, expired=False, signed=confirmed.signed)
     description = f"{pricing.describe(order.target)}: {order.kind.value}"
     if not amount:
         invoice_id = apply_order(

@@ -16,6 +16,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.core.catalog import Catalog
+from gateway.core.quote_tokens import QuoteKeys
 from gateway.core.seller import Seller
 from gateway.core.tax import TaxCalculator
 from gateway.events.egress import EgressPolicy
@@ -67,6 +68,11 @@ class Deps(Protocol):
 
     @property
     def clock(self) -> Callable[[], datetime]: ...
+
+    @property
+    def quote_keys(self) -> QuoteKeys:
+        """Signs quote tokens and verifies them at checkout (the current key and older ones)."""
+        ...
 
     @property
     def countries(self) -> frozenset[str]:

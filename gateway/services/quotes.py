@@ -4,13 +4,14 @@ Preview (what a change costs now and at renewal)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gateway.core import pricing
 from gateway.core.catalog import CreditKind, Plan
 from gateway.core.errors import InvalidVatId, RenewalPending, UnknownCountry
 from gateway.core.messaging import normalise_code
 from gateway.core.money import Money
+from gateway.core.quote_tokens import QuoteClaims
 from gateway.core.tax import CustomerKind, TaxCustomer
 from gateway.services import billing_details, messages
 from gateway.services.deps import Deps
@@ -18,6 +19,7 @@ from gateway.services.orders import OrderRequest, balance_of, plan_to_buy, price
 from gateway.services.workspaces import subscription_of
 from gateway.storage.db import BillingDetails, Workspace
 
+QUOTE_TTL = timedelta(minutes=30)  # how long checkout accepts a quote's total
 MAX_VAT_ID = 32  # the longest EU VAT ID has 14 characters; room for blanks, dots and dashes
 
 
@@ -67,6 +69,30 @@ def quote(
             given = billing_details.tax_customer(session.get(BillingDetails, workspace_id))
         priced = price_for_workspace(deps, workspace, plan, order, given, now)
         return Quoted(priced, balance_of(workspace))
+
+
+@dataclass(frozen=True)
+class Offer:
+    """How long a quote holds, and its signed token for checkout."""
+
+    expires_at: datetime
+    token: str
+
+
+def offer(deps: Deps, workspace_id: str, order: pricing.PricedOrder, now: datetime) -> Offer:
+    """The expiry and token of ``order`` quoted to the workspace at ``now``: deterministic
+    (the same quote at the same instant has the same token) and nothing is stored."""
+    expires_at = now + QUOTE_TTL
+    target = order.target
+    claims = QuoteClaims(
+        workspace_id,
+        target.plan.code,
+        target.email_credits,
+        target.messaging_credits,
+        order.due_now.total,
+        expires_at,
+    )
+    return Offer(expires_at, deps.quote_keys.sign(claims))
 
 
 @dataclass(frozen=True)

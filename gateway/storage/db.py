@@ -32,6 +32,7 @@ from sqlalchemy import (
     create_engine,
     event,
     false,
+    func,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
@@ -393,6 +394,17 @@ class Counter(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+class GatewaySecret(Base):
+    """Secrets the gateway makes for itself once and every replica on the database shares
+    (the quote signing key, gateway.storage.secrets), unless a setting provides them."""
+
+    __tablename__ = "gateway_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))  # base64url of random bytes
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
 
 
 class ApiKey(Base):
