@@ -8,6 +8,7 @@ const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
 // name -> HTML entry; gateway/static/<name>.html is what the gateway reads.
 const PAGES = {
+  billing: here("billing.html"),
   graphiql: here("graphiql.html"),
 };
 

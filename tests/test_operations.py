@@ -3,6 +3,7 @@ and answered without errors by a running gateway (schema/operations/README.md ha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     OperationDefinitionNode,
+    OperationType,
     Visitor,
     build_schema,
     parse,
@@ -22,16 +24,93 @@ from graphql import (
 
 from gateway.server.cli import ensure_demo_workspace
 
-from helpers import GERMAN_PERSON
+from helpers import GERMAN_PERSON, card
 
 ROOT = Path(__file__).resolve().parent.parent
 OPERATIONS = ROOT / "schema" / "operations"
 SHARED = OPERATIONS / "fragments.graphql"
 FILES = sorted(p for p in OPERATIONS.glob("*.graphql") if p != SHARED)
 
-# Variables for the operations that need some; an operation added without them fails below.
-VARIABLES: dict[str, dict[str, Any]] = {
+Run = Callable[[str, dict[str, Any]], dict[str, Any]]  # a GraphQL document and variables -> data
+
+
+def _quote_token(run: Run, plan: str, **sliders: int) -> str:
+    quoted = run(
+        "query($input: QuoteInput!) { quote(input: $input) { ... on Quote { token } } }",
+        {"input": {"planCode": plan, **sliders}},
+    )
+    return quoted["quote"]["token"]
+
+
+def _checkout(run: Run) -> dict[str, Any]:
+    """Checkout Now on the Order Preview's token, with a new card (billing details saved first)."""
+    run(UPDATE_BILLING_DETAILS, {"input": GERMAN_PERSON})
+    return {
+        "input": {
+            "quoteToken": _quote_token(run, "email", emailCredits=10000),
+            "paymentMethod": {"method": "card", "newCard": card()},
+            "idempotencyKey": "operations-checkout",
+        }
+    }
+
+
+def _challenge(run: Run) -> dict[str, Any]:
+    """A top-up with a card that asks for 3-D Secure: the payment ConfirmPayment finishes."""
+    asked = run(
+        """mutation($input: TopUpInput!) { topUpBalance(input: $input) {
+          ... on PaymentActionRequired { paymentId } } }""",
+        {
+            "input": {
+                "amount": "20.00",
+                "paymentMethod": {"method": "card", "newCard": card("4000002760003184")},
+                "idempotencyKey": "operations-3ds",
+            }
+        },
+    )
+    return {"paymentId": asked["topUpBalance"]["paymentId"], "challengeResponse": "authenticated"}
+
+
+def _scheduled_change(run: Run) -> dict[str, Any]:
+    """On Omnichannel, a downgrade to Email waits for the renewal: the change to cancel."""
+    run(UPDATE_BILLING_DETAILS, {"input": GERMAN_PERSON})
+    for plan, key in (("omnichannel", "operations-up"), ("email", "operations-down")):
+        done = run(
+            """mutation($input: CheckoutInput!) { checkout(input: $input) { __typename } }""",
+            {
+                "input": {
+                    "quoteToken": _quote_token(run, plan),
+                    "paymentMethod": {"method": "card", "newCard": card()},
+                    "idempotencyKey": key,
+                }
+            },
+        )
+        assert done["checkout"]["__typename"] == "CheckoutSuccess", done
+    return {}
+
+
+UPDATE_BILLING_DETAILS = """mutation($input: UpdateBillingDetailsInput!) {
+  updateBillingDetails(input: $input) { __typename } }"""
+
+# Variables for the operations that need some (or a state to act on: a function that prepares it
+# through the API and returns the variables); an operation added without them fails below.
+VARIABLES: dict[str, dict[str, Any] | Callable[[Run], dict[str, Any]]] = {
     "UpdateBillingDetails": {"input": GERMAN_PERSON},
+    "CustomizePlan": {"planCode": "omnichannel"},
+    "OrderPreview": {"input": {"planCode": "omnichannel", "emailCredits": 50000, "messagingCredits": 20000}},
+    "MessageCalculator": {"input": {"credits": 20000, "messageType": "whatsapp_marketing", "country": "DE"}},
+    "CheckoutNow": _checkout,
+    "ConfirmPayment": _challenge,
+    "TopUp": {
+        "input": {
+            "amount": "50.00",
+            "paymentMethod": {"method": "card", "newCard": card()},
+            "idempotencyKey": "operations-top-up",
+        }
+    },
+    "RequestQuote": {
+        "input": {"contactName": "Ada Lovelace", "email": "ada@example.com", "company": "Engines Ltd"}
+    },
+    "CancelScheduledChange": _scheduled_change,
 }
 
 
@@ -79,7 +158,18 @@ def operations(path: Path) -> list[OperationDefinitionNode]:
 
 
 def test_the_folder_has_the_example_operations():
-    assert [p.name for p in FILES] == ["billing_details.graphql", "plans.graphql", "workspace.graphql"]
+    assert [p.name for p in FILES] == [
+        "billing_details.graphql",
+        "billing_page.graphql",
+        "checkout.graphql",
+        "custom_quote.graphql",
+        "customize_plan.graphql",
+        "live_updates.graphql",
+        "plans.graphql",
+        "scheduled_change.graphql",
+        "top_up.graphql",
+        "workspace.graphql",
+    ]
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -104,14 +194,28 @@ def test_operation_names_are_unique_across_the_folder():
 def test_each_operation_runs_without_errors_on_a_demo_workspace(client, gateway, path):
     key, _ = ensure_demo_workspace(gateway)  # as `billing-gateway serve --demo` makes it
     query = print_ast(document_of(path))  # what a client sends: the file and the shared fragments it uses
+
+    def run(document: str, variables: dict[str, Any]) -> dict[str, Any]:
+        answer = client.post(
+            "/graphql",
+            json={"query": document, "variables": variables},
+            headers={"Authorization": f"Bearer {key}"},
+        ).json()
+        assert "errors" not in answer, answer
+        return answer["data"]
+
     for operation in operations(path):
         assert operation.name is not None
         name = operation.name.value
-        if operation.variable_definitions:
+        if operation.operation is OperationType.SUBSCRIPTION:
+            continue  # over WebSocket: tests/test_subscriptions.py and the Billing page's browser tests
+        if operation.variable_definitions or name in VARIABLES:
             assert name in VARIABLES, f"add variables for {name} to VARIABLES in {Path(__file__).name}"
+        given = VARIABLES.get(name, {})
+        variables = given(run) if callable(given) else given
         response = client.post(
             "/graphql",
-            json={"query": query, "operationName": name, "variables": VARIABLES.get(name, {})},
+            json={"query": query, "operationName": name, "variables": variables},
             headers={"Authorization": f"Bearer {key}"},
         )
         body = response.json()

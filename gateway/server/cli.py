@@ -52,6 +52,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             key, created = ensure_demo_workspace(gateway)
             print(f"Demo workspace {'created' if created else 'found'}: {DEMO_WORKSPACE}")
             print(f"Demo API key (new on every start, shown once): {key}")
+            # The key in the fragment (#key=...): browsers send no fragment to any server.
+            print(f"Billing page: http://{args.host}:{args.port}/billing#key={key}")
+        else:
+            print(f"Billing page: http://{args.host}:{args.port}/billing")
         print(f"GraphQL and GraphiQL: http://{args.host}:{args.port}/graphql", flush=True)
         # uvicorn's own access log prints query strings; gateway.server.http.AccessLog does not.
         # log_config=None: uvicorn's loggers keep the handler configure_logging set up.

@@ -541,6 +541,13 @@ def cors(settings: Settings) -> list[Middleware]:
     ]
 
 
+async def billing_page(request: Request) -> Response:
+    """The reference Billing page (frontend/): the seed's upgrade flow on the public GraphQL API.
+    It asks for the workspace's API key (or reads it from the URL's #key= fragment, which no
+    request carries) and keeps it in the tab's session storage."""
+    return pages.page("billing")
+
+
 def create_app(gateway: Gateway) -> Starlette:
     metrics = observability.metrics_of(gateway, build_schema())
     endpoint = GraphQLEndpoint(gateway, metrics)
@@ -585,6 +592,7 @@ def create_app(gateway: Gateway) -> Starlette:
             ),
             Route("/payments/{method}/notifications", payment_notification, methods=["POST"]),
             Route("/invoices/{invoice_id}.pdf", invoice_pdf, methods=["GET"]),
+            Route("/billing", billing_page, methods=["GET"]),
             Mount(pages.ASSETS_PATH, app=pages.assets(), name="assets"),
         ],
         lifespan=lifespan,
