@@ -35,7 +35,15 @@ from gateway.events import catalog
 from gateway.plugin_api.hookspecs import ENTRY_POINT_GROUP
 from gateway.plugin_api.registry import Registry, load_plugins
 from gateway.server.http import create_app
-from gateway.storage.db import Base, EncryptionKey, GatewaySecret, LedgerEntry, OutboxEvent, Workspace
+from gateway.storage.db import (
+    Base,
+    EncryptionKey,
+    GatewaySecret,
+    Invoice,
+    LedgerEntry,
+    OutboxEvent,
+    Workspace,
+)
 from gateway.storage.ledger import ledger_sum
 
 T = TypeVar("T")
@@ -71,7 +79,9 @@ def empty_tables(connection) -> None:
 
 def rows(gateway, model, member) -> list:
     """The workspace's rows of ``model``, oldest first (events by their sequence)."""
-    order = {OutboxEvent: OutboxEvent.sequence}.get(model, getattr(model, "created_at", None))
+    order = {OutboxEvent: OutboxEvent.sequence, Invoice: Invoice.issued_at}.get(
+        model, getattr(model, "created_at", None)
+    )
     with gateway.sessions() as session:
         query = select(model).where(model.workspace_id == member.id)
         if order is not None:

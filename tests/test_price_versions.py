@@ -97,9 +97,10 @@ def workspace(graphql, member) -> dict:
 
 
 def renewal_totals(gateway, member) -> list[str]:
-    return [
-        str(Decimal(i.total_minor).scaleb(-2)) for i in rows(gateway, Invoice, member) if i.kind == "renewal"
-    ]
+    renewals = sorted(
+        (i for i in rows(gateway, Invoice, member) if i.kind == "renewal"), key=lambda i: i.issued_at
+    )
+    return [str(Decimal(i.total_minor).scaleb(-2)) for i in renewals]
 
 
 def types(gateway, member, prefix: str) -> list[tuple[str, dict]]:
