@@ -99,12 +99,14 @@ class UnknownMessageType(UserError):
     "`offeredMessageTypes` lists what it offers, as `destinations` does."
 )
 class MessageTypeNotOffered(UserError):
-    message_type: t.MessageType
+    message_type: t.MessageType = strawberry.field(description="The message type sent.")
     country: str | None = strawberry.field(
         description="The destination's ISO code; always set here (nullable as `country` is where no "
         "destination applies, such as UsageRecorded's for an email)."
     )
-    offered_message_types: list[t.MessageType]
+    offered_message_types: list[t.MessageType] = strawberry.field(
+        description="The message types the destination offers."
+    )
 
 
 @strawberry.type(description="The VAT ID fails the offline format or checksum check.")

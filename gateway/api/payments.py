@@ -230,7 +230,10 @@ CheckoutResult = Annotated[
     | e.WorkspaceSuspended
     | e.IdempotencyKeyRejected
     | e.AuthenticationRequired,
-    strawberry.union("CheckoutResult"),
+    strawberry.union(
+        "CheckoutResult",
+        description="What checkout answers: CheckoutSuccess, a payment that waits (PaymentActionRequired, PaymentPending), or why nothing was bought.",
+    ),
 ]
 ConfirmPaymentResult = Annotated[
     CheckoutSuccess
@@ -241,7 +244,10 @@ ConfirmPaymentResult = Annotated[
     | e.PaymentDeclined
     | e.PaymentRejected
     | e.AuthenticationRequired,
-    strawberry.union("ConfirmPaymentResult"),
+    strawberry.union(
+        "ConfirmPaymentResult",
+        description="The outcome of the confirmed payment: the success of what it paid for (checkout, top-up or invoice), a payment still waiting, or why it failed.",
+    ),
 ]
 TopUpResult = Annotated[
     TopUpSuccess
@@ -251,7 +257,10 @@ TopUpResult = Annotated[
     | e.PaymentRejected
     | e.IdempotencyKeyRejected
     | e.AuthenticationRequired,
-    strawberry.union("TopUpResult"),
+    strawberry.union(
+        "TopUpResult",
+        description="TopUpSuccess, a payment that waits (PaymentActionRequired, PaymentPending), or why nothing was added.",
+    ),
 ]
 PayInvoiceResult = Annotated[
     InvoicePaid
@@ -262,18 +271,31 @@ PayInvoiceResult = Annotated[
     | e.PaymentRejected
     | e.IdempotencyKeyRejected
     | e.AuthenticationRequired,
-    strawberry.union("PayInvoiceResult"),
+    strawberry.union(
+        "PayInvoiceResult",
+        description="InvoicePaid, a payment that waits (PaymentActionRequired, PaymentPending), or why the invoice is still open.",
+    ),
 ]
 AddCardResult = Annotated[
     CardAdded | e.PaymentRejected | e.IdempotencyKeyRejected | e.AuthenticationRequired,
-    strawberry.union("AddCardResult"),
+    strawberry.union(
+        "AddCardResult",
+        description="CardAdded, or why the card was not saved (PaymentRejected with a CARD_ code).",
+    ),
 ]
 RemoveCardResult = Annotated[
-    Workspace | e.PaymentRejected | e.AuthenticationRequired, strawberry.union("RemoveCardResult")
+    Workspace | e.PaymentRejected | e.AuthenticationRequired,
+    strawberry.union(
+        "RemoveCardResult",
+        description="The workspace without the card, or PaymentRejected (UNKNOWN_CARD).",
+    ),
 ]
 SetDefaultPaymentMethodResult = Annotated[
     Workspace | e.PaymentRejected | e.AuthenticationRequired,
-    strawberry.union("SetDefaultPaymentMethodResult"),
+    strawberry.union(
+        "SetDefaultPaymentMethodResult",
+        description="The workspace with its new renewal method, or PaymentRejected saying why the choice was refused.",
+    ),
 ]
 
 
@@ -370,7 +392,19 @@ class PaymentsMutation:
 
     @strawberry.mutation(description="Finish a payment that answered PaymentActionRequired (3-D Secure).")
     def confirm_payment(
-        self, info: Info, payment_id: strawberry.ID, challenge_response: str | None = None
+        self,
+        info: Info,
+        payment_id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="The `paymentId` of the PaymentActionRequired answer."),
+        ],
+        challenge_response: Annotated[
+            str | None,
+            strawberry.argument(
+                description="What the customer's action returned, if the payment method needs it (e.g. a "
+                "challenge result); null when the method checks with its processor itself."
+            ),
+        ] = None,
     ) -> ConfirmPaymentResult:
         def work(workspace_id: str) -> CheckoutSuccess | TopUpSuccess | InvoicePaid | DomainError:
             outcome = confirm_payment(info.context.gateway, workspace_id, str(payment_id), challenge_response)
@@ -450,7 +484,11 @@ class PaymentsMutation:
         return e.signed_in(info, work)
 
     @strawberry.mutation(description="Remove a saved card.")
-    def remove_card(self, info: Info, card_id: strawberry.ID) -> RemoveCardResult:
+    def remove_card(
+        self,
+        info: Info,
+        card_id: Annotated[strawberry.ID, strawberry.argument(description="The saved card's `id`.")],
+    ) -> RemoveCardResult:
         def work(workspace_id: str) -> Workspace:
             wallet.remove_card(info.context.gateway, workspace_id, str(card_id))
             row = current_workspace(info)

@@ -224,9 +224,9 @@ class CreditOption:
 @strawberry.type(description="A plan of the catalog, with its prices and credit sliders.")
 class Plan:
     code: str = strawberry.field(
-        description="The plan's stable identifier, e.g. starter; send it as `planCode`."
+        description="The plan's stable identifier, e.g. omnichannel; send it as `planCode`."
     )
-    name: str = strawberry.field(description="The display name, e.g. Starter.")
+    name: str = strawberry.field(description="The display name, e.g. Omnichannel.")
     description: str = strawberry.field(description="One sentence for the plan card (from the catalog).")
     tier: int = strawberry.field(description="Order from lowest to highest; moving down is a downgrade.")
     channels: list[Channel] = strawberry.field(
@@ -422,10 +422,10 @@ class PlanChange:
 @strawberry.type(description="How much of the current period an immediate change is charged for.")
 class Proration:
     days_left: int = strawberry.field(
-        description="Days from now to the end of the period, counted as the charge is."
+        description="Whole calendar days from today's date (UTC) to the period's end date."
     )
     days_in_period: int = strawberry.field(
-        description="Days in the whole period; the prorated lines charge daysLeft / daysInPeriod of a month."
+        description="Whole calendar days in the period; prorated lines charge daysLeft / daysInPeriod of the monthly price."
     )
 
 
