@@ -91,12 +91,6 @@ class ErrorCode(enum.Enum):
     INVALID_PAGE_SIZE = "INVALID_PAGE_SIZE"
 
 
-    @property
-    def description(self) -> str:
-        """What the code means and which error type carries it (the API's documentation)."""
-        return ERROR_CODE_DESCRIPTIONS[self]
-
-
 # One sentence or two per code, shown in the published schema on the GraphQL enum: what failed and
 # which error type answers with it. A new code needs its line here (tests/test_schema_descriptions.py).
 ERROR_CODE_DESCRIPTIONS: dict[ErrorCode, str] = {
