@@ -33,14 +33,22 @@ from gateway.services import custom_quotes, renewal, usage
     )
 )
 class UpdateBillingDetailsInput:
-    customer_type: t.CustomerType | None = strawberry.UNSET
-    name: str | None = strawberry.UNSET
-    company_name: str | None = strawberry.UNSET
-    address_line1: str | None = strawberry.UNSET
-    address_line2: str | None = strawberry.UNSET
-    city: str | None = strawberry.UNSET
-    postal_code: str | None = strawberry.UNSET
-    region: str | None = strawberry.UNSET
+    customer_type: t.CustomerType | None = strawberry.field(
+        default=strawberry.UNSET, description="A person or a company; decides the tax treatment."
+    )
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="The buyer's full name.")
+    company_name: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The company's legal name; required for a company."
+    )
+    address_line1: str | None = strawberry.field(default=strawberry.UNSET, description="The street address.")
+    address_line2: str | None = strawberry.field(
+        default=strawberry.UNSET, description="More of the address (floor, suite)."
+    )
+    city: str | None = strawberry.field(default=strawberry.UNSET, description="The city.")
+    postal_code: str | None = strawberry.field(default=strawberry.UNSET, description="The postal code.")
+    region: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The region, state or province, where the address needs one."
+    )
     country: str | None = strawberry.field(
         default=strawberry.UNSET, description="ISO 3166-1 alpha-2 code, e.g. DE."
     )
@@ -50,7 +58,7 @@ class UpdateBillingDetailsInput:
     email: str | None = strawberry.field(default=strawberry.UNSET, description="Where invoices are sent.")
 
 
-@strawberry.input
+@strawberry.input(description="Messages sent, to count against the period's allowance.")
 class RecordUsageInput:
     message_type: str = strawberry.field(
         description="A code from `messageTypes`: EMAIL, SMS, WHATSAPP_MARKETING, ..."
@@ -67,11 +75,11 @@ class RecordUsageInput:
     )
 
 
-@strawberry.input
+@strawberry.input(description="Who asks for a Custom plan quote, and what they expect to send.")
 class RequestCustomQuoteInput:
-    contact_name: str
-    email: str
-    company: str
+    contact_name: str = strawberry.field(description="The person sales should contact.")
+    email: str = strawberry.field(description="Where sales should write.")
+    company: str = strawberry.field(description="The company asking.")
     expected_email_credits: int | None = strawberry.field(default=None, description="Per month.")
     expected_messaging_credits: int | None = strawberry.field(default=None, description="Per month.")
     message: str | None = strawberry.field(
@@ -84,12 +92,12 @@ class RequestCustomQuoteInput:
 
 @strawberry.type(description="Usage counted against this period's allowance.")
 class UsageRecorded:
-    record_id: strawberry.ID
-    message_type: t.MessageType
+    record_id: strawberry.ID = strawberry.field(description="Identifies the usage record.")
+    message_type: t.MessageType = strawberry.field(description="The message type counted.")
     country: str | None = strawberry.field(description="The destination; null for an email.")
-    quantity: int
+    quantity: int = strawberry.field(description="Messages counted, as sent.")
     segments: int = strawberry.field(description="SMS segments per message; 1 for other types.")
-    credit_kind: t.CreditKind
+    credit_kind: t.CreditKind = strawberry.field(description="The credits spent.")
     credits_per_message: Decimal = strawberry.field(description="All segments of one message.")
     credits: Decimal = strawberry.field(
         description="Credits this request used: a Decimal, as every credit quantity of usage (see CreditUsage)."
@@ -99,13 +107,18 @@ class UsageRecorded:
 
 @strawberry.type(description="The request was recorded; sales will get in touch.")
 class CustomQuoteRequested:
-    request_id: strawberry.ID
+    request_id: strawberry.ID = strawberry.field(
+        description="Identifies the request, for sales and the custom_quote.requested event."
+    )
     sales_contact: str = strawberry.field(description="Where to write to sales directly.")
 
 
 UpdateBillingDetailsResult = Annotated[
     t.BillingDetails | e.InvalidBillingDetails | e.AuthenticationRequired,
-    strawberry.union("UpdateBillingDetailsResult"),
+    strawberry.union(
+        "UpdateBillingDetailsResult",
+        description="The saved billing details, or InvalidBillingDetails listing every invalid field (nothing saved).",
+    ),
 ]
 RecordUsageResult = Annotated[
     UsageRecorded
@@ -120,15 +133,24 @@ RecordUsageResult = Annotated[
     | e.RenewalPending
     | e.WorkspaceSuspended
     | e.AuthenticationRequired,
-    strawberry.union("RecordUsageResult"),
+    strawberry.union(
+        "RecordUsageResult",
+        description="UsageRecorded, or why nothing was counted.",
+    ),
 ]
 CancelScheduledChangeResult = Annotated[
     Workspace | e.NoScheduledChange | e.AuthenticationRequired,
-    strawberry.union("CancelScheduledChangeResult"),
+    strawberry.union(
+        "CancelScheduledChangeResult",
+        description="The workspace without its scheduled change, or NoScheduledChange.",
+    ),
 ]
 RequestCustomQuoteResult = Annotated[
     CustomQuoteRequested | e.InvalidQuoteRequest | e.AuthenticationRequired,
-    strawberry.union("RequestCustomQuoteResult"),
+    strawberry.union(
+        "RequestCustomQuoteResult",
+        description="CustomQuoteRequested, or InvalidQuoteRequest listing every invalid field.",
+    ),
 ]
 
 
@@ -162,7 +184,12 @@ class BillingMutation:
         )
     )
     def update_billing_details(
-        self, info: Info, input: UpdateBillingDetailsInput
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateBillingDetailsInput,
+            strawberry.argument(description="The fields to change; others keep their value."),
+        ],
     ) -> UpdateBillingDetailsResult:
         changes: dict[str, Any] = {}
         for name in details.FIELD_ORDER:
@@ -185,7 +212,11 @@ class BillingMutation:
             "when it would go past the allowance or the plan has no credits for the channel."
         )
     )
-    def record_usage(self, info: Info, input: RecordUsageInput) -> RecordUsageResult:
+    def record_usage(
+        self,
+        info: Info,
+        input: Annotated[RecordUsageInput, strawberry.argument(description="The messages sent.")],
+    ) -> RecordUsageResult:
         ctx = info.context
         request = usage.UsageRequest(
             input.message_type, input.quantity, input.country, input.sample_text, input.idempotency_key
@@ -212,7 +243,11 @@ class BillingMutation:
             "Request a quote for the Custom plan: records the request for sales and returns their address."
         )
     )
-    def request_custom_quote(self, info: Info, input: RequestCustomQuoteInput) -> RequestCustomQuoteResult:
+    def request_custom_quote(
+        self,
+        info: Info,
+        input: Annotated[RequestCustomQuoteInput, strawberry.argument(description="Who asks, and for what.")],
+    ) -> RequestCustomQuoteResult:
         ctx = info.context
         request = custom_quotes.QuoteRequest(
             input.contact_name,

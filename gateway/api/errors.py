@@ -15,16 +15,23 @@ from gateway.api.common import Info, quote_of
 from gateway.core import errors
 from gateway.services.keys import OperatorCaller
 
-# Domain enums shown in GraphQL. strawberry.enum() registers the GraphQL enum on the class itself
-# and returns it unchanged; the alias gives it its API name for annotations.
+# The codes are described beside their definition in the core.
 ErrorCode: TypeAlias = errors.ErrorCode
-strawberry.enum(errors.ErrorCode, description="Machine-readable error codes.")
+t.graphql_enum(
+    errors.ErrorCode,
+    errors.ERROR_CODE_DESCRIPTIONS,
+    description="Machine-readable error codes: switch on `code`, not on `message`. Each names the "
+    "error type that carries it.",
+)
 
 
 @strawberry.interface(description="An expected failure: what went wrong and which input caused it.")
 class UserError:
-    code: ErrorCode
-    message: str
+    code: ErrorCode = strawberry.field(description="What failed, for code to act on.")
+    message: str = strawberry.field(
+        description="What failed, in plain English, with the values at fault: for logs or as a fallback "
+        "text; switch on `code` to decide what to show."
+    )
     field: list[str] = strawberry.field(description="Path of the offending input field; empty if none.")
 
 
@@ -41,31 +48,40 @@ class OperatorKeyRequired(UserError):
     pass
 
 
-@strawberry.type
+@strawberry.type(description="No plan of the catalog has this code: `plans` lists them.")
 class UnknownPlan(UserError):
-    plan_code: str
+    plan_code: str = strawberry.field(description="The plan code sent.")
 
 
 @strawberry.type(description="The plan is sold by quote: use requestCustomQuote or contact sales.")
 class PlanNotPurchasable(UserError):
-    plan_code: str
-    sales_contact: str
+    plan_code: str = strawberry.field(description="The plan asked for.")
+    sales_contact: str = strawberry.field(description="Where to write to sales, e.g. an email address.")
 
 
 @strawberry.type(description="The plan has fixed limits (the Free plan).")
 class PlanNotAdjustable(UserError):
-    plan_code: str
+    plan_code: str = strawberry.field(description="The plan asked for.")
 
 
 @strawberry.type(description="A volume is negative, out of the slider's range or off its step.")
 class InvalidVolume(UserError):
-    value: int
-    min: int | None
-    max: int | None
-    step: int | None
+    value: int = strawberry.field(description="The value sent.")
+    min: int | None = strawberry.field(
+        description="The lowest value allowed; null when the value has no such bound."
+    )
+    max: int | None = strawberry.field(
+        description="The highest value allowed; null when the value has no such bound."
+    )
+    step: int | None = strawberry.field(
+        description="Values must be min plus a multiple of it; null when any whole number is allowed."
+    )
 
 
-@strawberry.type
+@strawberry.type(
+    description="The country is not a destination with messaging rates, or none was given for a message type that "
+    "needs one; `destinations` lists them."
+)
 class UnknownCountry(UserError):
     country: str | None = strawberry.field(description="The country sent; null when none was given.")
 
@@ -83,28 +99,32 @@ class UnknownMessageType(UserError):
     "`offeredMessageTypes` lists what it offers, as `destinations` does."
 )
 class MessageTypeNotOffered(UserError):
-    message_type: t.MessageType
+    message_type: t.MessageType = strawberry.field(description="The message type sent.")
     country: str | None = strawberry.field(
         description="The destination's ISO code; always set here (nullable as `country` is where no "
         "destination applies, such as UsageRecorded's for an email)."
     )
-    offered_message_types: list[t.MessageType]
+    offered_message_types: list[t.MessageType] = strawberry.field(
+        description="The message types the destination offers."
+    )
 
 
 @strawberry.type(description="The VAT ID fails the offline format or checksum check.")
 class InvalidVatId(UserError):
-    vat_id: str
+    vat_id: str = strawberry.field(description="The VAT ID sent.")
 
 
-@strawberry.type
+@strawberry.type(description="A text is longer than its field allows; nothing was done.")
 class TextTooLong(UserError):
-    length: int
-    max_length: int
+    length: int = strawberry.field(description="The text's length in characters.")
+    max_length: int = strawberry.field(description="The most characters the field takes.")
 
 
 @strawberry.type(description="The current period has ended and its renewal has not run yet.")
 class RenewalPending(UserError):
-    period_end: datetime
+    period_end: datetime = strawberry.field(
+        description="The end of the period that has ended (UTC); the renewal runs shortly after, so try again."
+    )
 
 
 # ------------------------------------------ billing details, usage, scheduled changes, custom quotes
@@ -113,12 +133,12 @@ class RenewalPending(UserError):
 @strawberry.type(description="One bad input field and what is wrong with it.")
 class InputProblem:
     field: list[str] = strawberry.field(description='Path of the field in the input, e.g. ["vatId"].')
-    message: str
+    message: str = strawberry.field(description="What is wrong with the field, in plain English.")
 
 
 @strawberry.type(description="Some billing details are invalid; `problems` lists each. Nothing was saved.")
 class InvalidBillingDetails(UserError):
-    problems: list[InputProblem]
+    problems: list[InputProblem] = strawberry.field(description="Every invalid field, one entry each.")
 
 
 @strawberry.type(
@@ -126,7 +146,7 @@ class InvalidBillingDetails(UserError):
     "quantities are Decimal, as in CreditUsage."
 )
 class AllowanceExceeded(UserError):
-    kind: t.CreditKind
+    kind: t.CreditKind = strawberry.field(description="The credit kind whose allowance would be exceeded.")
     used: Decimal = strawberry.field(description="Credits already used this period.")
     included: Decimal = strawberry.field(description="This period's limit, as in CreditUsage.")
     requested: Decimal = strawberry.field(description="Credits the refused request would have used.")
@@ -137,8 +157,10 @@ class AllowanceExceeded(UserError):
     description="The plan grants no credits for this channel (SMS or WhatsApp on an email plan)."
 )
 class ChannelNotInPlan(UserError):
-    plan_code: str
-    message_type: t.MessageType
+    plan_code: str = strawberry.field(description="The workspace's plan.")
+    message_type: t.MessageType = strawberry.field(
+        description="The message type sent, whose channel the plan does not cover."
+    )
 
 
 @strawberry.type(description="The workspace has no scheduled change to cancel.")
@@ -150,7 +172,7 @@ class NoScheduledChange(UserError):
     description="Some fields of the quote request are invalid; `problems` lists each. Nothing was saved."
 )
 class InvalidQuoteRequest(UserError):
-    problems: list[InputProblem]
+    problems: list[InputProblem] = strawberry.field(description="Every invalid field, one entry each.")
 
 
 @strawberry.type(
@@ -169,7 +191,7 @@ class IdempotencyKeyRejected(UserError):
     "characters. Nothing was saved."
 )
 class InvalidWebhookUrl(UserError):
-    url: str
+    url: str = strawberry.field(description="The URL sent.")
 
 
 @strawberry.type(
@@ -178,33 +200,35 @@ class InvalidWebhookUrl(UserError):
     "self-hosted receivers (BILLING_GATEWAY_WEBHOOK_ALLOW). Nothing was saved."
 )
 class WebhookUrlRefused(UserError):
-    url: str
+    url: str = strawberry.field(description="The URL sent.")
 
 
 @strawberry.type(description="Not an event type; `validEventTypes` lists them. Nothing was saved.")
 class UnknownEventType(UserError):
-    event_type: str
-    valid_event_types: list[str]
+    event_type: str = strawberry.field(description="The first unknown event type sent.")
+    valid_event_types: list[str] = strawberry.field(
+        description="Every event type, as `webhookEventTypes` lists them."
+    )
 
 
 @strawberry.type(description="The workspace has no webhook endpoint with this id.")
 class UnknownWebhookEndpoint(UserError):
-    endpoint_id: strawberry.ID
+    endpoint_id: strawberry.ID = strawberry.field(description="The endpoint id sent.")
 
 
 @strawberry.type(description="The webhook endpoint is disabled: enable it with updateWebhookEndpoint first.")
 class WebhookEndpointDisabled(UserError):
-    endpoint_id: strawberry.ID
+    endpoint_id: strawberry.ID = strawberry.field(description="The disabled endpoint.")
 
 
 @strawberry.type(description="The workspace has as many webhook endpoints as allowed; delete one first.")
 class WebhookEndpointLimitReached(UserError):
-    limit: int
+    limit: int = strawberry.field(description="The most webhook endpoints a workspace can have.")
 
 
 @strawberry.type(description="The workspace has no event with this id.")
 class UnknownEvent(UserError):
-    event_id: strawberry.ID
+    event_id: strawberry.ID = strawberry.field(description="The event id sent.")
 
 
 # ------------------------------------------------------------------ history (paged lists)
@@ -226,8 +250,11 @@ class InvalidPageRequest(UserError):
     "confirmPayment before `expiresAt`, after which the payment expires and nothing is applied."
 )
 class PaymentActionRequired(UserError):
-    payment_id: strawberry.ID
-    next_action: str
+    payment_id: strawberry.ID = strawberry.field(description="The payment to pass to confirmPayment.")
+    next_action: str = strawberry.field(
+        description="What the customer must do, as the payment method describes it (e.g. a 3-D Secure challenge "
+        "or a URL to redirect to)."
+    )
     expires_at: datetime | None = strawberry.field(
         default=None, description="When the payment expires if nobody confirms it."
     )
@@ -240,23 +267,37 @@ class PaymentActionRequired(UserError):
     "events follow it)."
 )
 class PaymentPending(UserError):
-    payment_id: strawberry.ID
-    reference: str | None
-    instructions: list[t.Instruction]
-    expires_at: datetime | None
+    payment_id: strawberry.ID = strawberry.field(
+        description="The pending payment; `workspace.payments` shows where it stands."
+    )
+    reference: str | None = strawberry.field(
+        description="The reference to quote with the transfer; null when the method needs none."
+    )
+    instructions: list[t.Instruction] = strawberry.field(
+        description="How to pay, line by line (IBAN, BIC, amount, ...); empty when the method only has to answer."
+    )
+    expires_at: datetime | None = strawberry.field(
+        description="When the payment expires unpaid and nothing is applied; null when it does not expire."
+    )
 
 
 @strawberry.type(description="The payment failed; nothing changed but the failed payment's record.")
 class PaymentDeclined(UserError):
-    payment_id: strawberry.ID
-    decline_code: str
+    payment_id: strawberry.ID = strawberry.field(
+        description="The failed payment's record (see `workspace.payments`)."
+    )
+    decline_code: str = strawberry.field(
+        description="Why, as the payment method says it, e.g. card_declined or insufficient_funds."
+    )
 
 
 @strawberry.type(description="My balance does not cover what is due now; nothing changed.")
 class InsufficientBalance(UserError):
-    balance: t.Money
-    required: t.Money
-    shortfall: t.Money
+    balance: t.Money = strawberry.field(description="My balance now.")
+    required: t.Money = strawberry.field(description="What is due now.")
+    shortfall: t.Money = strawberry.field(
+        description="required - balance: what a top-up would need to add at least."
+    )
 
 
 @strawberry.type(
@@ -264,13 +305,19 @@ class InsufficientBalance(UserError):
     "every open invoice is paid (payInvoice); nothing changed."
 )
 class WorkspaceSuspended(UserError):
-    amount_due: t.Money
+    amount_due: t.Money = strawberry.field(
+        description="The total of the open invoices, to pay with payInvoice."
+    )
 
 
 @strawberry.type(description="The confirmed quote expired or its total changed: here is the new quote.")
 class QuoteChanged(UserError):
-    quote: t.Quote
-    expected_total: Decimal
+    quote: t.Quote = strawberry.field(
+        description="The new quote, with a new token: show it and let the customer confirm again."
+    )
+    expected_total: Decimal = strawberry.field(
+        description="The total the customer confirmed (the old quote's `dueNow.total.amount`)."
+    )
 
 
 @strawberry.type(
@@ -285,7 +332,9 @@ class InvalidQuoteToken(UserError):
 
 @strawberry.type(description="Checkout needs complete billing details (updateBillingDetails).")
 class BillingDetailsIncomplete(UserError):
-    missing_fields: list[str]
+    missing_fields: list[str] = strawberry.field(
+        description="The missing fields, as UpdateBillingDetailsInput names them."
+    )
 
 
 @strawberry.type(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Generic, TypeAlias, TypeVar
+from typing import Annotated, Generic, TypeAlias, TypeVar
 
 import strawberry
 
@@ -27,6 +27,22 @@ PAGE_ARGUMENTS = (
     "negative: INVALID_PAGE_SIZE) after the cursor `after` (an `endCursor` or edge `cursor` this "
     "list returned; anything else: INVALID_CURSOR)."
 )
+
+# The arguments of every paged list.
+PageSize = Annotated[
+    int,
+    strawberry.argument(
+        description=f"How many items to return: at most {history.MAX_PAGE_SIZE} are; 0 returns only "
+        "`pageInfo`, a negative number is INVALID_PAGE_SIZE."
+    ),
+]
+Cursor = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Start after this item: an `endCursor` or edge `cursor` this list returned (anything "
+        "else is INVALID_CURSOR); null: from the first item."
+    ),
+]
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -49,16 +65,18 @@ class PageInfo:
     )
 
 
-@strawberry.type
+@strawberry.type(description="One item of a page, with its cursor.")
 class Edge(Generic[T]):
     cursor: str = strawberry.field(description="Opaque; pass it as `after` to read the items that follow.")
-    node: T
+    node: T = strawberry.field(description="The item.")
 
 
-@strawberry.type
+@strawberry.type(description="A page of a list, in the list's order: its items and where it ends.")
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
+    edges: list[Edge[T]] = strawberry.field(
+        description="The page's items, each with its cursor; empty past the end."
+    )
+    page_info: PageInfo = strawberry.field(description="Where the page ends and whether more items follow.")
 
 
 def connection_of(page: history.Page[S], node: Callable[[S], T]) -> Connection[T]:
@@ -76,28 +94,54 @@ def connection_of(page: history.Page[S], node: Callable[[S], T]) -> Connection[T
 # ------------------------------------------------------------------ payments
 
 PaymentStatus: TypeAlias = statuses.PaymentStatus
-strawberry.enum(statuses.PaymentStatus, description="Where a payment stands.")
+t.graphql_enum(
+    statuses.PaymentStatus,
+    {
+        statuses.PaymentStatus.PENDING: "Recorded; the payment method has not answered yet, or the money is on "
+        "its way (a bank transfer).",
+        statuses.PaymentStatus.REQUIRES_ACTION: "Waits for the customer to act (3-D Secure), then confirmPayment.",
+        statuses.PaymentStatus.SUCCEEDED: "Paid.",
+        statuses.PaymentStatus.FAILED: "Declined or failed; no money moved.",
+        statuses.PaymentStatus.EXPIRED: "Nobody acted or paid in time; cancelled, no money moved.",
+        statuses.PaymentStatus.REFUNDED: "Paid, then the money was given back.",
+        statuses.PaymentStatus.REFUND_FAILED: "Paid, and giving the money back failed: an operator must act.",
+    },
+    description="Where a payment stands.",
+)
 PaymentPurpose: TypeAlias = statuses.PaymentPurpose
-strawberry.enum(statuses.PaymentPurpose, description="What a payment pays for.")
+t.graphql_enum(
+    statuses.PaymentPurpose,
+    {
+        statuses.PaymentPurpose.CHECKOUT: "A plan change bought at checkout.",
+        statuses.PaymentPurpose.TOP_UP: "Money added to My balance.",
+        statuses.PaymentPurpose.RENEWAL: "A period's renewal, charged with the customer away.",
+        statuses.PaymentPurpose.INVOICE: "An open invoice paid later, by payInvoice or a retry of a failed renewal.",
+    },
+    description="What a payment pays for.",
+)
 
 
 @strawberry.type(description="A payment of the workspace, whatever came of it. Never a card number.")
 class Payment:
-    id: strawberry.ID
-    purpose: PaymentPurpose
+    id: strawberry.ID = strawberry.field(
+        description="Identifies the payment, as PaymentActionRequired, PaymentPending and refunds refer to it."
+    )
+    purpose: PaymentPurpose = strawberry.field(description="What it pays for.")
     method: str = strawberry.field(description='The payment method code: "balance", "card", or a plugin\'s.')
-    status: PaymentStatus
-    amount: t.Money
+    status: PaymentStatus = strawberry.field(description="Where it stands now.")
+    amount: t.Money = strawberry.field(description="What it charged (or asked for), tax included.")
     card: t.SavedCard | None = strawberry.field(
         description="The saved card charged (also one since removed); null for other methods and unsaved cards."
     )
     failure_code: str | None = strawberry.field(description="Why it failed or expired, e.g. card_declined.")
-    failure_message: str | None
+    failure_message: str | None = strawberry.field(
+        description="The failure in plain English, as the payment method gave it; null unless FAILED or EXPIRED."
+    )
     invoice_id: strawberry.ID | None = strawberry.field(
         description="The invoice this payment is for, if one refers to it (never for top-ups)."
     )
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description="When it was recorded (UTC).")
+    updated_at: datetime = strawberry.field(description="When its status last changed (UTC).")
 
 
 def payment_of(payment: history.PaymentRecord, card_of: Callable[[CardView], t.SavedCard]) -> Payment:
@@ -119,21 +163,31 @@ def payment_of(payment: history.PaymentRecord, card_of: Callable[[CardView], t.S
 # ------------------------------------------------------------------ balance transactions
 
 LedgerEntryKind: TypeAlias = plugin_payments.LedgerEntryKind
-strawberry.enum(
-    plugin_payments.LedgerEntryKind, name="BalanceTransactionKind", description="What moved the balance."
+t.graphql_enum(
+    plugin_payments.LedgerEntryKind,
+    {
+        plugin_payments.LedgerEntryKind.TOP_UP: "Money added by a top-up (positive).",
+        plugin_payments.LedgerEntryKind.CHARGE: "A purchase or renewal paid from the balance (negative).",
+        plugin_payments.LedgerEntryKind.REFUND: "Money given back onto the balance (positive).",
+        plugin_payments.LedgerEntryKind.ADJUSTMENT: "A correction made by an operator; either sign.",
+    },
+    name="BalanceTransactionKind",
+    description="What moved the balance.",
 )
 
 
 @strawberry.type(description="An entry of the prepaid balance's ledger.")
 class BalanceTransaction:
-    id: strawberry.ID
-    kind: LedgerEntryKind
+    id: strawberry.ID = strawberry.field(description="Identifies the ledger entry.")
+    kind: LedgerEntryKind = strawberry.field(description="What moved the balance.")
     amount: t.Money = strawberry.field(
         description="Signed: top-ups and refunds are positive, charges negative."
     )
-    balance_after: t.Money
-    description: str
-    created_at: datetime
+    balance_after: t.Money = strawberry.field(description="My balance right after this entry.")
+    description: str = strawberry.field(
+        description='What it was for, as shown in the history, e.g. "Top-up by card".'
+    )
+    created_at: datetime = strawberry.field(description="When it was booked (UTC).")
 
 
 def balance_transaction_of(entry: history.BalanceTransaction) -> BalanceTransaction:
@@ -154,8 +208,8 @@ def balance_transaction_of(entry: history.BalanceTransaction) -> BalanceTransact
     description="One credit kind's usage in a past or current period; `used` is a Decimal, as in CreditUsage."
 )
 class PeriodCreditUsage:
-    kind: t.CreditKind
-    used: Decimal
+    kind: t.CreditKind = strawberry.field(description="The credit kind used.")
+    used: Decimal = strawberry.field(description="Credits used in the period.")
 
 
 @strawberry.type(
@@ -163,7 +217,9 @@ class PeriodCreditUsage:
     "force are not (the period's invoice shows what was bought)."
 )
 class UsagePeriod:
-    period_start: datetime
+    period_start: datetime = strawberry.field(
+        description="When the period began (UTC); it identifies the period."
+    )
     current: bool = strawberry.field(description="The workspace's current period (see also `usage`).")
     credits: list[PeriodCreditUsage] = strawberry.field(description="Each credit kind the period used.")
 

@@ -18,16 +18,25 @@ from gateway.services.keys import OperatorCaller
 logger = logging.getLogger("gateway.operator")  # who refunded what: one line per refund asked
 
 RefundDestination: TypeAlias = statuses.RefundDestination
-strawberry.enum(
+t.graphql_enum(
     statuses.RefundDestination,
-    description="Where a refund goes. METHOD: back through the payment method that took the money (to "
-    "the card), when it can refund. BALANCE: onto the workspace's prepaid balance, as a ledger entry.",
+    {
+        statuses.RefundDestination.METHOD: "Back through the payment method that took the money (to the card), "
+        "when it can refund.",
+        statuses.RefundDestination.BALANCE: "Onto the workspace's prepaid balance, as a ledger entry.",
+    },
+    description="Where a refund goes.",
 )
 RefundStatus: TypeAlias = statuses.RefundStatus
-strawberry.enum(
+t.graphql_enum(
     statuses.RefundStatus,
-    description="SUCCEEDED: the money is given back. PENDING: the payment method has not answered; the "
-    "same request again (same idempotency key) finishes it. FAILED: the payment method refused it.",
+    {
+        statuses.RefundStatus.PENDING: "The payment method has not answered; the same request again (same "
+        "idempotency key) finishes it.",
+        statuses.RefundStatus.SUCCEEDED: "The money is given back.",
+        statuses.RefundStatus.FAILED: "The payment method refused it.",
+    },
+    description="Where a refund stands.",
 )
 
 
@@ -83,7 +92,10 @@ RefundPaymentResult = Annotated[
     | e.TextTooLong
     | e.IdempotencyKeyRejected
     | e.OperatorKeyRequired,
-    strawberry.union("RefundPaymentResult"),
+    strawberry.union(
+        "RefundPaymentResult",
+        description="The refund, or why none was made (OperatorKeyRequired without an operator key).",
+    ),
 ]
 
 
@@ -96,7 +108,13 @@ class OperatorMutation:
         "PaymentRejected codes: UNKNOWN_PAYMENT, PAYMENT_NOT_REFUNDABLE (not succeeded, already refunded, "
         "or a method that cannot refund), INVALID_AMOUNT."
     )
-    def refund_payment(self, info: Info, input: RefundPaymentInput) -> RefundPaymentResult:
+    def refund_payment(
+        self,
+        info: Info,
+        input: Annotated[
+            RefundPaymentInput, strawberry.argument(description="The payment, amount and destination.")
+        ],
+    ) -> RefundPaymentResult:
         def work(operator: OperatorCaller) -> Refund:
             logger.info(
                 "operator key %s refunds payment %s (%s, key %r)",

@@ -26,11 +26,15 @@ from gateway.services.settlement import InvoicePaid as InvoicePaidOutcome
 
 @strawberry.input(description="A card as typed by the customer. Sent once to the processor; never stored.")
 class CardInput:
-    number: str
-    exp_month: int
-    exp_year: int
-    cvc: str
-    holder_name: str | None = None
+    number: str = strawberry.field(
+        description="The card number as typed; spaces and dashes are ignored. Never stored or logged."
+    )
+    exp_month: int = strawberry.field(description="The expiry month, 1-12.")
+    exp_year: int = strawberry.field(description="The expiry year: four digits, or two (28 means 2028).")
+    cvc: str = strawberry.field(description="The security code on the card. Never stored or logged.")
+    holder_name: str | None = strawberry.field(
+        default=None, description="The name on the card, if the customer gave it."
+    )
 
     def details(self) -> CardDetails:
         return CardDetails(self.number, self.exp_month, self.exp_year, self.cvc, self.holder_name)
@@ -43,9 +47,18 @@ class PaymentMethodInput:
     method: str = strawberry.field(
         description='A payment method code from `paymentMethods`: "balance", "card", or one a plugin adds.'
     )
-    card_id: strawberry.ID | None = None
-    new_card: CardInput | None = None
-    save_card: bool = False
+    card_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="A saved card's `id`, for a method with the CARDS capability; give this or newCard.",
+    )
+    new_card: CardInput | None = strawberry.field(
+        default=None,
+        description="A card typed now, for a method with the CARDS capability; give this or cardId.",
+    )
+    save_card: bool = strawberry.field(
+        default=False,
+        description="With newCard: save the card for later payments (it then appears in `cards`).",
+    )
 
     def choice(self) -> co.PaymentChoice:
         return co.PaymentChoice(
@@ -64,9 +77,17 @@ _INSTEAD_OF_TOKEN = "Send `quoteToken` instead: it binds the quote's inputs, tot
     "(`planCode`, the credits, `expectedTotal`, `quoteExpiresAt`); not both."
 )
 class CheckoutInput:
-    plan_code: str | None = strawberry.field(default=None, deprecation_reason=_INSTEAD_OF_TOKEN)
-    email_credits: int | None = strawberry.field(default=None, deprecation_reason=_INSTEAD_OF_TOKEN)
-    messaging_credits: int | None = strawberry.field(default=None, deprecation_reason=_INSTEAD_OF_TOKEN)
+    plan_code: str | None = strawberry.field(
+        default=None, description="The quote's plan code.", deprecation_reason=_INSTEAD_OF_TOKEN
+    )
+    email_credits: int | None = strawberry.field(
+        default=None, description="The quote's Email credit limit.", deprecation_reason=_INSTEAD_OF_TOKEN
+    )
+    messaging_credits: int | None = strawberry.field(
+        default=None,
+        description="The quote's SMS/WhatsApp credit limit.",
+        deprecation_reason=_INSTEAD_OF_TOKEN,
+    )
     expected_total: Decimal | None = strawberry.field(
         default=None,
         description="The quote's `dueNow.total.amount` the customer saw.",
@@ -78,7 +99,7 @@ class CheckoutInput:
         "quote holds (only a token proves when a quote was made).",
         deprecation_reason=_INSTEAD_OF_TOKEN,
     )
-    payment_method: PaymentMethodInput
+    payment_method: PaymentMethodInput = strawberry.field(description="How to pay what is due now.")
     idempotency_key: str = strawberry.field(description="Unique per checkout attempt; retries send the same.")
     quote_token: str | None = strawberry.field(
         default=None,
@@ -87,11 +108,16 @@ class CheckoutInput:
     )
 
 
-@strawberry.input
+@strawberry.input(description="Money to add to My balance, and how to pay it.")
 class TopUpInput:
-    amount: Decimal
-    payment_method: PaymentMethodInput
-    idempotency_key: str
+    amount: Decimal = strawberry.field(
+        description="In major units of the catalog's currency, e.g. \"50.00\"; within the operator's top-up "
+        "limits and with no more decimals than the currency has (else INVALID_AMOUNT)."
+    )
+    payment_method: PaymentMethodInput = strawberry.field(description="How to pay; not My balance itself.")
+    idempotency_key: str = strawberry.field(
+        description="Unique per top-up attempt; retries send the same and never charge twice."
+    )
 
 
 @strawberry.input(description="The method that pays renewals, with the customer away.")
@@ -104,23 +130,32 @@ class SetDefaultPaymentMethodInput:
     )
 
 
-@strawberry.input
+@strawberry.input(description="A card to save for checkout and renewals.")
 class AddCardInput:
-    card: CardInput
-    use_for_renewal: bool = False
-    idempotency_key: str
+    card: CardInput = strawberry.field(description="The card as typed.")
+    use_for_renewal: bool = strawberry.field(
+        default=False, description="Also make it the card that pays renewals."
+    )
+    idempotency_key: str = strawberry.field(
+        description="Unique per attempt; retries send the same and save the card once."
+    )
 
 
 # ------------------------------------------------------------------ results
 
 
-@strawberry.type
+@strawberry.type(description="A payment as an operation's answer shows it.")
 class PaymentInfo:
-    id: strawberry.ID
-    method: str
-    status: str
-    amount: t.Money
-    card: t.SavedCard | None
+    id: strawberry.ID = strawberry.field(description="Identifies the payment, as in `workspace.payments`.")
+    method: str = strawberry.field(description='The payment method code: "balance", "card", or a plugin\'s.')
+    status: str = strawberry.field(
+        description="Where the payment stands, lower case: pending, requires_action, succeeded, failed, expired, "
+        "refunded or refund_failed."
+    )
+    amount: t.Money = strawberry.field(description="What it charged, tax included.")
+    card: t.SavedCard | None = strawberry.field(
+        description="The saved card charged; null for other methods and unsaved cards."
+    )
 
 
 # Members of one result union (confirmPayment's) declare a shared field with one type: CheckoutSuccess's
@@ -130,10 +165,12 @@ ALWAYS_SET = "Always set; nullable only as CheckoutSuccess's is (null there when
 
 @strawberry.type(description="The plan change was paid for (or scheduled) and applied.")
 class CheckoutSuccess:
-    kind: t.ChangeKind
-    workspace: Workspace
+    kind: t.ChangeKind = strawberry.field(description="How the plan change applied.")
+    workspace: Workspace = strawberry.field(description="The workspace after the change.")
     invoice: t.Invoice | None = strawberry.field(description="Null when nothing was due now (a downgrade).")
-    payment: PaymentInfo | None
+    payment: PaymentInfo | None = strawberry.field(
+        description="The payment of what was due now; null when nothing was due (a downgrade)."
+    )
     renewal_payment: t.RenewalPayment = strawberry.field(
         description="How the next renewal will be paid, and whether it can be: the same as "
         "`workspace.renewalPayment`. A card used without saving it cannot pay renewals."
@@ -142,8 +179,8 @@ class CheckoutSuccess:
 
 @strawberry.type(description="The card's balance top-up went through.")
 class TopUpSuccess:
-    amount: t.Money
-    balance: t.Money
+    amount: t.Money = strawberry.field(description="The amount added.")
+    balance: t.Money = strawberry.field(description="My balance after the top-up.")
     payment: PaymentInfo | None = strawberry.field(description=ALWAYS_SET)
 
 
@@ -152,20 +189,26 @@ class TopUpSuccess:
 )
 class InvoicePaid:
     invoice: t.Invoice | None = strawberry.field(description=ALWAYS_SET)
-    workspace: Workspace
+    workspace: Workspace = strawberry.field(description="The workspace after the payment.")
     payment: PaymentInfo | None = strawberry.field(description=ALWAYS_SET)
 
 
-@strawberry.input
+@strawberry.input(description="An open invoice to pay, and how.")
 class PayInvoiceInput:
-    invoice_id: strawberry.ID
-    payment_method: PaymentMethodInput
-    idempotency_key: str
+    invoice_id: strawberry.ID = strawberry.field(
+        description="The open invoice's `id` (UNKNOWN_INVOICE or INVOICE_NOT_OPEN otherwise)."
+    )
+    payment_method: PaymentMethodInput = strawberry.field(
+        description="How to pay it: any method, My balance included."
+    )
+    idempotency_key: str = strawberry.field(
+        description="Unique per payment attempt; retries send the same and never charge twice."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The card is saved.")
 class CardAdded:
-    card: t.SavedCard
+    card: t.SavedCard = strawberry.field(description="The saved card.")
 
 
 CheckoutResult = Annotated[
@@ -187,7 +230,10 @@ CheckoutResult = Annotated[
     | e.WorkspaceSuspended
     | e.IdempotencyKeyRejected
     | e.AuthenticationRequired,
-    strawberry.union("CheckoutResult"),
+    strawberry.union(
+        "CheckoutResult",
+        description="What checkout answers: CheckoutSuccess, a payment that waits (PaymentActionRequired, PaymentPending), or why nothing was bought.",
+    ),
 ]
 ConfirmPaymentResult = Annotated[
     CheckoutSuccess
@@ -198,7 +244,10 @@ ConfirmPaymentResult = Annotated[
     | e.PaymentDeclined
     | e.PaymentRejected
     | e.AuthenticationRequired,
-    strawberry.union("ConfirmPaymentResult"),
+    strawberry.union(
+        "ConfirmPaymentResult",
+        description="The outcome of the confirmed payment: the success of what it paid for (checkout, top-up or invoice), a payment still waiting, or why it failed.",
+    ),
 ]
 TopUpResult = Annotated[
     TopUpSuccess
@@ -208,7 +257,10 @@ TopUpResult = Annotated[
     | e.PaymentRejected
     | e.IdempotencyKeyRejected
     | e.AuthenticationRequired,
-    strawberry.union("TopUpResult"),
+    strawberry.union(
+        "TopUpResult",
+        description="TopUpSuccess, a payment that waits (PaymentActionRequired, PaymentPending), or why nothing was added.",
+    ),
 ]
 PayInvoiceResult = Annotated[
     InvoicePaid
@@ -219,18 +271,31 @@ PayInvoiceResult = Annotated[
     | e.PaymentRejected
     | e.IdempotencyKeyRejected
     | e.AuthenticationRequired,
-    strawberry.union("PayInvoiceResult"),
+    strawberry.union(
+        "PayInvoiceResult",
+        description="InvoicePaid, a payment that waits (PaymentActionRequired, PaymentPending), or why the invoice is still open.",
+    ),
 ]
 AddCardResult = Annotated[
     CardAdded | e.PaymentRejected | e.IdempotencyKeyRejected | e.AuthenticationRequired,
-    strawberry.union("AddCardResult"),
+    strawberry.union(
+        "AddCardResult",
+        description="CardAdded, or why the card was not saved (PaymentRejected with a CARD_ code).",
+    ),
 ]
 RemoveCardResult = Annotated[
-    Workspace | e.PaymentRejected | e.AuthenticationRequired, strawberry.union("RemoveCardResult")
+    Workspace | e.PaymentRejected | e.AuthenticationRequired,
+    strawberry.union(
+        "RemoveCardResult",
+        description="The workspace without the card, or PaymentRejected (UNKNOWN_CARD).",
+    ),
 ]
 SetDefaultPaymentMethodResult = Annotated[
     Workspace | e.PaymentRejected | e.AuthenticationRequired,
-    strawberry.union("SetDefaultPaymentMethodResult"),
+    strawberry.union(
+        "SetDefaultPaymentMethodResult",
+        description="The workspace with its new renewal method, or PaymentRejected saying why the choice was refused.",
+    ),
 ]
 
 
@@ -301,7 +366,13 @@ class PaymentsMutation:
             "key: a retry answers where the payment stands now and never charges again."
         )
     )
-    def checkout(self, info: Info, input: CheckoutInput) -> CheckoutResult:
+    def checkout(
+        self,
+        info: Info,
+        input: Annotated[
+            CheckoutInput, strawberry.argument(description="The confirmed quote, how to pay, and the key.")
+        ],
+    ) -> CheckoutResult:
         request = co.CheckoutRequest(
             input.plan_code,
             input.email_credits,
@@ -321,7 +392,19 @@ class PaymentsMutation:
 
     @strawberry.mutation(description="Finish a payment that answered PaymentActionRequired (3-D Secure).")
     def confirm_payment(
-        self, info: Info, payment_id: strawberry.ID, challenge_response: str | None = None
+        self,
+        info: Info,
+        payment_id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="The `paymentId` of the PaymentActionRequired answer."),
+        ],
+        challenge_response: Annotated[
+            str | None,
+            strawberry.argument(
+                description="What the customer's action returned, if the payment method needs it (e.g. a "
+                "challenge result); null when the method checks with its processor itself."
+            ),
+        ] = None,
     ) -> ConfirmPaymentResult:
         def work(workspace_id: str) -> CheckoutSuccess | TopUpSuccess | InvoicePaid | DomainError:
             outcome = confirm_payment(info.context.gateway, workspace_id, str(payment_id), challenge_response)
@@ -340,7 +423,13 @@ class PaymentsMutation:
         description="Pay an open invoice (a failed renewal) with any payment method; the workspace is "
         "active again once no invoice is left open. Idempotent per key."
     )
-    def pay_invoice(self, info: Info, input: PayInvoiceInput) -> PayInvoiceResult:
+    def pay_invoice(
+        self,
+        info: Info,
+        input: Annotated[
+            PayInvoiceInput, strawberry.argument(description="The invoice, how to pay, and the key.")
+        ],
+    ) -> PayInvoiceResult:
         def work(workspace_id: str) -> InvoicePaid | DomainError:
             outcome = pay_invoice(
                 info.context.gateway,
@@ -356,7 +445,11 @@ class PaymentsMutation:
     @strawberry.mutation(
         description="Add money to My balance, paid by any method but the balance itself. Idempotent per key."
     )
-    def top_up_balance(self, info: Info, input: TopUpInput) -> TopUpResult:
+    def top_up_balance(
+        self,
+        info: Info,
+        input: Annotated[TopUpInput, strawberry.argument(description="The amount, how to pay, and the key.")],
+    ) -> TopUpResult:
         def work(workspace_id: str) -> TopUpSuccess | DomainError:
             outcome = wallet.top_up(
                 info.context.gateway,
@@ -373,7 +466,11 @@ class PaymentsMutation:
         description="Save a card for checkout and renewals. Only a token and what identifies "
         "the card to a person are stored. Idempotent per key."
     )
-    def add_card(self, info: Info, input: AddCardInput) -> AddCardResult:
+    def add_card(
+        self,
+        info: Info,
+        input: Annotated[AddCardInput, strawberry.argument(description="The card, and the key.")],
+    ) -> AddCardResult:
         def work(workspace_id: str) -> CardAdded:
             added = wallet.add_card(
                 info.context.gateway,
@@ -387,7 +484,11 @@ class PaymentsMutation:
         return e.signed_in(info, work)
 
     @strawberry.mutation(description="Remove a saved card.")
-    def remove_card(self, info: Info, card_id: strawberry.ID) -> RemoveCardResult:
+    def remove_card(
+        self,
+        info: Info,
+        card_id: Annotated[strawberry.ID, strawberry.argument(description="The saved card's `id`.")],
+    ) -> RemoveCardResult:
         def work(workspace_id: str) -> Workspace:
             wallet.remove_card(info.context.gateway, workspace_id, str(card_id))
             row = current_workspace(info)
@@ -402,7 +503,12 @@ class PaymentsMutation:
         "renewal can be paid. Choosing the method already chosen changes nothing."
     )
     def set_default_payment_method(
-        self, info: Info, input: SetDefaultPaymentMethodInput
+        self,
+        info: Info,
+        input: Annotated[
+            SetDefaultPaymentMethodInput,
+            strawberry.argument(description="The method, and the card for a card method."),
+        ],
     ) -> SetDefaultPaymentMethodResult:
         def work(workspace_id: str) -> Workspace:
             card_id = str(input.card_id) if input.card_id is not None else None

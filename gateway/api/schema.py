@@ -18,7 +18,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, get_object_definition
 
 from gateway.api import errors as e
 from gateway.api import types as t
@@ -43,14 +43,18 @@ logger = logging.getLogger("gateway.api")
 
 @strawberry.input(description="The billing details that decide the tax treatment.")
 class BillingDetailsInput:
-    customer_type: t.CustomerType
+    customer_type: t.CustomerType = strawberry.field(description="A person or a company.")
     country: str = strawberry.field(description="ISO 3166-1 alpha-2 code, e.g. DE.")
-    vat_id: str | None = None
+    vat_id: str | None = strawberry.field(
+        default=None,
+        description="A company's VAT ID with its country prefix, e.g. DE123456789: checked offline, and "
+        "decides a reverse charge.",
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A plan change to price: the plan, its limits, and optionally who buys.")
 class QuoteInput:
-    plan_code: str
+    plan_code: str = strawberry.field(description="A plan's `code` from `plans`.")
     email_credits: int | None = strawberry.field(
         default=None,
         description="Monthly email limit; left out: the current one on the same plan, else the default.",
@@ -65,7 +69,7 @@ class QuoteInput:
     )
 
 
-@strawberry.input
+@strawberry.input(description="What the Message Calculator prices: credits, a message type, a destination.")
 class EstimateInput:
     credits: int = strawberry.field(description="Messaging credits (Email credits for EMAIL) to spend.")
     message_type: str = strawberry.field(description="A code from `messageTypes`, e.g. SMS or EMAIL.")
@@ -79,7 +83,10 @@ class EstimateInput:
 
 SelectPlanResult = Annotated[
     t.PlanSelection | e.UnknownPlan | e.RenewalPending,
-    strawberry.union("SelectPlanResult"),
+    strawberry.union(
+        "SelectPlanResult",
+        description="The plan with its slider starts, UnknownPlan, or RenewalPending while the period's renewal is due.",
+    ),
 ]
 QuoteResult = Annotated[
     t.Quote
@@ -91,7 +98,10 @@ QuoteResult = Annotated[
     | e.InvalidVatId
     | e.AuthenticationRequired
     | e.RenewalPending,
-    strawberry.union("QuoteResult"),
+    strawberry.union(
+        "QuoteResult",
+        description="The Order Preview, or why the plan change cannot be priced.",
+    ),
 ]
 EstimateResult = Annotated[
     t.Estimate
@@ -100,7 +110,10 @@ EstimateResult = Annotated[
     | e.MessageTypeNotOffered
     | e.InvalidVolume
     | e.TextTooLong,
-    strawberry.union("EstimateResult"),
+    strawberry.union(
+        "EstimateResult",
+        description="How many messages the credits buy, or why they cannot be priced.",
+    ),
 ]
 
 
@@ -116,7 +129,10 @@ def _customer_input(details: BillingDetailsInput | None) -> quotes.CustomerInput
 # write nothing and answer the same for the same inputs at the same instant.
 
 
-def preview_select_plan(info: Info, plan_code: str) -> SelectPlanResult:
+def preview_select_plan(
+    info: Info,
+    plan_code: Annotated[str, strawberry.argument(description="A plan's `code` from `plans`.")],
+) -> SelectPlanResult:
     ctx = info.context
     return e.attempt(
         info,
@@ -124,7 +140,12 @@ def preview_select_plan(info: Info, plan_code: str) -> SelectPlanResult:
     )
 
 
-def preview_quote(info: Info, input: QuoteInput) -> QuoteResult:
+def preview_quote(
+    info: Info,
+    input: Annotated[
+        QuoteInput, strawberry.argument(description="The plan and limits to price, and optionally who buys.")
+    ],
+) -> QuoteResult:
     ctx = info.context
     order = OrderRequest(input.plan_code, input.email_credits, input.messaging_credits)
 
@@ -137,7 +158,12 @@ def preview_quote(info: Info, input: QuoteInput) -> QuoteResult:
     return e.signed_in(info, work)
 
 
-def preview_estimate(info: Info, input: EstimateInput) -> EstimateResult:
+def preview_estimate(
+    info: Info,
+    input: Annotated[
+        EstimateInput, strawberry.argument(description="The credits, the message type and the destination.")
+    ],
+) -> EstimateResult:
     deps = info.context.gateway
     return e.attempt(
         info,
@@ -320,12 +346,26 @@ MAX_TOKENS = 5000
 MAX_DEPTH = 12
 
 
+def _described(root: type, description: str) -> type:
+    """A merged root type with its description (merge_types takes none)."""
+    get_object_definition(root, strict=True).description = description
+    return root
+
+
 @functools.cache
 def build_schema() -> strawberry.Schema:
     """The schema, built once per process: it holds no per-gateway state (the context does)."""
-    query = merge_types("Query", (CoreQuery, WebhooksQuery))
-    mutation = merge_types(
-        "Mutation", (CoreMutation, PaymentsMutation, BillingMutation, WebhooksMutation, OperatorMutation)
+    query = _described(
+        merge_types("Query", (CoreQuery, WebhooksQuery)),
+        "What can be read. The catalog, message rates, selectPlan and estimate need no key; workspace, "
+        "quote and webhookEndpoints need the workspace's API key.",
+    )
+    mutation = _described(
+        merge_types(
+            "Mutation", (CoreMutation, PaymentsMutation, BillingMutation, WebhooksMutation, OperatorMutation)
+        ),
+        "What can be changed. Expected failures are answered as typed errors in each result union, "
+        "never as GraphQL errors.",
     )
     return _Schema(
         query=query,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import anyio.to_thread
 import strawberry
@@ -59,14 +59,17 @@ Info = strawberry.Info[SubscriptionContext, None]
 class Event:
     id: strawberry.ID = strawberry.field(description="Unique; use it to drop a duplicate delivery.")
     type: str = strawberry.field(description="e.g. plan_change.applied, checkout.completed.")
-    workspace_id: strawberry.ID
+    workspace_id: strawberry.ID = strawberry.field(description="The workspace the event belongs to.")
     sequence: int = strawberry.field(
         description="1, 2, 3, ... per workspace, without gaps, in commit order. "
         "Pass the last one seen as afterSequence to resume."
     )
-    occurred_at: datetime
+    occurred_at: datetime = strawberry.field(description="When it was committed (UTC).")
     version: int = strawberry.field(description="Version of this type's payload.")
-    payload: JSON
+    payload: JSON = strawberry.field(
+        description="The event's data, as the webhook body's `data`: its fields per type and version are in "
+        "docs/events.md."
+    )
 
     @classmethod
     def of(cls, event: EventValue) -> Event:
@@ -81,14 +84,32 @@ class Event:
         )
 
 
-@strawberry.type
+@strawberry.type(
+    description="Live events over WebSocket (graphql-transport-ws); send the workspace's API key in "
+    "connection_init's payload, as authorization (Bearer) or apiKey."
+)
 class Subscription:
     @strawberry.subscription(
         description="The workspace's events, optionally only some types. With "
         "afterSequence: first every event after it, then live ones."
     )
     async def events(
-        self, info: Info, types: list[str] | None = None, after_sequence: int | None = None
+        self,
+        info: Info,
+        types: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="Only events of these types (see `webhookEventTypes`; an unknown or an empty list "
+                "is a request error); null: every type."
+            ),
+        ] = None,
+        after_sequence: Annotated[
+            int | None,
+            strawberry.argument(
+                description="The last `sequence` seen: first every matching event after it is sent, then live "
+                "ones; null: live ones only."
+            ),
+        ] = None,
     ) -> AsyncGenerator[Event, None]:
         if types is not None:
             if not types:
@@ -106,7 +127,15 @@ class Subscription:
         "With afterSequence: first every one after it, then live ones."
     )
     async def plan_changed(
-        self, info: Info, after_sequence: int | None = None
+        self,
+        info: Info,
+        after_sequence: Annotated[
+            int | None,
+            strawberry.argument(
+                description="The last `sequence` seen: first every matching event after it is sent, then live "
+                "ones; null: live ones only."
+            ),
+        ] = None,
     ) -> AsyncGenerator[Event, None]:
         async for event in _stream(info, ev.PLAN_CHANGE_TYPES, after_sequence):
             yield event

@@ -14,6 +14,7 @@ from typing import Annotated, TypeAlias
 import strawberry
 
 from gateway.api import errors as e
+from gateway.api import types as t
 from gateway.api.common import Info
 from gateway.api.context import Context
 from gateway.core import statuses
@@ -26,23 +27,32 @@ MAX_DELIVERIES = 100  # per endpoint and request
 # ------------------------------------------------------------------ types
 
 
-# Domain enums shown in GraphQL. strawberry.enum() registers the GraphQL enum on the class itself
-# and returns it unchanged; the alias gives it its API name for annotations.
 DeliveryStatus: TypeAlias = statuses.DeliveryStatus
-strawberry.enum(statuses.DeliveryStatus, description="Where a delivery stands.")
+t.graphql_enum(
+    statuses.DeliveryStatus,
+    {
+        statuses.DeliveryStatus.PENDING: "Not delivered yet: the next attempt is due at `nextAttemptAt`.",
+        statuses.DeliveryStatus.DELIVERED: "The endpoint answered 2xx.",
+        statuses.DeliveryStatus.FAILED: "Given up after the last retry, or the endpoint answered 410 Gone; "
+        "redeliverEvent sends it again.",
+    },
+    description="Where a delivery stands.",
+)
 
 
 @strawberry.type(description="One try to deliver an event to an endpoint.")
 class DeliveryAttempt:
-    attempted_at: datetime
+    attempted_at: datetime = strawberry.field(description="When the request was sent (UTC).")
     status_code: int | None = strawberry.field(
         description="The HTTP status; null when none came (time limit, connection refused, ...)."
     )
-    duration_ms: int
+    duration_ms: int = strawberry.field(description="How long the attempt took, in milliseconds.")
     response_excerpt: str | None = strawberry.field(
         description="The first 500 characters of the response body."
     )
-    error: str | None
+    error: str | None = strawberry.field(
+        description="Why the attempt failed, in plain English; null when the endpoint answered 2xx."
+    )
 
     @classmethod
     def of(cls, attempt: views.AttemptView) -> DeliveryAttempt:
@@ -61,19 +71,27 @@ class DeliveryAttempt:
     "endpoint."
 )
 class WebhookDelivery:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Identifies the delivery.")
     event_id: strawberry.ID = strawberry.field(
         description="Also the `webhook-id` header, the same on every attempt and redelivery."
     )
-    event_type: str
+    event_type: str = strawberry.field(description="The event's type, e.g. checkout.completed.")
     sequence: int = strawberry.field(description="The event's number in the workspace (1, 2, 3, ...).")
-    status: DeliveryStatus
+    status: DeliveryStatus = strawberry.field(description="Where the delivery stands.")
     attempt_count: int = strawberry.field(description="Attempts since the delivery was queued.")
-    next_attempt_at: datetime | None
-    last_status_code: int | None
-    last_error: str | None
-    delivered_at: datetime | None
-    created_at: datetime
+    next_attempt_at: datetime | None = strawberry.field(
+        description="When the next try is due (UTC); null once DELIVERED or FAILED."
+    )
+    last_status_code: int | None = strawberry.field(
+        description="The HTTP status of the latest attempt; null before the first or when none came."
+    )
+    last_error: str | None = strawberry.field(
+        description="Why the latest attempt failed; null before the first attempt and after a success."
+    )
+    delivered_at: datetime | None = strawberry.field(
+        description="When an attempt succeeded (UTC); null until then."
+    )
+    created_at: datetime = strawberry.field(description="When the delivery was queued (UTC).")
     attempts: list[DeliveryAttempt] = strawberry.field(description="Every attempt, oldest first.")
 
     @classmethod
@@ -113,15 +131,19 @@ class _RecentDeliveries:
 
 @strawberry.type(description="Where the workspace's events are POSTed, signed per Standard Webhooks.")
 class WebhookEndpoint:
-    id: strawberry.ID
-    url: str
+    id: strawberry.ID = strawberry.field(
+        description="Identifies the endpoint; send it as `id` to update, rotate or delete it."
+    )
+    url: str = strawberry.field(description="Where events are POSTed.")
     event_types: list[str] = strawberry.field(description="The event types sent; empty: every type.")
-    enabled: bool
+    enabled: bool = strawberry.field(
+        description="False when paused (updateWebhookEndpoint) or disabled by a 410 answer."
+    )
     disabled_reason: str | None = strawberry.field(
         description="Why it was disabled (a 410 answer, or the API)."
     )
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description="When it was created (UTC).")
+    updated_at: datetime = strawberry.field(description="When it was last changed (UTC).")
     previous_secret_expires_at: datetime | None = strawberry.field(
         description="After rotateWebhookSecret: until then the previous secret signs too (each "
         "request carries both signatures); null: only the current secret signs."
@@ -144,14 +166,25 @@ class WebhookEndpoint:
         )
 
     @strawberry.field(description=f"The most recent deliveries, newest first (at most {MAX_DELIVERIES}).")
-    def deliveries(self, info: Info, limit: int = 20) -> list[WebhookDelivery]:
+    def deliveries(
+        self,
+        info: Info,
+        limit: Annotated[
+            int,
+            strawberry.argument(
+                description=f"How many to return: at most {MAX_DELIVERIES}; below 0 counts as 0."
+            ),
+        ] = 20,
+    ) -> list[WebhookDelivery]:
         found = self.recent.of(info.context, str(self.id), max(0, min(limit, MAX_DELIVERIES)))
         return [WebhookDelivery.of(delivery) for delivery in found]
 
 
-@strawberry.type
+@strawberry.type(description="The workspace's webhook endpoints.")
 class WebhookEndpoints:
-    endpoints: list[WebhookEndpoint]
+    endpoints: list[WebhookEndpoint] = strawberry.field(
+        description="Every endpoint of the workspace, oldest first."
+    )
 
 
 @strawberry.type(
@@ -159,8 +192,8 @@ class WebhookEndpoints:
     "signatures (the standardwebhooks libraries take it as is)."
 )
 class WebhookEndpointCreated:
-    endpoint: WebhookEndpoint
-    secret: str
+    endpoint: WebhookEndpoint = strawberry.field(description="The new endpoint.")
+    secret: str = strawberry.field(description="The signing secret (whsec_ and base64); not shown again.")
 
 
 @strawberry.type(
@@ -170,24 +203,28 @@ class WebhookEndpointCreated:
     "rejecting a request."
 )
 class WebhookSecretRotated:
-    endpoint: WebhookEndpoint
-    secret: str
+    endpoint: WebhookEndpoint = strawberry.field(
+        description="The endpoint, with `previousSecretExpiresAt` set."
+    )
+    secret: str = strawberry.field(description="The new signing secret (whsec_ and base64); not shown again.")
 
 
 @strawberry.type(description="The endpoint is deleted, with its deliveries and their attempts.")
 class WebhookEndpointDeleted:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The id of the endpoint deleted.")
 
 
 @strawberry.type(description="The event is queued again, due now.")
 class EventRedelivered:
-    deliveries: list[WebhookDelivery]
+    deliveries: list[WebhookDelivery] = strawberry.field(
+        description="The deliveries queued, one per endpoint."
+    )
 
 
 # ------------------------------------------------------------------ inputs
 
 
-@strawberry.input
+@strawberry.input(description="A new webhook endpoint.")
 class CreateWebhookEndpointInput:
     url: str = strawberry.field(description="http or https.")
     event_types: list[str] = strawberry.field(
@@ -197,7 +234,9 @@ class CreateWebhookEndpointInput:
 
 @strawberry.input(description="Fields left out (or null) keep their value.")
 class UpdateWebhookEndpointInput:
-    url: str | None = None
+    url: str | None = strawberry.field(
+        default=None, description="The new URL: http or https, checked as createWebhookEndpoint's."
+    )
     event_types: list[str] | None = strawberry.field(default=None, description="Empty: every type.")
     enabled: bool | None = strawberry.field(
         default=None,
@@ -209,7 +248,11 @@ class UpdateWebhookEndpointInput:
 # ------------------------------------------------------------------ results
 
 WebhookEndpointsResult = Annotated[
-    WebhookEndpoints | e.AuthenticationRequired, strawberry.union("WebhookEndpointsResult")
+    WebhookEndpoints | e.AuthenticationRequired,
+    strawberry.union(
+        "WebhookEndpointsResult",
+        description="The endpoints, or AuthenticationRequired without a valid workspace API key.",
+    ),
 ]
 CreateWebhookEndpointResult = Annotated[
     WebhookEndpointCreated
@@ -218,7 +261,10 @@ CreateWebhookEndpointResult = Annotated[
     | e.UnknownEventType
     | e.WebhookEndpointLimitReached
     | e.AuthenticationRequired,
-    strawberry.union("CreateWebhookEndpointResult"),
+    strawberry.union(
+        "CreateWebhookEndpointResult",
+        description="The endpoint with its secret, or why nothing was saved.",
+    ),
 ]
 UpdateWebhookEndpointResult = Annotated[
     WebhookEndpoint
@@ -227,15 +273,24 @@ UpdateWebhookEndpointResult = Annotated[
     | e.WebhookUrlRefused
     | e.UnknownEventType
     | e.AuthenticationRequired,
-    strawberry.union("UpdateWebhookEndpointResult"),
+    strawberry.union(
+        "UpdateWebhookEndpointResult",
+        description="The endpoint as changed, or why nothing was changed.",
+    ),
 ]
 RotateWebhookSecretResult = Annotated[
     WebhookSecretRotated | e.UnknownWebhookEndpoint | e.AuthenticationRequired,
-    strawberry.union("RotateWebhookSecretResult"),
+    strawberry.union(
+        "RotateWebhookSecretResult",
+        description="The endpoint with its new secret, or UnknownWebhookEndpoint.",
+    ),
 ]
 DeleteWebhookEndpointResult = Annotated[
     WebhookEndpointDeleted | e.UnknownWebhookEndpoint | e.AuthenticationRequired,
-    strawberry.union("DeleteWebhookEndpointResult"),
+    strawberry.union(
+        "DeleteWebhookEndpointResult",
+        description="The id deleted, or UnknownWebhookEndpoint.",
+    ),
 ]
 RedeliverEventResult = Annotated[
     EventRedelivered
@@ -243,7 +298,10 @@ RedeliverEventResult = Annotated[
     | e.UnknownWebhookEndpoint
     | e.WebhookEndpointDisabled
     | e.AuthenticationRequired,
-    strawberry.union("RedeliverEventResult"),
+    strawberry.union(
+        "RedeliverEventResult",
+        description="The deliveries queued, or why none was.",
+    ),
 ]
 
 
@@ -272,7 +330,12 @@ class WebhooksMutation:
         description="Add a webhook endpoint. Its signing secret is in the answer, this once."
     )
     def create_webhook_endpoint(
-        self, info: Info, input: CreateWebhookEndpointInput
+        self,
+        info: Info,
+        input: Annotated[
+            CreateWebhookEndpointInput,
+            strawberry.argument(description="The URL and the event types to send."),
+        ],
     ) -> CreateWebhookEndpointResult:
         ctx = info.context
 
@@ -286,7 +349,10 @@ class WebhooksMutation:
 
     @strawberry.mutation(description="Change an endpoint's URL, event types or whether it is enabled.")
     def update_webhook_endpoint(
-        self, info: Info, id: strawberry.ID, input: UpdateWebhookEndpointInput
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's `id`.")],
+        input: Annotated[UpdateWebhookEndpointInput, strawberry.argument(description="What to change.")],
     ) -> UpdateWebhookEndpointResult:
         ctx = info.context
 
@@ -308,7 +374,11 @@ class WebhooksMutation:
         description="Replace an endpoint's signing secret; the old one still signs, beside the new "
         "one, for a grace period."
     )
-    def rotate_webhook_secret(self, info: Info, id: strawberry.ID) -> RotateWebhookSecretResult:
+    def rotate_webhook_secret(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's `id`.")],
+    ) -> RotateWebhookSecretResult:
         ctx = info.context
 
         def work(workspace_id: str) -> WebhookSecretRotated:
@@ -320,7 +390,11 @@ class WebhooksMutation:
     @strawberry.mutation(
         description="Delete an endpoint with its delivery log; pending deliveries are dropped."
     )
-    def delete_webhook_endpoint(self, info: Info, id: strawberry.ID) -> DeleteWebhookEndpointResult:
+    def delete_webhook_endpoint(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The endpoint's `id`.")],
+    ) -> DeleteWebhookEndpointResult:
         def work(workspace_id: str) -> WebhookEndpointDeleted:
             webhooks.delete_endpoint(info.context.gateway, workspace_id, str(id))
             return WebhookEndpointDeleted(id=id)
@@ -334,7 +408,18 @@ class WebhooksMutation:
         )
     )
     def redeliver_event(
-        self, info: Info, event_id: strawberry.ID, endpoint_id: strawberry.ID | None = None
+        self,
+        info: Info,
+        event_id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="The event's `id` (as Event.id or WebhookDelivery.eventId)."),
+        ],
+        endpoint_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="Only to this endpoint; null: to every enabled endpoint subscribed to the type."
+            ),
+        ] = None,
     ) -> RedeliverEventResult:
         ctx = info.context
 

@@ -28,25 +28,35 @@ from gateway.services.workspaces import subscription_of
 
 @strawberry.type(description="The caller's workspace.")
 class Workspace:
-    id: strawberry.ID
-    name: str
-    status: t.WorkspaceStatus
-    plan: t.Plan
+    id: strawberry.ID = strawberry.field(
+        description="Identifies the workspace; events and webhooks carry it as workspaceId."
+    )
+    name: str = strawberry.field(description="The workspace's display name.")
+    status: t.WorkspaceStatus = strawberry.field(
+        description="Whether it is in good standing, past due or suspended for unpaid invoices."
+    )
+    plan: t.Plan = strawberry.field(
+        description="The current plan, at the price version the workspace bought."
+    )
     email_credits: int = strawberry.field(
-        deprecation_reason="Use `allowances` (the limit of kind EMAIL): the one place of the current limits."
+        description="The monthly Email credit limit (the EMAIL entry of `allowances`).",
+        deprecation_reason="Use `allowances` (the limit of kind EMAIL): the one place of the current limits.",
     )
     messaging_credits: int = strawberry.field(
+        description="The monthly SMS/WhatsApp credit limit (the MESSAGING entry of `allowances`).",
         deprecation_reason="Use `allowances` (the limit of kind MESSAGING): the one place of the current "
-        "limits."
+        "limits.",
     )
-    period: t.Period
+    period: t.Period = strawberry.field(description="The current billing period.")
     allowances: list[t.Allowance] = strawberry.field(
         description="The current limits, one per credit kind the plan grants (a kind it does not grant is "
         "left out): the one place to read them, and where Customize Current Plan's sliders start. "
         "`usage` shows how much of each this period used."
     )
     actions: list[t.PlanAction] = strawberry.field(description="Plan actions open on the Billing page.")
-    payment_methods: list[t.PaymentMethod]
+    payment_methods: list[t.PaymentMethod] = strawberry.field(
+        description="The installed payment methods, for checkout, top-ups and invoices."
+    )
     balance: t.Money = strawberry.field(description="The prepaid balance: the sum of the ledger.")
     view: strawberry.Private[views.WorkspaceView]  # what the fields below read from
 
@@ -86,7 +96,7 @@ class Workspace:
         subscription = subscription_of(self.view, info.context.gateway.catalog, info.context.now)
         return usage_of(views.period_usage(info.context.session, self.view.id, subscription))
 
-    @strawberry.field
+    @strawberry.field(description="The saved billing details (Edit billing details); null until first saved.")
     def billing_details(self, info: Info) -> t.BillingDetails | None:
         saved = views.billing_details(info.context.session, self.view.id)
         return billing_details_of(saved) if saved is not None else None
@@ -136,14 +146,23 @@ class Workspace:
     @strawberry.field(
         description="One of the workspace's invoices; null for an unknown id or another workspace's."
     )
-    def invoice(self, info: Info, id: strawberry.ID) -> t.Invoice | None:
+    def invoice(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The invoice's `id`.")]
+    ) -> t.Invoice | None:
         found = views.invoice(info.context.session, str(id), workspace_id=self.view.id)
         return invoice_of(found) if found is not None else None
 
     @strawberry.field(
         description="The newest invoices, newest first (at most 200); invoiceHistory pages through them all."
     )
-    def invoices(self, info: Info, first: int = 50) -> list[t.Invoice]:
+    def invoices(
+        self,
+        info: Info,
+        first: Annotated[
+            int,
+            strawberry.argument(description="How many to return; at most 200 are, and below 0 counts as 0."),
+        ] = 50,
+    ) -> list[t.Invoice]:
         limit = max(0, min(first, 200))
         return [invoice_of(invoice) for invoice in views.invoices(info.context.session, self.view.id, limit)]
 
@@ -151,7 +170,7 @@ class Workspace:
 
     @strawberry.field(description="Every invoice, newest first: " + h.PAGE_ARGUMENTS)
     def invoice_history(
-        self, info: Info, first: int = history.DEFAULT_PAGE_SIZE, after: str | None = None
+        self, info: Info, first: h.PageSize = history.DEFAULT_PAGE_SIZE, after: h.Cursor = None
     ) -> InvoiceHistoryResult:
         return e.reading(
             info,
@@ -162,7 +181,7 @@ class Workspace:
 
     @strawberry.field(description="Every payment, whatever came of it, newest first: " + h.PAGE_ARGUMENTS)
     def payments(
-        self, info: Info, first: int = history.DEFAULT_PAGE_SIZE, after: str | None = None
+        self, info: Info, first: h.PageSize = history.DEFAULT_PAGE_SIZE, after: h.Cursor = None
     ) -> PaymentsResult:
         return e.reading(
             info,
@@ -174,7 +193,7 @@ class Workspace:
 
     @strawberry.field(description="The balance's ledger entries, newest first: " + h.PAGE_ARGUMENTS)
     def balance_transactions(
-        self, info: Info, first: int = history.DEFAULT_PAGE_SIZE, after: str | None = None
+        self, info: Info, first: h.PageSize = history.DEFAULT_PAGE_SIZE, after: h.Cursor = None
     ) -> BalanceTransactionsResult:
         return e.reading(
             info,
@@ -189,7 +208,7 @@ class Workspace:
         "out: " + h.PAGE_ARGUMENTS
     )
     def usage_history(
-        self, info: Info, first: int = history.DEFAULT_PAGE_SIZE, after: str | None = None
+        self, info: Info, first: h.PageSize = history.DEFAULT_PAGE_SIZE, after: h.Cursor = None
     ) -> UsageHistoryResult:
         return e.reading(
             info,
@@ -207,9 +226,14 @@ class Workspace:
     def events(
         self,
         info: Info,
-        first: int = history.DEFAULT_PAGE_SIZE,
-        after: str | None = None,
-        types: list[str] | None = None,
+        first: h.PageSize = history.DEFAULT_PAGE_SIZE,
+        after: h.Cursor = None,
+        types: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="Only events of these types (see `webhookEventTypes`); null or empty: every type."
+            ),
+        ] = None,
     ) -> EventsResult:
         return e.reading(
             info,
@@ -219,19 +243,47 @@ class Workspace:
         )
 
 
-WorkspaceResult = Annotated[Workspace | e.AuthenticationRequired, strawberry.union("WorkspaceResult")]
-InvoiceHistoryResult = Annotated[
-    h.Connection[t.Invoice] | e.InvalidPageRequest, strawberry.union("InvoiceHistoryResult")
+WorkspaceResult = Annotated[
+    Workspace | e.AuthenticationRequired,
+    strawberry.union(
+        "WorkspaceResult",
+        description="The workspace, or AuthenticationRequired without a valid workspace API key.",
+    ),
 ]
-PaymentsResult = Annotated[h.Connection[h.Payment] | e.InvalidPageRequest, strawberry.union("PaymentsResult")]
+InvoiceHistoryResult = Annotated[
+    h.Connection[t.Invoice] | e.InvalidPageRequest,
+    strawberry.union(
+        "InvoiceHistoryResult",
+        description="A page of invoices, or InvalidPageRequest for a bad `first` or `after`.",
+    ),
+]
+PaymentsResult = Annotated[
+    h.Connection[h.Payment] | e.InvalidPageRequest,
+    strawberry.union(
+        "PaymentsResult",
+        description="A page of payments, or InvalidPageRequest for a bad `first` or `after`.",
+    ),
+]
 BalanceTransactionsResult = Annotated[
-    h.Connection[h.BalanceTransaction] | e.InvalidPageRequest, strawberry.union("BalanceTransactionsResult")
+    h.Connection[h.BalanceTransaction] | e.InvalidPageRequest,
+    strawberry.union(
+        "BalanceTransactionsResult",
+        description="A page of balance transactions, or InvalidPageRequest for a bad `first` or `after`.",
+    ),
 ]
 UsageHistoryResult = Annotated[
-    h.Connection[h.UsagePeriod] | e.InvalidPageRequest, strawberry.union("UsageHistoryResult")
+    h.Connection[h.UsagePeriod] | e.InvalidPageRequest,
+    strawberry.union(
+        "UsageHistoryResult",
+        description="A page of usage periods, or InvalidPageRequest for a bad `first` or `after`.",
+    ),
 ]
 EventsResult = Annotated[
-    h.Connection[Event] | e.InvalidPageRequest | e.UnknownEventType, strawberry.union("EventsResult")
+    h.Connection[Event] | e.InvalidPageRequest | e.UnknownEventType,
+    strawberry.union(
+        "EventsResult",
+        description="A page of events, InvalidPageRequest for a bad `first` or `after`, or UnknownEventType for a type in `types` that does not exist.",
+    ),
 ]
 
 

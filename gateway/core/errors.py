@@ -91,6 +91,100 @@ class ErrorCode(enum.Enum):
     INVALID_PAGE_SIZE = "INVALID_PAGE_SIZE"
 
 
+# One sentence or two per code, shown in the published schema on the GraphQL enum: what failed and
+# which error type answers with it. A new code needs its line here (tests/test_schema_descriptions.py).
+ERROR_CODE_DESCRIPTIONS: dict[ErrorCode, str] = {
+    ErrorCode.AUTHENTICATION_REQUIRED: "No valid workspace API key was sent (AuthenticationRequired).",
+    ErrorCode.OPERATOR_KEY_REQUIRED: "The operation is for operators and no valid operator key was sent "
+    "(OperatorKeyRequired).",
+    ErrorCode.UNKNOWN_PLAN: "No plan of the catalog has this code (UnknownPlan).",
+    ErrorCode.PLAN_NOT_PURCHASABLE: "The plan is sold by quote and cannot be bought or priced "
+    "(PlanNotPurchasable).",
+    ErrorCode.PLAN_NOT_ADJUSTABLE: "Credits were sent for a plan with fixed limits (PlanNotAdjustable).",
+    ErrorCode.INVALID_VOLUME: "A credit limit or quantity is negative, out of range or off its step "
+    "(InvalidVolume).",
+    ErrorCode.UNKNOWN_COUNTRY: "The country is not a destination with rates, or none was given where one is "
+    "needed (UnknownCountry).",
+    ErrorCode.UNKNOWN_MESSAGE_TYPE: "The message type code is not one of `messageTypes` (UnknownMessageType).",
+    ErrorCode.MESSAGE_TYPE_NOT_OFFERED: "The message type exists but the destination does not offer it "
+    "(MessageTypeNotOffered).",
+    ErrorCode.INVALID_VAT_ID: "The VAT ID fails the format or checksum check for its country (InvalidVatId).",
+    ErrorCode.TEXT_TOO_LONG: "A text is longer than the field allows (TextTooLong).",
+    ErrorCode.RENEWAL_PENDING: "The current period has ended and its renewal has not run yet; try again "
+    "shortly (RenewalPending).",
+    ErrorCode.BILLING_DETAILS_INCOMPLETE: "Checkout needs billing details that are not saved yet "
+    "(BillingDetailsIncomplete).",
+    ErrorCode.QUOTE_EXPIRED: "The confirmed quote is past its `expiresAt`; the answer carries a new quote "
+    "(QuoteChanged).",
+    ErrorCode.QUOTE_CHANGED: "The confirmed quote's total no longer holds; the answer carries the new quote "
+    "(QuoteChanged).",
+    ErrorCode.INVALID_QUOTE_TOKEN: "The quote token was not signed by the gateway for this workspace "
+    "(InvalidQuoteToken).",
+    ErrorCode.QUOTE_TOKEN_CONFLICT: "A quote token was sent together with the quote fields it replaces "
+    "(InvalidQuoteToken).",
+    ErrorCode.QUOTE_REQUIRED: "Checkout got neither a quote token nor the quote's fields (InvalidQuoteToken).",
+    ErrorCode.NOTHING_TO_CHANGE: "Checkout of the plan and limits the workspace already has (PaymentRejected).",
+    ErrorCode.INSUFFICIENT_BALANCE: "My balance holds less than what is due now (InsufficientBalance).",
+    ErrorCode.PAYMENT_DECLINED: "The payment method refused the payment (PaymentDeclined).",
+    ErrorCode.PAYMENT_ACTION_REQUIRED: "The customer must act on the payment (3-D Secure), then "
+    "confirmPayment (PaymentActionRequired).",
+    ErrorCode.PAYMENT_PENDING: "The payment waits for the money or the method's answer (PaymentPending).",
+    ErrorCode.PAYMENT_METHOD_NOT_ALLOWED: "The payment method cannot be used here, e.g. My balance for a "
+    "top-up or a method that cannot pay renewals (PaymentRejected).",
+    ErrorCode.PAYMENT_IN_PROGRESS: "Another checkout of the workspace is being paid; try again in a moment "
+    "(PaymentRejected).",
+    ErrorCode.UNKNOWN_INVOICE: "The workspace has no invoice with this id (PaymentRejected).",
+    ErrorCode.INVOICE_NOT_OPEN: "The invoice is already paid (PaymentRejected).",
+    ErrorCode.WORKSPACE_SUSPENDED: "The workspace is suspended until its open invoices are paid "
+    "(WorkspaceSuspended).",
+    ErrorCode.PAYMENT_NOT_REFUNDABLE: "The payment did not succeed, is fully refunded, or its method cannot "
+    "refund (PaymentRejected).",
+    ErrorCode.REFUND_EXCEEDS_PAYMENT: "The refund asks for more than is left of the payment "
+    "(RefundExceedsPayment).",
+    ErrorCode.UNKNOWN_PAYMENT_METHOD: "No installed payment method has this code (PaymentRejected).",
+    ErrorCode.UNKNOWN_PAYMENT: "The workspace has no payment with this id, or none to confirm "
+    "(PaymentRejected).",
+    ErrorCode.UNKNOWN_CARD: "The workspace has no saved card with this id, or it was removed "
+    "(PaymentRejected).",
+    ErrorCode.CARD_REQUIRED: "A card method was chosen without a saved card or a new card (PaymentRejected).",
+    ErrorCode.CARD_INVALID_NUMBER: "The card number is not digits, has the wrong length or fails the Luhn "
+    "check (PaymentRejected).",
+    ErrorCode.CARD_INVALID_EXPIRY: "The card's expiry month is not 1-12 or its year is implausible "
+    "(PaymentRejected).",
+    ErrorCode.CARD_EXPIRED_CARD: "The card has expired (PaymentRejected).",
+    ErrorCode.CARD_INVALID_CVC: "The CVC does not have the digits the card brand asks for (PaymentRejected).",
+    ErrorCode.INVALID_AMOUNT: "The amount is not positive, out of the allowed range or has more decimals "
+    "than the currency (PaymentRejected).",
+    ErrorCode.ORDER_SUPERSEDED: "A confirmed payment's order no longer applied, so the payment was refunded "
+    "(PaymentRejected).",
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: "The idempotency key was used before for a different request "
+    "(IdempotencyKeyRejected).",
+    ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS: "The first request with this idempotency key is still running "
+    "(IdempotencyKeyRejected).",
+    ErrorCode.INVALID_IDEMPOTENCY_KEY: "The idempotency key is blank, too long or holds unprintable characters "
+    "(IdempotencyKeyRejected).",
+    ErrorCode.INVALID_BILLING_DETAILS: "Some billing details are invalid (InvalidBillingDetails).",
+    ErrorCode.ALLOWANCE_EXCEEDED: "The usage would go past this period's allowance (AllowanceExceeded).",
+    ErrorCode.CHANNEL_NOT_IN_PLAN: "The plan grants no credits for the message type's channel "
+    "(ChannelNotInPlan).",
+    ErrorCode.NO_SCHEDULED_CHANGE: "There is no scheduled change to cancel (NoScheduledChange).",
+    ErrorCode.INVALID_QUOTE_REQUEST: "Some fields of the custom quote request are invalid "
+    "(InvalidQuoteRequest).",
+    ErrorCode.INVALID_WEBHOOK_URL: "The webhook URL is malformed or not http(s) (InvalidWebhookUrl).",
+    ErrorCode.WEBHOOK_URL_REFUSED: "The webhook URL reaches an address webhooks may not reach, such as a "
+    "private one (WebhookUrlRefused).",
+    ErrorCode.UNKNOWN_EVENT_TYPE: "Not an event type of `webhookEventTypes` (UnknownEventType).",
+    ErrorCode.UNKNOWN_WEBHOOK_ENDPOINT: "The workspace has no webhook endpoint with this id "
+    "(UnknownWebhookEndpoint).",
+    ErrorCode.WEBHOOK_ENDPOINT_DISABLED: "The webhook endpoint is disabled (WebhookEndpointDisabled).",
+    ErrorCode.WEBHOOK_ENDPOINT_LIMIT_REACHED: "The workspace has as many webhook endpoints as allowed "
+    "(WebhookEndpointLimitReached).",
+    ErrorCode.UNKNOWN_EVENT: "The workspace has no event with this id (UnknownEvent).",
+    ErrorCode.INVALID_CURSOR: "`after` is not a cursor of this list (InvalidPageRequest).",
+    ErrorCode.INVALID_PAGE_SIZE: "`first` is negative (InvalidPageRequest).",
+}
+
+
 class DomainError(Exception):
     """An expected failure: what went wrong (``code``, ``message``) and which input caused it."""
 
