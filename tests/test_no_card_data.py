@@ -327,3 +327,45 @@ def test_events_carry_only_what_identifies_a_card(graphql, gateway, make_workspa
     text = json.dumps(payloads)
     for number, _ in ALL_CARDS:
         assert number not in text and number[:6] + number[-4:] not in text
+
+
+ADD_CARD = "mutation($input: AddCardInput!) { addCard(input: $input) { __typename } }"
+MISPLACED = ("4111111111111111", "486")
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        # A field the input does not have: graphql-core quoted the whole input after "found:".
+        {"card": {"number": MISPLACED[0], "expMonth": 12, "expYear": 2030, "cvc": MISPLACED[1]}, "bogus": 1},
+        # The number where a month goes: "Int cannot represent non-integer value: '4111...'".
+        {"card": {"number": "1", "expMonth": MISPLACED[0], "expYear": 2030, "cvc": MISPLACED[1]}},
+        # The number as a JSON number: "String cannot represent a non string value: 4111...".
+        {"card": {"number": int(MISPLACED[0]), "expMonth": 12, "expYear": 2030, "cvc": MISPLACED[1]}},
+        # The CVC as a number where a string goes, the number spaced where the month goes.
+        {
+            "card": {
+                "number": "4111 1111 1111 1111",
+                "expMonth": "4111 1111 1111 1111",
+                "expYear": 2030,
+                "cvc": 486,
+            }
+        },
+    ],
+    ids=["unknown-field", "number-as-month", "number-as-int", "cvc-as-int"],
+)
+def test_variable_errors_do_not_echo_card_data(client, make_workspace, sent, all_logs):
+    member = make_workspace()
+    response = client.post(
+        "/graphql",
+        json={"query": ADD_CARD, "variables": {"input": {**sent, "idempotencyKey": "k"}}},
+        headers={"Authorization": f"Bearer {member.key}"},
+    )
+    body = response.text
+    errors = response.json()["errors"]
+    assert errors and all(e["message"].startswith("Variable '$input'") for e in errors)  # what and where
+    digits = re.sub(r"\D", "", body)
+    assert MISPLACED[0] not in digits and "4111111111111111" not in digits
+    assert not re.search(rf"\b{MISPLACED[1]}\b", body)
+    logged = all_logs.text
+    assert MISPLACED[0] not in re.sub(r"\D", "", logged) and not re.search(rf"\b{MISPLACED[1]}\b", logged)

@@ -211,3 +211,20 @@ def test_a_websocket_connection_gets_a_request_id(client):
         "/graphql", subprotocols=["graphql-transport-ws"], headers={"X-Request-Id": "ws-1"}
     ) as socket:
         assert (b"x-request-id", b"ws-1") in socket.extra_headers
+
+
+def test_websocket_lines_lose_their_query_string():
+    stream = io.StringIO()
+    handler = log_handler("text", stream)
+    record = logging.LogRecord(
+        "uvicorn.error",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "WebSocket %s" [accepted]',
+        ("127.0.0.1:5555", "/graphql?apiKey=bgw_0123456789ab_secret"),
+        None,
+    )
+    handler.handle(record)
+    line = stream.getvalue()
+    assert '"WebSocket /graphql" [accepted]' in line and "secret" not in line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -269,11 +270,30 @@ def _database_fault(error: GraphQLError) -> bool:
 
 
 def _should_mask(error: GraphQLError) -> bool:
-    """Mask unexpected exceptions only; validation errors stay readable.
+    """Mask unexpected exceptions, and the values in variable errors; validation errors stay
+    readable.
 
     Expected failures never raise: they are returned as typed errors in unions.
     """
-    return bool(error.path) and _unexpected(error)  # without a path: about the request, safe to show
+    if not error.path:  # about the request: safe to show, once its values are taken out
+        return error.message.startswith(_VARIABLE_ERROR)
+    return _unexpected(error)
+
+
+# graphql-core's variable errors quote what was sent ("..., found: {'card': {'number': ...}}",
+# "Int cannot represent non-integer value: '4242...'"): a card number or CVC sent in the wrong
+# place would come back in the answer, and land in any log that keeps answers. The message keeps
+# which variable, where in it and why; the value goes.
+_VARIABLE_ERROR = "Variable '$"
+_FOUND = re.compile(r",? found: .*$", re.DOTALL)
+_REPRESENTED = re.compile(r"(cannot represent[^:]*?value): .*$", re.DOTALL)
+_CARD_LIKE = re.compile(r"\d[\d -]{11,}\d")  # anything left that could be a card number
+
+
+def _without_values(message: str) -> str:
+    message = _FOUND.sub(".", message)
+    message = _REPRESENTED.sub(r"\1.", message)
+    return _CARD_LIKE.sub("[digits removed]", message)
 
 
 class _Schema(strawberry.Schema):
@@ -304,6 +324,14 @@ class _MaskErrors(MaskErrors):
     clients (and the HTTP layer, which answers it with a 503) can tell an outage from a bug."""
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if not error.path:  # a variable error (see _should_mask): the same error without the values
+            return GraphQLError(
+                _without_values(error.message),
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                extensions=error.extensions,
+            )
         if not _database_fault(error):
             return super().anonymise_error(error)
         return GraphQLError(

@@ -163,11 +163,25 @@ def _timestamp(record: logging.LogRecord) -> str:
 LOG_FORMATS: dict[str, Callable[[], logging.Formatter]] = {"text": TextFormatter, "json": JsonFormatter}
 
 
+class NoQueryStrings(logging.Filter):
+    """Takes the query string out of uvicorn's WebSocket lines (``"WebSocket /graphql?..."``): a
+    client may put a key there, and the access log never prints query strings either."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and '"WebSocket %s"' in record.msg and isinstance(record.args, tuple):
+            record.args = tuple(
+                arg.split("?", 1)[0] if isinstance(arg, str) and arg.startswith("/") else arg
+                for arg in record.args
+            )
+        return True
+
+
 def log_handler(log_format: str, stream: Any = None) -> logging.Handler:
     """A handler writing ``log_format`` lines (to stderr by default), with the request context."""
     install_record_context()
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(LOG_FORMATS[log_format]())
+    handler.addFilter(NoQueryStrings())
     return handler
 
 
