@@ -166,7 +166,9 @@ def _renewable(graphql, gateway, make_workspace):
 
 
 def _checkout(client, member, token: str, key: str) -> dict[str, Any]:
-    variables = {"input": {"quoteToken": token, "paymentMethod": {"method": "balance"}, "idempotencyKey": key}}
+    variables = {
+        "input": {"quoteToken": token, "paymentMethod": {"method": "balance"}, "idempotencyKey": key}
+    }
     return _send(client, member.key, CHECKOUT, variables)["checkout"]
 
 
