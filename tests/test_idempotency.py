@@ -450,7 +450,7 @@ def test_a_request_still_running_makes_a_retry_wait_then_give_up(gateway, funded
     assert idempotency.claim(gateway.write_sessions, funded.id, "busy", "top_up", fingerprint, now) is None
     with pytest.raises(idempotency.IdempotencyKeyInProgress):
         idempotency.claim(gateway.write_sessions, funded.id, "busy", "top_up", fingerprint, now, wait=0.1)
-    # Once its claim is two minutes old, the request is taken to have died: the key can be taken over.
+    # Once its lease ran out, the request is taken to have died: the key can be taken over.
     later = now + idempotency.CLAIM_TIMEOUT
     assert idempotency.claim(gateway.write_sessions, funded.id, "busy", "top_up", fingerprint, later) is None
 
@@ -505,3 +505,54 @@ def test_the_periodic_run_purges_keys_older_than_their_ttl(gateway, make_workspa
     renew(gateway)
     with gateway.sessions() as session:
         assert session.scalars(select(IdempotencyKey.key)).all() == ["young"]
+
+
+def test_a_retry_after_a_crash_takes_the_key_over_within_half_a_minute(client, make_workspace, clock):
+    """The first request claimed the key and its process died (nothing released the claim): a
+    retry half a minute later does the work instead of answering IDEMPOTENCY_KEY_IN_PROGRESS."""
+    from gateway.plugin_api.payments import CardDetails
+
+    member = make_workspace("Crashed")
+    choice = cards.PaymentChoice("card", new_card=CardDetails("4242424242424242", 12, 2030, "123"))
+    token = cards.tokenize(
+        client.app.state.gateway.registry.payment_methods["card"], choice, clock.now.date()
+    )
+    fingerprint = idempotency.request_hash(
+        "top_up", {"amount": "50.00", "payment": choice.fingerprint(token)}
+    )
+    sessions = client.app.state.gateway.write_sessions
+    assert idempotency.claim(sessions, member.id, "crashed", "top_up", fingerprint, clock.now) is None
+
+    clock.advance(seconds=31)
+    variables = {
+        "input": {
+            "amount": "50.00",
+            "paymentMethod": {"method": "card", "newCard": card("4242424242424242", 12, 2030, "123")},
+            "idempotencyKey": "crashed",
+        }
+    }
+    answer = post(client, member, TOP_UP_ANSWER, variables)["topUpBalance"]
+    assert answer["__typename"] == "TopUpSuccess", answer
+
+
+TOP_UP_ANSWER = """mutation($input: TopUpInput!) { topUpBalance(input: $input) { __typename
+  ... on UserError { code } } }"""
+
+
+def test_an_outage_while_claiming_is_the_database_error_not_in_progress(clock):
+    """A database that refuses connections is reported as such (the API answers it with
+    DATABASE_UNAVAILABLE), never as another request holding the key."""
+    from sqlalchemy.orm import sessionmaker
+    from test_database_faults import refused_url
+
+    from gateway.storage import faults
+    from gateway.storage.db import create_db_engine
+
+    engine = create_db_engine(refused_url())
+    try:
+        with pytest.raises(Exception) as raised:  # the driver's error, whatever its class
+            idempotency.claim(sessionmaker(engine), "ws", "key", "top_up", "h", clock.now)
+    finally:
+        engine.dispose()
+    assert not isinstance(raised.value, idempotency.IdempotencyKeyInProgress)
+    assert faults.unavailable(raised.value)

@@ -289,6 +289,8 @@ def test_the_key_may_be_sent_as_api_key_or_authorization(server, connect_as, mak
         pytest.param({"authorization": "Bearer bg_000000000000_wrong"}, id="wrong key"),
         pytest.param({"authorization": "Basic dXNlcjpwdw=="}, id="not a bearer token"),
         pytest.param({"apiKey": 42}, id="not a string"),
+        pytest.param({"apiKey": "bgw_00000000000\x00_wrong"}, id="a NUL in the key's prefix"),
+        pytest.param({"authorization": "Bearer bgw_000000000000_\x00\x1b"}, id="control characters"),
     ],
 )
 def test_a_missing_or_wrong_key_is_refused_with_4403(server, connect_as, make_workspace, params):

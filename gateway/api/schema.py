@@ -36,6 +36,7 @@ from gateway.core.tax import CustomerKind
 from gateway.services import quotes
 from gateway.services.orders import OrderRequest
 from gateway.storage import faults
+from gateway.storage.db import NulCharacter
 
 logger = logging.getLogger("gateway.api")
 
@@ -269,6 +270,15 @@ def _database_fault(error: GraphQLError) -> bool:
     return error.original_error is not None and faults.unavailable(error.original_error)
 
 
+INVALID_CHARACTERS = "INVALID_CHARACTERS"  # the extensions.code of a NUL refused; stable
+
+
+def _nul_refused(error: GraphQLError) -> bool:
+    """A NUL character in an argument that no typed check refused first reached the storage,
+    which refuses it before the database sees it: the client's fault, answered with a code."""
+    return isinstance(error.original_error, NulCharacter)
+
+
 def _should_mask(error: GraphQLError) -> bool:
     """Mask unexpected exceptions, and the values in variable errors; validation errors stay
     readable.
@@ -310,6 +320,8 @@ class _Schema(strawberry.Schema):
                     ".".join(map(str, error.path or ())) or "(request)",
                     faults.describe(error.original_error),
                 )
+            elif _nul_refused(error):
+                logger.info("NUL character refused at %s", ".".join(map(str, error.path or ())))
             elif _unexpected(error):
                 logger.error(
                     "unexpected error at %s",
@@ -321,7 +333,8 @@ class _Schema(strawberry.Schema):
 class _MaskErrors(MaskErrors):
     """Masks unexpected exceptions as "Internal error."; a database fault instead reads
     :data:`~gateway.storage.faults.MESSAGE` with ``extensions.code`` DATABASE_UNAVAILABLE, so
-    clients (and the HTTP layer, which answers it with a 503) can tell an outage from a bug."""
+    clients (and the HTTP layer, which answers it with a 503) can tell an outage from a bug, and a
+    NUL character the storage refused answers ``extensions.code`` INVALID_CHARACTERS."""
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         if not error.path:  # a variable error (see _should_mask): the same error without the values
@@ -332,15 +345,21 @@ class _MaskErrors(MaskErrors):
                 positions=error.positions,
                 extensions=error.extensions,
             )
-        if not _database_fault(error):
-            return super().anonymise_error(error)
+        if _database_fault(error):
+            return self._coded(error, faults.MESSAGE, faults.DATABASE_UNAVAILABLE)
+        if _nul_refused(error):
+            return self._coded(error, "strings must not contain NUL characters", INVALID_CHARACTERS)
+        return super().anonymise_error(error)
+
+    @staticmethod
+    def _coded(error: GraphQLError, message: str, code: str) -> GraphQLError:
         return GraphQLError(
-            faults.MESSAGE,
+            message,
             nodes=error.nodes,
             source=error.source,
             positions=error.positions,
             path=error.path,
-            extensions={"code": faults.DATABASE_UNAVAILABLE},
+            extensions={"code": code},
         )
 
 

@@ -300,8 +300,10 @@ class RenewalPending(DomainError):
 
     code = ErrorCode.RENEWAL_PENDING
 
-    def __init__(self, period_end: datetime) -> None:
-        super().__init__("the current period has ended; its renewal runs first")
+    def __init__(
+        self, period_end: datetime, message: str = "the current period has ended; its renewal runs first"
+    ) -> None:
+        super().__init__(message)
         self.period_end = period_end
 
 

@@ -25,6 +25,7 @@ from gateway.core.text import has_control_characters
 from gateway.plugin_api.tax_ids import TaxIdCheck, TaxIdStatus
 from gateway.services.deps import Deps
 from gateway.storage.db import BillingDetails
+from gateway.storage.locks import lock_workspace
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 LIMITS = {
@@ -77,8 +78,12 @@ def update(
     Every value is checked before anything is written; one bad field refuses the
     whole update. The VAT ID is checked against the resulting country. ``verified`` is a
     register's answer, stored when it is about the VAT ID and country the row ends with.
+
+    The workspace row is locked first (as checkout does): concurrent first saves then take
+    turns, the later updating the row the earlier inserted, instead of both inserting it.
     """
-    row = session.get(BillingDetails, workspace_id, with_for_update=True)
+    lock_workspace(session, workspace_id)
+    row = session.get(BillingDetails, workspace_id, with_for_update=True, populate_existing=True)
     current = (
         {c: getattr(row, c) for c in (*REQUIRED, "company_name", "address_line2", "region", "vat_id")}
         if row

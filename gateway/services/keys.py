@@ -67,7 +67,10 @@ def _new_secret(kind: str) -> tuple[str, str]:
 
 
 def _parts(token: str) -> tuple[str, str] | None:
-    """The kind and prefix of a well-formed key, else None."""
+    """The kind and prefix of a well-formed key, else None (a key is printable ASCII: a control
+    character, NUL included, makes it malformed before any query)."""
+    if not token.isprintable():
+        return None
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] not in (KEY_PREFIX, OPERATOR_KEY_PREFIX) or len(parts[1]) != PREFIX_LENGTH:
         return None

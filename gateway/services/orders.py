@@ -48,12 +48,17 @@ def price_for_workspace(
     at ``now``.
 
     Raises :class:`RenewalPending` (the period ended and was not renewed yet: no honest
-    effective date exists), a pricing error for limits the plan does not offer, or
+    effective date exists; or it was renewed after the request read its clock, on a replica whose
+    clock is ahead: the same answer, retry), a pricing error for limits the plan does not offer, or
     :class:`InvalidVatId` when the tax calculator refuses the billing details' VAT ID.
     """
     subscription = subscription_of(workspace, deps.catalog, now)
     if not now < subscription.period_end:
         raise RenewalPending(subscription.period_end)
+    if now < subscription.period_start:
+        raise RenewalPending(
+            subscription.period_start, "the period was renewed while this request ran; quote again"
+        )
     if plan.code == subscription.configuration.plan.code:
         # Staying on the plan (new limits) keeps the price version the workspace bought: a
         # subscriber on an earlier price is not moved by customizing it (see price_changes).

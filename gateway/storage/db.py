@@ -530,17 +530,43 @@ WRITE_LOCK = "billing_gateway_write_lock"
 CONNECT_TIMEOUT = 10  # seconds to open a PostgreSQL connection
 
 
-def create_db_engine(url: str) -> Engine:
+class NulCharacter(ValueError):
+    """A statement's parameter holds a NUL character: refused before it is sent, on either
+    database (PostgreSQL cannot store one in text; SQLite would, and nothing may depend on that).
+    The API answers it with the stable code INVALID_CHARACTERS: the request's fault, not a bug."""
+
+
+def _refuse_nul(
+    _connection: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool
+) -> None:
+    batches = parameters if executemany else [parameters]
+    for batch in batches:
+        values = batch.values() if isinstance(batch, dict) else (batch or ())
+        if any(isinstance(value, str) and "\x00" in value for value in values):
+            raise NulCharacter("text must not contain NUL characters")
+
+
+def create_db_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_timeout: float = 30
+) -> Engine:
     """An engine for ``url``. On SQLite the gateway issues BEGIN itself, so that a
     writing transaction (see :func:`write_session_factory`) takes the database's
     write lock up front (BEGIN IMMEDIATE) instead of failing on upgrade later.
 
     Neither engine puts SQL parameters into its errors (``hide_parameters``): they reach the
-    log, and the values include secrets (webhook signing secrets) and personal data."""
+    log, and the values include secrets (webhook signing secrets) and personal data.
+
+    ``pool_size + max_overflow`` bounds the connections the engine opens; a request holds at most
+    one at a time, so more concurrent requests than that wait for one (``pool_timeout`` seconds at
+    most, then DATABASE_UNAVAILABLE) and never deadlock."""
     url = normalise_url(url)
+    pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            hide_parameters=True,
+            **pool,
         )
 
         @event.listens_for(engine, "connect")
@@ -557,13 +583,14 @@ def create_db_engine(url: str) -> Engine:
             immediate = connection.get_execution_options().get(WRITE_LOCK)
             connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+        event.listen(engine, "before_cursor_execute", _refuse_nul)
         return engine
     # Without a connect timeout, a database host that drops packets would hold a request (or the
     # start-up) for minutes; a URL's own ?connect_timeout= wins.
     timeout = {} if "connect_timeout" in make_url(url).query else {"connect_timeout": CONNECT_TIMEOUT}
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=timeout, hide_parameters=True
-    )
+    engine = create_engine(url, pool_pre_ping=True, connect_args=timeout, hide_parameters=True, **pool)
+    event.listen(engine, "before_cursor_execute", _refuse_nul)
+    return engine
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -27,8 +27,15 @@ from gateway.core.statuses import IdempotencyKeyStatus
 from gateway.storage.db import IdempotencyKey
 
 KEY_TTL = timedelta(hours=24)  # keys are kept at least this long
-CLAIM_TIMEOUT = timedelta(minutes=2)  # a claim older than this was abandoned (its process died)
 WAIT_SECONDS = 15.0  # how long a concurrent retry waits for the first request's result
+# A claim older than this was abandoned (its process died). The work under a claim is short: it
+# may wait WAIT_SECONDS for another checkout's payment, then runs one transaction, which completes
+# the key before any payment method is asked. A lease that runs out early costs nothing: the work
+# that commits second rolls back (:class:`AlreadyCompleted`), so no money moves twice.
+CLAIM_TIMEOUT = timedelta(seconds=2 * WAIT_SECONDS)
+# Lock conflicts worth another try (PostgreSQL SQLSTATEs; SQLite's busy and locked results), as
+# opposed to an outage, which is answered at once (DATABASE_UNAVAILABLE, not "in progress").
+_CONTENDED_STATES = frozenset({"55P03", "40P01", "40001", "57014"})
 MAX_KEY_LENGTH = 255
 
 
@@ -85,9 +92,15 @@ def claim(
     now: datetime,
     wait: float = WAIT_SECONDS,
 ) -> dict[str, Any] | None:
-    """Own ``key`` for this request (None) or get the stored response of the first one."""
-    deadline = time.monotonic() + wait
+    """Own ``key`` for this request (None) or get the stored response of the first one.
+
+    Raises :class:`IdempotencyKeyInProgress` after ``wait`` seconds of a claim held by a live
+    request (a claim past its lease is taken over, the time waited counted in), and the
+    database's own error when it cannot be reached: an outage is not a request in progress."""
+    started = time.monotonic()
+    deadline = started + wait
     while True:
+        now_here = now + timedelta(seconds=time.monotonic() - started)  # the clock moves while we wait
         try:
             with sessions.begin() as session:
                 row = session.execute(
@@ -120,14 +133,27 @@ def claim(
                     )
                 if row.status == IdempotencyKeyStatus.COMPLETED:
                     return row.response
-                if row.locked_until <= now:  # the first request died mid-way: take over
-                    row.locked_until = now + CLAIM_TIMEOUT
+                if row.locked_until <= now_here:  # the first request died mid-way: take over
+                    row.locked_until = now_here + CLAIM_TIMEOUT
                     return None
-        except (IntegrityError, OperationalError):
-            pass  # a concurrent request inserted the key first (or the lock wait timed out): look again
+        except IntegrityError:
+            pass  # a concurrent request inserted the key first: look again
+        except OperationalError as error:
+            if not _contended(error):
+                raise  # the database is unavailable: say so, not "in progress"
         if time.monotonic() >= deadline:
             raise IdempotencyKeyInProgress(f"a request with idempotency key {key!r} is still in progress")
         time.sleep(0.02)
+
+
+def _contended(error: OperationalError) -> bool:
+    """Whether ``error`` is a lock conflict (retry) rather than an outage."""
+    if error.connection_invalidated:
+        return False
+    orig = error.orig
+    if getattr(orig, "sqlstate", None) in _CONTENDED_STATES:
+        return True
+    return str(getattr(orig, "sqlite_errorname", "")).startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
 
 
 def complete(session: Session, workspace_id: str, key: str, response: dict[str, Any]) -> None:
