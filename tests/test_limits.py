@@ -95,6 +95,16 @@ def test_a_fragment_cycle_is_refused(client):
     assert "cycle" in refused(post(client, query), limits.TOO_COMPLEX)
 
 
+def test_a_fragment_defined_twice_is_measured_as_both(client):
+    # graphql-core's rules read the last definition of a name: the hostile one must count.
+    fragments = "".join(
+        f"fragment F{i} on Query {{ plans {{ code }} }} fragment F{i} on Query {{ ...F{i - 1} ...F{i - 1} }}\n"
+        for i in range(1, 21)
+    )
+    query = "query { ...F20 } fragment F0 on Query { plans { code } }\n" + fragments
+    assert "fragments expanded" in refused(post(client, query), limits.TOO_COMPLEX)
+
+
 def test_too_many_aliases_are_refused(client):
     query = "{ " + " ".join(f"a{i}: plans {{ code }}" for i in range(LIMITS.max_aliases + 1)) + " }"
     assert "aliases" in refused(post(client, query), limits.TOO_COMPLEX)

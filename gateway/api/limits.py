@@ -165,6 +165,16 @@ def _scan(name: str, selection_set: SelectionSetNode, limits: Limits) -> _Unit:
     return unit
 
 
+def _merged(first: _Unit, second: _Unit) -> _Unit:
+    return _Unit(
+        first.name,
+        max(first.depth, second.depth),
+        first.selections + second.selections,
+        first.aliases + second.aliases,
+        first.spreads + second.spreads,
+    )
+
+
 def _count(keys: Counter[str], key: str, limits: Limits) -> None:
     keys[key] += 1
     if keys[key] > limits.max_repeats:
@@ -237,8 +247,10 @@ def _check_tree(document: DocumentNode, limits: Limits) -> None:
     for definition in document.definitions:
         if isinstance(definition, FragmentDefinitionNode):
             name = definition.name.value
-            if name not in fragments:  # a duplicate name: validation reports it
-                fragments[name] = _scan(name, definition.selection_set, limits)
+            unit = _scan(name, definition.selection_set, limits)
+            if name in fragments:  # a duplicate (validation reports it): measured as both at once
+                unit = _merged(fragments[name], unit)
+            fragments[name] = unit
         elif isinstance(definition, OperationDefinitionNode):
             name = definition.name.value if definition.name else "anonymous"
             operations.append(_scan(name, definition.selection_set, limits))

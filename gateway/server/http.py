@@ -135,13 +135,17 @@ def _params_from_get(request: Request) -> dict[str, Any]:
     return params
 
 
-async def _params_from_post(request: Request) -> dict[str, Any]:
+async def _body_of_post(request: Request) -> bytes:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != JSON:
         raise _Reject(415, f"POST bodies must be {JSON}")
     body = await _read_body(request, MAX_BODY)
     if body is None:
         raise _Reject(413, f"request bodies are limited to {MAX_BODY} bytes")
+    return body
+
+
+def _params_from_post(body: bytes) -> dict[str, Any]:
     try:
         params = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
@@ -165,6 +169,19 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _request_of(
+    params: dict[str, Any] | bytes,
+) -> tuple[str, dict[str, Any] | None, str | None, limits.Checked]:
+    """A request's query, variables and operation name, and the document's verdict (limits,
+    then parsed). Called in a worker thread: decoding a body, walking its variables and
+    checking its document take time that grows with them, and the event loop, which serves
+    every other request, never waits on it."""
+    query, variables, operation = _check_params(
+        params if isinstance(params, dict) else _params_from_post(params)
+    )
+    return query, variables, operation, limits.checked(query)
 
 
 def _check_params(params: dict[str, Any]) -> tuple[str, dict[str, Any] | None, str | None]:
@@ -254,13 +271,10 @@ class GraphQLEndpoint:
         except _Reject as reject:
             return _response(_error_payload(reject.message), reject.status, JSON)
         try:
-            params = _params_from_get(request) if reads else await _params_from_post(request)
-            query, variables, operation = _check_params(params)
+            params = _params_from_get(request) if reads else await _body_of_post(request)
+            query, variables, operation, checked = await anyio.to_thread.run_sync(_request_of, params)
         except _Reject as reject:  # not a well-formed GraphQL-over-HTTP request: 4xx for both media
             return _response(_error_payload(reject.message), reject.status, media, reject.headers)
-        # Checked (limits, then parsed) in a worker thread: however hostile the document, the
-        # event loop, which serves every other request, never waits on it. Cached when small.
-        checked = await anyio.to_thread.run_sync(limits.checked, query)
         if checked.refusal is not None:
             error = checked.refusal.error()
             return _response({"errors": [error.formatted]}, _request_error_status(media), media)
