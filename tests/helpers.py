@@ -34,7 +34,7 @@ from gateway.core.money import Money
 from gateway.events import catalog
 from gateway.plugin_api.hookspecs import ENTRY_POINT_GROUP
 from gateway.plugin_api.registry import Registry, load_plugins
-from gateway.server.http import create_app
+from gateway.server.http import MAX_WEBSOCKET_MESSAGE, create_app
 from gateway.storage.db import (
     Base,
     EncryptionKey,
@@ -324,6 +324,7 @@ class ServerThread:
             log_level="warning",
             lifespan="on",
             ws="websockets-sansio",
+            ws_max_size=MAX_WEBSOCKET_MESSAGE,  # as `serve` runs it
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)

@@ -10,14 +10,7 @@ from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError, GraphQLResolveInfo
-from strawberry.extensions import (
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, get_object_definition
 
@@ -26,6 +19,7 @@ from gateway.api import types as t
 from gateway.api.billing import BillingMutation
 from gateway.api.common import Info, current_workspace, plan_of, quote_of
 from gateway.api.context import RootAnswer
+from gateway.api.limits import DocumentLimits
 from gateway.api.operator import OperatorMutation
 from gateway.api.payments import PaymentsMutation
 from gateway.api.subscriptions import Subscription
@@ -387,12 +381,6 @@ class _RootAnswers(SchemaExtension):
         return result
 
 
-# Bounds on documents, so validating a hostile one stays cheap (introspection is not counted
-# towards the depth). The deepest document the Billing pages need is about 6 levels.
-MAX_TOKENS = 5000
-MAX_DEPTH = 12
-
-
 def _described(root: type, description: str) -> type:
     """A merged root type with its description (merge_types takes none)."""
     get_object_definition(root, strict=True).description = description
@@ -420,10 +408,9 @@ def build_schema() -> strawberry.Schema:
         subscription=Subscription,
         types=[e.AuthenticationRequired],
         extensions=[
-            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-            lambda: ParserCache(maxsize=256),
-            lambda: ValidationCache(maxsize=256),
+            # Bounds on documents, checked before the parser, and the bounded cache of checked
+            # and validated documents (gateway.api.limits).
+            DocumentLimits,
             lambda: _MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
             _RootAnswers,
         ],

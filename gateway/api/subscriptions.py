@@ -18,7 +18,7 @@ source of truth: the wake-ups carry no data.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -30,8 +30,10 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.scalars import JSON
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from gateway.api import limits
 from gateway.api.context import ApiDeps
 from gateway.events import catalog as ev
 from gateway.plugin_api.events import Event as EventValue
@@ -181,7 +183,13 @@ def _api_key(params: dict[str, Any]) -> str | None:
 
 
 class _SubscriptionsOnly:
-    """The schema as the socket sees it: subscriptions run; a query or mutation gets an error."""
+    """The schema as the socket sees it: subscriptions run; a query or mutation gets an error.
+
+    Every subscribe's document is checked against the document limits and validated in a
+    worker thread first (:func:`gateway.api.limits.prepare`): a refused document is answered
+    with an ``error`` message, and an accepted one finds its parse and validation cached, so
+    the event loop, shared by every socket and request, never does that work.
+    """
 
     def __init__(self, schema: strawberry.Schema) -> None:
         self._schema = schema
@@ -199,6 +207,9 @@ class _SubscriptionsOnly:
         operation_extensions: dict[str, Any] | None = None,
         allowed_operation_types: Any = None,
     ) -> Any:
+        refusal = await anyio.to_thread.run_sync(limits.prepare, query or "", self._schema._schema)
+        if refusal is not None:
+            return _refused(refusal)
         return await self._schema.stream(
             query,
             variable_values=variable_values,
@@ -208,6 +219,10 @@ class _SubscriptionsOnly:
             operation_extensions=operation_extensions,
             allowed_operation_types=(OperationType.SUBSCRIPTION,),
         )
+
+
+async def _refused(error: GraphQLError) -> AsyncIterator[PreExecutionError]:
+    yield PreExecutionError(data=None, errors=[error])
 
 
 class SubscriptionServer(GraphQL):

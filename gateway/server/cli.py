@@ -43,7 +43,7 @@ def _gateway(args: argparse.Namespace) -> Iterator[Gateway]:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gateway.server.http import create_app
+    from gateway.server.http import MAX_WEBSOCKET_MESSAGE, create_app
     from gateway.server.observability import configure_logging
 
     with _gateway(args) as gateway:
@@ -66,6 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             access_log=False,
             log_config=None,
+            ws_max_size=MAX_WEBSOCKET_MESSAGE,
         )
     return 0
 

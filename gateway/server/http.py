@@ -37,12 +37,11 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from functools import lru_cache
 from typing import Any
 
 import anyio
 import anyio.to_thread
-from graphql import GraphQLError, OperationDefinitionNode, parse
+from graphql import DocumentNode, OperationDefinitionNode
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -52,6 +51,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from gateway.api import limits
 from gateway.api.context import Context
 from gateway.api.schema import build_schema
 from gateway.api.subscriptions import SubscriptionServer
@@ -77,7 +77,10 @@ logger = logging.getLogger("gateway.http")  # logger names are stable: operators
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
-MAX_BODY = 1_000_000  # bytes; a GraphQL document is far smaller
+MAX_BODY = 1_000_000  # bytes; a GraphQL document is far smaller (limits.Limits.max_bytes)
+# The largest WebSocket message uvicorn accepts (its default is 16 MiB): a subscribe message
+# holds a document (limited to 64 KiB) and a few variables.
+MAX_WEBSOCKET_MESSAGE = 256 * 1024
 
 
 class _Reject(Exception):
@@ -132,16 +135,17 @@ def _params_from_get(request: Request) -> dict[str, Any]:
     return params
 
 
-async def _params_from_post(request: Request) -> dict[str, Any]:
+async def _body_of_post(request: Request) -> bytes:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != JSON:
         raise _Reject(415, f"POST bodies must be {JSON}")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise _Reject(413, f"request bodies are limited to {MAX_BODY} bytes")  # before reading it
-    body = await request.body()
-    if len(body) > MAX_BODY:
+    body = await _read_body(request, MAX_BODY)
+    if body is None:
         raise _Reject(413, f"request bodies are limited to {MAX_BODY} bytes")
+    return body
+
+
+def _params_from_post(body: bytes) -> dict[str, Any]:
     try:
         params = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
@@ -149,6 +153,35 @@ async def _params_from_post(request: Request) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise _Reject(400, "the request body must be a JSON object")
     return params
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is known to exceed ``limit`` bytes: at once for
+    a larger Content-Length, else while it streams (a chunked body has no length), so that
+    no more than ``limit`` bytes are ever held."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _request_of(
+    params: dict[str, Any] | bytes,
+) -> tuple[str, dict[str, Any] | None, str | None, limits.Checked]:
+    """A request's query, variables and operation name, and the document's verdict (limits,
+    then parsed). Called in a worker thread: decoding a body, walking its variables and
+    checking its document take time that grows with them, and the event loop, which serves
+    every other request, never waits on it."""
+    query, variables, operation = _check_params(
+        params if isinstance(params, dict) else _params_from_post(params)
+    )
+    return query, variables, operation, limits.checked(query)
 
 
 def _check_params(params: dict[str, Any]) -> tuple[str, dict[str, Any] | None, str | None]:
@@ -187,42 +220,19 @@ def _has_lone_surrogate(value: Any) -> bool:
     return False
 
 
-CACHED_DOCUMENT = 20_000  # characters; longer documents are parsed every time, not kept in memory
-
-
-def _operations(query: str) -> tuple[tuple[str | None, OperationType], ...] | None:
-    """The (name, type) of each operation in a document; None if it does not parse.
-
-    Cached for ordinary documents: the Order Preview sends the same one on every
-    slider move.
-    """
-    return _cached_operations(query) if len(query) <= CACHED_DOCUMENT else _parse_operations(query)
-
-
-def _parse_operations(query: str) -> tuple[tuple[str | None, OperationType], ...] | None:
-    try:
-        document = parse(query, no_location=True)
-    except (GraphQLError, RecursionError):
-        return None  # strawberry reports the syntax error
-    return tuple(
-        (d.name.value if d.name else None, OperationType(d.operation.value))
-        for d in document.definitions
-        if isinstance(d, OperationDefinitionNode)
-    )
-
-
-_cached_operations = lru_cache(maxsize=256)(_parse_operations)
-
-
-def _operation_type(query: str, operation: str | None) -> OperationType | None:
+def _operation_type(document: DocumentNode | None, operation: str | None) -> OperationType | None:
     """The type of the operation a request selects (GetOperation in the GraphQL spec).
 
     Raises a 400 ``_Reject`` when no operation can be selected; None when the
     document does not parse (execution reports that).
     """
-    operations = _operations(query)
-    if operations is None:
+    if document is None:
         return None
+    operations = [
+        (d.name.value if d.name else None, OperationType(d.operation.value))
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+    ]
     if operation is None:
         if not operations:
             raise _Reject(400, "the document contains no operation")
@@ -261,12 +271,15 @@ class GraphQLEndpoint:
         except _Reject as reject:
             return _response(_error_payload(reject.message), reject.status, JSON)
         try:
-            params = _params_from_get(request) if reads else await _params_from_post(request)
-            query, variables, operation = _check_params(params)
+            params = _params_from_get(request) if reads else await _body_of_post(request)
+            query, variables, operation, checked = await anyio.to_thread.run_sync(_request_of, params)
         except _Reject as reject:  # not a well-formed GraphQL-over-HTTP request: 4xx for both media
             return _response(_error_payload(reject.message), reject.status, media, reject.headers)
+        if checked.refusal is not None:
+            error = checked.refusal.error()
+            return _response({"errors": [error.formatted]}, _request_error_status(media), media)
         try:
-            kind = _operation_type(query, operation)
+            kind = _operation_type(checked.document, operation)
         except _Reject as reject:  # a GraphQL request error, like a validation error
             return _response(_error_payload(reject.message), _request_error_status(media), media)
         if kind is OperationType.MUTATION and reads:
@@ -441,11 +454,9 @@ async def payment_notification(request: Request) -> Response:
     """A payment method's signed notification (a bank's notice of incoming funds): verified
     by the method, then applied like any other answer. 400 changes nothing."""
     gateway: Gateway = request.app.state.gateway
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_NOTIFICATION_BYTES:
-            return JSONResponse({"error": "notification too large"}, status_code=413)
+    body = await _read_body(request, MAX_NOTIFICATION_BYTES)
+    if body is None:
+        return JSONResponse({"error": "notification too large"}, status_code=413)
     headers = {key.lower(): value for key, value in request.headers.items()}
     method = request.path_params["method"]
     try:
