@@ -104,7 +104,7 @@ class CustomQuoteRequested:
 
 
 UpdateBillingDetailsResult = Annotated[
-    t.BillingDetails | e.InvalidBillingDetails | e.AuthenticationRequired,
+    t.BillingDetails | e.InvalidBillingDetails | e.AuthenticationRequired | e.ScopeRequired,
     strawberry.union("UpdateBillingDetailsResult"),
 ]
 RecordUsageResult = Annotated[
@@ -119,15 +119,16 @@ RecordUsageResult = Annotated[
     | e.IdempotencyKeyRejected
     | e.RenewalPending
     | e.WorkspaceSuspended
-    | e.AuthenticationRequired,
+    | e.AuthenticationRequired
+    | e.ScopeRequired,
     strawberry.union("RecordUsageResult"),
 ]
 CancelScheduledChangeResult = Annotated[
-    Workspace | e.NoScheduledChange | e.AuthenticationRequired,
+    Workspace | e.NoScheduledChange | e.AuthenticationRequired | e.ScopeRequired,
     strawberry.union("CancelScheduledChangeResult"),
 ]
 RequestCustomQuoteResult = Annotated[
-    CustomQuoteRequested | e.InvalidQuoteRequest | e.AuthenticationRequired,
+    CustomQuoteRequested | e.InvalidQuoteRequest | e.AuthenticationRequired | e.ScopeRequired,
     strawberry.union("RequestCustomQuoteResult"),
 ]
 

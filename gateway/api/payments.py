@@ -186,7 +186,8 @@ CheckoutResult = Annotated[
     | e.RenewalPending
     | e.WorkspaceSuspended
     | e.IdempotencyKeyRejected
-    | e.AuthenticationRequired,
+    | e.AuthenticationRequired
+    | e.ScopeRequired,
     strawberry.union("CheckoutResult"),
 ]
 ConfirmPaymentResult = Annotated[
@@ -197,7 +198,8 @@ ConfirmPaymentResult = Annotated[
     | e.PaymentPending
     | e.PaymentDeclined
     | e.PaymentRejected
-    | e.AuthenticationRequired,
+    | e.AuthenticationRequired
+    | e.ScopeRequired,
     strawberry.union("ConfirmPaymentResult"),
 ]
 TopUpResult = Annotated[
@@ -207,7 +209,8 @@ TopUpResult = Annotated[
     | e.PaymentDeclined
     | e.PaymentRejected
     | e.IdempotencyKeyRejected
-    | e.AuthenticationRequired,
+    | e.AuthenticationRequired
+    | e.ScopeRequired,
     strawberry.union("TopUpResult"),
 ]
 PayInvoiceResult = Annotated[
@@ -218,18 +221,20 @@ PayInvoiceResult = Annotated[
     | e.InsufficientBalance
     | e.PaymentRejected
     | e.IdempotencyKeyRejected
-    | e.AuthenticationRequired,
+    | e.AuthenticationRequired
+    | e.ScopeRequired,
     strawberry.union("PayInvoiceResult"),
 ]
 AddCardResult = Annotated[
-    CardAdded | e.PaymentRejected | e.IdempotencyKeyRejected | e.AuthenticationRequired,
+    CardAdded | e.PaymentRejected | e.IdempotencyKeyRejected | e.AuthenticationRequired | e.ScopeRequired,
     strawberry.union("AddCardResult"),
 ]
 RemoveCardResult = Annotated[
-    Workspace | e.PaymentRejected | e.AuthenticationRequired, strawberry.union("RemoveCardResult")
+    Workspace | e.PaymentRejected | e.AuthenticationRequired | e.ScopeRequired,
+    strawberry.union("RemoveCardResult"),
 ]
 SetDefaultPaymentMethodResult = Annotated[
-    Workspace | e.PaymentRejected | e.AuthenticationRequired,
+    Workspace | e.PaymentRejected | e.AuthenticationRequired | e.ScopeRequired,
     strawberry.union("SetDefaultPaymentMethodResult"),
 ]
 

@@ -27,6 +27,7 @@ from gateway.api.common import Info, current_workspace, plan_of, quote_of
 from gateway.api.context import RootAnswer
 from gateway.api.operator import OperatorMutation
 from gateway.api.payments import PaymentsMutation
+from gateway.api.scopes import ScopeCheck, check_schema
 from gateway.api.subscriptions import Subscription
 from gateway.api.webhooks import WebhooksMutation, WebhooksQuery
 from gateway.api.workspace import Workspace, WorkspaceResult
@@ -78,7 +79,7 @@ class EstimateInput:
 # ------------------------------------------------------------------ results
 
 SelectPlanResult = Annotated[
-    t.PlanSelection | e.UnknownPlan | e.RenewalPending,
+    t.PlanSelection | e.UnknownPlan | e.RenewalPending | e.ScopeRequired,
     strawberry.union("SelectPlanResult"),
 ]
 QuoteResult = Annotated[
@@ -90,6 +91,7 @@ QuoteResult = Annotated[
     | e.UnknownCountry
     | e.InvalidVatId
     | e.AuthenticationRequired
+    | e.ScopeRequired
     | e.RenewalPending,
     strawberry.union("QuoteResult"),
 ]
@@ -327,7 +329,7 @@ def build_schema() -> strawberry.Schema:
     mutation = merge_types(
         "Mutation", (CoreMutation, PaymentsMutation, BillingMutation, WebhooksMutation, OperatorMutation)
     )
-    return _Schema(
+    schema = _Schema(
         query=query,
         mutation=mutation,
         subscription=Subscription,
@@ -339,8 +341,11 @@ def build_schema() -> strawberry.Schema:
             lambda: ValidationCache(maxsize=256),
             lambda: _MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
             _RootAnswers,
+            ScopeCheck,  # inside _RootAnswers: a refusal is noted as the typed error it is
         ],
     )
+    check_schema(schema)  # every root field declares its scope
+    return schema
 
 
 def print_sdl() -> str:

@@ -209,7 +209,7 @@ class UpdateWebhookEndpointInput:
 # ------------------------------------------------------------------ results
 
 WebhookEndpointsResult = Annotated[
-    WebhookEndpoints | e.AuthenticationRequired, strawberry.union("WebhookEndpointsResult")
+    WebhookEndpoints | e.AuthenticationRequired | e.ScopeRequired, strawberry.union("WebhookEndpointsResult")
 ]
 CreateWebhookEndpointResult = Annotated[
     WebhookEndpointCreated
@@ -217,7 +217,8 @@ CreateWebhookEndpointResult = Annotated[
     | e.WebhookUrlRefused
     | e.UnknownEventType
     | e.WebhookEndpointLimitReached
-    | e.AuthenticationRequired,
+    | e.AuthenticationRequired
+    | e.ScopeRequired,
     strawberry.union("CreateWebhookEndpointResult"),
 ]
 UpdateWebhookEndpointResult = Annotated[
@@ -226,15 +227,16 @@ UpdateWebhookEndpointResult = Annotated[
     | e.InvalidWebhookUrl
     | e.WebhookUrlRefused
     | e.UnknownEventType
-    | e.AuthenticationRequired,
+    | e.AuthenticationRequired
+    | e.ScopeRequired,
     strawberry.union("UpdateWebhookEndpointResult"),
 ]
 RotateWebhookSecretResult = Annotated[
-    WebhookSecretRotated | e.UnknownWebhookEndpoint | e.AuthenticationRequired,
+    WebhookSecretRotated | e.UnknownWebhookEndpoint | e.AuthenticationRequired | e.ScopeRequired,
     strawberry.union("RotateWebhookSecretResult"),
 ]
 DeleteWebhookEndpointResult = Annotated[
-    WebhookEndpointDeleted | e.UnknownWebhookEndpoint | e.AuthenticationRequired,
+    WebhookEndpointDeleted | e.UnknownWebhookEndpoint | e.AuthenticationRequired | e.ScopeRequired,
     strawberry.union("DeleteWebhookEndpointResult"),
 ]
 RedeliverEventResult = Annotated[
@@ -242,7 +244,8 @@ RedeliverEventResult = Annotated[
     | e.UnknownEvent
     | e.UnknownWebhookEndpoint
     | e.WebhookEndpointDisabled
-    | e.AuthenticationRequired,
+    | e.AuthenticationRequired
+    | e.ScopeRequired,
     strawberry.union("RedeliverEventResult"),
 ]
 

@@ -219,7 +219,9 @@ class Workspace:
         )
 
 
-WorkspaceResult = Annotated[Workspace | e.AuthenticationRequired, strawberry.union("WorkspaceResult")]
+WorkspaceResult = Annotated[
+    Workspace | e.AuthenticationRequired | e.ScopeRequired, strawberry.union("WorkspaceResult")
+]
 InvoiceHistoryResult = Annotated[
     h.Connection[t.Invoice] | e.InvalidPageRequest, strawberry.union("InvoiceHistoryResult")
 ]
