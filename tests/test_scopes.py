@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import strawberry
 from alembic import command
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, text, update
 from sqlalchemy.orm import Session
 from test_subscriptions import EVENTS, WAIT, Subscriber, commit_event, open_socket
 from websockets.exceptions import ConnectionClosed
@@ -22,7 +22,7 @@ from gateway.api.schema import build_schema
 from gateway.server.cli import main
 from gateway.services.keys import ALL_SCOPES, Scope, issue_api_key, scopes_text
 from gateway.services.workspaces import create_workspace
-from gateway.storage.db import alembic_config, create_db_engine, migrate
+from gateway.storage.db import ApiKey, alembic_config, create_db_engine, migrate
 
 from helpers import GERMAN_PERSON, ServerThread, card, snapshot
 
@@ -293,3 +293,41 @@ def test_a_socket_whose_key_was_revoked_starts_no_stream(server, gateway, cli_en
         assert main(["revoke-key", member.key]) == 0
         subscriber.subscribe(EVENTS, {"after": 0})
         assert closed_code(subscriber) == 4403
+
+
+def test_every_subscribe_reads_the_key_again(server, gateway, make_workspace):
+    """Scopes are read at each subscribe, not only at connection_init: a key whose scopes were
+    narrowed in the database (here by hand; the CLI never changes a key's scopes) starts no
+    stream: an error, then complete, and nothing replayed."""
+    member = make_workspace()
+    commit_event(gateway, member)
+    with open_socket(server) as ws:
+        subscriber = Subscriber(ws, {"apiKey": member.key})
+        subscriber.ack()
+        with gateway.engine.begin() as connection:
+            connection.execute(update(ApiKey).where(ApiKey.workspace_id == member.id).values(scopes="read"))
+        subscriber.subscribe(EVENTS, {"after": 0})
+        message = subscriber.receive()
+        assert message["type"] == "next" and message["payload"]["data"] is None, message
+        [error] = message["payload"]["errors"]
+        assert error["extensions"] == {"code": "SCOPE_REQUIRED", "scope": "live"}, error
+        assert subscriber.receive()["type"] == "complete"
+        subscriber.quiet()
+
+
+# ------------------------------------------------------------------ elsewhere
+
+
+def test_invoice_pdfs_need_read(gateway, client, make_workspace):
+    member = make_workspace()
+    headers = {"Authorization": f"Bearer {keyed(gateway, member, Scope.LIVE, Scope.BILLING)}"}
+    assert client.get("/invoices/unknown.pdf", headers=headers).status_code == 401
+    headers = {"Authorization": f"Bearer {keyed(gateway, member, Scope.READ)}"}
+    assert client.get("/invoices/unknown.pdf", headers=headers).status_code == 404  # past sign-in
+
+
+def test_a_refusal_is_counted_as_a_typed_error(gateway, client, make_workspace):
+    member = make_workspace()
+    ask(client, WORKSPACE, None, keyed(gateway, member, Scope.LIVE))
+    metrics = client.get("/metrics").text
+    assert 'billing_gateway_graphql_requests_total{operation="workspace",outcome="user_error"} 1.0' in metrics

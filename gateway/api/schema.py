@@ -340,8 +340,8 @@ def build_schema() -> strawberry.Schema:
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
             lambda: _MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
+            ScopeCheck,  # listed first, so runs inside _RootAnswers: a refusal is noted as a typed error
             _RootAnswers,
-            ScopeCheck,  # inside _RootAnswers: a refusal is noted as the typed error it is
         ],
     )
     check_schema(schema)  # every root field declares its scope
