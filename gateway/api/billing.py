@@ -114,7 +114,7 @@ class CustomQuoteRequested:
 
 
 UpdateBillingDetailsResult = Annotated[
-    t.BillingDetails | e.InvalidBillingDetails | e.AuthenticationRequired,
+    t.BillingDetails | e.InvalidBillingDetails | e.AuthenticationRequired | e.ScopeRequired,
     strawberry.union(
         "UpdateBillingDetailsResult",
         description="The saved billing details, or InvalidBillingDetails listing every invalid field (nothing saved).",
@@ -132,21 +132,22 @@ RecordUsageResult = Annotated[
     | e.IdempotencyKeyRejected
     | e.RenewalPending
     | e.WorkspaceSuspended
-    | e.AuthenticationRequired,
+    | e.AuthenticationRequired
+    | e.ScopeRequired,
     strawberry.union(
         "RecordUsageResult",
         description="UsageRecorded, or why nothing was counted.",
     ),
 ]
 CancelScheduledChangeResult = Annotated[
-    Workspace | e.NoScheduledChange | e.AuthenticationRequired,
+    Workspace | e.NoScheduledChange | e.AuthenticationRequired | e.ScopeRequired,
     strawberry.union(
         "CancelScheduledChangeResult",
         description="The workspace without its scheduled change, or NoScheduledChange.",
     ),
 ]
 RequestCustomQuoteResult = Annotated[
-    CustomQuoteRequested | e.InvalidQuoteRequest | e.AuthenticationRequired,
+    CustomQuoteRequested | e.InvalidQuoteRequest | e.AuthenticationRequired | e.ScopeRequired,
     strawberry.union(
         "RequestCustomQuoteResult",
         description="CustomQuoteRequested, or InvalidQuoteRequest listing every invalid field.",

@@ -10,7 +10,7 @@ from typing import Protocol
 from gateway.events.notify import Notifier
 from gateway.plugin_api.registry import PluginInfo
 from gateway.services.deps import Deps, ReadSession
-from gateway.services.keys import Caller, OperatorCaller, WorkspaceCaller
+from gateway.services.keys import Caller, OperatorCaller, Scope, WorkspaceCaller
 
 
 class ApiDeps(Deps, Protocol):
@@ -42,6 +42,7 @@ class Context:
     gateway: ApiDeps
     now: datetime  # one clock reading per request: every resolver prices at the same instant
     workspace_id: str | None = None  # set when the bearer token is a valid workspace API key
+    scopes: frozenset[Scope] = frozenset()  # what that key may do (gateway.api.scopes checks it)
     # Set when it is a valid operator key instead: such a request has no workspace, so every
     # workspace field refuses it, and only it passes the operators' guard (errors.as_operator).
     operator: OperatorCaller | None = None
@@ -53,6 +54,7 @@ class Context:
     def sign_in(self, caller: Caller | None) -> None:
         """Take who the bearer token speaks for (None: a wrong or revoked key)."""
         self.workspace_id = caller.workspace_id if isinstance(caller, WorkspaceCaller) else None
+        self.scopes = caller.scopes if isinstance(caller, WorkspaceCaller) else frozenset()
         self.operator = caller if isinstance(caller, OperatorCaller) else None
 
     @property

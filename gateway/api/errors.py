@@ -48,6 +48,16 @@ class OperatorKeyRequired(UserError):
     pass
 
 
+@strawberry.type(
+    description="The API key lacks the scope this field needs (`scope`, as `create-key --scope` "
+    "spells it): issue a key with it. Nothing was done."
+)
+class ScopeRequired(UserError):
+    scope: str = strawberry.field(
+        description="The scope the field needs: read, live, billing, usage or webhooks (see the README's scopes table)."
+    )
+
+
 @strawberry.type(description="No plan of the catalog has this code: `plans` lists them.")
 class UnknownPlan(UserError):
     plan_code: str = strawberry.field(description="The plan code sent.")
@@ -414,6 +424,10 @@ def operator_key_required(info: Info) -> OperatorKeyRequired:
         missing="this needs an operator key: send Authorization: Bearer <operator key>",
     )
     return OperatorKeyRequired(code=errors.ErrorCode.OPERATOR_KEY_REQUIRED, message=message, field=[])
+
+
+def scope_required(scope: str, message: str) -> ScopeRequired:
+    return ScopeRequired(code=errors.ErrorCode.SCOPE_REQUIRED, message=message, field=[], scope=scope)
 
 
 # The guard returns Any: each resolver's result union is an Annotated union of concrete types,

@@ -229,7 +229,8 @@ CheckoutResult = Annotated[
     | e.RenewalPending
     | e.WorkspaceSuspended
     | e.IdempotencyKeyRejected
-    | e.AuthenticationRequired,
+    | e.AuthenticationRequired
+    | e.ScopeRequired,
     strawberry.union(
         "CheckoutResult",
         description="What checkout answers: CheckoutSuccess, a payment that waits (PaymentActionRequired, PaymentPending), or why nothing was bought.",
@@ -243,7 +244,8 @@ ConfirmPaymentResult = Annotated[
     | e.PaymentPending
     | e.PaymentDeclined
     | e.PaymentRejected
-    | e.AuthenticationRequired,
+    | e.AuthenticationRequired
+    | e.ScopeRequired,
     strawberry.union(
         "ConfirmPaymentResult",
         description="The outcome of the confirmed payment: the success of what it paid for (checkout, top-up or invoice), a payment still waiting, or why it failed.",
@@ -256,7 +258,8 @@ TopUpResult = Annotated[
     | e.PaymentDeclined
     | e.PaymentRejected
     | e.IdempotencyKeyRejected
-    | e.AuthenticationRequired,
+    | e.AuthenticationRequired
+    | e.ScopeRequired,
     strawberry.union(
         "TopUpResult",
         description="TopUpSuccess, a payment that waits (PaymentActionRequired, PaymentPending), or why nothing was added.",
@@ -270,28 +273,29 @@ PayInvoiceResult = Annotated[
     | e.InsufficientBalance
     | e.PaymentRejected
     | e.IdempotencyKeyRejected
-    | e.AuthenticationRequired,
+    | e.AuthenticationRequired
+    | e.ScopeRequired,
     strawberry.union(
         "PayInvoiceResult",
         description="InvoicePaid, a payment that waits (PaymentActionRequired, PaymentPending), or why the invoice is still open.",
     ),
 ]
 AddCardResult = Annotated[
-    CardAdded | e.PaymentRejected | e.IdempotencyKeyRejected | e.AuthenticationRequired,
+    CardAdded | e.PaymentRejected | e.IdempotencyKeyRejected | e.AuthenticationRequired | e.ScopeRequired,
     strawberry.union(
         "AddCardResult",
         description="CardAdded, or why the card was not saved (PaymentRejected with a CARD_ code).",
     ),
 ]
 RemoveCardResult = Annotated[
-    Workspace | e.PaymentRejected | e.AuthenticationRequired,
+    Workspace | e.PaymentRejected | e.AuthenticationRequired | e.ScopeRequired,
     strawberry.union(
         "RemoveCardResult",
         description="The workspace without the card, or PaymentRejected (UNKNOWN_CARD).",
     ),
 ]
 SetDefaultPaymentMethodResult = Annotated[
-    Workspace | e.PaymentRejected | e.AuthenticationRequired,
+    Workspace | e.PaymentRejected | e.AuthenticationRequired | e.ScopeRequired,
     strawberry.union(
         "SetDefaultPaymentMethodResult",
         description="The workspace with its new renewal method, or PaymentRejected saying why the choice was refused.",

@@ -22,6 +22,7 @@ from gateway.api.context import RootAnswer
 from gateway.api.limits import DocumentLimits
 from gateway.api.operator import OperatorMutation
 from gateway.api.payments import PaymentsMutation
+from gateway.api.scopes import ScopeCheck, check_schema
 from gateway.api.subscriptions import Subscription
 from gateway.api.webhooks import WebhooksMutation, WebhooksQuery
 from gateway.api.workspace import Workspace, WorkspaceResult
@@ -78,7 +79,7 @@ class EstimateInput:
 # ------------------------------------------------------------------ results
 
 SelectPlanResult = Annotated[
-    t.PlanSelection | e.UnknownPlan | e.RenewalPending,
+    t.PlanSelection | e.UnknownPlan | e.RenewalPending | e.ScopeRequired,
     strawberry.union(
         "SelectPlanResult",
         description="The plan with its slider starts, UnknownPlan, or RenewalPending while the period's renewal is due.",
@@ -93,6 +94,7 @@ QuoteResult = Annotated[
     | e.UnknownCountry
     | e.InvalidVatId
     | e.AuthenticationRequired
+    | e.ScopeRequired
     | e.RenewalPending,
     strawberry.union(
         "QuoteResult",
@@ -402,7 +404,7 @@ def build_schema() -> strawberry.Schema:
         "What can be changed. Expected failures are answered as typed errors in each result union, "
         "never as GraphQL errors.",
     )
-    return _Schema(
+    schema = _Schema(
         query=query,
         mutation=mutation,
         subscription=Subscription,
@@ -412,9 +414,12 @@ def build_schema() -> strawberry.Schema:
             # and validated documents (gateway.api.limits).
             DocumentLimits,
             lambda: _MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
+            ScopeCheck,  # listed first, so runs inside _RootAnswers: a refusal is noted as a typed error
             _RootAnswers,
         ],
     )
+    check_schema(schema)  # every root field declares its scope
+    return schema
 
 
 def print_sdl() -> str:

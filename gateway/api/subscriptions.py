@@ -2,7 +2,13 @@
 
 * Authentication: the workspace API key in ``connection_init``'s payload, as
   ``{"authorization": "Bearer <key>"}`` or ``{"apiKey": "<key>"}``. A missing or wrong
-  key closes the socket with 4403 Forbidden; ``connection_ack`` carries the workspace id.
+  key, or one without the ``live`` scope, closes the socket with 4403 Forbidden;
+  ``connection_ack`` carries the workspace id.
+* The key is checked again on every ``subscribe`` message (still active, and its scopes as
+  stored now: ``gateway.api.scopes``), and every :data:`KEY_CHECK_INTERVAL` seconds while the
+  socket is open, in one query for all the server's sockets: a revoked key's sockets close
+  with 4403 within that interval, on every replica, and a socket whose key was revoked never
+  starts another stream.
 * ``events(types, afterSequence)`` streams the caller's workspace's events;
   ``planChanged(afterSequence)`` only the plan changes (applied, scheduled, cancelled).
 * Resumable: with ``afterSequence`` (the last sequence the client saw) the stream first
@@ -18,7 +24,10 @@ source of truth: the wake-ups carry no data.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -30,16 +39,23 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.scalars import JSON
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from gateway.api import limits
+from gateway.api import limits, scopes
 from gateway.api.context import ApiDeps
 from gateway.events import catalog as ev
 from gateway.plugin_api.events import Event as EventValue
 from gateway.services import event_feed
+from gateway.services.keys import Scope
+
+logger = logging.getLogger("gateway.auth")
 
 BATCH = 500  # events read from the outbox at a time
+KEY_CHECK_INTERVAL = 2.0  # seconds between checks that open sockets' keys are still active
+REVOKED = 4403  # the close code of a socket whose key is wrong, revoked or lacks `live`
 
 
 @dataclass
@@ -48,6 +64,8 @@ class SubscriptionContext:
 
     gateway: ApiDeps
     workspace_id: str | None = None
+    key_id: str | None = None  # the API key the socket signed in with
+    scopes: frozenset[Scope] = frozenset()  # its scopes, as read at the latest subscribe
     connection_params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -148,6 +166,8 @@ async def _stream(info: Info, types: frozenset[str] | None, after: int | None) -
     gateway, workspace_id = context.gateway, context.workspace_id
     if workspace_id is None:  # connection_init authenticates before any subscribe: a safety net
         raise GraphQLError("send the workspace API key in connection_init first")
+    if (scope := scopes.missing_scope(context.scopes, "Subscription", info.field_name)) is not None:
+        raise scopes.subscription_refused(scope, info.field_name)
     if after is not None and after < 0:
         raise GraphQLError("afterSequence must not be negative")
     notifier = gateway.notifier
@@ -221,6 +241,75 @@ class _SubscriptionsOnly:
         )
 
 
+class _KeyCheckingHandler(BaseGraphQLTransportWSHandler[SubscriptionContext, None]):
+    """graphql-transport-ws, with the socket's key checked on every ``subscribe`` and
+    watched (by the server's :class:`_RevocationWatch`) while the socket is open."""
+
+    @property
+    def server(self) -> SubscriptionServer:
+        assert isinstance(self.view, SubscriptionServer), "only the subscription server uses this handler"
+        return self.view
+
+    async def handle(self) -> None:
+        self.server.revocations.add(self)
+        try:
+            await super().handle()
+        finally:
+            self.server.revocations.discard(self)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        key_id = self.context.key_id
+        if self.connection_acknowledged and key_id is not None:
+            now = await anyio.to_thread.run_sync(event_feed.scopes_now, self.server.gateway, key_id)
+            if now is None:  # revoked since connection_init: no stream, no replay
+                await self.close_revoked()
+                return
+            self.context.scopes = now
+        await super().handle_subscribe(message)
+
+    async def close_revoked(self) -> None:
+        logger.warning("socket closed: its API key was revoked (workspace %s)", self.context.workspace_id)
+        with suppress(Exception):  # the client may be gone already
+            await self.websocket.close(code=REVOKED, reason="API key revoked")
+
+
+class _RevocationWatch:
+    """Every ``interval`` seconds while sockets are open, one query for which of their keys
+    were revoked (or went with their workspace); those sockets close with 4403. The database
+    is the source of truth, so a key revoked through any path, on any replica, is seen."""
+
+    def __init__(self, gateway: ApiDeps, interval: float) -> None:
+        self.gateway = gateway
+        self.interval = interval
+        self._sockets: set[_KeyCheckingHandler] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, socket: _KeyCheckingHandler) -> None:
+        self._sockets.add(socket)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    def discard(self, socket: _KeyCheckingHandler) -> None:
+        self._sockets.discard(socket)
+
+    async def _run(self) -> None:
+        while self._sockets:  # ends with the last socket; add() starts another
+            await asyncio.sleep(self.interval)
+            signed_in = {s: s.context.key_id for s in self._sockets if s.context.key_id is not None}
+            if not signed_in:
+                continue
+            try:
+                revoked = await anyio.to_thread.run_sync(
+                    event_feed.revoked_keys, self.gateway, set(signed_in.values())
+                )
+            except Exception:  # an outage: keep the sockets, check again next time
+                logger.warning("could not check open sockets' API keys", exc_info=True)
+                continue
+            for socket, key_id in signed_in.items():
+                if key_id in revoked:
+                    await socket.close_revoked()
+
+
 async def _refused(error: GraphQLError) -> AsyncIterator[PreExecutionError]:
     yield PreExecutionError(data=None, errors=[error])
 
@@ -228,7 +317,11 @@ async def _refused(error: GraphQLError) -> AsyncIterator[PreExecutionError]:
 class SubscriptionServer(GraphQL):
     """The ASGI app behind ``WebSocketRoute("/graphql")``: graphql-transport-ws only."""
 
-    def __init__(self, gateway: ApiDeps, schema: strawberry.Schema) -> None:
+    graphql_transport_ws_handler_class = _KeyCheckingHandler  # type: ignore[assignment]  # its context type
+
+    def __init__(
+        self, gateway: ApiDeps, schema: strawberry.Schema, key_check_interval: float = KEY_CHECK_INTERVAL
+    ) -> None:
         # Pages on any origin may connect: the credential is the key a page sends in
         # connection_init, never a cookie the browser adds by itself, so another site's page
         # gains nothing by opening a socket.
@@ -240,6 +333,7 @@ class SubscriptionServer(GraphQL):
             connection_init_wait_timeout=timedelta(seconds=10),
         )
         self.gateway = gateway
+        self.revocations = _RevocationWatch(gateway, key_check_interval)
 
     async def get_context(self, request: Any, response: Any) -> SubscriptionContext:  # type: ignore[override]
         return SubscriptionContext(gateway=self.gateway)
@@ -248,10 +342,17 @@ class SubscriptionServer(GraphQL):
         self, context: SubscriptionContext
     ) -> dict[str, object]:
         key = _api_key(context.connection_params or {})
-        workspace_id = (
-            await anyio.to_thread.run_sync(event_feed.workspace_of_key, self.gateway, key) if key else None
-        )
-        if workspace_id is None:
+        caller = await anyio.to_thread.run_sync(event_feed.caller_of_key, self.gateway, key) if key else None
+        if caller is None:
             raise ConnectionRejectionError({"message": "a valid workspace API key is required"})
-        context.workspace_id = workspace_id
-        return {"workspaceId": workspace_id}
+        if Scope.LIVE not in caller.scopes:
+            logger.warning(
+                "socket refused: the API key lacks the live scope (workspace %s)", caller.workspace_id
+            )
+            raise ConnectionRejectionError({"message": "the API key lacks the live scope"})
+        context.workspace_id, context.key_id, context.scopes = (
+            caller.workspace_id,
+            caller.key_id,
+            caller.scopes,
+        )
+        return {"workspaceId": caller.workspace_id}

@@ -248,7 +248,7 @@ class UpdateWebhookEndpointInput:
 # ------------------------------------------------------------------ results
 
 WebhookEndpointsResult = Annotated[
-    WebhookEndpoints | e.AuthenticationRequired,
+    WebhookEndpoints | e.AuthenticationRequired | e.ScopeRequired,
     strawberry.union(
         "WebhookEndpointsResult",
         description="The endpoints, or AuthenticationRequired without a valid workspace API key.",
@@ -260,7 +260,8 @@ CreateWebhookEndpointResult = Annotated[
     | e.WebhookUrlRefused
     | e.UnknownEventType
     | e.WebhookEndpointLimitReached
-    | e.AuthenticationRequired,
+    | e.AuthenticationRequired
+    | e.ScopeRequired,
     strawberry.union(
         "CreateWebhookEndpointResult",
         description="The endpoint with its secret, or why nothing was saved.",
@@ -272,21 +273,22 @@ UpdateWebhookEndpointResult = Annotated[
     | e.InvalidWebhookUrl
     | e.WebhookUrlRefused
     | e.UnknownEventType
-    | e.AuthenticationRequired,
+    | e.AuthenticationRequired
+    | e.ScopeRequired,
     strawberry.union(
         "UpdateWebhookEndpointResult",
         description="The endpoint as changed, or why nothing was changed.",
     ),
 ]
 RotateWebhookSecretResult = Annotated[
-    WebhookSecretRotated | e.UnknownWebhookEndpoint | e.AuthenticationRequired,
+    WebhookSecretRotated | e.UnknownWebhookEndpoint | e.AuthenticationRequired | e.ScopeRequired,
     strawberry.union(
         "RotateWebhookSecretResult",
         description="The endpoint with its new secret, or UnknownWebhookEndpoint.",
     ),
 ]
 DeleteWebhookEndpointResult = Annotated[
-    WebhookEndpointDeleted | e.UnknownWebhookEndpoint | e.AuthenticationRequired,
+    WebhookEndpointDeleted | e.UnknownWebhookEndpoint | e.AuthenticationRequired | e.ScopeRequired,
     strawberry.union(
         "DeleteWebhookEndpointResult",
         description="The id deleted, or UnknownWebhookEndpoint.",
@@ -297,7 +299,8 @@ RedeliverEventResult = Annotated[
     | e.UnknownEvent
     | e.UnknownWebhookEndpoint
     | e.WebhookEndpointDisabled
-    | e.AuthenticationRequired,
+    | e.AuthenticationRequired
+    | e.ScopeRequired,
     strawberry.union(
         "RedeliverEventResult",
         description="The deliveries queued, or why none was.",

@@ -244,7 +244,7 @@ class Workspace:
 
 
 WorkspaceResult = Annotated[
-    Workspace | e.AuthenticationRequired,
+    Workspace | e.AuthenticationRequired | e.ScopeRequired,
     strawberry.union(
         "WorkspaceResult",
         description="The workspace, or AuthenticationRequired without a valid workspace API key.",

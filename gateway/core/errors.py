@@ -30,6 +30,7 @@ class ErrorCode(enum.Enum):
 
     AUTHENTICATION_REQUIRED = "AUTHENTICATION_REQUIRED"
     OPERATOR_KEY_REQUIRED = "OPERATOR_KEY_REQUIRED"
+    SCOPE_REQUIRED = "SCOPE_REQUIRED"
     UNKNOWN_PLAN = "UNKNOWN_PLAN"
     PLAN_NOT_PURCHASABLE = "PLAN_NOT_PURCHASABLE"
     PLAN_NOT_ADJUSTABLE = "PLAN_NOT_ADJUSTABLE"
@@ -97,6 +98,8 @@ ERROR_CODE_DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.AUTHENTICATION_REQUIRED: "No valid workspace API key was sent (AuthenticationRequired).",
     ErrorCode.OPERATOR_KEY_REQUIRED: "The operation is for operators and no valid operator key was sent "
     "(OperatorKeyRequired).",
+    ErrorCode.SCOPE_REQUIRED: "The API key lacks the scope the field needs; nothing was done "
+    "(ScopeRequired, naming the scope).",
     ErrorCode.UNKNOWN_PLAN: "No plan of the catalog has this code (UnknownPlan).",
     ErrorCode.PLAN_NOT_PURCHASABLE: "The plan is sold by quote and cannot be bought or priced "
     "(PlanNotPurchasable).",

@@ -17,6 +17,7 @@ from gateway.core.catalog import CatalogError
 from gateway.core.statuses import DeliveryStatus
 from gateway.plugin_api.registry import PluginError
 from gateway.server.settings import Settings, SettingsError
+from gateway.services.keys import Scope
 from gateway.storage import faults
 
 if TYPE_CHECKING:
@@ -116,15 +117,17 @@ def cmd_create_workspace(args: argparse.Namespace) -> int:
 
 
 def cmd_create_key(args: argparse.Namespace) -> int:
-    from gateway.services.keys import issue_api_key
+    from gateway.services.keys import ALL_SCOPES, issue_api_key, scopes_text
     from gateway.storage.db import Workspace
 
+    scopes = frozenset(map(Scope, args.scope)) if args.scope else ALL_SCOPES
     with _gateway(args) as gateway, gateway.sessions.begin() as session:
         if session.get(Workspace, args.workspace) is None:
             print(f"error: no workspace {args.workspace!r}", file=sys.stderr)
             return 2
-        key = issue_api_key(session, args.workspace, gateway.clock(), name=args.name)
+        key = issue_api_key(session, args.workspace, gateway.clock(), name=args.name, scopes=scopes)
     print(f"api key: {key.secret}")
+    print(f"scopes: {scopes_text(scopes)}")
     return 0
 
 
@@ -424,6 +427,13 @@ def parser() -> argparse.ArgumentParser:
     key = with_db(commands.add_parser("create-key", help="issue another API key for a workspace"))
     key.add_argument("workspace", help="workspace id")
     key.add_argument("--name", default="cli")
+    key.add_argument(
+        "--scope",
+        action="append",
+        choices=[str(scope) for scope in Scope],
+        help="what the key may do; repeat for several (default: every scope). A browser page's key: "
+        "--scope read --scope live, plus --scope billing if it checks out",
+    )
     key.set_defaults(func=cmd_create_key)
 
     revoke = with_db(commands.add_parser("revoke-key", help="revoke an API key: the whole key or its prefix"))

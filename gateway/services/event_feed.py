@@ -7,14 +7,34 @@ from collections.abc import Iterable
 
 from gateway.events import catalog
 from gateway.plugin_api.events import Event
+from gateway.services import keys
 from gateway.services.deps import Deps
-from gateway.services.keys import authenticate
+from gateway.services.keys import Scope, WorkspaceCaller, authenticate
 
 
 def workspace_of_key(deps: Deps, key: str) -> str | None:
     """The workspace an API key belongs to, or None for a wrong or revoked key."""
     with deps.sessions() as session:
         return authenticate(session, key)
+
+
+def caller_of_key(deps: Deps, key: str) -> WorkspaceCaller | None:
+    """Whose workspace API key this is, with its scopes; None for a wrong, revoked or operator key."""
+    with deps.sessions() as session:
+        caller = keys.identify(session, key)
+    return caller if isinstance(caller, WorkspaceCaller) else None
+
+
+def scopes_now(deps: Deps, key_id: str) -> frozenset[Scope] | None:
+    """An API key's scopes as stored now; None once it is revoked or gone."""
+    with deps.sessions() as session:
+        return keys.active_scopes(session, key_id)
+
+
+def revoked_keys(deps: Deps, key_ids: Iterable[str]) -> set[str]:
+    """Which of these API keys are revoked or gone."""
+    with deps.sessions() as session:
+        return keys.revoked_among(session, key_ids)
 
 
 def last_sequence(deps: Deps, workspace_id: str) -> int:

@@ -6,6 +6,10 @@ operator key. The prefix (12 hex characters) is stored in the clear to tell keys
 find the row; only the SHA-256 of the whole key is kept beside it. An operator key belongs to
 no workspace: a request made with it reads and changes no workspace's data through the
 workspace fields, and only it reaches the operators' fields.
+
+A workspace key carries **scopes**, the kinds of operation it may run (:class:`Scope`); which
+root field needs which is the API's business (``gateway.api.scopes``). A key is issued with all
+of them unless told otherwise. Operator keys have no scopes: they reach the operators' fields only.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import TypeVar
 
 from sqlalchemy import or_, select
@@ -32,6 +38,30 @@ PREFIX_LENGTH = 12
 _Key = TypeVar("_Key", ApiKey, OperatorKey)
 
 
+class Scope(StrEnum):
+    """What a workspace API key may do, as ``create-key --scope`` spells it."""
+
+    READ = "read"  # queries of the workspace's data, and the previews (selectPlan, quote)
+    LIVE = "live"  # subscriptions (events, planChanged) over the WebSocket
+    BILLING = "billing"  # mutations that change money, cards, the plan or the billing details
+    USAGE = "usage"  # recordUsage
+    WEBHOOKS = "webhooks"  # webhook endpoints: list, create, update, rotate, delete, redeliver
+
+
+ALL_SCOPES = frozenset(Scope)
+
+
+def scopes_text(scopes: Iterable[Scope]) -> str:
+    """Scopes as stored and shown: their names, space-separated, in a fixed order."""
+    return " ".join(sorted(str(scope) for scope in set(scopes)))
+
+
+def parse_scopes(text: str) -> frozenset[Scope]:
+    """Scopes as stored; a name this version does not know is dropped (it grants nothing)."""
+    known = {str(scope) for scope in Scope}
+    return frozenset(Scope(name) for name in text.split() if name in known)
+
+
 @dataclass(frozen=True)
 class IssuedKey:
     id: str
@@ -44,6 +74,8 @@ class WorkspaceCaller:
     """A request made with a workspace's API key."""
 
     workspace_id: str
+    key_id: str
+    scopes: frozenset[Scope]
 
 
 @dataclass(frozen=True)
@@ -77,7 +109,16 @@ def _parts(token: str) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
-def issue_api_key(session: Session, workspace_id: str, now: datetime, name: str = "default") -> IssuedKey:
+def issue_api_key(
+    session: Session,
+    workspace_id: str,
+    now: datetime,
+    name: str = "default",
+    scopes: Collection[Scope] = ALL_SCOPES,
+) -> IssuedKey:
+    """A new key of the workspace, with ``scopes`` (all of them unless told otherwise)."""
+    if not scopes:
+        raise ValueError("an API key needs at least one scope")
     prefix, secret = _new_secret(KEY_PREFIX)
     key = ApiKey(
         id=secrets.token_hex(16),
@@ -85,6 +126,7 @@ def issue_api_key(session: Session, workspace_id: str, now: datetime, name: str 
         prefix=prefix,
         key_hash=_hash(secret),
         name=name,
+        scopes=scopes_text(Scope(scope) for scope in scopes),
         created_at=now,
     )
     session.add(key)
@@ -114,7 +156,9 @@ def identify(session: Session, token: str) -> Caller | None:
     kind, prefix = parts
     if kind == KEY_PREFIX:
         api_key = _active(session, ApiKey, kind, prefix, token)
-        return WorkspaceCaller(api_key.workspace_id) if api_key is not None else None
+        if api_key is None:
+            return None
+        return WorkspaceCaller(api_key.workspace_id, api_key.id, parse_scopes(api_key.scopes))
     operator_key = _active(session, OperatorKey, kind, prefix, token)
     return OperatorCaller(operator_key.id, operator_key.prefix) if operator_key is not None else None
 
@@ -132,10 +176,27 @@ def _active(session: Session, model: type[_Key], kind: str, prefix: str, token: 
 
 
 def authenticate(session: Session, token: str) -> str | None:
-    """The workspace id a bearer token belongs to, or None for a wrong or revoked key, and for
-    an operator key (which has no workspace)."""
+    """The workspace whose data a bearer token may read (the invoice PDFs): None for a wrong or
+    revoked key, a key without the ``read`` scope, and an operator key (which has no workspace)."""
     caller = identify(session, token)
-    return caller.workspace_id if isinstance(caller, WorkspaceCaller) else None
+    return (
+        caller.workspace_id if isinstance(caller, WorkspaceCaller) and Scope.READ in caller.scopes else None
+    )
+
+
+def active_scopes(session: Session, key_id: str) -> frozenset[Scope] | None:
+    """The scopes of an API key as stored now, or None once it is revoked or gone."""
+    key = session.get(ApiKey, key_id)
+    return parse_scopes(key.scopes) if key is not None and key.revoked_at is None else None
+
+
+def revoked_among(session: Session, key_ids: Iterable[str]) -> set[str]:
+    """Which of these API keys no longer sign anyone in: revoked, or gone with their workspace."""
+    wanted = set(key_ids)
+    if not wanted:
+        return set()
+    active = session.scalars(select(ApiKey.id).where(ApiKey.id.in_(wanted), ApiKey.revoked_at.is_(None)))
+    return wanted - set(active)
 
 
 def revoke_api_key(session: Session, key_or_prefix: str, now: datetime) -> str | None:

@@ -415,6 +415,8 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16), unique=True)  # shown to people to tell keys apart
     key_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the whole key, hex
     name: Mapped[str] = mapped_column(String(200))
+    # What the key may do: scope names, space-separated (gateway.services.keys.Scope)
+    scopes: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 

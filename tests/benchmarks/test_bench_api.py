@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from gateway.api.context import Context
 from gateway.api.schema import build_schema
+from gateway.services.keys import ALL_SCOPES
 
 QUOTE = """
 mutation Quote($input: QuoteInput!) {
@@ -37,7 +38,11 @@ def test_quote_mutation_in_process(benchmark, gateway, make_workspace, clock):
 
     def run() -> dict:
         context = Context(
-            gateway=gateway, now=gateway.clock(), workspace_id=member.id, credentials_given=True
+            gateway=gateway,
+            now=gateway.clock(),
+            workspace_id=member.id,
+            scopes=ALL_SCOPES,
+            credentials_given=True,
         )
         try:
             result = build_schema().execute_sync(
