@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
 from gateway.core.catalog import Catalog, load_catalog
+from gateway.core.rate_limits import parse_rules
 from gateway.plugin_api import registry as plugin_registry
 from gateway.plugin_api.registry import Registry
 from gateway.server.app import Gateway, build_gateway
@@ -89,7 +90,11 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, request: pytest.FixtureRequest) -> Settings:
+    """The gateway's defaults on the test database; rate limits off for a test marked
+    ``without_rate_limits`` (a volume test whose subject is something else)."""
+    if request.node.get_closest_marker("without_rate_limits") is not None:
+        return Settings(database_url=database_url, rate_limits=parse_rules("off"))
     return Settings(database_url=database_url)
 
 

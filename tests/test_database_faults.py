@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 from test_payment_notifications import Transfer, notify
 
 from gateway.server.app import build_gateway
@@ -207,3 +208,15 @@ def test_a_sqlite_file_that_cannot_be_opened_is_one_line(capsys, tmp_path: Path)
         capsys.readouterr().err
         == f"error: cannot reach the database at {url}: unable to open database file\n"
     )
+
+
+def test_a_socket_signing_in_while_the_database_is_down_closes_with_1013(unreachable_client, caplog):
+    """connection_init cannot check the key: the socket is closed with 1013 (try again later)
+    and one log line, instead of being dropped."""
+    with unreachable_client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws.send_json({"type": "connection_init", "payload": {"apiKey": "bgw_0123456789ab_secret"}})
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1013
+    assert any("socket closed: the database is unavailable" in r.getMessage() for r in caplog.records)
+    assert not any(r.exc_info for r in caplog.records if r.name.startswith("gateway"))

@@ -103,6 +103,7 @@ def ids_newest_first(gateway, model, member) -> list[str]:
 # ------------------------------------------------------------------ stable paging
 
 
+@pytest.mark.without_rate_limits  # pages of payments need more top-ups than payments_per_key allows a minute
 def test_payments_and_balance_transactions_page_newest_first_and_new_ones_shift_nothing(
     graphql, gateway, make_workspace, clock
 ):
@@ -146,6 +147,7 @@ def test_payments_and_balance_transactions_page_newest_first_and_new_ones_shift_
     )
 
 
+@pytest.mark.without_rate_limits  # pages of events need more payments than payments_per_key allows a minute
 def test_events_page_oldest_first_and_new_ones_follow_at_the_end(graphql, gateway, make_workspace, clock):
     member = topped_up(graphql, make_workspace, clock, 45)
     extra = iter(range(45, 100))

@@ -464,7 +464,7 @@ def test_a_request_that_took_over_a_stale_claim_never_moves_money_twice(gateway,
     member = make_workspace("Stalled")
     choice = cards.PaymentChoice("card", new_card=CardDetails("4242424242424242", 12, 2030, "123"))
     key = "stale-claim"
-    token = cards.tokenize(gateway.registry.payment_methods["card"], choice, clock.now.date())
+    token = cards.tokenize(gateway, gateway.registry.payment_methods["card"], choice, clock.now.date())
     fingerprint = idempotency.request_hash(
         "top_up", {"amount": "50.00", "payment": choice.fingerprint(token)}
     )
@@ -514,9 +514,8 @@ def test_a_retry_after_a_crash_takes_the_key_over_within_half_a_minute(client, m
 
     member = make_workspace("Crashed")
     choice = cards.PaymentChoice("card", new_card=CardDetails("4242424242424242", 12, 2030, "123"))
-    token = cards.tokenize(
-        client.app.state.gateway.registry.payment_methods["card"], choice, clock.now.date()
-    )
+    gateway = client.app.state.gateway
+    token = cards.tokenize(gateway, gateway.registry.payment_methods["card"], choice, clock.now.date())
     fingerprint = idempotency.request_hash(
         "top_up", {"amount": "50.00", "payment": choice.fingerprint(token)}
     )

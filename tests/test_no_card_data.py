@@ -281,6 +281,7 @@ def run_every_card_flow(graphql, make_workspace) -> tuple[list[dict], Any]:
     return answers, member
 
 
+@pytest.mark.without_rate_limits  # every card flow, more than cards_per_key allows a minute
 def test_no_card_number_or_cvc_is_stored_logged_or_sent(graphql, gateway, make_workspace, all_logs):
     answers, _member = run_every_card_flow(graphql, make_workspace)
 
@@ -310,6 +311,7 @@ def test_no_card_number_or_cvc_is_stored_logged_or_sent(graphql, gateway, make_w
         assert not any(re.search(r"\bcvc\b\W+\d", text, re.IGNORECASE) for text in texts), where
 
 
+@pytest.mark.without_rate_limits  # every card flow, more than cards_per_key allows a minute
 def test_events_carry_only_what_identifies_a_card(graphql, gateway, make_workspace):
     _, member = run_every_card_flow(graphql, make_workspace)
     with gateway.sessions() as session:

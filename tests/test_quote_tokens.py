@@ -25,7 +25,7 @@ from starlette.testclient import TestClient
 
 from gateway.core.money import Money
 from gateway.core.quote_tokens import InvalidQuoteToken, QuoteClaims, QuoteKeys, SigningKey
-from gateway.server.app import Gateway, build_gateway
+from gateway.server.app import QUOTE_KEY, Gateway, build_gateway
 from gateway.server.http import create_app
 from gateway.server.settings import Settings, SettingsError
 from gateway.storage.db import GatewaySecret, Invoice, create_db_engine
@@ -158,8 +158,9 @@ def client_of(gateway: Gateway) -> contextlib.closing[TestClient]:
 
 
 def stored_keys(gateway: Gateway) -> list[str]:
+    """The quote signing keys stored (the table keeps the gateway's other secrets too)."""
     with gateway.sessions() as session:
-        return list(session.scalars(select(GatewaySecret.value)))
+        return list(session.scalars(select(GatewaySecret.value).where(GatewaySecret.name == QUOTE_KEY)))
 
 
 # ------------------------------------------------------------------ previews as queries

@@ -11,6 +11,7 @@ from gateway.events.notify import Notifier
 from gateway.plugin_api.registry import PluginInfo
 from gateway.services.deps import Deps, ReadSession
 from gateway.services.keys import Caller, OperatorCaller, Scope, WorkspaceCaller
+from gateway.storage.rate_limits import RateLimiter
 
 
 class ApiDeps(Deps, Protocol):
@@ -24,6 +25,11 @@ class ApiDeps(Deps, Protocol):
     @property
     def plugins(self) -> Sequence[PluginInfo]:
         """The plugins loaded at start-up."""
+        ...
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        """Counts requests per key and per address (gateway.api.throttle)."""
         ...
 
 

@@ -34,28 +34,31 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLFormattedError
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.scalars import JSON
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorMessage, SubscribeMessage
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from gateway.api import limits, scopes
+from gateway.api import limits, scopes, throttle
 from gateway.api.context import ApiDeps
 from gateway.events import catalog as ev
 from gateway.plugin_api.events import Event as EventValue
 from gateway.services import event_feed
-from gateway.services.keys import Scope
+from gateway.services.keys import Scope, WorkspaceCaller
+from gateway.storage import faults
 
 logger = logging.getLogger("gateway.auth")
 
 BATCH = 500  # events read from the outbox at a time
 KEY_CHECK_INTERVAL = 2.0  # seconds between checks that open sockets' keys are still active
 REVOKED = 4403  # the close code of a socket whose key is wrong, revoked or lacks `live`
+RATE_LIMITED = 4429  # ... of a socket opened over a rate limit (graphql-transport-ws uses it too)
+TRY_AGAIN_LATER = 1013  # ... of a socket whose key could not be checked: the database is down
 
 
 @dataclass
@@ -67,6 +70,7 @@ class SubscriptionContext:
     key_id: str | None = None  # the API key the socket signed in with
     scopes: frozenset[Scope] = frozenset()  # its scopes, as read at the latest subscribe
     connection_params: dict[str, Any] = field(default_factory=dict)
+    address: str = "unknown"  # the client's, for the rate limits (gateway.api.throttle)
 
 
 Info = strawberry.Info[SubscriptionContext, None]
@@ -257,15 +261,51 @@ class _KeyCheckingHandler(BaseGraphQLTransportWSHandler[SubscriptionContext, Non
         finally:
             self.server.revocations.discard(self)
 
+    async def handle_connection_init(self, message: Any) -> None:
+        """connection_init, with two more ways to end it than strawberry's 4403: over a rate
+        limit (4429, the reason says when to retry) and with the database down (1013, try
+        again later), instead of a dropped socket."""
+        try:
+            await super().handle_connection_init(message)
+        except throttle.RateLimited as limited:
+            await self._close(RATE_LIMITED, f"rate limited: retry after {limited.refusal.retry_after} s")
+        except Exception as error:
+            if not faults.unavailable(error):
+                raise
+            logger.warning("socket closed: the database is unavailable (%s)", faults.describe(error))
+            await self._close(TRY_AGAIN_LATER, "database unavailable; try again shortly")
+
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         key_id = self.context.key_id
         if self.connection_acknowledged and key_id is not None:
-            now = await anyio.to_thread.run_sync(event_feed.scopes_now, self.server.gateway, key_id)
+            gateway = self.server.gateway
+            refused: GraphQLFormattedError | None = None
+            try:
+                now = await anyio.to_thread.run_sync(self._admit_subscribe, gateway, key_id)
+            except throttle.RateLimited as limited:
+                refused = limited.error()
+            except Exception as error:
+                if not faults.unavailable(error):
+                    raise
+                logger.warning("subscribe refused: the database is unavailable (%s)", faults.describe(error))
+                refused = {"message": faults.MESSAGE, "extensions": {"code": faults.DATABASE_UNAVAILABLE}}
+            if refused is not None:
+                await self.send_message(ErrorMessage(id=message["id"], type="error", payload=[refused]))
+                return
             if now is None:  # revoked since connection_init: no stream, no replay
                 await self.close_revoked()
                 return
             self.context.scopes = now
         await super().handle_subscribe(message)
+
+    def _admit_subscribe(self, gateway: ApiDeps, key_id: str) -> frozenset[Scope] | None:
+        """The key's scopes now (None: revoked), the subscribe counted against the key first."""
+        throttle.admit_key(gateway.rate_limiter, self.context.address, f"key:{key_id}")
+        return event_feed.scopes_now(gateway, key_id)
+
+    async def _close(self, code: int, reason: str) -> None:
+        with suppress(Exception):  # the client may be gone already
+            await self.websocket.close(code=code, reason=reason)
 
     async def close_revoked(self) -> None:
         logger.warning("socket closed: its API key was revoked (workspace %s)", self.context.workspace_id)
@@ -336,13 +376,13 @@ class SubscriptionServer(GraphQL):
         self.revocations = _RevocationWatch(gateway, key_check_interval)
 
     async def get_context(self, request: Any, response: Any) -> SubscriptionContext:  # type: ignore[override]
-        return SubscriptionContext(gateway=self.gateway)
+        return SubscriptionContext(gateway=self.gateway, address=throttle.address_of(request.scope))
 
     async def on_ws_connect(  # type: ignore[override]
         self, context: SubscriptionContext
     ) -> dict[str, object]:
         key = _api_key(context.connection_params or {})
-        caller = await anyio.to_thread.run_sync(event_feed.caller_of_key, self.gateway, key) if key else None
+        caller = await anyio.to_thread.run_sync(self._sign_in, context.address, key)
         if caller is None:
             raise ConnectionRejectionError({"message": "a valid workspace API key is required"})
         if Scope.LIVE not in caller.scopes:
@@ -356,3 +396,14 @@ class SubscriptionServer(GraphQL):
             caller.scopes,
         )
         return {"workspaceId": caller.workspace_id}
+
+    def _sign_in(self, address: str, key: str | None) -> WorkspaceCaller | None:
+        """The key's caller, counted like an HTTP request's sign-in (gateway.api.throttle);
+        raises RateLimited."""
+        limiter = self.gateway.rate_limiter
+        throttle.admit_address(limiter, address, signing_in=key is not None)
+        if key is None:
+            return None
+        caller = event_feed.caller_of_key(self.gateway, key)
+        throttle.signed_in(limiter, address, caller)
+        return caller

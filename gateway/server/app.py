@@ -35,6 +35,7 @@ from gateway.storage.db import (
     write_session_factory,
 )
 from gateway.storage.encryption import keyring
+from gateway.storage.rate_limits import RateLimiter, store_for
 from gateway.storage.secrets import shared_secret
 
 logger = logging.getLogger("gateway.encryption")
@@ -73,12 +74,28 @@ class Gateway:
     notifier: Notifier = field(init=False)
     # Where webhooks may go (the settings' allow-list); a test may give it another resolver.
     egress: EgressPolicy = field(init=False)
+    # Requests per key and per address (the settings' rules, counted where the settings say).
+    rate_limiter: RateLimiter = field(init=False)
+    _card_fingerprint_key: bytes | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.notifier = Notifier(self.settings.database_url)
         self.egress = self.settings.egress
+        self.rate_limiter = RateLimiter(
+            self.settings.rate_limits,
+            store_for(self.settings.rate_limit_store, self.engine),
+            clock=lambda: self.clock().timestamp(),  # the gateway's one clock (a test's, frozen)
+        )
         attach_event_listeners(self)  # emit queues a delivery per registered event listener
         self.messages = MessageCatalog.of(self.rates)
+
+    @property
+    def card_fingerprint_key(self) -> bytes:
+        """Keys the card fingerprints stored and shown: made once, in the database, by the first
+        gateway that saw a new card (read on first use, so start-up touches nothing for it)."""
+        if self._card_fingerprint_key is None:
+            self._card_fingerprint_key = shared_secret(self.engine, CARD_FINGERPRINT_KEY)
+        return self._card_fingerprint_key
 
     @property
     def payment_methods(self) -> Mapping[str, PaymentMethod]:
@@ -154,6 +171,7 @@ def configure_encryption(settings: Settings, engine: Engine, now: datetime) -> N
 
 
 QUOTE_KEY = "quote_signing_key"
+CARD_FINGERPRINT_KEY = "card_fingerprint_key"  # also named by migration 0016, which re-keyed older cards
 
 
 def _quote_keys(settings: Settings, engine: Engine) -> QuoteKeys:

@@ -51,7 +51,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from gateway.api import limits
+from gateway.api import limits, throttle
 from gateway.api.context import Context
 from gateway.api.schema import build_schema
 from gateway.api.subscriptions import SubscriptionServer
@@ -66,7 +66,7 @@ from gateway.services.billing_views import InvoiceView
 from gateway.services.dunning import run_dunning
 from gateway.services.invoice_pdf import MEDIA_TYPE as PDF_MEDIA_TYPE
 from gateway.services.invoice_pdf import file_name, render_invoice
-from gateway.services.keys import authenticate, identify
+from gateway.services.keys import Scope, WorkspaceCaller, identify
 from gateway.services.price_changes import give_notice
 from gateway.services.renewal import RenewalStatus, renew_due
 from gateway.services.settlement import CannotSettle, notified, reconcile
@@ -270,11 +270,17 @@ class GraphQLEndpoint:
             media = _negotiate(request.headers.get("accept"))
         except _Reject as reject:
             return _response(_error_payload(reject.message), reject.status, JSON)
+        token = _bearer_token(request)
+        address = throttle.address_of(request.scope)
         try:
             params = _params_from_get(request) if reads else await _body_of_post(request)
-            query, variables, operation, checked = await anyio.to_thread.run_sync(_request_of, params)
+            query, variables, operation, checked = await anyio.to_thread.run_sync(
+                self._admitted_request, params, address, bool(token)
+            )
         except _Reject as reject:  # not a well-formed GraphQL-over-HTTP request: 4xx for both media
             return _response(_error_payload(reject.message), reject.status, media, reject.headers)
+        except throttle.RateLimited as limited:
+            return self._rate_limited(limited, media)
         if checked.refusal is not None:
             error = checked.refusal.error()
             return _response({"errors": [error.formatted]}, _request_error_status(media), media)
@@ -294,17 +300,33 @@ class GraphQLEndpoint:
                 _request_error_status(media),
                 media,
             )
-        token = _bearer_token(request)
         allowed = {OperationType.QUERY} if reads else {OperationType.QUERY, OperationType.MUTATION}
         try:
             return await anyio.to_thread.run_sync(
-                self._execute, query, variables, operation, token, allowed, media
+                self._execute, query, variables, operation, token, allowed, media, address, checked.document
             )
+        except throttle.RateLimited as limited:
+            return self._rate_limited(limited, media)
         except Exception as error:
             if not faults.unavailable(error):
                 raise
             observability.log_unavailable(error, "signing in")  # before execution: nothing ran
             return _unavailable(observability.graphql_unavailable_payload(), media)
+
+    def _admitted_request(
+        self, params: dict[str, Any] | bytes, address: str, signing_in: bool
+    ) -> tuple[str, dict[str, Any] | None, str | None, limits.Checked]:
+        """The request counted against its address (before any parse), then decoded and checked:
+        :func:`_request_of`. Raises :class:`~gateway.api.throttle.RateLimited`."""
+        throttle.admit_address(self.gateway.rate_limiter, address, signing_in)
+        return _request_of(params)
+
+    def _rate_limited(self, limited: throttle.RateLimited, media: str) -> Response:
+        """429 with Retry-After, for either media type: the request was refused before GraphQL
+        saw it, like a request without a valid body."""
+        if self.metrics is not None:
+            self.metrics.rate_limited(limited.refusal.rule.name)
+        return _response({"errors": [limited.error()]}, 429, media, limited.headers())
 
     def _execute(
         self,
@@ -314,14 +336,23 @@ class GraphQLEndpoint:
         token: str | None,
         allowed: set[OperationType],
         media: str,
+        address: str,
+        document: DocumentNode | None,
     ) -> Response:
         started = time.perf_counter()
         context = Context(gateway=self.gateway, now=self.gateway.clock(), credentials_given=token is not None)
+        limiter = self.gateway.rate_limiter
+        caller = None
+        if token:
+            try:
+                caller = identify(context.session, token)
+            finally:
+                context.close()  # a request holds one connection at a time: resolvers reopen as needed
+            context.sign_in(caller)
+            throttle.signed_in(limiter, address, caller)
+        throttle.admit_fields(limiter, address, caller, throttle.root_fields(document, operation))
         result = None
         try:
-            if token:
-                context.sign_in(identify(context.session, token))
-                context.close()  # a request holds one connection at a time: resolvers reopen as needed
             result = self.schema.execute_sync(
                 query,
                 variable_values=variables,
@@ -386,6 +417,8 @@ def renew(gateway: Gateway, metrics: Metrics | None = None) -> None:
         purged = purge_expired(session, now)
     if purged:
         logger.info("purged %d expired idempotency keys", purged)
+    if forgotten := gateway.rate_limiter.purge():
+        logger.info("purged %d expired rate-limit counts", forgotten)
     results = renew_due(gateway, now)
     if metrics is not None:
         metrics.renewals(results)
@@ -408,26 +441,42 @@ def reconcile_payments(gateway: Gateway) -> None:
         logger.info("payments: %s", step.describe())
 
 
-def _read_invoice(gateway: Gateway, token: str, invoice_id: str) -> tuple[bool, InvoiceView | None]:
-    """Whether the key is valid, and the invoice if it is the key's workspace's. The session
-    (one connection) is closed before returning: rendering holds none."""
+def _read_invoice(
+    gateway: Gateway, token: str, invoice_id: str, address: str
+) -> tuple[bool, InvoiceView | None]:
+    """Whether the key is valid (and may read), and the invoice if it is the key's workspace's.
+    Counted like a GraphQL request (:mod:`gateway.api.throttle`). The session (one connection)
+    is closed before returning: rendering holds none."""
+    limiter = gateway.rate_limiter
+    throttle.admit_address(limiter, address, signing_in=True)
     with gateway.sessions() as session:
-        workspace_id = authenticate(session, token)
-        if workspace_id is None:
-            return False, None
-        return True, billing_views.invoice(session, invoice_id, workspace_id)
+        caller = identify(session, token)
+    throttle.signed_in(limiter, address, caller)  # the rate store may take a connection of its own
+    if not isinstance(caller, WorkspaceCaller) or Scope.READ not in caller.scopes:
+        return False, None
+    with gateway.sessions() as session:
+        return True, billing_views.invoice(session, invoice_id, caller.workspace_id)
 
 
 async def invoice_pdf(request: Request) -> Response:
     """``GET /invoices/{id}.pdf`` with the workspace's API key as a bearer token: 401 without a
     valid key, 404 for an unknown id or another workspace's invoice (the same answer, so ids of
-    other workspaces cannot be probed), else the invoice as a PDF."""
+    other workspaces cannot be probed), 429 over a rate limit, else the invoice as a PDF."""
     gateway: Gateway = request.app.state.gateway
     token = _bearer_token(request)
     if not token:
         return _unauthorized("an API key is required: send it as `Authorization: Bearer <key>`")
     invoice_id = request.path_params["invoice_id"]
-    valid, invoice = await anyio.to_thread.run_sync(_read_invoice, gateway, token, invoice_id)
+    address = throttle.address_of(request.scope)
+    try:
+        valid, invoice = await anyio.to_thread.run_sync(_read_invoice, gateway, token, invoice_id, address)
+    except throttle.RateLimited as limited:
+        request.app.state.metrics.rate_limited(limited.refusal.rule.name)
+        return JSONResponse(
+            {"error": limited.message, "code": throttle.RATE_LIMITED},
+            status_code=429,
+            headers=limited.headers(),
+        )
     if not valid:
         return _unauthorized("the API key is not valid")
     if invoice is None:

@@ -86,6 +86,12 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.rate_limited_requests = Counter(
+            "billing_gateway_rate_limited",
+            "Requests and subscribe messages refused by a rate limit (429), by rule.",
+            ["rule"],
+            registry=self.registry,
+        )
         self.checkouts = Counter(
             "billing_gateway_checkouts",
             "Checkouts answered, by the answer's type (CheckoutSuccess, PaymentDeclined, ...).",
@@ -167,6 +173,9 @@ class Metrics:
         for result in results:
             if result.status is RenewalStatus.PAYMENT_FAILED:
                 self.payment_failures.labels("renewal").inc()
+
+    def rate_limited(self, rule: str) -> None:
+        self.rate_limited_requests.labels(rule).inc()
 
     def deliveries(self, counts: DeliveryCounts) -> None:
         if counts.retrying:

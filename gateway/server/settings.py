@@ -16,9 +16,11 @@ from stdnum.exceptions import ValidationError
 
 from gateway.core.numbering import INVOICE_SERIES, MAX_SERIES_LENGTH, valid_series
 from gateway.core.quote_tokens import MIN_KEY_BYTES
+from gateway.core.rate_limits import DEFAULT_RULES, RateLimitSpecError, Rule, parse_rules
 from gateway.core.seller import Seller, demo_seller
 from gateway.events.egress import EgressPolicy
 from gateway.storage.encryption import check_key
+from gateway.storage.rate_limits import STORES as RATE_LIMIT_STORES
 
 PREFIX = "BILLING_GATEWAY_"
 LOG_FORMATS = ("text", "json")
@@ -74,6 +76,10 @@ class Settings:
     # (gateway.storage.secrets). Never shown: not in repr, logs or errors.
     secret_key: str | None = field(default=None, repr=False)
     secret_key_previous: str | None = field(default=None, repr=False)  # still verifies (rotation)
+    # Requests per API key and per client address (gateway.core.rate_limits), counted in this
+    # process (memory) or in the database, shared by the replicas.
+    rate_limits: tuple[Rule, ...] = DEFAULT_RULES
+    rate_limit_store: str = "memory"
 
     def __post_init__(self) -> None:
         # Here rather than in from_env, so that overrides (the CLI's, a test's) are checked too.
@@ -104,6 +110,11 @@ class Settings:
                 )
         if self.seller_vat_id is not None:
             object.__setattr__(self, "seller_vat_id", _vat_id(self.seller_vat_id, self.seller_country))
+        if self.rate_limit_store not in RATE_LIMIT_STORES:
+            raise SettingsError(
+                f"{PREFIX}RATE_LIMIT_STORE must be memory (this process) or database (shared by the "
+                f"replicas), not {self.rate_limit_store!r}"
+            )
 
     @property
     def seller(self) -> Seller:
@@ -231,6 +242,13 @@ class Settings:
             values["secret_key"] = key
         if (previous := get("SECRET_KEY_PREVIOUS")) is not None:
             values["secret_key_previous"] = previous
+        if (limits := get("RATE_LIMITS")) is not None:
+            try:
+                values["rate_limits"] = parse_rules(limits)
+            except RateLimitSpecError as error:
+                raise SettingsError(f"{PREFIX}RATE_LIMITS: {error}") from None
+        if (store := get("RATE_LIMIT_STORE")) is not None:
+            values["rate_limit_store"] = store.lower()
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

@@ -3,6 +3,9 @@ renewal method that may name one ("card:<id>")."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,6 +24,7 @@ from gateway.plugin_api.payments import (
     PaymentMethod,
     StoredCard,
 )
+from gateway.services.deps import Deps
 from gateway.storage.db import Card, Workspace
 
 
@@ -77,15 +81,25 @@ def card_fingerprint(token: StoredCard) -> list[Any]:
     return [token.fingerprint, token.exp_month, token.exp_year]
 
 
+def keyed_fingerprint(key: bytes, fingerprint: str) -> str:
+    """The processor's card fingerprint under this installation's own key: what is stored and
+    shown (``SavedCard.fingerprint``). A processor's fingerprint may be derivable from the card
+    number (the sandbox's is an HMAC under a public constant, so a number was recoverable from
+    it and the last four digits); without the key, this one is not."""
+    return hmac.new(key, b"card-fingerprint\x00" + fingerprint.encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def tokenize(
+    deps: Deps,
     method: PaymentMethod | None,
     choice: PaymentChoice,
     today: date,
     path: tuple[str, ...] = ("payment_method", "new_card"),
 ) -> StoredCard | None:
     """The new card of ``choice`` tokenized by ``method`` if it is a card method, before the
-    request claims its idempotency key; None when there is no new card to tokenize.
-    A card that fails the method's checks is a :class:`PaymentRefused` naming the field."""
+    request claims its idempotency key; None when there is no new card to tokenize. Its
+    fingerprint is the :func:`keyed_fingerprint`. A card that fails the method's checks is a
+    :class:`PaymentRefused` naming the field."""
     if (
         choice.card_id is not None
         or choice.new_card is None
@@ -95,11 +109,14 @@ def tokenize(
         return None
     assert isinstance(method, CardMethod), "the registry checks that CARDS methods tokenize"
     try:
-        return method.tokenize(choice.new_card, today)
+        token = method.tokenize(choice.new_card, today)
     except CardError as error:
         raise PaymentRefused(
             ErrorCode[f"CARD_{error.code.name}"], error.message, (*path, error.field)
         ) from None
+    return dataclasses.replace(
+        token, fingerprint=keyed_fingerprint(deps.card_fingerprint_key, token.fingerprint)
+    )
 
 
 def saved_card(

@@ -217,7 +217,7 @@ def checkout(deps: Deps, workspace_id: str, request: CheckoutRequest) -> Outcome
     confirmed = confirmed_quote(deps, workspace_id, request)  # a forged token never claims a key
     now = deps.clock()
     # A new card is tokenized first (outside any lock): its fingerprint tells one card from another.
-    token = tokenize(deps.payment_methods.get(request.payment.method), request.payment, now.date())
+    token = tokenize(deps, deps.payment_methods.get(request.payment.method), request.payment, now.date())
     outcome: Outcome = idempotency.run_once(
         deps.write_sessions,
         workspace_id,

@@ -70,6 +70,11 @@ class Deps(Protocol):
     def clock(self) -> Callable[[], datetime]: ...
 
     @property
+    def card_fingerprint_key(self) -> bytes:
+        """This installation's key for card fingerprints (gateway.services.cards.keyed_fingerprint)."""
+        ...
+
+    @property
     def quote_keys(self) -> QuoteKeys:
         """Signs quote tokens and verifies them at checkout (the current key and older ones)."""
         ...

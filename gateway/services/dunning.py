@@ -64,7 +64,7 @@ def pay_invoice(
     """Pay one of the workspace's open invoices with any payment method. Idempotent per key."""
     idempotency.check_key(idempotency_key)
     now = deps.clock()
-    token = tokenize(deps.payment_methods.get(payment.method), payment, now.date())
+    token = tokenize(deps, deps.payment_methods.get(payment.method), payment, now.date())
     outcome: PayInvoiceOutcome = idempotency.run_once(
         deps.write_sessions,
         workspace_id,

@@ -68,7 +68,7 @@ def add_card(
         raise PaymentRefused(ErrorCode.UNKNOWN_PAYMENT_METHOD, "no card payment method is installed")
     # Tokenized before the key is claimed (and outside any lock: it may call a processor), so
     # that the processor's fingerprint tells this card from another with the same last digits.
-    token = tokenize(method, PaymentChoice(method.code, new_card=card), now.date(), ("card",))
+    token = tokenize(deps, method, PaymentChoice(method.code, new_card=card), now.date(), ("card",))
     assert token is not None
     fingerprint = {"card": card_fingerprint(token), "renewal": use_for_renewal}
     added: CardAdded = idempotency.run_once(
@@ -137,7 +137,7 @@ def top_up(
     idempotency.check_key(idempotency_key)
     now = deps.clock()
     # First, as for checkout: the new card's fingerprint tells cards apart.
-    token = tokenize(deps.payment_methods.get(payment.method), payment, now.date())
+    token = tokenize(deps, deps.payment_methods.get(payment.method), payment, now.date())
     fingerprint = {"amount": str(amount), "payment": payment.fingerprint(token)}
     outcome: TopUpOutcome = idempotency.run_once(
         deps.write_sessions,

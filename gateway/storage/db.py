@@ -396,6 +396,22 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(BigInteger)
 
 
+class RateLimitCount(Base):
+    """One rate-limit rule's count for one subject (an API key id or a client address) in one
+    window of the rule's period (gateway.storage.rate_limits), when the counts are kept in the
+    database so that every replica shares them."""
+
+    __tablename__ = "rate_limit_counts"
+
+    rule: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)
+    window_index: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True
+    )  # seconds since the epoch // period
+    units: Mapped[int] = mapped_column(Integer)
+    expires: Mapped[int] = mapped_column(BigInteger, index=True)  # seconds since the epoch: purge after
+
+
 class GatewaySecret(Base):
     """Secrets the gateway makes for itself once and every replica on the database shares
     (the quote signing key, gateway.storage.secrets), unless a setting provides them."""
