@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError, GraphQLResolveInfo
-from strawberry.extensions import MaskErrors, SchemaExtension
+from graphql import GraphQLError
+from strawberry.extensions import FieldExtension, MaskErrors
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, get_object_definition
 
@@ -22,7 +22,7 @@ from gateway.api.context import RootAnswer
 from gateway.api.limits import DocumentLimits
 from gateway.api.operator import OperatorMutation
 from gateway.api.payments import PaymentsMutation
-from gateway.api.scopes import ScopeCheck, check_schema
+from gateway.api.scopes import check_schema, refusal
 from gateway.api.subscriptions import Subscription
 from gateway.api.webhooks import WebhooksMutation, WebhooksQuery
 from gateway.api.workspace import Workspace, WorkspaceResult
@@ -359,28 +359,43 @@ class _MaskErrors(MaskErrors):
         )
 
 
-class _RootAnswers(SchemaExtension):
-    """Notes on the context what each root field answered (its type, whether a typed error),
-    for the server's metrics. Other fields pass straight through."""
+class _RootField(FieldExtension):
+    """What runs around each root Query and Mutation field, and only there (a schema extension's
+    ``resolve`` would wrap every field of every answer: about 120 per Order Preview):
 
-    def resolve(
-        self, _next: Callable[..., Any], root: Any, info: GraphQLResolveInfo, *args: Any, **kwargs: Any
-    ) -> Any:
-        if info.path.prev is not None:
-            return _next(root, info, *args, **kwargs)
-        answers = getattr(info.context, "answers", None)  # subscriptions have a context of their own
+    * the scope check (:func:`gateway.api.scopes.refusal`): ScopeRequired as the answer of a
+      field the workspace key may not use, whose resolver then never runs;
+    * a note on the context of what the field answered (its type, whether a typed error), for
+      the server's metrics."""
+
+    def __init__(self, root_type: str) -> None:
+        self.root_type = root_type
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: strawberry.Info, **kwargs: Any) -> Any:
+        context = info.context
+        answers = getattr(context, "answers", None)
+        key = str(info.path.key)
         try:
-            result = _next(root, info, *args, **kwargs)
+            result = refusal(context, self.root_type, info.field_name)
+            if result is None:
+                result = next_(source, info, **kwargs)
         except Exception:
             if answers is not None:
-                answers[str(info.path.key)] = RootAnswer(info.field_name, None, False, raised=True)
+                answers[key] = RootAnswer(info.field_name, None, False, raised=True)
             raise
         if answers is not None:
             definition = getattr(result, "__strawberry_definition__", None)
-            answers[str(info.path.key)] = RootAnswer(
+            answers[key] = RootAnswer(
                 info.field_name, definition.name if definition else None, isinstance(result, e.UserError)
             )
         return result
+
+
+def _with_root_extensions(root: type, name: str) -> type:
+    for root_field in get_object_definition(root, strict=True).fields:
+        if not any(isinstance(extension, _RootField) for extension in root_field.extensions):
+            root_field.extensions.append(_RootField(name))
+    return root
 
 
 def _described(root: type, description: str) -> type:
@@ -393,13 +408,17 @@ def _described(root: type, description: str) -> type:
 def build_schema() -> strawberry.Schema:
     """The schema, built once per process: it holds no per-gateway state (the context does)."""
     query = _described(
-        merge_types("Query", (CoreQuery, WebhooksQuery)),
+        _with_root_extensions(merge_types("Query", (CoreQuery, WebhooksQuery)), "Query"),
         "What can be read. The catalog, message rates, selectPlan and estimate need no key; workspace, "
         "quote and webhookEndpoints need the workspace's API key.",
     )
     mutation = _described(
-        merge_types(
-            "Mutation", (CoreMutation, PaymentsMutation, BillingMutation, WebhooksMutation, OperatorMutation)
+        _with_root_extensions(
+            merge_types(
+                "Mutation",
+                (CoreMutation, PaymentsMutation, BillingMutation, WebhooksMutation, OperatorMutation),
+            ),
+            "Mutation",
         ),
         "What can be changed. Expected failures are answered as typed errors in each result union, "
         "never as GraphQL errors.",
@@ -414,8 +433,8 @@ def build_schema() -> strawberry.Schema:
             # and validated documents (gateway.api.limits).
             DocumentLimits,
             lambda: _MaskErrors(should_mask_error=_should_mask, error_message="Internal error."),
-            ScopeCheck,  # listed first, so runs inside _RootAnswers: a refusal is noted as a typed error
-            _RootAnswers,
+            # No extension with a per-field `resolve`: that would wrap every field; the scope
+            # check and the metrics' notes run around the root fields only (_RootField).
         ],
     )
     check_schema(schema)  # every root field declares its scope

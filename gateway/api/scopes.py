@@ -17,12 +17,10 @@ answer them (AuthenticationRequired), as before scopes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Final
 
 import strawberry
-from graphql import GraphQLError, GraphQLResolveInfo, GraphQLUnionType, get_named_type
-from strawberry.extensions import SchemaExtension
+from graphql import GraphQLError, GraphQLUnionType, get_named_type
 
 from gateway.api import errors as e
 from gateway.services.keys import Scope
@@ -113,23 +111,15 @@ def check_schema(schema: strawberry.Schema) -> None:
                 raise RuntimeError(f"{root_type}.{name} needs a scope but cannot answer ScopeRequired")
 
 
-class ScopeCheck(SchemaExtension):
-    """Refuses a root Query or Mutation field whose scope the request's workspace key lacks:
-    ScopeRequired as the field's answer, and its resolver never runs. Other fields, and
-    requests without a workspace key, pass straight through."""
-
-    def resolve(
-        self, _next: Callable[..., Any], root: Any, info: GraphQLResolveInfo, *args: Any, **kwargs: Any
-    ) -> Any:
-        if info.path.prev is not None or info.parent_type.name == "Subscription":
-            return _next(root, info, *args, **kwargs)  # subscriptions check themselves, per subscribe
-        context = info.context
-        if getattr(context, "workspace_id", None) is None:
-            return _next(root, info, *args, **kwargs)
-        scope = missing_scope(context.scopes, info.parent_type.name, info.field_name)
-        if scope is None:
-            return _next(root, info, *args, **kwargs)
-        return e.scope_required(str(scope), refusal_message(scope, info.field_name))
+def refusal(context: Any, root_type: str, field_name: str) -> Any | None:
+    """ScopeRequired for a root Query or Mutation field whose scope the request's workspace key
+    lacks, else None (and for requests without a workspace key: public fields, operators)."""
+    if getattr(context, "workspace_id", None) is None:
+        return None
+    scope = missing_scope(context.scopes, root_type, field_name)
+    if scope is None:
+        return None
+    return e.scope_required(str(scope), refusal_message(scope, field_name))
 
 
 def subscription_refused(scope: Scope, field_name: str) -> GraphQLError:
