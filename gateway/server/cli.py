@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from gateway.core.catalog import CatalogError
 from gateway.core.statuses import DeliveryStatus
 from gateway.plugin_api.registry import PluginError
-from gateway.server.settings import Settings, SettingsError
+from gateway.server.settings import PREFIX, Settings, SettingsError
 from gateway.services.keys import Scope
 from gateway.storage import faults
 
@@ -42,12 +44,13 @@ def _gateway(args: argparse.Namespace) -> Iterator[Gateway]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from gateway.server.http import MAX_WEBSOCKET_MESSAGE, create_app
+    from gateway.server.http import create_app
     from gateway.server.observability import configure_logging
+    from gateway.server.workers import ServeOptions, serve_one, serve_workers
 
-    with _gateway(args) as gateway:
+    workers = args.workers if args.workers is not None else _workers_from_env()
+    options = ServeOptions(args.host, args.port, args.log_level, workers)
+    with _gateway(args) as gateway:  # migrates and checks every setting once, before any worker starts
         configure_logging(args.log_level, gateway.settings.log_format)
         if args.demo:
             key, created = ensure_demo_workspace(gateway)
@@ -58,18 +61,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
         else:
             print(f"Billing page: http://{args.host}:{args.port}/billing")
         print(f"GraphQL and GraphiQL: http://{args.host}:{args.port}/graphql", flush=True)
-        # uvicorn's own access log prints query strings; gateway.server.http.AccessLog does not.
-        # log_config=None: uvicorn's loggers keep the handler configure_logging set up.
-        uvicorn.run(
-            create_app(gateway),
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
-            access_log=False,
-            log_config=None,
-            ws_max_size=MAX_WEBSOCKET_MESSAGE,
-        )
-    return 0
+        if workers == 1:
+            serve_one(create_app(gateway), options)
+            return 0
+    # Each worker builds its own gateway (pool, notifier, periodic tasks) from the same settings.
+    overrides: dict[str, object] = (
+        {"database_url": args.database_url} if getattr(args, "database_url", None) else {}
+    )
+    return serve_workers(functools.partial(worker_app, args.log_level, overrides), options)
+
+
+def worker_app(log_level: str, overrides: dict[str, object]) -> Any:
+    """The app of one ``serve --workers`` process (module-level: workers are spawned)."""
+    from gateway.server.app import build_gateway
+    from gateway.server.http import create_app
+    from gateway.server.observability import configure_logging
+
+    gateway = build_gateway(Settings.from_env(None, **overrides), run_migrations=False)  # the parent migrated
+    configure_logging(log_level, gateway.settings.log_format)
+    return create_app(gateway)
+
+
+def _workers(raw: str) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_WORKERS}, not {raw!r}")
+    return int(raw)
+
+
+def _workers_from_env() -> int:
+    raw = os.environ.get(f"{PREFIX}WORKERS", "").strip() or "1"
+    try:
+        return _workers(raw)
+    except argparse.ArgumentTypeError as error:
+        raise SettingsError(f"{PREFIX}WORKERS {error}") from None
 
 
 def ensure_demo_workspace(gateway: Gateway) -> tuple[str, bool]:
@@ -415,6 +439,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="create a demo workspace and print an API key")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=None,
+        help="worker processes sharing the port (default: BILLING_GATEWAY_WORKERS, else 1); about one per core",
+    )
     serve.set_defaults(func=cmd_serve)
 
     workspace = with_db(commands.add_parser("create-workspace", help="create a workspace and an API key"))
@@ -578,6 +608,7 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+MAX_WORKERS = 64
 EXIT_DATABASE_UNAVAILABLE = 3  # worth retrying, unlike the 2 of a configuration error
 
 

@@ -134,7 +134,7 @@ class TextFormatter(logging.Formatter):
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (ISO 8601, UTC), level, logger, message, request_id,
-    client, and the exception's text when there is one."""
+    client, pid, and the exception's text when there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -144,6 +144,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", None),
             "client": getattr(record, "client", None),
+            "pid": record.process,  # which worker process (serve --workers)
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
