@@ -9,6 +9,7 @@ second was delivered by the notification.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import queue
@@ -16,6 +17,7 @@ import statistics
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,10 +26,12 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from sqlalchemy import text
+from starlette.testclient import TestClient
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from gateway.events.notify import APPLICATION_NAME, POLL_INTERVAL
+from gateway.server.http import create_app
 from gateway.services.keys import issue_api_key
 from gateway.services.workspaces import create_workspace
 from gateway.storage.db import create_db_engine
@@ -298,3 +302,40 @@ def test_a_replica_that_lost_its_listen_connection_catches_up(replicas, member, 
     finally:
         engine.dispose()
     assert "lost the LISTEN connection" in a.log() and "listening for events again" in a.log()
+
+
+def test_app_lifespans_stopping_together_close_their_listen_connections(postgres_url, gateway):
+    """Several apps (each a lifespan with the notifier's LISTEN connection) stop at the same
+    moment: every LISTEN connection is closed, none is dropped for the garbage collector (a
+    ResourceWarning, which this suite turns into an error)."""
+
+    def listening() -> int:
+        with gateway.engine.connect() as connection:
+            return connection.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"),
+                {"name": APPLICATION_NAME},
+            )
+
+    before = listening()
+    clients = [TestClient(create_app(gateway)) for _ in range(4)]
+    for client in clients:
+        client.__enter__()
+    deadline = time.monotonic() + 10
+    while listening() < before + 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert listening() >= before + 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        stoppers = [threading.Thread(target=client.__exit__, args=(None, None, None)) for client in clients]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join(timeout=30)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)], [
+        str(w.message) for w in caught
+    ]
+    deadline = time.monotonic() + 10
+    while listening() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert listening() == before
