@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import timedelta
+import time
 
 import pytest
 from sqlalchemy import select, update
 
-from gateway.services.keys import issue_api_key
+from gateway.services.key_cache import CHECK_INTERVAL
+from gateway.services.keys import issue_api_key, revoke_api_key
 from gateway.storage.db import ApiKey
 
 from helpers import snapshot
@@ -103,11 +104,8 @@ def test_revoked_key(client, gateway, member, clock):
         other = issue_api_key(session, member.id, clock.now, name="second")
     assert call(client, WORKSPACE, authorization=f"Bearer {member.key}")["workspace"]["id"] == member.id
     with gateway.sessions.begin() as session:
-        session.execute(
-            update(ApiKey)
-            .where(ApiKey.key_hash == hashlib.sha256(member.key.encode()).hexdigest())
-            .values(revoked_at=clock.now + timedelta(seconds=1))
-        )
+        assert revoke_api_key(session, member.key, clock.now) is not None
+    # At once in the process that revoked it (the key was just used, and known to the cache).
     assert call(client, WORKSPACE, authorization=f"Bearer {member.key}")["workspace"] == BAD_KEY
     assert call(client, QUOTE, OMNI_QUOTE, authorization=f"Bearer {member.key}")["quote"] == BAD_KEY
     # The workspace's other key is unaffected.
@@ -161,3 +159,17 @@ def test_api_keys_are_stored_only_as_sha256_hashes(gateway, make_workspace):
     for row in rows:
         assert re.fullmatch(r"[0-9a-f]{64}", row["key_hash"])
         assert re.fullmatch(r"[0-9a-f]{12}", row["prefix"])
+
+
+def test_a_key_revoked_elsewhere_signs_nobody_in_a_second_later(client, gateway, member, clock):
+    """Revoked by another process (another replica's CLI, or by hand in SQL): each gateway
+    checks at most once a second whether the keys changed."""
+    assert call(client, WORKSPACE, authorization=f"Bearer {member.key}")["workspace"]["id"] == member.id
+    with gateway.sessions.begin() as session:
+        session.execute(
+            update(ApiKey)
+            .where(ApiKey.key_hash == hashlib.sha256(member.key.encode()).hexdigest())
+            .values(revoked_at=clock.now)
+        )
+    time.sleep(CHECK_INTERVAL + 0.1)
+    assert call(client, WORKSPACE, authorization=f"Bearer {member.key}")["workspace"] == BAD_KEY

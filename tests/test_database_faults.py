@@ -137,8 +137,8 @@ def test_probes_say_not_ready_and_health_follows_them(unreachable_client):
 
 @pytest.fixture
 def vanishing(tmp_path, clock):
-    """A gateway on a SQLite file with a workspace and its key; ``vanishing.arm()`` makes the
-    file's directory disappear as soon as the next connection is handed back (after sign-in),
+    """A gateway on a SQLite file with a workspace and two keys; ``vanishing.arm()`` makes the
+    file's directory disappear as soon as the next connection is handed back (after a sign-in),
     so the request's next connection cannot open the file."""
     folder = tmp_path / "data"
     folder.mkdir()
@@ -152,6 +152,7 @@ def vanishing(tmp_path, clock):
     with gateway.sessions.begin() as session:
         workspace = create_workspace(session, gateway.catalog, "Acme", clock())
         key = issue_api_key(session, workspace.id, clock()).secret
+        unseen_key = issue_api_key(session, workspace.id, clock()).secret  # signs in with a read
     armed = []
 
     @event.listens_for(gateway.engine, "checkin")
@@ -162,7 +163,7 @@ def vanishing(tmp_path, clock):
 
     class Vanishing:
         def __init__(self):
-            self.gateway, self.key = gateway, key
+            self.gateway, self.key, self.unseen_key = gateway, key, unseen_key
 
         def arm(self):
             armed.append(True)
@@ -175,7 +176,9 @@ def test_a_fault_inside_execution_answers_503_without_data(vanishing):
     with TestClient(create_app(vanishing.gateway)) as client:
         assert post(client, WORKSPACE, key=vanishing.key).status_code == 200
         vanishing.arm()
-        response = post(client, WORKSPACE, key=vanishing.key)
+        # A key the gateway has not seen: its sign-in reads the database, and the file vanishes
+        # when that connection is handed back, before the resolver's.
+        response = post(client, WORKSPACE, key=vanishing.unseen_key)
     assert response.status_code == 503
     body = response.json()
     assert "data" not in body

@@ -26,6 +26,7 @@ from gateway.plugin_api.registry import PluginInfo, Registry, load_plugins
 from gateway.plugin_api.tax_ids import TaxIdVerifier
 from gateway.server.settings import PREFIX, Settings
 from gateway.server.taxes import choose_tax_calculator
+from gateway.services.key_cache import KeyCache
 from gateway.services.messages import MessageCatalog
 from gateway.storage.db import (
     create_db_engine,
@@ -77,6 +78,8 @@ class Gateway:
     # Requests per key and per address (the settings' rules, counted where the settings say).
     rate_limiter: RateLimiter = field(init=False)
     _card_fingerprint_key: bytes | None = field(default=None, init=False, repr=False)
+    # Who each bearer token speaks for, without a read per request (revocations clear it).
+    callers: KeyCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.notifier = Notifier(self.settings.database_url)
@@ -88,6 +91,7 @@ class Gateway:
         )
         attach_event_listeners(self)  # emit queues a delivery per registered event listener
         self.messages = MessageCatalog.of(self.rates)
+        self.callers = KeyCache(self.sessions)
 
     @property
     def card_fingerprint_key(self) -> bytes:

@@ -66,7 +66,7 @@ from gateway.services.billing_views import InvoiceView
 from gateway.services.dunning import run_dunning
 from gateway.services.invoice_pdf import MEDIA_TYPE as PDF_MEDIA_TYPE
 from gateway.services.invoice_pdf import file_name, render_invoice
-from gateway.services.keys import Scope, WorkspaceCaller, identify
+from gateway.services.keys import Scope, WorkspaceCaller
 from gateway.services.price_changes import give_notice
 from gateway.services.renewal import RenewalStatus, renew_due
 from gateway.services.settlement import CannotSettle, notified, reconcile
@@ -344,10 +344,8 @@ class GraphQLEndpoint:
         limiter = self.gateway.rate_limiter
         caller = None
         if token:
-            try:
-                caller = identify(context.session, token)
-            finally:
-                context.close()  # a request holds one connection at a time: resolvers reopen as needed
+            # A connection of its own, if any (a token not seen lately), returned before resolvers run.
+            caller = self.gateway.callers.identify(token)
             context.sign_in(caller)
             throttle.signed_in(limiter, address, caller)
         throttle.admit_fields(limiter, address, caller, throttle.root_fields(document, operation))
@@ -449,8 +447,7 @@ def _read_invoice(
     is closed before returning: rendering holds none."""
     limiter = gateway.rate_limiter
     throttle.admit_address(limiter, address, signing_in=True)
-    with gateway.sessions() as session:
-        caller = identify(session, token)
+    caller = gateway.callers.identify(token)
     throttle.signed_in(limiter, address, caller)  # the rate store may take a connection of its own
     if not isinstance(caller, WorkspaceCaller) or Scope.READ not in caller.scopes:
         return False, None

@@ -24,6 +24,7 @@ from gateway.plugin_api.events import EventListener
 from gateway.plugin_api.messaging import RateProvider
 from gateway.plugin_api.payments import PaymentMethod
 from gateway.plugin_api.tax_ids import TaxIdVerifier
+from gateway.services.key_cache import KeyCache
 from gateway.services.messages import MessageCatalog
 
 # The session type the API layer may hold (to pass to read functions) without importing SQLAlchemy.
@@ -68,6 +69,11 @@ class Deps(Protocol):
 
     @property
     def clock(self) -> Callable[[], datetime]: ...
+
+    @property
+    def callers(self) -> KeyCache:
+        """Who a bearer token speaks for (gateway.services.key_cache)."""
+        ...
 
     @property
     def card_fingerprint_key(self) -> bytes:

@@ -20,8 +20,7 @@ def workspace_of_key(deps: Deps, key: str) -> str | None:
 
 def caller_of_key(deps: Deps, key: str) -> WorkspaceCaller | None:
     """Whose workspace API key this is, with its scopes; None for a wrong, revoked or operator key."""
-    with deps.sessions() as session:
-        caller = keys.identify(session, key)
+    caller = deps.callers.identify(key)
     return caller if isinstance(caller, WorkspaceCaller) else None
 
 

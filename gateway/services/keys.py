@@ -18,13 +18,14 @@ import hashlib
 import hmac
 import logging
 import secrets
+import threading
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.storage.db import ApiKey, OperatorKey
@@ -91,6 +92,32 @@ Caller = WorkspaceCaller | OperatorCaller
 
 def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+token_digest = _hash  # what a key is stored (and cached) as: its SHA-256, never the key
+
+
+_REVOKING = "gateway.services.keys.revoking"  # Session.info key: a revocation in this transaction
+_revocations = 0  # revocations committed in this process (gateway.services.key_cache watches it)
+_revocations_lock = threading.Lock()
+
+
+def revocations() -> int:
+    """How many transactions of this process committed a revocation."""
+    return _revocations
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    global _revocations
+    if session.info.pop(_REVOKING, False):
+        with _revocations_lock:
+            _revocations += 1
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_REVOKING, None)
 
 
 def _new_secret(kind: str) -> tuple[str, str]:
@@ -207,6 +234,7 @@ def revoke_api_key(session: Session, key_or_prefix: str, now: datetime) -> str |
     if key is None:
         return None
     key.revoked_at = now
+    session.info[_REVOKING] = True
     return key.prefix
 
 
@@ -223,4 +251,5 @@ def revoke_operator_key(session: Session, key_prefix_or_id: str, now: datetime) 
     if key is None:
         return None
     key.revoked_at = now
+    session.info[_REVOKING] = True
     return key.prefix
