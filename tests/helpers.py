@@ -314,17 +314,23 @@ def install_project(path: Path, project: Path) -> None:
 
 class ServerThread:
     """The app under uvicorn on 127.0.0.1 (a free port), in a thread of this process, on the
-    test's gateway: real HTTP and WebSocket, the same database and clock as the test."""
+    test's gateway: real HTTP and WebSocket, the same database and clock as the test.
 
-    def __init__(self, gateway: Any, start_timeout: float = 30.0) -> None:
+    ``options`` override uvicorn's settings (``log_config=None, log_level="debug"`` logs as
+    ``serve --log-level debug`` does, through the loggers the test configures)."""
+
+    def __init__(self, gateway: Any, start_timeout: float = 30.0, **options: Any) -> None:
         config = uvicorn.Config(
             create_app(gateway),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="on",
-            ws="websockets-sansio",
-            ws_max_size=MAX_WEBSOCKET_MESSAGE,  # as `serve` runs it
+            **{
+                "host": "127.0.0.1",
+                "port": 0,
+                "log_level": "warning",
+                "lifespan": "on",
+                "ws": "websockets-sansio",
+                "ws_max_size": MAX_WEBSOCKET_MESSAGE,  # as `serve` runs it
+                **options,
+            },
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)

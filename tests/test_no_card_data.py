@@ -344,6 +344,8 @@ MISPLACED = ("4111111111111111", "486")
         {"card": {"number": "1", "expMonth": MISPLACED[0], "expYear": 2030, "cvc": MISPLACED[1]}},
         # The number as a JSON number: "String cannot represent a non string value: 4111...".
         {"card": {"number": int(MISPLACED[0]), "expMonth": 12, "expYear": 2030, "cvc": MISPLACED[1]}},
+        # A misspelt field: "Did you mean 'cvc'? Found: {...}" quoted the input, the CVC in it.
+        {"card": {"number": MISPLACED[0], "expMonth": 12, "expYear": 2030, "cvc": "1", "cvv": MISPLACED[1]}},
         # The CVC as a number where a string goes, the number spaced where the month goes.
         {
             "card": {
@@ -354,7 +356,7 @@ MISPLACED = ("4111111111111111", "486")
             }
         },
     ],
-    ids=["unknown-field", "number-as-month", "number-as-int", "cvc-as-int"],
+    ids=["unknown-field", "number-as-month", "number-as-int", "misspelt-field", "cvc-as-int"],
 )
 def test_variable_errors_do_not_echo_card_data(client, make_workspace, sent, all_logs):
     member = make_workspace()
@@ -371,3 +373,39 @@ def test_variable_errors_do_not_echo_card_data(client, make_workspace, sent, all
     assert not re.search(rf"\b{MISPLACED[1]}\b", body)
     logged = all_logs.text
     assert MISPLACED[0] not in re.sub(r"\D", "", logged) and not re.search(rf"\b{MISPLACED[1]}\b", logged)
+
+
+LITERAL = f'number: "{MISPLACED[0]}", expMonth: 12, expYear: 2030, cvc: "{MISPLACED[1]}"'
+
+
+@pytest.mark.parametrize(
+    ("document", "says"),
+    [
+        # Card data written into the document, where validation and the parser quoted it.
+        (
+            f'mutation {{ addCard(input: {{card: {{{LITERAL}, cvv: "{MISPLACED[1]}"}}, idempotencyKey: "k"}})'
+            " { __typename } }",
+            "Expected value of type 'CardInput' not to include unknown field 'cvv'. Did you mean 'cvc'?",
+        ),
+        (
+            f'mutation {{ addCard(input: {{card: {{number: "1", expMonth: "{MISPLACED[0]}", expYear: 2030,'
+            f' cvc: {MISPLACED[1]}}}, idempotencyKey: "k"}}) {{ __typename }} }}',
+            "Int cannot represent non-integer value.",
+        ),
+        (
+            f'mutation {{ topUpBalance(input: {{amount: "{MISPLACED[0]} {MISPLACED[1]}", idempotencyKey: "k",'
+            ' paymentMethod: {method: "card"}}) { __typename } }',
+            "Value cannot represent a Decimal.",
+        ),
+        (f"{{ plans {{ code }} {MISPLACED[0]} }}", "Syntax Error: Expected Name, found Int."),
+    ],
+    ids=["misspelt-field", "number-as-month", "card-as-amount", "syntax-error"],
+)
+def test_request_errors_do_not_echo_card_data_written_in_the_document(client, make_workspace, document, says):
+    member = make_workspace()
+    response = client.post(
+        "/graphql", json={"query": document}, headers={"Authorization": f"Bearer {member.key}"}
+    )
+    body = response.text
+    assert says in [error["message"] for error in response.json()["errors"]]  # why, and (locations) where
+    assert MISPLACED[0] not in re.sub(r"\D", "", body) and not re.search(rf"\b{MISPLACED[1]}\b", body)

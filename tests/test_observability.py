@@ -9,10 +9,11 @@ import re
 
 import pytest
 from starlette.testclient import TestClient
+from websockets.frames import Frame, Opcode
 
 from gateway.server.app import build_gateway
 from gateway.server.http import create_app
-from gateway.server.observability import configure_logging, log_handler
+from gateway.server.observability import configure_logging, install_log_redaction, log_handler
 from gateway.server.settings import Settings, SettingsError
 from gateway.services.keys import revoke_api_key
 from gateway.storage.db import create_db_engine, head_revisions, migrate
@@ -211,6 +212,37 @@ def test_a_websocket_connection_gets_a_request_id(client):
         "/graphql", subprotocols=["graphql-transport-ws"], headers={"X-Request-Id": "ws-1"}
     ) as socket:
         assert (b"x-request-id", b"ws-1") in socket.extra_headers
+
+
+def test_websocket_frames_and_credentials_are_redacted_on_the_server_logger():
+    """websockets logs (at DEBUG, through uvicorn.error) the handshake and every frame's data:
+    connection_init carries the API key. The records every handler gets show neither."""
+    install_log_redaction()
+    server = logging.getLogger("uvicorn.error")
+    kept: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = kept.append  # type: ignore[method-assign]
+    level = server.level
+    server.addHandler(handler)
+    server.setLevel(logging.DEBUG)
+    try:
+        connection_init = b'{"type": "connection_init", "payload": {"apiKey": "bgw_0123456789ab_secret"}}'
+        server.debug("< %s", Frame(Opcode.TEXT, connection_init))
+        server.debug("< %s %s %s", "GET", "/graphql?apiKey=bgw_0123456789ab_secret", "HTTP/1.1")
+        server.debug("< %s: %s", "Authorization", "Bearer bgw_0123456789ab_secret")
+        server.debug("< %s: %s", "Cookie", "session=secret")
+        server.debug("< %s: %s", "Host", "127.0.0.1:8000")
+    finally:
+        server.removeHandler(handler)
+        server.setLevel(level)
+    assert [record.getMessage() for record in kept] == [
+        f"< TEXT [{len(connection_init)} bytes]",
+        "< GET /graphql HTTP/1.1",
+        "< Authorization: [redacted]",
+        "< Cookie: [redacted]",
+        "< Host: 127.0.0.1:8000",
+    ]
+    assert not any("secret" in repr(record.args) for record in kept)
 
 
 def test_websocket_lines_lose_their_query_string():

@@ -3,6 +3,8 @@ key by ``billing-gateway webhooks reencrypt``, and encrypted by the migration th
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from alembic import command
 from cryptography.fernet import Fernet
@@ -13,7 +15,15 @@ from gateway.events import endpoints
 from gateway.server.app import build_gateway
 from gateway.server.cli import main
 from gateway.server.settings import Settings, SettingsError
-from gateway.storage.db import EncryptionKey, WebhookEndpoint, alembic_config, create_db_engine, migrate
+from gateway.storage.db import (
+    EncryptionKey,
+    GatewaySecret,
+    WebhookEndpoint,
+    alembic_config,
+    create_db_engine,
+    migrate,
+    stored_key,
+)
 from gateway.storage.encryption import EncryptionError, Keyring, key_id
 
 from helpers import registry_of
@@ -52,6 +62,25 @@ def test_secrets_are_stored_encrypted_with_the_first_key(graphql, gateway, make_
     assert raw.startswith(f"fernet:{key_id(OLD)}:") and secret not in raw and secret[6:] not in raw
     assert Fernet(OLD.encode()).decrypt(raw.split(":", 2)[2].encode()).decode() == secret
     assert secret_of(gateway, endpoint_id) == secret  # read back for signing
+
+
+def test_secrets_read_back_are_concealed_from_repr(graphql, gateway, make_workspace, caplog):
+    """SQLAlchemy logs every row at DEBUG once its columns' types have processed it: an encrypted
+    column's row holds the decrypted secret. A secret read back is a str whose repr hides it, so
+    the row log (and anything else showing objects by repr) does not show it; so are the keys the
+    gateway keeps in the database."""
+    stored_key(gateway.engine, gateway.clock(), create=True)  # kept by the database, as without a setting
+    member = make_workspace()
+    created = graphql(CREATE, {"url": "https://93.184.215.14/h"}, key=member.key)["createWebhookEndpoint"]
+    with caplog.at_level(logging.DEBUG, logger="sqlalchemy.engine"), gateway.sessions() as session:
+        secret = session.get_one(WebhookEndpoint, created["endpoint"]["id"]).secret
+        [key] = session.scalars(select(EncryptionKey.key)).all()
+        values = session.scalars(select(GatewaySecret.value)).all()
+    assert secret == created["secret"] and Webhook(secret)  # the value, to sign with
+    assert {repr(secret), repr(key), *map(repr, values)} == {"'<concealed>'"}
+    rows = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Row")]
+    assert len(rows) == 2 + len(values) and all("<concealed>" in row for row in rows)
+    assert not any(value in caplog.text for value in [secret, key, *values])
 
 
 def test_rotating_the_key_then_reencrypting(

@@ -276,30 +276,35 @@ def _nul_refused(error: GraphQLError) -> bool:
 
 
 def _should_mask(error: GraphQLError) -> bool:
-    """Mask unexpected exceptions, and the values in variable errors; validation errors stay
-    readable.
+    """Mask unexpected exceptions, and the values that request errors quote; what a request
+    error says about the request (which variable, argument or field, and why) stays readable.
 
     Expected failures never raise: they are returned as typed errors in unions.
     """
     if not error.path:  # about the request: safe to show, once its values are taken out
-        return error.message.startswith(_VARIABLE_ERROR)
+        return _without_values(error.message) != error.message
     return _unexpected(error)
 
 
-# graphql-core's variable errors quote what was sent ("..., found: {'card': {'number': ...}}",
-# "Int cannot represent non-integer value: '4242...'"): a card number or CVC sent in the wrong
-# place would come back in the answer, and land in any log that keeps answers. The message keeps
-# which variable, where in it and why; the value goes.
-_VARIABLE_ERROR = "Variable '$"
-_FOUND = re.compile(r",? found: .*$", re.DOTALL)
-_REPRESENTED = re.compile(r"(cannot represent[^:]*?value): .*$", re.DOTALL)
+# graphql-core's request errors quote what was sent: a variable's whole value ("..., found:
+# {'card': {'number': ...}}", "Did you mean 'cvc'? Found: {...}"), a literal of the document
+# ("Int cannot represent non-integer value: "4242..."", a custom scalar's "Value cannot represent
+# a Decimal: ..."), the parser's token ("Expected Name, found Int '4242...'"). A card number or
+# CVC sent in the wrong place would come back in the answer, and land in any log that keeps
+# answers. The message keeps which variable, argument or field, where and why; the value goes.
+_FOUND = re.compile(r"[,;]? [Ff]ound: .*$", re.DOTALL)
+_REPRESENTED = re.compile(r"(cannot represent[^:]*): .*$", re.DOTALL)
+_TOKEN = re.compile(r"\b(found|Unexpected) (Int|Float|String|BlockString) '.*'", re.DOTALL)
 _CARD_LIKE = re.compile(r"\d[\d -]{11,}\d")  # anything left that could be a card number
 
 
 def _without_values(message: str) -> str:
-    message = _FOUND.sub(".", message)
-    message = _REPRESENTED.sub(r"\1.", message)
-    return _CARD_LIKE.sub("[digits removed]", message)
+    cut = _FOUND.sub("", message)
+    cut = _REPRESENTED.sub(r"\1", cut)
+    cut = _TOKEN.sub(r"\1 \2", cut)
+    if cut != message and not cut.endswith((".", "?")):
+        cut += "."
+    return _CARD_LIKE.sub("[digits removed]", cut)
 
 
 class _Schema(strawberry.Schema):
@@ -333,7 +338,7 @@ class _MaskErrors(MaskErrors):
     NUL character the storage refused answers ``extensions.code`` INVALID_CHARACTERS."""
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        if not error.path:  # a variable error (see _should_mask): the same error without the values
+        if not error.path:  # a request error (see _should_mask): the same error without the values
             return GraphQLError(
                 _without_values(error.message),
                 nodes=error.nodes,

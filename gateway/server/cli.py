@@ -19,7 +19,7 @@ from gateway.core.catalog import CatalogError
 from gateway.core.statuses import DeliveryStatus
 from gateway.plugin_api.registry import PluginError
 from gateway.server.settings import PREFIX, Settings, SettingsError
-from gateway.services.keys import Scope
+from gateway.services.keys import Scope, public_part
 from gateway.storage import faults
 
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ def _revoke(
     with _gateway(args) as gateway, gateway.sessions.begin() as session:
         revoked = revoke(session, args.key, gateway.clock())
     if revoked is None:
-        print(f"error: no active {kind} {args.key!r}", file=sys.stderr)
+        print(f"error: no active {kind} {public_part(args.key)!r}", file=sys.stderr)
         return 2
     print(f"revoked {done} {revoked}")
     return 0

@@ -634,6 +634,7 @@ def create_app(gateway: Gateway) -> Starlette:
 
     probes = observability.Probes(gateway.engine)
     observability.install_record_context()  # log records carry the request id
+    observability.install_log_redaction()  # uvicorn's and websockets' lines carry no key
 
     app = Starlette(
         routes=[

@@ -6,7 +6,8 @@
   while handling it (:func:`install_record_context`; context variables follow the work into
   worker threads).
 * :func:`configure_logging` sets up the process's logs: ``text`` lines or ``json`` objects, one
-  per line, uvicorn's loggers included.
+  per line, uvicorn's loggers included; :class:`WebSocketRedaction` keeps what WebSocket clients
+  send (a key in the URL, credential headers, frames) out of uvicorn's and websockets' lines.
 * :class:`ErrorResponses` is the last line of defence: an exception that escapes a route is
   answered as JSON (503 with ``Retry-After`` when the database cannot be reached, else 500),
   never as a plain-text 500, and logged with the request id.
@@ -35,6 +36,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from websockets.frames import Frame
 
 from gateway.server.app import Gateway
 from gateway.server.metrics import Metrics
@@ -164,25 +166,60 @@ def _timestamp(record: logging.LogRecord) -> str:
 LOG_FORMATS: dict[str, Callable[[], logging.Formatter]] = {"text": TextFormatter, "json": JsonFormatter}
 
 
-class NoQueryStrings(logging.Filter):
-    """Takes the query string out of uvicorn's WebSocket lines (``"WebSocket /graphql?..."``): a
-    client may put a key there, and the access log never prints query strings either."""
+_CREDENTIAL_HEADER = re.compile(r"auth|cookie|key|token|secret", re.IGNORECASE)
+
+
+class WebSocketRedaction(logging.Filter):
+    """uvicorn's and websockets' records about WebSocket connections, without what clients sent.
+
+    Both log through ``uvicorn.error`` and format values they were given: uvicorn its line per
+    connection with the whole path (``"WebSocket /graphql?apiKey=..."``: a client may put a key
+    there, and the access log never prints query strings either), and websockets, at DEBUG, the
+    handshake's request line and headers (``< authorization: Bearer ...``) and every frame with
+    its data (``connection_init`` carries the API key, a ``subscribe`` its variables). The gateway
+    formats none of these itself, so a filter is the one place to act: it takes query strings out
+    of paths, hides the values of credential headers and shows a frame as its type and size.
+    Installed on the logger (:func:`install_log_redaction`), it runs before any handler, an
+    operator's own included."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str) and '"WebSocket %s"' in record.msg and isinstance(record.args, tuple):
-            record.args = tuple(
-                arg.split("?", 1)[0] if isinstance(arg, str) and arg.startswith("/") else arg
-                for arg in record.args
-            )
+        message, args = record.msg, record.args
+        if not isinstance(message, str) or not isinstance(args, tuple):
+            return True
+        if '"WebSocket %s"' in message or message in ("< %s %s %s", "< GET %s HTTP/1.1"):
+            record.args = tuple(_path_only(arg) for arg in args)
+        elif (
+            message in ("< %s: %s", "> %s: %s") and len(args) == 2 and _CREDENTIAL_HEADER.search(str(args[0]))
+        ):
+            record.args = (args[0], "[redacted]")
+        elif message in ("< %s", "> %s") and len(args) == 1 and isinstance(args[0], Frame):
+            frame = args[0]
+            record.args = (f"{frame.opcode.name} [{len(frame.data)} bytes]",)
         return True
 
 
+def _path_only(arg: object) -> object:
+    return arg.split("?", 1)[0] if isinstance(arg, str) and arg.startswith("/") else arg
+
+
+SERVER_LOGGER = "uvicorn.error"  # where uvicorn, and websockets under it, log connections
+
+
+def install_log_redaction() -> None:
+    """Put :class:`WebSocketRedaction` on the server's logger, once."""
+    server_logger = logging.getLogger(SERVER_LOGGER)
+    if not any(isinstance(existing, WebSocketRedaction) for existing in server_logger.filters):
+        server_logger.addFilter(WebSocketRedaction())
+
+
 def log_handler(log_format: str, stream: Any = None) -> logging.Handler:
-    """A handler writing ``log_format`` lines (to stderr by default), with the request context."""
+    """A handler writing ``log_format`` lines (to stderr by default), with the request context
+    and the server's WebSocket lines redacted (also those of loggers configured elsewhere)."""
     install_record_context()
+    install_log_redaction()
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(LOG_FORMATS[log_format]())
-    handler.addFilter(NoQueryStrings())
+    handler.addFilter(WebSocketRedaction())
     return handler
 
 

@@ -136,6 +136,13 @@ def _parts(token: str) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
+def public_part(key_or_prefix: str) -> str:
+    """What may be shown of a key someone typed (a command's argument): a key-shaped value only
+    as ``<kind>_<prefix>``, never its secret part; a prefix or an id as it is."""
+    parts = key_or_prefix.split("_", 2)
+    return f"{parts[0]}_{parts[1]}" if len(parts) == 3 else key_or_prefix
+
+
 def issue_api_key(
     session: Session,
     workspace_id: str,

@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from gateway.core.statuses import WorkspaceStatus
-from gateway.storage.encryption import keyring, new_key
+from gateway.storage.encryption import Concealed, keyring, new_key
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -64,9 +64,22 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class SecretText(TypeDecorator[str]):
+    """Text that is a secret (a key): read back as :class:`~gateway.storage.encryption.Concealed`,
+    so that a row logged at DEBUG or shown by ``repr`` does not show it. (Parameters are never
+    logged: see :func:`create_db_engine`.)"""
+
+    impl = String
+    cache_ok = True
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else Concealed(value)
+
+
 class EncryptedText(TypeDecorator[str]):
     """Text stored encrypted with the process's keyring (:mod:`gateway.storage.encryption`):
-    rows hold ``fernet:<key id>:<token>``, Python sees the plain value."""
+    rows hold ``fernet:<key id>:<token>``, Python sees the plain value, concealed from ``repr``
+    as :class:`SecretText` is."""
 
     impl = String(512)
     cache_ok = True
@@ -75,7 +88,7 @@ class EncryptedText(TypeDecorator[str]):
         return None if value is None else keyring.encrypt(value)
 
     def process_result_value(self, value: str | None, dialect: Any) -> str | None:
-        return None if value is None else keyring.decrypt(value)
+        return None if value is None else Concealed(keyring.decrypt(value))
 
 
 class Base(DeclarativeBase):
@@ -419,7 +432,7 @@ class GatewaySecret(Base):
     __tablename__ = "gateway_secrets"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(String(128))  # base64url of random bytes
+    value: Mapped[str] = mapped_column(SecretText(128))  # base64url of random bytes
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
 
 
@@ -477,7 +490,7 @@ class EncryptionKey(Base):
     __tablename__ = "encryption_keys"
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)  # "gateway": one row at most
-    key: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(SecretText(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -97,3 +97,19 @@ class Keyring:
 
 
 keyring = Keyring()
+
+
+class Concealed(str):
+    """A secret read back from the database (a webhook signing secret, an encryption or signing
+    key): a ``str`` in every way but its ``repr``, which hides the value.
+
+    Whatever shows objects by their ``repr`` then shows ``'<concealed>'``: SQLAlchemy's row log
+    at DEBUG (rows are logged after their columns' types have processed them, so an encrypted
+    column's row shows the decrypted value), a ``%r`` in a log call, a debugger's or an error
+    reporter's view of local variables. Code that needs the value uses it as the string it is
+    (``str()``, formatting with ``%s``, comparing, encoding)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<concealed>'"

@@ -122,8 +122,9 @@ _DECLINES: dict[Scenario, tuple[FailureCode, str]] = {
     Scenario.DECLINES_LATER: (FailureCode.CARD_DECLINED, "The card was declined."),
     Scenario.NOT_A_TEST_CARD: (
         FailureCode.CARD_DECLINED,
+        # No card number in it (not even a test card's): answers and logs carry none.
         "The card was declined: the sandbox accepts only test cards "
-        "(for example 4242 4242 4242 4242); no real card is ever charged.",
+        "(such as the Visa ending in 4242); no real card is ever charged.",
     ),
 }
 _SUCCEEDING = frozenset({Scenario.SUCCEEDS, Scenario.THREE_D_SECURE})
