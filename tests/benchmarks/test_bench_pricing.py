@@ -5,7 +5,8 @@ Omnichannel (50,000 email / 20,000 messaging credits) with 13 of 30 days left,
 for a German consumer (19 % VAT, through the real tax_vat calculator for the core).
 The plain version is the floor: no types, no validation, no descriptions. Compare
 the means of the two benchmarks in the "pricing core" group (the target is a ratio
-below 3). Run for real with ``pytest tests/benchmarks --benchmark-enable``.
+of 3 or less): the summary ends with each one over the plain computation, measured in
+the same run (see conftest.py). Run for real with ``pytest tests/benchmarks --benchmark-enable``.
 """
 
 from __future__ import annotations
