@@ -21,8 +21,7 @@ from gateway.core.pricing import (
     Configuration,
     PricedOrder,
     Subscription,
-    describe,
-    price_configuration,
+    clear_caches,
     price_order,
 )
 from gateway.core.tax import CustomerKind, TaxCalculator, TaxCustomer
@@ -77,7 +76,8 @@ def _quote_inputs() -> tuple[Subscription, Configuration, TaxCalculator]:
 
 
 def test_pricing_core_omnichannel_upgrade(benchmark) -> None:  # type: ignore[no-untyped-def]
-    """The same quote again, as while the user watches the Order Preview: monthly prices are cached."""
+    """The same quote again, as while the user watches the Order Preview: monthly prices and
+    the due-now lines are cached."""
     subscription, target, tax = _quote_inputs()
 
     def run() -> PricedOrder:
@@ -94,8 +94,7 @@ def test_pricing_core_omnichannel_upgrade_cold(benchmark) -> None:  # type: igno
     subscription, target, tax = _quote_inputs()
 
     def run() -> PricedOrder:
-        price_configuration.cache_clear()
-        describe.cache_clear()
+        clear_caches()
         return price_order(subscription, target, NOW, customer=CUSTOMER, tax=tax, seller_country="DE")
 
     benchmark.group = GROUP
