@@ -255,6 +255,13 @@ class PricedOrder(NamedTuple):
 
 # ------------------------------------------------------------------ pricing
 
+# The records built on every quote (the tax request, the charges, the change, the order)
+# are made with tuple.__new__ from all their fields in order: the same value as the
+# NamedTuple's constructor, without its Python-level __new__ (about 110 ns less each, 6 per
+# quote). Nothing checks the fields there, so each call site gives every field, positionally,
+# and tests/test_pricing.py checks the records' lengths.
+_tuple_new = tuple.__new__
+
 # The enum members of the quote path, bound once: on Python 3.11 each access such
 # as ChangeKind.UPGRADE goes through the enum metaclass and costs about 60 ns.
 _EMAIL, _MESSAGING = CreditKind.EMAIL, CreditKind.MESSAGING
@@ -434,10 +441,10 @@ def _charge(
     on: date,
 ) -> Charge:
     if customer is None or tax is None:
-        return Charge(lines, subtotal, (), _zero(currency), subtotal, False)
+        return _tuple_new(Charge, (lines, subtotal, (), _zero(currency), subtotal, False))
     if not lines:  # nothing is charged, so there is nothing to tax (and no invoice to explain)
-        return Charge((), subtotal, (), subtotal, subtotal, True)
-    tax_lines = tax.calculate(TaxRequest(seller_country, customer, subtotal, on))
+        return _tuple_new(Charge, ((), subtotal, (), subtotal, subtotal, True))
+    tax_lines = tax.calculate(_tuple_new(TaxRequest, (seller_country, customer, subtotal, on)))
     if tax_lines.__class__ is not tuple:
         tax_lines = tuple(tax_lines)
     if (
@@ -460,7 +467,7 @@ def _charge(
             tax_amount += amount.amount
         # The amounts are rounded, so is their sum; rounded() only fixes the exponent (0.00, not 0).
         tax_total = Money._of(tax_amount, currency).rounded()
-    return Charge(lines, subtotal, tax_lines, tax_total, subtotal + tax_total, True)
+    return _tuple_new(Charge, (lines, subtotal, tax_lines, tax_total, subtotal + tax_total, True))
 
 
 _ZERO = Decimal(0)
@@ -607,14 +614,17 @@ def price_order(
 
     if now_part is None:
         changes: tuple[Change, ...] = (
-            () if scheduled is None else (Change(_AT_RENEWAL, period_end, scheduled),)
+            () if scheduled is None else (_tuple_new(Change, (_AT_RENEWAL, period_end, scheduled)),)
         )
         renewal_config = current_config if scheduled is None else scheduled
     elif scheduled is None:
-        changes = (Change(_IMMEDIATE, now, now_part),)
+        changes = (_tuple_new(Change, (_IMMEDIATE, now, now_part)),)
         renewal_config = now_part
     else:
-        changes = (Change(_IMMEDIATE, now, now_part), Change(_AT_RENEWAL, period_end, scheduled))
+        changes = (
+            _tuple_new(Change, (_IMMEDIATE, now, now_part)),
+            _tuple_new(Change, (_AT_RENEWAL, period_end, scheduled)),
+        )
         renewal_config = scheduled
     if renewal_config.plan.is_free:
         due_at_renewal = _charge(
@@ -628,18 +638,21 @@ def price_order(
         due_at_renewal = _charge(
             renewal_lines, renewal_subtotal, currency, customer, tax, seller_country, period_end.date()
         )
-    return PricedOrder(
-        kind,
-        target,
-        monthly_lines,
-        monthly_subtotal,
-        changes,
-        due_now,
-        period_start,
-        period_end,
-        period_end,
-        due_at_renewal,
-        proration_days,
+    return _tuple_new(
+        PricedOrder,
+        (
+            kind,
+            target,
+            monthly_lines,
+            monthly_subtotal,
+            changes,
+            due_now,
+            period_start,
+            period_end,
+            period_end,  # renewal_at
+            due_at_renewal,
+            proration_days,
+        ),
     )
 
 
