@@ -278,6 +278,9 @@ class _Tier(NamedTuple):
     unit_price: Decimal
     unit: Money  # unit_price in the plan's currency, as printed on the line
     label: str  # the line's description up to the upper bound: "Email credits 5,001–"
+    # The line of the whole tier, for every limit at or above its end (None for a tier
+    # without an end, or free): the same for every configuration of the plan.
+    whole: Line | None
 
 
 class _PlanTerms(NamedTuple):
@@ -298,19 +301,25 @@ def _plan_terms(plan: Plan) -> _PlanTerms:
     """
     base_price = plan.base_price
     assert base_price is not None, "only purchasable plans are priced"
-    currency = base_price.currency
+    currency, version = base_price.currency, plan.price_version
     credits = []
     for kind, option in plan.credits.items():
         tiers = []
         lower = option.included
         for tier in option.tiers:
             label = f"{kind.value.capitalize()} credits {lower + 1:,}–"
-            tiers.append(_Tier(lower, tier.up_to, tier.unit_price, Money(tier.unit_price, currency), label))
-            if tier.up_to is None:
+            unit = Money(tier.unit_price, currency)
+            up_to = tier.up_to
+            whole = None
+            if up_to is not None and tier.unit_price:
+                units = up_to - lower
+                amount = unit.times_rounded(units)
+                whole = Line(_CREDITS, f"{label}{up_to:,}", amount, units, unit, kind, version)
+            tiers.append(_Tier(lower, up_to, tier.unit_price, unit, label, whole))
+            if up_to is None:
                 break  # no credit is beyond a tier without an end
-            lower = tier.up_to
+            lower = up_to
         credits.append((kind, tuple(tiers)))
-    version = plan.price_version
     base_line = Line(_BASE, f"{plan.name} plan, monthly base price", base_price, price_version=version)
     return _PlanTerms(currency, _QUANTA[currency], version, base_line, tuple(credits))
 
@@ -328,15 +337,22 @@ def price_configuration(config: Configuration) -> tuple[tuple[Line, ...], Money]
     subtotal = base_line.amount.amount
     for kind, tiers in terms.credits:
         limit = config.email_credits if kind is _EMAIL else config.messaging_credits
-        for lower, up_to, unit_price, unit, label in tiers:  # each credit is priced by the tier it falls in
+        # Each credit is priced by the tier it falls in: the tiers below the limit whole, the
+        # one it falls in up to the limit.
+        for lower, up_to, unit_price, unit, label, whole in tiers:
             if limit <= lower:
                 break
-            upper = limit if up_to is None or limit < up_to else up_to
-            units = upper - lower
-            if units > 0 and unit_price:
+            if up_to is not None and limit >= up_to:
+                if whole is not None:
+                    lines.append(whole)
+                    subtotal += whole.amount.amount
+                continue
+            if unit_price:
+                units = limit - lower
                 amount = unit.times_rounded(units)
-                lines.append(Line(_CREDITS, f"{label}{upper:,}", amount, units, unit, kind, version))
+                lines.append(Line(_CREDITS, f"{label}{limit:,}", amount, units, unit, kind, version))
                 subtotal += amount.amount
+            break
     # The amounts are rounded, so is their sum: the quantize only fixes the exponent (0.00, not 0).
     return tuple(lines), Money._of(subtotal.quantize(terms.quantum, ROUND_HALF_UP, _EXACT), terms.currency)
 
