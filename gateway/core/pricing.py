@@ -467,22 +467,26 @@ def _charge(
         len(tax_lines) == 1
         and (amount := tax_lines[0].amount).currency == currency
         and (amount.amount.same_quantum(_QUANTA[currency]))
+        and subtotal.currency == currency
     ):
         # The usual case: one tax line whose amount has the minor unit's exponent, so it
-        # is rounded and reads like every other amount (0.00, not 0): it is the tax as it stands.
-        tax_total = amount
-    else:
-        tax_amount = _ZERO
-        for line in tax_lines:
-            amount = line.amount
-            if amount.currency != currency or not amount.is_rounded:
-                raise ValueError(
-                    f"tax calculator {tax.code!r} returned {amount} for a {currency} order; "
-                    "tax amounts must be rounded to the minor unit, in the order's currency"
-                )
-            tax_amount += amount.amount
-        # The amounts are rounded, so is their sum; rounded() only fixes the exponent (0.00, not 0).
-        tax_total = Money._of(tax_amount, currency).rounded()
+        # is rounded and reads like every other amount (0.00, not 0): it is the tax as it stands,
+        # in the subtotal's currency, so the total is their sum (Money + Money, without its checks).
+        return _tuple_new(
+            Charge,
+            (lines, subtotal, tax_lines, amount, Money._of(subtotal.amount + amount.amount, currency), True),
+        )
+    tax_amount = _ZERO
+    for line in tax_lines:
+        amount = line.amount
+        if amount.currency != currency or not amount.is_rounded:
+            raise ValueError(
+                f"tax calculator {tax.code!r} returned {amount} for a {currency} order; "
+                "tax amounts must be rounded to the minor unit, in the order's currency"
+            )
+        tax_amount += amount.amount
+    # The amounts are rounded, so is their sum; rounded() only fixes the exponent (0.00, not 0).
+    tax_total = Money._of(tax_amount, currency).rounded()
     return _tuple_new(Charge, (lines, subtotal, tax_lines, tax_total, subtotal + tax_total, True))
 
 
