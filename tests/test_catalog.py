@@ -147,6 +147,19 @@ def test_plans_are_immutable_and_hashable() -> None:
     assert dict(plan.credits) == {k: plan.credits[k] for k in plan.credits}
 
 
+def test_credit_options_answer_lookups_like_a_mapping() -> None:
+    """CreditOptions answers ``in`` and ``get`` from its dict (quotes ask on every slider move)."""
+    email = load_catalog().plan("email")
+    assert email is not None
+    option = email.credits[CreditKind.EMAIL]
+    assert CreditKind.EMAIL in email.credits and CreditKind.MESSAGING not in email.credits
+    assert "email" not in email.credits  # keys are the enum members, not their values
+    assert email.credits.get(CreditKind.EMAIL) is option
+    assert email.credits.get(CreditKind.MESSAGING) is None
+    assert email.credits.get(CreditKind.MESSAGING, option) is option
+    assert email.option(CreditKind.MESSAGING) is None and email.default_limit(CreditKind.MESSAGING) == 0
+
+
 def test_parse_catalog_names_its_source() -> None:
     with pytest.raises(CatalogError, match=r"^inline: catalog, field 'plans'"):
         parse_catalog(

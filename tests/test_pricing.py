@@ -231,6 +231,12 @@ def test_every_order_keeps_its_sums_exact(
     assert result.renewal_at == result.period_end
     assert result.period_start <= now < result.period_end
     assert result.due_now.total >= eur("0")  # nothing in the core refunds
+    # price_order builds its records with tuple.__new__ (pricing._tuple_new): each is whole.
+    assert len(result) == len(PricedOrder._fields)
+    for charge in (result.due_now, result.due_at_renewal):
+        assert len(charge) == len(Charge._fields) and type(charge.tax_calculated) is bool
+    for change in result.changes:
+        assert len(change) == len(Change._fields) and isinstance(change.configuration, Configuration)
 
 
 @settings(deadline=None, max_examples=250)

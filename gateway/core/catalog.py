@@ -24,7 +24,7 @@ from dataclasses import field as dataclass_field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from gateway.core.messaging import Channel
 from gateway.core.money import CURRENCY_EXPONENTS, Money
@@ -36,6 +36,7 @@ MAX_FEATURES = 12  # bullets per plan: a Select a Plan card, not a brochure
 MAX_FEATURE_LENGTH = 120  # characters: one line on that card
 FIRST_PRICE_VERSION = "1"  # the name of a plan's first price version unless the catalog names it
 DEFAULT_NOTICE_DAYS = 30
+_T = TypeVar("_T")
 
 
 class CreditKind(enum.Enum):
@@ -99,6 +100,18 @@ class CreditOptions(Mapping[CreditKind, CreditOption]):
 
     def __getitem__(self, kind: CreditKind) -> CreditOption:
         return self._index[kind]
+
+    # The dict's own lookups, not Mapping's (which call __getitem__ and catch KeyError):
+    # pricing asks a plan for its options on every quote.
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._index
+
+    @overload
+    def get(self, kind: CreditKind, /) -> CreditOption | None: ...
+    @overload
+    def get(self, kind: CreditKind, /, default: CreditOption | _T) -> CreditOption | _T: ...
+    def get(self, kind: CreditKind, /, default: object = None) -> object:
+        return self._index.get(kind, default)
 
     def __iter__(self) -> Iterator[CreditKind]:
         return (kind for kind, _ in self._items)

@@ -48,7 +48,7 @@ from os import PathLike
 from pathlib import Path
 
 from billing_gateway_tax_vat.config import VatSettings
-from billing_gateway_tax_vat.lines import tax_line, untaxed_line
+from billing_gateway_tax_vat.lines import named_tax_line, standard_rates, tax_line, untaxed_line
 from billing_gateway_tax_vat.rules import (
     MEMBER_STATES,
     RateTable,
@@ -110,12 +110,13 @@ class EuVatCalculator:
                 self._rates = load_rates(path)
         else:
             self._rates = load_rates(rates_path)
+        self._standard = standard_rates("VAT", self._rates)
 
     @property
     def rates(self) -> RateTable:
         return self._rates
 
-    def calculate(self, request: TaxRequest) -> list[TaxLine]:
+    def calculate(self, request: TaxRequest) -> tuple[TaxLine, ...]:
         # Called twice per quote, on every slider move: country codes are looked up
         # as given first and upper-cased only when that fails (member-state codes
         # are upper case, so the result is the same).
@@ -133,18 +134,18 @@ class EuVatCalculator:
         if country not in MEMBER_STATES:
             country = country.upper()
             if country not in MEMBER_STATES:
-                return [untaxed_line(OUT_OF_SCOPE_NAME, country, base, OUT_OF_SCOPE_NOTE)]
+                return (untaxed_line(OUT_OF_SCOPE_NAME, country, base, OUT_OF_SCOPE_NOTE),)
 
         tax_id = customer.tax_id
         if tax_id is not None and tax_id.strip():
             vat_id = normalize_vat_id(tax_id, country)  # raises InvalidTaxId, for persons too
             if customer.kind is CustomerKind.COMPANY and country != seller:
                 note = REVERSE_CHARGE_NOTE.format(vat_id=vat_id)
-                return [_line(country, _ZERO, base, TaxTreatment.REVERSE_CHARGE, note)]
+                return (_line(country, _ZERO, base, TaxTreatment.REVERSE_CHARGE, note),)
         # Domestic sale, consumer, or company without VAT ID: the customer's
         # country is the place of supply (and equals the seller's when domestic).
-        rate = self._rates.rate(country, request.on)
-        return [_line(country, rate, base, _STANDARD, None)]
+        rate, name = self._standard(country, request.on)
+        return (named_tax_line(name, country, rate, base, _STANDARD, None),)
 
 
 def _line(country: str, rate: Decimal, base: Money, treatment: TaxTreatment, note: str | None) -> TaxLine:

@@ -8,9 +8,12 @@ customer accounts for it, and the note says so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 
+from billing_gateway_tax_vat.rules import RateTable
 from gateway.plugin_api import Money, TaxLine, TaxTreatment
 
 
@@ -18,10 +21,33 @@ def tax_line(
     tax: str, country: str, rate: Decimal, base: Money, treatment: TaxTreatment, note: str | None
 ) -> TaxLine:
     """A line of ``tax`` ("VAT", "MWST", "MVA") at ``rate`` for ``country``'s jurisdiction."""
+    return named_tax_line(line_name(tax, country, rate), country, rate, base, treatment, note)
+
+
+def named_tax_line(
+    name: str, country: str, rate: Decimal, base: Money, treatment: TaxTreatment, note: str | None
+) -> TaxLine:
+    """:func:`tax_line` with its name already made by :func:`line_name`."""
     amount = base.times_rounded(rate)  # one half-up rounding, on the whole base
     if not amount.amount:
         amount = Money.zero(base.currency).rounded()  # no "-0.00" on refunds
-    return TaxLine(line_name(tax, country, rate), country, rate, base, amount, treatment, note)
+    return TaxLine(name, country, rate, base, amount, treatment, note)
+
+
+def standard_rates(tax: str, rates: RateTable) -> Callable[[str, date], tuple[Decimal, str]]:
+    """``(country, on) -> (rate, line name)``: the standard rate of ``tax`` in force in ``country``
+    on ``on`` (from ``rates``, which raises VatRateNotFound) and the name of its lines.
+
+    Each pair is looked up once: every quote asks twice (due now and at renewal) for the
+    same few countries and days.
+    """
+
+    @lru_cache(maxsize=1024)
+    def rate_and_name(country: str, on: date) -> tuple[Decimal, str]:
+        rate = rates.rate(country, on)
+        return rate, line_name(tax, country, rate)
+
+    return rate_and_name
 
 
 def untaxed_line(name: str, country: str, base: Money, note: str) -> TaxLine:

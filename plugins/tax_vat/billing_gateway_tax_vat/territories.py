@@ -46,7 +46,7 @@ from stdnum.exceptions import ValidationError
 from stdnum.gb import vat as gb_vat
 from stdnum.no import mva as no_mva
 
-from billing_gateway_tax_vat.lines import tax_line, untaxed_line
+from billing_gateway_tax_vat.lines import named_tax_line, standard_rates, tax_line, untaxed_line
 from billing_gateway_tax_vat.rules import RateTable
 from gateway.plugin_api import CustomerKind, InvalidTaxId, TaxLine, TaxRequest, TaxTreatment
 
@@ -115,29 +115,30 @@ class TerritoryVatCalculator:
         self.territory = territory
         self.code = f"vat_{territory.country.lower()}"
         self.registered = registered
-        self._rates = rates
+        self._standard = standard_rates(territory.tax, rates)
         self._outside_name = f"Not subject to {territory.title}"
         self._outside = f"Outside the scope of {territory.title}"
         self._unregistered_name = f"{territory.title} not charged"
         self._unregistered = f"Not charged: the seller is not registered for {territory.title}"
         rates.rate(territory.country, _FAR_FUTURE)  # the table must have the territory: fail at start-up
 
-    def calculate(self, request: TaxRequest) -> list[TaxLine]:
+    def calculate(self, request: TaxRequest) -> tuple[TaxLine, ...]:
         territory = self.territory
         here = territory.country
         customer = request.customer
         base = request.taxable_base
         if customer.country != here and customer.country.upper() != here:
-            return [untaxed_line(self._outside_name, customer.country.upper(), base, self._outside)]
+            return (untaxed_line(self._outside_name, customer.country.upper(), base, self._outside),)
         tax_id = customer.tax_id
         if tax_id is not None and tax_id.strip():
             vat_id = _normalize(territory.country, tax_id)  # raises InvalidTaxId
             if customer.kind is CustomerKind.COMPANY and request.seller_country.upper() != here:
                 note = territory.reverse_charge_note.format(vat_id=vat_id)
-                return [tax_line(territory.tax, here, _ZERO, base, TaxTreatment.REVERSE_CHARGE, note)]
+                return (tax_line(territory.tax, here, _ZERO, base, TaxTreatment.REVERSE_CHARGE, note),)
         if not self.registered:
-            return [untaxed_line(self._unregistered_name, here, base, self._unregistered)]
-        return [tax_line(territory.tax, here, self._rates.rate(here, request.on), base, _STANDARD, None)]
+            return (untaxed_line(self._unregistered_name, here, base, self._unregistered),)
+        rate, name = self._standard(here, request.on)
+        return (named_tax_line(name, here, rate, base, _STANDARD, None),)
 
 
 _STANDARD = TaxTreatment.STANDARD
