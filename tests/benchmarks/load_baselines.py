@@ -1,5 +1,8 @@
-"""The two baselines ``load.py`` measures the gateway against, each served by uvicorn on one
-worker with the keyword arguments ``billing-gateway serve`` passes (gateway/server/cli.py):
+"""The two baselines ``load.py`` measures the gateway against, each served by uvicorn in one
+process with the configuration ``billing-gateway serve`` gives one gateway process
+(``_config`` in gateway/server/workers.py: no access log, h11 with TCP_NODELAY on every
+connection), copied here rather than imported: importing it imports the gateway, whose
+memory would then count in the baseline's.
 
 * ``raw``: Starlette with one endpoint, ``POST /graphql``, that reads the body and answers a
   fixed small JSON without parsing anything: what the HTTP stack alone costs.
@@ -12,7 +15,10 @@ worker with the keyword arguments ``billing-gateway serve`` passes (gateway/serv
 from __future__ import annotations
 
 import argparse
+import contextlib
+import socket
 import sys
+from typing import Any
 
 import strawberry
 import uvicorn
@@ -21,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 RAW_ANSWER = {"data": {"ok": True}}
 STRAWBERRY_QUERY = "{ hello }"
@@ -47,6 +54,17 @@ def strawberry_app() -> GraphQL:
     return GraphQL(strawberry.Schema(query=Query))
 
 
+class NoDelayH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with TCP_NODELAY, as the gateway's (gateway/server/workers.py)."""
+
+    def connection_made(self, transport: Any) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
+
 APPS = {"raw": raw_app, "strawberry": strawberry_app}
 
 
@@ -57,15 +75,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
-    # As `billing-gateway serve` runs the gateway: one process, no access log.
-    uvicorn.run(
+    config = uvicorn.Config(
         APPS[args.app](),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
         access_log=False,
         log_config=None,
+        http=NoDelayH11Protocol,
     )
+    uvicorn.Server(config).run()
     return 0
 
 

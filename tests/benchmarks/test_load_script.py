@@ -77,7 +77,7 @@ def test_a_short_run_measures_every_target_with_every_answer_checked():
         "BILLING_GATEWAY_DISABLED_PLUGINS": ",".join(installed_beside_the_built_ins()),
     }
     command = [sys.executable, str(SCRIPT), "--rounds", "1", "--seconds", "1", "--warmup", "0"]
-    command += ["--scenarios", "strawberry,top-up", "--subscribers", "5", "--top-ups", "3"]
+    command += ["--scenarios", "strawberry,workers,top-up", "--subscribers", "5", "--top-ups", "3"]
     command += ["--max-seconds", "50", "--json"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -91,13 +91,34 @@ def test_a_short_run_measures_every_target_with_every_answer_checked():
     assert report["figures"]["memory"]["gateway_idle_mib"] > 0
     top_up = report["series"]["top-up-listened"][0]
     assert top_up["subscribers_with_every_event_in_order"] == 5
-    if not report["figures"]["serve_has_workers_option"]:
+    if report["figures"]["serve_has_workers_option"]:
+        assert report["series"]["gateway-2-workers"][0]["errors"] == 0
+        assert report["figures"]["workers"]["ratio"] > 0
+    else:
         assert any("no --workers option" in note for note in report["notes"])
     # It stopped what it started and removed its files.
     (workdir,) = re.findall(r"working in (\S+)", done.stderr)
     assert not Path(workdir).exists()
-    pids = [int(pid) for pid in re.findall(r"started \S+ \(pid (\d+)\)", done.stderr)]
-    assert len(pids) == 4  # raw, gateway, Strawberry, subscribers
-    for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+    # Each was started in a process group of its own (serve's workers in the gateway's): none is left.
+    groups = {int(pid) for pid in re.findall(r"started \S+ \(pid (\d+)\)", done.stderr)}
+    assert len(groups) >= 4  # raw, gateway, Strawberry, subscribers (and 2 workers if serve has them)
+    left = groups & set(process_groups())
+    assert not left, subprocess.run(
+        ["ps", "-o", "pid,pgid,stat,etime,args", "-g", ",".join(map(str, left))],
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def process_groups() -> list[int]:
+    """The process group of every process still running on the machine."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # it ended meanwhile
+            continue
+        state, _ppid, group = text.rsplit(")", 1)[1].split()[:3]  # after "pid (comm)"
+        if state != "Z":  # a zombie has ended, and waits for its new parent (pid 1) to notice
+            found.append(int(group))
+    return found
