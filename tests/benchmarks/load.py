@@ -24,8 +24,8 @@ Bounded: every process the script starts is kept by its handle and stopped (its 
 group: uvicorn's workers too) when the script ends, whatever happens; nothing is stopped by
 name. Every command has a timeout, the whole run --max-seconds. Temporary files are removed.
 
-    .venv/bin/python tests/benchmarks/load.py                      # SQLite; about 2.5 minutes
-    .venv/bin/python tests/benchmarks/load.py --postgres           # + PostgreSQL, checkout; about 4.5 minutes
+    .venv/bin/python tests/benchmarks/load.py                      # SQLite; about 2 minutes
+    .venv/bin/python tests/benchmarks/load.py --postgres           # + PostgreSQL, checkout; about 3 minutes
     .venv/bin/python tests/benchmarks/load.py --json > figures.json
 """
 
