@@ -1,17 +1,124 @@
-"""Keeps the loopback load script working: a tiny bounded run, every answer a Quote."""
+"""Keeps the load script (tests/benchmarks/load.py) working: a short bounded run on loopback
+with every answer checked, its reading of wrk's output, and its exit when wrk is missing."""
 
-import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from helpers import installed_beside_the_built_ins
 
+SCRIPT = Path(__file__).with_name("load.py")
 
-def test_load_script_runs_bounded_on_loopback(monkeypatch):
-    # The gateway runs in a subprocess, discovering what is installed: it gets the built-ins.
-    monkeypatch.setenv("BILLING_GATEWAY_DISABLED_PLUGINS", ",".join(installed_beside_the_built_ins()))
-    spec = importlib.util.spec_from_file_location("load_quote", Path(__file__).with_name("load_quote.py"))
-    load_quote = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(load_quote)
-    figures = load_quote.run(requests=40, concurrency=4, seconds=20, database_url=None)
-    assert figures["requests"] == 40
-    assert figures["failures"] == 0
+# wrk 4.1's output with --latency and the script's Lua (its done() prints the last lines).
+WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:41234/graphql
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   150.21ms   40.10ms   1.02s    80.00%
+    Req/Sec   105.33     20.01   150.00     70.00%
+  Latency Distribution
+     50%  148.50ms
+     75%  170.00ms
+     90%  200.00ms
+     99%     1.20s
+  1052 requests in 5.01s, 3.10MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 4
+Requests/sec:    209.98
+Transfer/sec:    633.50KB
+load.py answers: good 1046 bad 6 exhausted 0
+load.py first bad answer: 503 {"errors":[{"message":"The database is unavailable"}]}
+"""
+
+
+def load_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("load", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["load"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_wrk_output_is_read_with_every_kind_of_error():
+    result = load_module().parse_wrk(WRK_OUTPUT)
+    assert (result.rps, result.p50_ms, result.p99_ms) == (209.98, 148.5, 1200.0)
+    assert (result.requests, result.seconds) == (1052, 5.01)
+    assert result.socket_errors == {"connect": 0, "read": 2, "write": 0, "timeout": 1}
+    assert (result.non_2xx, result.good, result.bad) == (4, 1046, 6)
+    assert result.errors == 4 + 3 + 6
+    assert result.first_bad.startswith("503 ")
+
+
+def test_without_wrk_it_says_how_to_install_it_and_exits_2(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--rounds", "1"],
+        env={**os.environ, "PATH": str(tmp_path)},  # no wrk there
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "apt-get install -y wrk" in done.stderr
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install -y wrk)")
+def test_a_short_run_measures_every_target_with_every_answer_checked():
+    env = {
+        **os.environ,
+        # The servers run in subprocesses, discovering what is installed: they get the built-ins.
+        "BILLING_GATEWAY_DISABLED_PLUGINS": ",".join(installed_beside_the_built_ins()),
+    }
+    command = [sys.executable, str(SCRIPT), "--rounds", "1", "--seconds", "1", "--warmup", "0"]
+    command += ["--scenarios", "strawberry,workers,top-up", "--subscribers", "5", "--top-ups", "3"]
+    command += ["--max-seconds", "50", "--json"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["ok"] and not report["failures"]
+    for name in ("raw", "gateway-sqlite", "strawberry"):
+        (measured,) = report["series"][name]
+        assert measured["requests"] > 0 and measured["good"] > 0
+        assert measured["errors"] == 0
+    assert report["figures"]["gateway-sqlite"]["ratios"]["rps"] > 0
+    assert report["figures"]["memory"]["gateway_idle_mib"] > 0
+    top_up = report["series"]["top-up-listened"][0]
+    assert top_up["subscribers_with_every_event_in_order"] == 5
+    if report["figures"]["serve_has_workers_option"]:
+        assert report["series"]["gateway-2-workers"][0]["errors"] == 0
+        assert report["figures"]["workers"]["ratio"] > 0
+    else:
+        assert any("no --workers option" in note for note in report["notes"])
+    # It stopped what it started and removed its files.
+    (workdir,) = re.findall(r"working in (\S+)", done.stderr)
+    assert not Path(workdir).exists()
+    # Each was started in a process group of its own (serve's workers in the gateway's): none is left.
+    groups = {int(pid) for pid in re.findall(r"started \S+ \(pid (\d+)\)", done.stderr)}
+    assert len(groups) >= 4  # raw, gateway, Strawberry, subscribers (and 2 workers if serve has them)
+    left = groups & set(process_groups())
+    assert not left, subprocess.run(
+        ["ps", "-o", "pid,pgid,stat,etime,args", "-g", ",".join(map(str, left))],
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def process_groups() -> list[int]:
+    """The process group of every process still running on the machine."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # it ended meanwhile
+            continue
+        state, _ppid, group = text.rsplit(")", 1)[1].split()[:3]  # after "pid (comm)"
+        if state != "Z":  # a zombie has ended, and waits for its new parent (pid 1) to notice
+            found.append(int(group))
+    return found
