@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 from test_checkout import DECLINED, checkout, quote, top_up
 
+from gateway.server.app import build_gateway
 from gateway.server.http import create_app, renew
 from gateway.server.settings import Settings
 
@@ -142,6 +143,23 @@ def test_pool_gauges(client):
     samples = scrape(client)
     assert value(samples, "billing_gateway_db_pool_size") > 0
     assert ("billing_gateway_db_pool_connections", (("state", "checked_out"),)) in samples
+
+
+def test_the_pool_has_the_configured_size(database_url, clock, built_once):
+    """BILLING_GATEWAY_DB_POOL_SIZE and _DB_MAX_OVERFLOW size the pool a gateway opens."""
+    settings = Settings.from_env(
+        {"BILLING_GATEWAY_DB_POOL_SIZE": "7", "BILLING_GATEWAY_DB_MAX_OVERFLOW": "3"},
+        database_url=database_url,
+        renewal_interval=0,
+    )
+    parts = built_once.parts(settings)
+    del parts["engine"]  # its own engine, from these settings
+    gateway = build_gateway(settings, clock=clock, run_migrations=False, **parts)
+    try:
+        with TestClient(create_app(gateway)) as client:
+            assert value(scrape(client), "billing_gateway_db_pool_size") == 7
+    finally:
+        gateway.close()
 
 
 class TestToken:

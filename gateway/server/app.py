@@ -213,7 +213,13 @@ def build_gateway(
     tax = choose_tax_calculator(settings, registry.tax_calculators, countries, catalog.currency, clock())
     rates = registry.select("rate_provider", settings.rate_provider, f"{PREFIX}RATE_PROVIDER")
     own_engine = engine is None
-    engine = engine if engine is not None else create_db_engine(settings.database_url)
+    engine = (
+        engine
+        if engine is not None
+        else create_db_engine(
+            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        )
+    )
     try:
         if run_migrations:
             migrate(engine)

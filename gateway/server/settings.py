@@ -80,6 +80,10 @@ class Settings:
     # process (memory) or in the database, shared by the replicas.
     rate_limits: tuple[Rule, ...] = DEFAULT_RULES
     rate_limit_store: str = "memory"
+    # Database connections kept open, and opened beyond them under load (closed again after use):
+    # more kept means fewer new connections under load (one worker serves 40 requests at once).
+    db_pool_size: int = 20
+    db_max_overflow: int = 10
 
     def __post_init__(self) -> None:
         # Here rather than in from_env, so that overrides (the CLI's, a test's) are checked too.
@@ -110,6 +114,10 @@ class Settings:
                 )
         if self.seller_vat_id is not None:
             object.__setattr__(self, "seller_vat_id", _vat_id(self.seller_vat_id, self.seller_country))
+        if not (1 <= self.db_pool_size <= 1000 and 0 <= self.db_max_overflow <= 1000):
+            raise SettingsError(
+                f"{PREFIX}DB_POOL_SIZE must be from 1 to 1000 and {PREFIX}DB_MAX_OVERFLOW from 0 to 1000"
+            )
         if self.rate_limit_store not in RATE_LIMIT_STORES:
             raise SettingsError(
                 f"{PREFIX}RATE_LIMIT_STORE must be memory (this process) or database (shared by the "
@@ -227,7 +235,12 @@ class Settings:
             values["encryption_keys"] = tuple(part.strip() for part in keys.split(",") if part.strip())
         if (allow := get("WEBHOOK_ALLOW")) is not None:
             values["webhook_allow"] = tuple(part.strip() for part in allow.split(",") if part.strip())
-        for name in ("WEBHOOK_CONCURRENCY", "WEBHOOK_WORKSPACE_CONCURRENCY"):
+        for name in (
+            "WEBHOOK_CONCURRENCY",
+            "WEBHOOK_WORKSPACE_CONCURRENCY",
+            "DB_POOL_SIZE",
+            "DB_MAX_OVERFLOW",
+        ):
             if (raw := get(name)) is not None:
                 if not raw.isdigit():
                     raise SettingsError(f"{PREFIX}{name} must be a whole number, not {raw!r}")

@@ -578,7 +578,7 @@ def _refuse_nul(
 
 
 def create_db_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_timeout: float = 30
+    url: str, *, pool_size: int = 20, max_overflow: int = 10, pool_timeout: float = 30
 ) -> Engine:
     """An engine for ``url``. On SQLite the gateway issues BEGIN itself, so that a
     writing transaction (see :func:`write_session_factory`) takes the database's
