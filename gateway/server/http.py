@@ -274,13 +274,26 @@ class GraphQLEndpoint:
         address = throttle.address_of(request.scope)
         try:
             params = _params_from_get(request) if reads else await _body_of_post(request)
-            query, variables, operation, checked = await anyio.to_thread.run_sync(
-                self._admitted_request, params, address, bool(token)
-            )
+            # One worker thread for the rest: decoding, the limits, sign-in and execution.
+            return await anyio.to_thread.run_sync(self._serve, params, reads, media, token, address)
         except _Reject as reject:  # not a well-formed GraphQL-over-HTTP request: 4xx for both media
             return _response(_error_payload(reject.message), reject.status, media, reject.headers)
         except throttle.RateLimited as limited:
             return self._rate_limited(limited, media)
+        except Exception as error:
+            if not faults.unavailable(error):
+                raise
+            observability.log_unavailable(error, "signing in")  # before execution: nothing ran
+            return _unavailable(observability.graphql_unavailable_payload(), media)
+
+    def _serve(
+        self, params: dict[str, Any] | bytes, reads: bool, media: str, token: str | None, address: str
+    ) -> Response:
+        """A request after its body was read, in a worker thread: counted against its address
+        (before any parse), decoded and checked (:func:`_request_of`), then executed. Raises
+        ``_Reject`` for a malformed request and :class:`~gateway.api.throttle.RateLimited`."""
+        throttle.admit_address(self.gateway.rate_limiter, address, bool(token))
+        query, variables, operation, checked = _request_of(params)
         if checked.refusal is not None:
             error = checked.refusal.error()
             return _response({"errors": [error.formatted]}, _request_error_status(media), media)
@@ -301,25 +314,7 @@ class GraphQLEndpoint:
                 media,
             )
         allowed = {OperationType.QUERY} if reads else {OperationType.QUERY, OperationType.MUTATION}
-        try:
-            return await anyio.to_thread.run_sync(
-                self._execute, query, variables, operation, token, allowed, media, address, checked.document
-            )
-        except throttle.RateLimited as limited:
-            return self._rate_limited(limited, media)
-        except Exception as error:
-            if not faults.unavailable(error):
-                raise
-            observability.log_unavailable(error, "signing in")  # before execution: nothing ran
-            return _unavailable(observability.graphql_unavailable_payload(), media)
-
-    def _admitted_request(
-        self, params: dict[str, Any] | bytes, address: str, signing_in: bool
-    ) -> tuple[str, dict[str, Any] | None, str | None, limits.Checked]:
-        """The request counted against its address (before any parse), then decoded and checked:
-        :func:`_request_of`. Raises :class:`~gateway.api.throttle.RateLimited`."""
-        throttle.admit_address(self.gateway.rate_limiter, address, signing_in)
-        return _request_of(params)
+        return self._execute(query, variables, operation, token, allowed, media, address, checked.document)
 
     def _rate_limited(self, limited: throttle.RateLimited, media: str) -> Response:
         """429 with Retry-After, for either media type: the request was refused before GraphQL
