@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -47,7 +46,6 @@ from strawberry.types.graphql import OperationType
 
 from gateway.api import limits, scopes, throttle
 from gateway.api.context import ApiDeps
-from gateway.api.feeds import BATCH, Feeds
 from gateway.events import catalog as ev
 from gateway.plugin_api.events import Event as EventValue
 from gateway.services import event_feed
@@ -56,6 +54,7 @@ from gateway.storage import faults
 
 logger = logging.getLogger("gateway.auth")
 
+BATCH = 500  # events read from the outbox at a time
 KEY_CHECK_INTERVAL = 2.0  # seconds between checks that open sockets' keys are still active
 REVOKED = 4403  # the close code of a socket whose key is wrong, revoked or lacks `live`
 RATE_LIMITED = 4429  # ... of a socket opened over a rate limit (graphql-transport-ws uses it too)
@@ -67,7 +66,6 @@ class SubscriptionContext:
     """What subscription resolvers receive: set up by ``connection_init``."""
 
     gateway: ApiDeps
-    feeds: Feeds  # the app's, shared by its streams (gateway.api.feeds)
     workspace_id: str | None = None
     key_id: str | None = None  # the API key the socket signed in with
     scopes: frozenset[Scope] = frozenset()  # its scopes, as read at the latest subscribe
@@ -176,27 +174,22 @@ async def _stream(info: Info, types: frozenset[str] | None, after: int | None) -
         raise scopes.subscription_refused(scope, info.field_name)
     if after is not None and after < 0:
         raise GraphQLError("afterSequence must not be negative")
-    notifier, feeds = gateway.notifier, context.feeds
+    notifier = gateway.notifier
     with notifier.listen(workspace_id) as wake:  # before reading: nothing committed from now on is missed
         latest = await anyio.to_thread.run_sync(event_feed.last_sequence, gateway, workspace_id)
         if after is not None and after > latest:
             raise GraphQLError(f"afterSequence {after} is ahead of the workspace's latest event, {latest}")
         last = latest if after is None else after
-        with feeds.open(workspace_id, latest):
-            fresh_since, at_least = 0.0, latest  # first: anything that reached the latest sequence read
-            while True:
-                wake.clear()
-                batch = await feeds.after(
-                    workspace_id, last, types, fresh_since=fresh_since, at_least=at_least
-                )
-                for event in batch:
-                    last = event.sequence
-                    yield Event.of(event)
-                if len(batch) < BATCH:
-                    woken = await wake.wait(notifier.poll_interval)
-                    # Woken: a read that began after the wake-up reached the loop sees what woke
-                    # it; timed out (the poll): one that begins from now on.
-                    fresh_since, at_least = (wake.woken_at if woken else time.monotonic()), 0
+        while True:
+            wake.clear()
+            batch = await anyio.to_thread.run_sync(
+                event_feed.events_after, gateway, workspace_id, last, types, BATCH
+            )
+            for event in batch:
+                last = event.sequence
+                yield Event.of(event)
+            if len(batch) < BATCH:
+                await wake.wait(notifier.poll_interval)
 
 
 # ------------------------------------------------------------------ transport
@@ -381,12 +374,9 @@ class SubscriptionServer(GraphQL):
         )
         self.gateway = gateway
         self.revocations = _RevocationWatch(gateway, key_check_interval)
-        self.feeds = Feeds(gateway)
 
     async def get_context(self, request: Any, response: Any) -> SubscriptionContext:  # type: ignore[override]
-        return SubscriptionContext(
-            gateway=self.gateway, address=throttle.address_of(request.scope), feeds=self.feeds
-        )
+        return SubscriptionContext(gateway=self.gateway, address=throttle.address_of(request.scope))
 
     async def on_ws_connect(  # type: ignore[override]
         self, context: SubscriptionContext

@@ -36,7 +36,6 @@ import contextlib
 import functools
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -140,16 +139,9 @@ class Listener:
         self.notifier, self.workspace_id = notifier, workspace_id
         self.loop = asyncio.get_running_loop()
         self._event = asyncio.Event()
-        # time.monotonic() when the latest wake-up reached the loop: whatever woke it had
-        # committed by then, so a read of the outbox that began later sees it.
-        self.woken_at = 0.0
 
     def set(self) -> None:
-        _call_on(self.loop, self._wake)
-
-    def _wake(self) -> None:
-        self.woken_at = time.monotonic()
-        self._event.set()
+        _call_on(self.loop, self._event.set)
 
     def clear(self) -> None:
         """Call before each read of the outbox: a wake-up during the read is kept for the next wait."""
