@@ -6,6 +6,8 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
+# The trusted documents: the wheel carries them as gateway/operations (pyproject.toml).
+COPY schema/operations ./schema/operations
 COPY plugins ./plugins
 # Wheels of the gateway, the built-in plugins and every dependency, so the final image needs no
 # compiler and no network.

@@ -29,6 +29,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -289,6 +290,8 @@ class Checked:
     validations: dict[tuple[GraphQLSchema, tuple[type[ASTValidationRule], ...]], list[GraphQLError]] = field(
         default_factory=dict
     )
+    # Compiled operations (gateway.api.lean), by schema and operation name; None: no plan.
+    plans: dict[tuple[GraphQLSchema, str | None], Any] = field(default_factory=dict)
 
 
 class DocumentCache:
@@ -334,11 +337,22 @@ class DocumentCache:
 
 
 CACHE = DocumentCache()
+# Documents checked once and kept whatever else arrives: the trusted documents
+# (gateway.api.trusted), a fixed set pinned at start-up. Read without a lock (a dict lookup).
+PINNED: dict[str, Checked] = {}
+
+
+def pin(query: str) -> Checked:
+    """Check ``query`` (if not yet) and keep its verdict, validations and plans for good."""
+    entry = PINNED.get(query)
+    if entry is None:
+        entry = PINNED[query] = checked(query)
+    return entry
 
 
 def checked(query: str) -> Checked:
-    """The verdict on a document, from the cache or computed (and cached)."""
-    entry = CACHE.get(query)
+    """The verdict on a document, from the pinned documents, the cache or computed (and cached)."""
+    entry = PINNED.get(query) or CACHE.get(query)
     if entry is None:
         try:
             entry = Checked(check(query), None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -403,6 +404,20 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trusted_documents(args: argparse.Namespace) -> int:
+    """The trusted documents' manifest: a JSON object of id to text (the persisted documents
+    format clients and tools read), or the ids and operation names with --ids."""
+    from gateway.api.trusted import registry
+
+    documents = sorted(registry().values(), key=lambda d: (d.file, d.operation))
+    if args.ids:
+        for document in documents:
+            print(f"{document.id}  {document.operation}  ({document.file})")
+    else:
+        print(json.dumps({d.id: d.text for d in documents}, indent=2, ensure_ascii=False))
+    return 0
+
+
 def cmd_schema_diff(args: argparse.Namespace) -> int:
     from graphql import GraphQLError, GraphQLSchema, build_schema
     from graphql.utilities import find_breaking_changes, find_dangerous_changes
@@ -591,6 +606,13 @@ def parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.add_argument("--output", "-o", default="-")
     export.set_defaults(func=cmd_export_schema)
+
+    documents = commands.add_parser(
+        "trusted-documents",
+        help="print the trusted documents (schema/operations, by SHA-256) a client may send by id",
+    )
+    documents.add_argument("--ids", action="store_true", help="only the ids and operation names")
+    documents.set_defaults(func=cmd_trusted_documents)
 
     diff = commands.add_parser(
         "schema-diff",

@@ -49,9 +49,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from gateway.api import limits, throttle
+from gateway.api import lean, limits, throttle, trusted
 from gateway.api.context import Context
 from gateway.api.schema import build_schema
 from gateway.api.subscriptions import SubscriptionServer
@@ -125,8 +126,14 @@ def _error_payload(message: str) -> dict[str, Any]:
 
 def _params_from_get(request: Request) -> dict[str, Any]:
     params: dict[str, Any] = {"query": request.query_params.get("query")}
-    if "operationName" in request.query_params:
-        params["operationName"] = request.query_params["operationName"]
+    for name in ("operationName", "documentId"):
+        if name in request.query_params:
+            params[name] = request.query_params[name]
+    if "extensions" in request.query_params:  # Apollo's persisted queries send their hash here
+        try:
+            params["extensions"] = json.loads(request.query_params["extensions"])
+        except (ValueError, RecursionError):
+            raise _Reject(400, "`extensions` is not valid JSON") from None
     if "variables" in request.query_params:
         try:
             params["variables"] = json.loads(request.query_params["variables"])
@@ -178,9 +185,8 @@ def _request_of(
     then parsed). Called in a worker thread: decoding a body, walking its variables and
     checking its document take time that grows with them, and the event loop, which serves
     every other request, never waits on it."""
-    query, variables, operation = _check_params(
-        params if isinstance(params, dict) else _params_from_post(params)
-    )
+    decoded = params if isinstance(params, dict) else _params_from_post(params)
+    query, variables, operation = _check_params(trusted.resolve(decoded))
     return query, variables, operation, limits.checked(query)
 
 
@@ -258,6 +264,7 @@ class GraphQLEndpoint:
         self.gateway = gateway
         self.schema = build_schema()
         self.metrics = metrics
+        trusted.pin_all(self.schema._schema)  # parsed and validated once, never evicted
 
     async def handle(self, request: Request) -> Response:
         reads = request.method in ("GET", "HEAD")  # HEAD is a GET without the body
@@ -293,7 +300,11 @@ class GraphQLEndpoint:
         (before any parse), decoded and checked (:func:`_request_of`), then executed. Raises
         ``_Reject`` for a malformed request and :class:`~gateway.api.throttle.RateLimited`."""
         throttle.admit_address(self.gateway.rate_limiter, address, bool(token))
-        query, variables, operation, checked = _request_of(params)
+        try:
+            query, variables, operation, checked = _request_of(params)
+        except trusted.DocumentIdError as wrong:  # Apollo's clients then send the document's text
+            payload = {"errors": [{"message": str(wrong), "extensions": {"code": wrong.code}}]}
+            return _response(payload, _request_error_status(media), media)
         if checked.refusal is not None:
             error = checked.refusal.error()
             return _response({"errors": [error.formatted]}, _request_error_status(media), media)
@@ -314,7 +325,7 @@ class GraphQLEndpoint:
                 media,
             )
         allowed = {OperationType.QUERY} if reads else {OperationType.QUERY, OperationType.MUTATION}
-        return self._execute(query, variables, operation, token, allowed, media, address, checked.document)
+        return self._execute(query, variables, operation, token, allowed, media, address, checked)
 
     def _rate_limited(self, limited: throttle.RateLimited, media: str) -> Response:
         """429 with Retry-After, for either media type: the request was refused before GraphQL
@@ -332,7 +343,7 @@ class GraphQLEndpoint:
         allowed: set[OperationType],
         media: str,
         address: str,
-        document: DocumentNode | None,
+        checked: limits.Checked,
     ) -> Response:
         started = time.perf_counter()
         context = Context(gateway=self.gateway, now=self.gateway.clock(), credentials_given=token is not None)
@@ -343,9 +354,15 @@ class GraphQLEndpoint:
             caller = self.gateway.callers.identify(token)
             context.sign_in(caller)
             throttle.signed_in(limiter, address, caller)
-        throttle.admit_fields(limiter, address, caller, throttle.root_fields(document, operation))
-        result = None
+        throttle.admit_fields(limiter, address, caller, throttle.root_fields(checked.document, operation))
+        result: ExecutionResult | None = None
         try:
+            # A query with a plan (gateway.api.lean) skips graphql-core's executor; any other
+            # document, or one its plan cannot answer exactly, runs the ordinary way.
+            data = lean.answer(checked, self.schema._schema, query, operation, context, variables)
+            if data is not None:
+                result = ExecutionResult(data=data, errors=None)
+                return _response({"data": data}, 200, media)
             result = self.schema.execute_sync(
                 query,
                 variable_values=variables,

@@ -1,0 +1,369 @@
+"""A lean execution path for queries whose document was already checked and validated.
+
+graphql-core executes a document by walking it anew on every request: for each of the
+Order Preview's ~130 fields it collects the selection, builds a resolve-info object, calls
+the resolver through Strawberry's wrappers and completes the value through a chain of
+type checks. That machinery costs more than the quote itself (pricing and tax take a few
+hundredths of it). Here a document's operation is compiled once into a plan, kept with the
+document in the bounded document cache (:mod:`gateway.api.limits`): per selection, the
+response key, the field, how its value is completed (leaf serialisation, list, object,
+union). Running a plan then does only the work that depends on the request:
+
+* a field Strawberry marks as *basic* (an attribute, no resolver, no extension) is read as
+  Strawberry's default resolver reads it (``getattr`` of its Python name), without info;
+* any other field (the root fields, resolvers on types) gets the same resolve-info and coerced
+  arguments graphql-core would give it (from graphql-core's own executor, built once per
+  request), so resolvers, Strawberry's field extensions (the scope check) and argument
+  conversion run unchanged;
+* abstract types resolve with their own type resolver (Strawberry's), given the same
+  resolve-info.
+
+Only what a plan can answer exactly as graphql-core would is run here: queries (so running
+a document again is harmless), no directives on selections, no introspection fields other
+than ``__typename``. Anything else has no plan, and anything unexpected while running one (a
+resolver that raises, a null where the schema says non-null, an awaitable) abandons the plan:
+:func:`run` answers None and the caller executes the document the ordinary way, which
+reports errors with their paths, masking and logging. ``tests/test_lean_execution.py`` holds
+the plans to graphql-core's answers for every operation of ``schema/operations``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLAbstractType,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    get_named_type,
+    is_abstract_type,
+    is_leaf_type,
+    is_object_type,
+)
+from graphql.execution.values import get_argument_values
+from graphql.pyutils import Path
+
+from gateway.api import limits
+
+try:
+    from graphql.execution import Executor as _Executor
+except ImportError:  # graphql-core 3.2 called it ExecutionContext
+    from graphql.execution import ExecutionContext as _Executor  # type: ignore[attr-defined,no-redef]
+
+
+class Unsupported(Exception):
+    """The operation uses something a plan does not do: it runs the ordinary way."""
+
+
+class Abandoned(Exception):
+    """Running a plan met something only graphql-core answers exactly: run the ordinary way
+    (and, for this document, from now on)."""
+
+
+Complete = Callable[[Any, Any, Path], Any]  # (executor, value, path) -> the answer's value
+
+
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    key: str  # the response key (alias or name)
+    name: str
+    nodes: tuple[FieldNode, ...]
+    definition: GraphQLField | None  # None for __typename
+    basic: Callable[[Any], Any] | None  # Strawberry's attribute field: its value, without info
+    has_arguments: bool
+    complete: Complete | None  # None for __typename
+
+
+@dataclass(frozen=True, slots=True)
+class _Site:
+    """The field whose value is being completed (for an abstract type's resolver)."""
+
+    parent: GraphQLObjectType
+    definition: GraphQLField
+    nodes: tuple[FieldNode, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One query operation of a validated document, compiled."""
+
+    operation: OperationDefinitionNode
+    root: GraphQLObjectType
+    selections: tuple[_Selection, ...]
+
+
+def compile_plan(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> Plan:
+    """The plan of a validated document's operation; raises :class:`Unsupported`."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is None:
+        if len(operations) != 1:
+            raise Unsupported("no single operation")
+        operation = operations[0]
+    else:
+        named = [o for o in operations if o.name is not None and o.name.value == operation_name]
+        if len(named) != 1:
+            raise Unsupported("no such operation")
+        operation = named[0]
+    if operation.operation is not OperationType.QUERY or operation.directives:
+        raise Unsupported("only queries without directives")
+    if schema.query_type is None:
+        raise Unsupported("no query type")
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    compiler = _Compiler(schema, fragments)
+    root = schema.query_type
+    return Plan(operation, root, compiler.object_selections(root, (operation.selection_set,)))
+
+
+def run(
+    plan: Plan,
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    context: Any,
+    variables: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The operation's ``data``, or None when a resolver raised or the variables are wrong:
+    then execute the document the ordinary way, which reports the errors. Raises
+    :class:`Abandoned` when the plan met what only graphql-core answers exactly (a null where
+    the schema says non-null, an awaitable, a value of no type of a union)."""
+    name = plan.operation.name.value if plan.operation.name else None
+    executor = _Executor.build(schema, document, None, context, variables, name)
+    if isinstance(executor, list):  # variable errors: graphql-core reports them
+        return None
+    try:
+        return _object(executor, None, plan.root, plan.selections, None)
+    except Abandoned:
+        raise
+    except Exception:  # noqa: BLE001 - a resolver's error: the ordinary execution reports it, with its path
+        return None
+
+
+def _object(
+    executor: Any,
+    source: Any,
+    parent: GraphQLObjectType,
+    selections: tuple[_Selection, ...],
+    path: Path | None,
+) -> dict[str, Any]:
+    answer: dict[str, Any] = {}
+    for selection in selections:
+        if selection.complete is None:
+            answer[selection.key] = parent.name
+            continue
+        definition = selection.definition
+        assert definition is not None
+        field_path = Path(path, selection.key, parent.name)
+        if selection.basic is not None:
+            value = selection.basic(source)
+        else:
+            info = executor.build_resolve_info(definition, list(selection.nodes), parent, field_path)
+            arguments = (
+                get_argument_values(definition, selection.nodes[0], executor.variable_values)
+                if selection.has_arguments
+                else {}
+            )
+            value = definition.resolve(source, info, **arguments)  # type: ignore[misc]
+            if inspect.isawaitable(value):
+                if inspect.iscoroutine(value):
+                    value.close()
+                raise Abandoned
+        answer[selection.key] = selection.complete(executor, value, field_path)
+    return answer
+
+
+def _attribute(definition: GraphQLField) -> Callable[[Any], Any]:
+    """How a basic field's value is read: Strawberry's default resolver with the field's Python
+    name (``getattr`` unless the schema's config names another), else its own resolver."""
+    field = definition.extensions.get("strawberry-definition")
+    python_name = getattr(field, "python_name", None)
+    if getattr(field, "default_resolver", None) is getattr and isinstance(python_name, str):
+        return operator.attrgetter(python_name)
+    resolve = definition.resolve
+    assert resolve is not None
+    return lambda source: resolve(source, None)
+
+
+class _Compiler:
+    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]) -> None:
+        self.schema = schema
+        self.fragments = fragments
+
+    def object_selections(
+        self, parent: GraphQLObjectType, sets: tuple[SelectionSetNode, ...]
+    ) -> tuple[_Selection, ...]:
+        grouped: dict[str, list[FieldNode]] = {}
+        for selection_set in sets:
+            self._collect(parent, selection_set, grouped, set())
+        return tuple(self._selection(parent, key, tuple(nodes)) for key, nodes in grouped.items())
+
+    def _collect(
+        self,
+        parent: GraphQLObjectType,
+        selection_set: SelectionSetNode,
+        grouped: dict[str, list[FieldNode]],
+        visited: set[str],
+    ) -> None:
+        for node in selection_set.selections:
+            if node.directives:
+                raise Unsupported("directives on a selection")
+            if isinstance(node, FieldNode):
+                key = node.alias.value if node.alias else node.name.value
+                grouped.setdefault(key, []).append(node)
+            elif isinstance(node, InlineFragmentNode):
+                condition = node.type_condition.name.value if node.type_condition else None
+                if self._applies(condition, parent):
+                    self._collect(parent, node.selection_set, grouped, visited)
+            elif isinstance(node, FragmentSpreadNode):
+                name = node.name.value
+                fragment = self.fragments.get(name)
+                if fragment is None:
+                    raise Unsupported(f"unknown fragment {name}")
+                if name in visited or not self._applies(fragment.type_condition.name.value, parent):
+                    continue
+                visited.add(name)
+                self._collect(parent, fragment.selection_set, grouped, visited)
+
+    def _applies(self, condition: str | None, parent: GraphQLObjectType) -> bool:
+        if condition is None or condition == parent.name:
+            return True
+        condition_type = self.schema.get_type(condition)
+        return is_abstract_type(condition_type) and self.schema.is_sub_type(condition_type, parent)
+
+    def _selection(self, parent: GraphQLObjectType, key: str, nodes: tuple[FieldNode, ...]) -> _Selection:
+        name = nodes[0].name.value
+        if name == "__typename":
+            return _Selection(key, name, nodes, None, None, False, None)
+        if name.startswith("__"):
+            raise Unsupported("introspection")
+        definition = parent.fields.get(name)
+        if definition is None or definition.resolve is None:
+            raise Unsupported(f"{parent.name}.{name} has no resolver of its own")
+        sub_sets = tuple(n.selection_set for n in nodes if n.selection_set is not None)
+        basic = bool(getattr(definition.resolve, "_is_default", False)) and not definition.args
+        return _Selection(
+            key,
+            name,
+            nodes,
+            definition,
+            _attribute(definition) if basic else None,
+            bool(definition.args),
+            self._complete(definition.type, sub_sets, _Site(parent, definition, nodes)),
+        )
+
+    def _complete(
+        self, type_: GraphQLOutputType, sets: tuple[SelectionSetNode, ...], site: _Site
+    ) -> Complete:
+        if isinstance(type_, GraphQLNonNull):
+            inner = self._complete(type_.of_type, sets, site)
+
+            def non_null(executor: Any, value: Any, path: Path) -> Any:
+                answer = inner(executor, value, path)
+                if answer is None:
+                    raise Abandoned  # graphql-core reports it and nulls the nearest nullable parent
+                return answer
+
+            return non_null
+        if isinstance(type_, GraphQLList):
+            item = self._complete(type_.of_type, sets, site)
+
+            def listed(executor: Any, value: Any, path: Path) -> Any:
+                if value is None:
+                    return None
+                if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+                    raise Abandoned
+                return [item(executor, v, path.add_key(i)) for i, v in enumerate(value)]
+
+            return listed
+        if is_leaf_type(type_):
+            serialize = type_.serialize
+
+            def leaf(executor: Any, value: Any, path: Path) -> Any:
+                if value is None:
+                    return None
+                answer = serialize(value)
+                if answer is None:
+                    raise Abandoned
+                return answer
+
+            return leaf
+        if is_object_type(type_):
+            object_type: GraphQLObjectType = type_
+            selections = self.object_selections(object_type, sets)
+
+            def obj(executor: Any, value: Any, path: Path) -> Any:
+                if value is None:
+                    return None
+                return _object(executor, value, object_type, selections, path)
+
+            return obj
+        if is_abstract_type(type_):
+            abstract: GraphQLAbstractType = type_
+            resolve_type = abstract.resolve_type
+            if resolve_type is None:
+                raise Unsupported(f"{abstract.name} has no type resolver of its own")
+            plans = {
+                possible.name: (possible, self.object_selections(possible, sets))
+                for possible in self.schema.get_possible_types(abstract)
+            }
+
+            def union(executor: Any, value: Any, path: Path) -> Any:
+                if value is None:
+                    return None
+                # The type's own resolver (Strawberry's: casts, generic types), as graphql-core
+                # calls it, with the resolve-info of the field being completed.
+                info = executor.build_resolve_info(site.definition, list(site.nodes), site.parent, path)
+                name = resolve_type(value, info, abstract)
+                concrete = plans.get(name) if isinstance(name, str) else None
+                if concrete is None:
+                    raise Abandoned  # an awaitable, or not a type of this union: graphql-core reports it
+                return _object(executor, value, concrete[0], concrete[1], path)
+
+            return union
+        raise Unsupported(f"type {get_named_type(type_)}")
+
+
+def answer(
+    entry: limits.Checked,
+    schema: GraphQLSchema,
+    query: str,
+    operation_name: str | None,
+    context: Any,
+    variables: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The ``data`` of a checked document's operation by its plan (compiled on first use and
+    kept with the document), or None: no plan, validation errors, or the plan could not answer
+    exactly. Then execute the document the ordinary way."""
+    document = entry.document
+    if document is None or limits.validated(query, schema, document):
+        return None
+    key = (schema, operation_name)
+    try:
+        plan = entry.plans[key]
+    except KeyError:
+        try:
+            plan = compile_plan(schema, document, operation_name)
+        except Unsupported:
+            plan = None
+        entry.plans[key] = plan  # two threads may compile the same plan: either one serves
+    if plan is None:
+        return None
+    try:
+        return run(plan, schema, document, context, variables)
+    except Abandoned:
+        entry.plans[key] = None  # work done twice once is enough: ordinary execution from now on
+        return None
