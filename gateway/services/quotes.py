@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+
 from gateway.core import pricing
 from gateway.core.catalog import CreditKind, Plan
 from gateway.core.errors import InvalidVatId, RenewalPending, UnknownCountry
@@ -62,11 +64,17 @@ def quote(
     plan = plan_to_buy(deps, order.plan_code, now)
     given = tax_customer(deps, customer, ("billing_details",)) if customer is not None else None
     with deps.sessions() as session:
-        workspace = session.get(Workspace, workspace_id)
-        if workspace is None:
+        # The workspace and its billing details in one statement: the slider re-prices often.
+        row = session.execute(
+            select(Workspace, BillingDetails)
+            .outerjoin(BillingDetails, BillingDetails.workspace_id == Workspace.id)
+            .where(Workspace.id == workspace_id)
+        ).first()
+        if row is None:
             raise LookupError(f"no workspace {workspace_id!r}")
+        workspace, details = row
         if given is None:
-            given = billing_details.tax_customer(session.get(BillingDetails, workspace_id))
+            given = billing_details.tax_customer(details)
         priced = price_for_workspace(deps, workspace, plan, order, given, now)
         return Quoted(priced, balance_of(workspace))
 
