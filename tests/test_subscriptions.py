@@ -20,6 +20,7 @@ import anyio
 import anyio.to_thread
 import httpx2 as httpx
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import insert, update
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
@@ -432,6 +433,57 @@ def test_after_sequence_ahead_of_the_latest_event_is_an_error(server, gateway, c
         message["type"] == "next"
         and "ahead of the workspace's latest event, 1" in message["payload"]["errors"][0]["message"]
     ), message
+
+
+def test_many_subscribers_of_a_workspace_get_every_event_in_order_from_shared_reads(
+    server, gateway, connect_as, make_workspace
+):
+    """30 streams of one workspace (10 with a types filter, some replaying from far back), then
+    commits one after the other and in a burst: every stream gets exactly its events, in
+    order, and the outbox is read a few times per commit, not once per stream."""
+    member = make_workspace()
+    history = [commit_event(gateway, member, {"n": n}) for n in range(5)]
+    streams = []
+    for n in range(30):
+        types = [EventType.BALANCE_TOPPED_UP.value] if n % 3 == 2 else None
+        streams.append(
+            (subscribed(connect_as, member, EVENTS, {"after": n % 4, "types": types}), n % 4, types)
+        )
+    for subscriber, after, types in streams:  # each replays the history it asked for
+        if types is None:
+            assert [e["sequence"] for e in subscriber.events(len(history) - after)] == history[after:]
+    reads: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "FROM outbox_events" in statement and "ORDER BY outbox_events.sequence" in statement:
+            reads.append(statement)
+
+    sa_event.listen(gateway.engine, "before_cursor_execute", count)
+    try:
+        one_by_one = []
+        for n in range(5):
+            one_by_one.append(commit_event(gateway, member, {"live": n}))
+            for subscriber, _, types in streams:
+                if types is None:
+                    assert subscriber.next()["sequence"] == one_by_one[-1]
+        burst = [
+            commit_event(
+                gateway,
+                member,
+                {"burst": n},
+                type=EventType.BALANCE_TOPPED_UP if n % 2 else EventType.CARD_ADDED,
+            )
+            for n in range(10)
+        ]
+        for subscriber, _, types in streams:
+            wanted = burst if types is None else burst[1::2]
+            assert [e["sequence"] for e in subscriber.events(len(wanted))] == wanted
+            subscriber.quiet(0.05)
+    finally:
+        sa_event.remove(gateway.engine, "before_cursor_execute", count)
+    commits = len(one_by_one) + len(burst)
+    print(f"{len(reads)} outbox reads for {commits} commits and {len(streams)} streams")
+    assert len(reads) <= 3 * commits  # one read per stream and commit would be 450
 
 
 def test_a_subscriber_never_sees_another_workspace_s_events(

@@ -17,9 +17,10 @@
 * Only subscriptions run over the socket; queries and mutations go over HTTP.
 
 Each stream tracks the last sequence it sent and, whenever the notifier says its
-workspace may have new events (or every ``poll_interval`` seconds regardless), reads
-the outbox past it in a worker thread with a short-lived session. The outbox is the
-source of truth: the wake-ups carry no data.
+workspace may have new events (or every ``poll_interval`` seconds regardless), takes the
+outbox's events past it from a read in a worker thread with a short-lived session, shared by
+the workspace's streams (:class:`_SharedReads`). The outbox is the source of truth: the
+wake-ups carry no data.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import anyio.to_thread
 import strawberry
@@ -175,21 +176,87 @@ async def _stream(info: Info, types: frozenset[str] | None, after: int | None) -
     if after is not None and after < 0:
         raise GraphQLError("afterSequence must not be negative")
     notifier = gateway.notifier
-    with notifier.listen(workspace_id) as wake:  # before reading: nothing committed from now on is missed
+    # The listener before reading: nothing committed from now on is missed.
+    with notifier.listen(workspace_id) as wake, _SharedReads.of(gateway, workspace_id) as reads:
         latest = await anyio.to_thread.run_sync(event_feed.last_sequence, gateway, workspace_id)
         if after is not None and after > latest:
             raise GraphQLError(f"afterSequence {after} is ahead of the workspace's latest event, {latest}")
         last = latest if after is None else after
         while True:
             wake.clear()
-            batch = await anyio.to_thread.run_sync(
-                event_feed.events_after, gateway, workspace_id, last, types, BATCH
-            )
+            # Every commit whose wake-up came before this line is seen by any read that starts
+            # after it: this stream takes the events of such a read, its own or another's.
+            since = reads.started
+            batch, complete = await reads.after(last, since)
             for event in batch:
                 last = event.sequence
-                yield Event.of(event)
-            if len(batch) < BATCH:
+                if types is None or event.type in types:
+                    yield Event.of(event)
+            if complete:
                 await wake.wait(notifier.poll_interval)
+
+
+@dataclass
+class _Read:
+    number: int  # reads of the feed are numbered in the order they started
+    after: int
+    events: list[EventValue]
+    complete: bool  # fewer than BATCH: no more events existed when the read started
+
+
+class _SharedReads:
+    """The outbox reads of one workspace's streams on one event loop, shared.
+
+    A commit wakes every stream of its workspace at once; each used to read the outbox itself
+    (200 subscribers: 200 reads in worker threads, which the request that made the commit and
+    the next requests queued behind). Here the reads are serialised by a lock and numbered;
+    a stream woken before read *n* started may take read *n*'s events (all types; it filters
+    its own), so one commit costs one or two reads whatever the number of streams. A stream
+    behind the last read (a replay from far back) reads for itself, and its read serves the
+    others as well.
+    """
+
+    _feeds: ClassVar[dict[tuple[int, asyncio.AbstractEventLoop, str], _SharedReads]] = {}
+
+    def __init__(
+        self, gateway: ApiDeps, workspace_id: str, key: tuple[int, asyncio.AbstractEventLoop, str]
+    ) -> None:
+        self.gateway, self.workspace_id, self._key = gateway, workspace_id, key
+        self.started = 0  # reads started so far
+        self.users = 0
+        self._lock = asyncio.Lock()
+        self._last: _Read | None = None
+
+    @classmethod
+    def of(cls, gateway: ApiDeps, workspace_id: str) -> _SharedReads:
+        key = (id(gateway), asyncio.get_running_loop(), workspace_id)
+        feed = cls._feeds.get(key)
+        if feed is None or feed.gateway is not gateway:
+            feed = cls._feeds[key] = cls(gateway, workspace_id, key)
+        return feed
+
+    def __enter__(self) -> _SharedReads:
+        self.users += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.users -= 1
+        if self.users == 0 and self._feeds.get(self._key) is self:
+            del self._feeds[self._key]
+
+    async def after(self, sequence: int, since: int) -> tuple[list[EventValue], bool]:
+        """The events after ``sequence`` (up to BATCH) from a read numbered above ``since``,
+        and whether the read found no more than those."""
+        async with self._lock:
+            read = self._last
+            if read is None or read.number <= since or read.after > sequence:
+                self.started += 1
+                number = self.started
+                events = await anyio.to_thread.run_sync(
+                    event_feed.events_after, self.gateway, self.workspace_id, sequence, None, BATCH
+                )
+                read = self._last = _Read(number, sequence, events, len(events) < BATCH)
+        return [event for event in read.events if event.sequence > sequence], read.complete
 
 
 # ------------------------------------------------------------------ transport
