@@ -8,6 +8,7 @@ import logging
 import re
 
 import pytest
+from sqlalchemy import event
 from starlette.testclient import TestClient
 from websockets.frames import Frame, Opcode
 
@@ -60,6 +61,38 @@ def test_a_database_behind_the_code_is_not_ready(tmp_path, clock, monkeypatch):
     migrations = response.json()["checks"]["migrations"]
     assert migrations["ok"] is False and migrations["revision"] == "0001"
     assert health.status_code == 503 and health.json()["status"] == "unavailable"
+
+
+def test_revisions_are_read_as_alembic_reads_them_and_a_current_database_is_left_alone(tmp_path):
+    """head_revisions and current_revisions read the files and the version table without
+    alembic; alembic's own answers must be the same, before, during and after migrating."""
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from gateway.storage.db import MIGRATIONS, current_revisions
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert head_revisions() == frozenset(ScriptDirectory.from_config(config).get_heads())
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'revisions.db'}")
+    try:
+        for step in (None, "0001", "0009", "head"):
+            if step is not None:
+                migrate(engine, step)
+            with engine.connect() as connection:
+                expected = frozenset(MigrationContext.configure(connection).get_current_heads())
+                assert current_revisions(connection) == expected
+        with engine.connect() as connection:
+            assert current_revisions(connection) == head_revisions()
+        statements: list[str] = []
+        event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        migrate(engine)  # at the head already: it only reads where the database stands
+        assert not any(
+            s.lstrip().upper().startswith(("CREATE", "ALTER", "UPDATE", "INSERT")) for s in statements
+        )
+    finally:
+        engine.dispose()
 
 
 # ------------------------------------------------------------------ request ids

@@ -7,15 +7,12 @@ checks that they match these models.
 
 from __future__ import annotations
 
+import ast
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -33,6 +30,8 @@ from sqlalchemy import (
     event,
     false,
     func,
+    inspect,
+    text,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +41,9 @@ from gateway.core.statuses import WorkspaceStatus
 from gateway.storage.encryption import Concealed, keyring, new_key
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -638,6 +640,8 @@ def write_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -645,17 +649,39 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision``."""
+    """Bring the database schema up to ``revision``. A database already at the head is left
+    alone without importing alembic (about 11 MiB the server then never loads)."""
+    if revision == "head":
+        with engine.connect() as connection:
+            if current_revisions(connection) == head_revisions():
+                return
+    from alembic import command
+
     command.upgrade(alembic_config(engine), revision)
 
 
 def head_revisions() -> frozenset[str]:
-    """The migration revisions this code brings a database to (read from the files)."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return frozenset(ScriptDirectory.from_config(config).get_heads())
+    """The migration revisions this code brings a database to: read from the files'
+    ``revision`` and ``down_revision`` assignments, as alembic reads them (a test compares)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+                continue
+            target = node.targets[0]
+            name = target.id if isinstance(target, ast.Name) else None
+            if name == "revision":
+                revisions.add(ast.literal_eval(node.value))
+            elif name == "down_revision":
+                down = ast.literal_eval(node.value)
+                parents.update((down,) if isinstance(down, str) else down or ())
+    return frozenset(revisions - parents)
 
 
 def current_revisions(connection: Connection) -> frozenset[str]:
-    """The revisions the database's schema is at (empty before the first migration)."""
-    return frozenset(MigrationContext.configure(connection).get_current_heads())
+    """The revisions the database's schema is at (empty before the first migration): the rows of
+    alembic's version table."""
+    if not inspect(connection).has_table("alembic_version"):
+        return frozenset()
+    return frozenset(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())

@@ -19,11 +19,16 @@ first of them the one that encrypts; keys configured earlier still decrypt.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import os
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 PREFIX = "fernet:"
 
@@ -37,22 +42,35 @@ def key_id(key: str) -> str:
 
 
 def check_key(key: str) -> str:
-    """The key as configured, or ValueError if it is not a Fernet key (32 bytes, url-safe base64)."""
+    """The key as configured, or ValueError if it is not a Fernet key (32 bytes, url-safe base64,
+    as ``Fernet`` itself checks it)."""
     try:
-        Fernet(key.encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
-        raise ValueError("not a Fernet key (32 random bytes in url-safe base64, 44 characters)") from None
+        raw = base64.urlsafe_b64decode(key.encode("ascii"))
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError("not a Fernet key (32 random bytes in url-safe base64, 44 characters)")
     return key
 
 
 def new_key() -> str:
-    return Fernet.generate_key().decode("ascii")
+    """A new Fernet key: 32 random bytes in url-safe base64 (what ``Fernet.generate_key`` makes)."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
+
+
+def _fernet(key: str) -> Fernet:
+    # cryptography (about 7 MiB) is imported when a secret is first encrypted or decrypted, not
+    # when the server starts: most requests never touch one.
+    from cryptography.fernet import Fernet
+
+    return Fernet(key.encode("ascii"))
 
 
 class Keyring:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._keys: dict[str, Fernet] = {}
+        self._keys: dict[str, str] = {}  # by key id
+        self._ciphers: dict[str, Fernet] = {}
         self._current: str | None = None
 
     def configure(self, keys: Sequence[str]) -> None:
@@ -61,7 +79,7 @@ class Keyring:
             raise EncryptionError("no encryption key given")
         with self._lock:
             for key in keys:
-                self._keys.setdefault(key_id(key), Fernet(check_key(key).encode("ascii")))
+                self._keys.setdefault(key_id(key), check_key(key))
             self._current = key_id(keys[0])
 
     @property
@@ -71,9 +89,18 @@ class Keyring:
             raise EncryptionError("no encryption key is configured (the gateway configures it when built)")
         return self._current
 
+    def _cipher(self, kid: str) -> Fernet | None:
+        with self._lock:
+            cipher = self._ciphers.get(kid)
+            if cipher is None and kid in self._keys:
+                cipher = self._ciphers[kid] = _fernet(self._keys[kid])
+            return cipher
+
     def encrypt(self, plain: str) -> str:
         current = self.current
-        token = self._keys[current].encrypt(plain.encode("utf-8")).decode("ascii")
+        cipher = self._cipher(current)
+        assert cipher is not None
+        token = cipher.encrypt(plain.encode("utf-8")).decode("ascii")
         return f"{PREFIX}{current}:{token}"
 
     def decrypt(self, stored: str) -> str:
@@ -81,11 +108,13 @@ class Keyring:
         if not stored.startswith(PREFIX):
             return stored
         kid, _, token = stored[len(PREFIX) :].partition(":")
-        fernet = self._keys.get(kid)
+        fernet = self._cipher(kid)
         if fernet is None:
             raise EncryptionError(
                 f"a secret is encrypted with key {kid}, which is not in BILLING_GATEWAY_ENCRYPTION_KEYS"
             )
+        from cryptography.fernet import InvalidToken
+
         try:
             return fernet.decrypt(token.encode("ascii")).decode("utf-8")
         except InvalidToken:
