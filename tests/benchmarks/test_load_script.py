@@ -36,12 +36,12 @@ load.py first bad answer: 503 {"errors":[{"message":"The database is unavailable
 """
 
 
-def load_module():
+def load_module(path: Path = SCRIPT):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("load", SCRIPT)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["load"] = module  # dataclasses look their module up
+    sys.modules[path.stem] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -77,7 +77,8 @@ def test_a_short_run_measures_every_target_with_every_answer_checked():
         "BILLING_GATEWAY_DISABLED_PLUGINS": ",".join(installed_beside_the_built_ins()),
     }
     command = [sys.executable, str(SCRIPT), "--rounds", "1", "--seconds", "1", "--warmup", "0"]
-    command += ["--scenarios", "strawberry,workers,top-up", "--subscribers", "5", "--top-ups", "3"]
+    command += ["--scenarios", "strawberry,workers,documents,top-up", "--subscribers", "5", "--top-ups", "3"]
+    command += ["--documents", "100"]
     command += ["--max-seconds", "50", "--json"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -89,6 +90,10 @@ def test_a_short_run_measures_every_target_with_every_answer_checked():
         assert measured["errors"] == 0
     assert report["figures"]["gateway-sqlite"]["ratios"]["rps"] > 0
     assert report["figures"]["memory"]["gateway_idle_mib"] > 0
+    documents = report["figures"]["documents"]
+    assert documents["documents"] >= 100 and documents["documents_at_tenth"] >= 10
+    assert documents["rss_before_mib"] > 0 and documents["growth"] > 0
+    assert all(run["errors"] == 0 and run["good"] > 0 for run in report["series"]["documents"])
     top_up = report["series"]["top-up-listened"][0]
     assert top_up["subscribers_with_every_event_in_order"] == 5
     if report["figures"]["serve_has_workers_option"]:
@@ -122,3 +127,21 @@ def process_groups() -> list[int]:
         if state != "Z":  # a zombie has ended, and waits for its new parent (pid 1) to notice
             found.append(int(group))
     return found
+
+
+def test_the_documents_scenario_names_each_document_after_its_run_thread_and_count():
+    lua = load_module().documents_lua(7)
+    assert "local chunk = 7" in lua
+    # query D7_<thread>_<n> { d7_<thread>_<n>: plans { code } }: a name of its own per request
+    assert "chunk .. '_' .. tid .. '_' .. sent" in lua
+    assert "'{\"query\":\"query D' .. name .. ' { d' .. name .. ': plans { code } }\"}'" in lua
+    assert 'MARKER = "\\"code\\":\\""' in lua  # every answer is checked for the plans' codes
+
+
+def test_documents_is_a_default_scenario_with_its_count():
+    load = load_module()
+    args = load.parse_args([])
+    assert "documents" in args.scenarios and args.documents == load.DEFAULT_DOCUMENTS
+    assert load.parse_args(["--documents", "100000"]).documents == 100_000
+    with pytest.raises(SystemExit):
+        load.parse_args(["--documents", "5"])
