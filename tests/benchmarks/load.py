@@ -11,9 +11,11 @@ every answer wrk receives (in Lua); a non-2xx answer, a socket error or a wrong 
 the run (exit status 1).
 
 Also measured: `serve --workers 2` against one worker (when `serve` has the option), the
-servers' memory (VmRSS), checkout throughput on PostgreSQL (200 workspaces, 16 clients,
-unique idempotency keys, the ledger checked after), and a top-up's latency while 200
-WebSocket subscribers listen against none (every subscriber must get every event, in order).
+servers' memory (VmRSS), the gateway's memory over distinct documents (20,000 by default,
+--documents; each one new to its caches), checkout throughput on PostgreSQL (200 workspaces,
+16 clients, unique idempotency keys, the ledger checked after), and a top-up's latency while
+200 WebSocket subscribers listen against none (every subscriber must get every event, in order).
+tests/benchmarks/check_ratios.py checks the --json output against CI's regression bounds.
 
 The gateway runs with BILLING_GATEWAY_RATE_LIMITS=off: its default rate limits (README,
 "Rate limits") would answer 429 to a load generator using one key from one address, which
@@ -24,8 +26,8 @@ Bounded: every process the script starts is kept by its handle and stopped (its 
 group: uvicorn's workers too) when the script ends, whatever happens; nothing is stopped by
 name. Every command has a timeout, the whole run --max-seconds. Temporary files are removed.
 
-    .venv/bin/python tests/benchmarks/load.py                      # SQLite; about 2 minutes
-    .venv/bin/python tests/benchmarks/load.py --postgres           # + PostgreSQL, checkout; about 3 minutes
+    .venv/bin/python tests/benchmarks/load.py                      # SQLite; about 3 minutes
+    .venv/bin/python tests/benchmarks/load.py --postgres           # + PostgreSQL, checkout; about 4 minutes
     .venv/bin/python tests/benchmarks/load.py --json > figures.json
 """
 
@@ -1247,7 +1249,12 @@ def documents_rounds(args: argparse.Namespace, report: Report, wrk: Wrk, server:
     total = args.documents
     pid = server.launched.process.pid
     status, answer = request(server.port, "POST", "/graphql", {"query": "{ d0: plans { code } }"})
-    if status != 200 or not isinstance(answer, dict) or answer.get("errors") or not answer["data"]["d0"]:
+    if (
+        not isinstance(answer, dict)
+        or status != 200
+        or answer.get("errors")
+        or not (answer.get("data") or {}).get("d0")
+    ):
         raise Failed(f"{server.name}: `plans` answered {status}: {str(answer)[:500]}")
     progress(f"documents: {total:,} distinct documents to {server.name}")
     before = rss_mib(pid)
@@ -1275,7 +1282,8 @@ def documents_rounds(args: argparse.Namespace, report: Report, wrk: Wrk, server:
         if tenth_rss is None:
             tenth_rss, tenth_sent = rss_mib(pid), sent
     end = rss_mib(pid)
-    assert before is not None and tenth_rss is not None and end is not None
+    if before is None or tenth_rss is None or end is None:
+        raise Failed(f"{server.name} (pid {pid}): no VmRSS to read; did it exit?")
     progress(f"documents: {sent:,} sent in {elapsed:.0f} s, VmRSS {tenth_rss:.0f} → {end:.0f} MiB")
     report.figures["documents"] = {
         "documents": sent,
