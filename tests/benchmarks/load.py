@@ -27,7 +27,7 @@ group: uvicorn's workers too) when the script ends, whatever happens; nothing is
 name. Every command has a timeout, the whole run --max-seconds. Temporary files are removed.
 
     .venv/bin/python tests/benchmarks/load.py                      # SQLite; about 3 minutes
-    .venv/bin/python tests/benchmarks/load.py --postgres           # + PostgreSQL, checkout; about 4 minutes
+    .venv/bin/python tests/benchmarks/load.py --postgres           # + PostgreSQL, checkout; about 5 minutes
     .venv/bin/python tests/benchmarks/load.py --json > figures.json
 """
 
