@@ -196,7 +196,7 @@ def test_the_check_passes_when_every_ratio_is_within_its_bound(tmp_path):
     lines = done.stdout.splitlines()
     assert len(lines) == len(load_module(CHECK).BOUNDS)
     assert all(line.startswith("ok") for line in lines)
-    assert "pricing core over plain Decimal (fastest rounds): 2.27, bound ≤ 4.5" in done.stdout
+    assert "pricing core over plain Decimal (fastest rounds): 2.27, bound ≤ 5" in done.stdout
 
 
 @pytest.mark.parametrize(
@@ -218,7 +218,7 @@ def test_the_check_passes_when_every_ratio_is_within_its_bound(tmp_path):
             "idle memory (VmRSS), gateway over the raw app: 5, bound ≤ 3.5",
         ),
         ({"documents__growth": 2.0}, 12.5e-6, "end over after the first tenth: 2, bound ≤ 1.15"),
-        ({}, 30e-6, "pricing core over plain Decimal (fastest rounds): 5.45, bound ≤ 4.5"),
+        ({}, 30e-6, "pricing core over plain Decimal (fastest rounds): 5.45, bound ≤ 5"),
     ],
 )
 def test_a_regressed_ratio_fails_the_check_with_its_value_and_bound(tmp_path, changes, core_fastest, failed):
