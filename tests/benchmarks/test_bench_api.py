@@ -1,5 +1,7 @@
-"""The `quote` mutation executed in-process: GraphQL parsing (cached), validation
-(cached), resolvers, the pricing core, tax and serialisation, without HTTP."""
+"""The `quote` executed in-process, without HTTP: as a mutation by graphql-core (parsing and
+validation cached; resolvers, the pricing core, tax and serialisation), and the Billing page's
+Order Preview query both by graphql-core and by its compiled plan (gateway.api.lean), in one
+group so that pytest-benchmark prints their ratio."""
 
 from __future__ import annotations
 
@@ -58,3 +60,61 @@ def test_quote_mutation_in_process(benchmark, gateway, make_workspace, clock):
     quote = data["quote"]
     assert quote["kind"] == "UPGRADE"
     assert quote["dueAtRenewal"]["total"]["amount"] == "325.47"  # 273.50 + 19 % VAT
+
+
+def _order_preview(gateway, make_workspace, clock):
+    """The Billing page's Order Preview query (a trusted document), its variables and a context
+    factory for a workspace on Email."""
+    from gateway.api.trusted import registry
+
+    member = make_workspace(plan_code="email", email_credits=50000)
+    clock.advance(days=17)
+    document = next(d for d in registry().values() if d.operation == "OrderPreview").text
+    variables = {"input": INPUT}
+
+    def context() -> Context:
+        return Context(
+            gateway=gateway,
+            now=gateway.clock(),
+            workspace_id=member.id,
+            scopes=ALL_SCOPES,
+            credentials_given=True,
+        )
+
+    return document, variables, context
+
+
+def test_order_preview_query_by_graphql_core(benchmark, gateway, make_workspace, clock):
+    document, variables, context = _order_preview(gateway, make_workspace, clock)
+
+    def run() -> dict:
+        ctx = context()
+        try:
+            result = build_schema().execute_sync(
+                document, variable_values=variables, context_value=ctx, operation_name="OrderPreview"
+            )
+        finally:
+            ctx.close()
+        assert result.errors is None, result.errors
+        return result.data
+
+    benchmark.group = "Order Preview query: plan against graphql-core"
+    assert benchmark(run)["quote"]["__typename"] == "Quote"
+
+
+def test_order_preview_query_by_plan(benchmark, gateway, make_workspace, clock):
+    from gateway.api import lean, limits
+
+    document, variables, context = _order_preview(gateway, make_workspace, clock)
+    schema = build_schema()._schema
+
+    def run() -> dict | None:
+        ctx = context()
+        try:
+            return lean.answer(limits.checked(document), schema, document, "OrderPreview", ctx, variables)
+        finally:
+            ctx.close()
+
+    benchmark.group = "Order Preview query: plan against graphql-core"
+    data = benchmark(run)
+    assert data is not None and data["quote"]["__typename"] == "Quote"
