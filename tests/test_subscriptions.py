@@ -486,6 +486,32 @@ def test_many_subscribers_of_a_workspace_get_every_event_in_order_from_shared_re
     assert len(reads) <= 3 * commits  # one read per stream and commit would be 450
 
 
+def test_a_trusted_subscription_is_sent_by_its_id(server, gateway, connect_as, make_workspace):
+    """The Billing page's PlanChanges by its document id alone; an unknown id is an error."""
+    from gateway.api import trusted
+
+    member = make_workspace()
+    plan_changes = next(d for d in trusted.registry().values() if d.operation == "PlanChanges")
+    subscriber = connect_as(member)
+    subscriber.ack()
+    subscriber.send({"id": "1", "type": "subscribe", "payload": {"documentId": plan_changes.id}})
+    subscriber.send({"id": "2", "type": "subscribe", "payload": {"documentId": "sha256:" + "0" * 64}})
+    refused = subscriber.receive()
+    assert refused["id"] == "2" and refused["type"] == "error", refused
+    assert refused["payload"][0]["extensions"] == {"code": "PERSISTED_QUERY_NOT_FOUND"}
+    applied = wait_until_plan_change(gateway, member, subscriber)
+    assert applied["type"] == "plan_change.applied"
+
+
+def wait_until_plan_change(gateway, member, subscriber, attempts: int = 20) -> dict[str, Any]:
+    """Commit plan changes until the live stream (started asynchronously) delivers one."""
+    for _ in range(attempts):
+        commit_event(gateway, member, {"marker": True}, type=EventType.PLAN_CHANGE_APPLIED)
+        with contextlib.suppress(TimeoutError):
+            return subscriber.next(timeout=QUIET)
+    pytest.fail("the live stream never started")
+
+
 def test_a_subscriber_never_sees_another_workspace_s_events(
     server, http, gateway, connect_as, make_workspace
 ):

@@ -31,7 +31,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, cast
 
 import anyio.to_thread
 import strawberry
@@ -45,7 +45,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorM
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from gateway.api import limits, scopes, throttle
+from gateway.api import limits, scopes, throttle, trusted
 from gateway.api.context import ApiDeps
 from gateway.events import catalog as ev
 from gateway.plugin_api.events import Event as EventValue
@@ -363,6 +363,14 @@ class _KeyCheckingHandler(BaseGraphQLTransportWSHandler[SubscriptionContext, Non
                 await self.close_revoked()
                 return
             self.context.scopes = now
+        payload: Any = message["payload"]
+        if isinstance(payload, dict) and trusted.requested_id(payload) is not None:
+            try:  # a trusted document named by its id (gateway.api.trusted), as over HTTP
+                message["payload"] = cast(Any, trusted.resolve(payload))
+            except trusted.DocumentIdError as wrong:
+                unknown: GraphQLFormattedError = {"message": str(wrong), "extensions": {"code": wrong.code}}
+                await self.send_message(ErrorMessage(id=message["id"], type="error", payload=[unknown]))
+                return
         await super().handle_subscribe(message)
 
     def _admit_subscribe(self, gateway: ApiDeps, key_id: str) -> frozenset[Scope] | None:
