@@ -486,6 +486,31 @@ def test_many_subscribers_of_a_workspace_get_every_event_in_order_from_shared_re
     assert len(reads) <= 3 * commits  # one read per stream and commit would be 450
 
 
+def test_events_answered_by_a_shared_plan_equal_graphql_core_s_answers(
+    server, gateway, connect_as, make_workspace
+):
+    """The same selection twice: plain (answered once per event by its compiled plan, shared by
+    the streams) and with ``@include(if: true)`` on a field (no plan: graphql-core executes it
+    for each stream). Every event must read the same, keys in the same order."""
+    member = make_workspace()
+    history = [commit_event(gateway, member, {"n": n, "nested": {"list": [n, str(n)]}}) for n in range(3)]
+    planned = subscribed(connect_as, member, EVENTS, {"after": 0})
+    ordinary = subscribed(
+        connect_as,
+        member,
+        EVENTS.replace("version payload", "version payload @include(if: true) __typename"),
+        {"after": 0},
+    )
+    also_planned = subscribed(
+        connect_as, member, EVENTS.replace("payload", "payload __typename"), {"after": 0}
+    )
+    history.append(commit_event(gateway, member, {"live": True}))
+    received = [s.events(len(history)) for s in (planned, ordinary, also_planned)]
+    assert [e["sequence"] for e in received[0]] == history
+    assert json.dumps(received[1]) == json.dumps(received[2])  # graphql-core's and the plan's
+    assert [{k: v for k, v in e.items() if k != "__typename"} for e in received[1]] == received[0]
+
+
 def test_a_trusted_subscription_is_sent_by_its_id(server, gateway, connect_as, make_workspace):
     """The Billing page's PlanChanges by its document id alone; an unknown id is an error."""
     from gateway.api import trusted

@@ -29,8 +29,11 @@ the plans to graphql-core's answers for every operation of ``schema/operations``
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import operator
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -136,13 +139,15 @@ def run(
     document: DocumentNode,
     context: Any,
     variables: dict[str, Any] | None,
+    executor_class: Any = _Executor,
 ) -> dict[str, Any] | None:
     """The operation's ``data``, or None when a resolver raised or the variables are wrong:
     then execute the document the ordinary way, which reports the errors. Raises
     :class:`Abandoned` when the plan met what only graphql-core answers exactly (a null where
     the schema says non-null, an awaitable, a value of no type of a union)."""
     name = plan.operation.name.value if plan.operation.name else None
-    executor = _Executor.build(schema, document, None, context, variables, name)
+    # The executor class the schema executes with (Strawberry's), for the same resolve-info.
+    executor = executor_class.build(schema, document, None, context, variables, name)
     if isinstance(executor, list):  # variable errors: graphql-core reports them
         return None
     try:
@@ -202,6 +207,9 @@ class _Compiler:
     def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]) -> None:
         self.schema = schema
         self.fragments = fragments
+        # Whether every value compiled so far depends on its source alone (attribute fields,
+        # leaves, lists, objects): no resolver, no type resolver, nothing of the request.
+        self.source_only = True
 
     def object_selections(
         self, parent: GraphQLObjectType, sets: tuple[SelectionSetNode, ...]
@@ -255,6 +263,7 @@ class _Compiler:
             raise Unsupported(f"{parent.name}.{name} has no resolver of its own")
         sub_sets = tuple(n.selection_set for n in nodes if n.selection_set is not None)
         basic = bool(getattr(definition.resolve, "_is_default", False)) and not definition.args
+        self.source_only = self.source_only and basic
         return _Selection(
             key,
             name,
@@ -313,6 +322,7 @@ class _Compiler:
             return obj
         if is_abstract_type(type_):
             abstract: GraphQLAbstractType = type_
+            self.source_only = False
             resolve_type = abstract.resolve_type
             if resolve_type is None:
                 raise Unsupported(f"{abstract.name} has no type resolver of its own")
@@ -344,6 +354,7 @@ def answer(
     operation_name: str | None,
     context: Any,
     variables: dict[str, Any] | None,
+    executor_class: Any = _Executor,
 ) -> dict[str, Any] | None:
     """The ``data`` of a checked document's operation by its plan (compiled on first use and
     kept with the document), or None: no plan, validation errors, or the plan could not answer
@@ -363,7 +374,92 @@ def answer(
     if plan is None:
         return None
     try:
-        return run(plan, schema, document, context, variables)
+        return run(plan, schema, document, context, variables, executor_class)
     except Abandoned:
         entry.plans[key] = None  # work done twice once is enough: ordinary execution from now on
         return None
+
+
+# ------------------------------------------------------------------ subscription events
+
+
+@dataclass(frozen=True)
+class EventPlan:
+    """A subscription whose events' answers depend on the event alone: its one root field's
+    value is the event itself (Strawberry resolves a subscription field to the value its
+    generator yielded) and everything selected below is an attribute, a leaf, a list or an
+    object. Every stream of the same document then sends the same answer for the same event,
+    computed once (:func:`event_data`)."""
+
+    operation: OperationDefinitionNode
+    key: str
+    root: str
+    complete: Complete
+
+
+_EVENT_PLANS: OrderedDict[int, tuple[OperationDefinitionNode, EventPlan | None]] = OrderedDict()
+_EVENT_DATA: OrderedDict[tuple[int, str], dict[str, Any]] = OrderedDict()
+_EVENTS_LOCK = threading.Lock()
+MAX_EVENT_PLANS = 256  # as many as the document cache holds documents
+MAX_EVENT_DATA = 1024  # answers of recent events, for the streams that have not sent them yet
+
+
+def event_plan(
+    schema: GraphQLSchema, operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
+) -> EventPlan | None:
+    """The event plan of a subscription operation (compiled once per operation), or None."""
+    with _EVENTS_LOCK:
+        known = _EVENT_PLANS.get(id(operation))
+        if known is not None and known[0] is operation:
+            _EVENT_PLANS.move_to_end(id(operation))
+            return known[1]
+    plan = None
+    with contextlib.suppress(Unsupported):
+        plan = _compile_event_plan(schema, operation, fragments)
+    with _EVENTS_LOCK:
+        _EVENT_PLANS[id(operation)] = (operation, plan)
+        while len(_EVENT_PLANS) > MAX_EVENT_PLANS:
+            _EVENT_PLANS.popitem(last=False)
+    return plan
+
+
+def _compile_event_plan(
+    schema: GraphQLSchema, operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
+) -> EventPlan | None:
+    root = schema.subscription_type
+    if operation.operation is not OperationType.SUBSCRIPTION or operation.directives or root is None:
+        return None
+    compiler = _Compiler(schema, fragments)
+    grouped: dict[str, list[FieldNode]] = {}
+    compiler._collect(root, operation.selection_set, grouped, set())
+    if len(grouped) != 1:
+        return None
+    [(key, nodes)] = grouped.items()
+    definition = root.fields.get(nodes[0].name.value)
+    if definition is None or definition.subscribe is None:
+        return None
+    sub_sets = tuple(n.selection_set for n in nodes if n.selection_set is not None)
+    complete = compiler._complete(definition.type, sub_sets, _Site(root, definition, tuple(nodes)))
+    return EventPlan(operation, key, root.name, complete) if compiler.source_only else None
+
+
+def event_data(plan: EventPlan, event: Any) -> dict[str, Any] | None:
+    """The ``data`` of one event for the plan's streams: computed by the first of them, then
+    shared (by the event's ``id``); None when the plan cannot answer it exactly."""
+    event_id = getattr(event, "id", None)
+    memo_key = (id(plan), event_id) if isinstance(event_id, str) else None
+    if memo_key is not None:
+        with _EVENTS_LOCK:
+            shared = _EVENT_DATA.get(memo_key)
+        if shared is not None:
+            return shared
+    try:
+        data = {plan.key: plan.complete(None, event, Path(None, plan.key, plan.root))}
+    except Exception:  # noqa: BLE001 - graphql-core reports it, with its path
+        return None
+    if memo_key is not None:
+        with _EVENTS_LOCK:
+            _EVENT_DATA[memo_key] = data
+            while len(_EVENT_DATA) > MAX_EVENT_DATA:
+                _EVENT_DATA.popitem(last=False)
+    return data

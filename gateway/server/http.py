@@ -359,7 +359,15 @@ class GraphQLEndpoint:
         try:
             # A query with a plan (gateway.api.lean) skips graphql-core's executor; any other
             # document, or one its plan cannot answer exactly, runs the ordinary way.
-            data = lean.answer(checked, self.schema._schema, query, operation, context, variables)
+            data = lean.answer(
+                checked,
+                self.schema._schema,
+                query,
+                operation,
+                context,
+                variables,
+                self.schema.execution_context_class,
+            )
             if data is not None:
                 result = ExecutionResult(data=data, errors=None)
                 return _response({"data": data}, 200, media)
