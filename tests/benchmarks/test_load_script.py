@@ -205,7 +205,7 @@ def test_the_check_passes_when_every_ratio_is_within_its_bound(tmp_path):
         (
             {"gateway-sqlite__ratios__rps": 0.010},
             12.5e-6,
-            "quote rps, gateway on SQLite over the raw endpoint: 0.01, bound ≥ 0.035",
+            "quote rps, gateway on SQLite over the raw endpoint: 0.01, bound ≥ 0.025",
         ),
         (
             {"workers__median_round_ratio": 0.7},
