@@ -12,8 +12,8 @@ union). Running a plan then does only the work that depends on the request:
 * a field Strawberry marks as *basic* (an attribute, no resolver, no extension) is read as
   Strawberry's default resolver reads it (``getattr`` of its Python name), without info;
 * any other field (the root fields, resolvers on types) gets the same resolve-info and coerced
-  arguments graphql-core would give it (from graphql-core's own executor, built once per
-  request), so resolvers, Strawberry's field extensions (the scope check) and argument
+  arguments graphql-core would give it (from the executor class the schema runs with,
+  Strawberry's, built once per request), so resolvers, Strawberry's field extensions (the scope check) and argument
   conversion run unchanged;
 * abstract types resolve with their own type resolver (Strawberry's), given the same
   resolve-info.
@@ -64,11 +64,6 @@ from graphql.pyutils import Path
 
 from gateway.api import limits
 
-try:
-    from graphql.execution import Executor as _Executor
-except ImportError:  # graphql-core 3.2 called it ExecutionContext
-    from graphql.execution import ExecutionContext as _Executor  # type: ignore[attr-defined,no-redef]
-
 
 class Unsupported(Exception):
     """The operation uses something a plan does not do: it runs the ordinary way."""
@@ -85,7 +80,6 @@ Complete = Callable[[Any, Any, Path], Any]  # (executor, value, path) -> the ans
 @dataclass(frozen=True, slots=True)
 class _Selection:
     key: str  # the response key (alias or name)
-    name: str
     nodes: tuple[FieldNode, ...]
     definition: GraphQLField | None  # None for __typename
     basic: Callable[[Any], Any] | None  # Strawberry's attribute field: its value, without info
@@ -113,16 +107,9 @@ class Plan:
 
 def compile_plan(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> Plan:
     """The plan of a validated document's operation; raises :class:`Unsupported`."""
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if operation_name is None:
-        if len(operations) != 1:
-            raise Unsupported("no single operation")
-        operation = operations[0]
-    else:
-        named = [o for o in operations if o.name is not None and o.name.value == operation_name]
-        if len(named) != 1:
-            raise Unsupported("no such operation")
-        operation = named[0]
+    operation = limits.selected_operation(document, operation_name)
+    if operation is None:
+        raise Unsupported("no single operation to run")
     if operation.operation is not OperationType.QUERY or operation.directives:
         raise Unsupported("only queries without directives")
     if schema.query_type is None:
@@ -139,7 +126,7 @@ def run(
     document: DocumentNode,
     context: Any,
     variables: dict[str, Any] | None,
-    executor_class: Any = _Executor,
+    executor_class: Any,
 ) -> dict[str, Any] | None:
     """The operation's ``data``, or None when a resolver raised or the variables are wrong:
     then execute the document the ordinary way, which reports the errors. Raises
@@ -255,7 +242,7 @@ class _Compiler:
     def _selection(self, parent: GraphQLObjectType, key: str, nodes: tuple[FieldNode, ...]) -> _Selection:
         name = nodes[0].name.value
         if name == "__typename":
-            return _Selection(key, name, nodes, None, None, False, None)
+            return _Selection(key, nodes, None, None, False, None)
         if name.startswith("__"):
             raise Unsupported("introspection")
         definition = parent.fields.get(name)
@@ -266,7 +253,6 @@ class _Compiler:
         self.source_only = self.source_only and basic
         return _Selection(
             key,
-            name,
             nodes,
             definition,
             _attribute(definition) if basic else None,
@@ -350,17 +336,16 @@ class _Compiler:
 def answer(
     entry: limits.Checked,
     schema: GraphQLSchema,
-    query: str,
     operation_name: str | None,
     context: Any,
     variables: dict[str, Any] | None,
-    executor_class: Any = _Executor,
+    executor_class: Any,
 ) -> dict[str, Any] | None:
     """The ``data`` of a checked document's operation by its plan (compiled on first use and
     kept with the document), or None: no plan, validation errors, or the plan could not answer
     exactly. Then execute the document the ordinary way."""
     document = entry.document
-    if document is None or limits.validated(query, schema, document):
+    if document is None or entry.validation_errors(schema):
         return None
     key = (schema, operation_name)
     try:
@@ -398,7 +383,8 @@ class EventPlan:
 
 
 _EVENT_PLANS: OrderedDict[int, tuple[OperationDefinitionNode, EventPlan | None]] = OrderedDict()
-_EVENT_DATA: OrderedDict[tuple[int, str], dict[str, Any]] = OrderedDict()
+# By id of the plan and event id; each entry keeps its plan, so no other plan takes that id.
+_EVENT_DATA: OrderedDict[tuple[int, str], tuple[EventPlan, dict[str, Any]]] = OrderedDict()
 _EVENTS_LOCK = threading.Lock()
 MAX_EVENT_PLANS = 256  # as many as the document cache holds documents
 MAX_EVENT_DATA = 1024  # answers of recent events, for the streams that have not sent them yet
@@ -451,15 +437,15 @@ def event_data(plan: EventPlan, event: Any) -> dict[str, Any] | None:
     if memo_key is not None:
         with _EVENTS_LOCK:
             shared = _EVENT_DATA.get(memo_key)
-        if shared is not None:
-            return shared
+        if shared is not None and shared[0] is plan:
+            return shared[1]
     try:
         data = {plan.key: plan.complete(None, event, Path(None, plan.key, plan.root))}
     except Exception:  # noqa: BLE001 - graphql-core reports it, with its path
         return None
     if memo_key is not None:
         with _EVENTS_LOCK:
-            _EVENT_DATA[memo_key] = data
+            _EVENT_DATA[memo_key] = (plan, data)
             while len(_EVENT_DATA) > MAX_EVENT_DATA:
                 _EVENT_DATA.popitem(last=False)
     return data

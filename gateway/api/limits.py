@@ -280,6 +280,9 @@ def check(query: str, limits: Limits = DEFAULT_LIMITS) -> DocumentNode | None:
 # ----------------------------------------------------------------- the cache
 
 
+DEFAULT_RULES: tuple[type[ASTValidationRule], ...] = tuple(specified_rules)
+
+
 @dataclass
 class Checked:
     """One document's verdict: refused, unparsable (``document`` None) or parsed, and the
@@ -292,6 +295,18 @@ class Checked:
     )
     # Compiled operations (gateway.api.lean), by schema and operation name; None: no plan.
     plans: dict[tuple[GraphQLSchema, str | None], Any] = field(default_factory=dict)
+
+    def validation_errors(
+        self, schema: GraphQLSchema, rules: Sequence[type[ASTValidationRule]] = DEFAULT_RULES
+    ) -> list[GraphQLError]:
+        """The parsed document's validation errors (computed once per schema and rule set); a
+        copy, since extensions may replace the errors of a result."""
+        assert self.document is not None, "an unparsable document has no validation"
+        key = (schema, tuple(rules))
+        errors = self.validations.get(key)
+        if errors is None:
+            errors = self.validations[key] = validate_document(schema, self.document, tuple(rules))
+        return list(errors)
 
 
 class DocumentCache:
@@ -362,9 +377,6 @@ def checked(query: str) -> Checked:
     return entry
 
 
-DEFAULT_RULES: tuple[type[ASTValidationRule], ...] = tuple(specified_rules)
-
-
 def validated(
     query: str,
     schema: GraphQLSchema,
@@ -373,13 +385,21 @@ def validated(
 ) -> list[GraphQLError]:
     """The validation errors of a checked document (cached with it)."""
     entry = checked(query)
-    key = (schema, tuple(rules))
     if entry.document is not document:  # evicted and checked anew meanwhile: validate this one
         return validate_document(schema, document, tuple(rules))
-    errors = entry.validations.get(key)
-    if errors is None:
-        errors = entry.validations[key] = validate_document(schema, document, tuple(rules))
-    return list(errors)  # a copy: extensions may replace the errors of a result
+    return entry.validation_errors(schema, rules)
+
+
+def selected_operation(document: DocumentNode, operation_name: str | None) -> OperationDefinitionNode | None:
+    """The operation a request selects: the one named ``operation_name``, or the only one when
+    no name is given; None when there is no such single operation."""
+    chosen = [
+        d
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+        and (operation_name is None or (d.name is not None and d.name.value == operation_name))
+    ]
+    return chosen[0] if len(chosen) == 1 else None
 
 
 def prepare(query: str, schema: GraphQLSchema) -> GraphQLError | None:

@@ -316,11 +316,16 @@ class _Executor(StrawberryGraphQLCoreExecutionContext):
     (:func:`gateway.api.lean.event_data`): 200 subscribers of a workspace no longer execute
     the same selection 200 times per event on the event loop."""
 
-    _event_plan: lean.EventPlan | None = None
+    _event_plan: lean.EventPlan | None = None  # set on the per-event executors only
+    _subscription_plan: tuple[lean.EventPlan | None] | None = None  # looked up once per stream
 
     def build_per_event_executor(self, payload: Any) -> Any:
+        if self._subscription_plan is None:
+            self._subscription_plan = (
+                lean.event_plan(self.schema, self.operation, self.fragment_definitions),
+            )
         executor = cast(_Executor, super().build_per_event_executor(payload))  # a copy of this one
-        executor._event_plan = lean.event_plan(self.schema, self.operation, self.fragment_definitions)
+        executor._event_plan = self._subscription_plan[0]
         return executor
 
     def execute_operation(self, *args: Any, **kwargs: Any) -> Any:

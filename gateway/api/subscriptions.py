@@ -253,7 +253,7 @@ class _SharedReads:
                 self.started += 1
                 number = self.started
                 events = await anyio.to_thread.run_sync(
-                    event_feed.events_after, self.gateway, self.workspace_id, sequence, None, BATCH
+                    event_feed.events_after, self.gateway, self.workspace_id, sequence, BATCH
                 )
                 read = self._last = _Read(number, sequence, events, len(events) < BATCH)
         return [event for event in read.events if event.sequence > sequence], read.complete

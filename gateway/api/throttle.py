@@ -22,10 +22,10 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLFormattedError,
     InlineFragmentNode,
-    OperationDefinitionNode,
     SelectionSetNode,
 )
 
+from gateway.api import limits
 from gateway.services.keys import Caller, OperatorCaller, WorkspaceCaller
 from gateway.storage.rate_limits import RateLimiter, Refusal
 
@@ -138,15 +138,12 @@ def root_fields(document: DocumentNode | None, operation_name: str | None) -> li
     """The root field names the selected operation runs, once per occurrence (aliases
     included), through inline fragments and fragment spreads; [] when none can be selected.
     Directives are not evaluated: a field under ``@skip`` counts (never fewer than run)."""
-    if document is None:
-        return []
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
-    if len(chosen) != 1:
+    operation = limits.selected_operation(document, operation_name) if document is not None else None
+    if operation is None or document is None:
         return []
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     names: list[str] = []
-    pending: list[SelectionSetNode] = [chosen[0].selection_set]
+    pending: list[SelectionSetNode] = [operation.selection_set]
     spread: set[str] = set()  # a fragment counts once per document, as the limits see it
     while pending:
         for selection in pending.pop().selections:

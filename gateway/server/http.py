@@ -362,7 +362,6 @@ class GraphQLEndpoint:
             data = lean.answer(
                 checked,
                 self.schema._schema,
-                query,
                 operation,
                 context,
                 variables,

@@ -42,9 +42,8 @@ def last_sequence(deps: Deps, workspace_id: str) -> int:
         return catalog.last_sequence(session, workspace_id)
 
 
-def events_after(
-    deps: Deps, workspace_id: str, after: int, types: Iterable[str] | None, limit: int
-) -> list[Event]:
-    """Up to ``limit`` of the workspace's events after sequence ``after``, oldest first."""
+def events_after(deps: Deps, workspace_id: str, after: int, limit: int) -> list[Event]:
+    """Up to ``limit`` of the workspace's events (of every type: each stream filters its own)
+    after sequence ``after``, oldest first."""
     with deps.sessions() as session:
-        return catalog.read_events(session, workspace_id, after, types=types, limit=limit)
+        return catalog.read_events(session, workspace_id, after, limit=limit)
