@@ -30,11 +30,13 @@ import billing_gateway_messaging_rates
 import billing_gateway_payment_balance
 import billing_gateway_payment_card
 import billing_gateway_tax_vat
+from gateway.api.context import Context
 from gateway.core.money import Money
 from gateway.events import catalog
 from gateway.plugin_api.hookspecs import ENTRY_POINT_GROUP
 from gateway.plugin_api.registry import Registry, load_plugins
 from gateway.server.http import MAX_WEBSOCKET_MESSAGE, create_app
+from gateway.services.keys import ALL_SCOPES
 from gateway.storage.db import (
     Base,
     EncryptionKey,
@@ -122,6 +124,18 @@ def reconcile(gateway, member) -> int:
 
 
 # ------------------------------------------------------------------ money
+
+
+def member_context(gateway, workspace_id: str) -> Context:
+    """The GraphQL context of a request signed in with a workspace key of every scope, for
+    executing a document in process (close it after)."""
+    return Context(
+        gateway=gateway,
+        now=gateway.clock(),
+        workspace_id=workspace_id,
+        scopes=ALL_SCOPES,
+        credentials_given=True,
+    )
 
 
 def eur(amount: str) -> Money:

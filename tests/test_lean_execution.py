@@ -14,15 +14,14 @@ import json
 from typing import Any
 
 import pytest
-from graphql import OperationType, parse, print_ast
+from graphql import OperationType, parse, print_ast, validate
+from graphql import build_schema as build_sdl_schema
 
 from gateway.api import limits, trusted
-from gateway.api.context import Context
 from gateway.api.schema import build_schema
-from gateway.services.keys import ALL_SCOPES
 
-from helpers import GERMAN_PERSON, card
-from test_operations import FILES, VARIABLES, document_of, operations
+from helpers import GERMAN_PERSON, card, member_context
+from test_operations import FILES, ROOT, VARIABLES, document_of, operations
 
 HISTORY = """query History { workspace { __typename ... on Workspace {
   invoiceHistory(first: 5) { ... on InvoiceConnection { edges { cursor node { id number total { amount } } }
@@ -61,13 +60,7 @@ def member(make_workspace, graphql):
 
 def ordinary(gateway, member, query: str, name: str | None, variables: dict[str, Any]) -> dict[str, Any]:
     """The answer of graphql-core's executor, in process, for the member's key."""
-    context = Context(
-        gateway=gateway,
-        now=gateway.clock(),
-        workspace_id=member.id,
-        scopes=ALL_SCOPES,
-        credentials_given=True,
-    )
+    context = member_context(gateway, member.id)
     try:
         result = build_schema().execute_sync(
             query, variable_values=variables, context_value=context, operation_name=name
@@ -169,8 +162,10 @@ def test_a_refused_scope_is_answered_by_the_plan_as_by_graphql_core(client, gate
 # ------------------------------------------------------------------ trusted documents
 
 
-def test_every_operation_of_the_folder_is_a_trusted_document_as_the_page_builds_it():
+def test_every_operation_of_the_folder_is_a_trusted_document_with_exactly_the_fragments_it_spreads():
+    published = build_sdl_schema((ROOT / "schema" / "schema.graphql").read_text(encoding="utf-8"))
     documents = {d.operation: d for d in trusted.registry().values()}
+    assert sorted(documents) == sorted(op.name.value for path in FILES for op in operations(path))
     for path in FILES:
         for operation in operations(path):
             name = operation.name.value
@@ -180,6 +175,8 @@ def test_every_operation_of_the_folder_is_a_trusted_document_as_the_page_builds_
             assert parse(text).definitions[0].name.value == name
             built = {print_ast(d) for d in document_of(path).definitions}
             assert {print_ast(d) for d in parse(text).definitions} <= built
+            # Valid alone: every fragment it spreads is there, and none it does not (NoUnusedFragments).
+            assert not validate(published, parse(text)), name
 
 
 def test_a_trusted_document_is_sent_by_its_id_alone(client, member):
@@ -201,7 +198,7 @@ def test_a_trusted_document_is_sent_by_its_id_alone(client, member):
     ).json()
     assert by_text["data"]["quote"]["__typename"] == "Quote"
     assert by_id == by_hash == over_get == by_text
-    assert planned(preview.text, None) or planned(preview.text, "OrderPreview")
+    assert planned(preview.text, "OrderPreview") and planned(preview.text, None)  # by text, by id
 
 
 def test_an_unknown_or_mismatched_document_id_is_a_typed_request_error(client, member):

@@ -62,7 +62,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-OPERATIONS = ROOT / "schema" / "operations"
 BASELINES = HERE / "load_baselines.py"
 sys.path.insert(0, str(HERE))
 from load_baselines import RAW_ANSWER, STRAWBERRY_ANSWER, STRAWBERRY_QUERY  # noqa: E402
@@ -131,40 +130,13 @@ def progress(message: str) -> None:
 # ------------------------------------------------------------------ documents
 
 
-def _definitions(text: str) -> dict[str, Any]:
-    from graphql import parse
+def operation_document(name: str) -> str:
+    """The trusted document of the operation ``name`` of schema/operations: the operation with
+    the fragments it spreads, as the Billing page sends it (gateway.api.trusted builds it)."""
+    from gateway.api.trusted import registry
 
-    return {d.name.value: d for d in parse(text).definitions if getattr(d, "name", None) is not None}
-
-
-def operation_document(file: str, name: str) -> str:
-    """One operation of schema/operations/``file`` with the fragments it spreads (from its file
-    or fragments.graphql, transitively) and no others: the document the Billing page sends
-    (frontend/src/billing/operations.ts)."""
-    from graphql import DocumentNode, FragmentSpreadNode, Visitor, print_ast, visit
-
-    own = _definitions((OPERATIONS / file).read_text(encoding="utf-8"))
-    shared = _definitions((OPERATIONS / "fragments.graphql").read_text(encoding="utf-8"))
-    needed: dict[str, Any] = {}
-
-    class Spreads(Visitor):
-        def __init__(self) -> None:
-            super().__init__()
-            self.names: list[str] = []
-
-        def enter_fragment_spread(self, node: FragmentSpreadNode, *_: Any) -> None:
-            self.names.append(node.name.value)
-
-    def walk(node: Any) -> None:
-        spreads = Spreads()
-        visit(node, spreads)
-        for spread in spreads.names:
-            if spread not in needed:
-                needed[spread] = own.get(spread) or shared[spread]
-                walk(needed[spread])
-
-    walk(own[name])
-    return print_ast(DocumentNode(definitions=(own[name], *needed.values())))
+    [document] = [d.text for d in registry().values() if d.operation == name]
+    return document
 
 
 # ------------------------------------------------------------------ processes
@@ -632,7 +604,7 @@ def serve_has_workers_option() -> bool:
 
 
 def quote_body(email_credits: int) -> dict[str, Any]:
-    document = operation_document("customize_plan.graphql", "OrderPreview")
+    document = operation_document("OrderPreview")
     return {
         "query": document,
         "operationName": "OrderPreview",
@@ -868,7 +840,7 @@ def checkout_lua(
     """Each wrk thread takes its share of the workspaces, round robin, and checks each out one
     step further (1,000 more messaging credits, paid from the balance) with the total the
     probe was quoted for that step and a new idempotency key."""
-    document = operation_document("checkout.graphql", "CheckoutNow")
+    document = operation_document("CheckoutNow")
     expires = (datetime.now(UTC) + timedelta(minutes=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
     static = {
         "planCode": QUOTE_PLAN,

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from gateway.api.context import Context
 from gateway.api.schema import build_schema
-from gateway.services.keys import ALL_SCOPES
+
+from helpers import member_context
 
 QUOTE = """
 mutation Quote($input: QuoteInput!) {
@@ -39,13 +40,7 @@ def test_quote_mutation_in_process(benchmark, gateway, make_workspace, clock):
     clock.advance(days=17)
 
     def run() -> dict:
-        context = Context(
-            gateway=gateway,
-            now=gateway.clock(),
-            workspace_id=member.id,
-            scopes=ALL_SCOPES,
-            credentials_given=True,
-        )
+        context = member_context(gateway, member.id)
         try:
             result = build_schema().execute_sync(
                 QUOTE, variable_values={"input": INPUT}, context_value=context
@@ -73,13 +68,7 @@ def _order_preview(gateway, make_workspace, clock):
     variables = {"input": INPUT}
 
     def context() -> Context:
-        return Context(
-            gateway=gateway,
-            now=gateway.clock(),
-            workspace_id=member.id,
-            scopes=ALL_SCOPES,
-            credentials_given=True,
-        )
+        return member_context(gateway, member.id)
 
     return document, variables, context
 
@@ -106,12 +95,14 @@ def test_order_preview_query_by_plan(benchmark, gateway, make_workspace, clock):
     from gateway.api import lean, limits
 
     document, variables, context = _order_preview(gateway, make_workspace, clock)
-    schema = build_schema()._schema
+    schema, executor_class = build_schema()._schema, build_schema().execution_context_class
 
     def run() -> dict | None:
         ctx = context()
         try:
-            return lean.answer(limits.checked(document), schema, document, "OrderPreview", ctx, variables)
+            return lean.answer(
+                limits.checked(document), schema, "OrderPreview", ctx, variables, executor_class
+            )
         finally:
             ctx.close()
 
