@@ -9,6 +9,7 @@ from typing import Protocol
 
 from gateway.events.notify import Notifier
 from gateway.plugin_api.registry import PluginInfo
+from gateway.services.billing_views import answer_session
 from gateway.services.deps import Deps, ReadSession
 from gateway.services.keys import Caller, OperatorCaller, Scope, WorkspaceCaller
 from gateway.storage.rate_limits import RateLimiter
@@ -68,7 +69,7 @@ class Context:
         """The request's read session, opened on first use: the one connection a query holds.
         Resolvers only hand it to the services' read functions."""
         if self._session is None:
-            self._session = self.gateway.sessions()
+            self._session = answer_session(self.gateway)
         return self._session
 
     def close(self) -> None:

@@ -56,7 +56,7 @@ from gateway.events import endpoints
 from gateway.events.catalog import event_of, webhook_envelope
 from gateway.events.egress import EgressPolicy, EgressRefused, IPAddress, Unresolvable
 from gateway.events.notify import Notifier
-from gateway.events.routing import Routed
+from gateway.events.routing import Routed, forget_endpoints
 from gateway.plugin_api.events import Event, EventListener
 from gateway.storage.db import Delivery, DeliveryAttempt, OutboxEvent, WebhookEndpoint
 
@@ -574,6 +574,7 @@ def _record(
             endpoint.enabled = False
             endpoint.disabled_reason = f"answered 410 Gone at {at.isoformat()}"
             endpoint.updated_at = at
+            forget_endpoints(session)
             logger.warning("webhook endpoint %s answered 410 Gone: disabled", endpoint.id)
         row.status, row.next_attempt_at = DeliveryStatus.FAILED.value, None
         return DeliveryCounts(failed=1)

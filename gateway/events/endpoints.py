@@ -24,7 +24,7 @@ from gateway.events.egress import (
     Unresolvable,
     canonical_host,
 )
-from gateway.events.routing import new_delivery, subscribes
+from gateway.events.routing import forget_endpoints, new_delivery, subscribes
 from gateway.events.types import EventType
 from gateway.storage.db import Delivery, OutboxEvent, WebhookEndpoint
 from gateway.storage.encryption import keyring
@@ -237,6 +237,7 @@ def create_endpoint(
     )
     session.add(row)
     session.flush()
+    forget_endpoints(session)
     return row
 
 
@@ -264,6 +265,7 @@ def update_endpoint(
         row.disabled_reason = None if enabled else "disabled through the API"
     row.updated_at = now
     session.flush()
+    forget_endpoints(session)
     return row
 
 
@@ -296,6 +298,7 @@ def delete_endpoint(session: Session, workspace_id: str, endpoint_id: str) -> No
     row = endpoint_of(session, workspace_id, endpoint_id)
     session.delete(row)
     session.flush()
+    forget_endpoints(session)
 
 
 def redeliver(

@@ -76,10 +76,12 @@ def announce(session: Session, workspace_id: str) -> None:
 
     Called by ``emit``, inside the transaction that writes the event.
     """
-    session.info.setdefault(_PENDING, set()).add(workspace_id)
+    pending = session.info.setdefault(_PENDING, set())
+    if workspace_id in pending:
+        return  # this transaction announces the workspace already: one NOTIFY wakes its readers
+    pending.add(workspace_id)
     if session.get_bind().dialect.name == "postgresql":
-        # Delivered at commit, to every listening connection; dropped on rollback. PostgreSQL
-        # folds identical notifications of one transaction into one. session.connection(),
+        # Delivered at commit, to every listening connection; dropped on rollback. session.connection(),
         # not session.execute(): no autoflush from here.
         session.connection().execute(_NOTIFY, {"channel": CHANNEL, "workspace": workspace_id})
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.core.statuses import DeliveryStatus
 from gateway.plugin_api.events import EventListener
-from gateway.storage.db import Delivery, OutboxEvent, WebhookEndpoint
+from gateway.storage.db import Delivery, OutboxEvent, WebhookEndpoint, transaction_memo
 
 LISTENERS_KEY = "billing_gateway.event_listeners"  # Session.info: the registry's event listeners
 
@@ -69,18 +69,34 @@ def subscribes(event_types: Sequence[str], event_type: str) -> bool:
     return not event_types or event_type in event_types
 
 
+_ENDPOINTS = "webhook endpoints"
+
+
+def forget_endpoints(session: Session) -> None:
+    """After a change to webhook endpoints: events written later in the same transaction are
+    routed to the endpoints as they are now."""
+    memo = transaction_memo(session)
+    for key in [k for k in memo if k[0] == _ENDPOINTS]:
+        del memo[key]
+
+
 def enqueue_deliveries(session: Session, event: OutboxEvent) -> list[Delivery]:
     """Queue ``event`` (just added to ``session``) for every subscribed endpoint and listener.
 
     Runs in the transaction that writes the event, so it commits or rolls back with it.
     """
     listeners: Mapping[str, EventListener] = session.info.get(LISTENERS_KEY, {})
-    with session.no_autoflush:  # emit flushes nothing early (Delivery.event orders the inserts)
-        endpoints = session.execute(
-            select(WebhookEndpoint.id, WebhookEndpoint.event_types)
-            .where(WebhookEndpoint.workspace_id == event.workspace_id, WebhookEndpoint.enabled == true())
-            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-        ).all()
+    # Read once per transaction and workspace: a checkout writes several events, and endpoints
+    # are never changed in a transaction that writes events (see forget_endpoints).
+    memo = transaction_memo(session)
+    endpoints = memo.get((_ENDPOINTS, event.workspace_id))
+    if endpoints is None:
+        with session.no_autoflush:  # emit flushes nothing early (Delivery.event orders the inserts)
+            endpoints = memo[_ENDPOINTS, event.workspace_id] = session.execute(
+                select(WebhookEndpoint.id, WebhookEndpoint.event_types)
+                .where(WebhookEndpoint.workspace_id == event.workspace_id, WebhookEndpoint.enabled == true())
+                .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+            ).all()
     rows = [
         new_delivery(event, event.occurred_at, endpoint_id=endpoint_id)
         for endpoint_id, types in endpoints

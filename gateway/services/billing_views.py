@@ -32,12 +32,26 @@ from gateway.services.usage import CreditUsage, PeriodUsage, normal
 from gateway.storage.db import (
     BillingDetails,
     Card,
+    GatewaySession,
     Invoice,
     Payment,
     ScheduledChange,
     UsageCounter,
     Workspace,
 )
+
+# ------------------------------------------------------------------ the answer's session
+
+
+def answer_session(deps: Deps) -> Session:
+    """A read session for one request's answer, which reads each row it asks for by primary key
+    once (see :class:`~gateway.storage.db.GatewaySession`): the fields of an answer ask for the
+    same workspace, billing details and scheduled change again and again."""
+    session = deps.sessions()
+    if isinstance(session, GatewaySession):  # a test's Deps may bring plain sessions
+        session.remember_reads()
+    return session
+
 
 # ------------------------------------------------------------------ the workspace
 

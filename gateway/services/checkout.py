@@ -259,11 +259,9 @@ def _checkout(
             time.sleep(0.02)
     if isinstance(started, Completed):
         return started
-    payment_id, method_code, charge_request = started
-    method = deps.payment_methods[method_code]
+    method_code, charge_request = started
     # 2. Ask the method, outside any transaction; 3. apply its answer in a transaction of its own.
-    result = payflow.charge(deps, method, charge_request)
-    outcome = settlement.settle(deps, payment_id, result)
+    outcome = settlement.charge_and_settle(deps, deps.payment_methods[method_code], charge_request)
     assert isinstance(outcome, STORED), f"a checkout's payment ends as a checkout outcome, not {outcome!r}"
     return outcome
 
@@ -279,7 +277,7 @@ def _begin_checkout(
     confirmed: ConfirmedQuote,
     now: datetime,
     token: StoredCard | None,
-) -> Completed | tuple[str, str, ChargeRequest]:
+) -> Completed | tuple[str, ChargeRequest]:
     with deps.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None, "authenticated workspaces exist"
@@ -287,7 +285,7 @@ def _begin_checkout(
         if isinstance(started, Completed):  # nothing due now: applied already
             idempotency.complete(session, workspace_id, request.idempotency_key, to_response(started))
             return started
-        return started.id, started.method, payflow.request_of(started)
+        return started.method, payflow.request_of(started)
 
 
 def _priced_checkout(

@@ -119,8 +119,8 @@ def _pay_invoice(
             now=now,
             follow_up={"invoice_id": invoice.id},
         )
-        payment_id, request = payment.id, payflow.request_of(payment)
-    outcome = settlement.settle(deps, payment_id, payflow.charge(deps, method, request))
+        request = payflow.request_of(payment)
+    outcome = settlement.charge_and_settle(deps, method, request)
     assert isinstance(outcome, _STORED), f"an invoice's payment ends as an invoice outcome, not {outcome!r}"
     return outcome
 
@@ -237,8 +237,8 @@ def _retry(deps: Deps, workspace_id: str, invoice_id: str, now: datetime) -> Dun
             card_id=payer.card_id,
             follow_up={"invoice_id": invoice.id, "retry": True, "off_session": True, "method": choice},
         )
-        payment_id, request = payment.id, payflow.request_of(payment)
-    outcome = settlement.settle(deps, payment_id, payflow.charge(deps, method, request))
+        request = payflow.request_of(payment)
+    outcome = settlement.charge_and_settle(deps, method, request)
     return DunningStep(workspace_id, invoice_id, "retried", type(outcome).__name__)
 
 

@@ -214,7 +214,7 @@ class _Charge:
 
 def _charge(deps: Deps, step: _Charge) -> RenewalResult:
     payment_id = step.request.payment_id
-    settlement.settle(deps, payment_id, payflow.charge(deps, step.method, step.request))
+    settlement.charge_and_settle(deps, step.method, step.request)
     with deps.sessions() as session:
         payment = session.get(Payment, payment_id)
         assert payment is not None

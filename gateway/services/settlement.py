@@ -162,18 +162,22 @@ def read_outcome(deps: Deps, payment_id: str, *, wait: float = 0.0) -> PaymentOu
         time.sleep(0.02)
 
 
-def settle(deps: Deps, payment_id: str, result: PaymentResult | None) -> PaymentOutcome:
+def settle(
+    deps: Deps, payment_id: str, result: PaymentResult | None, *, workspace_id: str | None = None
+) -> PaymentOutcome:
     """Apply ``result`` (None: the outcome is unknown, nothing changes) and the purpose's
     follow-up in one transaction; then make the refund it may owe. Returns where the payment
-    stands, however often the same answer arrives."""
+    stands, however often the same answer arrives. ``workspace_id``, the payment's, when the
+    caller has it at hand (it saves a statement)."""
     now = deps.clock()
     with deps.write_sessions.begin() as session:
-        workspace_id = session.scalar(select(Payment.workspace_id).where(Payment.id == payment_id))
-        assert workspace_id is not None, "payments are never deleted"
+        if workspace_id is None:
+            workspace_id = session.scalar(select(Payment.workspace_id).where(Payment.id == payment_id))
+            assert workspace_id is not None, "payments are never deleted"
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None
         payment = session.get(Payment, payment_id, populate_existing=True)
-        assert payment is not None
+        assert payment is not None and payment.workspace_id == workspace_id
         if result is not None:
             before = PaymentStatus(payment.status)
             new = payflow.record(
@@ -200,6 +204,13 @@ def settle(deps: Deps, payment_id: str, result: PaymentResult | None) -> Payment
     if refund_due:
         return refund_owed(deps, payment_id)
     return outcome
+
+
+def charge_and_settle(deps: Deps, method: PaymentMethod, request: ChargeRequest) -> PaymentOutcome:
+    """Ask ``method`` for the payment ``request`` describes, outside any transaction (the caller
+    committed it as pending), then :func:`settle` its answer."""
+    result = payflow.charge(deps, method, request)
+    return settle(deps, request.payment_id, result, workspace_id=request.workspace_id)
 
 
 # ------------------------------------------------------------------ follow-ups
@@ -278,12 +289,12 @@ def _invoice_paid(session: Session, workspace: Workspace, payment: Payment, now:
 def _checkout_paid(
     deps: Deps, session: Session, workspace: Workspace, payment: Payment, now: datetime
 ) -> None:
-    order = _reprice_pending(deps, session, workspace, payment)
+    details = session.get(BillingDetails, workspace.id)
+    order = _reprice_pending(deps, workspace, payment, details)
     if order is None:
         payment.refund_due = True  # refunded right after this transaction commits
         payment.failure_message = SUPERSEDED + "refunded"
         return
-    details = session.get(BillingDetails, workspace.id)
     card_row = _save_pending_card(session, workspace, payment, now)
     if card_row is None and payment.card_id:
         card_row = session.get(Card, payment.card_id)
@@ -306,14 +317,14 @@ def _checkout_paid(
 
 
 def _reprice_pending(
-    deps: Deps, session: Session, workspace: Workspace, payment: Payment
+    deps: Deps, workspace: Workspace, payment: Payment, details: BillingDetails | None
 ) -> pricing.PricedOrder | None:
-    """The paid order, priced again as at checkout; None if it no longer applies."""
+    """The paid order, priced again as at checkout (for the customer ``details`` describe);
+    None if it no longer applies."""
     pending = payment.pending or {}
     base, target = pending.get("base", {}), pending.get("order", {}).get("target", {})
     if base != base_snapshot(workspace):
         return None
-    details = session.get(BillingDetails, workspace.id)
     request = OrderRequest(
         target.get("plan", ""), target.get("email_credits"), target.get("messaging_credits")
     )

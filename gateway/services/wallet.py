@@ -209,7 +209,7 @@ def _top_up(
             client_key=key,
             now=now,
         )
-        payment_id, request = payment.id, payflow.request_of(payment)
-    outcome = settlement.settle(deps, payment_id, payflow.charge(deps, method, request))
+        request = payflow.request_of(payment)
+    outcome = settlement.charge_and_settle(deps, method, request)
     assert isinstance(outcome, _STORED), f"a top-up's payment ends as a top-up outcome, not {outcome!r}"
     return outcome

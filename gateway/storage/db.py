@@ -626,8 +626,55 @@ def create_db_engine(
     return engine
 
 
+_REMEMBERED = "billing_gateway_remembered_reads"
+
+
+class GatewaySession(Session):
+    """The gateway's sessions. One that serves a request's answer can remember what it reads by
+    primary key (:meth:`remember_reads`): then each row, found or not, is read once per
+    transaction, however many fields of the answer ask for it.
+
+    SQLAlchemy's identity map alone does not do this: it holds rows weakly, so a row that nobody
+    holds any more is read again, and it never remembers a row that was not there. An answer's
+    fields ask for the same workspace, billing details, scheduled change and price notice
+    several times (the Billing page's CheckoutSuccess read each of them three times)."""
+
+    def remember_reads(self) -> None:
+        """From now until the transaction ends: :meth:`get` without options reads each row once.
+        Only for a session that reads: a write through it would not be seen by later gets."""
+        self.info[_REMEMBERED] = {}
+
+    # Session.get's own signature, passed through; entity and ident as SQLAlchemy takes them.
+    def get(self, entity: Any, ident: Any, **options: Any) -> Any:
+        remembered: dict[tuple[Any, Any], Any] | None = self.info.get(_REMEMBERED)
+        if remembered is None or options or not isinstance(ident, str | int | tuple):
+            return super().get(entity, ident, **options)
+        key = (entity, ident)
+        if key not in remembered:
+            remembered[key] = super().get(entity, ident)
+        return remembered[key]
+
+
+_TRANSACTION_MEMO = "billing_gateway_transaction_memo"
+
+
+def transaction_memo(session: Session) -> dict[Any, Any]:
+    """What holds for the rest of ``session``'s transaction, such as a workspace's webhook
+    endpoints while its events are written; forgotten when the transaction ends."""
+    memo: dict[Any, Any] = session.info.setdefault(_TRANSACTION_MEMO, {})
+    return memo
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the transaction, not a savepoint
+        session.info.pop(_TRANSACTION_MEMO, None)
+        if _REMEMBERED in session.info:
+            session.info[_REMEMBERED] = {}  # the next transaction may see other rows
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    return sessionmaker(engine, class_=GatewaySession, expire_on_commit=False)
 
 
 def write_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -636,7 +683,9 @@ def write_session_factory(engine: Engine) -> sessionmaker[Session]:
     On SQLite they take the write lock when they begin; on PostgreSQL they lock
     the rows they change (``SELECT ... FOR UPDATE``, see ``lock_workspace``).
     """
-    return sessionmaker(engine.execution_options(**{WRITE_LOCK: True}), expire_on_commit=False)
+    return sessionmaker(
+        engine.execution_options(**{WRITE_LOCK: True}), class_=GatewaySession, expire_on_commit=False
+    )
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -162,13 +162,26 @@ def complete(session: Session, workspace_id: str, key: str, response: dict[str, 
     Raises :class:`AlreadyCompleted` (rolling the work back) if another request
     completed the key first: a key's work commits once, whatever the timing.
     """
-    row = session.get(IdempotencyKey, (workspace_id, key), with_for_update=True, populate_existing=True)
-    if row is None:  # cannot happen while the claim is held; refuse to lose the record silently
+    # One statement: the UPDATE takes the row's lock and, on PostgreSQL, sees a completion that
+    # committed while it waited for the lock (its WHERE is checked again on the new row).
+    completed = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.workspace_id == workspace_id,
+                IdempotencyKey.key == key,
+                IdempotencyKey.status != IdempotencyKeyStatus.COMPLETED,
+            )
+            .values(status=IdempotencyKeyStatus.COMPLETED, response=response)
+        ),
+    )
+    if completed.rowcount == 1:
+        return
+    if session.get(IdempotencyKey, (workspace_id, key), populate_existing=True) is None:
+        # cannot happen while the claim is held; refuse to lose the record silently
         raise RuntimeError(f"idempotency key {key!r} lost its claim")
-    if row.status == IdempotencyKeyStatus.COMPLETED:
-        raise AlreadyCompleted(key)
-    row.status = IdempotencyKeyStatus.COMPLETED
-    row.response = response
+    raise AlreadyCompleted(key)
 
 
 def release(sessions: sessionmaker, workspace_id: str, key: str) -> dict[str, Any] | None:
