@@ -1,14 +1,22 @@
 """The `quote` executed in-process, without HTTP: as a mutation by graphql-core (parsing and
 validation cached; resolvers, the pricing core, tax and serialisation), and the Billing page's
 Order Preview query both by graphql-core and by its compiled plan (gateway.api.lean), in one
-group so that pytest-benchmark prints their ratio."""
+group so that pytest-benchmark prints their ratio; and the Billing page's Checkout Now."""
 
 from __future__ import annotations
+
+import itertools
+
+import pytest
 
 from gateway.api.context import Context
 from gateway.api.schema import build_schema
 
 from helpers import member_context
+
+GERMAN_DETAILS = """mutation { updateBillingDetails(input: {customerType: PERSON, name: "Erika Mustermann",
+  addressLine1: "Heidestraße 17", city: "Köln", postalCode: "51147", country: "DE",
+  email: "erika@example.de"}) { __typename } }"""
 
 QUOTE = """
 mutation Quote($input: QuoteInput!) {
@@ -109,3 +117,50 @@ def test_order_preview_query_by_plan(benchmark, gateway, make_workspace, clock):
     benchmark.group = "Order Preview query: plan against graphql-core"
     data = benchmark(run)
     assert data is not None and data["quote"]["__typename"] == "Quote"
+
+
+CHECKOUT_FUNDS = """mutation { topUpBalance(input: {amount: "5000.00", idempotencyKey: "funds",
+  paymentMethod: {method: "card", newCard: {number: "4242424242424242", expMonth: 12, expYear: 2040,
+  cvc: "739"}}}) { __typename } }"""
+CHECKOUT_QUOTE = (
+    """query($input: QuoteInput!) { quote(input: $input) { __typename ... on Quote { token } } }"""
+)
+
+
+@pytest.mark.without_rate_limits
+def test_checkout_now_in_process(benchmark, gateway, graphql, make_workspace):
+    """The Billing page's Checkout Now (its trusted document: CheckoutSuccess with the whole
+    Billing overview), paid from the balance, executed in process: each round buys 1,000 more
+    messaging credits with a new quote token and idempotency key (quoted in the round's setup,
+    outside the time)."""
+    from gateway.api.trusted import registry
+
+    member = make_workspace(plan_code="omnichannel", email_credits=50_000, messaging_credits=20_000)
+    assert graphql(GERMAN_DETAILS, key=member.key)["updateBillingDetails"]["__typename"] == "BillingDetails"
+    assert graphql(CHECKOUT_FUNDS, key=member.key)["topUpBalance"]["__typename"] == "TopUpSuccess"
+    document = next(d for d in registry().values() if d.operation == "CheckoutNow").text
+    steps = itertools.count(1)
+
+    def setup() -> tuple[tuple[dict], dict]:
+        step = next(steps)
+        order = {"planCode": "omnichannel", "emailCredits": 50_000, "messagingCredits": 20_000 + 1_000 * step}
+        token = graphql(CHECKOUT_QUOTE, {"input": order}, key=member.key)["quote"]["token"]
+        payment = {
+            "quoteToken": token,
+            "paymentMethod": {"method": "balance"},
+            "idempotencyKey": f"step-{step}",
+        }
+        return ({"input": payment},), {}
+
+    def run(variables: dict) -> dict:
+        context = member_context(gateway, member.id)
+        try:
+            result = build_schema().execute_sync(document, variable_values=variables, context_value=context)
+        finally:
+            context.close()
+        assert result.errors is None, result.errors
+        return result.data
+
+    benchmark.group = "Checkout Now in process"
+    done = benchmark.pedantic(run, setup=setup, rounds=30, warmup_rounds=2)
+    assert done["checkout"]["__typename"] == "CheckoutSuccess"
