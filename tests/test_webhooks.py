@@ -848,3 +848,44 @@ def test_delivery_settings_come_from_the_environment():
     ):
         with pytest.raises(SettingsError, match=name):
             Settings.from_env({f"BILLING_GATEWAY_{name}": value})
+
+
+def test_an_endpoint_deleted_while_a_transaction_writes_events_waits_for_it(gateway, make_workspace) -> None:
+    """A transaction writing several events reads the workspace's endpoints once; deleting an
+    endpoint meanwhile waits for the workspace's lock, so every event of that transaction is
+    routed to the endpoints as they were, and the delete then takes their deliveries along."""
+    from gateway.services import webhooks
+
+    member = make_workspace("Acme")
+    now = gateway.clock()
+    with gateway.write_sessions.begin() as session:  # the row alone: no DNS lookup of its host
+        created = endpoints.create_endpoint(
+            session, member.id, "https://hooks.example/in", ["checkout.completed"], now
+        )
+    started, deleted = threading.Event(), threading.Event()
+    problems: list[BaseException] = []
+
+    def delete() -> None:
+        started.wait(10)
+        try:
+            webhooks.delete_endpoint(gateway, member.id, created.id)
+        except BaseException as error:  # reported below
+            problems.append(error)
+        deleted.set()
+
+    deleter = threading.Thread(target=delete)
+    deleter.start()
+    with gateway.write_sessions.begin() as session:
+        workspace = lock_workspace(session, member.id)
+        assert workspace is not None
+        emit(session, workspace, EventType.PLAN_CHANGE_APPLIED, {}, now)  # reads the endpoints
+        session.flush()
+        started.set()
+        assert not deleted.wait(1), "the delete did not wait for the workspace's lock"
+        emit(session, workspace, EventType.CHECKOUT_COMPLETED, {}, now)  # routed to the endpoint
+    deleter.join(10)
+    assert not deleter.is_alive() and not problems, problems
+    with gateway.sessions() as session:
+        assert session.get(WebhookEndpoint, created.id) is None
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 0  # gone with it
+        assert session.scalar(select(func.count()).select_from(OutboxEvent)) == 2

@@ -252,7 +252,10 @@ def update_endpoint(
     enabled: bool | None = None,
 ) -> WebhookEndpoint:
     """Change what is given (None: unchanged). Enabling clears the reason it was disabled and
-    resumes its pending deliveries; disabling pauses them (events meanwhile are not queued)."""
+    resumes its pending deliveries; disabling pauses them (events meanwhile are not queued).
+    Holds the workspace's lock, as a transaction writing events does: that one routes all its
+    events to the endpoints as they were when it read them (see routing.enqueue_deliveries)."""
+    lock_workspace(session, workspace_id)
     row = endpoint_of(session, workspace_id, endpoint_id)
     new_url = validate_url(url) if url is not None else None
     types = validate_event_types(event_types) if event_types is not None else None
@@ -294,7 +297,10 @@ def signing_secrets(row: WebhookEndpoint, now: datetime) -> tuple[str, ...]:
 
 
 def delete_endpoint(session: Session, workspace_id: str, endpoint_id: str) -> None:
-    """Delete the endpoint with its deliveries and their attempts (the database cascades)."""
+    """Delete the endpoint with its deliveries and their attempts (the database cascades). Holds
+    the workspace's lock, as :func:`update_endpoint` does: a transaction writing events never
+    routes one to an endpoint deleted meanwhile."""
+    lock_workspace(session, workspace_id)
     row = endpoint_of(session, workspace_id, endpoint_id)
     session.delete(row)
     session.flush()

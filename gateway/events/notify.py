@@ -99,6 +99,14 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)
 
 
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: Any) -> None:
+    # Also a transaction closed without commit or rollback (Session.close): its NOTIFY was not
+    # sent, so the session's next transaction must send its own.
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+
+
 _running: dict[str, set[Notifier]] = {}  # database key -> notifiers started in this process
 _running_lock = threading.Lock()
 

@@ -177,7 +177,9 @@ def settle(
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None
         payment = session.get(Payment, payment_id, populate_existing=True)
-        assert payment is not None and payment.workspace_id == workspace_id
+        assert payment is not None
+        if payment.workspace_id != workspace_id:  # the caller's mistake: nothing is changed
+            raise ValueError(f"payment {payment_id} is not workspace {workspace_id}'s")
         if result is not None:
             before = PaymentStatus(payment.status)
             new = payflow.record(

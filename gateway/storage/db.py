@@ -640,8 +640,9 @@ class GatewaySession(Session):
     several times (the Billing page's CheckoutSuccess read each of them three times)."""
 
     def remember_reads(self) -> None:
-        """From now until the transaction ends: :meth:`get` without options reads each row once.
-        Only for a session that reads: a write through it would not be seen by later gets."""
+        """From now on, :meth:`get` without options reads each row once per transaction (what
+        it remembered is forgotten when a transaction ends). Only for a session that reads: a
+        write through it would not be seen by later gets."""
         self.info[_REMEMBERED] = {}
 
     # Session.get's own signature, passed through; entity and ident as SQLAlchemy takes them.
@@ -667,7 +668,9 @@ def transaction_memo(session: Session) -> dict[Any, Any]:
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget(session: Session, transaction: Any) -> None:
-    if transaction.parent is None:  # the transaction, not a savepoint
+    # A transaction or a savepoint (what a rolled-back savepoint wrote is gone), not the
+    # subtransaction of a flush.
+    if transaction.parent is None or transaction.nested:
         session.info.pop(_TRANSACTION_MEMO, None)
         if _REMEMBERED in session.info:
             session.info[_REMEMBERED] = {}  # the next transaction may see other rows

@@ -178,7 +178,8 @@ def complete(session: Session, workspace_id: str, key: str, response: dict[str, 
     )
     if completed.rowcount == 1:
         return
-    if session.get(IdempotencyKey, (workspace_id, key), populate_existing=True) is None:
+    row = session.get(IdempotencyKey, (workspace_id, key), populate_existing=True)
+    if row is None or row.status != IdempotencyKeyStatus.COMPLETED:
         # cannot happen while the claim is held; refuse to lose the record silently
         raise RuntimeError(f"idempotency key {key!r} lost its claim")
     raise AlreadyCompleted(key)
