@@ -1379,9 +1379,15 @@ def run(
     listened = next((s for s in servers if s.name == "gateway-postgres"), sqlite)
     if "checkout" in scenarios:
         if postgres_url and "postgres" in scenarios:
-            checkout_rounds(
-                args, report, clock, wrk, next(s for s in servers if s.name == "gateway-postgres")
-            )
+            one = next(s for s in servers if s.name == "gateway-postgres")
+            two = None
+            if has_workers and "workers" in scenarios:  # the same database, its second server
+                assert one.key is not None and one.workspace_id is not None
+                two = launch_gateway(
+                    processes, "checkout-2-workers", postgres_url, workers=2, key=(one.workspace_id, one.key)
+                )
+                finish_start(two)
+            checkout_rounds(args, report, clock, wrk, one, two)
         else:
             report.notes.append("checkout: not measured (it needs PostgreSQL: --postgres or --database-url)")
     if "top-up" in scenarios:
@@ -1479,34 +1485,51 @@ def summarize_http(report: Report, has_workers: bool, workers_asked: bool) -> No
 
 
 def checkout_rounds(
-    args: argparse.Namespace, report: Report, clock: Deadline, wrk: Wrk, server: Server
+    args: argparse.Namespace,
+    report: Report,
+    clock: Deadline,
+    wrk: Wrk,
+    server: Server,
+    two_workers: Server | None = None,
 ) -> None:
+    """Checkout rounds on ``server`` (one worker) and, alternating with it, on ``two_workers``
+    (`serve --workers 2` on the same database, so the workspaces go on from where the other
+    left them); the ledger and idempotency invariants once all have finished."""
+    targets = [(server, "checkout")] + ([(two_workers, "checkout-2-workers")] if two_workers else [])
     steps = args.checkout_steps or min(
-        400, math.ceil(400 * (args.seconds + args.warmup) * args.rounds / args.workspaces) + 5
+        400, math.ceil(400 * (args.seconds + args.warmup) * args.rounds * len(targets) / args.workspaces) + 5
     )
     checkout = Checkout(server, args.workspaces, steps, clock)
     checkout.prepare()
-    series = report.series["checkout"] = Series("checkout")
+    for _, name in targets:
+        report.series[name] = Series(name)
     for number in range(1, args.rounds + 1):
-        if args.warmup > 0:
-            warm = wrk.run(
-                server.port, checkout.lua(args.threads), args.warmup, args.checkout_clients, "checkout-warmup"
+        for target, name in targets:
+            if args.warmup > 0:
+                warm = wrk.run(
+                    target.port,
+                    checkout.lua(args.threads),
+                    args.warmup,
+                    args.checkout_clients,
+                    f"{name}-warmup",
+                )
+                checkout.successes += warm.good
+            result = wrk.run(
+                target.port, checkout.lua(args.threads), args.seconds, args.checkout_clients, name
             )
-            checkout.successes += warm.good
-        result = wrk.run(
-            server.port, checkout.lua(args.threads), args.seconds, args.checkout_clients, "checkout"
-        )
-        checkout.successes += result.good
-        series.rounds.append(wrk_round(result))
-        progress(
-            f"round {number}/{args.rounds} checkout: {result.rps:,.1f}/s, p50 {result.p50_ms:.1f} ms, "
-            f"p99 {result.p99_ms:.1f} ms, {result.errors} errors"
-        )
-        if result.errors:
-            report.fail(
-                f"checkout round {number}: {result.non_2xx} non-2xx, sockets {result.socket_errors}, {result.bad} "
-                f"not CheckoutSuccess, {result.exhausted} beyond --checkout-steps; first: {result.first_bad[:300]}"
+            checkout.successes += result.good
+            report.series[name].rounds.append(wrk_round(result))
+            progress(
+                f"round {number}/{args.rounds} {name}: {result.rps:,.1f}/s, p50 {result.p50_ms:.1f} ms, "
+                f"p99 {result.p99_ms:.1f} ms, {result.errors} errors"
             )
+            if result.errors:
+                report.fail(
+                    f"{name} round {number}: {result.non_2xx} non-2xx, sockets {result.socket_errors}, "
+                    f"{result.bad} not CheckoutSuccess, {result.exhausted} beyond --checkout-steps; "
+                    f"first: {result.first_bad[:300]}"
+                )
+    series = report.series["checkout"]
     invariants, paid = checkout.invariants()
     broken = {name: n for name, n in invariants.items() if n}
     if broken:
@@ -1530,6 +1553,25 @@ def checkout_rounds(
             "",
             "≥ 120/s, p99 < 250 ms",
             verdict(met and not broken),
+        ]
+    )
+    if two_workers is None:
+        return
+    two = median_rounds(report.series["checkout-2-workers"], ("rps", "p50_ms", "p99_ms"))
+    report.figures["checkout_2_workers"] = {**two, "ratio": two["rps"] / figures["rps"]}
+    report.rows.append(
+        [
+            f"checkout, PostgreSQL, `serve --workers 2`, {args.checkout_clients} clients",
+            f"{fmt_rate(two['rps'])} checkouts/s, p50 {fmt_ms(two['p50_ms'])}, p99 {fmt_ms(two['p99_ms'])}",
+            f"one worker: {fmt_rate(figures['rps'])} checkouts/s (the same database and workspaces)",
+            f"{two['rps'] / figures['rps']:.2f}x"
+            + spread(report.series["checkout-2-workers"], report.series["checkout"], "rps", 2),
+            "≥ 120/s, p99 < 250 ms",
+            verdict(
+                two["rps"] >= TARGETS["checkouts_per_second"]
+                and two["p99_ms"] < TARGETS["checkout_p99_ms"]
+                and not broken
+            ),
         ]
     )
 

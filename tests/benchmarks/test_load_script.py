@@ -118,6 +118,32 @@ def test_a_short_run_measures_every_target_with_every_answer_checked():
     ).stdout
 
 
+POSTGRES_URL = os.environ.get("BILLING_GATEWAY_TEST_DATABASE_URL", "")
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install -y wrk)")
+@pytest.mark.skipif(not POSTGRES_URL.startswith("postgresql"), reason="checkout needs PostgreSQL")
+def test_a_short_checkout_run_on_one_and_two_workers_keeps_the_ledger_whole():
+    """Checkout throughput, on one worker and on `serve --workers 2` over the same database, in
+    a database the script creates beside the test database (it drops it at the end)."""
+    env = {**os.environ, "BILLING_GATEWAY_DISABLED_PLUGINS": ",".join(installed_beside_the_built_ins())}
+    command = [sys.executable, str(SCRIPT), "--rounds", "1", "--seconds", "1", "--warmup", "0"]
+    command += ["--postgres", POSTGRES_URL, "--scenarios", "postgres,checkout,workers"]
+    # 40 workspaces: no wrk thread comes back to one within a 1-second run (see Checkout.lua)
+    command += ["--workspaces", "40", "--checkout-clients", "2", "--max-seconds", "100", "--json"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["ok"] and not report["failures"]
+    checkout = report["figures"]["checkout"]
+    assert checkout["rps"] > 0 and checkout["checkouts_paid"] > 0
+    assert not any(checkout["invariants"].values()), checkout["invariants"]
+    if report["figures"]["serve_has_workers_option"]:
+        (two,) = report["series"]["checkout-2-workers"]
+        assert two["errors"] == 0 and two["good"] > 0
+        assert report["figures"]["checkout_2_workers"]["ratio"] > 0
+
+
 def process_groups() -> list[int]:
     """The process group of every process still running on the machine."""
     found = []
