@@ -138,8 +138,10 @@ def root_fields(document: DocumentNode | None, operation_name: str | None) -> li
     """The root field names the selected operation runs, once per occurrence (aliases
     included), through inline fragments and fragment spreads; [] when none can be selected.
     Directives are not evaluated: a field under ``@skip`` counts (never fewer than run)."""
-    operation = limits.selected_operation(document, operation_name) if document is not None else None
-    if operation is None or document is None:
+    if document is None:
+        return []
+    operation = limits.selected_operation(document, operation_name)
+    if operation is None:
         return []
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     names: list[str] = []

@@ -86,8 +86,10 @@ def enqueue_deliveries(session: Session, event: OutboxEvent) -> list[Delivery]:
     Runs in the transaction that writes the event, so it commits or rolls back with it.
     """
     listeners: Mapping[str, EventListener] = session.info.get(LISTENERS_KEY, {})
-    # Read once per transaction and workspace: a checkout writes several events, and endpoints
-    # are never changed in a transaction that writes events (see forget_endpoints).
+    # Read once per transaction and workspace: a checkout writes several events. Creating,
+    # updating or deleting an endpoint holds the workspace's lock, as writing events does, so the
+    # list stays true until this transaction ends (forget_endpoints: a change in this one). The
+    # delivery worker may disable an endpoint meanwhile; its deliveries then wait, as any do.
     memo = transaction_memo(session)
     endpoints = memo.get((_ENDPOINTS, event.workspace_id))
     if endpoints is None:
