@@ -13,6 +13,10 @@ loses an event, and a spurious one costs a read.
   that transaction commits. Each notifier keeps one connection of its own that
   ``LISTEN``\\s on the channel (reconnecting after a failure, and then waking every
   reader, since notifications may have been missed meanwhile).
+* The same LISTEN connection receives ``billing_gateway_workspaces``, which triggers notify
+  when a workspace or its billing details change: the workspace caches of this process
+  (:mod:`gateway.storage.workspace_cache`) drop that workspace, and drop everything whenever
+  the connection is (re-)established.
 * Readers also re-read the outbox every :attr:`Notifier.poll_interval` seconds, so even a
   lost notification only delays an event by that much.
 
@@ -45,6 +49,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 
+from gateway.storage import workspace_cache
 from gateway.storage.db import normalise_url
 
 logger = logging.getLogger("gateway.notify")  # logger names are stable: operators filter on them
@@ -62,10 +67,7 @@ Callback = Callable[[str | None], None]
 
 @functools.lru_cache(maxsize=64)
 def _key(url: str | URL) -> str:
-    """One database, however its URL was spelled (driver, password shown or not)."""
-    if isinstance(url, URL):
-        url = url.render_as_string(hide_password=False)
-    return make_url(normalise_url(url)).render_as_string(hide_password=True)
+    return workspace_cache.database_key(url)
 
 
 # ------------------------------------------------------------- the writing side
@@ -312,6 +314,9 @@ class Notifier:
             else:
                 try:
                     await connection.execute(f"LISTEN {CHANNEL}")
+                    await connection.execute(f"LISTEN {workspace_cache.CHANNEL}")
+                    # Changes may have been missed while nobody listened: the caches start empty.
+                    workspace_cache.changed(self.key, None)
                     with self._lock:
                         self._listening += 1
                     try:
@@ -343,6 +348,11 @@ class Notifier:
         while True:
             async with contextlib.aclosing(connection.notifies(timeout=self.health_interval)) as notifies:
                 async for notification in notifies:
-                    self.wake((notification.payload or None,))
+                    if notification.channel == workspace_cache.CHANNEL:  # a row changed (a trigger)
+                        workspace_cache.changed(
+                            self.key, (notification.payload,) if notification.payload else None
+                        )
+                    else:
+                        self.wake((notification.payload or None,))
             with anyio.fail_after(10):  # idle for a while: is the connection still there?
                 await connection.execute("SELECT 1")

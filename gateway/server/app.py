@@ -38,6 +38,7 @@ from gateway.storage.db import (
 from gateway.storage.encryption import keyring
 from gateway.storage.rate_limits import RateLimiter, store_for
 from gateway.storage.secrets import shared_secret
+from gateway.storage.workspace_cache import WorkspaceCache
 
 logger = logging.getLogger("gateway.encryption")
 
@@ -80,6 +81,8 @@ class Gateway:
     _card_fingerprint_key: bytes | None = field(default=None, init=False, repr=False)
     # Who each bearer token speaks for, without a read per request (revocations clear it).
     callers: KeyCache = field(init=False)
+    # The rows a quote prices against, between writes (gateway.storage.workspace_cache).
+    workspace_cache: WorkspaceCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.notifier = Notifier(self.settings.database_url)
@@ -92,6 +95,7 @@ class Gateway:
         attach_event_listeners(self)  # emit queues a delivery per registered event listener
         self.messages = MessageCatalog.of(self.rates)
         self.callers = KeyCache(self.sessions)
+        self.workspace_cache = WorkspaceCache(self.engine, listening=lambda: self.notifier.listening)
 
     @property
     def card_fingerprint_key(self) -> bytes:
@@ -154,6 +158,7 @@ class Gateway:
         return timedelta(seconds=self.settings.payment_settle_timeout)
 
     def close(self) -> None:
+        self.workspace_cache.close()
         self.engine.dispose()
 
 

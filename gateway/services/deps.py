@@ -26,6 +26,7 @@ from gateway.plugin_api.payments import PaymentMethod
 from gateway.plugin_api.tax_ids import TaxIdVerifier
 from gateway.services.key_cache import KeyCache
 from gateway.services.messages import MessageCatalog
+from gateway.storage.workspace_cache import WorkspaceCache
 
 # The session type the API layer may hold (to pass to read functions) without importing SQLAlchemy.
 ReadSession = Session
@@ -73,6 +74,11 @@ class Deps(Protocol):
     @property
     def callers(self) -> KeyCache:
         """Who a bearer token speaks for (gateway.services.key_cache)."""
+        ...
+
+    @property
+    def workspace_cache(self) -> WorkspaceCache:
+        """A workspace's rows that quotes price against, between writes (gateway.storage.workspace_cache)."""
         ...
 
     @property

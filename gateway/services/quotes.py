@@ -20,6 +20,7 @@ from gateway.services.deps import Deps
 from gateway.services.orders import OrderRequest, balance_of, plan_to_buy, price_for_workspace
 from gateway.services.workspaces import subscription_of
 from gateway.storage.db import BillingDetails, Workspace
+from gateway.storage.workspace_cache import Rows
 
 QUOTE_TTL = timedelta(minutes=30)  # how long checkout accepts a quote's total
 MAX_VAT_ID = 32  # the longest EU VAT ID has 14 characters; room for blanks, dots and dashes
@@ -63,20 +64,36 @@ def quote(
     saved billing details (as checkout will). Writes nothing."""
     plan = plan_to_buy(deps, order.plan_code, now)
     given = tax_customer(deps, customer, ("billing_details",)) if customer is not None else None
+    rows = workspace_rows(deps, workspace_id)
+    if rows is None:
+        raise LookupError(f"no workspace {workspace_id!r}")
+    if given is None:
+        given = billing_details.tax_customer(rows.details)
+    priced = price_for_workspace(deps, rows.workspace, plan, order, given, now)
+    return Quoted(priced, balance_of(rows.workspace))
+
+
+def workspace_rows(deps: Deps, workspace_id: str) -> Rows | None:
+    """The workspace and its billing details as committed now: from the gateway's cache when no
+    commit can have changed them since it read them (gateway.storage.workspace_cache), else
+    in one statement, kept for the next slider move. Read only: the objects are shared."""
+    cache = deps.workspace_cache
+    rows = cache.get(workspace_id)
+    if rows is not None:
+        return rows
+    stamp = cache.stamp()  # before the read: a commit after it makes the cache refuse the rows
     with deps.sessions() as session:
-        # The workspace and its billing details in one statement: the slider re-prices often.
         row = session.execute(
             select(Workspace, BillingDetails)
             .outerjoin(BillingDetails, BillingDetails.workspace_id == Workspace.id)
             .where(Workspace.id == workspace_id)
         ).first()
         if row is None:
-            raise LookupError(f"no workspace {workspace_id!r}")
-        workspace, details = row
-        if given is None:
-            given = billing_details.tax_customer(details)
-        priced = price_for_workspace(deps, workspace, plan, order, given, now)
-        return Quoted(priced, balance_of(workspace))
+            return None
+        rows = Rows(row[0], row[1])
+        session.expunge_all()  # detached with every column loaded: nothing to lazy-load later
+    cache.put(workspace_id, rows, stamp)
+    return rows
 
 
 @dataclass(frozen=True)
@@ -117,11 +134,8 @@ def select_plan(deps: Deps, workspace_id: str | None, plan_code: str, now: datet
     else the plan's defaults) and, for a workspace, when choosing the plan would apply."""
     plan = plan_to_buy(deps, plan_code, now)
     subscription = None
-    if workspace_id is not None:
-        with deps.sessions() as session:
-            workspace = session.get(Workspace, workspace_id)
-            if workspace is not None:
-                subscription = subscription_of(workspace, deps.catalog, now)
+    if workspace_id is not None and (rows := workspace_rows(deps, workspace_id)) is not None:
+        subscription = subscription_of(rows.workspace, deps.catalog, now)
     if subscription is not None and not now < subscription.period_end:
         raise RenewalPending(subscription.period_end)  # no honest effective date before renewal
     current = subscription.configuration if subscription else None
