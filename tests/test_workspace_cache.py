@@ -218,6 +218,7 @@ def test_another_replica_prices_a_change_once_notified(
             assert wait_until(lambda: vat(quote_on_b()) == ["0.20"])
     finally:
         counter.close()
+        replica.workspace_cache.close()  # not replica.close(): the engine is the run's
 
 
 def test_nothing_is_served_while_the_listen_connection_is_down_and_all_is_forgotten_after(

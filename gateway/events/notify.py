@@ -90,6 +90,8 @@ def announce(session: Session, workspace_id: str) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint released: the transaction has not committed
+        return
     workspaces = session.info.pop(_PENDING, None)
     if workspaces:
         # get_bind() is an Engine or a Connection; both have .engine, whose URL is the key

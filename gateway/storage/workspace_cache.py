@@ -65,6 +65,10 @@ class Stamp:
     version: int | None  # SQLite's data_version; None on PostgreSQL
 
 
+class _Closed(Exception):
+    """The cache was closed: it serves and keeps nothing."""
+
+
 class _DataVersion:
     """``PRAGMA data_version`` on a SQLite connection of its own: it changes whenever any other
     connection (this process's pool included) commits to the file."""
@@ -115,12 +119,15 @@ class WorkspaceCache:
         self._version: _DataVersion | None = None
         self.hits = self.misses = 0
         url = make_url(engine.url)
-        if url.get_backend_name() == "sqlite":
+        self._sqlite = url.get_backend_name() == "sqlite"
+        if self._sqlite:
             database = url.database or ""
             in_memory = database in ("", ":memory:") or url.query.get("mode") == "memory"
             self.enabled = not in_memory
             if self.enabled:
                 self._version = _DataVersion(database)
+                # A gateway dropped without close() (a test's) still closes its connection.
+                weakref.finalize(self, self._version.close)
             self._listening: Callable[[], bool] = lambda: True
         else:
             self.enabled = listening is not None  # without notifications, nothing could be kept
@@ -143,11 +150,26 @@ class WorkspaceCache:
     def _serving(self) -> bool:
         return self.enabled and self._listening()
 
+    def _data_version(self) -> int | None:
+        """SQLite's data_version now; None on PostgreSQL. Raises _Closed once closed."""
+        reader = self._version  # close() may run meanwhile, in another thread
+        if reader is None:
+            if self._sqlite:
+                raise _Closed
+            return None
+        try:
+            return reader.read()
+        except sqlite3.ProgrammingError:  # closed meanwhile
+            raise _Closed from None
+
     def get(self, workspace_id: str) -> Rows | None:
         """The workspace's rows if nothing can have changed them since they were kept."""
         if not self._serving():
             return None
-        version = self._version.read() if self._version is not None else None
+        try:
+            version = self._data_version()
+        except _Closed:
+            return None
         now = self._clock()
         with self._lock:
             entry = self._entries.get(workspace_id)
@@ -165,7 +187,10 @@ class WorkspaceCache:
         """Take before reading the rows to :meth:`put`; None: do not keep them."""
         if not self._serving():
             return None
-        version = self._version.read() if self._version is not None else None
+        try:
+            version = self._data_version()
+        except _Closed:
+            return None
         with self._lock:
             return Stamp(self._epoch, version)
 
@@ -234,7 +259,9 @@ def _bulk(state: ORMExecuteState) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
-    if _PENDING in session.info:
+    # SQLAlchemy also calls after_commit when a savepoint is released: the outer transaction
+    # has not committed yet, so what it wrote stays pending until it does.
+    if _PENDING in session.info and not session.in_nested_transaction():
         written = session.info.pop(_PENDING)
         changed(session.get_bind().engine, written)
 
