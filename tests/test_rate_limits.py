@@ -176,6 +176,30 @@ def test_requests_per_key_limit_every_operation_and_legacy_json_gets_429_too(
     assert 'billing_gateway_rate_limited_total{rule="requests_per_key"} 2.0' in client.get("/metrics").text
 
 
+QUOTE = """query($input: QuoteInput!) { quote(input: $input) { __typename } }"""
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["rows kept", "rows read each time"])
+def test_a_quote_answered_on_the_event_loop_or_after_it_counts_once(limited, client_of, make_workspace, kept):
+    """A quote is answered on the event loop when the workspace's rows are kept, else it starts
+    there and a worker thread answers it (gateway.server.http): either way each request counts
+    once against its key and its address."""
+    gateway = limited("requests_per_key=3/1m, requests_per_address=4/1m")
+    client = client_of(gateway)
+    member = make_workspace()
+    order = {"input": {"planCode": "omnichannel", "emailCredits": 50000}}
+    for _ in range(3):
+        if not kept:
+            gateway.workspace_cache.forget()  # the next quote must read the database
+        answer = send(client, QUOTE, order, key=member.key)
+        assert answer.status_code == 200 and answer.json()["data"]["quote"]["__typename"] == "Quote", (
+            answer.text
+        )
+    refused = send(client, QUOTE, order, key=member.key)
+    assert refused.status_code == 429, refused.text
+    assert 'billing_gateway_rate_limited_total{rule="requests_per_key"} 1.0' in client.get("/metrics").text
+
+
 def test_requests_per_address_are_refused_before_the_document_is_read(limited, client_of):
     gateway = limited("requests_per_address=2/1m")
     client = client_of(gateway)

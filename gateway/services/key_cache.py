@@ -63,6 +63,7 @@ class KeyCache:
         self._generation = keys.revocations()
         self._counts: tuple[int, ...] | None = None
         self._checked = float("-inf")
+        self._checking = False  # a request is checking the keys now
 
     def identify(self, token: str) -> keys.Caller | None:
         """Who ``token`` speaks for (as :func:`gateway.services.keys.identify`), or None. Reads
@@ -72,15 +73,29 @@ class KeyCache:
         with self._lock:
             if self._generation != generation:
                 self._forget(generation)
-            fresh = self._clock() - self._checked < self._interval
+            # While one request checks, the others use what is kept: its check, under way,
+            # bounds how old that is (without this, every request in flight when the interval
+            # ran out checked, each in a session of its own).
+            fresh = self._checking or self._clock() - self._checked < self._interval
             caller = self._entries.get(digest) if fresh else None
             if caller is not None:
                 self._entries.move_to_end(digest)
                 return caller
-        with self._sessions() as session:  # one connection, returned before the request's work
-            if not fresh:
-                self._check(session)
-            caller = keys.identify(session, token)
+            checks = not fresh
+            if checks:
+                self._checking = True
+        try:
+            with self._sessions() as session:  # one connection, returned before the request's work
+                if checks:
+                    self._check(session)
+                    with self._lock:  # nothing changed: what is kept still holds
+                        caller = self._entries.get(digest)
+                if caller is None:
+                    caller = keys.identify(session, token)
+        finally:
+            if checks:
+                with self._lock:
+                    self._checking = False
         if caller is not None:
             with self._lock:
                 if self._generation != keys.revocations():

@@ -8,6 +8,9 @@ checks that they match these models.
 from __future__ import annotations
 
 import ast
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -629,6 +632,30 @@ def create_db_engine(
 _REMEMBERED = "billing_gateway_remembered_reads"
 
 
+class WouldBlock(BaseException):
+    """A session was about to open where no blocking I/O may run (:func:`no_blocking_io`).
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way (a
+    resolver's, graphql-core's) turns it into an answer: it reaches whoever opened the guard,
+    which then does the work where blocking is allowed."""
+
+
+_NO_BLOCKING_IO: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "billing_gateway_no_blocking_io", default=False
+)
+
+
+@contextlib.contextmanager
+def no_blocking_io() -> Iterator[None]:
+    """Within this block (on an event loop), opening a :class:`GatewaySession` raises
+    :class:`WouldBlock` instead of waiting for a pooled connection and the database."""
+    token = _NO_BLOCKING_IO.set(True)
+    try:
+        yield
+    finally:
+        _NO_BLOCKING_IO.reset(token)
+
+
 class GatewaySession(Session):
     """The gateway's sessions. One that serves a request's answer can remember what it reads by
     primary key (:meth:`remember_reads`): then each row, found or not, is read once per
@@ -638,6 +665,11 @@ class GatewaySession(Session):
     holds any more is read again, and it never remembers a row that was not there. An answer's
     fields ask for the same workspace, billing details, scheduled change and price notice
     several times (the Billing page's CheckoutSuccess read each of them three times)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if _NO_BLOCKING_IO.get():
+            raise WouldBlock("a database session, where no blocking I/O may run")
+        super().__init__(*args, **kwargs)
 
     def remember_reads(self) -> None:
         """From now on, :meth:`get` without options reads each row once per transaction (what
