@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from gateway.api import trusted
 from gateway.core.rate_limits import DEFAULT_RULES, Rule, Subject, Window, admits, parse_rules, retry_after
 from gateway.server.app import Gateway, build_gateway
 from gateway.server.http import create_app
@@ -176,7 +177,8 @@ def test_requests_per_key_limit_every_operation_and_legacy_json_gets_429_too(
     assert 'billing_gateway_rate_limited_total{rule="requests_per_key"} 2.0' in client.get("/metrics").text
 
 
-QUOTE = """query($input: QuoteInput!) { quote(input: $input) { __typename } }"""
+# The Billing page's Order Preview, a trusted document: only those are answered on the event loop.
+QUOTE = next(d.text for d in trusted.registry().values() if d.operation == "OrderPreview")
 
 
 @pytest.mark.parametrize("kept", [True, False], ids=["rows kept", "rows read each time"])
@@ -191,12 +193,24 @@ def test_a_quote_answered_on_the_event_loop_or_after_it_counts_once(limited, cli
     for _ in range(3):
         if not kept:
             gateway.workspace_cache.forget()  # the next quote must read the database
-        answer = send(client, QUOTE, order, key=member.key)
+        answer = client.post(
+            "/graphql",
+            json={"query": QUOTE, "operationName": "OrderPreview", "variables": order},
+            headers={"Authorization": f"Bearer {member.key}"},
+        )
         assert answer.status_code == 200 and answer.json()["data"]["quote"]["__typename"] == "Quote", (
             answer.text
         )
-    refused = send(client, QUOTE, order, key=member.key)
+    refused = client.post(
+        "/graphql",
+        json={"query": QUOTE, "operationName": "OrderPreview", "variables": order},
+        headers={"Authorization": f"Bearer {member.key}"},
+    )
     assert refused.status_code == 429, refused.text
+    assert (
+        'billing_gateway_graphql_requests_total{operation="quote",outcome="ok"} 3.0'
+        in client.get("/metrics").text
+    )
     assert 'billing_gateway_rate_limited_total{rule="requests_per_key"} 1.0' in client.get("/metrics").text
 
 

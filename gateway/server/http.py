@@ -86,7 +86,7 @@ MAX_BODY = 1_000_000  # bytes; a GraphQL document is far smaller (limits.Limits.
 # document made of these is answered on the event loop; if a cache misses, the session it opens
 # raises WouldBlock and a worker thread answers instead.
 ANSWERED_FROM_MEMORY = frozenset({"quote", "selectPlan", "estimate", "plans", "__typename"})
-HERE_MAX_BODY = 16_384  # bytes: a larger body is decoded in a worker thread
+HERE_MAX_BODY = 16_384  # bytes of a body (or a GET's query string): larger ones go to a worker thread
 # The largest WebSocket message uvicorn accepts (its default is 16 MiB): a subscribe message
 # holds a document (limited to 64 KiB) and a few variables.
 MAX_WEBSOCKET_MESSAGE = 256 * 1024
@@ -300,7 +300,8 @@ class GraphQLEndpoint:
         try:
             params = _params_from_get(request) if reads else await _body_of_post(request)
             admitted: set[str] = set()  # the rate limits' counts this request took, once each
-            if self.answers_here and token and len(params) <= HERE_MAX_BODY:
+            size = len(request.scope.get("query_string", b"")) if reads else len(params)
+            if self.answers_here and token and size <= HERE_MAX_BODY:
                 try:
                     with no_blocking_io():
                         return self._serve(params, reads, media, token, address, admitted, here=True)

@@ -63,43 +63,48 @@ class KeyCache:
         self._generation = keys.revocations()
         self._counts: tuple[int, ...] | None = None
         self._checked = float("-inf")
-        self._checking = False  # a request is checking the keys now
+        self._checking: float | None = None  # when the request checking the keys now began
+        self._cleared = 0  # how many times the entries were cleared
 
     def identify(self, token: str) -> keys.Caller | None:
         """Who ``token`` speaks for (as :func:`gateway.services.keys.identify`), or None. Reads
         the database only for a token not seen lately, or once per check interval."""
         digest = keys.token_digest(token)
         generation = keys.revocations()
+        now = self._clock()
         with self._lock:
             if self._generation != generation:
                 self._forget(generation)
-            # While one request checks, the others use what is kept: its check, under way,
-            # bounds how old that is (without this, every request in flight when the interval
-            # ran out checked, each in a session of its own).
-            fresh = self._checking or self._clock() - self._checked < self._interval
+            # While one request checks (for at most an interval), the others use what is kept:
+            # its check, under way, bounds how old that is. Without this, every request in
+            # flight when the interval ran out checked, each in a session of its own.
+            checking = self._checking is not None and now - self._checking < self._interval
+            fresh = checking or now - self._checked < self._interval
             caller = self._entries.get(digest) if fresh else None
             if caller is not None:
                 self._entries.move_to_end(digest)
                 return caller
             checks = not fresh
             if checks:
-                self._checking = True
+                self._checking = now
+            cleared = self._cleared  # what is read from now on is kept only if nothing is cleared
         try:
             with self._sessions() as session:  # one connection, returned before the request's work
                 if checks:
                     self._check(session)
                     with self._lock:  # nothing changed: what is kept still holds
-                        caller = self._entries.get(digest)
+                        if self._cleared == cleared and self._generation == keys.revocations():
+                            caller = self._entries.get(digest)
                 if caller is None:
                     caller = keys.identify(session, token)
         finally:
             if checks:
                 with self._lock:
-                    self._checking = False
+                    self._checking = None
         if caller is not None:
             with self._lock:
-                if self._generation != keys.revocations():
-                    return caller  # a revocation committed meanwhile: keep nothing read before it
+                if self._generation != keys.revocations() or self._cleared != cleared:
+                    return caller  # a revocation was seen meanwhile: keep nothing read before it
                 self._entries[digest] = caller
                 while len(self._entries) > self._max:
                     self._entries.popitem(last=False)
@@ -111,9 +116,11 @@ class KeyCache:
         with self._lock:
             if counts != self._counts:
                 self._entries.clear()
+                self._cleared += 1
                 self._counts = counts
             self._checked = started
 
     def _forget(self, generation: int) -> None:
         self._entries.clear()
+        self._cleared += 1
         self._generation = generation

@@ -66,7 +66,8 @@ class Stamp:
 
 
 class _Closed(Exception):
-    """The cache was closed: it serves and keeps nothing."""
+    """The version cannot be read now without waiting (the cache was closed, the database is
+    busy): serve and keep nothing this time."""
 
 
 class _DataVersion:
@@ -74,12 +75,22 @@ class _DataVersion:
     connection (this process's pool included) commits to the file."""
 
     def __init__(self, database: str) -> None:
-        self._connection = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+        # timeout=0: it is read on the event loop (gateway.server.http), which must never wait
+        # for a lock; a busy database is a miss (:class:`_Closed`), never a wait.
+        self._connection = sqlite3.connect(database, check_same_thread=False, isolation_level=None, timeout=0)
         self._lock = threading.Lock()
 
     def read(self) -> int:
-        with self._lock:
+        # Another thread reads it this instant (a few microseconds, the database never waited
+        # for): wait that long, not longer.
+        if not self._lock.acquire(timeout=0.005):
+            raise _Closed
+        try:
             return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error:  # busy, or closed meanwhile
+            raise _Closed from None
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         with self._lock:
@@ -157,10 +168,7 @@ class WorkspaceCache:
             if self._sqlite:
                 raise _Closed
             return None
-        try:
-            return reader.read()
-        except sqlite3.ProgrammingError:  # closed meanwhile
-            raise _Closed from None
+        return reader.read()
 
     def get(self, workspace_id: str) -> Rows | None:
         """The workspace's rows if nothing can have changed them since they were kept."""
