@@ -85,6 +85,9 @@ class _Selection:
     basic: Callable[[Any], Any] | None  # Strawberry's attribute field: its value, without info
     has_arguments: bool
     complete: Complete | None  # None for __typename
+    # A basic field of a leaf type: its answer from the source in one call, with no path (nothing
+    # below it needs one). An Order Preview answers about 120 leaves.
+    leaf: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +157,9 @@ def _object(
 ) -> dict[str, Any]:
     answer: dict[str, Any] = {}
     for selection in selections:
+        if selection.leaf is not None:
+            answer[selection.key] = selection.leaf(source)
+            continue
         if selection.complete is None:
             answer[selection.key] = parent.name
             continue
@@ -188,6 +194,30 @@ def _attribute(definition: GraphQLField) -> Callable[[Any], Any]:
     resolve = definition.resolve
     assert resolve is not None
     return lambda source: resolve(source, None)
+
+
+def _leaf(read: Callable[[Any], Any], type_: GraphQLOutputType) -> Callable[[Any], Any] | None:
+    """A leaf field's answer from its source, as :meth:`_Compiler._complete` would give it for
+    the value ``read`` returns (a null where the schema says non-null, or a value the scalar
+    cannot serialize, raises Abandoned); None for a field of another type."""
+    required = isinstance(type_, GraphQLNonNull)
+    named = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+    if not is_leaf_type(named):
+        return None
+    serialize = named.serialize
+
+    def leaf(source: Any) -> Any:
+        value = read(source)
+        if value is None:
+            if required:
+                raise Abandoned
+            return None
+        answer = serialize(value)
+        if answer is None:
+            raise Abandoned
+        return answer
+
+    return leaf
 
 
 class _Compiler:
@@ -251,13 +281,15 @@ class _Compiler:
         sub_sets = tuple(n.selection_set for n in nodes if n.selection_set is not None)
         basic = bool(getattr(definition.resolve, "_is_default", False)) and not definition.args
         self.source_only = self.source_only and basic
+        read = _attribute(definition) if basic else None
         return _Selection(
             key,
             nodes,
             definition,
-            _attribute(definition) if basic else None,
+            read,
             bool(definition.args),
             self._complete(definition.type, sub_sets, _Site(parent, definition, nodes)),
+            _leaf(read, definition.type) if read is not None else None,
         )
 
     def _complete(
