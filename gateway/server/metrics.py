@@ -21,6 +21,8 @@ scrapes, in a worker thread.
                                                            be retried), counted at scrape time
 ``billing_gateway_db_pool_connections{state}``                ``checked_out``, ``idle``,
                                                            ``overflow``; and ``..._size``
+``billing_gateway_workspace_cache_lookups_total{result}``     the Order Preview's rows: ``hit`` or
+                                                           ``miss``; and ``..._entries`` kept
 =========================================================  =====================================
 """
 
@@ -35,7 +37,7 @@ from typing import Any
 import anyio.to_thread
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -50,6 +52,7 @@ from gateway.events.delivery import DeliveryCounts
 from gateway.services.renewal import RenewalResult, RenewalStatus
 from gateway.storage import faults
 from gateway.storage.db import Delivery
+from gateway.storage.workspace_cache import WorkspaceCache
 
 logger = logging.getLogger("gateway.metrics")  # logger names are stable: operators filter on them
 
@@ -70,7 +73,14 @@ MAX_TOKENS = 5000  # as the schema's limit: a document that did not run is parse
 class Metrics:
     """The gateway's metrics, in a registry of its own."""
 
-    def __init__(self, engine: Engine, sessions: sessionmaker[Session], root_fields: Iterable[str]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        sessions: sessionmaker[Session],
+        root_fields: Iterable[str],
+        *,
+        workspace_cache: WorkspaceCache | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.root_fields = frozenset(root_fields)
         self.requests = Counter(
@@ -110,7 +120,7 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
-        self.registry.register(_StateCollector(engine, sessions))
+        self.registry.register(_StateCollector(engine, sessions, workspace_cache))
 
     # ------------------------------------------------------------------ recording
 
@@ -207,14 +217,18 @@ class _StateCollector(Collector):
     on the ``ix_deliveries_due`` index). A database that cannot answer leaves the backlog out of
     that scrape rather than failing it."""
 
-    def __init__(self, engine: Engine, sessions: sessionmaker[Session]) -> None:
-        self.engine, self.sessions = engine, sessions
+    def __init__(
+        self, engine: Engine, sessions: sessionmaker[Session], workspace_cache: WorkspaceCache | None
+    ) -> None:
+        self.engine, self.sessions, self.workspace_cache = engine, sessions, workspace_cache
 
     def describe(self) -> list[Metric]:
         return []  # not known before collecting; no query when the registry is built
 
     def collect(self) -> Iterator[Metric]:
         yield from _pool(self.engine.pool)
+        if self.workspace_cache is not None:
+            yield from _workspace_cache(self.workspace_cache)
         started = time.perf_counter()
         try:
             with self.sessions() as session:
@@ -234,6 +248,21 @@ class _StateCollector(Collector):
             value=pending or 0,
         )
         logger.debug("metrics: backlog counted in %.1f ms", (time.perf_counter() - started) * 1000)
+
+
+def _workspace_cache(cache: WorkspaceCache) -> Iterator[Metric]:
+    """How often quotes found the workspace's rows kept (gateway.storage.workspace_cache)."""
+    lookups = CounterMetricFamily(
+        "billing_gateway_workspace_cache_lookups",
+        "Lookups of a workspace's rows kept between writes, by result: hit, or miss (read from the database).",
+        labels=["result"],
+    )
+    lookups.add_metric(["hit"], cache.hits)
+    lookups.add_metric(["miss"], cache.misses)
+    yield lookups
+    yield GaugeMetricFamily(
+        "billing_gateway_workspace_cache_entries", "Workspaces whose rows are kept now.", value=len(cache)
+    )
 
 
 def _pool(pool: Any) -> Iterator[Metric]:

@@ -393,7 +393,12 @@ def metrics_of(gateway: Gateway, schema: strawberry.Schema) -> Metrics:
     """The app's metrics, labelled with the schema's root field names (Query and Mutation)."""
     graphql_schema = schema._schema  # strawberry's underlying graphql-core schema
     roots = [graphql_schema.query_type, graphql_schema.mutation_type]
-    return Metrics(gateway.engine, gateway.sessions, (name for root in roots if root for name in root.fields))
+    return Metrics(
+        gateway.engine,
+        gateway.sessions,
+        (name for root in roots if root for name in root.fields),
+        workspace_cache=gateway.workspace_cache,
+    )
 
 
 def metrics_route(metrics: Metrics, token: str | None) -> Callable[[Request], Awaitable[Response]]:

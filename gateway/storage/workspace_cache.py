@@ -167,12 +167,18 @@ class WorkspaceCache:
         return reader.read()
 
     def get(self, workspace_id: str) -> Rows | None:
-        """The workspace's rows if nothing can have changed them since they were kept."""
-        if not self._serving():
-            return None
-        try:
-            version = self._data_version()
-        except _Closed:
+        """The workspace's rows if nothing can have changed them since they were kept (every
+        call counts as a hit or a miss)."""
+        version: int | None = None
+        serving = self._serving()
+        if serving:
+            try:
+                version = self._data_version()
+            except _Closed:
+                serving = False
+        if not serving:
+            with self._lock:
+                self.misses += 1
             return None
         now = self._clock()
         with self._lock:
