@@ -273,6 +273,16 @@ def _bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+class _Admitted(set[str]):
+    """What a request was counted for by the rate limits ("address", "sign-in", "fields"), so
+    that serving it again in a worker thread, after its attempt on the event loop, counts none
+    twice; and when it was first taken up, for its latency."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = time.perf_counter()
+
+
 class GraphQLEndpoint:
     def __init__(self, gateway: Gateway, metrics: Metrics | None = None) -> None:
         self.gateway = gateway
@@ -299,7 +309,7 @@ class GraphQLEndpoint:
         address = throttle.address_of(request.scope)
         try:
             params = _params_from_get(request) if reads else await _body_of_post(request)
-            admitted: set[str] = set()  # the rate limits' counts this request took, once each
+            admitted = _Admitted()  # the rate limits' counts this request took, once each
             size = len(request.scope.get("query_string", b"")) if reads else len(params)
             if self.answers_here and token and size <= HERE_MAX_BODY:
                 try:
@@ -326,7 +336,7 @@ class GraphQLEndpoint:
         media: str,
         token: str | None,
         address: str,
-        admitted: set[str],
+        admitted: _Admitted,
         here: bool = False,
     ) -> Response:
         """A request after its body was read, in a worker thread: counted against its address
@@ -390,9 +400,9 @@ class GraphQLEndpoint:
         media: str,
         address: str,
         checked: limits.Checked,
-        admitted: set[str],
+        admitted: _Admitted,
     ) -> Response:
-        started = time.perf_counter()
+        started = admitted.started  # a request that left the event loop: since its first attempt
         context = Context(gateway=self.gateway, now=self.gateway.clock(), credentials_given=token is not None)
         limiter = self.gateway.rate_limiter
         caller = None
