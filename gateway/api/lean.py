@@ -55,6 +55,7 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     get_named_type,
+    get_nullable_type,
     is_abstract_type,
     is_leaf_type,
     is_object_type,
@@ -75,6 +76,7 @@ class Abandoned(Exception):
 
 
 Complete = Callable[[Any, Any, Path], Any]  # (executor, value, path) -> the answer's value
+_NO_PATH = Path(None, "", None)  # for a leaf's completion, which reads no path
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,30 +198,6 @@ def _attribute(definition: GraphQLField) -> Callable[[Any], Any]:
     return lambda source: resolve(source, None)
 
 
-def _leaf(read: Callable[[Any], Any], type_: GraphQLOutputType) -> Callable[[Any], Any] | None:
-    """A leaf field's answer from its source, as :meth:`_Compiler._complete` would give it for
-    the value ``read`` returns (a null where the schema says non-null, or a value the scalar
-    cannot serialize, raises Abandoned); None for a field of another type."""
-    required = isinstance(type_, GraphQLNonNull)
-    named = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
-    if not is_leaf_type(named):
-        return None
-    serialize = named.serialize
-
-    def leaf(source: Any) -> Any:
-        value = read(source)
-        if value is None:
-            if required:
-                raise Abandoned
-            return None
-        answer = serialize(value)
-        if answer is None:
-            raise Abandoned
-        return answer
-
-    return leaf
-
-
 class _Compiler:
     def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]) -> None:
         self.schema = schema
@@ -282,15 +260,14 @@ class _Compiler:
         basic = bool(getattr(definition.resolve, "_is_default", False)) and not definition.args
         self.source_only = self.source_only and basic
         read = _attribute(definition) if basic else None
-        return _Selection(
-            key,
-            nodes,
-            definition,
-            read,
-            bool(definition.args),
-            self._complete(definition.type, sub_sets, _Site(parent, definition, nodes)),
-            _leaf(read, definition.type) if read is not None else None,
-        )
+        complete = self._complete(definition.type, sub_sets, _Site(parent, definition, nodes))
+        leaf = None
+        if read is not None and is_leaf_type(get_nullable_type(definition.type)):
+            # A leaf's completion uses neither the executor nor the path: none is built for it.
+            def leaf(source: Any, read: Callable[[Any], Any] = read, complete: Complete = complete) -> Any:
+                return complete(None, read(source), _NO_PATH)
+
+        return _Selection(key, nodes, definition, read, bool(definition.args), complete, leaf)
 
     def _complete(
         self, type_: GraphQLOutputType, sets: tuple[SelectionSetNode, ...], site: _Site

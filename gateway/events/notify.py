@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -65,9 +64,7 @@ _NOTIFY = text("SELECT pg_notify(:channel, :workspace)")
 Callback = Callable[[str | None], None]
 
 
-@functools.lru_cache(maxsize=64)
-def _key(url: str | URL) -> str:
-    return workspace_cache.database_key(url)
+_key = workspace_cache.database_key  # one database, however its URL was spelled
 
 
 # ------------------------------------------------------------- the writing side

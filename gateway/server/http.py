@@ -376,12 +376,12 @@ class GraphQLEndpoint:
                 media,
             )
         allowed = {OperationType.QUERY} if reads else {OperationType.QUERY, OperationType.MUTATION}
-        if here and (
-            kind is not OperationType.QUERY
-            or not set(throttle.root_fields(checked.document, operation)) <= ANSWERED_FROM_MEMORY
-        ):
+        fields = throttle.root_fields(checked.document, operation)
+        if here and (kind is not OperationType.QUERY or not set(fields) <= ANSWERED_FROM_MEMORY):
             raise WouldBlock("an operation that may do I/O")
-        return self._execute(query, variables, operation, token, allowed, media, address, checked, admitted)
+        return self._execute(
+            query, variables, operation, token, allowed, media, address, checked, fields, admitted
+        )
 
     def _rate_limited(self, limited: throttle.RateLimited, media: str) -> Response:
         """429 with Retry-After, for either media type: the request was refused before GraphQL
@@ -400,6 +400,7 @@ class GraphQLEndpoint:
         media: str,
         address: str,
         checked: limits.Checked,
+        fields: list[str],
         admitted: _Admitted,
     ) -> Response:
         started = admitted.started  # a request that left the event loop: since its first attempt
@@ -414,7 +415,7 @@ class GraphQLEndpoint:
                 throttle.signed_in(limiter, address, caller)
                 admitted.add("sign-in")
         if "fields" not in admitted:
-            throttle.admit_fields(limiter, address, caller, throttle.root_fields(checked.document, operation))
+            throttle.admit_fields(limiter, address, caller, fields)
             admitted.add("fields")
         result: ExecutionResult | None = None
         blocked = False

@@ -78,10 +78,9 @@ def workspace_rows(deps: Deps, workspace_id: str) -> Rows | None:
     commit can have changed them since it read them (gateway.storage.workspace_cache), else
     in one statement, kept for the next slider move. Read only: the objects are shared."""
     cache = deps.workspace_cache
-    rows = cache.get(workspace_id)
-    if rows is not None:
+    rows, stamp = cache.lookup(workspace_id)  # the stamp before the read: a commit after it
+    if rows is not None:  # makes the cache refuse the rows
         return rows
-    stamp = cache.stamp()  # before the read: a commit after it makes the cache refuse the rows
     with deps.sessions() as session:
         row = session.execute(
             select(Workspace, BillingDetails)

@@ -27,6 +27,7 @@ An in-memory SQLite database (one per connection) is never cached.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
@@ -93,6 +94,7 @@ class _DataVersion:
             self._connection.close()
 
 
+@functools.lru_cache(maxsize=64)
 def database_key(url: str | URL) -> str:
     """One database, however its URL was spelled (driver, password shown or not)."""
     if isinstance(url, URL):
@@ -166,43 +168,29 @@ class WorkspaceCache:
             return None
         return reader.read()
 
-    def get(self, workspace_id: str) -> Rows | None:
-        """The workspace's rows if nothing can have changed them since they were kept (every
-        call counts as a hit or a miss)."""
+    def lookup(self, workspace_id: str) -> tuple[Rows | None, Stamp | None]:
+        """The workspace's rows if nothing can have changed them since they were kept, else
+        None and the stamp to :meth:`put` the rows read next with (None: do not keep them).
+        Every call counts as a hit or a miss."""
         version: int | None = None
         serving = self._serving()
         if serving:
             try:
-                version = self._data_version()
+                version = self._data_version()  # before the caller's read, as a stamp must be
             except _Closed:
                 serving = False
-        if not serving:
-            with self._lock:
-                self.misses += 1
-            return None
         now = self._clock()
         with self._lock:
-            entry = self._entries.get(workspace_id)
+            entry = self._entries.get(workspace_id) if serving else None
             if entry is not None:
                 stamp, kept_at, rows = entry
                 if stamp.version == version and now - kept_at < self._max_age:
                     self._entries.move_to_end(workspace_id)
                     self.hits += 1
-                    return rows
+                    return rows, None
                 del self._entries[workspace_id]
             self.misses += 1
-            return None
-
-    def stamp(self) -> Stamp | None:
-        """Take before reading the rows to :meth:`put`; None: do not keep them."""
-        if not self._serving():
-            return None
-        try:
-            version = self._data_version()
-        except _Closed:
-            return None
-        with self._lock:
-            return Stamp(self._epoch, version)
+            return None, Stamp(self._epoch, version) if serving else None
 
     def put(self, workspace_id: str, rows: Rows, stamp: Stamp | None) -> None:
         """Keep rows read after ``stamp`` was taken, unless something was invalidated since."""
