@@ -17,7 +17,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, get_object_definition
 
 from gateway.api import errors as e
-from gateway.api import lean
+from gateway.api import inputs, lean
 from gateway.api import types as t
 from gateway.api.billing import BillingMutation
 from gateway.api.common import Info, current_workspace, plan_of, quote_of
@@ -479,6 +479,7 @@ def build_schema() -> strawberry.Schema:
         ],
     )
     check_schema(schema)  # every root field declares its scope
+    inputs.install(schema)  # input objects built without Strawberry's generic walk
     return schema
 
 
