@@ -197,6 +197,35 @@ def test_malformed_graphql_request_is_400(client, media, body):
     assert_request_error(response, media, 400)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # JSON the standard library reads and orjson refuses: decoded as before, then executed
+        b'{"query": "{ plans { code } }", "variables": {"n": 123456789012345678901234567890}}',
+        b'{"query": "{ plans { code } }", "variables": {"n": NaN}}',
+    ],
+    ids=["int-beyond-64-bits", "nan"],
+)
+def test_a_body_orjson_refuses_is_decoded_by_the_standard_library(client, raw):
+    response = client.post("/graphql", content=raw, headers={"Content-Type": JSON})
+    assert response.status_code == 200, response.text
+    assert {"code": "email"} in response.json()["data"]["plans"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"query": ',
+        b'{"query": "{ plans { code } }", "variables": {"n": ' + b"[" * 5000 + b"]" * 5000 + b"}}",
+    ],
+    ids=["truncated", "nested-too-deep-for-both"],
+)
+def test_invalid_json_is_400_for_either_decoder(client, raw):
+    response = client.post("/graphql", content=raw, headers={"Content-Type": JSON})
+    assert_request_error(response, JSON, 400)
+    assert "not valid JSON" in response.json()["errors"][0]["message"]
+
+
 def test_body_over_the_limit_is_413(client):
     body = {"query": PLANS, "variables": {"padding": "x" * 1_000_001}}
     response = post(client, body)

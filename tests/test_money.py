@@ -321,3 +321,31 @@ def test_allocation_with_extreme_ratios_stays_exact() -> None:
     for units in (1, 2, 3, 7, 10**20 + 3):
         money = Money.from_minor_units(units, EUR)
         assert money_sum(money.allocate(weights), EUR) == money
+
+
+@given(
+    st.decimals(min_value=-(10**9), max_value=10**9, places=6, allow_nan=False, allow_infinity=False),
+    currencies,
+)
+def test_the_shown_amount_keeps_the_value_shows_every_minor_digit_and_no_negative_zero(amount, currency):
+    money = Money(amount, currency)
+    shown = money.shown
+    exponent = CURRENCY_EXPONENTS[currency]
+    assert shown == amount  # the same value, never rounded away
+    assert not (shown.is_zero() and shown.is_signed())
+    digits = -shown.as_tuple().exponent
+    if money.is_rounded:  # whole minor units: exactly the currency's digits ("19.00", "0.00")
+        assert digits == exponent
+    else:  # a sub-minor price keeps its own digits
+        assert digits > exponent
+
+
+def test_shown_amounts_as_the_api_writes_them():
+    assert [str(eur(a).shown) for a in ("19", "0", "-0.00", "0.0015", "1.50000", "-2.5")] == [
+        "19.00",
+        "0.00",
+        "0.00",
+        "0.0015",
+        "1.50",
+        "-2.50",
+    ]

@@ -33,8 +33,7 @@ class Money:
     def of(cls, money: CoreMoney) -> Money:
         """Whole minor units always show them ("0.00", not "0"; never "-0.00");
         sub-minor prices (a per-credit 0.0015) keep their digits."""
-        amount = money.rounded().amount if money.is_rounded else money.amount
-        return cls(amount=amount.copy_abs() if amount.is_zero() else amount, currency=money.currency)
+        return cls(amount=money.shown, currency=money.currency)
 
 
 def graphql_enum(

@@ -160,6 +160,16 @@ class Money:
         return self.amount == self.amount.quantize(_QUANTA[self.currency], ROUND_HALF_UP, _EXACT)
 
     @property
+    def shown(self) -> Decimal:
+        """The amount as the API shows it: every minor digit of a whole minor amount ("19.00",
+        "0.00", never "-0.00"), and every digit of a sub-minor one (a per-credit 0.0015)."""
+        amount = self.amount
+        rounded = amount.quantize(_QUANTA[self.currency], ROUND_HALF_UP, _EXACT)
+        if rounded == amount:
+            amount = rounded
+        return amount.copy_abs() if amount.is_zero() else amount
+
+    @property
     def minor_units(self) -> int:
         """The amount as an integer count of minor units; it must already be rounded."""
         scaled = self.amount.scaleb(CURRENCY_EXPONENTS[self.currency], _EXACT)

@@ -177,9 +177,14 @@ async def _body_of_post(request: Request) -> bytes:
 
 def _params_from_post(body: bytes) -> dict[str, Any]:
     try:
-        params = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        raise _Reject(400, "the request body is not valid JSON") from None
+        params = orjson.loads(body)  # a tenth of the standard library's time
+    except orjson.JSONDecodeError:
+        # What orjson refuses (a lone surrogate escape, NaN, an int beyond 64 bits, nesting
+        # deeper than 1,024) is decoded, or refused, as before.
+        try:
+            params = json.loads(body)
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+            raise _Reject(400, "the request body is not valid JSON") from None
     if not isinstance(params, dict):
         raise _Reject(400, "the request body must be a JSON object")
     return params
