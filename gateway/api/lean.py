@@ -320,14 +320,22 @@ class _Pure:
             lines.append(f"{indent}{x} = {self._list(type_.of_type, sets)}({x})")
             return
         if is_leaf_type(type_):
-            lines.append(f"{indent}if {x} is not None: {x} = {self._leaf(x, type_)}")
+            inline = self._leaf(x, type_)
+            if inline is not None:
+                lines.append(f"{indent}if {x} is not None: {x} = {inline}")
+            else:  # the serialiser itself: a None from it abandons the plan
+                serialize = self.source.name("s", type_.serialize)
+                lines.append(f"{indent}if {x} is not None:")
+                lines.append(f"{indent}    {x} = {serialize}({x})")
+                lines.append(f"{indent}    if {x} is None: raise Abandoned")
             return
         if is_object_type(type_):
             lines.append(f"{indent}{x} = {self._object(type_, sets)}({x})")
             return
         raise Unsupported("not a pure subtree")
 
-    def _leaf(self, x: str, type_: Any) -> str:
+    def _leaf(self, x: str, type_: Any) -> str | None:
+        """An expression answering a non-null leaf ``x`` with a fast path inlined, or None."""
         serialize = type_.serialize
         checked = self.source.name("s", _checked(serialize))
         if isinstance(type_, GraphQLEnumType):
@@ -338,7 +346,7 @@ class _Pure:
         same = _SAME_IF.get(serialize)
         if same is not None:
             return f"{x} if {same.format(x=x)} else {checked}({x})"
-        return f"{checked}({x})"
+        return None
 
     def _list(self, item: GraphQLOutputType, sets: tuple[SelectionSetNode, ...]) -> str:
         name = self.source.name("l")

@@ -329,7 +329,7 @@ class OrderLine:
             kind=line.kind,
             description=line.description,
             quantity=line.quantity,
-            unit_price=Money.of(line.unit_price) if line.unit_price else None,
+            unit_price=Money.of(line.unit_price) if line.unit_price is not None else None,
             amount=Money.of(line.amount),
             credit_kind=line.credit_kind,
             price_version=line.price_version,

