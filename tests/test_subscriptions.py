@@ -654,3 +654,33 @@ def test_docs_events_md_is_generated_from_the_payload_table():
         "regenerate: python -c 'from gateway.events.catalog import reference; print(reference(), end=\"\")' "
         "> docs/events.md"
     )
+
+
+def test_an_unexpected_error_in_a_stream_is_masked_and_a_database_fault_named(
+    server, gateway, connect_as, make_workspace, monkeypatch
+):
+    """Each streamed result's errors are masked as a request's are: a bug's message never
+    reaches the socket ("Internal error."), an outage reads as one (DATABASE_UNAVAILABLE)."""
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.services import event_feed
+    from gateway.storage import faults
+
+    member = make_workspace()
+    commit_event(gateway, member)
+
+    def bug(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("secret detail of a bug: card 4242424242424242")
+
+    def outage(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("SELECT", {}, ConnectionRefusedError("connection refused"))
+
+    for fault, expected in ((bug, "Internal error."), (outage, faults.MESSAGE)):
+        monkeypatch.setattr(event_feed, "events_after", fault)
+        subscriber = subscribed(connect_as, member, variables={"after": 0})
+        message = subscriber.receive()
+        assert message["type"] == "next", message
+        [error] = message["payload"]["errors"]
+        assert error["message"] == expected, message
+        assert "4242" not in json.dumps(message)
+        subscriber.close()

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, cast
 
 import anyio.to_thread
+import orjson
 import strawberry
 from graphql import GraphQLError, GraphQLFormattedError
 from strawberry.asgi import GraphQL
@@ -301,7 +302,8 @@ class _SubscriptionsOnly:
         refusal = await anyio.to_thread.run_sync(limits.prepare, query or "", self._schema._schema)
         if refusal is not None:
             return _refused(refusal)
-        return await self._schema.stream(
+        stream = getattr(self._schema, "stream_masked", self._schema.stream)  # the gateway's schema has it
+        return await stream(
             query,
             variable_values=variable_values,
             context_value=context_value,
@@ -449,6 +451,15 @@ class SubscriptionServer(GraphQL):
         )
         self.gateway = gateway
         self.revocations = _RevocationWatch(gateway, key_check_interval)
+
+    def encode_json(self, data: object) -> str:
+        """Each message sent, by orjson (a tenth of the standard library's time: with 200
+        subscribers every event is encoded 200 times); the standard library for what orjson
+        refuses, as before."""
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:
+            return super().encode_json(data)  # type: ignore[return-value]
 
     async def get_context(self, request: Any, response: Any) -> SubscriptionContext:  # type: ignore[override]
         return SubscriptionContext(gateway=self.gateway, address=throttle.address_of(request.scope))
