@@ -4,6 +4,7 @@ from any thread, ``wait`` with a timeout (the poll of a stream whose wake-up was
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 
@@ -17,7 +18,12 @@ def notifier() -> Notifier:
 def test_a_wake_from_another_thread_wakes_every_listener_of_the_workspace_and_no_other():
     async def main() -> tuple[list[bool], bool]:
         hub = notifier()
-        with hub.listen("w1") as a, hub.listen("w1") as b, hub.listen(None) as every, hub.listen("w2") as other:
+        with (
+            hub.listen("w1") as a,
+            hub.listen("w1") as b,
+            hub.listen(None) as every,
+            hub.listen("w2") as other,
+        ):
             waits = [asyncio.create_task(x.wait(2.0)) for x in (a, b, every)]
             await asyncio.sleep(0)
             threading.Thread(target=hub.wake, args=(["w1"],)).start()
@@ -54,10 +60,8 @@ def test_a_cancelled_wait_leaves_the_listener_usable():
             waiting = asyncio.create_task(listener.wait(5.0))
             await asyncio.sleep(0)
             waiting.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await waiting
-            except asyncio.CancelledError:
-                pass
             again = asyncio.create_task(listener.wait(2.0))
             await asyncio.sleep(0)
             hub.wake(["w"])
