@@ -390,6 +390,24 @@ class _Pure:
         return name
 
 
+def _classes_of(types: Any) -> dict[type, str]:
+    """The GraphQL type of a value of exactly one of these Strawberry classes, by its class:
+    what Strawberry's type resolver answers for it (the type whose definition the class
+    carries), without building a resolve-info. Generic types are left to the resolver."""
+    classes: dict[type, str] = {}
+    for possible in types:
+        definition = possible.extensions.get("strawberry-definition")
+        origin = getattr(definition, "origin", None)
+        if (
+            isinstance(origin, type)
+            and getattr(origin, "__strawberry_definition__", None) is definition
+            and not getattr(definition, "is_graphql_generic", True)
+            and not getattr(definition, "type_var_map", None)
+        ):
+            classes[origin] = possible.name
+    return classes
+
+
 class _Compiler:
     def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]) -> None:
         self.schema = schema
@@ -533,18 +551,22 @@ class _Compiler:
             resolve_type = abstract.resolve_type
             if resolve_type is None:
                 raise Unsupported(f"{abstract.name} has no type resolver of its own")
+            possible_types = self.schema.get_possible_types(abstract)
             plans = {
                 possible.name: (possible, self.pure(possible, sets) or self.object_selections(possible, sets))
-                for possible in self.schema.get_possible_types(abstract)
+                for possible in possible_types
             }
+            by_class = _classes_of(possible_types)
 
             def union(executor: Any, value: Any, path: Path) -> Any:
                 if value is None:
                     return None
-                # The type's own resolver (Strawberry's: casts, generic types), as graphql-core
-                # calls it, with the resolve-info of the field being completed.
-                info = executor.build_resolve_info(site.definition, list(site.nodes), site.parent, path)
-                name = resolve_type(value, info, abstract)
+                name: Any = by_class.get(value.__class__)
+                if name is None:
+                    # The type's own resolver (Strawberry's: casts, generic types), as graphql-core
+                    # calls it, with the resolve-info of the field being completed.
+                    info = executor.build_resolve_info(site.definition, list(site.nodes), site.parent, path)
+                    name = resolve_type(value, info, abstract)
                 concrete = plans.get(name) if isinstance(name, str) else None
                 if concrete is None:
                     raise Abandoned  # an awaitable, or not a type of this union: graphql-core reports it

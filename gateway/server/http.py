@@ -33,6 +33,7 @@ woken early by the notifier; every replica may run it (deliveries are claimed wi
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -102,6 +103,23 @@ def _negotiate(accept: str | None) -> str:
     """The response media type for an Accept header, or raise 406."""
     if accept is None or not accept.strip():
         return GRAPHQL_RESPONSE
+    if len(accept) <= 256:  # a client sends the same header every time: each parsed once
+        media = _negotiated(accept)
+        if media is None:
+            raise _Reject(406, f"cannot answer with any of: {accept}; accept {GRAPHQL_RESPONSE} or {JSON}")
+        return media
+    return _ranked(accept)
+
+
+@functools.lru_cache(maxsize=128)
+def _negotiated(accept: str) -> str | None:
+    try:
+        return _ranked(accept)
+    except _Reject:
+        return None
+
+
+def _ranked(accept: str) -> str:
     ranked = []
     for position, item in enumerate(accept.split(",")):
         media, *params = [p.strip() for p in item.split(";")]

@@ -121,6 +121,9 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_StateCollector(engine, sessions, workspace_cache))
+        # By (field, outcome) and field: bounded by the schema's root fields (others are OTHER).
+        self._counters: dict[tuple[str, str], Any] = {}
+        self._timers: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ recording
 
@@ -153,8 +156,14 @@ class Metrics:
                 outcome = "error"
             else:
                 outcome = "user_error" if answer.user_error else "ok"
-            self.requests.labels(field, outcome).inc()
-            self.latency.labels(field).observe(seconds)
+            counter = self._counters.get((field, outcome))
+            if counter is None:  # the labels' children, kept: labels() costs more than inc()
+                counter = self._counters[field, outcome] = self.requests.labels(field, outcome)
+            counter.inc()
+            timer = self._timers.get(field)
+            if timer is None:
+                timer = self._timers[field] = self.latency.labels(field)
+            timer.observe(seconds)
             if answer is not None and field in PAYING_FIELDS:
                 self._payment(field, answer.type_name if outcome != "error" else None)
 
