@@ -45,13 +45,17 @@ def quote_of(info: Info, order: pricing.PricedOrder, balance: Money) -> t.Quote:
     workspace_id = info.context.workspace_id
     assert workspace_id is not None, "quotes are made for a signed-in workspace"
     offer = quotes.offer(info.context.gateway, workspace_id, order, now)
+    monthly_lines = [t.OrderLine.of(line) for line in order.monthly_lines]
+    monthly_subtotal = t.Money.of(order.monthly_subtotal)
+    renewal = order.due_at_renewal
+    same = renewal.lines is order.monthly_lines  # the renewal charges the new configuration as is
     return t.Quote(
         kind=order.kind,
         plan=plan_of(info, order.target.plan),
         email_credits=t.email_limit(order.target),
         messaging_credits=t.messaging_limit(order.target),
-        monthly_lines=[t.OrderLine.of(line) for line in order.monthly_lines],
-        monthly_subtotal=t.Money.of(order.monthly_subtotal),
+        monthly_lines=monthly_lines,
+        monthly_subtotal=monthly_subtotal,
         changes=[
             t.PlanChange(
                 timing=c.timing,
@@ -63,7 +67,11 @@ def quote_of(info: Info, order: pricing.PricedOrder, balance: Money) -> t.Quote:
             for c in order.changes
         ],
         due_now=t.Charge.of(order.due_now),
-        due_at_renewal=t.Charge.of(order.due_at_renewal),
+        due_at_renewal=t.Charge.of(
+            renewal,
+            monthly_lines if same else None,
+            monthly_subtotal if same and renewal.subtotal is order.monthly_subtotal else None,
+        ),
         renewal_at=order.renewal_at,
         period_start=order.period_start,
         period_end=order.period_end,

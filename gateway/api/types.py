@@ -398,10 +398,14 @@ class Charge:
     )
 
     @classmethod
-    def of(cls, charge: pricing.Charge) -> Charge:
+    def of(
+        cls, charge: pricing.Charge, lines: list[OrderLine] | None = None, subtotal: Money | None = None
+    ) -> Charge:
+        """``lines`` and ``subtotal``: the API's values of ``charge.lines`` and ``charge.subtotal``
+        when the caller has them already (a renewal charges the order's monthly lines)."""
         return cls(
-            lines=[OrderLine.of(line) for line in charge.lines],
-            subtotal=Money.of(charge.subtotal),
+            lines=lines if lines is not None else [OrderLine.of(line) for line in charge.lines],
+            subtotal=subtotal if subtotal is not None else Money.of(charge.subtotal),
             tax_lines=[TaxLine.of(t) for t in charge.tax_lines],
             tax=Money.of(charge.tax),
             total=Money.of(charge.total),
