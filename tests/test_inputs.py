@@ -149,3 +149,25 @@ def test_a_nullable_field_without_a_default_is_none_when_omitted():
     )
     assert answer.errors is None
     assert answer.data == {"a": "r|None|None", "b": "r|None|[1]"}
+
+
+@strawberry.input
+class WithMaybe:
+    name: strawberry.Maybe[str]
+
+
+@strawberry.type
+class MaybeQuery:
+    @strawberry.field
+    def echo(self, value: WithMaybe) -> str:
+        return "set" if value.name else "unset"
+
+
+def test_an_input_with_a_maybe_field_keeps_strawberry_s_conversion_and_validation():
+    """Strawberry refuses an explicit null for a Maybe[T] field in validation, but only for
+    types without their own builder: such types get none."""
+    schema = strawberry.Schema(query=MaybeQuery)
+    assert inputs.install(schema) == 0
+    refused = schema.execute_sync("{ echo(value: {name: null}) }")
+    assert refused.errors and refused.data is None
+    assert schema.execute_sync('{ echo(value: {name: "x"}) }').data == {"echo": "set"}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import strawberry
 from graphql import parse
 from hypothesis import given, settings
@@ -117,6 +118,9 @@ ODD = st.sampled_from(
         "RED",
         Number(7),
         b"bytes",
+        bytearray(b"\x01\x02"),  # iterable, yet no list to graphql-core
+        memoryview(b"\x02"),
+        {1: "a", 2: "b"},  # a mapping: no list either
         object(),
     ]
 )
@@ -193,6 +197,18 @@ def test_a_compiled_subtree_answers_as_graphql_core_or_not_at_all(node):
         assert answer is None, (answer, expected)
     else:  # as JSON: 1 == True and 1.0 == 1 in Python, not in an answer; key order too
         assert json.dumps(answer) == json.dumps(expected)
+
+
+@pytest.mark.parametrize(
+    "numbers",
+    [{1: "a", 2: "b"}, bytearray(b"\x01\x02"), memoryview(b"\x01"), "12", b"12"],
+    ids=["mapping", "bytearray", "memoryview", "str", "bytes"],
+)
+def test_an_iterable_that_graphql_core_takes_for_no_list_abandons_the_plan(numbers):
+    node = Node(name="n", leaves=[], maybe_leaves=None, child=None, tags=[], numbers=numbers)
+    _, errors = by_graphql_core(node)
+    assert errors  # "Expected Iterable, but did not find one"
+    assert by_plan(node) is None
 
 
 def test_the_subtree_below_the_root_is_compiled():

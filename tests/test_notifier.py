@@ -79,3 +79,21 @@ def test_a_listener_that_left_is_not_woken():
         return listener.is_set()
 
     assert asyncio.run(main()) is False
+
+
+def test_every_concurrent_wait_on_one_listener_is_woken_and_one_timing_out_loses_nothing():
+    async def main() -> tuple[bool, bool, bool]:
+        hub = notifier()
+        with hub.listen("w") as listener:
+            long = asyncio.create_task(listener.wait(5.0))
+            short = asyncio.create_task(listener.wait(0.01))
+            timed_out = await short  # the short wait ends first, by its timer
+            also = asyncio.create_task(listener.wait(5.0))
+            await asyncio.sleep(0)
+            hub.wake(["w"])
+            # At once, not when the long wait's own timer ends: a wake-up is every waiter's.
+            return timed_out, await asyncio.wait_for(long, 1.0), await asyncio.wait_for(also, 1.0)
+
+    timed_out, long, also = asyncio.run(main())
+    assert timed_out is False
+    assert long is True and also is True

@@ -600,9 +600,28 @@ def test_queries_and_mutations_are_not_run_over_the_socket(server, gateway, conn
     subscriber.subscribe("{ plans { code } }")
     message = subscriber.receive()
     assert message["type"] == "error" and message["id"] == "1", message
+    assert message["payload"][0]["message"] == "queries are not allowed"  # the client's mistake, named
     subscriber.subscribe(EVENTS, {"after": 0}, id="2")  # the connection is still usable
     sequence = commit_event(gateway, member)
     assert subscriber.next("2")["sequence"] == sequence
+
+
+def test_an_unknown_operation_name_closes_the_socket_with_4400(server, connect_as, make_workspace):
+    """graphql-transport-ws: a subscribe the server cannot make sense of closes the socket."""
+    member = make_workspace()
+    subscriber = connect_as(member)
+    subscriber.ack()
+    subscriber.send(
+        {
+            "id": "1",
+            "type": "subscribe",
+            "payload": {"query": EVENTS, "operationName": "Nope", "variables": {}},
+        }
+    )
+    with pytest.raises(ConnectionClosed) as closed:
+        subscriber.receive()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400, closed.value
+    assert "Nope" in closed.value.rcvd.reason
 
 
 # ------------------------------------------------------------------ the notifier and the documentation

@@ -10,8 +10,10 @@ input type of the schema gets a builder that looks its fields up once:
 * a field whose type is a scalar (``String``, ``Int``, ``Decimal``..., optional or not) or an
   enum takes the value graphql-core parsed as it is, which is what Strawberry's conversion does
   for those types (a null stays None; an omitted field keeps its default);
-* any other field (a nested input, a list, ``Maybe``, a ``GlobalID``) is converted by
-  Strawberry itself (:meth:`InputContext.convert`), exactly as before.
+* any other field (a nested input, a list, a ``GlobalID``) is converted by Strawberry itself
+  (:meth:`InputContext.convert`), exactly as before;
+* a type with a ``Maybe`` field gets no builder: Strawberry checks an explicit null for one in
+  validation only for types without their own ``from_input``.
 
 ``tests/test_inputs.py`` holds every input type of the schema to Strawberry's own conversion.
 """
@@ -46,6 +48,10 @@ def install(schema: strawberry.Schema) -> int:
         definition = graphql_type.extensions.get("strawberry-definition")
         if not isinstance(definition, StrawberryObjectDefinition) or definition.type_var_map:
             continue  # a generic input: Strawberry resolves its fields per concrete type
+        if any(
+            isinstance(f.resolve_type(type_definition=definition), StrawberryMaybe) for f in definition.fields
+        ):
+            continue  # Strawberry checks a Maybe field's null in validation only for types without one
         if definition.from_input is None:
             definition.from_input = builder(definition, registry, schema.config.name_converter)
         count += 1

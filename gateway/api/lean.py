@@ -67,7 +67,7 @@ from graphql import (
     is_object_type,
 )
 from graphql.execution.values import get_argument_values
-from graphql.pyutils import Path
+from graphql.pyutils import Path, is_iterable
 from graphql.type.scalars import serialize_boolean, serialize_id, serialize_int, serialize_string
 
 from gateway.api import limits
@@ -260,7 +260,7 @@ class _Source:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.names: dict[str, Any] = {"Abandoned": Abandoned}
+        self.names: dict[str, Any] = {"Abandoned": Abandoned, "is_iterable": is_iterable}
         self.numbers = itertools.count()
 
     def name(self, prefix: str, value: Any = None) -> str:
@@ -353,7 +353,7 @@ class _Pure:
         lines = [
             f"def {name}(v):",
             "    if v is None: return None",
-            "    if isinstance(v, (str, bytes)) or not hasattr(v, '__iter__'): raise Abandoned",
+            "    if not is_iterable(v): raise Abandoned",  # graphql-core's own test
             "    answer = []",
             "    for x in v:",
         ]
@@ -518,7 +518,7 @@ class _Compiler:
             def listed(executor: Any, value: Any, path: Path) -> Any:
                 if value is None:
                     return None
-                if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+                if not is_iterable(value):  # graphql-core's own test (no str, bytes, mapping...)
                     raise Abandoned
                 return [item(executor, v, path.add_key(i)) for i, v in enumerate(value)]
 

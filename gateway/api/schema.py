@@ -13,7 +13,9 @@ from typing import Annotated, Any
 import strawberry
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import FieldExtension, MaskErrors
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, get_object_definition
@@ -260,11 +262,17 @@ def _plan_selection(info: Info, selection: quotes.PlanSelection) -> t.PlanSelect
     )
 
 
+# What Strawberry raises, before execution, about the request itself: a query or mutation sent
+# where only subscriptions run, an operation name the document lacks, no query at all. The
+# client's mistakes, shown as they are (graphql-transport-ws closes the socket with 4400 on some).
+_REQUEST_MISTAKES = (InvalidOperationTypeError, CannotGetOperationTypeError, MissingQueryError)
+
+
 def _unexpected(error: GraphQLError) -> bool:
     """An exception the code did not mean to raise (a bug or an outage), as opposed to
     a request error (syntax, validation, variable coercion) caused by the client."""
     original = error.original_error
-    return original is not None and not isinstance(original, GraphQLError)
+    return original is not None and not isinstance(original, (GraphQLError, *_REQUEST_MISTAKES))
 
 
 def _database_fault(error: GraphQLError) -> bool:
@@ -405,7 +413,7 @@ class _Schema(strawberry.Schema):
 async def _masked(source: AsyncGenerator[Any, None], masker: _MaskErrors) -> AsyncGenerator[Any, None]:
     async with aclosing(source):
         async for result in source:
-            masker._process_result(result)
+            masker._process_stream_result(result)  # as Strawberry's hook does
             yield result
 
 

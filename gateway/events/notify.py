@@ -127,8 +127,8 @@ def committed(database_url: str | URL, workspace_ids: Iterable[str]) -> None:
 # ------------------------------------------------------------- the reading side
 
 
-def _release(waiter: asyncio.Future[None] | None) -> None:
-    if waiter is not None and not waiter.done():
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
         waiter.set_result(None)
 
 
@@ -161,14 +161,15 @@ class Listener:
         self.notifier, self.workspace_id = notifier, workspace_id
         self.loop = asyncio.get_running_loop()
         self._set = False
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []  # one per wait() in progress (usually one)
 
     def set(self) -> None:
         _call_on(self.loop, self._wake)
 
     def _wake(self) -> None:  # on the loop
         self._set = True
-        _release(self._waiter)
+        for waiter in self._waiters:
+            _release(waiter)
 
     def clear(self) -> None:
         """Call before each read of the outbox: a wake-up during the read is kept for the next wait."""
@@ -181,14 +182,15 @@ class Listener:
         """Wait for a wake-up, at most ``timeout`` seconds; whether one came."""
         if self._set:
             return True
-        waiter = self._waiter = self.loop.create_future()
+        waiter = self.loop.create_future()
+        self._waiters.append(waiter)
         timer = self.loop.call_later(timeout, _release, waiter) if timeout is not None else None
         try:
             await waiter
         finally:
             if timer is not None:
                 timer.cancel()
-            self._waiter = None
+            self._waiters.remove(waiter)
         return self._set
 
     def __enter__(self) -> Listener:

@@ -36,6 +36,7 @@ import contextlib
 import functools
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -141,6 +142,14 @@ def _ranked(accept: str) -> str:
     raise _Reject(406, f"cannot answer with any of: {accept}; accept {GRAPHQL_RESPONSE} or {JSON}")
 
 
+# orjson would write a dataclass, a datetime or a subclass of str, int, dict or list by itself;
+# these options refuse them (TypeError), so that such a value meets the standard library as it
+# did before orjson (which refuses the first two: a field of an object never leaves by accident).
+STRICT_JSON = (
+    orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
 class GraphQLResponse(JSONResponse):
     """A GraphQL answer, encoded by orjson: the Order Preview's 2.8 KB in 3 µs against 50 µs
     for the standard library's encoder, the largest single cost of a quote after the pricing.
@@ -150,7 +159,7 @@ class GraphQLResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         try:
-            return orjson.dumps(content)
+            return orjson.dumps(content, option=STRICT_JSON)
         except TypeError:
             return super().render(content)
 
@@ -193,16 +202,25 @@ async def _body_of_post(request: Request) -> bytes:
     return body
 
 
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
+def _decoded(body: bytes) -> Any:
+    if not _LONG_DIGITS.search(body):
+        with contextlib.suppress(orjson.JSONDecodeError):
+            return orjson.loads(body)
+    return json.loads(body)
+
+
 def _params_from_post(body: bytes) -> dict[str, Any]:
+    """The decoded body, exactly as the standard library decodes it: by orjson (a tenth of the
+    time) where the two agree, else by the standard library. orjson refuses a lone surrogate
+    escape, NaN and nesting deeper than 1,024, and reads an integer beyond 64 bits as a float
+    (a run of 19 digits or more, even inside a string, sends the body to the standard library)."""
     try:
-        params = orjson.loads(body)  # a tenth of the standard library's time
-    except orjson.JSONDecodeError:
-        # What orjson refuses (a lone surrogate escape, NaN, an int beyond 64 bits, nesting
-        # deeper than 1,024) is decoded, or refused, as before.
-        try:
-            params = json.loads(body)
-        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-            raise _Reject(400, "the request body is not valid JSON") from None
+        params = _decoded(body)
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        raise _Reject(400, "the request body is not valid JSON") from None
     if not isinstance(params, dict):
         raise _Reject(400, "the request body must be a JSON object")
     return params
