@@ -34,7 +34,6 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, cast
 
 import anyio.to_thread
-import orjson
 import strawberry
 from graphql import GraphQLError, GraphQLFormattedError
 from strawberry.asgi import GraphQL
@@ -46,7 +45,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import ErrorM
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from gateway.api import limits, scopes, throttle, trusted
+from gateway.api import encoding, limits, scopes, throttle, trusted
 from gateway.api.context import ApiDeps
 from gateway.events import catalog as ev
 from gateway.plugin_api.events import Event as EventValue
@@ -453,16 +452,11 @@ class SubscriptionServer(GraphQL):
         self.revocations = _RevocationWatch(gateway, key_check_interval)
 
     def encode_json(self, data: object) -> str:
-        """Each message sent, by orjson (a tenth of the standard library's time: with 200
-        subscribers every event is encoded 200 times); the standard library for what orjson
-        refuses, as before."""
-        try:  # the options as for HTTP answers (gateway.server.http.STRICT_JSON)
-            return orjson.dumps(
-                data,
-                option=orjson.OPT_PASSTHROUGH_DATACLASS
-                | orjson.OPT_PASSTHROUGH_DATETIME
-                | orjson.OPT_PASSTHROUGH_SUBCLASS,
-            ).decode()
+        """Each message sent, by orjson (:func:`gateway.api.encoding.dumps`: with 200
+        subscribers every event is encoded 200 times); the standard library for what it refuses,
+        as before."""
+        try:
+            return encoding.dumps(data).decode()
         except TypeError:
             return super().encode_json(data)  # type: ignore[return-value]
 

@@ -78,9 +78,8 @@ class RequestContext:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or secrets.token_hex(
-            16
-        )  # as uuid4().hex, a fifth of its time
+        # Generated: 32 hex digits, as uuid4().hex was, in a fifth of its time.
+        request_id = _incoming_request_id(scope) or secrets.token_hex(16)
         client = scope.get("client")
         id_token = _request_id.set(request_id)
         client_token = _client.set(client[0] if client else None)
