@@ -120,3 +120,23 @@ def test_every_connection_has_tcp_nodelay():
         finally:
             NoDelayH11Protocol.connection_made = original  # type: ignore[method-assign]
         assert seen == [1]
+
+
+def test_serving_freezes_what_start_up_made(monkeypatch):
+    """A full collection would otherwise walk start-up's objects (modules, the schema, the
+    plans) while requests wait on the event loop: the server freezes them before it serves."""
+    import gc
+
+    import uvicorn
+
+    from gateway.server.workers import ServeOptions, serve_one
+
+    frozen_when_served: list[int] = []
+    monkeypatch.setattr(
+        uvicorn.Server, "run", lambda self, sockets=None: frozen_when_served.append(gc.get_freeze_count())
+    )
+    try:
+        serve_one(object(), ServeOptions("127.0.0.1", 0, "warning"))
+    finally:
+        gc.unfreeze()
+    assert frozen_when_served and frozen_when_served[0] > 10_000

@@ -14,6 +14,7 @@ all (each finishes its requests in flight, as uvicorn does).
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -79,7 +80,19 @@ def _config(app: Any, options: ServeOptions) -> uvicorn.Config:
 
 def serve_one(app: Any, options: ServeOptions) -> None:
     """Serve ``app`` in this process until SIGTERM or SIGINT."""
-    uvicorn.Server(_config(app, options)).run()
+    server = uvicorn.Server(_config(app, options))
+    freeze_heap()
+    server.run()
+
+
+def freeze_heap() -> None:
+    """Move what start-up made (modules, the schema, plans, the catalog) out of the cyclic
+    garbage collector's sight. A full collection walks every tracked object: with start-up's
+    150,000 of them, each took 80 to 120 ms under load, stopping the event loop and every
+    request on it (the p99 of `quote`). Frozen objects are never collected, so this runs
+    only in a serving process, once, after a collection."""
+    gc.collect()
+    gc.freeze()
 
 
 def bound_socket(host: str, port: int) -> socket.socket:
@@ -97,7 +110,9 @@ def _worker(build_app: Callable[[], Any], options: ServeOptions, port: int) -> N
     app = build_app()
     sock = bound_socket(options.host, port)
     sock.listen(2048)
-    uvicorn.Server(_config(app, ServeOptions(options.host, port, options.log_level))).run(sockets=[sock])
+    server = uvicorn.Server(_config(app, ServeOptions(options.host, port, options.log_level)))
+    freeze_heap()
+    server.run(sockets=[sock])
 
 
 def serve_workers(build_app: Callable[[], Any], options: ServeOptions) -> int:
