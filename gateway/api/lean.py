@@ -664,15 +664,30 @@ def event_plan(
     return plan
 
 
-def _compile_event_plan(
-    schema: GraphQLSchema, operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
-) -> EventPlan | None:
-    root = schema.subscription_type
-    if operation.operation is not OperationType.SUBSCRIPTION or operation.directives or root is None:
+def _root_fields(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    fragments: dict[str, FragmentDefinitionNode],
+    kind: OperationType,
+) -> tuple[_Compiler, GraphQLObjectType, dict[str, list[FieldNode]]] | None:
+    """A compiler for an operation of ``kind`` without directives, its root type and its root
+    fields by response key; None for another operation."""
+    root = schema.subscription_type if kind is OperationType.SUBSCRIPTION else schema.mutation_type
+    if operation.operation is not kind or operation.directives or root is None:
         return None
     compiler = _Compiler(schema, fragments)
     grouped: dict[str, list[FieldNode]] = {}
     compiler._collect(root, operation.selection_set, grouped, set())
+    return compiler, root, grouped
+
+
+def _compile_event_plan(
+    schema: GraphQLSchema, operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
+) -> EventPlan | None:
+    collected = _root_fields(schema, operation, fragments, OperationType.SUBSCRIPTION)
+    if collected is None:
+        return None
+    compiler, root, grouped = collected
     if len(grouped) != 1:
         return None
     [(key, nodes)] = grouped.items()
@@ -704,3 +719,65 @@ def event_data(plan: EventPlan, event: Any) -> dict[str, Any] | None:
             while len(_EVENT_DATA) > MAX_EVENT_DATA:
                 _EVENT_DATA.popitem(last=False)
     return data
+
+
+# ------------------------------------------------------------------ mutation answers
+
+_ROOT_COMPLETIONS: OrderedDict[int, tuple[OperationDefinitionNode, dict[str, Complete | None]]] = (
+    OrderedDict()
+)
+MAX_ROOT_COMPLETIONS = 256  # as many as the document cache holds documents
+
+
+def root_completion(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    fragments: dict[str, FragmentDefinitionNode],
+    key: str,
+) -> Complete | None:
+    """How the value a mutation's root field (response key ``key``) returned is completed,
+    compiled once per operation, or None where a plan does not do it.
+
+    A mutation cannot run by a plan (if a plan abandoned it, running it again would do the
+    work twice), but the answer it returns can be completed by one: the mutation runs in
+    graphql-core, which then hands the root field's value here (see
+    ``gateway.api.schema._Executor.complete_value``). Should the completion abandon, or a
+    resolver below raise, graphql-core completes the same value itself and reports the
+    errors; what runs twice then is only the resolvers below the root, which read."""
+    with _EVENTS_LOCK:
+        known = _ROOT_COMPLETIONS.get(id(operation))
+        if known is not None and known[0] is operation:
+            _ROOT_COMPLETIONS.move_to_end(id(operation))
+            if key in known[1]:
+                return known[1][key]
+    complete = None
+    with contextlib.suppress(Unsupported):
+        complete = _compile_root_completion(schema, operation, fragments, key)
+    with _EVENTS_LOCK:
+        known = _ROOT_COMPLETIONS.get(id(operation))
+        if known is None or known[0] is not operation:
+            known = _ROOT_COMPLETIONS[id(operation)] = (operation, {})
+        known[1][key] = complete
+        while len(_ROOT_COMPLETIONS) > MAX_ROOT_COMPLETIONS:
+            _ROOT_COMPLETIONS.popitem(last=False)
+    return complete
+
+
+def _compile_root_completion(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    fragments: dict[str, FragmentDefinitionNode],
+    key: str,
+) -> Complete | None:
+    collected = _root_fields(schema, operation, fragments, OperationType.MUTATION)
+    if collected is None:
+        return None
+    compiler, root, grouped = collected
+    nodes = grouped.get(key)
+    if not nodes:
+        return None
+    definition = root.fields.get(nodes[0].name.value)
+    if definition is None:
+        return None
+    sub_sets = tuple(n.selection_set for n in nodes if n.selection_set is not None)
+    return compiler._complete(definition.type, sub_sets, _Site(root, definition, tuple(nodes)))

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import strawberry
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationType
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import FieldExtension, MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -339,6 +339,33 @@ class _Executor(StrawberryGraphQLCoreExecutionContext):
         if plan is not None:  # no copy of this executor (a tenth of a stream's time per event)
             return _EventAnswer(self, plan, payload)
         return super().build_per_event_executor(payload)
+
+    def complete_value(
+        self,
+        return_type: Any,
+        field_details_list: Any,
+        info: Any,
+        path: Any,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        """A mutation's answer (the value its root field returned) completed by its compiled
+        plan (:func:`gateway.api.lean.root_completion`): the Billing page's CheckoutSuccess is
+        about 90 fields. Anything the plan cannot complete exactly is completed here the
+        ordinary way, with its errors."""
+        if (
+            path.prev is None
+            and return_type is info.return_type  # not again for the type inside its NonNull
+            and self.operation.operation is OperationType.MUTATION
+            and not isinstance(result, Exception)
+        ):
+            complete = lean.root_completion(self.schema, self.operation, self.fragment_definitions, path.key)
+            if complete is not None:
+                try:
+                    return complete(self, result, path)
+                except Exception:  # noqa: BLE001 - graphql-core completes it and reports the error
+                    pass
+        return super().complete_value(return_type, field_details_list, info, path, result, position_context)
 
     def per_event_copy(self, payload: Any) -> Any:
         """graphql-core's per-event executor: a copy of this one, for an event the plan cannot
