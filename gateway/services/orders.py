@@ -135,6 +135,9 @@ def apply_order(
 ) -> str | None:
     """Apply what was paid for: the immediate part now, the rest scheduled; invoice and events.
     ``renewal_payment``, if given, becomes the workspace's renewal method (the one that paid)."""
+    # Read before anything is changed: the read would flush the workspace's row, which the
+    # events below change again (one UPDATE of it instead of two).
+    existing = session.get(ScheduledChange, workspace.id)
     credits_reset = False
     for change in order.changes:
         config = change.configuration
@@ -165,7 +168,6 @@ def apply_order(
     if credits_reset:  # a new paid period starts with fresh allowances, as at renewal
         emit_credits_reset(session, workspace, now)
     scheduled = next((c for c in order.changes if c.timing is pricing.Timing.AT_RENEWAL), None)
-    existing = session.get(ScheduledChange, workspace.id)
     if existing is not None:
         session.delete(existing)
         emit(

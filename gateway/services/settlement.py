@@ -63,7 +63,7 @@ from gateway.services.charging import credit_top_up
 from gateway.services.deps import Deps
 from gateway.services.invoices import record_collection_failure, settle_workspace_status
 from gateway.services.orders import OrderRequest, apply_order, base_snapshot, plan_to_buy, price_for_workspace
-from gateway.storage.db import BillingDetails, Card, Invoice, Payment, Renewal, Workspace
+from gateway.storage.db import BillingDetails, Card, Invoice, Payment, Renewal, Workspace, transaction_memo
 from gateway.storage.locks import lock_workspace
 
 logger = logging.getLogger("gateway.payments")
@@ -115,6 +115,9 @@ PaymentOutcome = (
 )
 
 
+_INVOICE_OF = "invoice of payment"  # transaction_memo: the invoice a checkout's payment made
+
+
 def outcome_of(session: Session, payment: Payment) -> PaymentOutcome:
     """What ``payment`` means for whoever asked for it, now."""
     status = PaymentStatus(payment.status)
@@ -126,7 +129,9 @@ def outcome_of(session: Session, payment: Payment) -> PaymentOutcome:
             return RenewalSettled(payment.id, paid=True)
         if payment.purpose == PaymentPurpose.INVOICE:
             return InvoicePaid(payment.id, (payment.pending or {})["invoice_id"])
-        invoice_id = session.scalar(select(Invoice.id).where(Invoice.payment_id == payment.id))
+        invoice_id = transaction_memo(session).get((_INVOICE_OF, payment.id))
+        if invoice_id is None:
+            invoice_id = session.scalar(select(Invoice.id).where(Invoice.payment_id == payment.id))
         kind = pricing.ChangeKind((payment.pending or {})["order"]["kind"])
         return Completed(kind, invoice_id, payment.id)
     if status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.REFUND_FAILED):
@@ -305,7 +310,7 @@ def _checkout_paid(
     renewal = renewal_choice(payment.method, card_row.id if card_row else None) if renews else None
     if method is not None and Capability.CARDS in method.capabilities and card_row is None:
         renewal = None  # an unsaved card cannot pay the renewals
-    apply_order(
+    invoice_id = apply_order(
         session,
         workspace,
         order,
@@ -316,6 +321,7 @@ def _checkout_paid(
         target_description=pricing.describe(order.target),
         seller=deps.seller,
     )
+    transaction_memo(session)[_INVOICE_OF, payment.id] = invoice_id  # for outcome_of: no read
 
 
 def _reprice_pending(

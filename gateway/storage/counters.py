@@ -21,4 +21,5 @@ def next_value(session: Session, name: str) -> int:
         .on_conflict_do_update(index_elements=[Counter.name], set_={"value": Counter.value + 1})
         .returning(Counter.value)
     )
-    return int(session.execute(statement).scalar_one())
+    with session.no_autoflush:  # the counters table holds nothing pending; what is, is written once, later
+        return int(session.execute(statement).scalar_one())
