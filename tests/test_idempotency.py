@@ -9,14 +9,14 @@ Free -> Omnichannel at its defaults costs 95.00 + 19 % VAT = 113.05 (a German co
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from gateway.services import cards
+from gateway.services import cards, payflow
 from gateway.services import checkout as co
 from gateway.storage import idempotency
 from gateway.storage.db import Card, IdempotencyKey, Invoice, LedgerEntry, OutboxEvent, Payment
@@ -387,6 +387,45 @@ def test_concurrent_checkouts_with_one_key_charge_once(gateway, funded, offer):
         f"\nconcurrent checkouts with one key: 8 requests, 1 charge of 113.05, "
         f"invoice {results[0]['invoice']['number']}"
     )
+
+
+def test_a_checkout_key_held_by_a_running_request_is_waited_for_then_taken_over(
+    gateway, funded, offer, clock, monkeypatch
+):
+    """A checkout claims its key in the transaction that records its payment, so a claim of
+    another request is only ever seen if that request runs elsewhere (a gateway of an earlier
+    version, claiming in a transaction of its own) or died. It is waited for, and answered
+    IDEMPOTENCY_KEY_IN_PROGRESS while its lease runs; once the lease ran out the key is taken
+    over, and the payment's key is derived from the first claim, as a retry of that request's
+    own would be."""
+    monkeypatch.setattr(idempotency, "WAIT_SECONDS", 0.1)
+    request = co.CheckoutRequest(
+        "omnichannel",
+        None,
+        None,
+        Decimal(offer["dueNow"]["total"]["amount"]),
+        datetime.fromisoformat(offer["expiresAt"]),
+        cards.PaymentChoice("balance"),
+        "held",
+    )
+    fingerprint = idempotency.request_hash("checkout", request.fingerprint(None))
+    claimed = clock.now
+    assert (
+        idempotency.claim(gateway.write_sessions, funded.id, "held", "checkout", fingerprint, claimed) is None
+    )
+    with pytest.raises(idempotency.IdempotencyKeyInProgress):
+        co.checkout(gateway, funded.id, request)
+    assert count(gateway, Payment, funded) == 1  # the funding top-up only
+
+    clock.advance(seconds=idempotency.CLAIM_TIMEOUT.total_seconds() + 1)
+    done = co.checkout(gateway, funded.id, request)
+    assert isinstance(done, co.Completed)
+    with gateway.sessions() as session:
+        payment = session.get(Payment, done.payment_id)
+        first_claim = f"checkout:{funded.id}:held:{claimed.astimezone(UTC):%Y%m%dT%H%M%S%fZ}"
+        assert payment is not None and payment.idempotency_key == payflow.payment_key("checkout", first_claim)
+    assert co.checkout(gateway, funded.id, request) == done  # and a retry replays it
+    assert balance(gateway, funded) == 15000 - 11305
 
 
 def test_concurrent_top_ups_with_one_key_charge_once(gateway, member):

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.core import pricing
@@ -218,49 +219,42 @@ def checkout(deps: Deps, workspace_id: str, request: CheckoutRequest) -> Outcome
     now = deps.clock()
     # A new card is tokenized first (outside any lock): its fingerprint tells one card from another.
     token = tokenize(deps, deps.payment_methods.get(request.payment.method), request.payment, now.date())
-    outcome: Outcome = idempotency.run_once(
-        deps.write_sessions,
-        workspace_id,
-        request.idempotency_key,
-        "checkout",
-        request.fingerprint(token),
-        now,
-        lambda: _checkout(deps, workspace_id, request, confirmed, now, token),
-        to_response,
-        lambda response: from_response(deps, response),
-        STORED,
-    )
-    return outcome
-
-
-def _checkout(
-    deps: Deps,
-    workspace_id: str,
-    request: CheckoutRequest,
-    confirmed: ConfirmedQuote,
-    now: datetime,
-    token: StoredCard | None,
-) -> Outcome:
-    # 1. Price, check and record the payment as pending: committed before the method is asked.
+    fingerprint = idempotency.request_hash("checkout", request.fingerprint(token))
+    # 1. Claim the key, price, check and record the payment as pending, in one transaction
+    #    committed before the method is asked (a refusal rolls the claim back with the rest).
     #    Another checkout of the workspace being asked for its money is waited for, so that
-    #    concurrent checkouts run one after the other as they did under one lock.
-    deadline = time.monotonic() + idempotency.WAIT_SECONDS
+    #    concurrent checkouts run one after the other as they did under one lock; so is a
+    #    request still holding the key (see idempotency.take).
+    started = time.monotonic()
+    deadline = started + idempotency.WAIT_SECONDS
     while True:
         try:
-            started = _begin_checkout(deps, workspace_id, request, confirmed, now, token)
+            begun = _begin_checkout(deps, workspace_id, request, confirmed, now, token, fingerprint, started)
             break
-        except _Busy:
-            if time.monotonic() >= deadline:
+        except (_Busy, idempotency.KeyInProgress, IntegrityError) as busy:
+            # IntegrityError: a request of another kind inserted the same key first; look again.
+            if time.monotonic() < deadline:
+                time.sleep(0.02)
+                continue
+            if isinstance(busy, _Busy):
                 raise PaymentRefused(
                     ErrorCode.PAYMENT_IN_PROGRESS,
                     "another checkout's payment is being processed; try again in a moment",
                     ("payment_method",),
                 ) from None
-            time.sleep(0.02)
-    if isinstance(started, Completed):
-        return started
-    method_code, charge_request = started
+            raise idempotency.IdempotencyKeyInProgress(
+                f"a request with idempotency key {request.idempotency_key!r} is still in progress"
+            ) from None
+    if isinstance(begun, _Replay):
+        replayed: Outcome = from_response(deps, begun.response)
+        return replayed
+    if isinstance(begun, Completed):
+        return begun
     # 2. Ask the method, outside any transaction; 3. apply its answer in a transaction of its own.
+    return _charge(deps, *begun)
+
+
+def _charge(deps: Deps, method_code: str, charge_request: ChargeRequest) -> Outcome:
     outcome = settlement.charge_and_settle(deps, deps.payment_methods[method_code], charge_request)
     assert isinstance(outcome, STORED), f"a checkout's payment ends as a checkout outcome, not {outcome!r}"
     return outcome
@@ -270,6 +264,13 @@ class _Busy(Exception):
     """Another checkout's payment of the workspace is being asked for (rolls the attempt back)."""
 
 
+@dataclass(frozen=True)
+class _Replay:
+    """The key was completed by an earlier request: its stored response."""
+
+    response: dict[str, Any]
+
+
 def _begin_checkout(
     deps: Deps,
     workspace_id: str,
@@ -277,15 +278,25 @@ def _begin_checkout(
     confirmed: ConfirmedQuote,
     now: datetime,
     token: StoredCard | None,
-) -> Completed | tuple[str, ChargeRequest]:
+    fingerprint: str,
+    started: float,
+) -> _Replay | Completed | tuple[str, ChargeRequest]:
     with deps.write_sessions.begin() as session:
         workspace = lock_workspace(session, workspace_id)
         assert workspace is not None, "authenticated workspaces exist"
-        started = _priced_checkout(deps, session, workspace, request, confirmed, now, token)
-        if isinstance(started, Completed):  # nothing due now: applied already
-            idempotency.complete(session, workspace_id, request.idempotency_key, to_response(started))
-            return started
-        return started.method, payflow.request_of(started)
+        # The clock moves while a retry waits (for a lease that ran out meanwhile).
+        now_here = now + timedelta(seconds=time.monotonic() - started)
+        replay = idempotency.take(
+            session, workspace_id, request.idempotency_key, "checkout", fingerprint, now, now_here
+        )
+        if replay is not None:
+            return _Replay(replay)
+        session.flush()  # the claim: its row is what the payment's key is derived from
+        priced = _priced_checkout(deps, session, workspace, request, confirmed, now, token)
+        if isinstance(priced, Completed):  # nothing due now: applied already
+            idempotency.complete(session, workspace_id, request.idempotency_key, to_response(priced))
+            return priced
+        return priced.method, payflow.request_of(priced)
 
 
 def _priced_checkout(

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.core.errors import DomainError, ErrorCode
 from gateway.core.statuses import IdempotencyKeyStatus
-from gateway.storage.db import IdempotencyKey
+from gateway.storage.db import IdempotencyKey, transaction_memo
 
 KEY_TTL = timedelta(hours=24)  # keys are kept at least this long
 WAIT_SECONDS = 15.0  # how long a concurrent retry waits for the first request's result
@@ -103,39 +103,9 @@ def claim(
         now_here = now + timedelta(seconds=time.monotonic() - started)  # the clock moves while we wait
         try:
             with sessions.begin() as session:
-                row = session.execute(
-                    select(IdempotencyKey)
-                    .where(IdempotencyKey.workspace_id == workspace_id, IdempotencyKey.key == key)
-                    .with_for_update()
-                ).scalar_one_or_none()
-                if row is not None and row.expires_at <= now:
-                    session.delete(row)
-                    session.flush()
-                    row = None
-                if row is None:
-                    session.add(
-                        IdempotencyKey(
-                            workspace_id=workspace_id,
-                            key=key,
-                            operation=operation,
-                            request_hash=fingerprint,
-                            status=IdempotencyKeyStatus.IN_PROGRESS,
-                            response=None,
-                            created_at=now,
-                            locked_until=now + CLAIM_TIMEOUT,
-                            expires_at=now + KEY_TTL,
-                        )
-                    )
-                    return None
-                if row.operation != operation or row.request_hash != fingerprint:
-                    raise IdempotencyKeyReused(
-                        f"idempotency key {key!r} was used for a different {row.operation} request"
-                    )
-                if row.status == IdempotencyKeyStatus.COMPLETED:
-                    return row.response
-                if row.locked_until <= now_here:  # the first request died mid-way: take over
-                    row.locked_until = now_here + CLAIM_TIMEOUT
-                    return None
+                return take(session, workspace_id, key, operation, fingerprint, now, now_here)
+        except KeyInProgress:
+            pass  # look again in a moment
         except IntegrityError:
             pass  # a concurrent request inserted the key first: look again
         except OperationalError as error:
@@ -144,6 +114,69 @@ def claim(
         if time.monotonic() >= deadline:
             raise IdempotencyKeyInProgress(f"a request with idempotency key {key!r} is still in progress")
         time.sleep(0.02)
+
+
+_CLAIM = "idempotency claim"  # transaction_memo: the row of a key claimed in the transaction
+
+
+class KeyInProgress(Exception):
+    """The key is claimed by a request still running (its lease has not run out)."""
+
+
+def take(
+    session: Session,
+    workspace_id: str,
+    key: str,
+    operation: str,
+    fingerprint: str,
+    now: datetime,
+    now_here: datetime | None = None,
+) -> dict[str, Any] | None:
+    """Claim ``key`` in ``session``'s transaction (None) or get the stored response of the
+    request that completed it. Raises :class:`IdempotencyKeyReused` for another request's key
+    and :class:`KeyInProgress` for a claim still held by a running request (one past its lease,
+    at ``now_here``, is taken over).
+
+    :func:`claim` takes a key in a short transaction of its own. A request that also does its
+    work in one transaction holding the workspace's lock (checkout) takes it there instead: a
+    concurrent retry waits for that lock, then finds the key completed; a refusal rolls the
+    claim back with everything else, so nothing has to release it."""
+    row = session.execute(
+        select(IdempotencyKey)
+        .where(IdempotencyKey.workspace_id == workspace_id, IdempotencyKey.key == key)
+        .with_for_update()
+    ).scalar_one_or_none()
+    if row is not None and row.expires_at <= now:
+        session.delete(row)
+        session.flush()
+        row = None
+    if row is None:
+        row = IdempotencyKey(
+            workspace_id=workspace_id,
+            key=key,
+            operation=operation,
+            request_hash=fingerprint,
+            status=IdempotencyKeyStatus.IN_PROGRESS,
+            response=None,
+            created_at=now,
+            locked_until=now + CLAIM_TIMEOUT,
+            expires_at=now + KEY_TTL,
+        )
+        session.add(row)
+    elif row.operation != operation or row.request_hash != fingerprint:
+        raise IdempotencyKeyReused(
+            f"idempotency key {key!r} was used for a different {row.operation} request"
+        )
+    elif row.status == IdempotencyKeyStatus.COMPLETED:
+        return row.response
+    elif row.locked_until <= (now_here or now):  # the first request died mid-way: take over
+        row.locked_until = (now_here or now) + CLAIM_TIMEOUT
+    else:
+        raise KeyInProgress(key)
+    # Held for the rest of the transaction (the identity map holds rows weakly): the work reads
+    # when the key was claimed (claimed_at) from it, not from the database again.
+    transaction_memo(session)[_CLAIM, workspace_id, key] = row
+    return None
 
 
 def _contended(error: OperationalError) -> bool:
