@@ -171,6 +171,7 @@ class CheckoutSuccess:
     payment: PaymentInfo | None = strawberry.field(
         description="The payment of what was due now; null when nothing was due (a downgrade)."
     )
+
     @strawberry.field(
         description="How the next renewal will be paid, and whether it can be: the same as "
         "`workspace.renewalPayment`. A card used without saving it cannot pay renewals."

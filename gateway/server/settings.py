@@ -81,9 +81,13 @@ class Settings:
     rate_limits: tuple[Rule, ...] = DEFAULT_RULES
     rate_limit_store: str = "memory"
     # Database connections kept open, and opened beyond them under load (closed again after use):
-    # more kept means fewer new connections under load (one worker serves 40 requests at once).
+    # more kept means fewer new connections under load (a worker works on request_threads
+    # requests at once, beside its periodic tasks).
     db_pool_size: int = 20
     db_max_overflow: int = 10
+    # GraphQL requests a server process works on at once in worker threads (the others wait their
+    # turn); twice the CPUs, at least 4 (gateway.server.http.GraphQLEndpoint._limiter).
+    request_threads: int = max(4, 2 * (os.cpu_count() or 1))
 
     def __post_init__(self) -> None:
         # Here rather than in from_env, so that overrides (the CLI's, a test's) are checked too.
@@ -118,6 +122,8 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}DB_POOL_SIZE must be from 1 to 1000 and {PREFIX}DB_MAX_OVERFLOW from 0 to 1000"
             )
+        if not 1 <= self.request_threads <= 1000:
+            raise SettingsError(f"{PREFIX}REQUEST_THREADS must be from 1 to 1000")
         if self.rate_limit_store not in RATE_LIMIT_STORES:
             raise SettingsError(
                 f"{PREFIX}RATE_LIMIT_STORE must be memory (this process) or database (shared by the "
@@ -240,6 +246,7 @@ class Settings:
             "WEBHOOK_WORKSPACE_CONCURRENCY",
             "DB_POOL_SIZE",
             "DB_MAX_OVERFLOW",
+            "REQUEST_THREADS",
         ):
             if (raw := get(name)) is not None:
                 if not raw.isdigit():
