@@ -46,7 +46,7 @@ def test_at_most_the_configured_requests_work_at_once(client, monkeypatch):
 
 
 def test_the_setting_is_a_whole_number_from_1_to_1000(database_url):
-    assert Settings.from_env({}, database_url=database_url).request_threads >= 4
+    assert Settings.from_env({}, database_url=database_url).request_threads >= 8
     for wrong in ("0", "1001", "two", "-3"):
         with pytest.raises(SettingsError, match="REQUEST_THREADS"):
             Settings.from_env({"BILLING_GATEWAY_REQUEST_THREADS": wrong}, database_url=database_url)

@@ -86,8 +86,8 @@ class Settings:
     db_pool_size: int = 20
     db_max_overflow: int = 10
     # GraphQL requests a server process works on at once in worker threads (the others wait their
-    # turn); twice the CPUs, at least 4 (gateway.server.http.GraphQLEndpoint._limiter).
-    request_threads: int = max(4, 2 * (os.cpu_count() or 1))
+    # turn); four times the CPUs, at least 8 (gateway.server.http.GraphQLEndpoint._limiter).
+    request_threads: int = max(8, 4 * (os.cpu_count() or 1))
 
     def __post_init__(self) -> None:
         # Here rather than in from_env, so that overrides (the CLI's, a test's) are checked too.
