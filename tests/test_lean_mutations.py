@@ -61,7 +61,7 @@ def test_each_mutation_of_the_operations_folder_completes_as_graphql_core(
     given = VARIABLES.get(name, {})
     variables = given(run) if callable(given) else given
     compared: list[str] = []
-    real = _Executor.complete_value
+    real = _Executor._complete_mutation_value
 
     def comparing(self, return_type, field_details_list, info, path_, result, position_context):
         root = path_.prev is None and return_type is info.return_type
@@ -76,7 +76,7 @@ def test_each_mutation_of_the_operations_folder_completes_as_graphql_core(
             compared.append(planned["__typename"])
         return real(self, return_type, field_details_list, info, path_, result, position_context)
 
-    monkeypatch.setattr(_Executor, "complete_value", comparing)
+    monkeypatch.setattr(_Executor, "_complete_mutation_value", comparing)
     data = run(print_ast(document_of(path)), variables, name)
     assert len(compared) == 1
     answer = next(iter(data.values()))

@@ -340,7 +340,14 @@ class _Executor(StrawberryGraphQLCoreExecutionContext):
             return _EventAnswer(self, plan, payload)
         return super().build_per_event_executor(payload)
 
-    def complete_value(
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.operation.operation is OperationType.MUTATION:
+            # Only a mutation's executor looks for a compiled answer: graphql-core completes
+            # every field of every other operation through this method, without the extra call.
+            self.complete_value = self._complete_mutation_value  # type: ignore[method-assign]
+
+    def _complete_mutation_value(
         self,
         return_type: Any,
         field_details_list: Any,
@@ -351,14 +358,10 @@ class _Executor(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         """A mutation's answer (the value its root field returned) completed by its compiled
         plan (:func:`gateway.api.lean.root_completion`): the Billing page's CheckoutSuccess is
-        about 90 fields. Anything the plan cannot complete exactly is completed here the
-        ordinary way, with its errors."""
-        if (
-            path.prev is None
-            and return_type is info.return_type  # not again for the type inside its NonNull
-            and self.operation.operation is OperationType.MUTATION
-            and not isinstance(result, Exception)
-        ):
+        about 90 fields. Anything the plan cannot complete exactly is completed the ordinary
+        way, with its errors."""
+        if path.prev is None and return_type is info.return_type and not isinstance(result, Exception):
+            # (not again for the type inside the root field's NonNull)
             complete = lean.root_completion(self.schema, self.operation, self.fragment_definitions, path.key)
             if complete is not None:
                 try:
