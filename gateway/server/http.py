@@ -187,10 +187,6 @@ async def _body_of_post(request: Request) -> bytes:
     return body
 
 
-def _decoded(body: bytes) -> Any:
-    return _decode(body)[0]
-
-
 def _decode(body: bytes) -> tuple[Any, bool]:
     """The decoded body, exactly as the standard library decodes it: by orjson (a tenth of the
     time) where the two agree, else by the standard library; and whether its strings are known
